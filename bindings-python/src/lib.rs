@@ -1,0 +1,1 @@
+//! Python bindings of the Nexus core (pyo3). (work in progress; see its issue).

@@ -1,0 +1,171 @@
+//! The error envelope: `{"error": "<code>", "message": "…", "request_id": "…"}`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// The closed set of error codes of protocol v1, plus [`ErrorCode::Other`] so that a client
+/// keeps working when a newer server sends a code it does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// 400: a parameter is missing, repeated or malformed.
+    InvalidRequest,
+    /// 401: no caller credential, or one that is unknown, revoked or expired.
+    Unauthorized,
+    /// 403: the caller is known but may not do this (e.g. another workspace).
+    Forbidden,
+    /// 404: no such route or resource.
+    NotFound,
+    /// 404: the workspace has no connection for this provider / connection id.
+    ConnectionNotFound,
+    /// 404: no provider of that name.
+    ProviderNotFound,
+    /// 409: the connection must be authorized again by a person (`reauth_url` when known).
+    ReauthRequired,
+    /// 409: the connection exists but is not usable yet (`pending`).
+    ConnectionNotActive,
+    /// 413: the request body or headers are too large.
+    PayloadTooLarge,
+    /// 429: slow down; the response carries `Retry-After`.
+    RateLimited,
+    /// 502/503: the upstream provider (or the broker) could not be reached or failed.
+    UpstreamUnavailable,
+    /// 403: a session asked for a scope its agent did not declare.
+    ScopeNotAllowed,
+    /// 403: an On-Behalf-Of user lacks the scope.
+    UserNotAuthorizedForScope,
+    /// 401: the user token given for On-Behalf-Of is invalid, expired or untrusted.
+    InvalidSubjectToken,
+    /// 500: a server fault. Never used for a client mistake.
+    InternalError,
+    /// Any code this version does not know.
+    Other(String),
+}
+
+impl ErrorCode {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::ConnectionNotFound => "connection_not_found",
+            Self::ProviderNotFound => "provider_not_found",
+            Self::ReauthRequired => "reauth_required",
+            Self::ConnectionNotActive => "connection_not_active",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::ScopeNotAllowed => "scope_not_allowed",
+            Self::UserNotAuthorizedForScope => "user_not_authorized_for_scope",
+            Self::InvalidSubjectToken => "invalid_subject_token",
+            Self::InternalError => "internal_error",
+            Self::Other(code) => code,
+        }
+    }
+
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_request" => Self::InvalidRequest,
+            "unauthorized" => Self::Unauthorized,
+            "forbidden" => Self::Forbidden,
+            "not_found" => Self::NotFound,
+            "connection_not_found" => Self::ConnectionNotFound,
+            "provider_not_found" => Self::ProviderNotFound,
+            "reauth_required" => Self::ReauthRequired,
+            "connection_not_active" => Self::ConnectionNotActive,
+            "payload_too_large" => Self::PayloadTooLarge,
+            "rate_limited" => Self::RateLimited,
+            "upstream_unavailable" => Self::UpstreamUnavailable,
+            "scope_not_allowed" => Self::ScopeNotAllowed,
+            "user_not_authorized_for_scope" => Self::UserNotAuthorizedForScope,
+            "invalid_subject_token" => Self::InvalidSubjectToken,
+            "internal_error" => Self::InternalError,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The HTTP status a server sends with this code.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidRequest => 400,
+            Self::Unauthorized | Self::InvalidSubjectToken => 401,
+            Self::Forbidden | Self::ScopeNotAllowed | Self::UserNotAuthorizedForScope => 403,
+            Self::NotFound | Self::ConnectionNotFound | Self::ProviderNotFound => 404,
+            Self::ReauthRequired | Self::ConnectionNotActive => 409,
+            Self::PayloadTooLarge => 413,
+            Self::RateLimited => 429,
+            Self::UpstreamUnavailable => 502,
+            Self::InternalError | Self::Other(_) => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Ok(Self::parse(&code))
+    }
+}
+
+/// The body of every non-2xx response from the gateway and the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "provider_not_found"))]
+    pub error: ErrorCode,
+    /// Human-readable, safe to show; never contains a secret.
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// With `reauth_required`: where a person can authorize the connection again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reauth_url: Option<String>,
+    /// With `rate_limited`: seconds to wait (mirrors the `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl ErrorBody {
+    pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error, message: message.into(), request_id: None, reauth_url: None, retry_after: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for code in [
+            "invalid_request", "unauthorized", "forbidden", "not_found", "connection_not_found",
+            "provider_not_found", "reauth_required", "connection_not_active", "payload_too_large",
+            "rate_limited", "upstream_unavailable", "scope_not_allowed",
+            "user_not_authorized_for_scope", "invalid_subject_token", "internal_error",
+        ] {
+            let parsed = ErrorCode::parse(code);
+            assert!(!matches!(parsed, ErrorCode::Other(_)), "{code} should be known");
+            assert_eq!(parsed.as_str(), code);
+        }
+        assert_eq!(ErrorCode::parse("brand_new"), ErrorCode::Other("brand_new".into()));
+    }
+
+    #[test]
+    fn envelope_omits_empty_fields() {
+        let body = ErrorBody::new(ErrorCode::Unauthorized, "missing API key");
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json, serde_json::json!({"error": "unauthorized", "message": "missing API key"}));
+    }
+}

@@ -1,0 +1,94 @@
+//! The internal API between the gateway and the broker.
+//!
+//! The gateway is the only public face; it reaches the broker over HTTP with a shared internal
+//! token (`Authorization: Bearer <NEXUS_INTERNAL_TOKEN>`). Paths live under `/internal/v1`.
+//! The broker answers with the same [`crate::ErrorBody`] envelope as the public API, which the
+//! gateway passes through unchanged (with its own request id).
+
+use crate::connection::RequestConnectionInput;
+use crate::secret::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// `POST`: verify a workspace API key → [`VerifyKeyResponse`] or 401 `unauthorized`.
+pub const VERIFY_API_KEY_PATH: &str = "/internal/v1/api-keys/verify";
+/// `POST`: resolve a credential → `ResolveResponse`.
+pub const RESOLVE_PATH: &str = "/internal/v1/resolve";
+/// `POST`: start a connect flow → `RequestConnectionResponse`.
+pub const REQUEST_CONNECTION_PATH: &str = "/internal/v1/request-connection";
+/// `GET /internal/v1/workspaces/{workspace_id}/connections/{id}` → `CheckConnectionResponse`.
+/// `GET …/{id}/token` → `ResolveResponse`; `POST …/{id}/refresh` → `ResolveResponse`.
+pub const CONNECTIONS_PREFIX: &str = "/internal/v1/workspaces";
+
+/// Who is calling the gateway. Every request the gateway forwards names its principal, so the
+/// broker can authorize and audit it. Agent sessions are a later variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Principal {
+    /// A workspace API key (by id; the key itself never leaves the verify call).
+    ApiKey { workspace_id: String, key_id: String },
+}
+
+impl Principal {
+    /// The only workspace this principal may act in.
+    pub fn workspace_id(&self) -> &str {
+        match self {
+            Self::ApiKey { workspace_id, .. } => workspace_id,
+        }
+    }
+
+    /// A short, non-secret label for audit records and logs (`api_key:<id>`).
+    pub fn audit_label(&self) -> String {
+        match self {
+            Self::ApiKey { key_id, .. } => format!("api_key:{key_id}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyKeyRequest {
+    pub key: SecretString,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyKeyResponse {
+    pub workspace_id: String,
+    pub key_id: String,
+}
+
+/// Body of [`RESOLVE_PATH`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InternalResolveRequest {
+    pub principal: Principal,
+    pub workspace_id: String,
+    pub provider_name: String,
+    #[serde(default)]
+    pub min_ttl: Option<u64>,
+    #[serde(default)]
+    pub force_refresh: bool,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// Body of [`REQUEST_CONNECTION_PATH`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InternalRequestConnection {
+    pub principal: Principal,
+    pub workspace_id: String,
+    pub input: RequestConnectionInput,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_is_tagged() {
+        let p = Principal::ApiKey { workspace_id: "w".into(), key_id: "k".into() };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["kind"], "api_key");
+        assert_eq!(p.workspace_id(), "w");
+        assert_eq!(p.audit_label(), "api_key:k");
+    }
+}

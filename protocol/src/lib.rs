@@ -1,0 +1,30 @@
+//! Wire types of the Nexus Protocol v1.
+//!
+//! Every body that crosses the network between an SDK, the gateway and the broker is defined
+//! here once, so the client and the servers cannot disagree. The human-readable specification is
+//! `docs/protocol.md`; this crate is its executable form.
+//!
+//! - [`resolve`]: the `GET /v1/resolve` query and its response.
+//! - [`strategy`]: how a credential is injected into an upstream request (typed and validated).
+//! - [`error`]: the error envelope and the closed set of error codes.
+//! - [`connection`]: the connection lifecycle (`request-connection`, `check-connection`, …).
+//! - [`internal`]: the authenticated gateway → broker API (not public).
+//! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
+
+pub mod connection;
+pub mod error;
+pub mod internal;
+pub mod resolve;
+pub mod secret;
+pub mod strategy;
+
+pub use connection::{
+    CheckConnectionResponse, ConnectionStatus, RequestConnectionInput, RequestConnectionResponse,
+};
+pub use error::{ErrorBody, ErrorCode};
+pub use resolve::{Credentials, ResolveQuery, ResolveResponse, ScopeEnforcement};
+pub use secret::SecretString;
+pub use strategy::{Strategy, StrategyError, StrategySpec};
+
+/// The version segment of every public path (`/v1/...`).
+pub const API_VERSION: &str = "v1";

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Start a throwaway PostgreSQL for tests: its own cluster under $NEXUS_PG_DIR (default
+# ./.ci/pg), trust auth, listening only on 127.0.0.1:$NEXUS_PG_PORT (default 55432).
+# Prints the connection URL on stdout. Safe to call twice: a running cluster is reused.
+set -euo pipefail
+
+PG_DIR="${NEXUS_PG_DIR:-$PWD/.ci/pg}"
+PG_PORT="${NEXUS_PG_PORT:-55432}"
+
+pg_bin() {
+  if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return; fi
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
+  [ -n "$d" ] && echo "$d"
+}
+
+BIN="$(pg_bin || true)"
+if [ -z "$BIN" ]; then
+  echo "pg-start: installing PostgreSQL (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq postgresql >&2
+  BIN="$(pg_bin)"
+fi
+
+# initdb refuses to run as root, so the cluster belongs to the postgres user.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+mkdir -p "$PG_DIR"
+if [ "$(id -u)" = 0 ]; then chown postgres: "$PG_DIR"; chmod 700 "$PG_DIR"; fi
+if [ ! -f "$PG_DIR/PG_VERSION" ]; then
+  as_pg "$BIN/initdb" -D "$PG_DIR" -U postgres --auth=trust >/dev/null
+fi
+if ! as_pg "$BIN/pg_ctl" -D "$PG_DIR" status >/dev/null 2>&1; then
+  as_pg "$BIN/pg_ctl" -D "$PG_DIR" -l "$PG_DIR/server.log" \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" \
+    -w start >/dev/null
+fi
+echo "postgres://postgres@127.0.0.1:$PG_PORT/postgres"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run every test suite of Nexus. This is the README's test command and what `.ci/run` calls.
+#
+# It installs what it needs (scripts/install.sh), starts a throwaway PostgreSQL on loopback
+# (scripts/pg-start.sh), then runs each suite in scripts/test.d/ in name order. One file per
+# component keeps suites independent: a failing suite does not hide the others' results, and the
+# run fails if any suite failed.
+#
+#   scripts/test.sh              # everything
+#   scripts/test.sh rust python  # only suites whose file name contains one of these words
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+bash scripts/install.sh || { echo "test.sh: install failed" >&2; exit 1; }
+
+NEXUS_TEST_DATABASE_URL="$(bash scripts/pg-start.sh)" || { echo "test.sh: PostgreSQL did not start" >&2; exit 1; }
+export NEXUS_TEST_DATABASE_URL
+# Suites that need PostgreSQL fail (never skip) when it is required and missing.
+export NEXUS_REQUIRE_PG=1
+export PATH="$ROOT/.venv/bin:$ROOT/target/debug:$PATH"
+export CARGO_TERM_COLOR=never
+
+passed=0; failed=0; failed_names=()
+for suite in scripts/test.d/*.sh; do
+  name="$(basename "$suite" .sh)"
+  if [ $# -gt 0 ]; then
+    match=0; for w in "$@"; do [[ "$name" == *"$w"* ]] && match=1; done
+    [ $match = 1 ] || continue
+  fi
+  echo "=== suite $name ===" >&2
+  start=$SECONDS
+  if bash "$suite"; then
+    passed=$((passed + 1)); echo "=== suite $name passed ($((SECONDS - start)) s) ===" >&2
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); echo "=== suite $name FAILED ($((SECONDS - start)) s) ===" >&2
+  fi
+done
+
+[ $failed -gt 0 ] && echo "failed suites: ${failed_names[*]}" >&2
+echo "suites: $passed passed, $failed failed"
+[ $failed -eq 0 ]
