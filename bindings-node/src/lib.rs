@@ -1,1 +1,8 @@
-//! Node bindings of the Nexus core (napi-rs). (work in progress; see its issue).
+//! Node bindings of the Nexus core (napi-rs).
+use napi_derive::napi;
+
+/// The version of the native addon.
+#[napi]
+pub fn native_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

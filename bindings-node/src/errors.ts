@@ -1,0 +1,276 @@
+/**
+ * The error classes of the SDK, and the one place where a native (Rust core) error becomes one.
+ *
+ * Every failure is a {@link NexusError} with a stable `code`, the same string the Python and Go
+ * SDKs report: a protocol error code from the gateway (`reauth_required`, `rate_limited`, …) or
+ * one of the SDK's own kinds (`missing_credential_field`, `connection_error`, …). Subclasses let
+ * callers `catch` by class; `code` lets them switch on a string.
+ */
+
+/** The coarse category of an error, as the core reports it. */
+export type NexusErrorKind =
+  | 'api'
+  | 'strategy'
+  | 'invalid_input'
+  | 'transport'
+  | 'invalid_response'
+  | 'connection';
+
+export interface NexusErrorDetails {
+  kind?: NexusErrorKind;
+  /** The HTTP status the gateway answered with, when there was an answer. */
+  statusCode?: number;
+  /** The gateway's request id, for support tickets and log correlation. */
+  requestId?: string;
+  reauthUrl?: string;
+  retryAfterMs?: number;
+  connectionStatus?: string;
+  cause?: unknown;
+}
+
+/** Base class of every error the SDK throws. Messages never contain a secret. */
+export class NexusError extends Error {
+  override name = 'NexusError';
+  /** Stable error string shared by every Nexus SDK. */
+  readonly code: string;
+  readonly kind: NexusErrorKind;
+  /** The HTTP status of the gateway's answer; `undefined` when there was none. */
+  readonly statusCode: number | undefined;
+  readonly requestId: string | undefined;
+
+  constructor(code: string, message: string, details: NexusErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.kind = details.kind ?? kindOfCode(code);
+    this.statusCode = details.statusCode;
+    this.requestId = details.requestId;
+  }
+}
+
+// --- Protocol errors (the gateway's `{"error": code}` envelope) --------------------------------
+
+/** 400, or a malformed request handed to the SDK (unparsable URL, bad header). */
+export class InvalidRequestError extends NexusError {
+  override name = 'InvalidRequestError';
+}
+/** 401: the API key is missing, unknown, revoked or expired. */
+export class UnauthorizedError extends NexusError {
+  override name = 'UnauthorizedError';
+}
+/** 403: the caller may not do this (e.g. another workspace). */
+export class ForbiddenError extends NexusError {
+  override name = 'ForbiddenError';
+}
+/** 404: no such route or resource. */
+export class NotFoundError extends NexusError {
+  override name = 'NotFoundError';
+}
+/** 404: the workspace has no connection for this provider / connection id. */
+export class ConnectionNotFoundError extends NotFoundError {
+  override name = 'ConnectionNotFoundError';
+}
+/** 404: no provider of that name. */
+export class ProviderNotFoundError extends NotFoundError {
+  override name = 'ProviderNotFoundError';
+}
+/** 409: a person must authorize the connection again, at `reauthUrl` when the gateway knows it. */
+export class ReauthRequiredError extends NexusError {
+  override name = 'ReauthRequiredError';
+  readonly reauthUrl: string | undefined;
+  constructor(code: string, message: string, details: NexusErrorDetails = {}) {
+    super(code, message, details);
+    this.reauthUrl = details.reauthUrl;
+  }
+}
+/** 409: the connection exists but is not usable yet (`pending`). */
+export class ConnectionNotActiveError extends NexusError {
+  override name = 'ConnectionNotActiveError';
+}
+/** 413: the request body or headers are too large. */
+export class PayloadTooLargeError extends NexusError {
+  override name = 'PayloadTooLargeError';
+}
+/** 429: slow down; `retryAfterMs` says for how long when the gateway said so. */
+export class RateLimitedError extends NexusError {
+  override name = 'RateLimitedError';
+  readonly retryAfterMs: number | undefined;
+  constructor(code: string, message: string, details: NexusErrorDetails = {}) {
+    super(code, message, details);
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+/** 502/503: the provider (or the broker) could not be reached or failed. */
+export class UpstreamUnavailableError extends NexusError {
+  override name = 'UpstreamUnavailableError';
+}
+/** 403: a session asked for a scope its agent did not declare. */
+export class ScopeNotAllowedError extends ForbiddenError {
+  override name = 'ScopeNotAllowedError';
+}
+/** 403: an On-Behalf-Of user lacks the scope. */
+export class UserNotAuthorizedForScopeError extends ForbiddenError {
+  override name = 'UserNotAuthorizedForScopeError';
+}
+/** 401: the user token given for On-Behalf-Of is invalid, expired or untrusted. */
+export class InvalidSubjectTokenError extends UnauthorizedError {
+  override name = 'InvalidSubjectTokenError';
+}
+/** 500: a server fault (also any error code this SDK version does not know). */
+export class InternalServerError extends NexusError {
+  override name = 'InternalServerError';
+}
+
+// --- The SDK's own errors ------------------------------------------------------------------------
+
+/**
+ * The strategy or the credential cannot produce a safe request: `unknown_strategy`,
+ * `invalid_strategy_config`, `missing_credential_field`, `invalid_credential_value`.
+ */
+export class StrategyError extends NexusError {
+  override name = 'StrategyError';
+}
+/** The gateway could not be reached (`connection_error`) or did not answer in time (`timeout`). */
+export class TransportError extends NexusError {
+  override name = 'TransportError';
+}
+/** The gateway answered something that is not protocol v1 (`invalid_response`). */
+export class InvalidResponseError extends NexusError {
+  override name = 'InvalidResponseError';
+}
+/** `waitForActive` saw the connection reach a state it will not leave by itself. */
+export class ConnectionFailedError extends NexusError {
+  override name = 'ConnectionFailedError';
+  /** The connection's status: `needs_reauth`, `revoked` or `failed`. */
+  readonly connectionStatus: string | undefined;
+  readonly reauthUrl: string | undefined;
+  constructor(code: string, message: string, details: NexusErrorDetails = {}) {
+    super(code, message, details);
+    this.connectionStatus = details.connectionStatus;
+    this.reauthUrl = details.reauthUrl;
+  }
+}
+/** `waitForActive` gave up: the deadline passed (`wait_aborted`). */
+export class WaitAbortedError extends NexusError {
+  override name = 'WaitAbortedError';
+}
+
+type ErrorClass = new (code: string, message: string, details?: NexusErrorDetails) => NexusError;
+
+/** One class per stable code. A code missing here falls back on its kind's class. */
+const CLASS_OF_CODE: Readonly<Record<string, ErrorClass>> = {
+  invalid_request: InvalidRequestError,
+  unauthorized: UnauthorizedError,
+  forbidden: ForbiddenError,
+  not_found: NotFoundError,
+  connection_not_found: ConnectionNotFoundError,
+  provider_not_found: ProviderNotFoundError,
+  reauth_required: ReauthRequiredError,
+  connection_not_active: ConnectionNotActiveError,
+  payload_too_large: PayloadTooLargeError,
+  rate_limited: RateLimitedError,
+  upstream_unavailable: UpstreamUnavailableError,
+  scope_not_allowed: ScopeNotAllowedError,
+  user_not_authorized_for_scope: UserNotAuthorizedForScopeError,
+  invalid_subject_token: InvalidSubjectTokenError,
+  internal_error: InternalServerError,
+  unknown_strategy: StrategyError,
+  invalid_strategy_config: StrategyError,
+  missing_credential_field: StrategyError,
+  invalid_credential_value: StrategyError,
+  connection_error: TransportError,
+  timeout: TransportError,
+  invalid_response: InvalidResponseError,
+  connection_failed: ConnectionFailedError,
+  wait_aborted: WaitAbortedError,
+};
+
+const CLASS_OF_KIND: Readonly<Record<NexusErrorKind, ErrorClass>> = {
+  // A protocol code newer than this SDK: still a NexusError, with the code the gateway sent.
+  api: InternalServerError,
+  strategy: StrategyError,
+  invalid_input: InvalidRequestError,
+  transport: TransportError,
+  invalid_response: InvalidResponseError,
+  connection: ConnectionFailedError,
+};
+
+function kindOfCode(code: string): NexusErrorKind {
+  switch (code) {
+    case 'unknown_strategy':
+    case 'invalid_strategy_config':
+    case 'missing_credential_field':
+    case 'invalid_credential_value':
+      return 'strategy';
+    case 'connection_error':
+    case 'timeout':
+      return 'transport';
+    case 'invalid_response':
+      return 'invalid_response';
+    case 'connection_failed':
+    case 'wait_aborted':
+      return 'connection';
+    default:
+      return 'api';
+  }
+}
+
+/** Build the right subclass for a stable `code`. */
+export function errorForCode(code: string, message: string, details: NexusErrorDetails = {}): NexusError {
+  const kind = details.kind ?? kindOfCode(code);
+  const Class = CLASS_OF_CODE[code] ?? CLASS_OF_KIND[kind];
+  return new Class(code, message, { ...details, kind });
+}
+
+/**
+ * The native addon rejects with an `Error` whose message is `nexus:` followed by a JSON object
+ * (napi's async errors carry only a status and a string, so the structure travels in the
+ * string). This is the only function that reads that format.
+ */
+const NATIVE_PREFIX = 'nexus:';
+
+interface NativeErrorPayload {
+  kind: NexusErrorKind;
+  code: string;
+  message: string;
+  status?: number;
+  requestId?: string;
+  reauthUrl?: string;
+  retryAfterMs?: number;
+  connectionStatus?: string;
+}
+
+/** Turn anything the native addon threw into a {@link NexusError}; other errors pass through. */
+export function fromNative(error: unknown): unknown {
+  if (error instanceof NexusError) return error;
+  if (!(error instanceof Error)) return error;
+  const payload = parseNativePayload(error.message);
+  if (payload !== undefined) {
+    return errorForCode(payload.code, payload.message, {
+      kind: payload.kind,
+      statusCode: payload.status,
+      requestId: payload.requestId,
+      reauthUrl: payload.reauthUrl,
+      retryAfterMs: payload.retryAfterMs,
+      connectionStatus: payload.connectionStatus,
+    });
+  }
+  // napi's own argument checks ("Failed to convert …") mean the caller passed a wrong type.
+  const status = (error as { code?: unknown }).code;
+  if (status === 'InvalidArg' || status === 'StringExpected' || status === 'NumberExpected' || status === 'ObjectExpected') {
+    return new InvalidRequestError('invalid_request', error.message, { kind: 'invalid_input', cause: error });
+  }
+  return error;
+}
+
+function parseNativePayload(message: string): NativeErrorPayload | undefined {
+  if (!message.startsWith(NATIVE_PREFIX)) return undefined;
+  try {
+    const value: unknown = JSON.parse(message.slice(NATIVE_PREFIX.length));
+    if (typeof value !== 'object' || value === null) return undefined;
+    const v = value as Record<string, unknown>;
+    if (typeof v['code'] !== 'string' || typeof v['message'] !== 'string') return undefined;
+    return value as NativeErrorPayload;
+  } catch {
+    return undefined;
+  }
+}
