@@ -1,0 +1,82 @@
+"""Nexus SDK for Python: short-lived credentials from the Nexus gateway, cached and injected.
+
+::
+
+    from nexus_sdk import NexusClient, NexusClientOptions, TokenCache, RetryPolicy
+
+    nexus = NexusClient(NexusClientOptions(gateway_url=URL, api_key=KEY))
+    cache = TokenCache()
+    status, headers, body = nexus.authenticated_fetch(
+        cache, WORKSPACE_ID, "github", "https://api.github.com/user/repos?per_page=10"
+    )
+
+The token cache, the resolve client, retries and the injection strategies are the Rust core
+(``nexus_sdk._native``); this package adds Python types around it. It has no runtime
+dependencies and never writes to stdout. Logs go to the ``nexus_sdk`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._native import CachedToken, TokenCache, __version__
+from .client import NexusClient
+from .errors import (
+    ConnectionFailed,
+    ConnectionNotActive,
+    ConnectionNotFound,
+    Forbidden,
+    InvalidRequest,
+    InvalidResponse,
+    NexusError,
+    NexusTimeout,
+    NotFound,
+    ProviderNotFound,
+    RateLimited,
+    ReauthRequired,
+    ServerError,
+    StrategyError,
+    TransportError,
+    Unauthorized,
+    UpstreamUnavailable,
+)
+from .types import (
+    ConnectionCheck,
+    ConnectionRequest,
+    NexusClientOptions,
+    RequestConnectionInput,
+    RetryPolicy,
+)
+
+# A library never configures logging for its host: the application decides whether and where
+# `nexus_sdk` records go (the SDK itself never prints, and never to stdout).
+logging.getLogger("nexus_sdk").addHandler(logging.NullHandler())
+
+__all__ = [
+    "CachedToken",
+    "ConnectionCheck",
+    "ConnectionFailed",
+    "ConnectionNotActive",
+    "ConnectionNotFound",
+    "ConnectionRequest",
+    "Forbidden",
+    "InvalidRequest",
+    "InvalidResponse",
+    "NexusClient",
+    "NexusClientOptions",
+    "NexusError",
+    "NexusTimeout",
+    "NotFound",
+    "ProviderNotFound",
+    "RateLimited",
+    "ReauthRequired",
+    "RequestConnectionInput",
+    "RetryPolicy",
+    "ServerError",
+    "StrategyError",
+    "TokenCache",
+    "TransportError",
+    "Unauthorized",
+    "UpstreamUnavailable",
+    "__version__",
+]

@@ -1,0 +1,136 @@
+"""The client: the native core's client plus dataclass results and ``async`` variants.
+
+Every sync method of :class:`NexusClient` is the native core's method (cache, resolve, retries,
+strategies and HTTP are in Rust, with the GIL released while it waits). The ``async`` variants
+run that same native call on a worker thread (``asyncio.to_thread``), so they never block the
+event loop and no Rust future is ever handed to Python: awaiting and then exiting the interpreter
+is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Optional, Union
+
+from . import _native
+from ._native import CachedToken, TokenCache
+from .types import ConnectionCheck, ConnectionRequest, NexusClientOptions, RequestConnectionInput
+
+__all__ = ["NexusClient"]
+
+Body = Union[bytes, bytearray, memoryview, str, None]
+FetchResult = tuple[int, dict[str, str], bytes]
+
+
+class NexusClient(_native.Client):
+    """A client of the Nexus gateway. Thread-safe; share one per process.
+
+    ``NexusClient(NexusClientOptions(gateway_url=..., api_key=...))``.
+    """
+
+    options: NexusClientOptions
+
+    def __init__(self, options: NexusClientOptions) -> None:
+        # The native constructor has already read the options (it runs first, as __new__).
+        self.options = options
+
+    # The connection lifecycle: native calls returning plain dicts, wrapped in dataclasses.
+
+    def request_connection(self, request: RequestConnectionInput) -> ConnectionRequest:
+        """Start an OAuth connection for ``request.user_id``; send the person to ``auth_url``."""
+        body = {
+            "user_id": request.user_id,
+            "provider_name": request.provider_name,
+            "scopes": list(request.scopes),
+            "metadata": dict(request.metadata),
+        }
+        if request.return_url is not None:
+            body["return_url"] = request.return_url
+        raw = self._request_connection(json.dumps(body))
+        return ConnectionRequest._from_native(raw)
+
+    def check_connection(self, connection_id: str) -> ConnectionCheck:
+        """The connection's current status."""
+        return ConnectionCheck._from_native(self._check_connection(connection_id))
+
+    def wait_for_active(
+        self, connection_id: str, timeout: float = 300.0, interval: float = 2.0
+    ) -> ConnectionCheck:
+        """Poll until the connection is active.
+
+        Raises :class:`~nexus_sdk.errors.ConnectionFailed` when it reaches ``needs_reauth``,
+        ``revoked`` or ``failed``, and :class:`~nexus_sdk.errors.NexusTimeout` after ``timeout``
+        seconds.
+        """
+        return ConnectionCheck._from_native(
+            self._wait_for_active(connection_id, timeout, interval)
+        )
+
+    def get_token_by_connection_id(self, connection_id: str) -> CachedToken:
+        """A fresh credential of one connection (not cached)."""
+        return self._get_token_by_connection_id(connection_id)
+
+    def refresh_connection(self, connection_id: str) -> CachedToken:
+        """Force a refresh at the provider and return the new credential."""
+        return self._refresh_connection(connection_id)
+
+    # async variants: the same native calls on a worker thread.
+
+    async def aresolve_token(
+        self, workspace_id: str, provider_name: str, force_refresh: bool = False
+    ) -> CachedToken:
+        return await asyncio.to_thread(
+            self.resolve_token, workspace_id, provider_name, force_refresh
+        )
+
+    async def aget_cached_token(
+        self, cache: TokenCache, workspace_id: str, provider_name: str
+    ) -> CachedToken:
+        return await asyncio.to_thread(self.get_cached_token, cache, workspace_id, provider_name)
+
+    async def aprepare_request(
+        self,
+        cache: TokenCache,
+        workspace_id: str,
+        provider_name: str,
+        method: str,
+        url: str,
+        headers: Optional[Mapping[str, str]] = None,
+        data: Body = None,
+    ) -> tuple[str, list[tuple[str, str]]]:
+        return await asyncio.to_thread(
+            self.prepare_request, cache, workspace_id, provider_name, method, url, headers, data
+        )
+
+    async def authenticated_fetch_async(
+        self,
+        cache: TokenCache,
+        workspace_id: str,
+        provider_name: str,
+        url: str,
+        method: str = "GET",
+        headers: Optional[Mapping[str, str]] = None,
+        data: Body = None,
+        timeout: Optional[float] = None,
+    ) -> FetchResult:
+        return await asyncio.to_thread(
+            self.authenticated_fetch,
+            cache,
+            workspace_id,
+            provider_name,
+            url,
+            method,
+            headers,
+            data,
+            timeout,
+        )
+
+    async def wait_for_active_async(
+        self, connection_id: str, timeout: float = 300.0, interval: float = 2.0
+    ) -> ConnectionCheck:
+        return await asyncio.to_thread(self.wait_for_active, connection_id, timeout, interval)
+
+    def __repr__(self) -> str:
+        return f"NexusClient(gateway_url={self.options.gateway_url!r})"

@@ -1,0 +1,81 @@
+"""``requests`` integration: ``requests.get(url, auth=NexusAuth(...))``.
+
+::
+
+    from nexus_sdk.requests import NexusAuth
+
+    session = requests.Session()
+    session.auth = NexusAuth(nexus, cache, WORKSPACE_ID, "github")
+    session.get("https://api.github.com/user/repos")
+
+The credential is injected by the core's ``prepare_request``. On a 401 from the upstream the
+cached token is dropped and the request is sent once more with a freshly resolved one. Importing
+this module requires ``requests``; ``import nexus_sdk`` alone never does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+from requests.auth import AuthBase
+from requests.models import PreparedRequest, Response
+from requests.structures import CaseInsensitiveDict
+
+from ._native import TokenCache
+from .client import NexusClient
+
+__all__ = ["NexusAuth"]
+
+
+class NexusAuth(AuthBase):
+    """A ``requests`` auth that injects a Nexus credential into every request."""
+
+    def __init__(
+        self, client: NexusClient, cache: TokenCache, workspace_id: str, provider_name: str
+    ) -> None:
+        self._client = client
+        self._cache = cache
+        self._workspace_id = workspace_id
+        self._provider_name = provider_name
+
+    def _inject(self, request: PreparedRequest, url: str, headers: dict[str, str]) -> None:
+        body = request.body
+        prepared_url, injected = self._client.prepare_request(
+            self._cache,
+            self._workspace_id,
+            self._provider_name,
+            request.method or "GET",
+            url,
+            headers,
+            body.encode() if isinstance(body, str) else body,
+        )
+        request.url = prepared_url
+        request.headers = CaseInsensitiveDict(headers)
+        for name, value in injected:
+            request.headers[name] = value
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        # Keep the caller's URL and headers so that a retry starts from them, not from the
+        # already-injected request.
+        original_url = request.url or ""
+        original_headers = dict(request.headers)
+        self._inject(request, original_url, original_headers)
+
+        def retry_once_on_401(response: Response, **kwargs: Any) -> Response:
+            if response.status_code != 401 or getattr(response.request, "_nexus_retried", False):
+                return response
+            self._client.clear_token(self._cache, self._workspace_id, self._provider_name)
+            response.content  # noqa: B018 - read the body so the connection can be reused
+            response.close()
+            retry = response.request.copy()
+            retry._nexus_retried = True  # type: ignore[attr-defined]
+            self._inject(retry, original_url, original_headers)
+            connection = response.connection
+            new_response: Response = connection.send(retry, **kwargs)
+            new_response.history.append(response)
+            new_response.request = retry
+            return new_response
+
+        request.register_hook("response", retry_once_on_401)
+        return request
