@@ -1,5 +1,99 @@
-//! The `nexus` command (work in progress; see issue 4).
+//! The `nexus` command: run the stack (`dev`, `serve`) and operate it (providers, connections,
+//! API keys, master keys, audit, resolve).
+//!
+//! Module map:
+//! - [`args`]: the command line (clap);
+//! - [`dev`] / [`serve`]: run broker and gateway in this process ([`server`] holds the shared
+//!   listener/signal plumbing, [`home`] the dev stack's files);
+//! - [`commands`]: the operator commands, over the HTTP client in [`http`], aimed by [`target`];
+//! - [`error`]: failures and the exit codes scripts rely on; [`output`]: printing.
+//!
+//! Results go to stdout, everything else (progress, hints, logs) to stderr.
+
+mod args;
+mod commands;
+mod dev;
+mod error;
+mod home;
+mod http;
+mod output;
+mod serve;
+mod server;
+mod target;
+
+use args::{Cli, Command};
+use clap::Parser;
+use error::{CliError, CliResult, EXIT_OK};
+use home::DevHome;
+use http::ApiClient;
+use target::Settings;
+
 fn main() {
-    eprintln!("nexus: not built yet");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("nexus: error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> CliResult<()> {
+    // Must precede the runtime: it may set environment variables (see serve::apply_config_file).
+    if let Command::Serve(serve_args) = &cli.command
+        && let Some(path) = &serve_args.config
+    {
+        serve::apply_config_file(path)?;
+    }
+    init_logging(matches!(cli.command, Command::Dev(_) | Command::Serve(_)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> CliResult<()> {
+    let json = cli.json;
+    match cli.command {
+        Command::Dev(args) => dev::run(&cli.home, args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::Providers(command) => {
+            commands::admin::providers(&admin_client(&cli.home)?, command, json).await
+        }
+        Command::Connections(command) => {
+            commands::admin::connections(&admin_client(&cli.home)?, command, json).await
+        }
+        Command::Connect(args) => commands::admin::connect(&admin_client(&cli.home)?, args, json).await,
+        Command::ApiKeys(command) => {
+            commands::admin::api_keys(&admin_client(&cli.home)?, command, json).await
+        }
+        Command::Keys(command) => commands::admin::keys(&admin_client(&cli.home)?, command, json).await,
+        Command::Audit(args) => commands::admin::audit(&admin_client(&cli.home)?, args, json).await,
+        Command::Resolve(args) => {
+            let target = Settings::load(DevHome::existing(&cli.home))?.gateway()?;
+            let client = ApiClient::gateway(target.gateway_url, target.api_key)?;
+            commands::resolve::resolve(&client, args, json).await
+        }
+    }
+}
+
+fn admin_client(home: &std::path::Path) -> CliResult<ApiClient> {
+    let target = Settings::load(DevHome::existing(home))?.admin()?;
+    ApiClient::broker_admin(target.broker_url, target.admin_token)
+}
+
+/// Logs go to stderr. Servers log at `info`, commands only warnings; `NEXUS_LOG` (or
+/// `RUST_LOG`) overrides, e.g. `NEXUS_LOG=debug`.
+fn init_logging(server: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if server { "info" } else { "warn" };
+    let filter = std::env::var("NEXUS_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .and_then(|spec| EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

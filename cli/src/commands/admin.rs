@@ -1,0 +1,416 @@
+//! The admin commands: each one is a call to the broker admin API (`/admin/v1/…`) and a way of
+//! printing its answer.
+
+use crate::args::{ApiKeysCommand, AuditArgs, ConnectArgs, ConnectionsCommand, ImportKind, KeysCommand, ProvidersCommand};
+use crate::error::{CliError, CliResult};
+use crate::http::{ApiClient, Body};
+use crate::output::{field, print_json, print_table, rows};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+/// Largest secret accepted on stdin: far above any real token, small enough to refuse a file
+/// piped by mistake.
+const MAX_STDIN_SECRET_BYTES: u64 = 64 * 1024;
+
+/// `/admin/v1/workspaces/{ws}` with the id checked, so a typo cannot produce a different path.
+fn workspace_path(workspace: &str, rest: &str) -> CliResult<String> {
+    if !is_valid_id(workspace) {
+        return Err(CliError::config(format!(
+            "`{workspace}` is not a valid workspace id (lowercase letters, digits, `_` and `-`; at most 63 characters, starting with a letter or digit)"
+        )));
+    }
+    Ok(format!("/admin/v1/workspaces/{workspace}{rest}"))
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,62}`: the broker's rule for workspace ids.
+pub fn is_valid_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+}
+
+pub async fn providers(client: &ApiClient, command: ProvidersCommand, json: bool) -> CliResult<()> {
+    match command {
+        ProvidersCommand::Apply { file, dry_run, prune } => {
+            let body = read_providers_file(&file)?;
+            let query = [("dry_run", dry_run.to_string()), ("prune", prune.to_string())];
+            let report = client.post("/admin/v1/providers/apply", &query, body).await?;
+            if json {
+                print_json(&report);
+            } else {
+                print_drift_report(&report);
+            }
+        }
+        ProvidersCommand::List => {
+            let list = client.get("/admin/v1/providers", &[]).await?;
+            if json {
+                print_json(&list);
+            } else {
+                let providers: Vec<Value> =
+                    rows(&list, &["providers"]).iter().map(provider_summary).collect();
+                print_table(
+                    &providers,
+                    &[
+                        ("NAME", "name"),
+                        ("KIND", "kind"),
+                        ("STRATEGY", "strategy"),
+                        ("CLIENT SECRET", "client_secret"),
+                        ("API BASE URL", "api_base_url"),
+                    ],
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The YAML or JSON providers file as a request body (sent as text: the broker parses it, so
+/// its error messages point at the file's own lines).
+fn read_providers_file(file: &Path) -> CliResult<Body> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;
+    let is_json = file.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+    let content_type = if is_json { "application/json" } else { "application/yaml" };
+    Ok(Body::Text { content_type, text })
+}
+
+fn print_drift_report(report: &Value) {
+    let dry_run = report.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+    let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
+    for (key, label) in [
+        ("created", verb("created", "would create")),
+        ("updated", verb("updated", "would update")),
+        ("pruned", verb("pruned", "would prune")),
+        ("unchanged", "unchanged"),
+    ] {
+        for name in report.get(key).and_then(Value::as_array).into_iter().flatten() {
+            let name = name.as_str().map(str::to_owned).unwrap_or_else(|| field(name, "name"));
+            println!("{label:<14} {name}");
+        }
+    }
+    let count = |key: &str| report.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+    eprintln!(
+        "{}{} created, {} updated, {} pruned, {} unchanged",
+        if dry_run { "dry run: " } else { "" },
+        count("created"),
+        count("updated"),
+        count("pruned"),
+        count("unchanged")
+    );
+}
+
+/// One provider as a table row. The broker never sends a client secret, only whether one is set.
+fn provider_summary(p: &Value) -> Value {
+    let strategy = p
+        .get("strategy")
+        .and_then(|s| s.get("type").or(Some(s)))
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    let kind = ["kind", "auth_mode", "auth_type", "type"]
+        .iter()
+        .find_map(|k| p.get(*k).and_then(Value::as_str))
+        .unwrap_or("-");
+    let secret = match p.get("has_client_secret").and_then(Value::as_bool) {
+        Some(true) => "set",
+        Some(false) => "none",
+        None => "-",
+    };
+    json!({
+        "name": p.get("name"),
+        "kind": kind,
+        "strategy": strategy,
+        "client_secret": secret,
+        "api_base_url": p.get("api_base_url"),
+    })
+}
+
+pub async fn connections(client: &ApiClient, command: ConnectionsCommand, json: bool) -> CliResult<()> {
+    match command {
+        ConnectionsCommand::List { workspace } => {
+            let list = client.get(&workspace_path(&workspace, "/connections")?, &[]).await?;
+            if json {
+                print_json(&list);
+            } else {
+                print_connections(rows(&list, &["connections"]));
+            }
+        }
+        ConnectionsCommand::Import { workspace, provider, kind, user_id, scopes } => {
+            let path = workspace_path(&workspace, "/connections/import")?;
+            let secret = read_secret_from_stdin(kind)?;
+            let mut body = Map::new();
+            body.insert("provider_name".into(), provider.into());
+            body.insert("kind".into(), kind.wire_name().into());
+            body.insert("secret".into(), secret);
+            if let Some(user) = user_id {
+                body.insert("user_id".into(), user.into());
+            }
+            if !scopes.is_empty() {
+                body.insert("scopes".into(), scopes.into());
+            }
+            let connection = client.post(&path, &[], Body::Json(Value::Object(body))).await?;
+            if json {
+                print_json(&connection);
+            } else {
+                print_connections(std::slice::from_ref(&connection));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_connections(list: &[Value]) {
+    print_table(
+        list,
+        &[
+            ("ID", "id"),
+            ("PROVIDER", "provider_name"),
+            ("STATUS", "status"),
+            ("USER", "user_id"),
+            ("SCOPES", "scopes"),
+            ("UPDATED", "updated_at"),
+        ],
+    );
+}
+
+/// The secret for `connections import`, from stdin: the text itself (trailing newline removed)
+/// for an API key or refresh token, a JSON object for `credentials`. Error messages describe
+/// the input, never quote it.
+fn read_secret_from_stdin(kind: ImportKind) -> CliResult<Value> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("reading the {} from stdin (end with Ctrl-D)…", kind.wire_name());
+    }
+    let mut raw = String::new();
+    stdin
+        .lock()
+        .take(MAX_STDIN_SECRET_BYTES + 1)
+        .read_to_string(&mut raw)
+        .map_err(|e| CliError::config(format!("cannot read the secret from stdin: {e}")))?;
+    parse_secret(kind, &raw)
+}
+
+fn parse_secret(kind: ImportKind, raw: &str) -> CliResult<Value> {
+    if raw.len() as u64 > MAX_STDIN_SECRET_BYTES {
+        return Err(CliError::config(format!(
+            "stdin holds more than {MAX_STDIN_SECRET_BYTES} bytes; pipe only the secret"
+        )));
+    }
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(CliError::config(format!(
+            "no {} on stdin; pipe it in, e.g. `echo -n \"$KEY\" | nexus connections import …`",
+            kind.wire_name()
+        )));
+    }
+    match kind {
+        ImportKind::ApiKey | ImportKind::RefreshToken => {
+            if text.contains(['\n', '\r']) {
+                return Err(CliError::config(format!(
+                    "the {} on stdin spans several lines; pipe a single value",
+                    kind.wire_name()
+                )));
+            }
+            Ok(Value::String(text.to_owned()))
+        }
+        ImportKind::Credentials => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields)) if !fields.is_empty() => Ok(Value::Object(fields)),
+            Ok(_) => Err(CliError::config(
+                "stdin must hold a non-empty JSON object of credential fields, e.g. {\"username\": \"…\", \"password\": \"…\"}",
+            )),
+            // serde's message can quote the input; report only where it broke.
+            Err(e) => Err(CliError::config(format!(
+                "stdin is not valid JSON (line {}, column {}); expected an object of credential fields",
+                e.line(),
+                e.column()
+            ))),
+        },
+    }
+}
+
+pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliResult<()> {
+    let path = workspace_path(&args.workspace, "/connect")?;
+    let mut body = Map::new();
+    body.insert("provider_name".into(), args.provider.into());
+    if let Some(user) = args.user_id {
+        body.insert("user_id".into(), user.into());
+    }
+    if !args.scopes.is_empty() {
+        body.insert("scopes".into(), args.scopes.into());
+    }
+    if let Some(url) = args.return_url {
+        body.insert("return_url".into(), url.into());
+    }
+    let started = client.post(&path, &[], Body::Json(Value::Object(body))).await?;
+    if json {
+        print_json(&started);
+        return Ok(());
+    }
+    let url = started
+        .get("authUrl")
+        .or_else(|| started.get("auth_url"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| CliError::runtime("the broker's answer has no authUrl"))?;
+    println!("{url}");
+    eprintln!(
+        "open the URL above to authorize; connection {} stays pending until then (`nexus connections list --workspace {}`)",
+        field(&started, "connection_id"),
+        args.workspace
+    );
+    Ok(())
+}
+
+pub async fn api_keys(client: &ApiClient, command: ApiKeysCommand, json: bool) -> CliResult<()> {
+    match command {
+        ApiKeysCommand::Create { workspace } => {
+            let created =
+                client.post(&workspace_path(&workspace, "/api-keys")?, &[], Body::Json(json!({}))).await?;
+            if json {
+                print_json(&created);
+                return Ok(());
+            }
+            let key = created
+                .get("api_key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| CliError::runtime("the broker's answer has no api_key"))?;
+            // Only the key on stdout: `KEY=$(nexus api-keys create --workspace w)` must work.
+            println!("{key}");
+            eprintln!(
+                "created API key {} for workspace {workspace}; it is shown only this once",
+                field(&created, "key_id")
+            );
+        }
+        ApiKeysCommand::List { workspace } => {
+            let list = client.get(&workspace_path(&workspace, "/api-keys")?, &[]).await?;
+            if json {
+                print_json(&list);
+            } else {
+                print_table(
+                    rows(&list, &["api_keys", "keys"]),
+                    &[
+                        ("KEY ID", "key_id"),
+                        ("PREFIX", "prefix"),
+                        ("CREATED", "created_at"),
+                        ("REVOKED", "revoked_at"),
+                    ],
+                );
+            }
+        }
+        ApiKeysCommand::Revoke { workspace, key_id } => {
+            let path = workspace_path(&workspace, &format!("/api-keys/{}", encode_segment(&key_id)))?;
+            let answer = client.send(Method::DELETE, &path, &[], Body::None).await?;
+            if json {
+                print_json(&answer);
+            } else {
+                eprintln!("revoked API key {key_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(client: &ApiClient, command: KeysCommand, json: bool) -> CliResult<()> {
+    match command {
+        KeysCommand::Rotate => {
+            let result = client.post("/admin/v1/keys/rotate", &[], Body::Json(json!({}))).await?;
+            if json {
+                print_json(&result);
+            } else {
+                println!(
+                    "active key {}; {} secrets re-encrypted",
+                    field(&result, "active_key_id"),
+                    field(&result, "reencrypted")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn audit(client: &ApiClient, args: AuditArgs, json: bool) -> CliResult<()> {
+    let mut query = Vec::new();
+    if let Some(ws) = args.workspace {
+        query.push(("workspace_id", ws));
+    }
+    if let Some(since) = args.since {
+        query.push(("since", since));
+    }
+    if let Some(until) = args.until {
+        query.push(("until", until));
+    }
+    if let Some(limit) = args.limit {
+        query.push(("limit", limit.to_string()));
+    }
+    let records = client.get("/admin/v1/audit", &query).await?;
+    if json {
+        print_json(&records);
+    } else {
+        print_table(
+            rows(&records, &["records", "audit"]),
+            &[
+                ("TIME", "at"),
+                ("WORKSPACE", "workspace_id"),
+                ("ACTOR", "actor"),
+                ("ACTION", "action"),
+                ("TARGET", "target"),
+                ("OUTCOME", "outcome"),
+            ],
+        );
+    }
+    Ok(())
+}
+
+/// Percent-encode one path segment (ids come from the user).
+fn encode_segment(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_ids_follow_the_broker_rule() {
+        assert!(is_valid_id("dev"));
+        assert!(is_valid_id("a_b-9"));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("Dev"));
+        assert!(!is_valid_id("-x"));
+        assert!(!is_valid_id("a/b"));
+        assert!(!is_valid_id(&"a".repeat(64)));
+        assert!(workspace_path("../x", "").is_err());
+    }
+
+    #[test]
+    fn stdin_secrets_are_trimmed_and_checked() {
+        assert_eq!(parse_secret(ImportKind::ApiKey, "sk_123\n").unwrap(), json!("sk_123"));
+        assert_eq!(parse_secret(ImportKind::ApiKey, "  \n").unwrap_err().exit_code(), 2);
+        assert!(parse_secret(ImportKind::RefreshToken, "a\nb").is_err());
+        let fields = parse_secret(ImportKind::Credentials, r#"{"username":"u","password":"p"}"#).unwrap();
+        assert_eq!(fields["username"], "u");
+    }
+
+    #[test]
+    fn bad_credential_json_is_reported_without_its_content() {
+        let err = parse_secret(ImportKind::Credentials, r#"{"password": "hunter2-secret"#).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = parse_secret(ImportKind::Credentials, r#""hunter2-secret""#).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(parse_secret(ImportKind::Credentials, "{}").is_err());
+    }
+
+    #[test]
+    fn oversized_stdin_is_refused() {
+        let big = "x".repeat(MAX_STDIN_SECRET_BYTES as usize + 1);
+        assert_eq!(parse_secret(ImportKind::ApiKey, &big).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(encode_segment("key_1"), "key_1");
+    }
+}

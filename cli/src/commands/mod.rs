@@ -1,0 +1,4 @@
+//! The operator commands: admin calls to the broker, and `resolve` through the gateway.
+
+pub mod admin;
+pub mod resolve;

@@ -1,0 +1,147 @@
+//! `nexus serve gateway|broker|all`: production. Each component reads its settings with its
+//! own `from_env()`; `--config FILE` supplies settings that the environment does not set.
+//!
+//! The config file is flat TOML whose keys are the environment variables, with or without the
+//! `NEXUS_` prefix and in any case:
+//!
+//! ```toml
+//! database_url = "postgres://nexus@db/nexus"
+//! master_key_file = "/etc/nexus/master.key"
+//! broker_public_url = "https://nexus.example.com"
+//! gateway_addr = "0.0.0.0:8080"
+//! ```
+
+use crate::args::{Component, ServeArgs};
+use crate::error::{CliError, CliResult};
+use crate::server::{Services, bind, local_url};
+use nexus_broker::{Broker, BrokerConfig};
+use nexus_gateway::{Gateway, GatewayConfig};
+use std::net::SocketAddr;
+use std::path::Path;
+
+const DEFAULT_GATEWAY_ADDR: &str = "0.0.0.0:8080";
+const DEFAULT_BROKER_ADDR: &str = "0.0.0.0:8081";
+
+/// Read `--config FILE` into `NEXUS_*` environment variables that are not already set.
+///
+/// Must run before the async runtime starts: changing the environment is only sound while the
+/// process has a single thread.
+pub fn apply_config_file(path: &Path) -> CliResult<()> {
+    for (name, value) in read_config_file(path)? {
+        if std::env::var_os(&name).is_none() {
+            // SAFETY: called from `main` before any other thread exists (see above).
+            unsafe { std::env::set_var(&name, value) };
+        }
+    }
+    Ok(())
+}
+
+/// The `(NEXUS_NAME, value)` pairs of a config file.
+fn read_config_file(path: &Path) -> CliResult<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::config(format!("cannot read {}: {e}", path.display())))?;
+    parse_config(&text).map_err(|e| CliError::config(format!("{}: {e}", path.display())))
+}
+
+fn parse_config(text: &str) -> Result<Vec<(String, String)>, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let upper = key.to_ascii_uppercase().replace('-', "_");
+            let name = if upper.starts_with("NEXUS_") { upper } else { format!("NEXUS_{upper}") };
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => return Err(format!("`{key}` must be a string, number or boolean")),
+            };
+            Ok((name, value))
+        })
+        .collect()
+}
+
+pub async fn run(args: ServeArgs) -> CliResult<()> {
+    let mut services = Services::new();
+    let run_broker = matches!(args.component, Component::Broker | Component::All);
+    let run_gateway = matches!(args.component, Component::Gateway | Component::All);
+
+    let mut local_broker_url = None;
+    if run_broker {
+        let addr = listen_addr(args.broker_addr, "NEXUS_BROKER_ADDR", DEFAULT_BROKER_ADDR)?;
+        let config = BrokerConfig::from_env()
+            .map_err(|e| CliError::config(format!("broker configuration: {e}")))?;
+        let listener = bind(addr, "broker", "--broker-addr").await?;
+        let bound = listener.local_addr().map_err(|e| CliError::runtime(e.to_string()))?;
+        let broker = Broker::start(config)
+            .await
+            .map_err(|e| CliError::config(format!("cannot start the broker: {e}")))?;
+        eprintln!("nexus: broker listening on {bound}");
+        local_broker_url = Some(local_url(bound));
+        services.spawn("broker", listener, broker.router());
+    }
+    if run_gateway {
+        let addr = listen_addr(args.gateway_addr, "NEXUS_GATEWAY_ADDR", DEFAULT_GATEWAY_ADDR)?;
+        // With `all`, the gateway reaches the broker of this process unless told otherwise.
+        let config = GatewayConfig::from_lookup(|name| {
+            let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+            match name {
+                "NEXUS_BROKER_URL" => value.or_else(|| local_broker_url.clone()),
+                _ => value,
+            }
+        })
+        .map_err(|e| CliError::config(format!("gateway configuration: {e}")))?;
+        let listener = bind(addr, "gateway", "--gateway-addr").await?;
+        let bound = listener.local_addr().map_err(|e| CliError::runtime(e.to_string()))?;
+        let gateway = Gateway::new(config)
+            .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
+        eprintln!("nexus: gateway listening on {bound}");
+        services.spawn("gateway", listener, gateway.router());
+    }
+    services.run_until_signal().await
+}
+
+/// The flag, else the environment variable, else the default.
+fn listen_addr(flag: Option<SocketAddr>, var: &str, default: &str) -> CliResult<SocketAddr> {
+    if let Some(addr) = flag {
+        return Ok(addr);
+    }
+    let text = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    let text = text.as_deref().unwrap_or(default);
+    text.trim()
+        .parse()
+        .map_err(|_| CliError::config(format!("{var}=`{text}` is not a HOST:PORT address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keys_become_nexus_variables() {
+        let pairs = parse_config(
+            "database_url = \"postgres://db/x\"\nNEXUS_ADMIN_TOKEN = \"t\"\nprovider-timeout-ms = 500\n",
+        )
+        .unwrap();
+        assert!(pairs.contains(&("NEXUS_DATABASE_URL".into(), "postgres://db/x".into())));
+        assert!(pairs.contains(&("NEXUS_ADMIN_TOKEN".into(), "t".into())));
+        assert!(pairs.contains(&("NEXUS_PROVIDER_TIMEOUT_MS".into(), "500".into())));
+    }
+
+    #[test]
+    fn tables_and_bad_toml_are_rejected() {
+        assert!(parse_config("[broker]\nx = 1\n").is_err());
+        assert!(parse_config("x = ").is_err());
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_default() {
+        let flag: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(listen_addr(Some(flag), "NEXUS_TEST_UNSET_ADDR", "0.0.0.0:1").unwrap(), flag);
+        assert_eq!(
+            listen_addr(None, "NEXUS_TEST_UNSET_ADDR", "0.0.0.0:1").unwrap(),
+            "0.0.0.0:1".parse::<SocketAddr>().unwrap()
+        );
+    }
+}
