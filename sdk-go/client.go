@@ -1,0 +1,342 @@
+package oauthsdk
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxResponseBytes bounds what the SDK reads from the gateway.
+const maxResponseBytes = 1 << 20
+
+// Client talks to the Nexus gateway. It is safe for concurrent use; build one per gateway and
+// API key and share it.
+type Client struct {
+	gatewayURL string
+	apiKey     Secret
+	httpClient *http.Client
+	retry      RetryPolicy
+	logger     *slog.Logger
+	now        func() time.Time
+	// identity separates this client's credentials from other clients' in a shared TokenCache
+	// (gateway URL and a hash of the API key, never the key itself).
+	identity string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithAPIKey sets the workspace API key sent as "Authorization: Bearer <key>".
+func WithAPIKey(key string) Option {
+	return func(c *Client) { c.apiKey = Secret(key) }
+}
+
+// WithHTTPClient sets the HTTP client used to reach the gateway (not the upstream APIs). The
+// default has a 30 s timeout.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		if hc != nil {
+			c.httpClient = hc
+		}
+	}
+}
+
+// WithRetry sets how gateway calls are retried. See RetryPolicy.
+func WithRetry(policy RetryPolicy) Option {
+	return func(c *Client) { c.retry = policy.withDefaults() }
+}
+
+// WithLogger sets the logger. The default writes warnings and errors to stderr as text; the
+// SDK logs retries at Info and per-request detail at Debug, so it is quiet on the hot path.
+func WithLogger(logger *slog.Logger) Option {
+	return func(c *Client) {
+		if logger != nil {
+			c.logger = logger
+		}
+	}
+}
+
+// New returns a client for the gateway at gatewayURL (e.g. "http://127.0.0.1:8080"), usually
+// os.Getenv("NEXUS_GATEWAY_URL"). A trailing slash is ignored.
+func New(gatewayURL string, opts ...Option) *Client {
+	c := &Client{
+		gatewayURL: strings.TrimRight(gatewayURL, "/"),
+		httpClient: &http.Client{Timeout: 30 * time.Second},
+		retry:      DefaultRetryPolicy(),
+		logger: slog.New(slog.NewTextHandler(os.Stderr,
+			&slog.HandlerOptions{Level: slog.LevelWarn})),
+		now: time.Now,
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	keyHash := sha256.Sum256([]byte(c.apiKey))
+	c.identity = c.gatewayURL + "\x00" + hex.EncodeToString(keyHash[:8])
+	return c
+}
+
+// RetryPolicy says how a gateway call is retried: on connection errors and HTTP 502, 503 and
+// 504 with exponential backoff and full jitter (a random delay in [0, min(MaxDelay,
+// BaseDelay·2^n))); on 429 after the Retry-After the gateway sent. Other 4xx are never retried.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of tries, first included; 1 disables retries.
+	MaxAttempts int
+	// BaseDelay is the backoff before the first retry (upper bound of its jitter).
+	BaseDelay time.Duration
+	// MaxDelay caps one backoff delay.
+	MaxDelay time.Duration
+	// MaxRetryAfter is the longest Retry-After honoured; a 429 asking for more is returned to
+	// the caller as a rate_limited *Error instead.
+	MaxRetryAfter time.Duration
+}
+
+// DefaultRetryPolicy is 3 attempts, 100 ms base delay, 2 s cap, Retry-After up to 30 s.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second,
+		MaxRetryAfter: 30 * time.Second}
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	d := DefaultRetryPolicy()
+	if p.MaxAttempts < 1 {
+		p.MaxAttempts = 1
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = d.BaseDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = d.MaxDelay
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = d.MaxRetryAfter
+	}
+	return p
+}
+
+// backoff is the full-jitter delay before retry number n (0-based).
+func (p RetryPolicy) backoff(n int) time.Duration {
+	ceiling := p.MaxDelay
+	if n < 30 {
+		if d := p.BaseDelay << n; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// call is one gateway request: method, path (with query) and an optional JSON body.
+type call struct {
+	method string
+	path   string
+	body   any
+}
+
+// do sends c to the gateway with retries and returns the 2xx body, or an *Error.
+func (c *Client) do(ctx context.Context, req call) ([]byte, error) {
+	var payload []byte
+	if req.body != nil {
+		var err error
+		if payload, err = json.Marshal(req.body); err != nil {
+			return nil, &Error{Code: CodeInvalidRequest, Message: "the request body cannot be encoded", Err: err}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		body, delay, err := c.attempt(ctx, req, payload, attempt)
+		if err == nil {
+			return body, nil
+		}
+		if delay < 0 || attempt+1 >= c.retry.MaxAttempts {
+			return nil, err
+		}
+		c.logger.LogAttrs(ctx, slog.LevelInfo, "nexus: retrying gateway call",
+			slog.String("path", pathOnly(req.path)), slog.Int("attempt", attempt+1),
+			slog.Duration("delay", delay), slog.String("error", err.Error()))
+		if err := sleepCtx(ctx, delay); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// attempt makes try number n (0-based). delay ≥ 0 means the failure may be retried after that
+// delay; -1 means it is final.
+func (c *Client) attempt(ctx context.Context, req call, payload []byte, n int) (body []byte, delay time.Duration, err error) {
+	var reader io.Reader
+	if payload != nil {
+		reader = bytes.NewReader(payload)
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, req.method, c.gatewayURL+req.path, reader)
+	if err != nil {
+		return nil, -1, &Error{Code: CodeInvalidRequest, Message: "the gateway URL or path is invalid", Err: err}
+	}
+	if c.apiKey != "" {
+		httpReq.Header.Set("Authorization", "Bearer "+c.apiKey.Reveal())
+	}
+	httpReq.Header.Set("Accept", "application/json")
+	if payload != nil {
+		httpReq.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.httpClient.Do(httpReq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, -1, ctx.Err()
+		}
+		e := transportError(err)
+		if retryableNetworkError(err, req.method) {
+			return nil, c.retry.backoff(n), e
+		}
+		return nil, -1, e
+	}
+	defer resp.Body.Close()
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if readErr != nil {
+		return nil, c.retry.backoff(n), &Error{Code: CodeConnectionError, StatusCode: resp.StatusCode,
+			Message: "the gateway's response was cut short", Err: readErr}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return body, 0, nil
+	}
+	e := errorFromResponse(resp.StatusCode, resp.Header, body)
+	return nil, c.retryDelay(resp.StatusCode, e, n), e
+}
+
+// retryDelay decides whether a gateway error status is retried, and after how long.
+func (c *Client) retryDelay(status int, e *Error, n int) time.Duration {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return c.retry.backoff(n)
+	case http.StatusTooManyRequests:
+		if e.RetryAfter > c.retry.MaxRetryAfter {
+			return -1
+		}
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		return c.retry.backoff(n)
+	default:
+		return -1
+	}
+}
+
+// retryableNetworkError reports whether a transport error may be retried: any failure of an
+// idempotent GET, but for other methods only a failure to connect (nothing was sent).
+func retryableNetworkError(err error, method string) bool {
+	if method == http.MethodGet {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// transportError classifies a failed gateway call as a timeout or a connection error.
+func transportError(err error) *Error {
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return &Error{Code: CodeTimeout, Message: "the gateway did not answer in time", Err: redactURLError(err)}
+	}
+	return &Error{Code: CodeConnectionError, Message: "the gateway could not be reached", Err: redactURLError(err)}
+}
+
+// redactURLError drops the URL (which may carry a query) from a transport error.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// pathOnly strips the query string, for logs.
+func pathOnly(p string) string {
+	path, _, _ := strings.Cut(p, "?")
+	return path
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ResolveOption adjusts one resolve call.
+type ResolveOption func(*url.Values)
+
+// MinTTL asks for a credential that stays valid at least d (rounded up to whole seconds).
+func MinTTL(d time.Duration) ResolveOption {
+	return func(q *url.Values) {
+		secs := int64((d + time.Second - 1) / time.Second)
+		q.Set("min_ttl", strconv.FormatInt(secs, 10))
+	}
+}
+
+// ForceRefresh skips every cache on the server side and refreshes at the provider.
+func ForceRefresh() ResolveOption {
+	return func(q *url.Values) { q.Set("force_refresh", "true") }
+}
+
+// ResolveToken asks the gateway for a credential for (workspaceID, provider), bypassing any
+// client cache. Errors are *Error (e.g. CodeReauthRequired with ReauthURL set).
+func (c *Client) ResolveToken(ctx context.Context, workspaceID, provider string, opts ...ResolveOption) (*Credential, error) {
+	q := url.Values{}
+	q.Set("workspace_id", workspaceID)
+	q.Set("provider_name", provider)
+	for _, opt := range opts {
+		opt(&q)
+	}
+	return c.fetchCredential(ctx, call{method: http.MethodGet, path: "/v1/resolve?" + q.Encode()})
+}
+
+// fetchCredential runs a call whose 200 body is a resolve response.
+func (c *Client) fetchCredential(ctx context.Context, req call) (*Credential, error) {
+	body, err := c.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return parseCredential(body, c.now())
+}
+
+// GetCachedToken returns the credential for (workspaceID, provider) from cache, resolving it
+// (once, however many goroutines ask at the same time) when it is missing or within the
+// cache's buffer of its expiry.
+func (c *Client) GetCachedToken(ctx context.Context, cache *TokenCache, workspaceID, provider string) (*Credential, error) {
+	return cache.getOrResolve(ctx, c.cacheKey(workspaceID, provider), func(ctx context.Context) (*Credential, error) {
+		return c.ResolveToken(ctx, workspaceID, provider)
+	})
+}
+
+// InvalidateCachedToken drops the cached credential for (workspaceID, provider).
+func (c *Client) InvalidateCachedToken(cache *TokenCache, workspaceID, provider string) {
+	cache.invalidate(c.cacheKey(workspaceID, provider))
+}
+
+// refreshCachedToken replaces a credential an upstream rejected, with force_refresh.
+func (c *Client) refreshCachedToken(ctx context.Context, cache *TokenCache, workspaceID, provider string, stale *Credential) (*Credential, error) {
+	return cache.replace(ctx, c.cacheKey(workspaceID, provider), stale, func(ctx context.Context) (*Credential, error) {
+		return c.ResolveToken(ctx, workspaceID, provider, ForceRefresh())
+	})
+}
+
+func (c *Client) cacheKey(workspaceID, provider string) cacheKey {
+	return cacheKey{client: c.identity, workspace: workspaceID, provider: provider}
+}

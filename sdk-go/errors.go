@@ -1,0 +1,178 @@
+package oauthsdk
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error codes sent by the gateway (protocol v1, see protocol/src/error.rs). A server may send a
+// code this version does not know; it is kept as is in [Error.Code].
+const (
+	CodeInvalidRequest            = "invalid_request"
+	CodeUnauthorized              = "unauthorized"
+	CodeForbidden                 = "forbidden"
+	CodeNotFound                  = "not_found"
+	CodeConnectionNotFound        = "connection_not_found"
+	CodeProviderNotFound          = "provider_not_found"
+	CodeReauthRequired            = "reauth_required"
+	CodeConnectionNotActive       = "connection_not_active"
+	CodePayloadTooLarge           = "payload_too_large"
+	CodeRateLimited               = "rate_limited"
+	CodeUpstreamUnavailable       = "upstream_unavailable"
+	CodeScopeNotAllowed           = "scope_not_allowed"
+	CodeUserNotAuthorizedForScope = "user_not_authorized_for_scope"
+	CodeInvalidSubjectToken       = "invalid_subject_token"
+	CodeInternalError             = "internal_error"
+)
+
+// Error kinds raised by the SDK itself while applying a strategy. They are identical in every
+// Nexus SDK (tests/vectors/README.md).
+const (
+	// CodeUnknownStrategy: strategy.type is not one of the six strategies.
+	CodeUnknownStrategy = "unknown_strategy"
+	// CodeInvalidStrategyConfig: a config field has the wrong type or value, a header name is
+	// not an HTTP token, or a config value contains CR, LF or NUL.
+	CodeInvalidStrategyConfig = "invalid_strategy_config"
+	// CodeMissingCredentialField: the strategy needs a credential field the response lacks.
+	CodeMissingCredentialField = "missing_credential_field"
+	// CodeInvalidCredentialValue: a credential value contains CR, LF or NUL.
+	CodeInvalidCredentialValue = "invalid_credential_value"
+	// CodeInvalidRequest (shared with the protocol) is also used when the upstream request to
+	// sign is malformed, e.g. its URL is not absolute.
+)
+
+// Error codes of failures on the client side of the gateway call; the Rust core reports the
+// same strings.
+const (
+	// CodeConnectionError: the gateway could not be reached (DNS, refused, TLS, reset), after
+	// the configured retries.
+	CodeConnectionError = "connection_error"
+	// CodeTimeout: the gateway call did not complete within the HTTP client's timeout.
+	CodeTimeout = "timeout"
+	// CodeInvalidResponse: the gateway answered something that is not protocol v1 (an HTML
+	// error page, a body of the wrong shape).
+	CodeInvalidResponse = "invalid_response"
+	// CodeConnectionFailed: WaitForActive saw the connection reach a state it will not leave by
+	// itself (needs_reauth, with ReauthURL when known; revoked; failed).
+	CodeConnectionFailed = "connection_failed"
+	// CodeWaitAborted: WaitForActive stopped because its context was cancelled or timed out
+	// (errors.Is(err, context.DeadlineExceeded) still works).
+	CodeWaitAborted = "wait_aborted"
+)
+
+// Error is the one error type of this package; use errors.As to read it. It never contains a
+// credential value.
+type Error struct {
+	// Code is the protocol error code, or one of the SDK's own kinds (CodeUnknownStrategy, …).
+	Code string
+	// Message is human-readable and safe to show.
+	Message string
+	// StatusCode is the gateway's HTTP status, or 0 when the error happened in the SDK.
+	StatusCode int
+	// RequestID is the gateway's request id, when it sent one.
+	RequestID string
+	// ReauthURL is, with CodeReauthRequired, where a person can authorize the connection again.
+	ReauthURL string
+	// RetryAfter is, with CodeRateLimited, how long the gateway asked the client to wait.
+	RetryAfter time.Duration
+	// Err is the underlying cause (a network error, a JSON error), if any.
+	Err error
+}
+
+// Error formats the error as "nexus: <code>: <message> (HTTP <status>, request <id>)".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("nexus: ")
+	b.WriteString(e.Code)
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.StatusCode != 0 || e.RequestID != "" {
+		b.WriteString(" (")
+		if e.StatusCode != 0 {
+			fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+		}
+		if e.RequestID != "" {
+			if e.StatusCode != 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("request ")
+			b.WriteString(e.RequestID)
+		}
+		b.WriteString(")")
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// sdkError builds an error raised by the SDK itself (no HTTP status).
+func sdkError(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the protocol's error envelope.
+type errorBody struct {
+	Error      string  `json:"error"`
+	Message    string  `json:"message"`
+	RequestID  string  `json:"request_id"`
+	ReauthURL  string  `json:"reauth_url"`
+	RetryAfter *uint64 `json:"retry_after"`
+}
+
+// errorFromResponse turns a non-2xx gateway response into an *Error. A body that is not the
+// protocol envelope (a proxy's HTML page, say) still gives a typed error, with a code derived
+// from the status; the body itself is never copied into the message.
+func errorFromResponse(status int, header http.Header, body []byte) *Error {
+	e := &Error{StatusCode: status}
+	var env errorBody
+	if err := json.Unmarshal(body, &env); err == nil && env.Error != "" {
+		e.Code = env.Error
+		e.Message = env.Message
+		e.RequestID = env.RequestID
+		e.ReauthURL = env.ReauthURL
+		if env.RetryAfter != nil {
+			e.RetryAfter = time.Duration(*env.RetryAfter) * time.Second
+		}
+	} else {
+		e.Code = CodeInvalidResponse
+		e.Message = fmt.Sprintf("the gateway answered HTTP %d without a Nexus error body", status)
+	}
+	if e.RequestID == "" && header != nil {
+		e.RequestID = header.Get("X-Request-Id")
+	}
+	if header != nil {
+		if d, ok := parseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+			e.RetryAfter = d
+		}
+	}
+	return e
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date.
+func parseRetryAfter(value string, now time.Time) (time.Duration, bool) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(value, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second, true
+	}
+	if at, err := http.ParseTime(value); err == nil {
+		if d := at.Sub(now); d > 0 {
+			return d, true
+		}
+		return 0, true
+	}
+	return 0, false
+}

@@ -1,0 +1,3 @@
+module github.com/dromos/nexus/sdk-go
+
+go 1.22
