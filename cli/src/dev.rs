@@ -47,7 +47,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
     let broker = Broker::start(broker_config(&home, &secrets, &broker_url))
         .await
         .map_err(|e| CliError::config(format!("cannot start the broker: {e}")))?;
-    let gateway = Gateway::new(GatewayConfig::new(broker_url.clone(), secrets.internal_token.clone()))
+    let gateway = Gateway::new(gateway_config(&broker_url, &secrets)?)
         .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
 
     let mut services = Services::new();
@@ -113,6 +113,19 @@ fn broker_config(home: &DevHome, secrets: &DevSecrets, broker_url: &str) -> Brok
         public_url: broker_url.to_owned(),
         ..BrokerConfig::default()
     }
+}
+
+/// The gateway talks to this process's broker; its tuning (`NEXUS_GATEWAY_*`: caches, rate
+/// limit, sizes) can still be set from the environment, e.g. to switch rate limiting off.
+fn gateway_config(broker_url: &str, secrets: &DevSecrets) -> CliResult<GatewayConfig> {
+    let mut config = GatewayConfig::from_lookup(|name| match name {
+        "NEXUS_BROKER_URL" => Some(broker_url.to_owned()),
+        "NEXUS_INTERNAL_TOKEN" => Some(secrets.internal_token.expose().to_owned()),
+        _ => std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+    })
+    .map_err(|e| CliError::config(format!("gateway configuration: {e}")))?;
+    config.internal_token = secrets.internal_token.clone();
+    Ok(config)
 }
 
 /// Make sure workspace `dev` exists and return a working API key for it: the one stored in the

@@ -1,0 +1,158 @@
+//! Every misconfiguration ends with a clear message and its documented exit code, never a
+//! panic: 2 usage/config, 3 not reachable, 4 rejected.
+
+mod common;
+
+use common::*;
+
+const VALID_MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes
+
+fn assert_no_panic(out: &std::process::Output) {
+    let err = stderr(out);
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "a panic:\n{err}");
+}
+
+#[test]
+fn a_port_in_use_is_a_config_error_and_writes_no_dev_env() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut cmd = nexus(tmp.path());
+    cmd.args(["dev", "--gateway-addr", &addr, "--broker-addr", "127.0.0.1:0"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already in use"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--gateway-addr"), "the message names the flag: {}", stderr(&out));
+    assert!(!tmp.path().join("dev.env").exists());
+    assert_no_panic(&out);
+}
+
+/// `nexus serve broker` with a complete environment except what `vars` overrides.
+fn serve_broker(home: &std::path::Path, vars: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = nexus(home);
+    cmd.args(["serve", "broker", "--broker-addr", "127.0.0.1:0"])
+        .env("NEXUS_MASTER_KEY", VALID_MASTER_KEY)
+        .env("NEXUS_ADMIN_TOKEN", "admin-token-for-tests")
+        .env("NEXUS_INTERNAL_TOKEN", "internal-token-for-tests");
+    for (k, v) in vars {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    run(cmd)
+}
+
+#[test]
+fn a_bad_database_url_is_a_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    for url in ["not a url", "mysql://127.0.0.1/nexus"] {
+        let out = serve_broker(tmp.path(), &[("NEXUS_DATABASE_URL", url)]);
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", stderr(&out));
+        assert!(stderr(&out).contains("database"), "{url}: {}", stderr(&out));
+        assert_no_panic(&out);
+    }
+}
+
+#[test]
+fn a_missing_master_key_is_a_config_error_that_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = serve_broker(tmp.path(), &[("NEXUS_MASTER_KEY", "")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NEXUS_MASTER_KEY"), "{}", stderr(&out));
+    let out = serve_broker(tmp.path(), &[("NEXUS_MASTER_KEY", "too-short")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("too-short"), "the key is never echoed: {}", stderr(&out));
+}
+
+#[test]
+fn a_missing_admin_token_is_a_config_error_that_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = nexus(tmp.path());
+    cmd.args(["providers", "list"]).env("NEXUS_BROKER_URL", "http://127.0.0.1:9");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NEXUS_ADMIN_TOKEN"), "{}", stderr(&out));
+    assert_no_panic(&out);
+
+    // Without any setting and no dev.env, the hint says how to get one.
+    let out = run({
+        let mut c = nexus(tmp.path());
+        c.args(["providers", "list"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nexus dev"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unreachable_broker_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut cmd = nexus(tmp.path());
+    cmd.args(["providers", "list"])
+        .env("NEXUS_BROKER_URL", format!("http://{closed}"))
+        .env("NEXUS_ADMIN_TOKEN", "whatever-token-value");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot reach the broker"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("whatever-token-value"));
+}
+
+#[test]
+fn a_rejected_admin_token_or_api_key_exits_4() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = DevStack::start(&tmp.path().join("home"));
+    let mut cmd = stack.nexus();
+    cmd.args(["providers", "list"]).env("NEXUS_ADMIN_TOKEN", "wrong-admin-token");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("wrong-admin-token"), "the token is never echoed");
+
+    let mut cmd = stack.nexus();
+    cmd.args(["resolve", "--workspace", "dev", "--provider", "x"]).env("NEXUS_API_KEY", "nxk_wrong");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    // The right token from dev.env works: the environment only overrode it above.
+    let mut cmd = stack.nexus();
+    cmd.args(["providers", "list"]);
+    assert_ok(&run(cmd), "providers list with dev.env");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["providers"],
+        vec!["dev", "--gateway-addr", "not-an-address"],
+        vec!["connections", "import", "--workspace", "dev", "--provider", "p", "--kind", "password"],
+        vec!["serve", "everything"],
+    ] {
+        let mut cmd = nexus(tmp.path());
+        cmd.args(&args);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_no_panic(&out);
+    }
+    let mut cmd = nexus(tmp.path());
+    cmd.args(["connections", "list", "--workspace", "Not/Valid"])
+        .env("NEXUS_BROKER_URL", "http://127.0.0.1:9")
+        .env("NEXUS_ADMIN_TOKEN", "t");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("workspace id"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unreadable_providers_file_is_a_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = nexus(tmp.path());
+    cmd.args(["providers", "apply", "/nonexistent/providers.yaml"])
+        .env("NEXUS_BROKER_URL", "http://127.0.0.1:9")
+        .env("NEXUS_ADMIN_TOKEN", "t");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/nonexistent/providers.yaml"), "{}", stderr(&out));
+}
