@@ -31,6 +31,8 @@ type Client struct {
 	retry      RetryPolicy
 	logger     *slog.Logger
 	now        func() time.Time
+	// sleep waits between retries; tests replace it to observe the delays without waiting.
+	sleep func(ctx context.Context, d time.Duration) error
 	// identity separates this client's credentials from other clients' in a shared TokenCache
 	// (gateway URL and a hash of the API key, never the key itself).
 	identity string
@@ -78,7 +80,8 @@ func New(gatewayURL string, opts ...Option) *Client {
 		retry:      DefaultRetryPolicy(),
 		logger: slog.New(slog.NewTextHandler(os.Stderr,
 			&slog.HandlerOptions{Level: slog.LevelWarn})),
-		now: time.Now,
+		now:   time.Now,
+		sleep: sleepCtx,
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -164,7 +167,7 @@ func (c *Client) do(ctx context.Context, req call) ([]byte, error) {
 		c.logger.LogAttrs(ctx, slog.LevelInfo, "nexus: retrying gateway call",
 			slog.String("path", pathOnly(req.path)), slog.Int("attempt", attempt+1),
 			slog.Duration("delay", delay), slog.String("error", err.Error()))
-		if err := sleepCtx(ctx, delay); err != nil {
+		if err := c.sleep(ctx, delay); err != nil {
 			return nil, err
 		}
 	}
