@@ -1,1 +1,125 @@
-//! The Nexus gateway: the public resolve API. (work in progress; see its issue).
+//! The Nexus gateway: the public face of Nexus.
+//!
+//! Callers (SDKs, the CLI, MCP servers) authenticate with a workspace API key and get
+//! short-lived credentials from `GET /v1/resolve`, or drive the connection lifecycle. The
+//! gateway holds no long-lived secret: it asks the broker over the internal API
+//! (`nexus_protocol::internal`) and caches only access tokens, briefly.
+//!
+//! Map of the crate (a request flows top to bottom):
+//! - [`middleware`]: request id, error envelopes, logs and metrics, size limits, deadline.
+//! - [`routes`]: the handlers, one module per endpoint group, and the [`routes::router`].
+//! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached), per-key rate limit.
+//! - [`query`]: strict parsing of the resolve query and of ids.
+//! - [`token_cache`]: access tokens per (workspace, provider), single-flight.
+//! - [`broker`]: the internal-API client; maps broker answers to [`ApiError`]s.
+//! - [`metrics`], [`openapi`], [`config`], [`error`].
+//!
+//! Embedding: `Gateway::new(GatewayConfig::from_env()?)?.router()` is an `axum::Router`; serve
+//! it with `axum::serve`.
+
+pub mod auth;
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod query;
+pub mod routes;
+pub mod token_cache;
+
+pub use config::{ConfigError, GatewayConfig};
+pub use error::{ApiError, GatewayError};
+
+use auth::{KeyVerifier, RateLimiter};
+use broker::BrokerClient;
+use bytes::Bytes;
+use metrics::Metrics;
+use std::sync::Arc;
+use token_cache::TokenCache;
+
+/// A configured gateway. Cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: GatewayConfig,
+    pub(crate) broker: BrokerClient,
+    pub(crate) keys: KeyVerifier,
+    pub(crate) tokens: TokenCache,
+    pub(crate) rate_limiter: RateLimiter,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Rendered once: the document does not change while the process runs.
+    pub(crate) openapi_json: Bytes,
+}
+
+impl Gateway {
+    pub fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
+        validate_broker_url(&config.broker_url)?;
+        if config.internal_token.is_empty() {
+            return Err(GatewayError::InvalidConfig(
+                "the internal token is empty".into(),
+            ));
+        }
+        let metrics = Arc::new(Metrics::default());
+        let broker = BrokerClient::new(
+            &config.broker_url,
+            config.internal_token.clone(),
+            config.broker_timeout,
+            config.broker_connect_timeout,
+            metrics.clone(),
+        )
+        .map_err(GatewayError::HttpClient)?;
+        let keys = KeyVerifier::new(
+            broker.clone(),
+            config.key_cache_ttl,
+            config.key_cache_capacity,
+            metrics.clone(),
+        );
+        let tokens = TokenCache::new(
+            broker.clone(),
+            config.token_cache_capacity,
+            config.token_refresh_margin,
+            config.token_cache_max_ttl,
+            metrics.clone(),
+        );
+        let rate_limiter = RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
+        let openapi_json =
+            Bytes::from(serde_json::to_vec(&openapi::document()).map_err(GatewayError::OpenApi)?);
+        let inner = Inner {
+            config,
+            broker,
+            keys,
+            tokens,
+            rate_limiter,
+            metrics,
+            openapi_json,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The public API as an `axum::Router`, with every middleware applied.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+}
+
+fn validate_broker_url(url: &str) -> Result<(), GatewayError> {
+    let parsed: http::Uri = url
+        .parse()
+        .map_err(|_| GatewayError::InvalidBrokerUrl(url.to_owned()))?;
+    let scheme_ok = matches!(parsed.scheme_str(), Some("http") | Some("https"));
+    if scheme_ok && parsed.host().is_some() {
+        Ok(())
+    } else {
+        Err(GatewayError::InvalidBrokerUrl(url.to_owned()))
+    }
+}

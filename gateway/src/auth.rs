@@ -1,0 +1,275 @@
+//! Who is calling: API-key extraction, verification at the broker (with a short-lived cache)
+//! and the per-key rate limit, packaged as the [`Caller`] extractor every `/v1` handler takes.
+//!
+//! Key verification cache: answers (valid → principal, or unknown/revoked) are remembered for
+//! `GatewayConfig::key_cache_ttl` under the SHA-256 of the key, so the raw key is not kept as a
+//! map key. **Staleness bound:** a key revoked at the broker keeps working at this gateway for at
+//! most `key_cache_ttl` (default 10 s); `Duration::ZERO` disables the cache. Concurrent first
+//! uses of one key share one broker call. Broker failures are never cached.
+
+use crate::Gateway;
+use crate::broker::BrokerClient;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::middleware::RequestId;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, header};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use moka::future::Cache;
+use nexus_protocol::SecretString;
+use nexus_protocol::internal::Principal;
+use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest API key looked at; anything longer is refused without asking the broker.
+const MAX_KEY_LEN: usize = 512;
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// The authenticated caller of a `/v1` endpoint. Extracting it authenticates the request
+/// (401 without a valid key) and applies the caller's rate limit (429).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Gateway> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, ApiError> {
+        let key = api_key_from_headers(&parts.headers)?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(RequestId::as_str)
+            .unwrap_or_default();
+        let principal = gateway.inner.keys.verify(&key, request_id).await?;
+        gateway.inner.rate_limiter.check(&principal)?;
+        Ok(Caller(principal))
+    }
+}
+
+/// The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`. Both may be sent only if
+/// they agree; each may appear once.
+pub fn api_key_from_headers(headers: &HeaderMap) -> Result<SecretString, ApiError> {
+    let bearer = single_header(headers, &header::AUTHORIZATION)?
+        .map(bearer_token)
+        .transpose()?;
+    let plain = single_header(headers, &X_API_KEY)?
+        .map(checked_key)
+        .transpose()?;
+    match (bearer, plain) {
+        (None, None) => Err(ApiError::unauthorized(
+            "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        )),
+        (Some(key), None) | (None, Some(key)) => Ok(key),
+        (Some(a), Some(b)) if a == b => Ok(a),
+        (Some(_), Some(_)) => Err(ApiError::invalid_request(
+            "`Authorization` and `X-API-Key` carry different keys; send one",
+        )),
+    }
+}
+
+fn single_header<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a [u8]>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::invalid_request(format!(
+            "header `{name}` is repeated"
+        )));
+    }
+    Ok(first.map(|v| v.as_bytes()))
+}
+
+fn bearer_token(value: &[u8]) -> Result<SecretString, ApiError> {
+    let scheme_len = "bearer ".len();
+    if value.len() <= scheme_len || !value[..scheme_len].eq_ignore_ascii_case(b"bearer ") {
+        return Err(ApiError::unauthorized(
+            "the `Authorization` header must be `Bearer <API key>`",
+        ));
+    }
+    checked_key(&value[scheme_len..])
+}
+
+/// A key is printable ASCII without spaces; anything else cannot be a key we issued.
+fn checked_key(value: &[u8]) -> Result<SecretString, ApiError> {
+    let value = value.trim_ascii();
+    let well_formed = !value.is_empty()
+        && value.len() <= MAX_KEY_LEN
+        && value.iter().all(|b| b.is_ascii_graphic());
+    match std::str::from_utf8(value) {
+        Ok(key) if well_formed => Ok(SecretString::new(key)),
+        _ => Err(ApiError::unauthorized("malformed API key")),
+    }
+}
+
+/// Verifies keys at the broker, remembering answers briefly (see the module docs).
+pub struct KeyVerifier {
+    broker: BrokerClient,
+    /// `None` when the cache is disabled. The value is `None` for a key the broker refused.
+    cache: Option<Cache<[u8; 32], Option<Principal>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl KeyVerifier {
+    pub fn new(broker: BrokerClient, ttl: Duration, capacity: u64, metrics: Arc<Metrics>) -> Self {
+        let cache = (!ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build()
+        });
+        Self {
+            broker,
+            cache,
+            metrics,
+        }
+    }
+
+    pub async fn verify(
+        &self,
+        key: &SecretString,
+        request_id: &str,
+    ) -> Result<Principal, ApiError> {
+        let verdict = match &self.cache {
+            None => self.ask_broker(key, request_id).await?,
+            Some(cache) => {
+                let digest: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
+                let entry = cache
+                    .entry(digest)
+                    .or_try_insert_with(self.ask_broker(key, request_id))
+                    .await
+                    .map_err(|err| ApiError::clone(&err))?;
+                self.metrics.key_cache(!entry.is_fresh());
+                entry.into_value()
+            }
+        };
+        verdict.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))
+    }
+
+    async fn ask_broker(
+        &self,
+        key: &SecretString,
+        request_id: &str,
+    ) -> Result<Option<Principal>, ApiError> {
+        let verified = self.broker.verify_api_key(key, request_id).await?;
+        Ok(verified.map(|v| Principal::ApiKey {
+            workspace_id: v.workspace_id,
+            key_id: v.key_id,
+        }))
+    }
+}
+
+/// Requests per second per caller (governor's GCRA: a sustained rate plus a burst).
+pub struct RateLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl RateLimiter {
+    /// `per_second == 0` disables the limit.
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
+            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self { limiter }
+    }
+
+    pub fn check(&self, principal: &Principal) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        // Keyed by the key id: the number of keys is bounded by the keys that verified.
+        let key = match principal {
+            Principal::ApiKey { key_id, .. } => key_id,
+        };
+        limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));
+            // Retry-After is whole seconds; round up so a client that obeys it is let through.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            ApiError::rate_limited(secs.max(1))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use nexus_protocol::ErrorCode;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn reads_both_header_forms() {
+        let key = api_key_from_headers(&headers(&[("authorization", "Bearer nxk_abc")])).unwrap();
+        assert_eq!(key.expose(), "nxk_abc");
+        let key = api_key_from_headers(&headers(&[("authorization", "bearer nxk_abc")])).unwrap();
+        assert_eq!(key.expose(), "nxk_abc");
+        let key = api_key_from_headers(&headers(&[("x-api-key", "nxk_def")])).unwrap();
+        assert_eq!(key.expose(), "nxk_def");
+        let both = headers(&[("authorization", "Bearer k"), ("x-api-key", "k")]);
+        assert_eq!(api_key_from_headers(&both).unwrap().expose(), "k");
+    }
+
+    #[test]
+    fn refuses_missing_malformed_conflicting_and_repeated() {
+        let code = |h: HeaderMap| api_key_from_headers(&h).unwrap_err().body.error;
+        assert_eq!(code(headers(&[])), ErrorCode::Unauthorized);
+        assert_eq!(
+            code(headers(&[("authorization", "Basic dXNlcjpwdw==")])),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(headers(&[("authorization", "Bearer ")])),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(headers(&[("x-api-key", "two words")])),
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            code(headers(&[
+                ("authorization", "Bearer a"),
+                ("x-api-key", "b")
+            ])),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            code(headers(&[("x-api-key", "a"), ("x-api-key", "a")])),
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn rate_limit_refuses_beyond_the_burst_with_a_retry_after() {
+        let limiter = RateLimiter::new(1, 2);
+        let p = Principal::ApiKey {
+            workspace_id: "w".into(),
+            key_id: "k1".into(),
+        };
+        let other = Principal::ApiKey {
+            workspace_id: "w".into(),
+            key_id: "k2".into(),
+        };
+        assert!(limiter.check(&p).is_ok());
+        assert!(limiter.check(&p).is_ok());
+        let err = limiter.check(&p).unwrap_err();
+        assert_eq!(err.status.as_u16(), 429);
+        assert_eq!(err.body.retry_after, Some(1));
+        assert!(limiter.check(&other).is_ok(), "limits are per key");
+        assert!(
+            RateLimiter::new(0, 0).check(&p).is_ok(),
+            "0 disables the limit"
+        );
+    }
+}

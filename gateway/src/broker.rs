@@ -1,0 +1,252 @@
+//! The client of the broker's internal API (`nexus_protocol::internal`).
+//!
+//! One pooled `reqwest::Client`, the internal token on every call, and one place that turns what
+//! the broker answered into an [`ApiError`]:
+//! - a broker error envelope with a 4xx status is the caller's problem and is passed through;
+//! - the broker unreachable or timing out → 503 `upstream_unavailable`;
+//! - a 5xx or an unreadable answer → 502 `upstream_unavailable` (never the caller's fault);
+//! - a 401 on anything but key verification means *our* internal token was refused: a
+//!   deployment mistake, reported as 502 and logged, never as the caller's 401.
+
+use crate::error::ApiError;
+use crate::metrics::{BrokerErrorKind, Metrics};
+use nexus_protocol::internal::{
+    CONNECTIONS_PREFIX, InternalRequestConnection, InternalResolveRequest, Principal,
+    REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest,
+    VerifyKeyResponse,
+};
+use nexus_protocol::{
+    CheckConnectionResponse, ErrorBody, RequestConnectionResponse, ResolveResponse, SecretString,
+};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Characters left as they are in a path segment (RFC 3986 unreserved).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Header carrying the caller's request id to the broker (for its logs and audit records).
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+#[derive(Clone)]
+pub struct BrokerClient {
+    http: reqwest::Client,
+    base_url: String,
+    internal_token: SecretString,
+    metrics: Arc<Metrics>,
+}
+
+impl BrokerClient {
+    pub fn new(
+        base_url: &str,
+        internal_token: SecretString,
+        timeout: Duration,
+        connect_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            internal_token,
+            metrics,
+        })
+    }
+
+    /// `Ok(Some)` for a valid key, `Ok(None)` for an unknown or revoked one.
+    pub async fn verify_api_key(
+        &self,
+        key: &SecretString,
+        request_id: &str,
+    ) -> Result<Option<VerifyKeyResponse>, ApiError> {
+        let body = VerifyKeyRequest { key: key.clone() };
+        let request = self.http.post(self.url(VERIFY_API_KEY_PATH)).json(&body);
+        match self.send(request, request_id).await {
+            Ok(verified) => Ok(Some(verified)),
+            Err(Failure::Refused(status, _)) if status == StatusCode::UNAUTHORIZED => Ok(None),
+            Err(failure) => Err(self.into_api_error(failure, "verify API key")),
+        }
+    }
+
+    pub async fn resolve(
+        &self,
+        request: &InternalResolveRequest,
+    ) -> Result<ResolveResponse, ApiError> {
+        let request_id = request.request_id.as_deref().unwrap_or_default();
+        let http = self.http.post(self.url(RESOLVE_PATH)).json(request);
+        self.call(http, request_id, "resolve").await
+    }
+
+    pub async fn request_connection(
+        &self,
+        request: &InternalRequestConnection,
+    ) -> Result<RequestConnectionResponse, ApiError> {
+        let request_id = request.request_id.as_deref().unwrap_or_default();
+        let http = self
+            .http
+            .post(self.url(REQUEST_CONNECTION_PATH))
+            .json(request);
+        self.call(http, request_id, "request connection").await
+    }
+
+    pub async fn check_connection(
+        &self,
+        principal: &Principal,
+        connection_id: &str,
+        request_id: &str,
+    ) -> Result<CheckConnectionResponse, ApiError> {
+        let url = self.connection_url(principal, connection_id, "");
+        self.call(self.http.get(url), request_id, "check connection")
+            .await
+    }
+
+    pub async fn connection_token(
+        &self,
+        principal: &Principal,
+        connection_id: &str,
+        request_id: &str,
+    ) -> Result<ResolveResponse, ApiError> {
+        let url = self.connection_url(principal, connection_id, "/token");
+        self.call(self.http.get(url), request_id, "connection token")
+            .await
+    }
+
+    pub async fn refresh_connection(
+        &self,
+        principal: &Principal,
+        connection_id: &str,
+        request_id: &str,
+    ) -> Result<ResolveResponse, ApiError> {
+        let url = self.connection_url(principal, connection_id, "/refresh");
+        self.call(self.http.post(url), request_id, "refresh connection")
+            .await
+    }
+
+    /// The broker answers its `/readyz` with 2xx (it is up and its database reachable).
+    pub async fn ready(&self) -> Result<(), ApiError> {
+        let response = self
+            .http
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .map_err(|err| self.into_api_error(Failure::Unreachable(err), "readiness check"))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(ApiError::unavailable(format!(
+                "broker not ready (status {})",
+                response.status().as_u16()
+            )))
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `…/workspaces/{ws}/connections/{id}{suffix}`, segments percent-encoded so that a caller's
+    /// id can never change the path (the handlers also validate ids before getting here).
+    fn connection_url(&self, principal: &Principal, connection_id: &str, suffix: &str) -> String {
+        format!(
+            "{}{CONNECTIONS_PREFIX}/{}/connections/{}{suffix}",
+            self.base_url,
+            utf8_percent_encode(principal.workspace_id(), PATH_SEGMENT),
+            utf8_percent_encode(connection_id, PATH_SEGMENT),
+        )
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<T, ApiError> {
+        self.send(request, request_id)
+            .await
+            .map_err(|failure| self.into_api_error(failure, what))
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        request_id: &str,
+    ) -> Result<T, Failure> {
+        let mut request = request.bearer_auth(self.internal_token.expose());
+        if !request_id.is_empty() {
+            request = request.header(REQUEST_ID_HEADER, request_id);
+        }
+        let response = request.send().await.map_err(Failure::Unreachable)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(Failure::Unreachable)?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|_| Failure::Unreadable(status));
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(Failure::Refused(status, body)),
+            Err(_) => Err(Failure::Unreadable(status)),
+        }
+    }
+
+    fn into_api_error(&self, failure: Failure, what: &'static str) -> ApiError {
+        match failure {
+            Failure::Unreachable(err) => {
+                self.metrics.broker_error(BrokerErrorKind::Unreachable);
+                // reqwest errors name the URL, never the bearer token.
+                tracing::warn!(call = what, error = %err, "broker unreachable");
+                ApiError::unavailable("the credential broker is unreachable; retry later")
+            }
+            Failure::Unreadable(status) => {
+                self.metrics.broker_error(BrokerErrorKind::BadResponse);
+                tracing::error!(
+                    call = what,
+                    status = status.as_u16(),
+                    "unreadable broker response"
+                );
+                ApiError::bad_gateway("the credential broker sent an unreadable response")
+            }
+            Failure::Refused(status, _) if status == StatusCode::UNAUTHORIZED => {
+                self.metrics.broker_error(BrokerErrorKind::InternalAuth);
+                tracing::error!(
+                    call = what,
+                    "the broker refused the gateway's internal token"
+                );
+                ApiError::bad_gateway("the gateway is misconfigured (broker refused it)")
+            }
+            Failure::Refused(status, mut body) if status.is_client_error() => {
+                body.request_id = None;
+                ApiError { status, body }
+            }
+            Failure::Refused(status, mut body) => {
+                self.metrics.broker_error(BrokerErrorKind::ServerError);
+                tracing::warn!(call = what, status = status.as_u16(), code = %body.error, "broker error");
+                if matches!(status.as_u16(), 502..=504) {
+                    // A provider behind the broker failed: its message is meant for the caller.
+                    body.request_id = None;
+                    ApiError { status, body }
+                } else {
+                    ApiError::bad_gateway("the credential broker failed; retry later")
+                }
+            }
+        }
+    }
+}
+
+/// What went wrong talking to the broker, before it is turned into an [`ApiError`].
+enum Failure {
+    /// No answer: connection refused, timeout, reset.
+    Unreachable(reqwest::Error),
+    /// An answer that is not the expected JSON.
+    Unreadable(StatusCode),
+    /// A well-formed error envelope.
+    Refused(StatusCode, ErrorBody),
+}

@@ -1,0 +1,191 @@
+//! Gateway settings: where the broker is, how to authenticate to it, and the cache, rate-limit,
+//! size and time limits of the public API.
+
+use nexus_protocol::SecretString;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Everything the gateway needs to run. Build it by hand (tests) or with [`GatewayConfig::from_env`].
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Base URL of the broker's internal API, e.g. `http://127.0.0.1:7001` (`NEXUS_BROKER_URL`).
+    pub broker_url: String,
+    /// Shared secret sent as `Authorization: Bearer …` to the broker (`NEXUS_INTERNAL_TOKEN`).
+    pub internal_token: SecretString,
+
+    /// How long a verified (or rejected) API key is remembered. This is the staleness bound of
+    /// key revocation: a revoked key keeps working for at most this long. `ZERO` disables the
+    /// cache (every request verifies at the broker). `NEXUS_GATEWAY_KEY_CACHE_TTL_MS`.
+    pub key_cache_ttl: Duration,
+    /// Most API keys remembered at once.
+    pub key_cache_capacity: u64,
+
+    /// Most access tokens held in memory at once (one per workspace × provider).
+    pub token_cache_capacity: u64,
+    /// A cached token is served only while it has more than this much life left; after that the
+    /// next caller fetches a fresh one from the broker. `NEXUS_GATEWAY_TOKEN_REFRESH_MARGIN_SECS`.
+    pub token_refresh_margin: Duration,
+    /// Upper bound on how long any token is cached, whatever its lifetime. This bounds how long
+    /// the gateway keeps handing out a token after its connection was revoked at the broker.
+    /// `ZERO` disables the token cache. `NEXUS_GATEWAY_TOKEN_CACHE_MAX_TTL_SECS`.
+    pub token_cache_max_ttl: Duration,
+
+    /// Sustained requests per second allowed per API key; `0` disables rate limiting.
+    /// `NEXUS_GATEWAY_RATE_LIMIT_PER_SEC`.
+    pub rate_limit_per_second: u32,
+    /// Requests a key may burst above the sustained rate. `NEXUS_GATEWAY_RATE_LIMIT_BURST`.
+    pub rate_limit_burst: u32,
+
+    /// Largest request body accepted (413 above). `NEXUS_GATEWAY_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// Largest total size of request headers (names + values) accepted (431 above).
+    /// `NEXUS_GATEWAY_MAX_HEADER_BYTES`.
+    pub max_header_bytes: usize,
+    /// Whole-request deadline (504 after). `NEXUS_GATEWAY_REQUEST_TIMEOUT_MS`.
+    pub request_timeout: Duration,
+    /// Deadline of one call to the broker (503 after). `NEXUS_GATEWAY_BROKER_TIMEOUT_MS`.
+    pub broker_timeout: Duration,
+    /// Deadline to open a TCP connection to the broker.
+    pub broker_connect_timeout: Duration,
+}
+
+impl GatewayConfig {
+    /// Defaults for everything except the two settings that have none.
+    pub fn new(broker_url: impl Into<String>, internal_token: impl Into<SecretString>) -> Self {
+        Self {
+            broker_url: broker_url.into(),
+            internal_token: internal_token.into(),
+            key_cache_ttl: Duration::from_secs(10),
+            key_cache_capacity: 10_000,
+            token_cache_capacity: 10_000,
+            token_refresh_margin: Duration::from_secs(60),
+            token_cache_max_ttl: Duration::from_secs(300),
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
+            max_body_bytes: 64 * 1024,
+            max_header_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(30),
+            broker_timeout: Duration::from_secs(15),
+            broker_connect_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Reads `NEXUS_BROKER_URL` and `NEXUS_INTERNAL_TOKEN` (required) and the optional
+    /// `NEXUS_GATEWAY_*` overrides documented on each field.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`GatewayConfig::from_env`] over any variable source (so it can be tested without
+    /// touching the process environment).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| match get(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(ConfigError::Missing(name)),
+        };
+        let mut config = Self::new(
+            required("NEXUS_BROKER_URL")?,
+            required("NEXUS_INTERNAL_TOKEN")?,
+        );
+        let number = |name: &'static str| -> Result<Option<u64>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError::NotANumber(name)),
+            }
+        };
+        if let Some(ms) = number("NEXUS_GATEWAY_KEY_CACHE_TTL_MS")? {
+            config.key_cache_ttl = Duration::from_millis(ms);
+        }
+        if let Some(s) = number("NEXUS_GATEWAY_TOKEN_REFRESH_MARGIN_SECS")? {
+            config.token_refresh_margin = Duration::from_secs(s);
+        }
+        if let Some(s) = number("NEXUS_GATEWAY_TOKEN_CACHE_MAX_TTL_SECS")? {
+            config.token_cache_max_ttl = Duration::from_secs(s);
+        }
+        if let Some(n) = number("NEXUS_GATEWAY_RATE_LIMIT_PER_SEC")? {
+            config.rate_limit_per_second = to_u32(n, "NEXUS_GATEWAY_RATE_LIMIT_PER_SEC")?;
+        }
+        if let Some(n) = number("NEXUS_GATEWAY_RATE_LIMIT_BURST")? {
+            config.rate_limit_burst = to_u32(n, "NEXUS_GATEWAY_RATE_LIMIT_BURST")?;
+        }
+        if let Some(n) = number("NEXUS_GATEWAY_MAX_BODY_BYTES")? {
+            config.max_body_bytes = to_usize(n, "NEXUS_GATEWAY_MAX_BODY_BYTES")?;
+        }
+        if let Some(n) = number("NEXUS_GATEWAY_MAX_HEADER_BYTES")? {
+            config.max_header_bytes = to_usize(n, "NEXUS_GATEWAY_MAX_HEADER_BYTES")?;
+        }
+        if let Some(ms) = number("NEXUS_GATEWAY_REQUEST_TIMEOUT_MS")? {
+            config.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number("NEXUS_GATEWAY_BROKER_TIMEOUT_MS")? {
+            config.broker_timeout = Duration::from_millis(ms);
+        }
+        Ok(config)
+    }
+}
+
+fn to_u32(n: u64, name: &'static str) -> Result<u32, ConfigError> {
+    u32::try_from(n).map_err(|_| ConfigError::NotANumber(name))
+}
+
+fn to_usize(n: u64, name: &'static str) -> Result<usize, ConfigError> {
+    usize::try_from(n).map_err(|_| ConfigError::NotANumber(name))
+}
+
+/// A setting is missing or malformed.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{0} must be a non-negative integer")]
+    NotANumber(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn requires_broker_url_and_token() {
+        let err = GatewayConfig::from_lookup(lookup(&[("NEXUS_INTERNAL_TOKEN", "t")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("NEXUS_BROKER_URL"));
+        let err =
+            GatewayConfig::from_lookup(lookup(&[("NEXUS_BROKER_URL", "http://b")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("NEXUS_INTERNAL_TOKEN"));
+    }
+
+    #[test]
+    fn reads_overrides_and_rejects_garbage() {
+        let base = [
+            ("NEXUS_BROKER_URL", "http://b"),
+            ("NEXUS_INTERNAL_TOKEN", "t"),
+        ];
+        let mut vars = base.to_vec();
+        vars.push(("NEXUS_GATEWAY_KEY_CACHE_TTL_MS", "0"));
+        vars.push(("NEXUS_GATEWAY_RATE_LIMIT_PER_SEC", "7"));
+        let config = GatewayConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.key_cache_ttl, Duration::ZERO);
+        assert_eq!(config.rate_limit_per_second, 7);
+        assert_eq!(config.internal_token.expose(), "t");
+
+        let mut bad = base.to_vec();
+        bad.push(("NEXUS_GATEWAY_MAX_BODY_BYTES", "lots"));
+        assert_eq!(
+            GatewayConfig::from_lookup(lookup(&bad)).unwrap_err(),
+            ConfigError::NotANumber("NEXUS_GATEWAY_MAX_BODY_BYTES")
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! Prometheus metrics in the text exposition format (version 0.0.4), written by hand: a few
+//! counters and one latency histogram do not need a metrics framework.
+//!
+//! Route labels are axum's route *templates* (`/v1/check-connection/{id}`) or `unmatched`, never
+//! raw paths, so a scanner cannot blow up the number of series.
+
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<HashMap<String, RouteStats>>,
+    token_cache_hits: AtomicU64,
+    token_cache_misses: AtomicU64,
+    key_cache_hits: AtomicU64,
+    key_cache_misses: AtomicU64,
+    broker_errors: [AtomicU64; BrokerErrorKind::ALL.len()],
+}
+
+#[derive(Default)]
+struct RouteStats {
+    by_status: BTreeMap<u16, u64>,
+    /// Counts per bucket of [`LATENCY_BUCKETS`] (not cumulative; summed when rendered).
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+/// Why a broker call failed, as the `kind` label of `nexus_gateway_broker_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerErrorKind {
+    Unreachable,
+    BadResponse,
+    ServerError,
+    InternalAuth,
+}
+
+impl BrokerErrorKind {
+    const ALL: [Self; 4] = [
+        Self::Unreachable,
+        Self::BadResponse,
+        Self::ServerError,
+        Self::InternalAuth,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::BadResponse => "bad_response",
+            Self::ServerError => "server_error",
+            Self::InternalAuth => "internal_auth",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let mut routes = self.routes.lock();
+        // Look up by &str first so the warm path does not allocate the key.
+        let stats = match routes.get_mut(route) {
+            Some(stats) => stats,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        *stats.by_status.entry(status).or_default() += 1;
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|&bound| seconds <= bound) {
+            stats.buckets[i] += 1;
+        }
+        stats.count += 1;
+        stats.sum_seconds += seconds;
+    }
+
+    pub fn token_cache(&self, hit: bool) {
+        let counter = if hit {
+            &self.token_cache_hits
+        } else {
+            &self.token_cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn key_cache(&self, hit: bool) {
+        let counter = if hit {
+            &self.key_cache_hits
+        } else {
+            &self.key_cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn broker_error(&self, kind: BrokerErrorKind) {
+        let index = BrokerErrorKind::ALL
+            .iter()
+            .position(|&k| k == kind)
+            .unwrap_or(0);
+        self.broker_errors[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The whole registry in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        self.render_requests(&mut out);
+        render_counter_pair(
+            &mut out,
+            "nexus_gateway_token_cache",
+            "Access-token cache lookups",
+            &self.token_cache_hits,
+            &self.token_cache_misses,
+        );
+        render_counter_pair(
+            &mut out,
+            "nexus_gateway_key_cache",
+            "API-key verification cache lookups",
+            &self.key_cache_hits,
+            &self.key_cache_misses,
+        );
+        out.push_str("# HELP nexus_gateway_broker_errors_total Failed calls to the broker.\n");
+        out.push_str("# TYPE nexus_gateway_broker_errors_total counter\n");
+        for (kind, counter) in BrokerErrorKind::ALL.iter().zip(&self.broker_errors) {
+            let _ = writeln!(
+                out,
+                "nexus_gateway_broker_errors_total{{kind=\"{}\"}} {}",
+                kind.label(),
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        let routes = self.routes.lock();
+        let mut names: Vec<&String> = routes.keys().collect();
+        names.sort();
+
+        out.push_str("# HELP nexus_gateway_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE nexus_gateway_requests_total counter\n");
+        for name in &names {
+            let route = escape_label(name);
+            for (status, count) in &routes[*name].by_status {
+                let _ = writeln!(
+                    out,
+                    "nexus_gateway_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
+                );
+            }
+        }
+
+        out.push_str("# HELP nexus_gateway_request_duration_seconds Request latency by route.\n");
+        out.push_str("# TYPE nexus_gateway_request_duration_seconds histogram\n");
+        for name in &names {
+            let route = escape_label(name);
+            let stats = &routes[*name];
+            let mut cumulative = 0;
+            for (bound, count) in LATENCY_BUCKETS.iter().zip(stats.buckets) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "nexus_gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "nexus_gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                stats.count
+            );
+            let _ = writeln!(
+                out,
+                "nexus_gateway_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                stats.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "nexus_gateway_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                stats.count
+            );
+        }
+    }
+}
+
+fn render_counter_pair(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    hits: &AtomicU64,
+    misses: &AtomicU64,
+) {
+    for (suffix, counter) in [("hits", hits), ("misses", misses)] {
+        let _ = writeln!(out, "# HELP {name}_{suffix}_total {help} ({suffix}).");
+        let _ = writeln!(out, "# TYPE {name}_{suffix}_total counter");
+        let _ = writeln!(
+            out,
+            "{name}_{suffix}_total {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// Label values escape `\`, `"` and newlines (exposition format rules).
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_cumulative_buckets() {
+        let metrics = Metrics::default();
+        metrics.observe_request("/v1/resolve", 200, Duration::from_micros(300));
+        metrics.observe_request("/v1/resolve", 200, Duration::from_millis(20));
+        metrics.observe_request("/v1/resolve", 401, Duration::from_millis(2));
+        metrics.token_cache(true);
+        metrics.broker_error(BrokerErrorKind::Unreachable);
+        let text = metrics.render();
+        assert!(
+            text.contains("nexus_gateway_requests_total{route=\"/v1/resolve\",status=\"200\"} 2\n")
+        );
+        assert!(
+            text.contains("nexus_gateway_requests_total{route=\"/v1/resolve\",status=\"401\"} 1\n")
+        );
+        assert!(text.contains("_bucket{route=\"/v1/resolve\",le=\"0.0005\"} 1\n"));
+        assert!(text.contains("_bucket{route=\"/v1/resolve\",le=\"0.0025\"} 2\n"));
+        assert!(text.contains("_bucket{route=\"/v1/resolve\",le=\"+Inf\"} 3\n"));
+        assert!(text.contains("nexus_gateway_token_cache_hits_total 1\n"));
+        assert!(text.contains("nexus_gateway_broker_errors_total{kind=\"unreachable\"} 1\n"));
+    }
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

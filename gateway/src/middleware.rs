@@ -1,0 +1,200 @@
+//! The layers every request passes through, outermost first:
+//!
+//! 1. [`finalize`]: gives the request an id (`X-Request-Id`, propagated when well-formed), and on
+//!    the way out renders every error as the JSON envelope with that id, including errors raised
+//!    by axum itself (404, 405, 413 from a body limit) which arrive as plain text.
+//! 2. [`observe`]: one structured log line and the metrics for each request.
+//! 3. [`enforce_limits`]: header size (431) and declared body size (413), before any work.
+//! 4. [`deadline`]: the whole-request timeout (504).
+
+use crate::Gateway;
+use crate::error::{ApiError, PendingError};
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use nexus_protocol::{ErrorBody, ErrorCode};
+use std::time::Instant;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest request id accepted from a caller; longer ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The id of the current request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// The caller's id when it is 1–128 characters of `[A-Za-z0-9._:-]` (safe to log and echo).
+    fn from_request(request: &Request) -> Option<Self> {
+        let value = request.headers().get(REQUEST_ID_HEADER)?;
+        let bytes = value.as_bytes();
+        let well_formed = !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        well_formed.then(|| Self(value.clone()))
+    }
+
+    fn generate() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        // A simple UUID is 32 hex digits: always a valid header value.
+        Self(HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ever built from validated ASCII.
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+pub async fn finalize(mut request: Request, next: Next) -> Response {
+    let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
+    request.extensions_mut().insert(request_id.clone());
+    let mut response = next.run(request).await;
+
+    if let Some(PendingError(body)) = response.extensions_mut().remove::<PendingError>() {
+        write_error_body(&mut response, body, &request_id);
+    } else if is_error(response.status()) && !is_json(&response) {
+        let body = envelope_for_plain_error(&response);
+        write_error_body(&mut response, body, &request_id);
+    }
+    response
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, request_id.0);
+    response
+}
+
+fn is_error(status: StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+/// An envelope for an error axum produced on its own (its plain-text body is dropped).
+fn envelope_for_plain_error(response: &Response) -> ErrorBody {
+    let status = response.status();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such route".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = response
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok());
+            let message = match allowed {
+                Some(allowed) => format!("method not allowed on this route; allowed: {allowed}"),
+                None => "method not allowed on this route".to_owned(),
+            };
+            (ErrorCode::InvalidRequest, message)
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ErrorCode::PayloadTooLarge,
+            "request body too large".to_owned(),
+        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            ErrorCode::PayloadTooLarge,
+            "request headers too large".to_owned(),
+        ),
+        s if s.is_client_error() => (ErrorCode::InvalidRequest, "invalid request".to_owned()),
+        _ => (ErrorCode::InternalError, "internal error".to_owned()),
+    };
+    ErrorBody::new(code, message)
+}
+
+fn write_error_body(response: &mut Response, mut body: ErrorBody, request_id: &RequestId) {
+    body.request_id = Some(request_id.as_str().to_owned());
+    let bytes =
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":\"internal_error\"}".to_vec());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.remove(header::CONTENT_LENGTH);
+    *response.body_mut() = Body::from(bytes);
+}
+
+pub async fn observe(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    let response = next.run(request).await;
+
+    let elapsed = started.elapsed();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = response.status().as_u16();
+    gateway
+        .inner
+        .metrics
+        .observe_request(route, status, elapsed);
+    // Route template only: query strings and headers (which carry keys) are never logged.
+    tracing::info!(
+        target: "nexus_gateway::access",
+        request_id = request_id.as_ref().map_or("", RequestId::as_str),
+        method = %method,
+        route,
+        status,
+        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
+
+pub async fn enforce_limits(
+    State(gateway): State<Gateway>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let config = &gateway.inner.config;
+    // Name, value and the ": " and CRLF around them, as on the wire.
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > config.max_header_bytes {
+        return ApiError::with_status(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("request headers exceed {} bytes", config.max_header_bytes),
+        )
+        .into_response();
+    }
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|len| len > config.max_body_bytes as u64) {
+        return body_too_large(config.max_body_bytes).into_response();
+    }
+    next.run(request).await
+}
+
+pub fn body_too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body exceeds {limit} bytes"),
+    )
+}
+
+pub async fn deadline(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
+    let timeout = gateway.inner.config.request_timeout;
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::with_status(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::UpstreamUnavailable,
+            "the request took too long; retry later",
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,184 @@
+//! Strict parsing of the `/v1/resolve` query string and of ids taken from paths.
+//!
+//! serde's query deserializers silently keep the last of a repeated parameter and replace invalid
+//! UTF-8; a credential API should instead say exactly what is wrong. So the query is decoded here
+//! by hand: every pair percent-decoded to bytes, checked as UTF-8, and then matched against the
+//! closed set of parameters of `nexus_protocol::ResolveQuery`.
+
+use crate::error::ApiError;
+use percent_encoding::percent_decode;
+
+/// The validated parameters of `GET /v1/resolve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveParams {
+    pub workspace_id: String,
+    pub provider_name: String,
+    pub min_ttl: Option<u64>,
+    pub force_refresh: bool,
+}
+
+/// Longest accepted provider name / connection id.
+const MAX_NAME_LEN: usize = 128;
+
+pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError> {
+    let mut workspace_id = None;
+    let mut provider_name = None;
+    let mut min_ttl = None;
+    let mut force_refresh = None;
+
+    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode_component(raw_name)?;
+        let value = decode_component(raw_value)?;
+        // `provider` is the older clients' name for `provider_name`: both fill one slot, so
+        // sending both is a repeat too.
+        let (slot, canonical) = match name.as_str() {
+            "workspace_id" => (&mut workspace_id, "workspace_id"),
+            "provider_name" | "provider" => (&mut provider_name, "provider_name"),
+            "min_ttl" => (&mut min_ttl, "min_ttl"),
+            "force_refresh" => (&mut force_refresh, "force_refresh"),
+            _ => {
+                return Err(ApiError::invalid_request(format!(
+                    "unknown query parameter `{}`; expected workspace_id, provider_name, min_ttl, force_refresh",
+                    printable(&name)
+                )));
+            }
+        };
+        if slot.replace(value).is_some() {
+            return Err(ApiError::invalid_request(format!(
+                "query parameter `{canonical}` is repeated"
+            )));
+        }
+    }
+
+    let workspace_id = workspace_id
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid_request("query parameter `workspace_id` is required"))?;
+    validate_workspace_id(&workspace_id)?;
+    let provider_name = provider_name
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid_request("query parameter `provider_name` is required"))?;
+    validate_name("provider_name", &provider_name)?;
+    let min_ttl = min_ttl
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                ApiError::invalid_request("`min_ttl` must be a non-negative integer (seconds)")
+            })
+        })
+        .transpose()?;
+    let force_refresh = match force_refresh.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "`force_refresh` must be `true` or `false`",
+            ));
+        }
+    };
+    Ok(ResolveParams {
+        workspace_id,
+        provider_name,
+        min_ttl,
+        force_refresh,
+    })
+}
+
+/// `application/x-www-form-urlencoded` decoding (`+` is a space) that refuses invalid UTF-8.
+fn decode_component(raw: &str) -> Result<String, ApiError> {
+    let bytes: Vec<u8> = percent_decode(raw.replace('+', " ").as_bytes()).collect();
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid_request("the query string is not valid UTF-8"))
+}
+
+/// Workspace ids have the broker's shape: `[a-z0-9][a-z0-9_-]{0,62}`.
+pub fn validate_workspace_id(id: &str) -> Result<(), ApiError> {
+    let mut chars = id.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if first_ok && rest_ok && id.len() <= 63 {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_request(
+            "`workspace_id` must match [a-z0-9][a-z0-9_-]{0,62}",
+        ))
+    }
+}
+
+/// Provider names and connection ids: 1–128 characters of `[A-Za-z0-9._-]`. Anything else
+/// (slashes, dots-only, control characters) is refused before it reaches a broker URL.
+pub fn validate_name(what: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_NAME_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && value.chars().any(|c| c != '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_request(format!(
+            "`{what}` must be 1-{MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
+/// A caller-supplied name made safe to echo in a message (bounded, no control characters).
+fn printable(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_protocol::ErrorCode;
+
+    fn ok(q: &str) -> ResolveParams {
+        parse_resolve_query(Some(q)).unwrap()
+    }
+
+    fn err(q: Option<&str>) -> String {
+        let e = parse_resolve_query(q).unwrap_err();
+        assert_eq!(e.body.error, ErrorCode::InvalidRequest);
+        assert_eq!(e.status.as_u16(), 400);
+        e.body.message
+    }
+
+    #[test]
+    fn parses_all_parameters_and_the_alias() {
+        let p = ok("workspace_id=acme&provider=github&min_ttl=120&force_refresh=true");
+        assert_eq!(
+            p,
+            ResolveParams {
+                workspace_id: "acme".into(),
+                provider_name: "github".into(),
+                min_ttl: Some(120),
+                force_refresh: true
+            }
+        );
+        let p = ok("provider_name=git%2Dhub&workspace_id=acme");
+        assert_eq!(p.provider_name, "git-hub");
+        assert_eq!(p.min_ttl, None);
+        assert!(!p.force_refresh);
+    }
+
+    #[test]
+    fn refuses_missing_repeated_and_malformed() {
+        assert!(err(None).contains("workspace_id"));
+        assert!(err(Some("workspace_id=acme")).contains("provider_name"));
+        assert!(err(Some("workspace_id=acme&workspace_id=b&provider=x")).contains("repeated"));
+        assert!(err(Some("workspace_id=acme&provider=x&provider_name=y")).contains("repeated"));
+        assert!(err(Some("workspace_id=acme&provider=x&min_ttl=ten")).contains("min_ttl"));
+        assert!(err(Some("workspace_id=acme&provider=x&min_ttl=-1")).contains("min_ttl"));
+        assert!(
+            err(Some("workspace_id=acme&provider=x&force_refresh=yes")).contains("force_refresh")
+        );
+        assert!(err(Some("workspace_id=acme&provider=x&debug=1")).contains("unknown"));
+        assert!(err(Some("workspace_id=acme&provider=%FF%FE")).contains("UTF-8"));
+        assert!(err(Some("workspace_id=ACME&provider=x")).contains("workspace_id"));
+        assert!(err(Some("workspace_id=acme&provider=a%2Fb")).contains("provider_name"));
+        assert!(err(Some("workspace_id=acme&provider=..")).contains("provider_name"));
+    }
+}

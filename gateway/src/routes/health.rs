@@ -1,0 +1,53 @@
+//! Operational endpoints: liveness, readiness, metrics and the OpenAPI document. None needs an
+//! API key; none reveals anything secret.
+
+use crate::Gateway;
+use crate::error::ApiError;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use nexus_protocol::ErrorBody;
+use serde_json::json;
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The gateway process is up")))]
+pub async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The broker is reachable and ready"),
+        (status = 503, description = "The broker is not reachable or not ready", body = ErrorBody),
+    ))]
+pub async fn readyz(State(gateway): State<Gateway>) -> Result<Response, ApiError> {
+    gateway.inner.broker.ready().await?;
+    Ok(axum::Json(json!({"status": "ready"})).into_response())
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
+pub async fn metrics(State(gateway): State<Gateway>) -> Response {
+    let text = gateway.inner.metrics.render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This OpenAPI 3.1 document, including the broker admin API")))]
+pub async fn openapi_json(State(gateway): State<Gateway>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        gateway.inner.openapi_json.clone(),
+    )
+        .into_response()
+}

@@ -1,0 +1,124 @@
+//! The HTTP surface: one module per group of endpoints, and [`router`] that wires them with the
+//! middleware of [`crate::middleware`].
+
+pub mod connections;
+pub mod health;
+pub mod resolve;
+
+use crate::Gateway;
+use crate::error::ApiError;
+use crate::middleware;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Every path the gateway serves (the OpenAPI test checks each is documented).
+pub mod paths {
+    pub const RESOLVE: &str = "/v1/resolve";
+    pub const REQUEST_CONNECTION: &str = "/v1/request-connection";
+    pub const CHECK_CONNECTION: &str = "/v1/check-connection/{id}";
+    pub const TOKEN: &str = "/v1/token/{id}";
+    pub const REFRESH: &str = "/v1/refresh/{id}";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+    pub const METRICS: &str = "/metrics";
+    pub const OPENAPI: &str = "/openapi.json";
+
+    pub const ALL: &[&str] = &[
+        RESOLVE,
+        REQUEST_CONNECTION,
+        CHECK_CONNECTION,
+        TOKEN,
+        REFRESH,
+        HEALTHZ,
+        READYZ,
+        METRICS,
+        OPENAPI,
+    ];
+}
+
+pub fn router(gateway: Gateway) -> Router {
+    let max_body = gateway.inner.config.max_body_bytes;
+    Router::new()
+        .route(paths::RESOLVE, get(resolve::resolve))
+        .route(
+            paths::REQUEST_CONNECTION,
+            post(connections::request_connection),
+        )
+        .route(paths::CHECK_CONNECTION, get(connections::check_connection))
+        .route(paths::TOKEN, get(connections::connection_token))
+        .route(paths::REFRESH, post(connections::refresh_connection))
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::METRICS, get(health::metrics))
+        .route(paths::OPENAPI, get(health::openapi_json))
+        .fallback(not_found)
+        // `.layer` wraps what is above it: the last one added runs first.
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            middleware::deadline,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            middleware::enforce_limits,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            middleware::observe,
+        ))
+        .layer(axum::middleware::from_fn(middleware::finalize))
+        .with_state(gateway)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// A 200 JSON response that must not be stored by any cache on the way (it carries credentials).
+pub fn private_json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => ApiError::new(
+            nexus_protocol::ErrorCode::InternalError,
+            "could not encode the response",
+        )
+        .into_response(),
+    }
+}
+
+/// Parses a JSON request body, turning every failure into a 400/413 envelope (axum's own `Json`
+/// answers 415/422 in plain text).
+pub fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            middleware::body_too_large(limit)
+        } else {
+            ApiError::invalid_request("could not read the request body")
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|err| {
+        // serde's message names the field and position; cut it short, it is only a hint.
+        let hint: String = err.to_string().chars().take(200).collect();
+        ApiError::invalid_request(format!("invalid JSON body: {hint}"))
+    })
+}

@@ -1,0 +1,51 @@
+//! `GET /v1/resolve`: a short-lived credential and how to inject it.
+
+use crate::Gateway;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::middleware::RequestId;
+use crate::query::parse_resolve_query;
+use crate::routes::private_json;
+use axum::Extension;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::Response;
+use nexus_protocol::{ErrorBody, ResolveQuery, ResolveResponse};
+
+#[utoipa::path(
+    get,
+    path = "/v1/resolve",
+    tag = "resolve",
+    params(ResolveQuery),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "A credential and its injection strategy", body = ResolveResponse),
+        (status = 400, description = "Missing, repeated or malformed parameter", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 403, description = "The key belongs to another workspace", body = ErrorBody),
+        (status = 404, description = "No such provider or no connection for it", body = ErrorBody),
+        (status = 409, description = "The connection needs a person to authorize it again", body = ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
+        (status = 502, description = "The provider or broker failed", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
+pub async fn resolve(
+    State(gateway): State<Gateway>,
+    Caller(principal): Caller,
+    Extension(request_id): Extension<RequestId>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let params = parse_resolve_query(uri.query())?;
+    if params.workspace_id != principal.workspace_id() {
+        return Err(ApiError::forbidden(
+            "this API key does not belong to that workspace",
+        ));
+    }
+    let response = gateway
+        .inner
+        .tokens
+        .resolve(&principal, &params, request_id.as_str())
+        .await?;
+    Ok(private_json(&response))
+}

@@ -1,0 +1,285 @@
+//! The access-token cache behind `GET /v1/resolve`.
+//!
+//! One entry per (workspace, provider), holding the broker's `ResolveResponse` (an access token
+//! and its strategy; never a refresh token or client secret, which the broker never sends).
+//! An entry lives until `token_refresh_margin` before the token expires, capped at
+//! `token_cache_max_ttl` (which also bounds how long a revoked connection's token is still
+//! handed out). Concurrent misses for one key share a single broker call (moka's
+//! `or_try_insert_with`); failures are not cached.
+//!
+//! Bypasses: `force_refresh=true` always asks the broker (and stores the new token); a `min_ttl`
+//! longer than the cached token's remaining life asks the broker with that `min_ttl`.
+
+use crate::broker::BrokerClient;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::query::ResolveParams;
+use moka::Expiry;
+use moka::future::Cache;
+use nexus_protocol::ResolveResponse;
+use nexus_protocol::internal::{InternalResolveRequest, Principal};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct TokenCache {
+    cache: Option<Cache<TokenKey, Arc<CachedToken>>>,
+    broker: BrokerClient,
+    metrics: Arc<Metrics>,
+    refresh_margin: Duration,
+    max_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TokenKey {
+    workspace_id: String,
+    provider_name: String,
+}
+
+/// A broker answer and when its token stops being valid.
+struct CachedToken {
+    response: ResolveResponse,
+    /// `None` for credentials that do not expire (API keys, basic auth).
+    expires_at: Option<Instant>,
+    /// How long the cache may keep this entry (see [`TokenCache::lifetime`]).
+    cache_for: Duration,
+}
+
+impl CachedToken {
+    fn remaining(&self, now: Instant) -> Option<Duration> {
+        self.expires_at.map(|at| at.saturating_duration_since(now))
+    }
+
+    /// The response as of `now`: `expires_in` counts from this response, not the broker's.
+    fn render(&self, now: Instant) -> ResolveResponse {
+        let mut response = self.response.clone();
+        if let Some(remaining) = self.remaining(now) {
+            response.expires_in = i64::try_from(remaining.as_secs()).ok();
+        }
+        response
+    }
+}
+
+/// Entries expire after their own `cache_for`.
+struct PerTokenExpiry;
+
+impl Expiry<TokenKey, Arc<CachedToken>> for PerTokenExpiry {
+    fn expire_after_create(
+        &self,
+        _: &TokenKey,
+        value: &Arc<CachedToken>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(value.cache_for)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &TokenKey,
+        value: &Arc<CachedToken>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.cache_for)
+    }
+}
+
+impl TokenCache {
+    /// `max_ttl == ZERO` disables caching (every resolve asks the broker).
+    pub fn new(
+        broker: BrokerClient,
+        capacity: u64,
+        refresh_margin: Duration,
+        max_ttl: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let cache = (!max_ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(PerTokenExpiry)
+                .build()
+        });
+        Self {
+            cache,
+            broker,
+            metrics,
+            refresh_margin,
+            max_ttl,
+        }
+    }
+
+    pub async fn resolve(
+        &self,
+        principal: &Principal,
+        params: &ResolveParams,
+        request_id: &str,
+    ) -> Result<ResolveResponse, ApiError> {
+        let Some(cache) = &self.cache else {
+            return self
+                .fetch(principal, params, params.force_refresh, request_id)
+                .await
+                .map(|t| t.render(Instant::now()));
+        };
+        let key = TokenKey {
+            workspace_id: params.workspace_id.clone(),
+            provider_name: params.provider_name.clone(),
+        };
+        if params.force_refresh {
+            self.metrics.token_cache(false);
+            return self
+                .fetch_and_store(cache, key, principal, params, true, request_id)
+                .await;
+        }
+
+        let entry = cache
+            .entry_by_ref(&key)
+            .or_try_insert_with(self.fetch(principal, params, false, request_id))
+            .await
+            .map_err(|err| ApiError::clone(&err))?;
+        let fresh = entry.is_fresh();
+        let token = entry.into_value();
+        let now = Instant::now();
+        if !fresh && !satisfies_min_ttl(&token, params.min_ttl, now) {
+            // The cached token dies too soon for this caller: ask the broker, which refreshes.
+            self.metrics.token_cache(false);
+            return self
+                .fetch_and_store(cache, key, principal, params, false, request_id)
+                .await;
+        }
+        self.metrics.token_cache(!fresh);
+        Ok(token.render(now))
+    }
+
+    async fn fetch_and_store(
+        &self,
+        cache: &Cache<TokenKey, Arc<CachedToken>>,
+        key: TokenKey,
+        principal: &Principal,
+        params: &ResolveParams,
+        force_refresh: bool,
+        request_id: &str,
+    ) -> Result<ResolveResponse, ApiError> {
+        let token = self
+            .fetch(principal, params, force_refresh, request_id)
+            .await?;
+        let response = token.render(Instant::now());
+        cache.insert(key, token).await;
+        Ok(response)
+    }
+
+    async fn fetch(
+        &self,
+        principal: &Principal,
+        params: &ResolveParams,
+        force_refresh: bool,
+        request_id: &str,
+    ) -> Result<Arc<CachedToken>, ApiError> {
+        let request = InternalResolveRequest {
+            principal: principal.clone(),
+            workspace_id: params.workspace_id.clone(),
+            provider_name: params.provider_name.clone(),
+            min_ttl: params.min_ttl,
+            force_refresh,
+            request_id: Some(request_id.to_owned()).filter(|id| !id.is_empty()),
+        };
+        let response = self.broker.resolve(&request).await?;
+        let now = Instant::now();
+        let lifetime = token_lifetime(&response);
+        let expires_at = lifetime.map(|life| now + life);
+        let cache_for = self.cache_duration(lifetime);
+        Ok(Arc::new(CachedToken {
+            response,
+            expires_at,
+            cache_for,
+        }))
+    }
+
+    /// How long to keep a token whose remaining life is `lifetime`: until `refresh_margin`
+    /// before it expires, and never longer than `max_ttl`.
+    fn cache_duration(&self, lifetime: Option<Duration>) -> Duration {
+        match lifetime {
+            Some(life) => life.saturating_sub(self.refresh_margin).min(self.max_ttl),
+            None => self.max_ttl,
+        }
+    }
+}
+
+fn satisfies_min_ttl(token: &CachedToken, min_ttl: Option<u64>, now: Instant) -> bool {
+    match (min_ttl, token.remaining(now)) {
+        (Some(min), Some(remaining)) => remaining >= Duration::from_secs(min),
+        _ => true,
+    }
+}
+
+/// The token's remaining life from the broker's answer: `expires_in` when given, else
+/// `expires_at` against our clock, else `None` (does not expire).
+fn token_lifetime(response: &ResolveResponse) -> Option<Duration> {
+    if let Some(secs) = response.expires_in {
+        return Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+    }
+    let at = chrono::DateTime::parse_from_rfc3339(response.expires_at.as_deref()?).ok()?;
+    let left = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(left.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_protocol::StrategySpec;
+
+    fn response(expires_in: Option<i64>, expires_at: Option<&str>) -> ResolveResponse {
+        ResolveResponse {
+            access_token: None,
+            token_type: "Bearer".into(),
+            expires_at: expires_at.map(str::to_owned),
+            expires_in,
+            strategy: StrategySpec::new("oauth2"),
+            credentials: Default::default(),
+            scopes: vec![],
+            api_base_url: None,
+            scope_enforcement: None,
+            connection_id: None,
+        }
+    }
+
+    #[test]
+    fn lifetime_prefers_expires_in_then_expires_at() {
+        assert_eq!(
+            token_lifetime(&response(Some(300), None)),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            token_lifetime(&response(Some(-5), None)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            token_lifetime(&response(None, Some("2000-01-01T00:00:00Z"))),
+            Some(Duration::ZERO)
+        );
+        let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+        let life = token_lifetime(&response(None, Some(&later))).unwrap();
+        assert!(life > Duration::from_secs(7000) && life <= Duration::from_secs(7200));
+        assert_eq!(token_lifetime(&response(None, None)), None);
+    }
+
+    #[test]
+    fn min_ttl_is_checked_against_remaining_life() {
+        let now = Instant::now();
+        let token = CachedToken {
+            response: response(Some(100), None),
+            expires_at: Some(now + Duration::from_secs(100)),
+            cache_for: Duration::from_secs(40),
+        };
+        assert!(satisfies_min_ttl(&token, None, now));
+        assert!(satisfies_min_ttl(&token, Some(100), now));
+        assert!(!satisfies_min_ttl(&token, Some(101), now));
+        assert_eq!(
+            token.render(now + Duration::from_secs(30)).expires_in,
+            Some(70)
+        );
+        let forever = CachedToken {
+            expires_at: None,
+            ..token
+        };
+        assert!(satisfies_min_ttl(&forever, Some(1_000_000), now));
+    }
+}
