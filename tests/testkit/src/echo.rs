@@ -1,0 +1,413 @@
+//! An upstream API stand-in that answers every request with a JSON description of it and
+//! records it. See [`EchoServer`].
+//!
+//! | path | answer |
+//! | --- | --- |
+//! | any | 200 [`EchoResponse`] JSON: `{method, path, query, raw_query, headers, body, body_base64}` |
+//! | `/status/{code}` | that status (100-599 except 1xx), same JSON body (none for 204/304) |
+//! | `/garbage` | 200, `Content-Type: application/json`, body that is not JSON |
+//! | `/stream?chunks=N` | 200, a chunked body of N lines (default 5) sent as separate pieces |
+//! | `GET /_control/requests` / `DELETE` | the recorded requests ([`RecordedRequest`]) / clear them |
+//! | `GET /_control/wait?requests=N&timeout_ms=M` | 200 `{"requests": n}` once N are recorded, else 408 |
+//! | `POST /_control/require` | set the required credential ([`Requirement`] JSON) |
+//!
+//! The required-credential gate runs before every non-control path: a request without the
+//! credential gets `401` (`WWW-Authenticate: Bearer error="invalid_token"`) and is recorded with
+//! `status: 401`. `/_control/*` requests are never recorded and never gated.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::oauth::WaitTimeout;
+use crate::serve::{LOOPBACK_ANY_PORT, RunningServer};
+
+/// Largest request body the echo server accepts (bigger bodies get 413).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The credential the echo server demands, changeable at run time.
+///
+/// JSON (for `POST /_control/require`): `{"kind":"none"}`,
+/// `{"kind":"header","name":"authorization","value":"Bearer X"}`,
+/// `{"kind":"query","name":"api_key","value":"X"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Requirement {
+    /// Everything is accepted.
+    #[default]
+    None,
+    /// Header `name` (case-insensitive) must be present with exactly `value`.
+    Header { name: String, value: String },
+    /// Query parameter `name` must be present with exactly `value` (after URL-decoding).
+    Query { name: String, value: String },
+}
+
+impl Requirement {
+    /// Convenience for the common case: `Authorization: Bearer <token>`.
+    pub fn bearer(token: impl std::fmt::Display) -> Self {
+        Requirement::Header {
+            name: "authorization".to_owned(),
+            value: format!("Bearer {token}"),
+        }
+    }
+
+    fn is_met(&self, echo: &EchoResponse) -> bool {
+        match self {
+            Requirement::None => true,
+            Requirement::Header { name, value } => echo
+                .headers
+                .get(&name.to_ascii_lowercase())
+                .is_some_and(|v| v == value),
+            Requirement::Query { name, value } => echo.query.get(name).is_some_and(|v| v == value),
+        }
+    }
+}
+
+/// The JSON body the echo server answers with: a faithful description of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EchoResponse {
+    pub method: String,
+    /// The path, still percent-encoded as received.
+    pub path: String,
+    /// Decoded query parameters; a repeated name keeps its last value (see `raw_query`).
+    pub query: BTreeMap<String, String>,
+    /// The query string exactly as received, without `?`.
+    pub raw_query: Option<String>,
+    /// Header names lower-cased; repeated headers joined with `", "`.
+    pub headers: BTreeMap<String, String>,
+    /// The body as UTF-8 (invalid sequences replaced); see `body_base64` for the exact bytes.
+    pub body: String,
+    pub body_base64: String,
+}
+
+/// One request as recorded by the echo server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// The status the server answered.
+    pub status: u16,
+    #[serde(flatten)]
+    pub request: EchoResponse,
+}
+
+struct EchoShared {
+    requirement: Mutex<Requirement>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    /// Number of recorded requests, for waiting without sleeping.
+    recorded: watch::Sender<u64>,
+}
+
+/// A running echo upstream on loopback. Dropping it stops the server.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use nexus_testkit::{EchoServer, Requirement};
+/// let echo = EchoServer::start().await;
+/// echo.require(Requirement::bearer("token-1"));
+/// // ... the code under test calls echo.url() + "/v1/items" ...
+/// let seen = echo.requests();
+/// # let _ = seen;
+/// # }
+/// ```
+pub struct EchoServer {
+    shared: Arc<EchoShared>,
+    server: RunningServer,
+}
+
+impl std::fmt::Debug for EchoServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EchoServer")
+            .field("url", &self.server.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EchoServer {
+    /// Start on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound. Use [`EchoServer::try_start_on`] to handle that.
+    pub async fn start() -> Self {
+        match Self::try_start_on(LOOPBACK_ANY_PORT).await {
+            Ok(server) => server,
+            Err(error) => panic!("nexus-testkit: could not start the echo server: {error}"),
+        }
+    }
+
+    /// Start on `addr`, reporting a bind failure.
+    pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        let (recorded, _) = watch::channel(0);
+        let shared = Arc::new(EchoShared {
+            requirement: Mutex::new(Requirement::None),
+            requests: Mutex::new(Vec::new()),
+            recorded,
+        });
+        let router = router(shared.clone());
+        let server = RunningServer::start(addr, |_| router).await?;
+        Ok(Self { shared, server })
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// Change the required credential; applies to the next request.
+    pub fn require(&self, requirement: Requirement) {
+        *self.shared.requirement.lock() = requirement;
+    }
+
+    /// The required credential now.
+    pub fn requirement(&self) -> Requirement {
+        self.shared.requirement.lock().clone()
+    }
+
+    /// Every recorded request, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests.lock().clone()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        clear(&self.shared);
+    }
+
+    /// Wait until at least `count` requests have been recorded (since the last clear).
+    pub async fn wait_for_requests(
+        &self,
+        count: u64,
+        timeout: Duration,
+    ) -> Result<Vec<RecordedRequest>, WaitTimeout<u64>> {
+        let started = Instant::now();
+        let mut receiver = self.shared.recorded.subscribe();
+        match tokio::time::timeout(timeout, receiver.wait_for(|n| *n >= count)).await {
+            Ok(Ok(_)) => Ok(self.requests()),
+            _ => Err(WaitTimeout {
+                waited_ms: started.elapsed().as_millis(),
+                last: *self.shared.recorded.borrow(),
+            }),
+        }
+    }
+
+    /// Stop the server and wait until it has stopped (dropping it also stops it).
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+fn router(shared: Arc<EchoShared>) -> Router {
+    Router::new()
+        .route(
+            "/_control/requests",
+            get(list_requests).delete(clear_requests),
+        )
+        .route("/_control/require", post(set_requirement))
+        .route("/_control/wait", get(wait))
+        .fallback(echo)
+        .with_state(shared)
+}
+
+fn clear(shared: &EchoShared) {
+    shared.requests.lock().clear();
+    shared.recorded.send_replace(0);
+}
+
+async fn list_requests(State(shared): State<Arc<EchoShared>>) -> Json<Vec<RecordedRequest>> {
+    Json(shared.requests.lock().clone())
+}
+
+async fn clear_requests(State(shared): State<Arc<EchoShared>>) -> StatusCode {
+    clear(&shared);
+    StatusCode::NO_CONTENT
+}
+
+async fn set_requirement(
+    State(shared): State<Arc<EchoShared>>,
+    Json(requirement): Json<Requirement>,
+) -> StatusCode {
+    *shared.requirement.lock() = requirement;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    requests: u64,
+    #[serde(default = "default_wait_ms")]
+    timeout_ms: u64,
+}
+
+fn default_wait_ms() -> u64 {
+    10_000
+}
+
+async fn wait(State(shared): State<Arc<EchoShared>>, Query(query): Query<WaitQuery>) -> Response {
+    let mut receiver = shared.recorded.subscribe();
+    let waited = receiver.wait_for(|n| *n >= query.requests);
+    match tokio::time::timeout(Duration::from_millis(query.timeout_ms), waited).await {
+        Ok(Ok(n)) => Json(json!({ "requests": *n })).into_response(),
+        _ => {
+            let n = *shared.recorded.borrow();
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                Json(json!({ "error": "timeout", "requests": n })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Every non-control request: describe it, check the credential, route by path, record.
+async fn echo(State(shared): State<Arc<EchoShared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    };
+    let described = describe(&parts.method, &parts.uri, &parts.headers, &body);
+    let authorized = shared.requirement.lock().is_met(&described);
+    let response = if authorized {
+        respond(&described)
+    } else {
+        unauthorized()
+    };
+    let recorded = RecordedRequest {
+        status: response.status().as_u16(),
+        request: described,
+    };
+    let count = {
+        let mut requests = shared.requests.lock();
+        requests.push(recorded);
+        requests.len() as u64
+    };
+    shared.recorded.send_replace(count);
+    response
+}
+
+fn describe(
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> EchoResponse {
+    let query = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut header_map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        header_map
+            .entry(name.as_str().to_owned())
+            .and_modify(|existing| {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    EchoResponse {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query,
+        raw_query: uri.query().map(str::to_owned),
+        headers: header_map,
+        body: String::from_utf8_lossy(body).into_owned(),
+        body_base64: STANDARD.encode(body),
+    }
+}
+
+fn respond(described: &EchoResponse) -> Response {
+    let path = described.path.as_str();
+    if let Some(code) = path.strip_prefix("/status/") {
+        return status_response(code, described);
+    }
+    match path {
+        "/garbage" => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            Bytes::from_static(b"\x00\xffnot json{{"),
+        )
+            .into_response(),
+        "/stream" => stream_response(described),
+        _ => Json(described).into_response(),
+    }
+}
+
+fn status_response(code: &str, described: &EchoResponse) -> Response {
+    let status = code
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    match status {
+        Some(status) if status.as_u16() >= 200 => {
+            if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+                status.into_response()
+            } else {
+                (status, Json(described)).into_response()
+            }
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_status", "message": "use /status/NNN with 200 <= NNN <= 599" })),
+        )
+            .into_response(),
+    }
+}
+
+/// Several body pieces, each flushed separately, so clients see a genuinely chunked stream.
+fn stream_response(described: &EchoResponse) -> Response {
+    let chunks = described
+        .query
+        .get("chunks")
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(5)
+        .min(1000);
+    let pieces = futures::stream::unfold(0u32, move |i| async move {
+        if i >= chunks {
+            return None;
+        }
+        if i > 0 {
+            // Space the pieces so they leave as separate chunks rather than one coalesced write.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let piece = Bytes::from(format!("chunk {i}\n"));
+        Some((Ok::<_, std::convert::Infallible>(piece), i + 1))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain")],
+        Body::from_stream(pieces),
+    )
+        .into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+        Json(json!({ "error": "unauthorized", "message": "the required credential is missing or wrong" })),
+    )
+        .into_response()
+}

@@ -1,0 +1,187 @@
+//! `nexus-testkit`: run one loopback test server for tests written in other languages.
+//!
+//! Prints ONE line of JSON on stdout once the server is listening, e.g.
+//! `{"url":"http://127.0.0.1:41234","kind":"oauth",...}`, then serves until stdin reaches EOF
+//! (the spawning test exited or closed the pipe), SIGINT/SIGTERM, or the process is killed.
+//! Logs go to stderr (`NEXUS_TESTKIT_LOG=debug` for more).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nexus_testkit::{ClientAuth, EchoServer, OAuthServer, OAuthServerOptions};
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+#[derive(Parser)]
+#[command(
+    name = "nexus-testkit",
+    about = "Loopback test servers for Nexus tests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    server: ServerKind,
+}
+
+#[derive(Subcommand)]
+enum ServerKind {
+    /// A fake OAuth 2.0 / OIDC provider (control API under /_control/).
+    Oauth {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "nexus-test-client")]
+        client_id: String,
+        #[arg(long, default_value = "nexus-test-secret")]
+        client_secret: String,
+        /// Registered redirect URI (repeatable). None: any http/https URI is accepted.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Client authentication the token endpoint requires.
+        #[arg(long, value_enum, default_value_t = AuthArg::Either)]
+        client_auth: AuthArg,
+        /// `expires_in` of access tokens, seconds.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: u64,
+    },
+    /// An echo upstream (control API under /_control/).
+    Echo {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Keep running when stdin reaches EOF (for runs with stdin redirected from /dev/null).
+    #[arg(long)]
+    ignore_stdin: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuthArg {
+    Basic,
+    Post,
+    Either,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli.server).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nexus-testkit: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(kind: ServerKind) -> std::io::Result<()> {
+    match kind {
+        ServerKind::Oauth {
+            common,
+            client_id,
+            client_secret,
+            redirect_uris,
+            client_auth,
+            expires_in,
+        } => {
+            let options = OAuthServerOptions {
+                addr: common.addr,
+                client_id,
+                client_secret,
+                redirect_uris,
+                client_auth: match client_auth {
+                    AuthArg::Basic => ClientAuth::Basic,
+                    AuthArg::Post => ClientAuth::Post,
+                    AuthArg::Either => ClientAuth::Either,
+                },
+                access_token_ttl: std::time::Duration::from_secs(expires_in),
+                ..OAuthServerOptions::default()
+            };
+            let server = OAuthServer::try_start(options).await?;
+            announce(&json!({
+                "kind": "oauth",
+                "url": server.url(),
+                "issuer": server.issuer(),
+                "authorization_endpoint": server.authorize_url(),
+                "token_endpoint": server.token_url(),
+                "jwks_uri": server.jwks_url(),
+                "client_id": server.client_id(),
+                "client_secret": server.client_secret(),
+            }))?;
+            wait_until_told_to_stop(common.ignore_stdin).await;
+            server.shutdown().await;
+        }
+        ServerKind::Echo { common } => {
+            let server = EchoServer::try_start_on(common.addr).await?;
+            announce(&json!({ "kind": "echo", "url": server.url() }))?;
+            wait_until_told_to_stop(common.ignore_stdin).await;
+            server.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+/// The one stdout line the spawning test reads.
+fn announce(line: &serde_json::Value) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()
+}
+
+async fn wait_until_told_to_stop(ignore_stdin: bool) {
+    let stdin_closed = async {
+        if ignore_stdin {
+            std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0u8; 256];
+        // Input is ignored; only EOF (or a read error) matters.
+        while let Ok(n) = stdin.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = stdin_closed => tracing::info!("stdin closed; stopping"),
+        () = terminate_signal() => tracing::info!("signal received; stopping"),
+    }
+}
+
+async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NEXUS_TESTKIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
