@@ -1,1 +1,37 @@
-//! The Nexus client core: token cache, resolve client, strategy engine. (work in progress; see its issue).
+//! The Nexus client core (`nexus-sdk`): token cache, resolve client, strategy engine.
+//!
+//! The Python and Node SDKs are thin bindings over this crate, and the Go SDK is held to the
+//! same behaviour by the conformance vectors in `tests/vectors/`.
+//!
+//! - [`client`]: [`NexusClient`], the gateway's public API (resolve and connection lifecycle),
+//!   with retries ([`RetryPolicy`]) and typed errors.
+//! - [`cache`]: [`TokenCache`], keyed by (workspace, provider), with single-flight misses.
+//! - [`token`]: [`CachedToken`], a resolved credential with its expiry.
+//! - [`strategy`]: [`strategy::apply`], the six injection strategies (pure functions).
+//! - [`fetch`]: authenticated upstream requests ([`NexusClient::prepare_request`],
+//!   [`NexusClient::authenticated_fetch`], [`AuthenticatedClient`]).
+//! - [`error`]: [`NexusError`] and its stable `code()` strings.
+//!
+//! Logging goes through `tracing` only (a subscriber writes wherever the application says; the
+//! SDK itself never writes to stdout, which belongs to an MCP server's JSON-RPC).
+
+pub mod cache;
+pub mod client;
+pub mod error;
+pub mod expiry;
+pub mod fetch;
+pub mod retry;
+pub mod strategy;
+pub mod token;
+
+pub use cache::{CacheStats, TokenCache};
+pub use client::{ClientOptions, NexusClient, ResolveOptions};
+pub use error::{ApiError, ErrorKind, NexusError, Result};
+pub use fetch::{AuthenticatedClient, FetchRequest, FetchResponse, PreparedRequest};
+pub use nexus_protocol::{
+    CheckConnectionResponse, ConnectionStatus, Credentials, RequestConnectionInput,
+    RequestConnectionResponse, SecretString, Strategy, StrategySpec,
+};
+pub use retry::RetryPolicy;
+pub use strategy::{Injection, RequestParts, apply};
+pub use token::CachedToken;

@@ -9,11 +9,13 @@
 //! - [`error`]: the error envelope and the closed set of error codes.
 //! - [`connection`]: the connection lifecycle (`request-connection`, `check-connection`, …).
 //! - [`internal`]: the authenticated gateway → broker API (not public).
+//! - [`paths`]: the public paths of protocol v1.
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
 
 pub mod connection;
 pub mod error;
 pub mod internal;
+pub mod paths;
 pub mod resolve;
 pub mod secret;
 pub mod strategy;

@@ -1,0 +1,272 @@
+//! [`TokenCache`]: resolved credentials keyed by (workspace, provider), with single-flight misses.
+//!
+//! The hit path is a read lock, two borrowed-`&str` map lookups (no key allocation), a monotonic
+//! clock read and an `Arc` clone. A miss goes through a small mutex-protected table of in-flight
+//! fetches, so N concurrent misses for one key make exactly one gateway call and all N receive
+//! its result or its error. The flight is a shared future: whichever waiter is polled drives it,
+//! so a cancelled caller does not strand the others.
+
+use crate::error::{NexusError, Result};
+use crate::token::CachedToken;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Default safety buffer: a token is not served in its last 30 seconds.
+pub const DEFAULT_SAFETY_BUFFER: Duration = Duration::from_secs(30);
+
+type FlightFuture = Shared<BoxFuture<'static, Result<Arc<CachedToken>>>>;
+
+struct Flight {
+    id: u64,
+    forced: bool,
+    future: FlightFuture,
+}
+
+/// Counters of the slow path (the hit path keeps no counters, to stay contention-free).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Calls that did not find a fresh token and went to the single-flight table.
+    pub misses: u64,
+    /// Fetches started (one per flight: the number of gateway resolves made through the cache).
+    pub fetches: u64,
+    /// Misses that joined a flight another caller had started.
+    pub joined: u64,
+}
+
+/// Two-level map so that lookups borrow `&str` for both parts of the key.
+type Entries = HashMap<Box<str>, HashMap<Box<str>, Arc<CachedToken>>>;
+
+struct Inner {
+    safety_buffer: Duration,
+    entries: RwLock<Entries>,
+    flights: Mutex<HashMap<(String, String), Flight>>,
+    next_generation: AtomicU64,
+    misses: AtomicU64,
+    fetches: AtomicU64,
+    joined: AtomicU64,
+}
+
+/// A thread-safe token cache. Cloning is cheap and shares the cache.
+#[derive(Clone)]
+pub struct TokenCache {
+    inner: Arc<Inner>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("safety_buffer", &self.inner.safety_buffer)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl TokenCache {
+    /// A cache with the default 30 s safety buffer.
+    pub fn new() -> Self {
+        Self::with_safety_buffer(DEFAULT_SAFETY_BUFFER)
+    }
+
+    /// A cache that stops serving a token `buffer` before it expires.
+    pub fn with_safety_buffer(buffer: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                safety_buffer: buffer,
+                entries: RwLock::new(HashMap::new()),
+                flights: Mutex::new(HashMap::new()),
+                next_generation: AtomicU64::new(1),
+                misses: AtomicU64::new(0),
+                fetches: AtomicU64::new(0),
+                joined: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn safety_buffer(&self) -> Duration {
+        self.inner.safety_buffer
+    }
+
+    /// The cached token for the key, if it is still fresh (the hit path).
+    #[inline]
+    pub fn get(&self, workspace_id: &str, provider: &str) -> Option<Arc<CachedToken>> {
+        self.inner.get(workspace_id, provider)
+    }
+
+    /// Store a token (replacing any older one for the key).
+    pub fn insert(&self, workspace_id: &str, provider: &str, token: CachedToken) {
+        let mut token = token;
+        token.generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
+        self.inner.store(workspace_id, provider, Arc::new(token));
+    }
+
+    /// Forget the token for one key (an upstream said 401, or the caller knows it is revoked).
+    pub fn invalidate(&self, workspace_id: &str, provider: &str) {
+        let mut entries = self.inner.entries.write();
+        if let Some(providers) = entries.get_mut(workspace_id) {
+            providers.remove(provider);
+            if providers.is_empty() {
+                entries.remove(workspace_id);
+            }
+        }
+    }
+
+    /// Forget every token.
+    pub fn clear(&self) {
+        self.inner.entries.write().clear();
+    }
+
+    /// Number of stored tokens (fresh or not).
+    pub fn len(&self) -> usize {
+        self.inner.entries.read().values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            misses: self.inner.misses.load(Ordering::Relaxed),
+            fetches: self.inner.fetches.load(Ordering::Relaxed),
+            joined: self.inner.joined.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The fresh cached token, or the result of `fetch`, shared by every concurrent caller for
+    /// the same key. With `force`, a cached token is ignored and a fetch that is not itself
+    /// forced is not joined (its answer may be the very token being replaced).
+    pub async fn get_or_fetch<F, Fut>(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+        force: bool,
+        fetch: F,
+    ) -> Result<Arc<CachedToken>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken>> + Send + 'static,
+    {
+        if !force && let Some(hit) = self.get(workspace_id, provider) {
+            return Ok(hit);
+        }
+        let flight = self.join_or_start(workspace_id, provider, force, fetch);
+        match flight {
+            Ok(hit) => Ok(hit),
+            Err(future) => future.await,
+        }
+    }
+
+    /// Under the flights lock: a token that arrived meanwhile (`Ok`), or the flight to wait on.
+    fn join_or_start<F, Fut>(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+        force: bool,
+        fetch: F,
+    ) -> std::result::Result<Arc<CachedToken>, FlightFuture>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken>> + Send + 'static,
+    {
+        let inner = &self.inner;
+        let mut flights = inner.flights.lock();
+        // A flight stores its token before it leaves the table, so checking again here closes
+        // the window between our miss and a flight that just finished.
+        if !force && let Some(hit) = inner.get(workspace_id, provider) {
+            return Ok(hit);
+        }
+        inner.misses.fetch_add(1, Ordering::Relaxed);
+        let key = (workspace_id.to_owned(), provider.to_owned());
+        if let Some(flight) = flights.get(&key)
+            && (!force || flight.forced)
+        {
+            inner.joined.fetch_add(1, Ordering::Relaxed);
+            return Err(flight.future.clone());
+        }
+        let id = inner.next_generation.fetch_add(1, Ordering::Relaxed);
+        inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let future = flight_future(Arc::downgrade(inner), key.clone(), id, fetch());
+        flights.insert(
+            key,
+            Flight {
+                id,
+                forced: force,
+                future: future.clone(),
+            },
+        );
+        Err(future)
+    }
+}
+
+/// The shared future of one fetch: stores a success, then leaves the flights table.
+fn flight_future<Fut>(
+    cache: Weak<Inner>,
+    key: (String, String),
+    id: u64,
+    fetch: Fut,
+) -> FlightFuture
+where
+    Fut: Future<Output = Result<CachedToken>> + Send + 'static,
+{
+    async move {
+        let result = fetch.await.map(|mut token| {
+            token.generation = id;
+            Arc::new(token)
+        });
+        if let Some(inner) = cache.upgrade() {
+            if let Ok(token) = &result {
+                inner.store(&key.0, &key.1, token.clone());
+            }
+            let mut flights = inner.flights.lock();
+            if flights.get(&key).is_some_and(|f| f.id == id) {
+                flights.remove(&key);
+            }
+        }
+        result
+    }
+    .boxed()
+    .shared()
+}
+
+impl Inner {
+    #[inline]
+    fn get(&self, workspace_id: &str, provider: &str) -> Option<Arc<CachedToken>> {
+        let entries = self.entries.read();
+        let token = entries.get(workspace_id)?.get(provider)?;
+        if token.is_fresh(Instant::now(), self.safety_buffer) {
+            Some(token.clone())
+        } else {
+            None
+        }
+    }
+
+    /// Store unless a newer flight already stored a token for the key.
+    fn store(&self, workspace_id: &str, provider: &str, token: Arc<CachedToken>) {
+        let mut entries = self.entries.write();
+        let providers = entries.entry(workspace_id.into()).or_default();
+        match providers.get(provider) {
+            Some(existing) if existing.generation > token.generation => {}
+            _ => {
+                providers.insert(provider.into(), token);
+            }
+        }
+    }
+}
+
+// `NexusError` must be shareable across waiters.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<NexusError>();
+};

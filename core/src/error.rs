@@ -1,0 +1,239 @@
+//! The one error type of the SDK.
+//!
+//! Every failure a caller can see is a [`NexusError`]. Each variant maps to a stable string
+//! ([`NexusError::code`]) that the Python, Node and Go SDKs report identically (the conformance
+//! vectors in `tests/vectors/` compare it), and to a coarse category ([`NexusError::kind`]) that
+//! the bindings turn into exception classes.
+//!
+//! Messages never contain a secret: credential values, API keys and upstream URLs (which may carry
+//! an API key in their query) are never formatted into an error.
+
+use nexus_protocol::{ErrorBody, ErrorCode, StrategyError};
+use std::time::Duration;
+use thiserror::Error;
+
+/// The result type of every fallible SDK call.
+pub type Result<T, E = NexusError> = std::result::Result<T, E>;
+
+/// The coarse category of an error, for bindings that raise one exception class per category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The gateway answered with a protocol error envelope (`reauth_required`, `rate_limited`, …).
+    Api,
+    /// The strategy or the credential cannot produce a safe, authenticated request.
+    Strategy,
+    /// The request given to the SDK is malformed (bad URL, bad header, bad option).
+    InvalidInput,
+    /// The network failed: connect error, timeout, or a broken upstream connection.
+    Transport,
+    /// The gateway answered with something that is not the protocol (HTML, garbage JSON).
+    InvalidResponse,
+    /// Waiting for a connection stopped: it failed, it timed out, or the wait was cancelled.
+    Connection,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Strategy => "strategy",
+            Self::InvalidInput => "invalid_input",
+            Self::Transport => "transport",
+            Self::InvalidResponse => "invalid_response",
+            Self::Connection => "connection",
+        }
+    }
+}
+
+/// A protocol error returned by the gateway (the `{"error": …}` envelope plus its HTTP status).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: ErrorCode,
+    pub message: String,
+    pub request_id: Option<String>,
+    /// With `reauth_required`: where a person can authorize the connection again.
+    pub reauth_url: Option<String>,
+    /// With `rate_limited`: how long the gateway asked us to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+/// Every error of the SDK. `Clone` because one gateway failure is shared by all the callers
+/// waiting on the same cache miss.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum NexusError {
+    /// The gateway answered with a protocol error envelope.
+    #[error("gateway error {} ({}): {}", .0.code, .0.status, .0.message)]
+    Api(Box<ApiError>),
+
+    /// `strategy.type` is not one of the six strategies.
+    #[error("unknown strategy type `{0}`")]
+    UnknownStrategy(String),
+
+    /// A strategy config field has the wrong type or value, or is unsafe (CR/LF/NUL, bad header
+    /// name).
+    #[error("invalid strategy config: {0}")]
+    InvalidStrategyConfig(String),
+
+    /// The strategy needs a credential field the resolve response lacks (or is empty).
+    #[error("strategy `{strategy}` needs credential field `{field}`, which is missing or empty")]
+    MissingCredentialField { strategy: String, field: String },
+
+    /// A credential value contains CR, LF or NUL, or is otherwise unusable (the value is not shown).
+    #[error("strategy `{strategy}`: credential field `{field}` has an invalid value")]
+    InvalidCredentialValue { strategy: String, field: String },
+
+    /// The request handed to the SDK is malformed (unparsable URL, bad header, bad option).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    /// The gateway or the upstream could not be reached (DNS, refused, TLS, reset).
+    #[error("connection error: {0}")]
+    Connect(String),
+
+    /// The request did not complete within the configured timeout.
+    #[error("request timed out: {0}")]
+    Timeout(String),
+
+    /// The gateway answered something that is not protocol v1 (HTML error page, bad JSON, …).
+    #[error("invalid response from the gateway (HTTP {status}): {detail}")]
+    InvalidResponse {
+        status: u16,
+        detail: String,
+        request_id: Option<String>,
+    },
+
+    /// `wait_for_active` saw the connection reach a state it will not leave by itself.
+    #[error("connection is {status}")]
+    ConnectionFailed {
+        status: String,
+        reauth_url: Option<String>,
+    },
+
+    /// `wait_for_active` gave up: the deadline passed or the wait was cancelled.
+    #[error("gave up waiting for the connection to become active ({0})")]
+    WaitAborted(String),
+}
+
+impl NexusError {
+    /// The stable error string shared by every SDK: a protocol error code (`reauth_required`,
+    /// `rate_limited`, …) for [`NexusError::Api`], otherwise one of the SDK's own kinds.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Api(e) => e.code.as_str(),
+            Self::UnknownStrategy(_) => "unknown_strategy",
+            Self::InvalidStrategyConfig(_) => "invalid_strategy_config",
+            Self::MissingCredentialField { .. } => "missing_credential_field",
+            Self::InvalidCredentialValue { .. } => "invalid_credential_value",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Connect(_) => "connection_error",
+            Self::Timeout(_) => "timeout",
+            Self::InvalidResponse { .. } => "invalid_response",
+            Self::ConnectionFailed { .. } => "connection_failed",
+            Self::WaitAborted(_) => "wait_aborted",
+        }
+    }
+
+    /// The coarse category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Api(_) => ErrorKind::Api,
+            Self::UnknownStrategy(_)
+            | Self::InvalidStrategyConfig(_)
+            | Self::MissingCredentialField { .. }
+            | Self::InvalidCredentialValue { .. } => ErrorKind::Strategy,
+            Self::InvalidRequest(_) => ErrorKind::InvalidInput,
+            Self::Connect(_) | Self::Timeout(_) => ErrorKind::Transport,
+            Self::InvalidResponse { .. } => ErrorKind::InvalidResponse,
+            Self::ConnectionFailed { .. } | Self::WaitAborted(_) => ErrorKind::Connection,
+        }
+    }
+
+    /// The HTTP status the gateway answered with, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api(e) => Some(e.status),
+            Self::InvalidResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The gateway's request id, for support tickets and log correlation.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.request_id.as_deref(),
+            Self::InvalidResponse { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Where a person can authorize the connection again (`reauth_required`, `needs_reauth`).
+    pub fn reauth_url(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.reauth_url.as_deref(),
+            Self::ConnectionFailed { reauth_url, .. } => reauth_url.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// How long the gateway asked us to wait before trying again (`rate_limited`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api(e) => e.retry_after,
+            _ => None,
+        }
+    }
+
+    /// The protocol error, when the gateway sent one.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Build the error for a protocol envelope received with `status`.
+    pub fn from_envelope(status: u16, body: ErrorBody, retry_after: Option<Duration>) -> Self {
+        Self::Api(Box::new(ApiError {
+            status,
+            code: body.error,
+            message: body.message,
+            request_id: body.request_id,
+            reauth_url: body.reauth_url,
+            retry_after: retry_after.or(body.retry_after.map(Duration::from_secs)),
+        }))
+    }
+}
+
+impl From<StrategyError> for NexusError {
+    fn from(e: StrategyError) -> Self {
+        match e {
+            StrategyError::UnknownType(kind) => Self::UnknownStrategy(kind),
+            // The protocol's messages name fields, never values, so they are safe to keep.
+            other => Self::InvalidStrategyConfig(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_documented_strings() {
+        let e: NexusError = StrategyError::UnknownType("magic".into()).into();
+        assert_eq!(e.code(), "unknown_strategy");
+        assert_eq!(e.kind(), ErrorKind::Strategy);
+        let api = NexusError::from_envelope(
+            409,
+            ErrorBody {
+                reauth_url: Some("https://r".into()),
+                ..ErrorBody::new(ErrorCode::ReauthRequired, "authorize again")
+            },
+            None,
+        );
+        assert_eq!(api.code(), "reauth_required");
+        assert_eq!(api.status(), Some(409));
+        assert_eq!(api.reauth_url(), Some("https://r"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Authenticated upstream requests: resolve through the cache, apply the strategy, send.
+//!
+//! Three entry points over one implementation:
+//! - [`NexusClient::prepare_request`]: headers and URL only; the caller sends (Node's `fetch`).
+//! - [`NexusClient::authenticated_fetch`]: the whole request in Rust (Python).
+//! - [`AuthenticatedClient`]: the same for Rust users, over `reqwest`.
+//!
+//! On an upstream `401` the cached token is invalidated, a forced refresh is resolved, and the
+//! request is sent once more (when its body can be replayed).
+
+use crate::cache::TokenCache;
+use crate::client::{NexusClient, transport_error};
+use crate::error::{NexusError, Result};
+use crate::strategy::{self, RequestParts, header_names};
+use crate::token::CachedToken;
+use bytes::Bytes;
+use chrono::Utc;
+use nexus_protocol::Strategy;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::fmt;
+use std::sync::Arc;
+
+/// A request ready to send: the caller's headers merged with the injected ones, and the final
+/// URL. `Debug` shows neither header values nor the URL (both may carry the credential).
+#[derive(Clone)]
+pub struct PreparedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// The credential that was applied (for expiry display, scopes, `api_base_url`).
+    pub token: Arc<CachedToken>,
+}
+
+impl fmt::Debug for PreparedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedRequest")
+            .field("method", &self.method)
+            .field("headers", &header_names(&self.headers))
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request for [`NexusClient::authenticated_fetch`].
+#[derive(Clone, Default)]
+pub struct FetchRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Bytes>,
+}
+
+impl fmt::Debug for FetchRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchRequest")
+            .field("method", &self.method)
+            .field("headers", &header_names(&self.headers))
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The upstream's answer, fully read.
+#[derive(Debug, Clone)]
+pub struct FetchResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Apply `token`'s strategy to `parts` now.
+pub fn prepare_with(token: Arc<CachedToken>, parts: &RequestParts<'_>) -> Result<PreparedRequest> {
+    let strategy = token.strategy()?;
+    let injection = strategy::apply(strategy, token.credentials(), parts, Utc::now())?;
+    let mut headers = parts.headers.to_vec();
+    injection.merge_into(&mut headers);
+    Ok(PreparedRequest {
+        method: parts.method.to_owned(),
+        url: injection.url,
+        headers,
+        token,
+    })
+}
+
+impl NexusClient {
+    /// Resolve through `cache` and apply the strategy to `parts`; the caller sends the request.
+    pub async fn prepare_request(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        parts: &RequestParts<'_>,
+    ) -> Result<PreparedRequest> {
+        let token = self.resolve_cached(cache, workspace_id, provider).await?;
+        prepare_with(token, parts)
+    }
+
+    /// Resolve, apply, send with the pooled client and read the whole response. On a `401` the
+    /// request is sent once more with a force-refreshed credential.
+    pub async fn authenticated_fetch(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        request: FetchRequest,
+    ) -> Result<FetchResponse> {
+        let token = self.resolve_cached(cache, workspace_id, provider).await?;
+        let first = self.send_once(token, &request).await?;
+        if first.status != 401 {
+            return Ok(first);
+        }
+        tracing::debug!(
+            provider,
+            "upstream answered 401; refreshing the credential once"
+        );
+        cache.invalidate(workspace_id, provider);
+        let fresh = self
+            .resolve_through(cache, workspace_id, provider, true)
+            .await?;
+        self.send_once(fresh, &request).await
+    }
+
+    async fn send_once(
+        &self,
+        token: Arc<CachedToken>,
+        request: &FetchRequest,
+    ) -> Result<FetchResponse> {
+        let body = request.body.clone().unwrap_or_default();
+        let parts = RequestParts {
+            method: &request.method,
+            url: &request.url,
+            headers: &request.headers,
+            body: &body,
+        };
+        let prepared = prepare_with(token, &parts)?;
+        let method = reqwest::Method::from_bytes(prepared.method.as_bytes()).map_err(|_| {
+            NexusError::InvalidRequest("the method is not a valid HTTP token".into())
+        })?;
+        let mut builder = self
+            .http()
+            .request(method, &prepared.url)
+            .headers(to_header_map(&prepared.headers)?);
+        if request.body.is_some() {
+            builder = builder.body(body);
+        }
+        let response = builder.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response.bytes().await.map_err(transport_error)?;
+        Ok(FetchResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Build a header map; every value is marked sensitive (it may be the injected credential).
+fn to_header_map(headers: &[(String, String)]) -> Result<HeaderMap> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            NexusError::InvalidRequest(format!(
+                "`{}` is not a valid header name",
+                name.escape_debug()
+            ))
+        })?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            NexusError::InvalidRequest(format!("header `{name}` has an invalid value"))
+        })?;
+        value.set_sensitive(true);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// A `reqwest`-based client bound to one (workspace, provider): every request it executes is
+/// authenticated with that connection's credential.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedClient {
+    client: NexusClient,
+    cache: TokenCache,
+    workspace_id: String,
+    provider: String,
+}
+
+impl AuthenticatedClient {
+    pub fn new(
+        client: NexusClient,
+        cache: TokenCache,
+        workspace_id: impl Into<String>,
+        provider: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            cache,
+            workspace_id: workspace_id.into(),
+            provider: provider.into(),
+        }
+    }
+
+    /// A request builder on the pooled client; finish it with `.build()` and [`Self::execute`].
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.client.http().request(method, url)
+    }
+
+    /// The current credential (through the cache).
+    pub async fn token(&self) -> Result<Arc<CachedToken>> {
+        self.client
+            .resolve_cached(&self.cache, &self.workspace_id, &self.provider)
+            .await
+    }
+
+    /// Authenticate and send `request`. On a `401` the credential is refreshed and the request
+    /// sent once more, if its body is not a stream (a stream cannot be replayed).
+    pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response> {
+        let replay = request.try_clone();
+        let token = self.token().await?;
+        let response = self.execute_with(token, request).await?;
+        match replay {
+            Some(again) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                self.cache.invalidate(&self.workspace_id, &self.provider);
+                let fresh = self
+                    .client
+                    .resolve_through(&self.cache, &self.workspace_id, &self.provider, true)
+                    .await?;
+                self.execute_with(fresh, again).await
+            }
+            _ => Ok(response),
+        }
+    }
+
+    /// [`NexusClient::authenticated_fetch`] for this connection.
+    pub async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse> {
+        self.client
+            .authenticated_fetch(&self.cache, &self.workspace_id, &self.provider, request)
+            .await
+    }
+
+    async fn execute_with(
+        &self,
+        token: Arc<CachedToken>,
+        mut request: reqwest::Request,
+    ) -> Result<reqwest::Response> {
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let streaming = request.body().is_some_and(|b| b.as_bytes().is_none());
+        if streaming
+            && matches!(
+                token.strategy()?,
+                Strategy::HmacPayload { .. } | Strategy::AwsSigV4 { .. }
+            )
+        {
+            return Err(NexusError::InvalidRequest(
+                "a streaming body cannot be signed; pass the body as bytes".into(),
+            ));
+        }
+        let body = request
+            .body()
+            .and_then(|b| b.as_bytes())
+            .unwrap_or_default()
+            .to_vec();
+        let url = request.url().to_string();
+        let parts = RequestParts {
+            method: request.method().as_str(),
+            url: &url,
+            headers: &headers,
+            body: &body,
+        };
+        let prepared = prepare_with(token, &parts)?;
+        *request.url_mut() = reqwest::Url::parse(&prepared.url)
+            .map_err(|e| NexusError::InvalidRequest(format!("the URL cannot be parsed ({e})")))?;
+        *request.headers_mut() = to_header_map(&prepared.headers)?;
+        self.client
+            .http()
+            .execute(request)
+            .await
+            .map_err(transport_error)
+    }
+}

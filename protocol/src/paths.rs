@@ -1,0 +1,18 @@
+//! The public paths of protocol v1 (served by the gateway, called by every SDK).
+//!
+//! Connection ids are opaque strings; clients percent-encode them as one path segment.
+
+/// `GET`: resolve a credential (query: [`crate::ResolveQuery`]) → [`crate::ResolveResponse`].
+pub const RESOLVE: &str = "/v1/resolve";
+/// `POST`: start a connect flow ([`crate::RequestConnectionInput`]) →
+/// [`crate::RequestConnectionResponse`].
+pub const REQUEST_CONNECTION: &str = "/v1/request-connection";
+/// `GET /v1/check-connection/{connection_id}` → [`crate::CheckConnectionResponse`].
+pub const CHECK_CONNECTION_PREFIX: &str = "/v1/check-connection/";
+/// `GET /v1/connections/{connection_id}/token` → [`crate::ResolveResponse`];
+/// `POST /v1/connections/{connection_id}/refresh` → [`crate::ResolveResponse`].
+pub const CONNECTIONS_PREFIX: &str = "/v1/connections/";
+/// Suffix of the token-by-connection path.
+pub const TOKEN_SUFFIX: &str = "/token";
+/// Suffix of the refresh path.
+pub const REFRESH_SUFFIX: &str = "/refresh";
