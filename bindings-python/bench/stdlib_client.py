@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Optional
+from typing import Any
 
 BUFFER_SECONDS = 30.0
 DEFAULT_TTL_SECONDS = 300.0
@@ -86,8 +86,8 @@ class StdlibNexusClient:
         provider: str,
         url: str,
         method: str = "GET",
-        headers: Optional[dict[str, str]] = None,
-        data: Optional[bytes] = None,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         for attempt in range(2):
             token = self.get_cached_token(workspace_id, provider)

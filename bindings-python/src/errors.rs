@@ -99,7 +99,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// The exception class for a core error: by protocol code for gateway errors, by kind otherwise.
-fn class_for(py: Python<'_>, err: &CoreError) -> Bound<'_, pyo3::types::PyType> {
+fn class_for<'py>(py: Python<'py>, err: &CoreError) -> Bound<'py, pyo3::types::PyType> {
     match err {
         CoreError::Api(_) => match err.code() {
             "invalid_request" | "payload_too_large" => py.get_type::<InvalidRequest>(),
@@ -139,8 +139,10 @@ pub fn to_py_err(err: CoreError) -> PyErr {
 }
 
 fn build<'py>(py: Python<'py>, err: &CoreError) -> PyResult<Bound<'py, PyAny>> {
-    let message = err.to_string();
-    let exc = class_for(py, err).call1((message.as_str(),))?;
+    // `str(exc)` is the full description; `message` is the gateway's own text when it sent one.
+    let description = err.to_string();
+    let message = err.api_error().map_or(description.as_str(), |api| api.message.as_str());
+    let exc = class_for(py, err).call1((description.as_str(),))?;
     exc.setattr("code", err.code())?;
     exc.setattr("message", message)?;
     exc.setattr("status_code", err.status())?;

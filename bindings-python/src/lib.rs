@@ -1,1 +1,48 @@
-//! Python bindings of the Nexus core (pyo3). (work in progress; see its issue).
+//! `nexus_sdk._native`: the Python binding of the Nexus core (`nexus-sdk`).
+//!
+//! Thin by design: every behaviour (cache, resolve, retries, strategies, HTTP) is the core's.
+//! This crate converts arguments and results, releases the GIL while the core waits, and maps
+//! the core's errors onto one Python exception hierarchy.
+//!
+//! - [`client`]: `Client`, the core's `NexusClient` (subclassed in Python as `NexusClient`).
+//! - [`cache`]: `TokenCache` and `CachedToken`.
+//! - [`errors`]: the exception classes and the one error-mapping function.
+//! - [`runtime`]: the private tokio runtime and the GIL-releasing wait.
+//! - [`convert`]: Python ↔ Rust value conversions.
+//! - [`testing`]: hooks that run the conformance vectors through the core.
+
+mod cache;
+mod client;
+mod convert;
+mod errors;
+mod runtime;
+mod testing;
+
+use pyo3::prelude::*;
+
+/// Logs of the core go nowhere unless `NEXUS_LOG` is set (e.g. `NEXUS_LOG=nexus_sdk=debug`),
+/// and then to stderr only: stdout belongs to an MCP server's JSON-RPC.
+fn init_logging() {
+    let Ok(filter) = std::env::var("NEXUS_LOG") else { return };
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .finish();
+    // Another library in the process may have installed a subscriber first; keep theirs.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    init_logging();
+    runtime::init()?;
+    errors::register(m)?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<cache::TokenCache>()?;
+    m.add_class::<cache::CachedToken>()?;
+    m.add_function(wrap_pyfunction!(testing::apply_resolve_body, m)?)?;
+    m.add_function(wrap_pyfunction!(testing::gateway_error, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

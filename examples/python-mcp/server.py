@@ -25,7 +25,13 @@ import sys
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from nexus_sdk import NexusClient, NexusClientOptions, NexusError, RetryPolicy, TokenCache
+from nexus_sdk import (
+    NexusClient,
+    NexusClientOptions,
+    NexusError,
+    RetryPolicy,
+    TokenCache,
+)
 
 # Logs go to stderr; stdout is the JSON-RPC channel.
 logging.basicConfig(stream=sys.stderr, level=os.environ.get("LOG_LEVEL", "WARNING"))
@@ -53,14 +59,19 @@ async def list_repos() -> str:
     url = f"{API_BASE}/user/repos?per_page=10"
     try:
         status, _headers, body = await nexus.authenticated_fetch_async(
-            cache, WORKSPACE_ID, PROVIDER, url, headers={"Accept": "application/vnd.github+json"}
+            cache,
+            WORKSPACE_ID,
+            PROVIDER,
+            url,
+            headers={"Accept": "application/vnd.github+json"},
         )
     except NexusError as err:
         # A typed error from Nexus (reauth needed, unknown provider, gateway down, ...): tell the
         # model what happened, including where a person can re-authorize.
         hint = f" Re-authorize at {err.reauth_url}" if getattr(err, "reauth_url", None) else ""
-        raise ToolError(f"Nexus could not provide a GitHub credential ({err.code}): "
-                        f"{err.message}.{hint}") from err
+        raise ToolError(
+            f"Nexus could not provide a GitHub credential ({err.code}): {err.message}.{hint}"
+        ) from err
     if status != 200:
         raise ToolError(f"GitHub answered HTTP {status}")
     try:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from typing import Optional, Union
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 from . import _native
 from ._native import CachedToken, TokenCache
@@ -21,6 +21,7 @@ from .types import ConnectionCheck, ConnectionRequest, NexusClientOptions, Reque
 __all__ = ["NexusClient"]
 
 Body = Union[bytes, bytearray, memoryview, str, None]
+Headers = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 FetchResult = tuple[int, dict[str, str], bytes]
 
 
@@ -64,9 +65,7 @@ class NexusClient(_native.Client):
         ``revoked`` or ``failed``, and :class:`~nexus_sdk.errors.NexusTimeout` after ``timeout``
         seconds.
         """
-        return ConnectionCheck._from_native(
-            self._wait_for_active(connection_id, timeout, interval)
-        )
+        return ConnectionCheck._from_native(self._wait_for_active(connection_id, timeout, interval))
 
     def get_token_by_connection_id(self, connection_id: str) -> CachedToken:
         """A fresh credential of one connection (not cached)."""
@@ -97,7 +96,7 @@ class NexusClient(_native.Client):
         provider_name: str,
         method: str,
         url: str,
-        headers: Optional[Mapping[str, str]] = None,
+        headers: Headers = None,
         data: Body = None,
     ) -> tuple[str, list[tuple[str, str]]]:
         return await asyncio.to_thread(
@@ -111,9 +110,8 @@ class NexusClient(_native.Client):
         provider_name: str,
         url: str,
         method: str = "GET",
-        headers: Optional[Mapping[str, str]] = None,
+        headers: Headers = None,
         data: Body = None,
-        timeout: Optional[float] = None,
     ) -> FetchResult:
         return await asyncio.to_thread(
             self.authenticated_fetch,
@@ -124,7 +122,6 @@ class NexusClient(_native.Client):
             method,
             headers,
             data,
-            timeout,
         )
 
     async def wait_for_active_async(

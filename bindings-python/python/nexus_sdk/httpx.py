@@ -47,11 +47,9 @@ class NexusAuth(httpx.Auth):
     def _rebuild(
         original: httpx.Request, prepared: tuple[str, list[tuple[str, str]]]
     ) -> httpx.Request:
-        # Start from the caller's request each time, so a retry does not inject twice.
-        url, injected = prepared
-        headers = original.headers.copy()
-        for name, value in injected:
-            headers[name] = value
+        # The core returns the caller's headers with the injected ones merged in; build a new
+        # request from them so that a retry starts again from the caller's request.
+        url, headers = prepared
         return httpx.Request(
             original.method,
             url,
@@ -60,13 +58,20 @@ class NexusAuth(httpx.Auth):
             extensions=original.extensions,
         )
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         client, cache, ws, provider = self._target()
 
         def prepare() -> httpx.Request:
             prepared = client.prepare_request(
-                cache, ws, provider, request.method, str(request.url),
-                dict(request.headers), request.content,
+                cache,
+                ws,
+                provider,
+                request.method,
+                str(request.url),
+                request.headers.multi_items(),
+                request.content,
             )
             return self._rebuild(request, prepared)
 
@@ -83,8 +88,13 @@ class NexusAuth(httpx.Auth):
         async def prepare() -> httpx.Request:
             # A cache miss means a gateway call: run it off the event loop.
             prepared = await client.aprepare_request(
-                cache, ws, provider, request.method, str(request.url),
-                dict(request.headers), request.content,
+                cache,
+                ws,
+                provider,
+                request.method,
+                str(request.url),
+                request.headers.multi_items(),
+                request.content,
             )
             return self._rebuild(request, prepared)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from requests.auth import AuthBase
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
@@ -41,7 +40,10 @@ class NexusAuth(AuthBase):
 
     def _inject(self, request: PreparedRequest, url: str, headers: dict[str, str]) -> None:
         body = request.body
-        prepared_url, injected = self._client.prepare_request(
+        if not isinstance(body, (bytes, str, type(None))):
+            # Signing strategies read the exact body; a stream or file cannot be replayed.
+            raise TypeError("nexus_sdk.requests.NexusAuth needs a bytes or str request body")
+        prepared_url, merged_headers = self._client.prepare_request(
             self._cache,
             self._workspace_id,
             self._provider_name,
@@ -51,15 +53,16 @@ class NexusAuth(AuthBase):
             body.encode() if isinstance(body, str) else body,
         )
         request.url = prepared_url
-        request.headers = CaseInsensitiveDict(headers)
-        for name, value in injected:
-            request.headers[name] = value
+        request.headers = CaseInsensitiveDict(dict(merged_headers))
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         # Keep the caller's URL and headers so that a retry starts from them, not from the
         # already-injected request.
         original_url = request.url or ""
-        original_headers = dict(request.headers)
+        original_headers = {
+            name: value if isinstance(value, str) else value.decode("latin-1")
+            for name, value in request.headers.items()
+        }
         self._inject(request, original_url, original_headers)
 
         def retry_once_on_401(response: Response, **kwargs: Any) -> Response:

@@ -7,7 +7,7 @@ cache, the resolve client, retries and the strategy engine all live in the Rust 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 __all__ = [
     "ConnectionCheck",
@@ -22,14 +22,18 @@ __all__ = [
 class RetryPolicy:
     """How the core retries a gateway call that failed for a transient reason.
 
-    Only idempotent calls are retried (resolve, check-connection), on connection errors, 429,
-    502, 503 and 504, with exponential backoff from ``backoff`` doubling up to ``max_backoff``
-    seconds (a ``Retry-After`` from the gateway wins when it is longer).
+    Retried: connection failures (the request never reached the gateway), 502/503/504 for
+    idempotent calls, and 429 (waiting the gateway's ``Retry-After`` when
+    ``respect_retry_after``, unless it is longer than ``max_retry_after`` seconds). Backoff is
+    "full jitter": a random wait up to ``backoff * 2**retry``, capped at ``max_backoff`` seconds.
+    Timeouts and other 4xx answers are never retried.
     """
 
-    retries: int = 2
+    retries: int = 3
     backoff: float = 0.1
-    max_backoff: float = 2.0
+    max_backoff: float = 5.0
+    respect_retry_after: bool = True
+    max_retry_after: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class NexusClientOptions:
     api_key: str = field(repr=False)
     timeout: float = 30.0
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    user_agent: Optional[str] = None
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ class RequestConnectionInput:
     user_id: str
     provider_name: str
     scopes: list[str] = field(default_factory=list)
-    return_url: Optional[str] = None
+    return_url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,9 +89,9 @@ class ConnectionCheck:
     ``failed``."""
 
     status: str
-    connection_id: Optional[str] = None
-    provider_name: Optional[str] = None
-    reauth_url: Optional[str] = None
+    connection_id: str | None = None
+    provider_name: str | None = None
+    reauth_url: str | None = None
 
     @property
     def is_active(self) -> bool:

@@ -1,0 +1,247 @@
+//! `Client`: the core's `NexusClient` for Python. Every method is one core call; the GIL is
+//! released while it waits (see `runtime::wait`).
+
+use crate::cache::{CachedToken, TokenCache};
+use crate::convert::{body_from_py, headers_from_py, response_headers_to_py};
+use crate::errors::invalid_input;
+use crate::runtime::wait;
+use nexus_sdk::{
+    CheckConnectionResponse, ClientOptions, FetchRequest, NexusClient, RequestConnectionInput,
+    RequestParts, ResolveOptions, RetryPolicy,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The user agent the Python SDK sends to the gateway.
+const USER_AGENT: &str = concat!("nexus-sdk-python/", env!("CARGO_PKG_VERSION"));
+
+/// The native client. Python's `nexus_sdk.NexusClient` subclasses it.
+#[pyclass(module = "nexus_sdk._native", name = "Client", subclass, frozen)]
+pub struct Client {
+    core: NexusClient,
+}
+
+/// A `Duration` from seconds given by Python, rejecting negative, NaN and infinite values.
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| invalid_input(format!("{what} must be a finite number of seconds >= 0")))
+}
+
+/// An attribute of the options object, or `default` when it is absent or `None`.
+fn option<'py, T: FromPyObjectOwned<'py>>(
+    options: &Bound<'py, PyAny>,
+    name: &str,
+    default: T,
+) -> PyResult<T> {
+    match options.getattr_opt(name)? {
+        Some(value) if !value.is_none() => {
+            value.extract().map_err(|_| invalid_input(format!("option `{name}` has the wrong type")))
+        }
+        _ => Ok(default),
+    }
+}
+
+fn retry_policy(policy: Option<Bound<'_, PyAny>>) -> PyResult<RetryPolicy> {
+    let defaults = RetryPolicy::default();
+    let Some(policy) = policy.filter(|p| !p.is_none()) else { return Ok(defaults) };
+    Ok(RetryPolicy {
+        max_retries: option(&policy, "retries", defaults.max_retries)?,
+        initial_backoff: seconds(
+            option(&policy, "backoff", defaults.initial_backoff.as_secs_f64())?,
+            "retry_policy.backoff",
+        )?,
+        max_backoff: seconds(
+            option(&policy, "max_backoff", defaults.max_backoff.as_secs_f64())?,
+            "retry_policy.max_backoff",
+        )?,
+        respect_retry_after: option(&policy, "respect_retry_after", defaults.respect_retry_after)?,
+        max_retry_after: seconds(
+            option(&policy, "max_retry_after", defaults.max_retry_after.as_secs_f64())?,
+            "retry_policy.max_retry_after",
+        )?,
+    })
+}
+
+fn check_to_py<'py>(py: Python<'py>, check: &CheckConnectionResponse) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("status", check.status.as_str())?;
+    dict.set_item("connection_id", check.connection_id.as_deref())?;
+    dict.set_item("provider_name", check.provider_name.as_deref())?;
+    dict.set_item("reauth_url", check.reauth_url.as_deref())?;
+    Ok(dict)
+}
+
+#[pymethods]
+impl Client {
+    /// `options` is any object with `gateway_url`, `api_key` and optionally `timeout`,
+    /// `retry_policy` and `user_agent` attributes (`nexus_sdk.NexusClientOptions`).
+    #[new]
+    fn new(options: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let gateway_url: String = option(options, "gateway_url", String::new())?;
+        let api_key: String = option(options, "api_key", String::new())?;
+        let mut core_options = ClientOptions::new(gateway_url, api_key);
+        core_options.timeout = seconds(option(options, "timeout", 30.0)?, "timeout")?;
+        if core_options.timeout.is_zero() {
+            return Err(invalid_input("timeout must be greater than 0"));
+        }
+        core_options.retry = retry_policy(options.getattr_opt("retry_policy")?)?;
+        core_options.user_agent = option(options, "user_agent", USER_AGENT.to_owned())?;
+        let core = NexusClient::new(core_options).map_err(crate::errors::to_py_err)?;
+        Ok(Self { core })
+    }
+
+    /// A fresh credential from the gateway, bypassing any cache.
+    #[pyo3(signature = (workspace_id, provider_name, force_refresh = false))]
+    fn resolve_token(
+        &self,
+        py: Python<'_>,
+        workspace_id: &str,
+        provider_name: &str,
+        force_refresh: bool,
+    ) -> PyResult<CachedToken> {
+        let options = ResolveOptions { min_ttl: None, force_refresh };
+        let token = wait(py, self.core.resolve(workspace_id, provider_name, options))?;
+        Ok(CachedToken::new(Arc::new(token)))
+    }
+
+    /// The credential through `cache`: a fresh cached one (no GIL release, no I/O), or one
+    /// gateway call shared by every concurrent caller for the same key.
+    fn get_cached_token(
+        &self,
+        py: Python<'_>,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider_name: &str,
+    ) -> PyResult<CachedToken> {
+        if let Some(hit) = cache.core.get(workspace_id, provider_name) {
+            return Ok(CachedToken::new(hit));
+        }
+        let token =
+            wait(py, self.core.resolve_cached(&cache.core, workspace_id, provider_name))?;
+        Ok(CachedToken::new(token))
+    }
+
+    /// Forget the cached credential of one (workspace, provider).
+    fn clear_token(&self, cache: &TokenCache, workspace_id: &str, provider_name: &str) {
+        cache.core.invalidate(workspace_id, provider_name);
+    }
+
+    /// Resolve through `cache` and apply the strategy: the final URL and the full header list
+    /// (the caller's headers with the injected ones replacing any of the same name). The caller
+    /// sends the request.
+    #[pyo3(signature = (cache, workspace_id, provider_name, method, url, headers = None, data = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_request(
+        &self,
+        py: Python<'_>,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider_name: &str,
+        method: &str,
+        url: &str,
+        headers: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, Vec<(String, String)>)> {
+        let headers = headers_from_py(headers)?;
+        let body = body_from_py(data)?;
+        let parts = RequestParts { method, url, headers: &headers, body: &body };
+        let prepared = wait(
+            py,
+            self.core.prepare_request(&cache.core, workspace_id, provider_name, &parts),
+        )?;
+        Ok((prepared.url, prepared.headers))
+    }
+
+    /// Send an authenticated request to the upstream and read the whole response:
+    /// `(status, headers, body)`. On a 401 the credential is refreshed and the request sent
+    /// once more.
+    #[pyo3(signature = (cache, workspace_id, provider_name, url, method = "GET", headers = None, data = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn authenticated_fetch<'py>(
+        &self,
+        py: Python<'py>,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider_name: &str,
+        url: &str,
+        method: &str,
+        headers: Option<&Bound<'py, PyAny>>,
+        data: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(u16, Bound<'py, PyDict>, Bound<'py, PyBytes>)> {
+        let has_body = data.is_some_and(|d| !d.is_none());
+        let request = FetchRequest {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: headers_from_py(headers)?,
+            body: if has_body { Some(body_from_py(data)?.into()) } else { None },
+        };
+        let response = wait(
+            py,
+            self.core.authenticated_fetch(&cache.core, workspace_id, provider_name, request),
+        )?;
+        let headers = response_headers_to_py(py, &response.headers)?;
+        Ok((response.status, headers, PyBytes::new(py, &response.body)))
+    }
+
+    /// `POST /v1/request-connection` with a JSON body; a dict of the answer.
+    fn _request_connection<'py>(
+        &self,
+        py: Python<'py>,
+        body_json: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let input: RequestConnectionInput = serde_json::from_str(body_json)
+            .map_err(|e| invalid_input(format!("invalid connection request ({e})")))?;
+        let answer = wait(py, self.core.request_connection(&input))?;
+        let dict = PyDict::new(py);
+        dict.set_item("auth_url", answer.auth_url)?;
+        dict.set_item("connection_id", answer.connection_id)?;
+        dict.set_item("state", answer.state)?;
+        dict.set_item("scopes", answer.scopes)?;
+        dict.set_item("provider_id", answer.provider_id)?;
+        Ok(dict)
+    }
+
+    fn _check_connection<'py>(
+        &self,
+        py: Python<'py>,
+        connection_id: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let check = wait(py, self.core.check_connection(connection_id))?;
+        check_to_py(py, &check)
+    }
+
+    fn _wait_for_active<'py>(
+        &self,
+        py: Python<'py>,
+        connection_id: &str,
+        timeout: f64,
+        interval: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let timeout = seconds(timeout, "timeout")?;
+        let interval = seconds(interval, "interval")?;
+        let check = wait(py, self.core.wait_for_active(connection_id, interval, timeout))?;
+        check_to_py(py, &check)
+    }
+
+    fn _get_token_by_connection_id(
+        &self,
+        py: Python<'_>,
+        connection_id: &str,
+    ) -> PyResult<CachedToken> {
+        let token = wait(py, self.core.get_token(connection_id))?;
+        Ok(CachedToken::new(Arc::new(token)))
+    }
+
+    fn _refresh_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<CachedToken> {
+        let token = wait(py, self.core.refresh_connection(connection_id))?;
+        Ok(CachedToken::new(Arc::new(token)))
+    }
+
+    /// The gateway base URL.
+    #[getter]
+    fn gateway_url(&self) -> &str {
+        self.core.gateway_url()
+    }
+}

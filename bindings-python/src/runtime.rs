@@ -1,0 +1,54 @@
+//! The binding's private tokio runtime, and the one way Python code waits on the core.
+//!
+//! Every blocking call releases the GIL (`py.detach`) and drives the core's future to
+//! completion on the calling thread with `block_on`; the runtime's worker threads run the
+//! connection pool's I/O and never touch Python. Python's `async` API runs these same blocking
+//! calls on a worker thread (`asyncio.to_thread`), so no Rust future is ever handed to Python's
+//! event loop, and a tokio thread can never call into an interpreter that is shutting down.
+
+use crate::errors::to_py_err;
+use pyo3::prelude::*;
+use std::future::Future;
+use std::sync::OnceLock;
+use tokio::runtime::Runtime;
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// Two workers are enough for the pool's I/O: the futures themselves are driven by the Python
+/// threads that wait on them.
+const WORKER_THREADS: usize = 2;
+
+/// Build the runtime at import time, so that a failure is an `ImportError`-time exception and
+/// not a panic later.
+pub fn init() -> PyResult<()> {
+    if RUNTIME.get().is_some() {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("nexus-sdk-io")
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start the I/O runtime: {e}"))
+        })?;
+    // A concurrent init (two sub-interpreters) may win the race; its runtime is as good as ours.
+    let _ = RUNTIME.set(runtime);
+    Ok(())
+}
+
+fn runtime() -> PyResult<&'static Runtime> {
+    RUNTIME
+        .get()
+        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the I/O runtime is not running"))
+}
+
+/// Run a core future to completion with the GIL released; core errors become Python exceptions.
+pub fn wait<T, F>(py: Python<'_>, future: F) -> PyResult<T>
+where
+    F: Future<Output = nexus_sdk::Result<T>> + Send,
+    T: Send,
+{
+    let runtime = runtime()?;
+    py.detach(|| runtime.block_on(future)).map_err(to_py_err)
+}
