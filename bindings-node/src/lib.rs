@@ -1,7 +1,25 @@
-//! Node bindings of the Nexus core (napi-rs).
+//! Node bindings of the Nexus core (napi-rs v3).
+//!
+//! Thin by design: every behaviour (token cache, resolve client with retries, the six strategies,
+//! the connection lifecycle) is the `nexus-sdk` crate's. This crate only converts between
+//! JavaScript values and the core's types, and encodes the core's errors for `src/errors.ts`.
+//! The TypeScript layer (`src/*.ts`) builds the public API on top.
+//!
+//! - [`client`]: `NativeClient`, one core client plus its token cache.
+//! - [`convert`]: the plain objects crossing the boundary (credential, request, connection).
+//! - [`error`]: how a core error travels to JavaScript.
+//! - [`vectors`]: the strategy engine as a pure function, for the shared conformance vectors.
+//!
+//! Nothing here writes to stdout: the core logs through `tracing`, and no subscriber is installed.
+
+pub mod client;
+pub mod convert;
+pub mod error;
+pub mod vectors;
+
 use napi_derive::napi;
 
-/// The version of the native addon.
+/// The version of the native addon (the workspace version).
 #[napi]
 pub fn native_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()

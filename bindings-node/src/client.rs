@@ -1,0 +1,330 @@
+//! `NativeClient`: one core `NexusClient` and the `TokenCache` every fetcher of it shares.
+//!
+//! Each method is one call into the core (two for a forced refresh, the same pair the core's own
+//! 401 handling uses); the conversions live in [`crate::convert`], the error encoding in
+//! [`crate::error`].
+
+use crate::convert::{
+    NativeConnectionInput, NativeConnectionRequest, NativeConnectionState, NativeCredential,
+    NativePrepared, NativeRequest,
+};
+use crate::error::{invalid_argument, to_napi};
+use napi::bindgen_prelude::Uint8Array;
+use napi_derive::napi;
+use nexus_sdk::fetch::prepare_with;
+use nexus_sdk::{
+    ClientOptions, NexusClient, RequestConnectionInput, RequestParts, ResolveOptions, RetryPolicy,
+    TokenCache,
+};
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long `waitForActive` waits when the caller gives no deadline (JavaScript callers stop it
+/// with an `AbortSignal` instead).
+const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Options of the native client; `src/client.ts` fills them from `NexusClientOptions`.
+#[napi(object)]
+pub struct NativeClientOptions {
+    pub gateway_url: String,
+    pub api_key: String,
+    pub timeout_ms: Option<u32>,
+    pub max_retries: Option<u32>,
+    pub initial_backoff_ms: Option<u32>,
+    pub max_backoff_ms: Option<u32>,
+}
+
+#[napi]
+pub struct NativeClient {
+    client: NexusClient,
+    cache: TokenCache,
+}
+
+#[napi]
+impl NativeClient {
+    /// Fails with `invalid_request` on an unusable gateway URL or API key.
+    #[napi(constructor)]
+    pub fn new(options: NativeClientOptions) -> napi::Result<Self> {
+        let mut core = ClientOptions::new(options.gateway_url, options.api_key);
+        core.user_agent = concat!("nexus-sdk-node/", env!("CARGO_PKG_VERSION")).to_owned();
+        if let Some(ms) = options.timeout_ms {
+            core.timeout = millis(ms);
+        }
+        let defaults = RetryPolicy::default();
+        core.retry = RetryPolicy {
+            max_retries: options.max_retries.unwrap_or(defaults.max_retries),
+            initial_backoff: options
+                .initial_backoff_ms
+                .map_or(defaults.initial_backoff, millis),
+            max_backoff: options.max_backoff_ms.map_or(defaults.max_backoff, millis),
+            ..defaults
+        };
+        let client = NexusClient::new(core).map_err(to_napi)?;
+        Ok(Self {
+            client,
+            cache: TokenCache::new(),
+        })
+    }
+
+    /// The cached credential when it is fresh (outside the 30 s safety buffer), else `null`.
+    /// Synchronous: the hit path of `getToken` without a promise round trip.
+    #[napi]
+    pub fn peek_token(&self, workspace_id: String, provider: String) -> Option<NativeCredential> {
+        self.cache
+            .get(&workspace_id, &provider)
+            .map(|token| NativeCredential::from(token.as_ref()))
+    }
+
+    /// The credential through the cache; concurrent misses share one gateway call.
+    #[napi]
+    pub async fn get_token(
+        &self,
+        workspace_id: String,
+        provider: String,
+    ) -> napi::Result<NativeCredential> {
+        let token = self
+            .client
+            .resolve_cached(&self.cache, &workspace_id, &provider)
+            .await
+            .map_err(to_napi)?;
+        Ok(NativeCredential::from(token.as_ref()))
+    }
+
+    /// One `GET /v1/resolve`, without the cache.
+    #[napi]
+    pub async fn resolve_token(
+        &self,
+        workspace_id: String,
+        provider: String,
+        force_refresh: bool,
+        min_ttl_seconds: Option<u32>,
+    ) -> napi::Result<NativeCredential> {
+        let options = ResolveOptions {
+            min_ttl: min_ttl_seconds.map(u64::from),
+            force_refresh,
+        };
+        let token = self
+            .client
+            .resolve(&workspace_id, &provider, options)
+            .await
+            .map_err(to_napi)?;
+        Ok(NativeCredential::from(&token))
+    }
+
+    /// Forget one cached credential (both arguments) or all of them (neither).
+    #[napi]
+    pub fn clear_token(
+        &self,
+        workspace_id: Option<String>,
+        provider: Option<String>,
+    ) -> napi::Result<()> {
+        match (workspace_id, provider) {
+            (Some(workspace_id), Some(provider)) => self.cache.invalidate(&workspace_id, &provider),
+            (None, None) => self.cache.clear(),
+            _ => {
+                return Err(invalid_argument(
+                    "clearToken takes a workspace id and a provider, or nothing",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Headers and URL for `request` when the cached credential is fresh, else `null` (then call
+    /// [`Self::prepare_request`]). Synchronous: the hit path of a fetcher.
+    #[napi]
+    pub fn prepare_cached(
+        &self,
+        workspace_id: String,
+        provider: String,
+        request: NativeRequest,
+    ) -> napi::Result<Option<NativePrepared>> {
+        let Some(token) = self.cache.get(&workspace_id, &provider) else {
+            return Ok(None);
+        };
+        let (method, url, headers, body) = request_fields(request);
+        let parts = RequestParts {
+            method: &method,
+            url: &url,
+            headers: &headers,
+            body: &body,
+        };
+        let prepared = prepare_with(token, &parts).map_err(to_napi)?;
+        Ok(Some(NativePrepared {
+            url: prepared.url,
+            headers: prepared.headers,
+        }))
+    }
+
+    /// Resolve through the cache and apply the strategy to `request`; the caller sends it. With
+    /// `forceRefresh` (after an upstream 401) the cached credential is dropped and the gateway
+    /// refreshes at the provider.
+    #[napi]
+    pub async fn prepare_request(
+        &self,
+        workspace_id: String,
+        provider: String,
+        request: NativeRequest,
+        force_refresh: bool,
+    ) -> napi::Result<NativePrepared> {
+        let (method, url, headers, body) = request_fields(request);
+        let parts = RequestParts {
+            method: &method,
+            url: &url,
+            headers: &headers,
+            body: &body,
+        };
+        let prepared = if force_refresh {
+            self.cache.invalidate(&workspace_id, &provider);
+            let token = self
+                .client
+                .resolve_through(&self.cache, &workspace_id, &provider, true)
+                .await
+                .map_err(to_napi)?;
+            prepare_with(token, &parts)
+        } else {
+            self.client
+                .prepare_request(&self.cache, &workspace_id, &provider, &parts)
+                .await
+        }
+        .map_err(to_napi)?;
+        Ok(NativePrepared {
+            url: prepared.url,
+            headers: prepared.headers,
+        })
+    }
+
+    #[napi]
+    pub async fn request_connection(
+        &self,
+        input: NativeConnectionInput,
+    ) -> napi::Result<NativeConnectionRequest> {
+        let metadata = match input.metadata_json.as_deref() {
+            None => Map::new(),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => map,
+                _ => return Err(invalid_argument("metadata must be a JSON object")),
+            },
+        };
+        let input = RequestConnectionInput {
+            user_id: input.user_id,
+            provider_name: input.provider,
+            scopes: input.scopes,
+            return_url: input.return_url,
+            metadata,
+        };
+        let response = self
+            .client
+            .request_connection(&input)
+            .await
+            .map_err(to_napi)?;
+        Ok(response.into())
+    }
+
+    #[napi]
+    pub async fn check_connection(
+        &self,
+        connection_id: String,
+    ) -> napi::Result<NativeConnectionState> {
+        let response = self
+            .client
+            .check_connection(&connection_id)
+            .await
+            .map_err(to_napi)?;
+        Ok(response.into())
+    }
+
+    /// Start waiting for the connection to become active; `result()` settles, `cancel()` stops.
+    #[napi]
+    pub fn wait_for_active(
+        &self,
+        connection_id: String,
+        interval_ms: u32,
+        timeout_ms: Option<u32>,
+    ) -> NativeWait {
+        let (cancel, _) = watch::channel(false);
+        NativeWait {
+            client: self.client.clone(),
+            connection_id,
+            interval: millis(interval_ms.max(1)),
+            timeout: timeout_ms.map_or(NO_DEADLINE, millis),
+            cancel,
+        }
+    }
+
+    #[napi]
+    pub async fn get_token_by_connection_id(
+        &self,
+        connection_id: String,
+    ) -> napi::Result<NativeCredential> {
+        let token = self
+            .client
+            .get_token(&connection_id)
+            .await
+            .map_err(to_napi)?;
+        Ok(NativeCredential::from(&token))
+    }
+
+    #[napi]
+    pub async fn refresh_connection(
+        &self,
+        connection_id: String,
+    ) -> napi::Result<NativeCredential> {
+        let token = self
+            .client
+            .refresh_connection(&connection_id)
+            .await
+            .map_err(to_napi)?;
+        Ok(NativeCredential::from(&token))
+    }
+}
+
+/// A running `waitForActive`: the core's poll loop, cancellable from JavaScript (an `AbortSignal`
+/// calls [`NativeWait::cancel`]).
+#[napi]
+pub struct NativeWait {
+    client: NexusClient,
+    connection_id: String,
+    interval: Duration,
+    timeout: Duration,
+    cancel: watch::Sender<bool>,
+}
+
+#[napi]
+impl NativeWait {
+    #[napi]
+    pub async fn result(&self) -> napi::Result<NativeConnectionState> {
+        let mut cancelled = self.cancel.subscribe();
+        let cancel = async move {
+            // A closed channel is not a cancellation: keep waiting for the core's own outcome.
+            if cancelled.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let state = self
+            .client
+            .wait_for_active_or_cancel(&self.connection_id, self.interval, self.timeout, cancel)
+            .await
+            .map_err(to_napi)?;
+        Ok(state.into())
+    }
+
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+}
+
+fn millis(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
+}
+
+fn request_fields(request: NativeRequest) -> (String, String, Vec<(String, String)>, Vec<u8>) {
+    let body = request
+        .body
+        .as_ref()
+        .map(|b: &Uint8Array| b.to_vec())
+        .unwrap_or_default();
+    (request.method, request.url, request.headers, body)
+}

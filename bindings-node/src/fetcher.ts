@@ -1,0 +1,96 @@
+/**
+ * `createFetcher`: a drop-in `fetch` that injects a Nexus credential.
+ *
+ * Per request: normalise the arguments exactly as `fetch` would, ask the core (through the native
+ * `prepareRequest`) which headers to set and what the final URL is — the core owns the cache,
+ * the resolve call and all six strategies — then send with the global `fetch` and return its
+ * real `Response` (so streaming, redirects and `signal` behave as they always do). On an upstream
+ * 401 the core refreshes the credential and the request is sent once more.
+ */
+
+import type { NexusClient } from './client.js';
+import { fromNative } from './errors.js';
+import type { NativePrepared, NativeRequest } from './native.js';
+import type { Fetcher, FetcherOptions } from './types.js';
+
+/** What one attempt needs: the request as the core sees it, and how to send it. */
+interface PreparedCall {
+  forCore: NativeRequest;
+  /** Send to the final URL with the complete headers the core returned; the real `Response`. */
+  send(url: string, headers: Headers): Promise<Response>;
+}
+
+export function createFetcher(client: NexusClient, options: FetcherOptions): Fetcher {
+  const { workspaceId, provider } = options;
+  const logger = client.logger;
+
+  async function attempt(call: PreparedCall, forceRefresh: boolean): Promise<Response> {
+    let prepared: NativePrepared | null;
+    try {
+      // Hit path first: a synchronous look-up in the core's cache and the strategy applied, no
+      // promise round trip through the native thread pool. On a miss, the core resolves (one
+      // gateway call shared by every concurrent miss) and applies the strategy.
+      prepared = forceRefresh ? null : client.native.prepareCached(workspaceId, provider, call.forCore);
+      prepared ??= await client.native.prepareRequest(workspaceId, provider, call.forCore, forceRefresh);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    return call.send(prepared.url, new Headers(prepared.headers));
+  }
+
+  return async function nexusFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const call = await prepareCall(input, init);
+    const response = await attempt(call, false);
+    if (response.status !== 401) return response;
+    // The credential may have been revoked or rotated before its expiry: drop this answer, let
+    // the core refresh at the provider, and try once more. The body was buffered, so it replays.
+    await response.body?.cancel().catch(() => undefined);
+    logger.info('upstream answered 401; refreshing the credential and retrying once', { provider });
+    return attempt(call, true);
+  };
+}
+
+/**
+ * Normalise `fetch`'s arguments. A URL without a body takes a fast path that keeps `init` as
+ * given; anything else goes through `Request`, which applies fetch's own rules (the default
+ * `Content-Type` of a string body, a `Request` input's body, signal and redirect mode), and the
+ * body is buffered because signing strategies read it and a 401 retry resends it.
+ */
+async function prepareCall(input: string | URL | Request, init: RequestInit | undefined): Promise<PreparedCall> {
+  init?.signal?.throwIfAborted();
+  if (!(input instanceof Request) && init?.body == null) {
+    const method = normaliseMethod(init?.method ?? 'GET');
+    const headers = new Headers(init?.headers);
+    return {
+      forCore: { method, url: String(input), headers: [...headers] },
+      send: (finalUrl, finalHeaders) => fetch(finalUrl, { ...init, method, headers: finalHeaders }),
+    };
+  }
+
+  const request = new Request(input, init);
+  const body = request.body === null ? undefined : new Uint8Array(await request.arrayBuffer());
+  return {
+    forCore: { method: request.method, url: request.url, headers: [...request.headers], body },
+    send: (finalUrl, finalHeaders) =>
+      fetch(finalUrl, {
+        method: request.method,
+        headers: finalHeaders,
+        body,
+        signal: request.signal,
+        redirect: request.redirect,
+        keepalive: request.keepalive,
+        integrity: request.integrity,
+        referrerPolicy: request.referrerPolicy,
+        credentials: request.credentials,
+        mode: request.mode,
+      }),
+  };
+}
+
+const NORMALISED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+
+/** fetch's own rule: these six methods are upper-cased, any other is sent as written. */
+function normaliseMethod(method: string): string {
+  const upper = method.toUpperCase();
+  return NORMALISED_METHODS.has(upper) ? upper : method;
+}

@@ -1,0 +1,53 @@
+/**
+ * `@dromos/nexus-sdk`: short-lived credentials for AI agents and MCP servers.
+ *
+ * ```ts
+ * import { NexusClient } from '@dromos/nexus-sdk';
+ * const nexus = new NexusClient({ gatewayUrl, apiKey });
+ * const fetcher = nexus.createFetcher({ workspaceId, provider: 'github' });
+ * const resp = await fetcher('https://api.github.com/user/repos?per_page=10');
+ * ```
+ *
+ * The SDK never writes to stdout (it belongs to an MCP server's JSON-RPC).
+ */
+
+export { NexusClient } from './client.js';
+export {
+  ConnectionFailedError,
+  ConnectionNotActiveError,
+  ConnectionNotFoundError,
+  ForbiddenError,
+  InternalServerError,
+  InvalidRequestError,
+  InvalidResponseError,
+  InvalidSubjectTokenError,
+  NexusError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ProviderNotFoundError,
+  RateLimitedError,
+  ReauthRequiredError,
+  ScopeNotAllowedError,
+  StrategyError,
+  TransportError,
+  UnauthorizedError,
+  UpstreamUnavailableError,
+  UserNotAuthorizedForScopeError,
+  WaitAbortedError,
+} from './errors.js';
+export type { NexusErrorDetails, NexusErrorKind } from './errors.js';
+export { consoleErrorLogger } from './logger.js';
+export type { LogLevel, Logger } from './logger.js';
+export type {
+  ConnectionRequest,
+  ConnectionState,
+  ConnectionStatus,
+  Credential,
+  Fetcher,
+  FetcherOptions,
+  NexusClientOptions,
+  RequestConnectionOptions,
+  ResolveOptions,
+  RetryPolicy,
+  StrategySpec,
+} from './types.js';
