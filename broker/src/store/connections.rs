@@ -293,3 +293,25 @@ fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreErro
         sealed_credentials: r.try_get("credentials")?,
     })
 }
+
+impl Store {
+    /// Store static credentials on a connection (the capture form) and make it active.
+    pub async fn set_credentials(&self, workspace_id: &str, id: &str, credentials: &Credentials) -> Result<(), StoreError> {
+        let text = serde_json::to_string(credentials).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = self.vault.seal(&text, &aad(workspace_id, id, "credentials"));
+        let done = sqlx::query(
+            "UPDATE connections SET credentials = $1, status = 'active', last_error = NULL, version = version + 1, updated_at = $2 \
+             WHERE workspace_id = $3 AND id = $4",
+        )
+        .bind(sealed)
+        .bind(now_ms())
+        .bind(workspace_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("connection `{id}`")));
+        }
+        Ok(())
+    }
+}

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod connections;
 pub mod pending;
 pub mod providers;
+pub mod rotation;
 pub mod workspaces;
 
 use crate::crypto::{CryptoError, Vault};

@@ -1,0 +1,284 @@
+//! The admin API (`/admin/v1`), authenticated with the admin token.
+
+use super::{AppState, JsonBody, QueryParams, admin_caller, parse_json, require_admin};
+use crate::error::ApiError;
+use crate::providers::ProviderInput;
+use crate::service::{DriftReport, ImportRequest, RotateResponse};
+use crate::store::api_keys::{ApiKeyInfo, CreatedApiKey};
+use crate::store::audit::{AuditQuery, AuditRecord};
+use crate::store::connections::ConnectionInfo;
+use crate::store::providers::StoredProvider;
+use crate::store::workspaces::{Workspace, is_valid_workspace_id};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use nexus_protocol::{ErrorCode, RequestConnectionInput, RequestConnectionResponse};
+use serde::Deserialize;
+
+pub fn router(service: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/providers", get(list_providers).post(put_provider))
+        .route("/admin/v1/providers/apply", post(apply_providers))
+        .route("/admin/v1/providers/{name}", get(get_provider).delete(delete_provider))
+        .route("/admin/v1/workspaces", get(list_workspaces).post(create_workspace))
+        .route("/admin/v1/workspaces/{ws}/api-keys", get(list_api_keys).post(create_api_key))
+        .route("/admin/v1/workspaces/{ws}/api-keys/{key_id}", delete(revoke_api_key))
+        .route("/admin/v1/workspaces/{ws}/connections", get(list_connections))
+        .route("/admin/v1/workspaces/{ws}/connections/import", post(import_connection))
+        .route("/admin/v1/workspaces/{ws}/connections/{id}", delete(revoke_connection))
+        .route("/admin/v1/workspaces/{ws}/connect", post(connect))
+        .route("/admin/v1/keys/rotate", post(rotate_keys))
+        .route("/admin/v1/audit", get(audit))
+        .route_layer(axum::middleware::from_fn_with_state(service, require_admin))
+}
+
+fn valid_ws(ws: &str) -> Result<(), ApiError> {
+    if is_valid_workspace_id(ws) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("workspace id must match [a-z0-9][a-z0-9_-]{0,62}"))
+    }
+}
+
+// ---- providers ------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/admin/v1/providers", tag = "admin",
+    responses((status = 200, description = "All providers (never a client secret)", body = [StoredProvider])))]
+async fn list_providers(State(s): State<AppState>) -> Result<Json<Vec<StoredProvider>>, ApiError> {
+    Ok(Json(s.store.list_providers().await?))
+}
+
+#[utoipa::path(post, path = "/admin/v1/providers", tag = "admin", request_body = ProviderInput,
+    responses((status = 200, body = StoredProvider), (status = 400, body = nexus_protocol::ErrorBody)))]
+async fn put_provider(State(s): State<AppState>, headers: HeaderMap, JsonBody(input): JsonBody<ProviderInput>) -> Result<Json<StoredProvider>, ApiError> {
+    Ok(Json(s.put_provider(input, &admin_caller(&headers)).await?))
+}
+
+#[utoipa::path(get, path = "/admin/v1/providers/{name}", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = StoredProvider), (status = 404, body = nexus_protocol::ErrorBody)))]
+async fn get_provider(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<StoredProvider>, ApiError> {
+    s.store
+        .get_provider(&name)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::ProviderNotFound, format!("no provider named `{name}`")))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/providers/{name}", tag = "admin",
+    params(("name" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
+async fn delete_provider(State(s): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    if !s.store.delete_provider(&name).await? {
+        return Err(ApiError::new(ErrorCode::ProviderNotFound, format!("no provider named `{name}`")));
+    }
+    s.admin_audit(None, "provider.deleted", &name, &admin_caller(&headers)).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ApplyQuery {
+    #[serde(default)]
+    dry_run: Option<String>,
+    #[serde(default)]
+    prune: Option<String>,
+}
+
+fn flag(v: &Option<String>, name: &str) -> Result<bool, ApiError> {
+    match v.as_deref() {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(_) => Err(ApiError::invalid(format!("`{name}` must be true or false"))),
+    }
+}
+
+#[utoipa::path(post, path = "/admin/v1/providers/apply", tag = "admin",
+    params(("dry_run" = Option<bool>, Query), ("prune" = Option<bool>, Query)),
+    request_body(content = String, content_type = "application/yaml", description = "A providers document (YAML or JSON)"),
+    responses((status = 200, body = DriftReport), (status = 400, body = nexus_protocol::ErrorBody)))]
+async fn apply_providers(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<ApplyQuery>,
+    body: axum::body::Bytes,
+) -> Result<Json<DriftReport>, ApiError> {
+    let (dry_run, prune) = (flag(&q.dry_run, "dry_run")?, flag(&q.prune, "prune")?);
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the document must be UTF-8"))?;
+    Ok(Json(s.apply_providers(text, dry_run, prune, &admin_caller(&headers)).await?))
+}
+
+// ---- workspaces and API keys ------------------------------------------------------------------
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct CreateWorkspace {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/workspaces", tag = "admin", responses((status = 200, body = [Workspace])))]
+async fn list_workspaces(State(s): State<AppState>) -> Result<Json<Vec<Workspace>>, ApiError> {
+    Ok(Json(s.store.list_workspaces().await?))
+}
+
+#[utoipa::path(post, path = "/admin/v1/workspaces", tag = "admin", request_body = CreateWorkspace,
+    responses((status = 201, body = Workspace), (status = 400, body = nexus_protocol::ErrorBody)))]
+async fn create_workspace(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateWorkspace>,
+) -> Result<impl IntoResponse, ApiError> {
+    valid_ws(&body.id)?;
+    if body.name.as_ref().is_some_and(|n| n.len() > 200) {
+        return Err(ApiError::invalid("`name` is longer than 200 characters"));
+    }
+    let ws = s.store.create_workspace(&body.id, body.name.as_deref()).await?;
+    s.admin_audit(Some(&ws.id), "workspace.created", &ws.id, &admin_caller(&headers)).await;
+    Ok((StatusCode::CREATED, Json(ws)))
+}
+
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", params(("ws" = String, Path)),
+    responses((status = 201, description = "The key, shown this once", body = CreatedApiKey), (status = 404, body = nexus_protocol::ErrorBody)))]
+async fn create_api_key(State(s): State<AppState>, headers: HeaderMap, Path(ws): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    valid_ws(&ws)?;
+    let created = s.store.create_api_key(&ws).await?;
+    s.admin_audit(Some(&ws), "api_key.created", &created.key_id, &admin_caller(&headers)).await;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", params(("ws" = String, Path)),
+    responses((status = 200, body = [ApiKeyInfo])))]
+async fn list_api_keys(State(s): State<AppState>, Path(ws): Path<String>) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
+    valid_ws(&ws)?;
+    s.store.require_workspace(&ws).await?;
+    Ok(Json(s.store.list_api_keys(&ws).await?))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/api-keys/{key_id}", tag = "admin",
+    params(("ws" = String, Path), ("key_id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
+async fn revoke_api_key(State(s): State<AppState>, headers: HeaderMap, Path((ws, key_id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    valid_ws(&ws)?;
+    s.store.revoke_api_key(&ws, &key_id).await?;
+    s.admin_audit(Some(&ws), "api_key.revoked", &key_id, &admin_caller(&headers)).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- connections -------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", params(("ws" = String, Path)),
+    responses((status = 200, body = [ConnectionInfo])))]
+async fn list_connections(State(s): State<AppState>, Path(ws): Path<String>) -> Result<Json<Vec<ConnectionInfo>>, ApiError> {
+    valid_ws(&ws)?;
+    s.store.require_workspace(&ws).await?;
+    Ok(Json(s.store.list_connections(&ws).await?.iter().map(|r| r.info()).collect()))
+}
+
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", params(("ws" = String, Path)),
+    request_body = ImportRequest, responses((status = 201, body = ConnectionInfo), (status = 400, body = nexus_protocol::ErrorBody)))]
+async fn import_connection(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    JsonBody(req): JsonBody<ImportRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    valid_ws(&ws)?;
+    let info = s.import_connection(&ws, &req, &admin_caller(&headers)).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/connections/{id}", tag = "admin",
+    params(("ws" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
+async fn revoke_connection(State(s): State<AppState>, headers: HeaderMap, Path((ws, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    valid_ws(&ws)?;
+    s.revoke_connection(&ws, &id, &admin_caller(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct ConnectBody {
+    provider_name: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    return_url: Option<String>,
+}
+
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connect", tag = "admin", params(("ws" = String, Path)),
+    request_body = ConnectBody, responses((status = 200, body = RequestConnectionResponse), (status = 404, body = nexus_protocol::ErrorBody)))]
+async fn connect(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+    JsonBody(body): JsonBody<ConnectBody>,
+) -> Result<Json<RequestConnectionResponse>, ApiError> {
+    valid_ws(&ws)?;
+    let input = RequestConnectionInput {
+        user_id: body.user_id.unwrap_or_default(),
+        provider_name: body.provider_name,
+        scopes: body.scopes,
+        return_url: body.return_url,
+        metadata: Default::default(),
+    };
+    Ok(Json(s.request_connection(&ws, &input, &admin_caller(&headers)).await?))
+}
+
+// ---- keys and audit ------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+struct RotateBody {
+    #[serde(default)]
+    new_key: Option<String>,
+}
+
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", request_body = RotateBody,
+    responses((status = 200, body = RotateResponse), (status = 400, body = nexus_protocol::ErrorBody)))]
+async fn rotate_keys(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Json<RotateResponse>, ApiError> {
+    // An empty body means "generate a key".
+    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) { RotateBody::default() } else { parse_json(&body)? };
+    Ok(Json(s.rotate_keys(body.new_key.as_deref(), &admin_caller(&headers)).await?))
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    workspace_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+}
+
+/// RFC 3339, or unix seconds.
+fn parse_time(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else { return Ok(None) };
+    if let Ok(secs) = v.parse::<i64>() {
+        return Ok(Some(secs.saturating_mul(1000)));
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| Some(t.timestamp_millis()))
+        .map_err(|_| ApiError::invalid(format!("`{name}` must be RFC 3339 or unix seconds")))
+}
+
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
+    params(("workspace_id" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = [AuditRecord]), (status = 400, body = nexus_protocol::ErrorBody)))]
+async fn audit(State(s): State<AppState>, QueryParams(p): QueryParams<AuditParams>) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+    let limit = match p.limit.as_deref().filter(|l| !l.is_empty()) {
+        None => 100,
+        Some(l) => l.parse::<i64>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ApiError::invalid("`limit` must be 1..1000"))?,
+    };
+    let q = AuditQuery { workspace_id: p.workspace_id, since: parse_time(&p.since, "since")?, until: parse_time(&p.until, "until")?, limit };
+    Ok(Json(s.store.query_audit(&q).await?))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Nexus broker admin API"),
+    paths(
+        list_providers, put_provider, get_provider, delete_provider, apply_providers, list_workspaces, create_workspace,
+        create_api_key, list_api_keys, revoke_api_key, list_connections, import_connection, revoke_connection, connect,
+        rotate_keys, audit
+    ),
+    components(schemas(nexus_protocol::ErrorBody))
+)]
+pub struct AdminApiDoc;

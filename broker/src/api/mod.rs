@@ -1,0 +1,166 @@
+//! The HTTP surfaces of the broker, each in its own module:
+//! - [`admin`]: `/admin/v1/*`, for operators (admin token);
+//! - [`internal`]: `/internal/v1/*`, for the gateway (internal token);
+//! - [`browser`]: `/oauth/callback`, `/oauth/reauthorize/{token}`, `/connect/{state}` (a person's
+//!   browser; authenticated by the one-time state);
+//! - health: `/healthz`, `/readyz`.
+//!
+//! Every error is the protocol's JSON `ErrorBody`, including malformed bodies, unknown routes
+//! and wrong methods, so a client mistake is always a 4xx with a readable reason.
+
+pub mod admin;
+pub mod browser;
+pub mod internal;
+
+use crate::error::ApiError;
+use crate::service::{Caller, Service};
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, StatusCode, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use nexus_protocol::{ErrorCode, SecretString};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub type AppState = Arc<Service>;
+
+pub fn router(service: AppState) -> Router {
+    Router::new()
+        .merge(admin::router(service.clone()))
+        .merge(internal::router(service.clone()))
+        .merge(browser::router())
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(ErrorCode::Other("method_not_allowed".into()), "method not allowed on this route")
+                .with_status_hint()
+        })
+        .with_state(service)
+}
+
+async fn readyz(State(service): State<AppState>) -> Response {
+    match service.store.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, ApiError::upstream("database unreachable")).into_response()
+        }
+    }
+}
+
+impl ApiError {
+    /// `method_not_allowed` is not a protocol code; answer it as 405 with the envelope.
+    fn with_status_hint(self) -> Response {
+        (StatusCode::METHOD_NOT_ALLOWED, axum::Json(nexus_protocol::ErrorBody::new(self.code, self.message))).into_response()
+    }
+}
+
+/// Compare a presented bearer token with the expected one in constant time. Both are hashed
+/// first so the comparison does not leak the length either. An empty expected token matches
+/// nothing (a broker started without one refuses every call).
+pub fn token_matches(headers: &HeaderMap, expected: &SecretString) -> bool {
+    let Some(presented) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    else {
+        return false;
+    };
+    if expected.is_empty() {
+        return false;
+    }
+    let a = Sha256::digest(presented.trim().as_bytes());
+    let b = Sha256::digest(expected.expose().as_bytes());
+    a.ct_eq(&b).into()
+}
+
+/// The caller's request id (`x-request-id`), if it is short and printable.
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+}
+
+pub async fn require_admin(State(service): State<AppState>, req: Request, next: Next) -> Response {
+    if token_matches(req.headers(), &service.config.admin_token) {
+        next.run(req).await
+    } else {
+        ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token").into_response()
+    }
+}
+
+pub async fn require_internal(State(service): State<AppState>, req: Request, next: Next) -> Response {
+    if token_matches(req.headers(), &service.config.internal_token) {
+        next.run(req).await
+    } else {
+        ApiError::new(ErrorCode::Unauthorized, "missing or wrong internal token").into_response()
+    }
+}
+
+/// A JSON body whose rejection is a 400 `invalid_request` envelope. The message names the
+/// position and the kind of problem, never the offending value (it may be a secret).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(status_code(e.status()), "could not read the request body"))?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON".to_owned(),
+            serde_json::error::Category::Data => {
+                let text = e.to_string();
+                // "missing field `x`" / "unknown variant `x`" name schema items, not values.
+                if text.starts_with("missing field") || text.starts_with("unknown field") {
+                    text.split(" at line").next().unwrap_or("invalid field").to_owned()
+                } else {
+                    "a field has the wrong type or value".to_owned()
+                }
+            }
+            serde_json::error::Category::Io => "unreadable body".to_owned(),
+        };
+        ApiError::invalid(format!("invalid JSON body ({what}, line {} column {})", e.line(), e.column()))
+    })
+}
+
+fn status_code(status: StatusCode) -> ErrorCode {
+    if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::PayloadTooLarge } else { ErrorCode::InvalidRequest }
+}
+
+/// Query parameters with a JSON-envelope rejection.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded_compat(query).map(QueryParams)
+    }
+}
+
+fn serde_urlencoded_compat<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| ApiError::invalid("malformed query string"))?)
+        .map(|q| q.0)
+        .map_err(|e| ApiError::invalid(format!("invalid query parameters: {}", e.body_text())))
+}
+
+/// The audit identity of an admin call.
+pub fn admin_caller(headers: &HeaderMap) -> Caller {
+    Caller::admin(request_id(headers))
+}

@@ -1,0 +1,37 @@
+//! `nexus-broker`: the broker as a standalone process. Configuration from the environment
+//! (see `BrokerConfig::from_env`), listen address from `NEXUS_BROKER_ADDR`
+//! (default `127.0.0.1:8081`). Logs go to stderr (`RUST_LOG`, default `warn`). On start it
+//! prints nothing to stdout except one line `listening on <addr>` to stderr.
+
+use nexus_broker::{Broker, BrokerConfig};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("nexus-broker: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let config = BrokerConfig::from_env().map_err(|e| e.to_string())?;
+    let addr = std::env::var("NEXUS_BROKER_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
+    let broker = Broker::start(config).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("bind {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("nexus-broker listening on {local}");
+    axum::serve(listener, broker.router())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
