@@ -283,18 +283,26 @@ impl NexusClient {
         }
     }
 
-    /// `GET /v1/connections/{id}/token`: the current credential of one connection.
+    /// `GET /v1/token/{id}`: the current credential of one connection.
     pub async fn get_token(&self, connection_id: &str) -> Result<CachedToken> {
-        let url = self.connection_url(connection_id, paths::TOKEN_SUFFIX);
+        let url = self.url(&format!(
+            "{}{}",
+            paths::TOKEN_PREFIX,
+            segment(connection_id)
+        ));
         let body = self
             .call(Idempotency::Idempotent, || self.inner.http.get(&url))
             .await?;
         token_from_body(&body)
     }
 
-    /// `POST /v1/connections/{id}/refresh`: refresh at the provider now.
+    /// `POST /v1/refresh/{id}`: refresh at the provider now.
     pub async fn refresh_connection(&self, connection_id: &str) -> Result<CachedToken> {
-        let url = self.connection_url(connection_id, paths::REFRESH_SUFFIX);
+        let url = self.url(&format!(
+            "{}{}",
+            paths::REFRESH_PREFIX,
+            segment(connection_id)
+        ));
         let body = self
             .call(Idempotency::Idempotent, || self.inner.http.post(&url))
             .await?;
@@ -303,14 +311,6 @@ impl NexusClient {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.inner.base)
-    }
-
-    fn connection_url(&self, connection_id: &str, suffix: &str) -> String {
-        self.url(&format!(
-            "{}{}{suffix}",
-            paths::CONNECTIONS_PREFIX,
-            segment(connection_id)
-        ))
     }
 
     /// Send a gateway request with retries; the 2xx body, or the typed error.

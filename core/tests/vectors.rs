@@ -30,7 +30,10 @@ fn load_cases() -> Vec<(String, Value)> {
         let text = std::fs::read_to_string(&file).expect("readable vector file");
         let doc: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", file.display()));
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for case in doc["cases"].as_array().expect("a `cases` array") {
             cases.push((name.clone(), case.clone()));
         }
@@ -40,7 +43,9 @@ fn load_cases() -> Vec<(String, Value)> {
 
 fn parse_now(case: &Value) -> DateTime<Utc> {
     let text = case["now"].as_str().unwrap_or(DEFAULT_NOW);
-    DateTime::parse_from_rfc3339(text).expect("`now` is RFC 3339").to_utc()
+    DateTime::parse_from_rfc3339(text)
+        .expect("`now` is RFC 3339")
+        .to_utc()
 }
 
 struct OwnedRequest {
@@ -55,7 +60,9 @@ fn request_of(case: &Value) -> OwnedRequest {
     let headers = r["headers"]
         .as_object()
         .map(|h| {
-            h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
         })
         .unwrap_or_default();
     let body = match (r["body"].as_str(), r["body_base64"].as_str()) {
@@ -90,7 +97,9 @@ fn run_case(case: &Value) -> Result<(), String> {
         headers: &request.headers,
         body: &request.body,
     };
-    let outcome = token.strategy().and_then(|s| apply(s, token.credentials(), &parts, now));
+    let outcome = token
+        .strategy()
+        .and_then(|s| apply(s, token.credentials(), &parts, now));
     match (outcome, case.get("expect"), case["expect_error"].as_str()) {
         (Ok(injection), Some(expect), None) => {
             check_headers(&injection.headers, &expect["headers"])?;
@@ -107,7 +116,10 @@ fn run_case(case: &Value) -> Result<(), String> {
         }
         (Err(e), None, Some(want)) if e.code() == want => Ok(()),
         (Err(e), _, want) => Err(format!("error `{}` ({e}), want {want:?}", e.code())),
-        (Ok(i), _, want) => Err(format!("succeeded with {:?}, want error {want:?}", i.headers)),
+        (Ok(i), _, want) => Err(format!(
+            "succeeded with {:?}, want error {want:?}",
+            i.headers
+        )),
     }
 }
 
@@ -152,7 +164,9 @@ fn check_resolve_error(case: &Value, error: &Value) -> Result<(), String> {
 }
 
 fn check_error_fields(err: &NexusError, fields: &Value) -> Result<(), String> {
-    let Some(fields) = fields.as_object() else { return Ok(()) };
+    let Some(fields) = fields.as_object() else {
+        return Ok(());
+    };
     for (field, want) in fields {
         let got = match field.as_str() {
             "status" => err.status().map(Value::from),
@@ -171,15 +185,28 @@ fn check_error_fields(err: &NexusError, fields: &Value) -> Result<(), String> {
 #[test]
 fn every_vector_passes() {
     let cases = load_cases();
-    assert!(cases.len() >= 40, "expected at least 40 vectors, found {}", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "expected at least 40 vectors, found {}",
+        cases.len()
+    );
     let mut names = std::collections::HashSet::new();
     let mut failures = Vec::new();
     for (file, case) in &cases {
         let name = case["name"].as_str().unwrap_or("<unnamed>");
-        assert!(names.insert(name.to_owned()), "duplicate vector name {name}");
+        assert!(
+            names.insert(name.to_owned()),
+            "duplicate vector name {name}"
+        );
         if let Err(why) = run_case(case) {
             failures.push(format!("{file} / {name}: {why}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} vectors failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

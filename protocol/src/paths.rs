@@ -9,10 +9,7 @@ pub const RESOLVE: &str = "/v1/resolve";
 pub const REQUEST_CONNECTION: &str = "/v1/request-connection";
 /// `GET /v1/check-connection/{connection_id}` → [`crate::CheckConnectionResponse`].
 pub const CHECK_CONNECTION_PREFIX: &str = "/v1/check-connection/";
-/// `GET /v1/connections/{connection_id}/token` → [`crate::ResolveResponse`];
-/// `POST /v1/connections/{connection_id}/refresh` → [`crate::ResolveResponse`].
-pub const CONNECTIONS_PREFIX: &str = "/v1/connections/";
-/// Suffix of the token-by-connection path.
-pub const TOKEN_SUFFIX: &str = "/token";
-/// Suffix of the refresh path.
-pub const REFRESH_SUFFIX: &str = "/refresh";
+/// `GET /v1/token/{connection_id}` → [`crate::ResolveResponse`].
+pub const TOKEN_PREFIX: &str = "/v1/token/";
+/// `POST /v1/refresh/{connection_id}` → [`crate::ResolveResponse`].
+pub const REFRESH_PREFIX: &str = "/v1/refresh/";
