@@ -4,7 +4,7 @@
 //! | path | answer |
 //! | --- | --- |
 //! | any | 200 [`EchoResponse`] JSON: `{method, path, query, raw_query, headers, body, body_base64}` |
-//! | `/status/{code}` | that status (100-599 except 1xx), same JSON body (none for 204/304) |
+//! | `/status/{code}` | that status (200-599; others get 400), same JSON body (none for 204/304) |
 //! | `/garbage` | 200, `Content-Type: application/json`, body that is not JSON |
 //! | `/stream?chunks=N` | 200, a chunked body of N lines (default 5) sent as separate pieces |
 //! | `GET /_control/requests` / `DELETE` | the recorded requests ([`RecordedRequest`]) / clear them |
@@ -361,7 +361,7 @@ fn status_response(code: &str, described: &EchoResponse) -> Response {
         .ok()
         .and_then(|c| StatusCode::from_u16(c).ok());
     match status {
-        Some(status) if status.as_u16() >= 200 => {
+        Some(status) if (200..=599).contains(&status.as_u16()) => {
             if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
                 status.into_response()
             } else {

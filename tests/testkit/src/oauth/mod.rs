@@ -279,7 +279,7 @@ impl OAuthServer {
     }
 
     /// Revoke every access and refresh token (the user disconnected the app at the provider):
-    /// the next refresh gets `invalid_grant`. Returns how many tokens were revoked.
+    /// the next refresh gets `invalid_grant`. Returns how many of them were still usable.
     pub fn revoke_all(&self) -> usize {
         self.shared.provider.lock().revoke_all()
     }

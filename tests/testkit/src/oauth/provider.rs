@@ -396,20 +396,17 @@ impl Provider {
     }
 
     /// Revoke every token (the user disconnected the app at the provider). Returns how many
-    /// tokens were revoked.
+    /// tokens were still usable (unexpired access tokens, unrotated refresh tokens).
     pub(crate) fn revoke_all(&mut self) -> usize {
+        let now = SystemTime::now();
         let mut count = 0;
-        for access in self.access_tokens.values_mut().filter(|a| !a.revoked) {
+        for access in self.access_tokens.values_mut() {
+            count += usize::from(!access.revoked && access.expires_at > now);
             access.revoked = true;
-            count += 1;
         }
-        for refresh in self
-            .refresh_tokens
-            .values_mut()
-            .filter(|r| r.state == RefreshState::Active)
-        {
+        for refresh in self.refresh_tokens.values_mut() {
+            count += usize::from(refresh.state == RefreshState::Active);
             refresh.state = RefreshState::Revoked;
-            count += 1;
         }
         count
     }
