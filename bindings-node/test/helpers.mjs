@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = path.resolve(PACKAGE_DIR, '..');
@@ -183,4 +183,74 @@ export function jsonPost(body) {
 
 async function expectOk(response) {
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+}
+
+/** The testkit OAuth provider (`nexus-testkit oauth`), or undefined when the binary is missing. */
+export async function startOAuth(t) {
+  const bin = workspaceBinary('nexus-testkit', 'NEXUS_TESTKIT_BIN');
+  if (bin === undefined) return undefined;
+  const child = startProcess(t, bin, ['oauth']);
+  const info = await firstJsonLine(child);
+  const control = async (method, pathname, body) => {
+    const r = await fetch(`${info.url}${pathname}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    await expectOk(r);
+    const text = await r.text();
+    return text === '' ? undefined : JSON.parse(text);
+  };
+  return {
+    ...info,
+    /** Tokens minted without the authorize step: `{access_token, refresh_token, …}`. */
+    issue: (scopes) => control('POST', '/_control/issue', { scopes }),
+    injectFailures: (failures) => control('POST', '/_control/failures', failures),
+    stats: () => control('GET', '/_control/stats'),
+  };
+}
+
+/**
+ * The whole world of an end-to-end test: the real stack, the echo upstream, the OAuth provider,
+ * and two providers in the dev workspace:
+ * - `github`: oauth2 at the testkit provider, API base = the echo server, a connection imported
+ *   from a refresh token (the first resolve refreshes at the provider);
+ * - `static-key`: an `api_key` provider (`Authorization: Bearer k-static-1`).
+ * Returns undefined (after skipping or failing `t`) when a binary is missing.
+ */
+export async function startWorld(t, { apiBaseUrl } = {}) {
+  const stack = await startStack(t);
+  if (stack === undefined) return void missing(t, 'the nexus binary (cargo build -p nexus-cli)');
+  const echo = await startEcho(t);
+  const oauth = await startOAuth(t);
+  if (echo === undefined || oauth === undefined) return void missing(t, 'nexus-testkit (cargo build -p nexus-testkit)');
+
+  await stack.admin('POST', '/admin/v1/providers', {
+    name: 'github',
+    auth_type: 'oauth2',
+    client_id: oauth.client_id,
+    client_secret: oauth.client_secret,
+    auth_url: oauth.authorization_endpoint,
+    token_url: oauth.token_endpoint,
+    api_base_url: apiBaseUrl ?? echo.url,
+    scopes: ['repo'],
+  });
+  const tokens = await oauth.issue(['repo']);
+  await stack.admin('POST', `/admin/v1/workspaces/${stack.workspaceId}/connections/import`, {
+    provider_name: 'github',
+    kind: 'refresh_token',
+    secret: tokens.refresh_token,
+  });
+  await stack.admin('POST', '/admin/v1/providers', { name: 'static-key', auth_type: 'api_key' });
+  await stack.admin('POST', `/admin/v1/workspaces/${stack.workspaceId}/connections/import`, {
+    provider_name: 'static-key',
+    kind: 'api_key',
+    secret: 'k-static-1',
+  });
+  return { stack, echo, oauth };
+}
+
+/** The package as a user loads it (`require('@dromos/nexus-sdk')` resolves to this). */
+export async function loadSdk() {
+  return import(pathToFileURL(path.join(PACKAGE_DIR, 'dist', 'index.mjs')).href);
 }
