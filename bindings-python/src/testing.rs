@@ -8,7 +8,7 @@ use crate::errors::{invalid_input, to_py_err};
 use nexus_sdk::client::{error_from_response, parse_resolve_response};
 use nexus_sdk::{RequestParts, apply};
 use pyo3::prelude::*;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use pyo3::exceptions::PyBaseException;
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,9 +43,22 @@ pub fn apply_resolve_body(
     Ok((injection.url, injection.headers, ttl, CachedToken::new(Arc::new(token))))
 }
 
-/// The exception the SDK raises for a gateway answer of `status` with `body` (not raised:
-/// returned, so a test can inspect it).
+/// The exception the SDK raises for a gateway answer of `status` with `body` and `headers` (not
+/// raised: returned, so a test can inspect it).
 #[pyfunction]
-pub fn gateway_error(py: Python<'_>, status: u16, body: &[u8]) -> Py<PyBaseException> {
-    to_py_err(error_from_response(status, &HeaderMap::new(), body)).into_value(py)
+#[pyo3(signature = (status, body, headers = None))]
+pub fn gateway_error(
+    py: Python<'_>,
+    status: u16,
+    body: &[u8],
+    headers: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyBaseException>> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers_from_py(headers)? {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid_input("invalid header name"))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| invalid_input("invalid header value"))?;
+        map.append(name, value);
+    }
+    Ok(to_py_err(error_from_response(status, &map, body)).into_value(py))
 }
