@@ -146,3 +146,33 @@ impl TestBroker {
         Self::send(self.internal(reqwest::Method::POST, "/internal/v1/resolve").json(&body)).await
     }
 }
+
+/// The admin API body of a provider pointing at a testkit OAuth server.
+pub fn testkit_provider(oauth: &nexus_testkit::OAuthServer, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "auth_type": "oauth2",
+        "client_id": oauth.client_id(),
+        "client_secret": oauth.client_secret(),
+        "issuer": oauth.issuer(),
+        "enable_discovery": true,
+        "auth_url": oauth.authorize_url(),
+        "token_url": oauth.token_url(),
+        "scopes": ["read"],
+        "rotates_refresh_tokens": true,
+        "default_expires_in": 1234
+    })
+}
+
+impl TestBroker {
+    /// Import a refresh token as a connection of `ws`; returns the connection id.
+    pub async fn import_refresh_token(&self, ws: &str, provider: &str, refresh_token: &str) -> String {
+        let (status, body) = Self::send(
+            self.admin(reqwest::Method::POST, &format!("/admin/v1/workspaces/{ws}/connections/import"))
+                .json(&serde_json::json!({"provider_name": provider, "kind": "refresh_token", "secret": refresh_token})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("connection id").to_owned()
+    }
+}
