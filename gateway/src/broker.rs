@@ -74,7 +74,7 @@ impl BrokerClient {
         match self.send(request, request_id).await {
             Ok(verified) => Ok(Some(verified)),
             Err(Failure::Refused(status, _)) if status == StatusCode::UNAUTHORIZED => Ok(None),
-            Err(failure) => Err(self.into_api_error(failure, "verify API key")),
+            Err(failure) => Err(self.api_error_for(failure, "verify API key")),
         }
     }
 
@@ -139,7 +139,7 @@ impl BrokerClient {
             .get(self.url("/readyz"))
             .send()
             .await
-            .map_err(|err| self.into_api_error(Failure::Unreachable(err), "readiness check"))?;
+            .map_err(|err| self.api_error_for(Failure::Unreachable(err), "readiness check"))?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -173,7 +173,7 @@ impl BrokerClient {
     ) -> Result<T, ApiError> {
         self.send(request, request_id)
             .await
-            .map_err(|failure| self.into_api_error(failure, what))
+            .map_err(|failure| self.api_error_for(failure, what))
     }
 
     async fn send<T: DeserializeOwned>(
@@ -197,7 +197,7 @@ impl BrokerClient {
         }
     }
 
-    fn into_api_error(&self, failure: Failure, what: &'static str) -> ApiError {
+    fn api_error_for(&self, failure: Failure, what: &'static str) -> ApiError {
         match failure {
             Failure::Unreachable(err) => {
                 self.metrics.broker_error(BrokerErrorKind::Unreachable);
