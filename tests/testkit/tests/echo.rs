@@ -294,3 +294,102 @@ async fn a_dropped_server_stops_answering() {
     // A fresh client, so no pooled connection is reused.
     assert!(client().get(format!("{url}/x")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn oauth_token_gate_follows_expiry_refresh_and_scope() {
+    use nexus_testkit::{OAuthServer, OAuthServerOptions};
+    let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
+    let echo = EchoServer::start().await;
+    echo.require(Requirement::active_token_from(&oauth));
+    let (access, rt) = oauth.issue_tokens_directly(["read", "write"]);
+    let call = |token: String| {
+        let url = format!("{}/v1/data", echo.url());
+        async move { client().get(url).bearer_auth(token).send().await.unwrap() }
+    };
+
+    assert_eq!(call(access.clone()).await.status(), 200);
+    assert_eq!(call("at_forged".to_owned()).await.status(), 401);
+    assert_eq!(
+        call(rt.clone()).await.status(),
+        401,
+        "a refresh token is not an access token"
+    );
+    assert_eq!(
+        client()
+            .get(format!("{}/v1/data", echo.url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // The provider expires the token: the upstream refuses it, a refreshed token works.
+    oauth.expire_access_token(&access);
+    assert_eq!(call(access.clone()).await.status(), 401);
+    let (_, body) = json_of(refresh(&oauth, &rt, None).await).await;
+    assert_eq!(
+        call(str_field(&body, "access_token").to_owned())
+            .await
+            .status(),
+        200
+    );
+
+    // A scope requirement: a narrowed token gets 403 insufficient_scope.
+    let scoped = json!({"kind": "oauth_token", "introspection_url": oauth.introspect_url(), "scope": "write"});
+    let set = client()
+        .post(format!("{}/_control/require", echo.url()))
+        .json(&scoped)
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let (_, narrowed) =
+        json_of(refresh(&oauth, str_field(&body, "refresh_token"), Some("read")).await).await;
+    let response = call(str_field(&narrowed, "access_token").to_owned()).await;
+    assert_eq!(response.status(), 403);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+
+    // The OAuth server going away is a 502 from the gate, not a silent pass.
+    let token = str_field(&narrowed, "access_token").to_owned();
+    oauth.shutdown().await;
+    assert_eq!(call(token).await.status(), 502);
+}
+
+#[tokio::test]
+async fn delay_holds_the_answer() {
+    let echo = EchoServer::start().await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let error = impatient
+        .get(format!("{}/delay/60000", echo.url()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    let (status, body) = json_of(
+        client()
+            .get(format!("{}/delay/5", echo.url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["path"].as_str()), (200, Some("/delay/5")));
+    assert_eq!(
+        client()
+            .get(format!("{}/delay/soon", echo.url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+}

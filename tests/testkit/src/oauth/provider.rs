@@ -511,3 +511,44 @@ pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_matches_the_rfc_7636_example() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert_eq!(
+            pkce_s256(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(verifier_syntax_ok(verifier));
+        assert!(!verifier_syntax_ok("short"));
+        assert!(!verifier_syntax_ok(&"a".repeat(129)));
+        assert!(!verifier_syntax_ok(&format!("{}+", "a".repeat(50))));
+    }
+
+    #[test]
+    fn scopes_split_on_spaces_without_empties_or_duplicates() {
+        assert_eq!(parse_scopes("  read write  read "), ["read", "write"]);
+        assert!(parse_scopes("").is_empty());
+    }
+
+    #[test]
+    fn tokens_are_prefixed_and_unique() {
+        let (a, b) = (random_token("at_"), random_token("at_"));
+        assert!(a.starts_with("at_") && a.len() == 3 + 43);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn only_absolute_http_redirect_uris_are_accepted_when_none_are_registered() {
+        let provider = Provider::new(OAuthServerOptions::default());
+        assert!(provider.redirect_uri_allowed("http://127.0.0.1:8080/callback"));
+        assert!(provider.redirect_uri_allowed("https://app.example/cb?x=1"));
+        assert!(!provider.redirect_uri_allowed("/relative"));
+        assert!(!provider.redirect_uri_allowed("javascript:alert(1)"));
+        assert!(!provider.redirect_uri_allowed("https://app.example/cb#frag"));
+    }
+}

@@ -216,67 +216,77 @@ impl TokenError {
     }
 }
 
-async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = parse_params(&body);
-    let grant_type = form
-        .as_ref()
-        .ok()
-        .and_then(|f| f.get("grant_type").cloned());
-    let client = form
-        .clone()
-        .and_then(|form| presented_client(&headers, &form));
-    count_token_request(&shared, grant_type.as_deref());
+/// A parsed token request: its form and the client credentials it carried, or why it could not
+/// be parsed (a repeated parameter, malformed Basic credentials).
+type ParsedTokenRequest = Result<(HashMap<String, String>, PresentedClient), String>;
 
-    let failure = {
-        let mut provider = shared.provider.lock();
-        let failure = provider.failures.pop_front();
-        let pending = provider.failures.len() as u64;
-        if failure.is_some() {
-            shared.stats.send_modify(|s| {
-                s.failures_injected += 1;
-                s.failures_pending = pending;
-            });
-        }
-        failure
+async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed: ParsedTokenRequest = parse_params(&body)
+        .and_then(|form| presented_client(&headers, &form).map(|client| (form, client)));
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .ok()
+            .and_then(|(form, _)| form.get(name).cloned())
     };
+    let grant_type = field("grant_type");
+    count_token_request(&shared, grant_type.as_deref());
+    let failure = take_failure(&shared);
 
     let mut record = TokenRequestRecord {
-        grant_type: grant_type.clone(),
-        client_auth: client
+        grant_type,
+        client_auth: parsed
             .as_ref()
-            .map(|c| c.method)
-            .unwrap_or("none")
+            .map_or("none", |(_, client)| client.method)
             .to_owned(),
-        scope: form.as_ref().ok().and_then(|f| f.get("scope").cloned()),
+        scope: field("scope"),
         status: 0,
         error: None,
         injected_failure: failure.as_ref().map(|f| f.kind().to_owned()),
     };
-
-    let response = match failure.as_ref().and_then(Failure::short_circuit) {
-        Some(response) => response,
-        None => {
-            if let Some(Failure::Slow(delay)) = &failure {
-                tokio::time::sleep(*delay).await;
-            }
-            let outcome = match (&form, &client) {
-                (Ok(form), Ok(client)) => grant(&shared, form, client, failure.as_ref()),
-                (Err(problem), _) | (_, Err(problem)) => {
-                    Err(TokenError::Request("invalid_request", problem.clone()))
-                }
-            };
-            match outcome {
-                Ok(response) => response,
-                Err(error) => {
-                    record.error = Some(error.code().to_owned());
-                    error.into_response()
-                }
-            }
-        }
-    };
+    let (response, error) = answer_token_request(&shared, &parsed, failure.as_ref()).await;
     record.status = response.status().as_u16();
+    record.error = error.map(str::to_owned);
     shared.provider.lock().log.push(record);
     response
+}
+
+/// The next queued failure, if any, with the counters updated.
+fn take_failure(shared: &Shared) -> Option<Failure> {
+    let mut provider = shared.provider.lock();
+    let failure = provider.failures.pop_front()?;
+    let pending = provider.failures.len() as u64;
+    shared.stats.send_modify(|s| {
+        s.failures_injected += 1;
+        s.failures_pending = pending;
+    });
+    Some(failure)
+}
+
+/// The response to a token request (and its OAuth error code, for the log): the injected
+/// failure's, or the real grant's after any injected delay.
+async fn answer_token_request(
+    shared: &Shared,
+    parsed: &ParsedTokenRequest,
+    failure: Option<&Failure>,
+) -> (Response, Option<&'static str>) {
+    if let Some(response) = failure.and_then(Failure::short_circuit) {
+        return (response, None);
+    }
+    if let Some(Failure::Slow(delay)) = failure {
+        tokio::time::sleep(*delay).await;
+    }
+    let outcome = match parsed {
+        Ok((form, client)) => grant(shared, form, client, failure),
+        Err(problem) => Err(TokenError::Request("invalid_request", problem.clone())),
+    };
+    match outcome {
+        Ok(response) => (response, None),
+        Err(error) => {
+            let code = error.code();
+            (error.into_response(), Some(code))
+        }
+    }
 }
 
 fn count_token_request(shared: &Shared, grant_type: Option<&str>) {

@@ -6,6 +6,7 @@
 //! | any | 200 [`EchoResponse`] JSON: `{method, path, query, raw_query, headers, body, body_base64}` |
 //! | `/status/{code}` | that status (200-599; others get 400), same JSON body (none for 204/304) |
 //! | `/garbage` | 200, `Content-Type: application/json`, body that is not JSON |
+//! | `/delay/{ms}` | the JSON echo after waiting `ms` milliseconds (at most 300 s) |
 //! | `/stream?chunks=N` | 200, a chunked body of N lines (default 5) sent as separate pieces |
 //! | `GET /_control/requests` / `DELETE` | the recorded requests ([`RecordedRequest`]) / clear them |
 //! | `GET /_control/wait?requests=N&timeout_ms=M` | 200 `{"requests": n}` once N are recorded, else 408 |
@@ -13,16 +14,18 @@
 //!
 //! The required-credential gate runs before every non-control path: a request without the
 //! credential gets `401` (`WWW-Authenticate: Bearer error="invalid_token"`) and is recorded with
-//! `status: 401`. `/_control/*` requests are never recorded and never gated.
+//! `status: 401`; see [`Requirement`] for the kinds, including one that asks an
+//! [`OAuthServer`](crate::OAuthServer) whether a bearer token is active.
+//! `/_control/*` requests are never recorded and never gated.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,49 +36,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
 
+pub use requirement::Requirement;
+
 use crate::oauth::WaitTimeout;
 use crate::serve::{LOOPBACK_ANY_PORT, RunningServer};
 
+mod requirement;
+mod responses;
+
 /// Largest request body the echo server accepts (bigger bodies get 413).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// The credential the echo server demands, changeable at run time.
-///
-/// JSON (for `POST /_control/require`): `{"kind":"none"}`,
-/// `{"kind":"header","name":"authorization","value":"Bearer X"}`,
-/// `{"kind":"query","name":"api_key","value":"X"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Requirement {
-    /// Everything is accepted.
-    #[default]
-    None,
-    /// Header `name` (case-insensitive) must be present with exactly `value`.
-    Header { name: String, value: String },
-    /// Query parameter `name` must be present with exactly `value` (after URL-decoding).
-    Query { name: String, value: String },
-}
-
-impl Requirement {
-    /// Convenience for the common case: `Authorization: Bearer <token>`.
-    pub fn bearer(token: impl std::fmt::Display) -> Self {
-        Requirement::Header {
-            name: "authorization".to_owned(),
-            value: format!("Bearer {token}"),
-        }
-    }
-
-    fn is_met(&self, echo: &EchoResponse) -> bool {
-        match self {
-            Requirement::None => true,
-            Requirement::Header { name, value } => echo
-                .headers
-                .get(&name.to_ascii_lowercase())
-                .is_some_and(|v| v == value),
-            Requirement::Query { name, value } => echo.query.get(name).is_some_and(|v| v == value),
-        }
-    }
-}
 
 /// The JSON body the echo server answers with: a faithful description of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +74,8 @@ pub struct RecordedRequest {
 }
 
 struct EchoShared {
+    /// For asking an OAuth server's introspection endpoint (`Requirement::OauthToken`).
+    http: reqwest::Client,
     requirement: Mutex<Requirement>,
     requests: Mutex<Vec<RecordedRequest>>,
     /// Number of recorded requests, for waiting without sleeping.
@@ -150,7 +122,12 @@ impl EchoServer {
     /// Start on `addr`, reporting a bind failure.
     pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<Self> {
         let (recorded, _) = watch::channel(0);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(std::io::Error::other)?;
         let shared = Arc::new(EchoShared {
+            http,
             requirement: Mutex::new(Requirement::None),
             requests: Mutex::new(Vec::new()),
             recorded,
@@ -283,11 +260,11 @@ async fn echo(State(shared): State<Arc<EchoShared>>, request: Request) -> Respon
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
     let described = describe(&parts.method, &parts.uri, &parts.headers, &body);
-    let authorized = shared.requirement.lock().is_met(&described);
-    let response = if authorized {
-        respond(&described)
-    } else {
-        unauthorized()
+    let requirement = shared.requirement.lock().clone();
+    let verdict = requirement::check(&requirement, &described, &shared.http).await;
+    let response = match verdict.refusal() {
+        Some(refusal) => refusal,
+        None => responses::respond(&described).await,
     };
     let recorded = RecordedRequest {
         status: response.status().as_u16(),
@@ -336,78 +313,4 @@ fn describe(
         body: String::from_utf8_lossy(body).into_owned(),
         body_base64: STANDARD.encode(body),
     }
-}
-
-fn respond(described: &EchoResponse) -> Response {
-    let path = described.path.as_str();
-    if let Some(code) = path.strip_prefix("/status/") {
-        return status_response(code, described);
-    }
-    match path {
-        "/garbage" => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            Bytes::from_static(b"\x00\xffnot json{{"),
-        )
-            .into_response(),
-        "/stream" => stream_response(described),
-        _ => Json(described).into_response(),
-    }
-}
-
-fn status_response(code: &str, described: &EchoResponse) -> Response {
-    let status = code
-        .parse::<u16>()
-        .ok()
-        .and_then(|c| StatusCode::from_u16(c).ok());
-    match status {
-        Some(status) if (200..=599).contains(&status.as_u16()) => {
-            if status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
-                status.into_response()
-            } else {
-                (status, Json(described)).into_response()
-            }
-        }
-        _ => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "invalid_status", "message": "use /status/NNN with 200 <= NNN <= 599" })),
-        )
-            .into_response(),
-    }
-}
-
-/// Several body pieces, each flushed separately, so clients see a genuinely chunked stream.
-fn stream_response(described: &EchoResponse) -> Response {
-    let chunks = described
-        .query
-        .get("chunks")
-        .and_then(|n| n.parse::<u32>().ok())
-        .unwrap_or(5)
-        .min(1000);
-    let pieces = futures::stream::unfold(0u32, move |i| async move {
-        if i >= chunks {
-            return None;
-        }
-        if i > 0 {
-            // Space the pieces so they leave as separate chunks rather than one coalesced write.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let piece = Bytes::from(format!("chunk {i}\n"));
-        Some((Ok::<_, std::convert::Infallible>(piece), i + 1))
-    });
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain")],
-        Body::from_stream(pieces),
-    )
-        .into_response()
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
-        Json(json!({ "error": "unauthorized", "message": "the required credential is missing or wrong" })),
-    )
-        .into_response()
 }
