@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +13,10 @@ import (
 
 // DefaultTTL is how long a credential without any expiry information is considered valid.
 const DefaultTTL = 300 * time.Second
+
+// MaxTTL is the longest lifetime trusted (10 × 365 days); larger values are capped so that
+// clock arithmetic cannot overflow.
+const MaxTTL = 10 * 365 * 24 * time.Hour
 
 // Secret is a string whose String, GoString, LogValue and JSON forms never show the value, so
 // that printing or logging a value holding one cannot leak it. Call Reveal to use it.
@@ -117,7 +120,7 @@ func (c *Credential) LogValue() slog.Value { return slog.StringValue(c.String())
 type resolveBody struct {
 	AccessToken      *string                    `json:"access_token"`
 	TokenType        string                     `json:"token_type"`
-	ExpiresAt        *string                    `json:"expires_at"`
+	ExpiresAt        json.RawMessage            `json:"expires_at"`
 	ExpiresIn        *int64                     `json:"expires_in"`
 	Strategy         *StrategySpec              `json:"strategy"`
 	Credentials      map[string]json.RawMessage `json:"credentials"`
@@ -127,13 +130,16 @@ type resolveBody struct {
 	ConnectionID     string                     `json:"connection_id"`
 }
 
+// errInvalidResolveBody never quotes the body (the JSON error could, and the body is secret).
+var errInvalidResolveBody = &Error{Code: CodeInvalidResponse,
+	Message: "the gateway's resolve response is not valid protocol JSON"}
+
 // parseCredential decodes a resolve body received at now. The error never quotes the body,
 // which holds secrets.
 func parseCredential(body []byte, now time.Time) (*Credential, error) {
 	var raw resolveBody
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, &Error{Code: CodeInvalidResponse,
-			Message: "the gateway's resolve response is not valid JSON of the expected shape"}
+		return nil, errInvalidResolveBody
 	}
 	if raw.Strategy == nil {
 		return nil, sdkError(CodeInvalidResponse, "the gateway's resolve response has no strategy")
@@ -158,7 +164,16 @@ func parseCredential(body []byte, now time.Time) (*Credential, error) {
 			c.fields[name] = Secret(s)
 		}
 	}
-	expiresAt, hasExpiresAt := parseExpiresAt(raw.ExpiresAt)
+	// OAuth responses carry the token at the top level; strategies read credential fields, so
+	// it is made available there when the gateway did not repeat it.
+	if _, repeated := raw.Credentials["access_token"]; !repeated && raw.AccessToken != nil {
+		c.fields["access_token"] = c.AccessToken
+	}
+	expiresAtText, err := expiresAtText(raw.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	expiresAt, hasExpiresAt := parseExpiresAt(expiresAtText)
 	if hasExpiresAt {
 		c.ExpiresAt = expiresAt
 	}
@@ -167,25 +182,48 @@ func parseCredential(body []byte, now time.Time) (*Credential, error) {
 }
 
 // computeExpiry applies the rule shared by every SDK: expires_in (relative to now, so it is
-// immune to clock skew with the server), else expires_at, else the 300 s default.
+// immune to clock skew with the server), else expires_at, else the 300 s default; never more
+// than MaxTTL ahead. The result is anchored on now, so it keeps now's monotonic reading.
 func computeExpiry(expiresIn *int64, expiresAt time.Time, hasExpiresAt bool, now time.Time) time.Time {
+	var ttl time.Duration
 	switch {
 	case expiresIn != nil:
 		secs := *expiresIn
 		if secs < 0 {
 			secs = 0
 		}
-		// Clamp so that an absurd value cannot overflow time.Duration.
-		if secs > math.MaxInt64/int64(time.Second) {
-			secs = math.MaxInt64 / int64(time.Second)
+		if secs > int64(MaxTTL/time.Second) {
+			secs = int64(MaxTTL / time.Second)
 		}
-		return now.Add(time.Duration(secs) * time.Second)
+		ttl = time.Duration(secs) * time.Second
 	case hasExpiresAt:
-		// Anchor on now so the result keeps now's monotonic reading.
-		return now.Add(expiresAt.Sub(now))
+		ttl = expiresAt.Sub(now) // saturates instead of overflowing
 	default:
-		return now.Add(DefaultTTL)
+		ttl = DefaultTTL
 	}
+	return now.Add(min(max(ttl, 0), MaxTTL))
+}
+
+// expiresAtText returns expires_at as text: a string as is, a JSON number in its literal form
+// (older servers send epoch seconds or milliseconds), nil when absent or null. Any other JSON
+// type makes the response invalid, as in the other SDKs.
+func expiresAtText(raw json.RawMessage) (*string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var text string
+	switch {
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return nil, errInvalidResolveBody
+		}
+	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
+		text = string(raw)
+	default:
+		return nil, errInvalidResolveBody
+	}
+	return &text, nil
 }
 
 // epochMillisThreshold separates epoch seconds from epoch milliseconds: 10^11 seconds is the

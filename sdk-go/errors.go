@@ -121,10 +121,10 @@ func sdkError(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// errorBody is the protocol's error envelope.
+// errorBody is the protocol's error envelope; error and message are required.
 type errorBody struct {
-	Error      string  `json:"error"`
-	Message    string  `json:"message"`
+	Error      *string `json:"error"`
+	Message    *string `json:"message"`
 	RequestID  string  `json:"request_id"`
 	ReauthURL  string  `json:"reauth_url"`
 	RetryAfter *uint64 `json:"retry_after"`
@@ -136,13 +136,13 @@ type errorBody struct {
 func errorFromResponse(status int, header http.Header, body []byte) *Error {
 	e := &Error{StatusCode: status}
 	var env errorBody
-	if err := json.Unmarshal(body, &env); err == nil && env.Error != "" {
-		e.Code = env.Error
-		e.Message = env.Message
+	if err := json.Unmarshal(body, &env); err == nil && env.Error != nil && env.Message != nil {
+		e.Code = *env.Error
+		e.Message = *env.Message
 		e.RequestID = env.RequestID
 		e.ReauthURL = env.ReauthURL
 		if env.RetryAfter != nil {
-			e.RetryAfter = time.Duration(*env.RetryAfter) * time.Second
+			e.RetryAfter = time.Duration(min(*env.RetryAfter, uint64(MaxTTL/time.Second))) * time.Second
 		}
 	} else {
 		e.Code = CodeInvalidResponse
@@ -165,8 +165,9 @@ func parseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	if value == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseUint(value, 10, 32); err == nil {
-		return time.Duration(secs) * time.Second, true
+	if secs, err := strconv.ParseUint(value, 10, 64); err == nil {
+		// Cap far below time.Duration's range; any such wait is refused by the retry policy.
+		return time.Duration(min(secs, uint64(MaxTTL/time.Second))) * time.Second, true
 	}
 	if at, err := http.ParseTime(value); err == nil {
 		if d := at.Sub(now); d > 0 {
