@@ -7,7 +7,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nexus_testkit::{ClientAuth, EchoServer, OAuthServer, OAuthServerOptions};
@@ -69,19 +68,23 @@ enum AuthArg {
 }
 
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn main() {
     init_logging();
     let cli = Cli::parse();
-    match run(cli.server).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match run(cli.server).await {
+        Ok(()) => 0,
         Err(error) => {
             eprintln!("nexus-testkit: {error}");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exit here rather than by returning: the stdin watcher may still sit in a blocking read
+    // (after a signal), and dropping the runtime would wait for that read forever.
+    std::process::exit(code)
 }
 
 async fn run(kind: ServerKind) -> std::io::Result<()> {
+    let signals = StopSignals::install()?;
     match kind {
         ServerKind::Oauth {
             common,
@@ -115,17 +118,30 @@ async fn run(kind: ServerKind) -> std::io::Result<()> {
                 "client_id": server.client_id(),
                 "client_secret": server.client_secret(),
             }))?;
-            wait_until_told_to_stop(common.ignore_stdin).await;
-            server.shutdown().await;
+            wait_until_told_to_stop(signals, common.ignore_stdin).await;
+            stop_within_grace(server.shutdown()).await;
         }
         ServerKind::Echo { common } => {
             let server = EchoServer::try_start_on(common.addr).await?;
             announce(&json!({ "kind": "echo", "url": server.url() }))?;
-            wait_until_told_to_stop(common.ignore_stdin).await;
-            server.shutdown().await;
+            wait_until_told_to_stop(signals, common.ignore_stdin).await;
+            stop_within_grace(server.shutdown()).await;
         }
     }
     Ok(())
+}
+
+/// How long in-flight requests (e.g. an injected `Slow` failure) may delay the exit.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Let in-flight requests finish, but never keep a test suite waiting on a held response.
+async fn stop_within_grace(shutdown: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(SHUTDOWN_GRACE, shutdown)
+        .await
+        .is_err()
+    {
+        tracing::info!("in-flight requests still open after the grace period; exiting anyway");
+    }
 }
 
 /// The one stdout line the spawning test reads.
@@ -135,7 +151,7 @@ fn announce(line: &serde_json::Value) -> std::io::Result<()> {
     stdout.flush()
 }
 
-async fn wait_until_told_to_stop(ignore_stdin: bool) {
+async fn wait_until_told_to_stop(mut signals: StopSignals, ignore_stdin: bool) {
     let stdin_closed = async {
         if ignore_stdin {
             std::future::pending::<()>().await;
@@ -151,29 +167,47 @@ async fn wait_until_told_to_stop(ignore_stdin: bool) {
     };
     tokio::select! {
         () = stdin_closed => tracing::info!("stdin closed; stopping"),
-        () = terminate_signal() => tracing::info!("signal received; stopping"),
+        () = signals.recv() => tracing::info!("signal received; stopping"),
     }
 }
 
-async fn terminate_signal() {
+/// SIGTERM and SIGINT, registered before the server is announced: a test that kills the process
+/// right after reading the announcement must get a clean stop, not the default signal death.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => {}
+                _ = self.interrupt.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

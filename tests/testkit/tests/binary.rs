@@ -105,3 +105,66 @@ fn a_busy_address_is_a_clean_error() {
     assert!(output.stdout.is_empty(), "nothing announced on stdout");
     assert!(String::from_utf8_lossy(&output.stderr).contains("nexus-testkit:"));
 }
+
+/// Wait for the child to exit, polling with a generous deadline (never a fixed sleep).
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nexus-testkit did not exit"
+        );
+        std::thread::yield_now();
+        std::thread::park_timeout(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn a_held_request_does_not_keep_the_binary_alive_after_stdin_closes() {
+    let (mut child, announcement) = spawn(&["oauth"]);
+    let url = str_field(&announcement, "url").to_owned();
+    let slow = serde_json::json!({"kind": "slow", "delay_ms": 600_000});
+    let queued = client()
+        .post(format!("{url}/_control/failures"))
+        .json(&slow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 200);
+    let held = tokio::spawn(
+        client()
+            .post(format!("{url}/token"))
+            .form(&[("grant_type", "client_credentials")])
+            .send(),
+    );
+    let wait = format!("{url}/_control/wait?token_requests=1&timeout_ms=10000");
+    assert_eq!(
+        client().get(wait).send().await.unwrap().status(),
+        200,
+        "the held request arrived"
+    );
+
+    drop(child.stdin.take());
+    let status = wait_for_exit(&mut child);
+    assert!(status.success(), "{status}");
+    assert!(
+        held.await.unwrap().is_err(),
+        "the held request was cut off, not answered"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_binary_cleanly() {
+    let (mut child, _) = spawn(&["echo"]);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait_for_exit(&mut child);
+    assert!(status.success(), "{status}");
+}

@@ -266,6 +266,7 @@ async fn echo(State(shared): State<Arc<EchoShared>>, request: Request) -> Respon
         Some(refusal) => refusal,
         None => responses::respond(&described).await,
     };
+    tracing::debug!(method = %described.method, path = %described.path, status = response.status().as_u16(), "echo request");
     let recorded = RecordedRequest {
         status: response.status().as_u16(),
         request: described,

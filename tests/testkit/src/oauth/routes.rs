@@ -247,6 +247,13 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     let (response, error) = answer_token_request(&shared, &parsed, failure.as_ref()).await;
     record.status = response.status().as_u16();
     record.error = error.map(str::to_owned);
+    tracing::debug!(
+        grant_type = ?record.grant_type,
+        status = record.status,
+        error = ?record.error,
+        injected = ?record.injected_failure,
+        "token request"
+    );
     shared.provider.lock().log.push(record);
     response
 }
