@@ -91,31 +91,38 @@ func New(gatewayURL string, opts ...Option) *Client {
 	return c
 }
 
-// RetryPolicy says how a gateway call is retried: on connection errors and HTTP 502, 503 and
-// 504 with exponential backoff and full jitter (a random delay in [0, min(MaxDelay,
-// BaseDelay·2^n))); on 429 after the Retry-After the gateway sent. Other 4xx are never retried.
+// RetryPolicy says how a gateway call is retried (the same rules as the Rust core):
+//
+//   - a connection failure (the request never reached the gateway): always;
+//   - HTTP 502, 503, 504: for idempotent (GET) calls only;
+//   - HTTP 429: after the Retry-After the gateway sent (the backoff when it sent none), unless
+//     that is longer than MaxRetryAfter, in which case the rate_limited *Error is returned;
+//   - never: any other 4xx, timeouts, invalid responses.
+//
+// The backoff before retry n (0-based) is "full jitter": a uniform random delay in
+// [0, min(MaxDelay, BaseDelay·2^n)], which spreads the retries of many clients that failed
+// together.
 type RetryPolicy struct {
-	// MaxAttempts is the total number of tries, first included; 1 disables retries.
-	MaxAttempts int
-	// BaseDelay is the backoff before the first retry (upper bound of its jitter).
+	// MaxRetries is the number of retries after the first attempt; 0 disables retrying.
+	MaxRetries int
+	// BaseDelay bounds the first backoff (100 ms when zero).
 	BaseDelay time.Duration
-	// MaxDelay caps one backoff delay.
+	// MaxDelay caps one backoff (5 s when zero).
 	MaxDelay time.Duration
-	// MaxRetryAfter is the longest Retry-After honoured; a 429 asking for more is returned to
-	// the caller as a rate_limited *Error instead.
+	// MaxRetryAfter is the longest Retry-After waited for (60 s when zero).
 	MaxRetryAfter time.Duration
 }
 
-// DefaultRetryPolicy is 3 attempts, 100 ms base delay, 2 s cap, Retry-After up to 30 s.
+// DefaultRetryPolicy is 3 retries, 100 ms base delay, 5 s cap, Retry-After up to 60 s.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second,
-		MaxRetryAfter: 30 * time.Second}
+	return RetryPolicy{MaxRetries: 3, BaseDelay: 100 * time.Millisecond, MaxDelay: 5 * time.Second,
+		MaxRetryAfter: 60 * time.Second}
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	d := DefaultRetryPolicy()
-	if p.MaxAttempts < 1 {
-		p.MaxAttempts = 1
+	if p.MaxRetries < 0 {
+		p.MaxRetries = 0
 	}
 	if p.BaseDelay <= 0 {
 		p.BaseDelay = d.BaseDelay
@@ -161,7 +168,7 @@ func (c *Client) do(ctx context.Context, req call) ([]byte, error) {
 		if err == nil {
 			return body, nil
 		}
-		if delay < 0 || attempt+1 >= c.retry.MaxAttempts {
+		if delay < 0 || attempt >= c.retry.MaxRetries {
 			return nil, err
 		}
 		c.logger.LogAttrs(ctx, slog.LevelInfo, "nexus: retrying gateway call",
@@ -197,7 +204,7 @@ func (c *Client) attempt(ctx context.Context, req call, payload []byte, n int) (
 			return nil, -1, ctx.Err()
 		}
 		e := transportError(err)
-		if retryableNetworkError(err, req.method) {
+		if e.Code == CodeConnectionError && isConnectFailure(err) {
 			return nil, c.retry.backoff(n), e
 		}
 		return nil, -1, e
@@ -205,20 +212,23 @@ func (c *Client) attempt(ctx context.Context, req call, payload []byte, n int) (
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if readErr != nil {
-		return nil, c.retry.backoff(n), &Error{Code: CodeConnectionError, StatusCode: resp.StatusCode,
+		return nil, -1, &Error{Code: CodeConnectionError, StatusCode: resp.StatusCode,
 			Message: "the gateway's response was cut short", Err: readErr}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return body, 0, nil
 	}
 	e := errorFromResponse(resp.StatusCode, resp.Header, body)
-	return nil, c.retryDelay(resp.StatusCode, e, n), e
+	return nil, c.retryDelay(req.method, resp.StatusCode, e, n), e
 }
 
 // retryDelay decides whether a gateway error status is retried, and after how long.
-func (c *Client) retryDelay(status int, e *Error, n int) time.Duration {
+func (c *Client) retryDelay(method string, status int, e *Error, n int) time.Duration {
 	switch status {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if method != http.MethodGet {
+			return -1 // the gateway may have acted on it
+		}
 		return c.retry.backoff(n)
 	case http.StatusTooManyRequests:
 		if e.RetryAfter > c.retry.MaxRetryAfter {
@@ -233,12 +243,9 @@ func (c *Client) retryDelay(status int, e *Error, n int) time.Duration {
 	}
 }
 
-// retryableNetworkError reports whether a transport error may be retried: any failure of an
-// idempotent GET, but for other methods only a failure to connect (nothing was sent).
-func retryableNetworkError(err error, method string) bool {
-	if method == http.MethodGet {
-		return true
-	}
+// isConnectFailure reports whether the request never reached the gateway (DNS, refused,
+// unreachable): retrying it cannot repeat an action, whatever the method.
+func isConnectFailure(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr) && opErr.Op == "dial"
 }

@@ -54,7 +54,7 @@ func TestRetriesOn5xxWithFullJitterBackoff(t *testing.T) {
 				}
 				writeResolve(w, "oauth2", nil, map[string]any{"access_token": "ok"}, 60)
 			}
-			policy := RetryPolicy{MaxAttempts: 3, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
+			policy := RetryPolicy{MaxRetries: 2, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
 			nexus, rec := newTestClient(g, WithRetry(policy))
 			cred, err := nexus.ResolveToken(context.Background(), "ws", "p")
 			if err != nil {
@@ -81,7 +81,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	g.handle = func(w http.ResponseWriter, r *http.Request, _ int64) {
 		writeError(w, http.StatusServiceUnavailable, CodeUpstreamUnavailable, "down")
 	}
-	nexus, rec := newTestClient(g, WithRetry(RetryPolicy{MaxAttempts: 4}))
+	nexus, rec := newTestClient(g, WithRetry(RetryPolicy{MaxRetries: 3}))
 	_, err := nexus.ResolveToken(context.Background(), "ws", "p")
 	var e *Error
 	if !errors.As(err, &e) || e.Code != CodeUpstreamUnavailable || e.StatusCode != 503 {
@@ -89,6 +89,35 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	if g.total.Load() != 4 || len(rec.recorded()) != 3 {
 		t.Fatalf("calls %d, sleeps %d", g.total.Load(), len(rec.recorded()))
+	}
+}
+
+func TestPostIsNotRetriedOn5xx(t *testing.T) {
+	g := newFakeGateway(t)
+	g.handle = func(w http.ResponseWriter, r *http.Request, _ int64) {
+		writeError(w, http.StatusBadGateway, CodeUpstreamUnavailable, "provider down")
+	}
+	nexus, rec := newTestClient(g)
+	_, err := nexus.RefreshConnection(context.Background(), "c1")
+	if errorCode(err) != CodeUpstreamUnavailable || g.total.Load() != 1 || len(rec.recorded()) != 0 {
+		t.Fatalf("err %v after %d calls", err, g.total.Load())
+	}
+}
+
+func TestTimeoutsAreNotRetried(t *testing.T) {
+	g := newFakeGateway(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	g.handle = func(w http.ResponseWriter, r *http.Request, _ int64) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}
+	nexus, rec := newTestClient(g, WithHTTPClient(&http.Client{Timeout: 50 * time.Millisecond}))
+	_, err := nexus.ResolveToken(context.Background(), "ws", "p")
+	if errorCode(err) != CodeTimeout || g.total.Load() != 1 || len(rec.recorded()) != 0 {
+		t.Fatalf("err %v after %d calls", err, g.total.Load())
 	}
 }
 
@@ -160,7 +189,7 @@ func TestConnectErrorsAreRetriedThenTyped(t *testing.T) {
 	l.Close()
 	for _, method := range []string{"GET", "POST"} {
 		t.Run(method, func(t *testing.T) {
-			nexus := New("http://"+addr, WithAPIKey("k"), WithRetry(RetryPolicy{MaxAttempts: 3}))
+			nexus := New("http://"+addr, WithAPIKey("k"), WithRetry(RetryPolicy{MaxRetries: 2}))
 			rec := &sleepRecorder{}
 			nexus.sleep = rec.sleep
 			var err error
@@ -340,7 +369,7 @@ func TestNothingWritesToStdout(t *testing.T) {
 	}
 	_, _ = nexus.RefreshConnection(context.Background(), "c1")
 	// The default logger too (stderr).
-	quiet := New(g.URL, WithRetry(RetryPolicy{MaxAttempts: 2}))
+	quiet := New(g.URL, WithRetry(RetryPolicy{MaxRetries: 1}))
 	quiet.sleep = (&sleepRecorder{}).sleep
 	_, _ = quiet.ResolveToken(context.Background(), "ws", "p")
 
