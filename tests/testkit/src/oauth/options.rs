@@ -49,8 +49,8 @@ pub enum IssParam {
 }
 
 /// Start-up configuration of an [`OAuthServer`](super::OAuthServer). `Default` gives a working
-/// provider with one registered client, accepting any redirect URI.
-#[derive(Debug, Clone)]
+/// provider with one registered client, accepting any redirect URI. `Debug` hides the secret.
+#[derive(Clone)]
 pub struct OAuthServerOptions {
     /// Where to listen. Default `127.0.0.1:0` (the OS picks a free port).
     pub addr: SocketAddr,
@@ -96,5 +96,52 @@ impl Default for OAuthServerOptions {
             reuse_revokes_grant: false,
             subject: "user-1234".to_owned(),
         }
+    }
+}
+
+impl std::fmt::Debug for OAuthServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthServerOptions")
+            .field("addr", &self.addr)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("redirect_uris", &self.redirect_uris)
+            .field("client_auth", &self.client_auth)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("authorize_mode", &self.authorize_mode)
+            .field("iss_param", &self.iss_param)
+            .field("grantable_scopes", &self.grantable_scopes)
+            .field("reuse_revokes_grant", &self.reuse_revokes_grant)
+            .field("subject", &self.subject)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_client_secret() {
+        let options = OAuthServerOptions {
+            client_secret: "very-secret-value".to_owned(),
+            ..OAuthServerOptions::default()
+        };
+        let printed = format!("{options:?}");
+        assert!(!printed.contains("very-secret-value"), "{printed}");
+        assert!(printed.contains("nexus-test-client"));
+    }
+
+    #[test]
+    fn settings_json_names_match_the_documented_ones() {
+        let auth: ClientAuth = serde_json::from_str("\"basic\"").unwrap();
+        assert_eq!(auth, ClientAuth::Basic);
+        assert_eq!(serde_json::to_string(&ClientAuth::Post).unwrap(), "\"client_secret_post\"");
+        let iss: IssParam = serde_json::from_str(r#"{"override":"https://x"}"#).unwrap();
+        assert_eq!(iss, IssParam::Override("https://x".to_owned()));
+        let iss: IssParam = serde_json::from_str("\"omit\"").unwrap();
+        assert_eq!(iss, IssParam::Omit);
+        let mode: AuthorizeMode = serde_json::from_str("\"deny\"").unwrap();
+        assert_eq!(mode, AuthorizeMode::Deny);
     }
 }

@@ -38,7 +38,6 @@ impl GrantError {
 }
 
 /// What an authorization code remembers until it is redeemed.
-#[derive(Debug)]
 struct PendingCode {
     redirect_uri: String,
     code_challenge: String,
@@ -49,7 +48,6 @@ struct PendingCode {
     redeemed: bool,
 }
 
-#[derive(Debug)]
 struct AccessToken {
     client_id: String,
     scopes: Vec<String>,
@@ -66,7 +64,6 @@ enum RefreshState {
     Revoked,
 }
 
-#[derive(Debug)]
 struct RefreshToken {
     client_id: String,
     /// The scopes of the original grant. Narrowing on refresh affects only the access token; the
@@ -77,7 +74,7 @@ struct RefreshToken {
 }
 
 /// Tokens handed out by one successful grant.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Issued {
     pub access_token: String,
     pub refresh_token: Option<String>,
@@ -120,8 +117,8 @@ impl Introspection {
     }
 }
 
-/// The whole mutable state of one fake provider, behind one lock.
-#[derive(Debug)]
+/// The whole mutable state of one fake provider, behind one lock. (No `Debug`: it holds
+/// tokens, and a stray `{:?}` must not print them.)
 pub(crate) struct Provider {
     pub settings: OAuthServerOptions,
     pub failures: VecDeque<Failure>,
