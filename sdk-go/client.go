@@ -330,7 +330,12 @@ func (c *Client) fetchCredential(ctx context.Context, req call) (*Credential, er
 // (once, however many goroutines ask at the same time) when it is missing or within the
 // cache's buffer of its expiry.
 func (c *Client) GetCachedToken(ctx context.Context, cache *TokenCache, workspaceID, provider string) (*Credential, error) {
-	return cache.getOrResolve(ctx, c.cacheKey(workspaceID, provider), func(ctx context.Context) (*Credential, error) {
+	key := c.cacheKey(workspaceID, provider)
+	// The hit path first, so that it builds no closure.
+	if cred, ok := cache.lookup(key); ok {
+		return cred, nil
+	}
+	return cache.getOrResolve(ctx, key, func(ctx context.Context) (*Credential, error) {
 		return c.ResolveToken(ctx, workspaceID, provider)
 	})
 }

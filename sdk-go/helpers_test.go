@@ -28,7 +28,7 @@ type fakeGateway struct {
 	total  atomic.Int64
 }
 
-func newFakeGateway(t *testing.T) *fakeGateway {
+func newFakeGateway(t testing.TB) *fakeGateway {
 	t.Helper()
 	g := &fakeGateway{}
 	g.handle = func(w http.ResponseWriter, r *http.Request, _ int64) {
@@ -107,7 +107,7 @@ type echoed struct {
 	Authorization string      `json:"authorization"`
 }
 
-func newEchoUpstream(t *testing.T) *echoUpstream {
+func newEchoUpstream(t testing.TB) *echoUpstream {
 	t.Helper()
 	u := &echoUpstream{}
 	u.accept.Store("")
