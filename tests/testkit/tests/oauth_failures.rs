@@ -416,3 +416,27 @@ async fn seeding_expiry_revocation_and_config_over_http() {
     );
     assert!(!oauth.introspect(str_field(&body, "refresh_token")).active);
 }
+
+#[tokio::test]
+async fn absurd_control_values_are_clamped_not_panics() {
+    let oauth = server().await;
+    let base = oauth.url();
+    let config = json!({"access_token_ttl_secs": u64::MAX});
+    let response = client()
+        .post(format!("{base}/_control/config"))
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let code = obtain_code(&oauth, "openid").await;
+    let (status, body) = json_of(redeem(&oauth, &code, VERIFIER).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(oauth.introspect(str_field(&body, "access_token")).active);
+
+    // A "server error" with a non-error status is answered as 503.
+    let (_, rt) = oauth.issue_tokens_directly(["read"]);
+    oauth.inject_failures([Failure::ServerError(200), Failure::ServerError(42)]);
+    assert_eq!(refresh(&oauth, &rt, None).await.status(), 503);
+    assert_eq!(refresh(&oauth, &rt, None).await.status(), 503);
+}

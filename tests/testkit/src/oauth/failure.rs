@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// Answer with this status (e.g. 503) and a JSON `{"error":"temporarily_unavailable"}`.
+    /// A status outside 400-599 is answered as 503.
     ServerError(u16),
     /// `429 Too Many Requests` with `Retry-After: <seconds>`.
     RateLimited { retry_after: Duration },
@@ -125,8 +126,10 @@ impl Failure {
     pub(crate) fn short_circuit(&self) -> Option<Response> {
         let response = match self {
             Failure::ServerError(status) => {
-                let status =
-                    StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let status = StatusCode::from_u16(*status)
+                    .ok()
+                    .filter(|s| s.is_client_error() || s.is_server_error())
+                    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 oauth_error(status, "temporarily_unavailable", "injected server error")
             }
             Failure::RateLimited { retry_after } => {

@@ -136,7 +136,10 @@ mod tests {
     fn settings_json_names_match_the_documented_ones() {
         let auth: ClientAuth = serde_json::from_str("\"basic\"").unwrap();
         assert_eq!(auth, ClientAuth::Basic);
-        assert_eq!(serde_json::to_string(&ClientAuth::Post).unwrap(), "\"client_secret_post\"");
+        assert_eq!(
+            serde_json::to_string(&ClientAuth::Post).unwrap(),
+            "\"client_secret_post\""
+        );
         let iss: IssParam = serde_json::from_str(r#"{"override":"https://x"}"#).unwrap();
         assert_eq!(iss, IssParam::Override("https://x".to_owned()));
         let iss: IssParam = serde_json::from_str("\"omit\"").unwrap();

@@ -18,6 +18,9 @@ use super::stats::TokenRequestRecord;
 /// How long an authorization code can be redeemed (RFC 6749 §4.1.2 recommends at most 10 min).
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 
+/// Longer TTLs (settable over HTTP) are clamped, so expiry arithmetic cannot overflow.
+const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// A grant-level error of the token endpoint (RFC 6749 §5.2), answered with status 400.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GrantError {
@@ -435,7 +438,7 @@ impl Provider {
 
     fn issue_access(&mut self, grant_id: u64, scopes: Vec<String>) -> Issued {
         let token = random_token("at_");
-        let ttl = self.settings.access_token_ttl;
+        let ttl = self.settings.access_token_ttl.min(MAX_ACCESS_TOKEN_TTL);
         let access = AccessToken {
             client_id: self.settings.client_id.clone(),
             scopes: scopes.clone(),

@@ -399,12 +399,13 @@ fn token_response(
         body["refresh_token"] = json!(refresh_token);
     }
     if issued.scopes.iter().any(|s| s == "openid") {
-        let now = unix_seconds(std::time::SystemTime::now()) as i64;
+        let now = i64::try_from(unix_seconds(std::time::SystemTime::now())).unwrap_or(i64::MAX);
+        let lifetime = i64::try_from(issued.expires_in.max(60)).unwrap_or(i64::MAX);
         let claims = IdTokenClaims {
             iss: &shared.issuer,
             sub: subject,
             aud: client_id,
-            exp: now + issued.expires_in.max(60) as i64,
+            exp: now.saturating_add(lifetime),
             iat: now,
             nonce: issued.nonce.as_deref(),
         };
