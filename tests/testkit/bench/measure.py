@@ -1,36 +1,97 @@
-#!/usr/bin/env python3
-"""Measure the nexus-testkit binary: spawn-to-announcement time (what every Python/Node/Go test
-that spawns it pays) and the token endpoint round trip for refresh grants.
+"""Measure the nexus-testkit binary.
+
+Two figures: spawn-to-announcement time (what every Python/Node/Go test that spawns the binary
+pays) and the token endpoint round trip of a refresh grant.
 
     python3 tests/testkit/bench/measure.py [path/to/nexus-testkit]
 """
-import subprocess, json, time, statistics, http.client, urllib.parse, base64, sys
-BIN = sys.argv[1] if len(sys.argv) > 1 else "target/debug/nexus-testkit"
-starts = []
-for _ in range(20):
-    t0 = time.perf_counter()
-    p = subprocess.Popen([BIN, "echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    line = p.stdout.readline()
-    starts.append((time.perf_counter() - t0) * 1000)
-    p.stdin.close(); p.wait()
-print("startup ms: median %.1f  p90 %.1f  max %.1f" % (statistics.median(starts), sorted(starts)[17], max(starts)))
-p = subprocess.Popen([BIN, "oauth"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-info = json.loads(p.stdout.readline())
-host = urllib.parse.urlparse(info["url"]).netloc
-c = http.client.HTTPConnection(host)
-def req(method, path, body=None, headers={}):
-    c.request(method, path, body=body, headers=headers); r = c.getresponse(); return r.status, r.read()
-s, b = req("POST", "/_control/issue", json.dumps({"scopes": ["read"]}), {"content-type": "application/json"})
-rt = json.loads(b)["refresh_token"]
-auth = "Basic " + base64.b64encode(b"nexus-test-client:nexus-test-secret").decode()
-lat = []
-for _ in range(1000):
-    t0 = time.perf_counter()
-    s, b = req("POST", "/token", urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": rt}),
-               {"content-type": "application/x-www-form-urlencoded", "authorization": auth})
-    lat.append((time.perf_counter() - t0) * 1e6)
-    assert s == 200, b
-    rt = json.loads(b)["refresh_token"]
-lat.sort()
-print("refresh round trip us (debug build, keep-alive, python client): median %.0f  p99 %.0f" % (lat[500], lat[990]))
-p.stdin.close(); p.wait()
+
+import base64
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+
+STARTS = 20
+REFRESHES = 1000
+
+
+def spawn(binary: str, kind: str) -> tuple[subprocess.Popen, dict]:
+    """Start one server and read its announcement line."""
+    child = subprocess.Popen(
+        [binary, kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    return child, json.loads(child.stdout.readline())
+
+
+def stop(child: subprocess.Popen) -> None:
+    """Closing stdin is the binary's stop signal."""
+    assert child.stdin is not None
+    child.stdin.close()
+    child.wait()
+
+
+def measure_startup(binary: str) -> None:
+    millis = []
+    for _ in range(STARTS):
+        started = time.perf_counter()
+        child, _ = spawn(binary, "echo")
+        millis.append((time.perf_counter() - started) * 1000)
+        stop(child)
+    millis.sort()
+    p90 = millis[int(len(millis) * 0.9) - 1]
+    print(
+        f"startup ms: median {statistics.median(millis):.1f}  p90 {p90:.1f}  max {millis[-1]:.1f}"
+    )
+
+
+def measure_refresh(binary: str) -> None:
+    child, info = spawn(binary, "oauth")
+    connection = http.client.HTTPConnection(urllib.parse.urlparse(info["url"]).netloc)
+
+    def call(path: str, body: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    _, issued = call(
+        "/_control/issue",
+        json.dumps({"scopes": ["read"]}),
+        {"content-type": "application/json"},
+    )
+    refresh_token = json.loads(issued)["refresh_token"]
+    credentials = f"{info['client_id']}:{info['client_secret']}".encode()
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "authorization": "Basic " + base64.b64encode(credentials).decode(),
+    }
+    micros = []
+    for _ in range(REFRESHES):
+        form = urllib.parse.urlencode(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        )
+        started = time.perf_counter()
+        status, body = call("/token", form, headers)
+        micros.append((time.perf_counter() - started) * 1e6)
+        assert status == 200, body
+        refresh_token = json.loads(body)["refresh_token"]
+    micros.sort()
+    median, p99 = micros[len(micros) // 2], micros[int(len(micros) * 0.99)]
+    print(
+        f"refresh round trip us (keep-alive, http.client): median {median:.0f}  p99 {p99:.0f}"
+    )
+    stop(child)
+
+
+def main() -> None:
+    binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/nexus-testkit"
+    measure_startup(binary)
+    measure_refresh(binary)
+
+
+if __name__ == "__main__":
+    main()
