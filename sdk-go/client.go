@@ -94,7 +94,7 @@ func New(gatewayURL string, opts ...Option) *Client {
 // RetryPolicy says how a gateway call is retried (the same rules as the Rust core):
 //
 //   - a connection failure (the request never reached the gateway): always;
-//   - HTTP 502, 503, 504: for idempotent (GET) calls only;
+//   - HTTP 502, 503, 504: for idempotent calls (all but RequestConnection);
 //   - HTTP 429: after the Retry-After the gateway sent (the backoff when it sent none), unless
 //     that is longer than MaxRetryAfter, in which case the rate_limited *Error is returned;
 //   - never: any other 4xx, timeouts, invalid responses.
@@ -148,10 +148,13 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 }
 
 // call is one gateway request: method, path (with query) and an optional JSON body.
+// sideEffects marks the one call that is not idempotent (request-connection creates a
+// connection each time), so it is not retried after reaching the gateway.
 type call struct {
-	method string
-	path   string
-	body   any
+	method      string
+	path        string
+	body        any
+	sideEffects bool
 }
 
 // do sends c to the gateway with retries and returns the 2xx body, or an *Error.
@@ -219,14 +222,14 @@ func (c *Client) attempt(ctx context.Context, req call, payload []byte, n int) (
 		return body, 0, nil
 	}
 	e := errorFromResponse(resp.StatusCode, resp.Header, body)
-	return nil, c.retryDelay(req.method, resp.StatusCode, e, n), e
+	return nil, c.retryDelay(req, resp.StatusCode, e, n), e
 }
 
 // retryDelay decides whether a gateway error status is retried, and after how long.
-func (c *Client) retryDelay(method string, status int, e *Error, n int) time.Duration {
+func (c *Client) retryDelay(req call, status int, e *Error, n int) time.Duration {
 	switch status {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		if method != http.MethodGet {
+		if req.sideEffects {
 			return -1 // the gateway may have acted on it
 		}
 		return c.retry.backoff(n)

@@ -92,15 +92,19 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 }
 
-func TestPostIsNotRetriedOn5xx(t *testing.T) {
+func TestRequestConnectionIsNotRetriedOn5xxButRefreshIs(t *testing.T) {
 	g := newFakeGateway(t)
 	g.handle = func(w http.ResponseWriter, r *http.Request, _ int64) {
 		writeError(w, http.StatusBadGateway, CodeUpstreamUnavailable, "provider down")
 	}
-	nexus, rec := newTestClient(g)
-	_, err := nexus.RefreshConnection(context.Background(), "c1")
-	if errorCode(err) != CodeUpstreamUnavailable || g.total.Load() != 1 || len(rec.recorded()) != 0 {
-		t.Fatalf("err %v after %d calls", err, g.total.Load())
+	nexus, _ := newTestClient(g)
+	_, err := nexus.RequestConnection(context.Background(), ConnectionRequest{UserID: "u", ProviderName: "github"})
+	if errorCode(err) != CodeUpstreamUnavailable || g.total.Load() != 1 {
+		t.Fatalf("request-connection: err %v after %d calls", err, g.total.Load())
+	}
+	_, err = nexus.RefreshConnection(context.Background(), "c1")
+	if errorCode(err) != CodeUpstreamUnavailable || g.total.Load() != 1+4 {
+		t.Fatalf("refresh: err %v after %d calls in all, want 1 + 4", err, g.total.Load())
 	}
 }
 

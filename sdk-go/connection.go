@@ -82,7 +82,7 @@ func (c *Client) RequestConnection(ctx context.Context, in ConnectionRequest) (*
 		in.Scopes = []string{}
 	}
 	var out PendingConnection
-	if err := c.doJSON(ctx, call{method: http.MethodPost, path: "/v1/request-connection", body: in}, &out); err != nil {
+	if err := c.doJSON(ctx, call{method: http.MethodPost, path: "/v1/request-connection", body: in, sideEffects: true}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
