@@ -59,5 +59,9 @@ impl Modify for ApiKeySchemes {
 
 /// The gateway's document with the broker admin API merged in.
 pub fn document() -> utoipa::openapi::OpenApi {
-    GatewayApi::openapi()
+    let mut document = GatewayApi::openapi();
+    // Paths and schemas are disjoint (`/v1`, `/healthz`… here; `/admin/v1` there). On a name
+    // clash `merge` keeps the gateway's entry, which is the one this server actually serves.
+    document.merge(nexus_broker::api_doc());
+    document
 }

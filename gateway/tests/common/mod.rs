@@ -1,11 +1,12 @@
-//! Test harness: a gateway on 127.0.0.1:0 in front of a broker, with a counting, gating proxy
-//! between them so tests can see (and hold) every internal call the gateway makes.
+//! Test harness: a gateway on 127.0.0.1:0 in front of the real broker (SQLite in a temp dir),
+//! with a counting, gating proxy between them so tests can see (and hold) every internal call
+//! the gateway makes.
 
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod proxy;
 pub mod raw_http;
-pub mod stand_in;
 
 use nexus_gateway::{Gateway, GatewayConfig};
 use proxy::CountingProxy;
@@ -19,7 +20,7 @@ pub const INTERNAL_TOKEN: &str = "internal-test-token-0123456789";
 pub struct Stack {
     pub gateway_url: String,
     pub proxy: CountingProxy,
-    pub broker: stand_in::StandInBroker,
+    pub broker: broker::TestBroker,
     pub http: reqwest::Client,
 }
 
@@ -39,7 +40,7 @@ impl Stack {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut GatewayConfig)) -> Self {
-        let broker = stand_in::StandInBroker::start(INTERNAL_TOKEN).await;
+        let broker = broker::TestBroker::start(INTERNAL_TOKEN).await;
         let proxy = CountingProxy::start(&broker.url).await;
         let mut config = test_config(&proxy.url);
         adjust(&mut config);

@@ -1,0 +1,160 @@
+//! The real broker (`nexus_broker::Broker`, SQLite in a temp dir) on 127.0.0.1:0, in front of
+//! the testkit's fake OAuth provider, with the admin calls the gateway tests need.
+
+use nexus_broker::BrokerConfig;
+use nexus_broker::crypto::{Keyring, MasterKey};
+use nexus_testkit::{OAuthServer, OAuthServerOptions};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const ADMIN_TOKEN: &str = "gateway-test-admin-token";
+/// Workspaces every test broker starts with.
+pub const WORKSPACES: [&str; 2] = ["acme", "globex"];
+
+pub struct TestBroker {
+    pub url: String,
+    pub oauth: OAuthServer,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestBroker {
+    /// A broker with workspaces [`WORKSPACES`] and two providers: `github` (OAuth 2, at the
+    /// fake provider; access tokens live one hour) and `static-api` (a static API key).
+    pub async fn start(internal_token: &str) -> Self {
+        let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let config = BrokerConfig {
+            database_url: format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("broker.db").display()
+            ),
+            keyring: Some(Keyring::single(MasterKey::generate())),
+            admin_token: ADMIN_TOKEN.into(),
+            internal_token: internal_token.into(),
+            public_url: url.clone(),
+            ..Default::default()
+        };
+        let broker = nexus_broker::Broker::start(config)
+            .await
+            .expect("broker starts");
+        let router = broker.router();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let this = Self {
+            url,
+            oauth,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            task,
+        };
+
+        for ws in WORKSPACES {
+            this.admin(
+                reqwest::Method::POST,
+                "/admin/v1/workspaces",
+                Some(json!({"id": ws})),
+                201,
+            )
+            .await;
+        }
+        let github = json!({
+            "name": "github",
+            "auth_type": "oauth2",
+            "client_id": this.oauth.client_id(),
+            "client_secret": this.oauth.client_secret(),
+            "auth_url": this.oauth.authorize_url(),
+            "token_url": this.oauth.token_url(),
+            "scopes": ["read"],
+            "api_base_url": "https://api.github.invalid"
+        });
+        this.admin(
+            reqwest::Method::POST,
+            "/admin/v1/providers",
+            Some(github),
+            200,
+        )
+        .await;
+        let static_api = json!({
+            "name": "static-api",
+            "auth_type": "api_key",
+            "strategy": {"type": "header", "config": {"header_name": "X-Api-Key"}}
+        });
+        this.admin(
+            reqwest::Method::POST,
+            "/admin/v1/providers",
+            Some(static_api),
+            200,
+        )
+        .await;
+        this
+    }
+
+    /// A new API key for `workspace`: `(key, key_id)`.
+    pub async fn new_key(&self, workspace: &str) -> (String, String) {
+        let path = format!("/admin/v1/workspaces/{workspace}/api-keys");
+        let created = self.admin(reqwest::Method::POST, &path, None, 201).await;
+        let key = created["api_key"].as_str().expect("api_key").to_owned();
+        let key_id = created["key_id"].as_str().expect("key_id").to_owned();
+        (key, key_id)
+    }
+
+    pub async fn revoke_key(&self, workspace: &str, key_id: &str) {
+        let path = format!("/admin/v1/workspaces/{workspace}/api-keys/{key_id}");
+        self.admin(reqwest::Method::DELETE, &path, None, 204).await;
+    }
+
+    /// An active connection of `workspace` to `provider`; returns its id. For `github`, a refresh
+    /// token issued by the fake provider (so resolving it refreshes there); for `static-api`, a
+    /// static key.
+    pub async fn add_connection(&self, workspace: &str, provider: &str) -> String {
+        let body = match provider {
+            "github" => {
+                let (_, refresh_token) = self.oauth.issue_tokens_directly(["read"]);
+                json!({"provider_name": "github", "kind": "refresh_token", "secret": refresh_token})
+            }
+            _ => json!({"provider_name": provider, "kind": "api_key", "secret": "sk_static_test"}),
+        };
+        let path = format!("/admin/v1/workspaces/{workspace}/connections/import");
+        let connection = self
+            .admin(reqwest::Method::POST, &path, Some(body), 201)
+            .await;
+        connection["id"].as_str().expect("connection id").to_owned()
+    }
+
+    /// An admin call that must answer `expected`; returns the JSON body (`Null` when empty).
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("broker reachable");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, expected, "{path}: {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON")
+        }
+    }
+}
