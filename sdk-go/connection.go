@@ -10,11 +10,16 @@ import (
 
 // Connection states (protocol/src/connection.rs).
 const (
-	StatusPending     = "pending"
-	StatusActive      = "active"
+	// StatusPending: created; waiting for the person to finish the authorize step.
+	StatusPending = "pending"
+	// StatusActive: usable.
+	StatusActive = "active"
+	// StatusNeedsReauth: the provider rejected the refresh token or client; a person must authorize again.
 	StatusNeedsReauth = "needs_reauth"
-	StatusRevoked     = "revoked"
-	StatusFailed      = "failed"
+	// StatusRevoked: revoked by an admin or the user.
+	StatusRevoked = "revoked"
+	// StatusFailed: the connect flow failed (denied consent, bad code, …).
+	StatusFailed = "failed"
 )
 
 // ConnectionRequest is the body of POST /v1/request-connection.
@@ -35,11 +40,15 @@ type ConnectionRequest struct {
 // for ConnectionID to become active.
 type PendingConnection struct {
 	// AuthURL is the provider's authorize URL (the wire name is authUrl).
-	AuthURL      string   `json:"authUrl"`
-	ConnectionID string   `json:"connection_id"`
-	State        string   `json:"state"`
-	Scopes       []string `json:"scopes"`
-	ProviderID   string   `json:"provider_id"`
+	AuthURL string `json:"authUrl"`
+	// ConnectionID identifies the new connection (pending until the person authorizes).
+	ConnectionID string `json:"connection_id"`
+	// State is the OAuth state parameter of the authorize URL.
+	State string `json:"state"`
+	// Scopes requested.
+	Scopes []string `json:"scopes"`
+	// ProviderID is the broker's id of the provider.
+	ProviderID string `json:"provider_id"`
 }
 
 // UnmarshalJSON also accepts the snake_case spelling auth_url, as the protocol does.
@@ -63,8 +72,10 @@ func (p *PendingConnection) UnmarshalJSON(data []byte) error {
 type ConnectionStatus struct {
 	// Status is one of StatusPending, StatusActive, StatusNeedsReauth, StatusRevoked,
 	// StatusFailed (or a newer state this version does not know).
-	Status       string `json:"status"`
+	Status string `json:"status"`
+	// ConnectionID is the connection's id, when the gateway repeats it.
 	ConnectionID string `json:"connection_id,omitempty"`
+	// ProviderName is the connection's provider, when the gateway sends it.
 	ProviderName string `json:"provider_name,omitempty"`
 	// ReauthURL is, with needs_reauth, where to send the person.
 	ReauthURL string `json:"reauth_url,omitempty"`

@@ -12,21 +12,36 @@ import (
 // Error codes sent by the gateway (protocol v1, see protocol/src/error.rs). A server may send a
 // code this version does not know; it is kept as is in [Error.Code].
 const (
-	CodeInvalidRequest            = "invalid_request"
-	CodeUnauthorized              = "unauthorized"
-	CodeForbidden                 = "forbidden"
-	CodeNotFound                  = "not_found"
-	CodeConnectionNotFound        = "connection_not_found"
-	CodeProviderNotFound          = "provider_not_found"
-	CodeReauthRequired            = "reauth_required"
-	CodeConnectionNotActive       = "connection_not_active"
-	CodePayloadTooLarge           = "payload_too_large"
-	CodeRateLimited               = "rate_limited"
-	CodeUpstreamUnavailable       = "upstream_unavailable"
-	CodeScopeNotAllowed           = "scope_not_allowed"
+	// CodeInvalidRequest — 400: a parameter is missing, repeated or malformed (also: the upstream request to sign is malformed).
+	CodeInvalidRequest = "invalid_request"
+	// CodeUnauthorized — 401: no API key, or an unknown, revoked or expired one.
+	CodeUnauthorized = "unauthorized"
+	// CodeForbidden — 403: the caller is known but may not do this (e.g. another workspace).
+	CodeForbidden = "forbidden"
+	// CodeNotFound — 404: no such route or resource.
+	CodeNotFound = "not_found"
+	// CodeConnectionNotFound — 404: no connection for this provider / id in the workspace.
+	CodeConnectionNotFound = "connection_not_found"
+	// CodeProviderNotFound — 404: no provider of that name.
+	CodeProviderNotFound = "provider_not_found"
+	// CodeReauthRequired — 409: a person must authorize the connection again (see Error.ReauthURL).
+	CodeReauthRequired = "reauth_required"
+	// CodeConnectionNotActive — 409: the connection exists but is not usable yet.
+	CodeConnectionNotActive = "connection_not_active"
+	// CodePayloadTooLarge — 413: the request body or headers are too large.
+	CodePayloadTooLarge = "payload_too_large"
+	// CodeRateLimited — 429: slow down (see Error.RetryAfter).
+	CodeRateLimited = "rate_limited"
+	// CodeUpstreamUnavailable — 502/503: the provider or the broker failed or is unreachable.
+	CodeUpstreamUnavailable = "upstream_unavailable"
+	// CodeScopeNotAllowed — 403: a session asked for a scope its agent did not declare.
+	CodeScopeNotAllowed = "scope_not_allowed"
+	// CodeUserNotAuthorizedForScope — 403: an On-Behalf-Of user lacks the scope.
 	CodeUserNotAuthorizedForScope = "user_not_authorized_for_scope"
-	CodeInvalidSubjectToken       = "invalid_subject_token"
-	CodeInternalError             = "internal_error"
+	// CodeInvalidSubjectToken — 401: the On-Behalf-Of user token is invalid, expired or untrusted.
+	CodeInvalidSubjectToken = "invalid_subject_token"
+	// CodeInternalError — 500: a server fault, never a client mistake.
+	CodeInternalError = "internal_error"
 )
 
 // Error kinds raised by the SDK itself while applying a strategy. They are identical in every

@@ -15,12 +15,18 @@ import (
 
 // The six strategies, by wire name.
 const (
-	StrategyOAuth2      = "oauth2"
-	StrategyHeader      = "header"
-	StrategyQueryParam  = "query_param"
-	StrategyBasicAuth   = "basic_auth"
+	// StrategyOAuth2: header_name: value_prefix + access_token (alias bearer).
+	StrategyOAuth2 = "oauth2"
+	// StrategyHeader: header_name: value_prefix + api_key (alias api_key).
+	StrategyHeader = "header"
+	// StrategyQueryParam: ?param_name=api_key, appended to the URL query.
+	StrategyQueryParam = "query_param"
+	// StrategyBasicAuth: Authorization: Basic base64(username:password).
+	StrategyBasicAuth = "basic_auth"
+	// StrategyHMACPayload: header_name: HMAC of the exact body bytes.
 	StrategyHMACPayload = "hmac_payload"
-	StrategyAWSSigV4    = "aws_sigv4"
+	// StrategyAWSSigV4: AWS Signature Version 4 (header form).
+	StrategyAWSSigV4 = "aws_sigv4"
 )
 
 // Strategy is a validated strategy with every default filled in; it mirrors the Rust

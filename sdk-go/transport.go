@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 )
 
 // maxDiscardBytes bounds how much of a rejected (401) response is drained so that its
@@ -45,6 +46,12 @@ func (c *Client) AuthenticatedHTTPClient(cache *TokenCache, workspaceID, provide
 // RoundTrip implements http.RoundTripper.
 func (t *AuthenticatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	if leavesOrigin(req) {
+		// A redirect to another origin: the credential must not follow it (an upstream could
+		// otherwise send it anywhere). Go's client drops the caller's own Authorization header
+		// in the same case.
+		return t.base.RoundTrip(req)
+	}
 	cred, err := t.client.GetCachedToken(ctx, t.cache, t.workspace, t.provider)
 	if err != nil {
 		closeBody(req)
@@ -97,6 +104,19 @@ func (t *AuthenticatedTransport) send(req *http.Request, cred *Credential, repla
 		return nil, err
 	}
 	return t.base.RoundTrip(out)
+}
+
+// leavesOrigin reports whether req is a redirect (http.Client sets req.Response) whose scheme
+// or host differs from the request the caller first made.
+func leavesOrigin(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	if first == req {
+		return false
+	}
+	return first.URL.Scheme != req.URL.Scheme || !strings.EqualFold(first.URL.Host, req.URL.Host)
 }
 
 // needsBody reports whether the strategy signs the request body.

@@ -2,9 +2,11 @@ package oauthsdk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -310,5 +312,45 @@ func TestCancelledContextStopsTheRequest(t *testing.T) {
 	_, err := client.Do(req)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
+	}
+}
+
+func TestCredentialDoesNotFollowARedirectToAnotherOrigin(t *testing.T) {
+	g := newFakeGateway(t)
+	elsewhere := newEchoUpstream(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, elsewhere.URL+"/landing", http.StatusFound)
+		case "/same":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"authorization": r.Header.Get("Authorization")})
+		}
+	}))
+	defer up.Close()
+	nexus, _ := newTestClient(g)
+	client := nexus.AuthenticatedHTTPClient(NewTokenCache(0), "ws", "github")
+
+	resp, err := client.Get(up.URL + "/away")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if seen := elsewhere.requests(); len(seen) != 1 || seen[0].Authorization != "" {
+		t.Fatalf("the other origin saw %+v", seen)
+	}
+
+	resp, err = client.Get(up.URL + "/same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if body["authorization"] != "Bearer token-1" {
+		t.Fatalf("a same-origin redirect lost the credential: %v", body)
 	}
 }
