@@ -18,7 +18,7 @@ use super::Shared;
 use super::failure::{Failure, invalid_client, no_store, oauth_error};
 use super::id_token::IdTokenClaims;
 use super::options::{AuthorizeMode, ClientAuth, IssParam};
-use super::provider::{GrantError, Issued, parse_scopes, unix_seconds};
+use super::provider::{GrantError, Issued, Provider, parse_scopes, unix_seconds};
 use super::stats::TokenRequestRecord;
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -68,31 +68,10 @@ async fn authorize(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery)
         Err(problem) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &problem),
     };
     let mut provider = shared.provider.lock();
-
-    // Until client and redirect URI are verified, errors are shown, never redirected: redirecting
-    // to an unverified URI would make the provider an open redirector (RFC 6749 §4.1.2.1).
-    if non_empty(&params, "client_id") != Some(provider.settings.client_id.as_str()) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "unknown or missing client_id",
-        );
-    }
-    let Some(redirect_uri) = non_empty(&params, "redirect_uri") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "redirect_uri is required",
-        );
+    let redirect_uri = match verified_redirect_uri(&provider, &params) {
+        Ok(uri) => uri,
+        Err(problem) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", problem),
     };
-    if !provider.redirect_uri_allowed(redirect_uri) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "redirect_uri is not registered",
-        );
-    }
-
     let reply = AuthorizeReply {
         redirect_uri,
         state: non_empty(&params, "state"),
@@ -102,31 +81,10 @@ async fn authorize(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery)
             IssParam::Override(value) => Some(value.clone()),
         },
     };
-    if params.get("response_type").map(String::as_str) != Some("code") {
-        return reply.error(
-            "unsupported_response_type",
-            "only response_type=code is supported",
-        );
-    }
-    if reply.state.is_none() {
-        return reply.error("invalid_request", "state is required");
-    }
-    let Some(challenge) = non_empty(&params, "code_challenge") else {
-        return reply.error("invalid_request", "PKCE code_challenge is required");
+    let challenge = match checked_code_challenge(&params) {
+        Ok(challenge) => challenge,
+        Err((error, description)) => return reply.error(error, description),
     };
-    if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
-        return reply.error("invalid_request", "code_challenge_method must be S256");
-    }
-    if challenge.len() != 43
-        || !challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return reply.error(
-            "invalid_request",
-            "code_challenge must be a base64url SHA-256 digest",
-        );
-    }
     if provider.settings.authorize_mode == AuthorizeMode::Deny {
         return reply.error("access_denied", "the user denied the request");
     }
@@ -138,6 +96,56 @@ async fn authorize(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery)
     drop(provider);
     shared.stats.send_modify(|s| s.codes_issued += 1);
     reply.redirect(&[("code", &code)])
+}
+
+/// The client and its redirect URI. Until both are verified, errors are shown, never
+/// redirected: redirecting to an unverified URI would make the provider an open redirector
+/// (RFC 6749 §4.1.2.1).
+fn verified_redirect_uri<'a>(
+    provider: &Provider,
+    params: &'a HashMap<String, String>,
+) -> Result<&'a str, &'static str> {
+    if non_empty(params, "client_id") != Some(provider.settings.client_id.as_str()) {
+        return Err("unknown or missing client_id");
+    }
+    let Some(redirect_uri) = non_empty(params, "redirect_uri") else {
+        return Err("redirect_uri is required");
+    };
+    if !provider.redirect_uri_allowed(redirect_uri) {
+        return Err("redirect_uri is not registered");
+    }
+    Ok(redirect_uri)
+}
+
+/// The rest of an authorization request, once it is safe to redirect errors: response type,
+/// state and PKCE. Returns the code challenge, or the OAuth error and its description.
+fn checked_code_challenge(
+    params: &HashMap<String, String>,
+) -> Result<&str, (&'static str, &'static str)> {
+    if params.get("response_type").map(String::as_str) != Some("code") {
+        return Err((
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    if non_empty(params, "state").is_none() {
+        return Err(("invalid_request", "state is required"));
+    }
+    let Some(challenge) = non_empty(params, "code_challenge") else {
+        return Err(("invalid_request", "PKCE code_challenge is required"));
+    };
+    if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
+        return Err(("invalid_request", "code_challenge_method must be S256"));
+    }
+    // An S256 challenge is an unpadded base64url SHA-256 digest: exactly 43 characters.
+    let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if challenge.len() != 43 || !challenge.bytes().all(base64url) {
+        return Err((
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256 digest",
+        ));
+    }
+    Ok(challenge)
 }
 
 /// Where and how the authorization response goes back to the client.
@@ -315,57 +323,33 @@ fn grant(
     client: &PresentedClient,
     failure: Option<&Failure>,
 ) -> Result<Response, TokenError> {
-    let keep_refresh_token = failure == Some(&Failure::NoNewRefreshToken);
+    // `NoNewRefreshToken` simulates a provider that neither issues nor rotates refresh tokens.
+    let with_refresh_token = failure != Some(&Failure::NoNewRefreshToken);
+    let scope = form.get("scope").map(String::as_str);
     let mut provider = shared.provider.lock();
     authenticate(&provider.settings, client)?;
     let issued = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            let Some(code) = non_empty(form, "code") else {
-                return Err(TokenError::Request(
-                    "invalid_request",
-                    "code is required".to_owned(),
-                ));
-            };
+            let code = required(form, "code")?;
             let redirect_uri = non_empty(form, "redirect_uri");
             let verifier = non_empty(form, "code_verifier");
-            provider.redeem_code(code, redirect_uri, verifier, !keep_refresh_token)
+            provider.redeem_code(code, redirect_uri, verifier, with_refresh_token)
         }
         Some("refresh_token") => {
-            let Some(refresh_token) = non_empty(form, "refresh_token") else {
-                return Err(TokenError::Request(
-                    "invalid_request",
-                    "refresh_token is required".to_owned(),
-                ));
-            };
-            let result = provider.refresh(
-                refresh_token,
-                form.get("scope").map(String::as_str),
-                !keep_refresh_token,
-            );
-            shared.stats.send_modify(|s| match &result {
-                Ok(_) => s.refresh_accepted += 1,
-                Err(error) => {
-                    s.refresh_rejected += 1;
-                    if error.reuse_detected {
-                        s.refresh_reuse_detected += 1;
-                    }
-                }
-            });
+            let refresh_token = required(form, "refresh_token")?;
+            let result = provider.refresh(refresh_token, scope, with_refresh_token);
+            count_refresh_outcome(shared, &result);
             result
         }
-        Some("client_credentials") => {
-            Ok(provider.client_credentials(form.get("scope").map(String::as_str)))
-        }
+        Some("client_credentials") => Ok(provider.client_credentials(scope)),
         Some(other) => {
-            return Err(TokenError::Request(
-                "unsupported_grant_type",
-                format!("grant_type {other:?} is not supported"),
-            ));
+            let problem = format!("grant_type {other:?} is not supported");
+            return Err(TokenError::Request("unsupported_grant_type", problem));
         }
         None => {
             return Err(TokenError::Request(
                 "invalid_request",
-                "grant_type is required".to_owned(),
+                "grant_type is required".into(),
             ));
         }
     }
@@ -376,7 +360,30 @@ fn grant(
     shared.stats.send_modify(|s| s.access_tokens_issued += 1);
 
     let omit_expires_in = failure == Some(&Failure::MissingExpiresIn);
-    token_response(shared, &issued, &client_id, &subject, omit_expires_in)
+    Ok(token_response(
+        shared,
+        &issued,
+        &client_id,
+        &subject,
+        omit_expires_in,
+    ))
+}
+
+fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenError> {
+    non_empty(form, name)
+        .ok_or_else(|| TokenError::Request("invalid_request", format!("{name} is required")))
+}
+
+fn count_refresh_outcome(shared: &Shared, result: &Result<Issued, GrantError>) {
+    shared.stats.send_modify(|s| match result {
+        Ok(_) => s.refresh_accepted += 1,
+        Err(error) => {
+            s.refresh_rejected += 1;
+            if error.reuse_detected {
+                s.refresh_reuse_detected += 1;
+            }
+        }
+    });
 }
 
 /// RFC 6749 §5.1 success body, plus an OIDC `id_token` when `openid` was granted.
@@ -386,7 +393,7 @@ fn token_response(
     client_id: &str,
     subject: &str,
     omit_expires_in: bool,
-) -> Result<Response, TokenError> {
+) -> Response {
     let mut body = json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
@@ -413,17 +420,17 @@ fn token_response(
             Ok(id_token) => body["id_token"] = json!(id_token),
             Err(error) => {
                 tracing::error!(%error, "could not sign an id_token");
-                return Ok(oauth_error(
+                return oauth_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
                     "id_token signing failed",
-                ));
+                );
             }
         }
     }
     let mut response = axum::Json(body).into_response();
     no_store(&mut response);
-    Ok(response)
+    response
 }
 
 // ---------------------------------------------------------------------------------------------
