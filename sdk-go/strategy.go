@@ -235,6 +235,9 @@ func (s *Strategy) Apply(req *http.Request, cred *Credential, body []byte, now t
 	if err := validateRequest(req); err != nil {
 		return err
 	}
+	if req.Header == nil { // a hand-built request may have none
+		req.Header = http.Header{}
+	}
 	switch s.Kind {
 	case StrategyOAuth2, StrategyHeader:
 		value, err := s.headerSafeField(cred, s.CredentialField)

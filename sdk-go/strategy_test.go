@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,45 @@ func TestSigV4MatchesTheAWSTestSuite(t *testing.T) {
 				t.Errorf("X-Amz-Date: %s", got)
 			}
 		})
+	}
+}
+
+func TestSigV4SignsTheHostItSends(t *testing.T) {
+	cred := credentialFor(t, `{"type":"aws_sigv4","config":{"region":"us-east-1","service":"service"}}`, awsSuite.fields)
+	// An explicit default port is not part of the signed host, and the request is sent with
+	// the host that was signed; get-vanilla's signature proves the canonical form.
+	req, err := http.NewRequest(http.MethodGet, "https://EXAMPLE.amazonaws.com:443/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyTo(t, cred, req, nil, awsSuite.now); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(req.Header.Get("Authorization"), "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31") {
+		t.Errorf("Authorization %s", req.Header.Get("Authorization"))
+	}
+	if req.Host != "example.amazonaws.com" {
+		t.Errorf("req.Host %q", req.Host)
+	}
+	// A non-default port is kept.
+	req, _ = http.NewRequest(http.MethodGet, "http://127.0.0.1:9000/", nil)
+	if err := applyTo(t, cred, req, nil, awsSuite.now); err != nil {
+		t.Fatal(err)
+	}
+	if req.Host != "127.0.0.1:9000" {
+		t.Errorf("req.Host %q", req.Host)
+	}
+}
+
+func TestApplyToAHandBuiltRequestWithoutHeaders(t *testing.T) {
+	cred := credentialFor(t, `{"type":"oauth2"}`, map[string]any{"access_token": "t"})
+	u, _ := url.Parse("https://api.example.com/")
+	req := &http.Request{Method: http.MethodGet, URL: u}
+	if err := applyTo(t, cred, req, nil, time.Now()); err != nil || req.Header.Get("Authorization") != "Bearer t" {
+		t.Fatalf("err %v, headers %v", err, req.Header)
+	}
+	req = &http.Request{Method: "GET", URL: &url.URL{Path: "/relative"}}
+	if code := errorCode(applyTo(t, cred, req, nil, time.Now())); code != CodeInvalidRequest {
+		t.Fatalf("relative URL: %q", code)
 	}
 }
