@@ -215,6 +215,9 @@ func (c *Client) attempt(ctx context.Context, req call, payload []byte, n int) (
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if readErr != nil {
+		if ctx.Err() != nil {
+			return nil, -1, ctx.Err()
+		}
 		return nil, -1, &Error{Code: CodeConnectionError, StatusCode: resp.StatusCode,
 			Message: "the gateway's response was cut short", Err: readErr}
 	}
