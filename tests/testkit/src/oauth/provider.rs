@@ -301,19 +301,7 @@ impl Provider {
             ));
         }
         let granted = stored.scopes.clone();
-        let scopes = match requested_scope {
-            None => granted.clone(),
-            Some(scope) => {
-                let requested = parse_scopes(scope);
-                if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
-                    return Err(GrantError::new(
-                        "invalid_scope",
-                        format!("scope {extra:?} was not granted to this refresh token"),
-                    ));
-                }
-                requested
-            }
-        };
+        let scopes = narrowed_scopes(&granted, requested_scope)?;
         let grant_id = stored.grant_id;
         if rotate {
             stored.state = RefreshState::Rotated;
@@ -472,6 +460,22 @@ impl Provider {
         let id = self.next_grant_id;
         self.next_grant_id += 1;
         id
+    }
+}
+
+/// The scopes of an access token issued by refresh: the whole grant, or the requested subset
+/// (RFC 6749 §6: asking for a scope not granted is `invalid_scope`).
+fn narrowed_scopes(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, GrantError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_vec());
+    };
+    let requested = parse_scopes(requested);
+    match requested.iter().find(|s| !granted.contains(s)) {
+        Some(extra) => Err(GrantError::new(
+            "invalid_scope",
+            format!("scope {extra:?} was not granted to this refresh token"),
+        )),
+        None => Ok(requested),
     }
 }
 

@@ -18,10 +18,11 @@ pub struct OAuthStats {
     pub refresh_token_requests: u64,
     /// Token requests with `grant_type=client_credentials`.
     pub client_credentials_requests: u64,
-    /// Refresh grants that succeeded.
+    /// Refresh grants that succeeded (the client authenticated and the token was live).
     pub refresh_accepted: u64,
-    /// Refresh grants answered with an error (dead/rotated/unknown token, wrong client, bad scope).
-    /// Injected failures are not counted here.
+    /// Refresh grants answered with a grant error (`invalid_grant`: dead, rotated or unknown
+    /// token; `invalid_scope`). Not counted: injected failures, and requests refused earlier for
+    /// client authentication (`invalid_client`) or a malformed request.
     pub refresh_rejected: u64,
     /// Refresh grants that presented a refresh token that had already been rotated away.
     pub refresh_reuse_detected: u64,
