@@ -79,7 +79,24 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 }
 
+// BenchmarkRoundTripLoopback is the same comparison with a real HTTP upstream on 127.0.0.1, to
+// show the overhead next to the cost of one local HTTP exchange.
+func BenchmarkRoundTripLoopback(b *testing.B) {
+	up := newEchoUpstream(b)
+	b.Run("static_header_baseline", func(b *testing.B) {
+		benchTransportTo(b, staticHeaderTransport{base: http.DefaultTransport, value: "Bearer tok"}, up.URL, "")
+	})
+	b.Run("nexus_oauth2", func(b *testing.B) {
+		nexus, cache := warmClient(b, "oauth2", nil, map[string]any{"access_token": "tok"})
+		benchTransportTo(b, nexus.NewAuthenticatedTransport(cache, "ws", "github", http.DefaultTransport), up.URL, "")
+	})
+}
+
 func benchTransport(b *testing.B, rt http.RoundTripper, body string) {
+	benchTransportTo(b, rt, "https://api.example.com", body)
+}
+
+func benchTransportTo(b *testing.B, rt http.RoundTripper, base, body string) {
 	client := &http.Client{Transport: rt}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -88,7 +105,7 @@ func benchTransport(b *testing.B, rt http.RoundTripper, body string) {
 		if body != "" {
 			r = strings.NewReader(body)
 		}
-		req, err := http.NewRequest(http.MethodPost, "https://api.example.com/v1/items?a=1", r)
+		req, err := http.NewRequest(http.MethodPost, base+"/v1/items?a=1", r)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -96,6 +113,7 @@ func benchTransport(b *testing.B, rt http.RoundTripper, body string) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
 }
