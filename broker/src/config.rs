@@ -82,9 +82,12 @@ impl BrokerConfig {
         } else if config.master_key_file.is_none() {
             return Err(ConfigError::Missing("NEXUS_MASTER_KEY"));
         }
-        config.admin_token = var("NEXUS_ADMIN_TOKEN").ok_or(ConfigError::Missing("NEXUS_ADMIN_TOKEN"))?.into();
-        config.internal_token =
-            var("NEXUS_INTERNAL_TOKEN").ok_or(ConfigError::Missing("NEXUS_INTERNAL_TOKEN"))?.into();
+        config.admin_token = var("NEXUS_ADMIN_TOKEN")
+            .ok_or(ConfigError::Missing("NEXUS_ADMIN_TOKEN"))?
+            .into();
+        config.internal_token = var("NEXUS_INTERNAL_TOKEN")
+            .ok_or(ConfigError::Missing("NEXUS_INTERNAL_TOKEN"))?
+            .into();
         if let Some(url) = var("NEXUS_BROKER_PUBLIC_URL") {
             config.public_url = url.trim_end_matches('/').to_owned();
         }

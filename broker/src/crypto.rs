@@ -76,13 +76,24 @@ pub struct MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        let digest = Sha256::digest(b"nexus-key-id-v1".iter().chain(bytes.iter()).copied().collect::<Vec<u8>>());
+        let digest = Sha256::digest(
+            b"nexus-key-id-v1"
+                .iter()
+                .chain(bytes.iter())
+                .copied()
+                .collect::<Vec<u8>>(),
+        );
         let id = hex::encode(&digest[..8]);
-        Self { id, key: SecretBox::new(Box::new(bytes)) }
+        Self {
+            id,
+            key: SecretBox::new(Box::new(bytes)),
+        }
     }
 
     pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
-        let raw = B64.decode(text.trim()).map_err(|_| CryptoError::BadKeyMaterial)?;
+        let raw = B64
+            .decode(text.trim())
+            .map_err(|_| CryptoError::BadKeyMaterial)?;
         let bytes: [u8; 32] = raw.try_into().map_err(|_| CryptoError::BadKeyMaterial)?;
         Ok(Self::from_bytes(bytes))
     }
@@ -134,34 +145,55 @@ pub struct Keyring {
 impl Keyring {
     pub fn single(key: MasterKey) -> Self {
         let active = key.id.clone();
-        Self { keys: BTreeMap::from([(active.clone(), key)]), active }
+        Self {
+            keys: BTreeMap::from([(active.clone(), key)]),
+            active,
+        }
     }
 
     /// Build from keys; the active one is `active_id` (must be present).
     pub fn new(keys: Vec<MasterKey>, active_id: &str) -> Result<Self, CryptoError> {
-        let keys: BTreeMap<String, MasterKey> = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
+        let keys: BTreeMap<String, MasterKey> =
+            keys.into_iter().map(|k| (k.id.clone(), k)).collect();
         if !keys.contains_key(active_id) {
             return Err(CryptoError::NoKey);
         }
-        Ok(Self { keys, active: active_id.to_owned() })
+        Ok(Self {
+            keys,
+            active: active_id.to_owned(),
+        })
     }
 
     pub fn load_file(path: &Path) -> Result<Self, CryptoError> {
-        let err = |reason: String| CryptoError::KeyringFile { path: path.display().to_string(), reason };
+        let err = |reason: String| CryptoError::KeyringFile {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let trimmed = text.trim();
         if !trimmed.starts_with('{') {
             return MasterKey::from_base64(trimmed).map(Self::single);
         }
-        let file: KeyringFile = serde_json::from_str(trimmed).map_err(|e| err(format!("not a keyring: {e}")))?;
-        let keys = file.keys.iter().map(|k| MasterKey::from_base64(k)).collect::<Result<Vec<_>, _>>()?;
+        let file: KeyringFile =
+            serde_json::from_str(trimmed).map_err(|e| err(format!("not a keyring: {e}")))?;
+        let keys = file
+            .keys
+            .iter()
+            .map(|k| MasterKey::from_base64(k))
+            .collect::<Result<Vec<_>, _>>()?;
         Self::new(keys, &file.active).map_err(|_| err("`active` names no key in `keys`".into()))
     }
 
     /// Write the keyring atomically (temp file + rename), readable by the owner only.
     pub fn save_file(&self, path: &Path) -> Result<(), CryptoError> {
-        let err = |reason: String| CryptoError::KeyringFile { path: path.display().to_string(), reason };
-        let file = KeyringFile { active: self.active.clone(), keys: self.keys.values().map(MasterKey::to_base64).collect() };
+        let err = |reason: String| CryptoError::KeyringFile {
+            path: path.display().to_string(),
+            reason,
+        };
+        let file = KeyringFile {
+            active: self.active.clone(),
+            keys: self.keys.values().map(MasterKey::to_base64).collect(),
+        };
         let text = serde_json::to_string_pretty(&file).map_err(|e| err(e.to_string()))?;
         let tmp = path.with_extension("tmp");
         write_private(&tmp, text.as_bytes()).map_err(|e| err(e.to_string()))?;
@@ -200,7 +232,13 @@ impl Keyring {
         // the 64 GiB GCM limit; an empty vector would fail loudly at open time, never silently.
         let ct = key
             .cipher()
-            .encrypt(Nonce::from_slice(&nonce_bytes), Payload { msg: plaintext, aad: &aad_bytes })
+            .encrypt(
+                Nonce::from_slice(&nonce_bytes),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad_bytes,
+                },
+            )
             .unwrap_or_default();
         let mut out = Vec::with_capacity(2 + key.id.len() + NONCE_LEN + ct.len());
         out.push(FORMAT_VERSION);
@@ -213,10 +251,19 @@ impl Keyring {
 
     pub fn open(&self, sealed: &[u8], aad: &Aad<'_>) -> Result<Vec<u8>, CryptoError> {
         let (key_id, nonce, ct) = split_sealed(sealed)?;
-        let key = self.keys.get(key_id).ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
+        let key = self
+            .keys
+            .get(key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
         let aad_bytes = aad.bytes();
         key.cipher()
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad_bytes })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: &aad_bytes,
+                },
+            )
             .map_err(|_| CryptoError::Integrity(aad.label()))
     }
 
@@ -269,7 +316,12 @@ mod tests {
     use super::*;
 
     fn aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
-        Aad { table: "connections", workspace: "ws", row, column }
+        Aad {
+            table: "connections",
+            workspace: "ws",
+            row,
+            column,
+        }
     }
 
     #[test]
@@ -278,23 +330,38 @@ mod tests {
         let a = ring.seal_str("tok", &aad("c1", "access_token"));
         let b = ring.seal_str("tok", &aad("c1", "access_token"));
         assert_ne!(a, b, "each seal must use a fresh nonce");
-        assert_eq!(ring.open_str(&a, &aad("c1", "access_token")).unwrap(), "tok");
+        assert_eq!(
+            ring.open_str(&a, &aad("c1", "access_token")).unwrap(),
+            "tok"
+        );
     }
 
     #[test]
     fn bit_flip_other_row_and_wrong_key_fail() {
         let ring = Keyring::single(MasterKey::generate());
         let mut sealed = ring.seal_str("secret-value", &aad("c1", "refresh_token"));
-        assert!(matches!(ring.open(&sealed, &aad("c2", "refresh_token")), Err(CryptoError::Integrity(_))));
-        assert!(matches!(ring.open(&sealed, &aad("c1", "access_token")), Err(CryptoError::Integrity(_))));
+        assert!(matches!(
+            ring.open(&sealed, &aad("c2", "refresh_token")),
+            Err(CryptoError::Integrity(_))
+        ));
+        assert!(matches!(
+            ring.open(&sealed, &aad("c1", "access_token")),
+            Err(CryptoError::Integrity(_))
+        ));
         let other = Keyring::single(MasterKey::generate());
-        assert!(matches!(other.open(&sealed, &aad("c1", "refresh_token")), Err(CryptoError::UnknownKey(_))));
+        assert!(matches!(
+            other.open(&sealed, &aad("c1", "refresh_token")),
+            Err(CryptoError::UnknownKey(_))
+        ));
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
         let err = ring.open(&sealed, &aad("c1", "refresh_token")).unwrap_err();
         assert!(matches!(err, CryptoError::Integrity(_)));
         assert!(!err.to_string().contains("secret-value"));
-        assert!(matches!(ring.open(&[1, 2, 3], &aad("c1", "x")), Err(CryptoError::Malformed)));
+        assert!(matches!(
+            ring.open(&[1, 2, 3], &aad("c1", "x")),
+            Err(CryptoError::Malformed)
+        ));
     }
 
     #[test]
@@ -336,7 +403,10 @@ pub struct Vault {
 
 impl Vault {
     pub fn new(ring: Keyring, file: Option<std::path::PathBuf>) -> Self {
-        Self { ring: parking_lot::RwLock::new(ring), file }
+        Self {
+            ring: parking_lot::RwLock::new(ring),
+            file,
+        }
     }
 
     pub fn seal(&self, plaintext: &str, aad: &Aad<'_>) -> Vec<u8> {
@@ -346,7 +416,9 @@ impl Vault {
     pub fn open(&self, sealed: &[u8], aad: &Aad<'_>) -> Result<String, CryptoError> {
         let first = self.ring.read().open_str(sealed, aad);
         match first {
-            Err(CryptoError::UnknownKey(_)) if self.reload() => self.ring.read().open_str(sealed, aad),
+            Err(CryptoError::UnknownKey(_)) if self.reload() => {
+                self.ring.read().open_str(sealed, aad)
+            }
             other => other,
         }
     }

@@ -34,7 +34,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), reauth_url: None, retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            reauth_url: None,
+            retry_after: None,
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -43,7 +48,10 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, message)
     }
     pub fn internal() -> Self {
-        Self::new(ErrorCode::InternalError, "internal error; see the broker log")
+        Self::new(
+            ErrorCode::InternalError,
+            "internal error; see the broker log",
+        )
     }
     pub fn upstream(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::UpstreamUnavailable, message)
@@ -72,7 +80,8 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = ErrorBody::new(self.code, self.message);
         body.reauth_url = self.reauth_url;
         body.retry_after = self.retry_after;

@@ -44,13 +44,31 @@ impl Broker {
         let vault = Arc::new(Vault::new(ring, config.master_key_file.clone()));
         let store = Store::connect(&config.database_url, vault.clone()).await?;
         store.record_active_key(&vault.active_id()).await?;
-        let oauth = Arc::new(OAuthClient::new(config.provider_timeout, config.provider_retries, config.provider_backoff));
+        let oauth = Arc::new(OAuthClient::new(
+            config.provider_timeout,
+            config.provider_retries,
+            config.provider_backoff,
+        ));
         let refresh = RefreshEngine::new(store.clone(), oauth.clone(), config.refresh_margin);
-        let service = Arc::new(Service { config, store, oauth, refresh });
+        let service = Arc::new(Service {
+            config,
+            store,
+            oauth,
+            refresh,
+        });
         if let Some(path) = service.config.providers_file.clone() {
-            let text = std::fs::read_to_string(&path).map_err(|e| BrokerError::ProvidersFile(format!("{}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| BrokerError::ProvidersFile(format!("{}: {e}", path.display())))?;
             let report = service
-                .apply_providers(&text, false, false, &Caller { principal: "providers_file".into(), request_id: None })
+                .apply_providers(
+                    &text,
+                    false,
+                    false,
+                    &Caller {
+                        principal: "providers_file".into(),
+                        request_id: None,
+                    },
+                )
                 .await
                 .map_err(|e| BrokerError::ProvidersFile(e.message))?;
             tracing::info!(created = ?report.created, updated = ?report.updated, "applied providers file");

@@ -78,7 +78,13 @@ impl OAuthClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { http, retries, backoff, discovery: Mutex::default(), jwks: Mutex::default() }
+        Self {
+            http,
+            retries,
+            backoff,
+            discovery: Mutex::default(),
+            jwks: Mutex::default(),
+        }
     }
 
     /// The provider's endpoints: configured ones win; the rest come from OIDC discovery.
@@ -96,28 +102,57 @@ impl OAuthClient {
         let pick = |configured: &Option<String>, found: Option<&Option<String>>| {
             configured.clone().or_else(|| found.and_then(Clone::clone))
         };
-        let authorize = pick(&p.auth_url, discovered.as_ref().map(|d| &d.authorization_endpoint))
-            .ok_or_else(|| OAuthError::Config("no authorization endpoint (discovery failed?)".into()))?;
+        let authorize = pick(
+            &p.auth_url,
+            discovered.as_ref().map(|d| &d.authorization_endpoint),
+        )
+        .ok_or_else(|| {
+            OAuthError::Config("no authorization endpoint (discovery failed?)".into())
+        })?;
         let token = pick(&p.token_url, discovered.as_ref().map(|d| &d.token_endpoint))
             .ok_or_else(|| OAuthError::Config("no token endpoint (discovery failed?)".into()))?;
         let jwks = discovered.as_ref().and_then(|d| d.jwks_uri.clone());
-        let issuer = discovered.as_ref().and_then(|d| d.issuer.clone()).or_else(|| p.issuer.clone());
-        Ok(Endpoints { authorize, token, jwks, issuer })
+        let issuer = discovered
+            .as_ref()
+            .and_then(|d| d.issuer.clone())
+            .or_else(|| p.issuer.clone());
+        Ok(Endpoints {
+            authorize,
+            token,
+            jwks,
+            issuer,
+        })
     }
 
     async fn discover(&self, issuer: &str) -> Result<Discovery, OAuthError> {
-        if let Some((at, d)) = self.discovery.lock().get(issuer) {
-            if at.elapsed() < METADATA_TTL {
-                return Ok(d.clone());
-            }
+        if let Some((at, d)) = self.discovery.lock().get(issuer)
+            && at.elapsed() < METADATA_TTL
+        {
+            return Ok(d.clone());
         }
-        let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-        let resp = self.http.get(&url).send().await.map_err(|e| OAuthError::Unavailable(describe(&e)))?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| OAuthError::Unavailable(describe(&e)))?;
         if !resp.status().is_success() {
-            return Err(OAuthError::Unavailable(format!("discovery answered {}", resp.status().as_u16())));
+            return Err(OAuthError::Unavailable(format!(
+                "discovery answered {}",
+                resp.status().as_u16()
+            )));
         }
-        let d: Discovery = resp.json().await.map_err(|_| OAuthError::Protocol("discovery document is not JSON".into()))?;
-        self.discovery.lock().insert(issuer.to_owned(), (Instant::now(), d.clone()));
+        let d: Discovery = resp
+            .json()
+            .await
+            .map_err(|_| OAuthError::Protocol("discovery document is not JSON".into()))?;
+        self.discovery
+            .lock()
+            .insert(issuer.to_owned(), (Instant::now(), d.clone()));
         Ok(d)
     }
 
@@ -142,8 +177,16 @@ impl OAuthClient {
     }
 
     /// Use a refresh token.
-    pub async fn refresh(&self, p: &Provider, secret: Option<&SecretString>, refresh_token: &SecretString) -> Result<TokenResponse, OAuthError> {
-        let form = vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", refresh_token.expose().to_owned())];
+    pub async fn refresh(
+        &self,
+        p: &Provider,
+        secret: Option<&SecretString>,
+        refresh_token: &SecretString,
+    ) -> Result<TokenResponse, OAuthError> {
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.expose().to_owned()),
+        ];
         self.token_request(p, secret, form).await
     }
 
@@ -163,8 +206,14 @@ impl OAuthClient {
         }
         let mut attempt = 0;
         loop {
-            let mut req = self.http.post(&endpoints.token).header("Accept", "application/json").form(&form);
-            if let (TokenAuthMethod::ClientSecretBasic, Some(s)) = (p.token_endpoint_auth_method, secret) {
+            let mut req = self
+                .http
+                .post(&endpoints.token)
+                .header("Accept", "application/json")
+                .form(&form);
+            if let (TokenAuthMethod::ClientSecretBasic, Some(s)) =
+                (p.token_endpoint_auth_method, secret)
+            {
                 // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
                 req = req.basic_auth(form_encode(&client_id), Some(form_encode(s.expose())));
             }
@@ -179,8 +228,12 @@ impl OAuthClient {
                         return Err(OAuthError::Unavailable(reason));
                     }
                     let exp = self.backoff.saturating_mul(1 << attempt.min(10));
-                    let jitter = Duration::from_millis(rand::random_range(0..=exp.as_millis().min(1000) as u64 / 2));
-                    let wait = retry_after.map(|r| r.min(MAX_RETRY_AFTER)).unwrap_or(exp + jitter);
+                    let jitter = Duration::from_millis(rand::random_range(
+                        0..=exp.as_millis().min(1000) as u64 / 2,
+                    ));
+                    let wait = retry_after
+                        .map(|r| r.min(MAX_RETRY_AFTER))
+                        .unwrap_or(exp + jitter);
                     tracing::debug!(provider = %p.name, attempt, ?wait, %reason, "retrying token request");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -191,17 +244,26 @@ impl OAuthClient {
 
     /// Validate an id_token: signature against the JWKS, `iss`, `aud` = client id, `exp`, and
     /// the `nonce` sent in the authorize request.
-    pub async fn validate_id_token(&self, p: &Provider, id_token: &str, nonce: &str) -> Result<(), OAuthError> {
+    pub async fn validate_id_token(
+        &self,
+        p: &Provider,
+        id_token: &str,
+        nonce: &str,
+    ) -> Result<(), OAuthError> {
         let endpoints = self.endpoints(p).await?;
-        let jwks_url = endpoints.jwks.ok_or_else(|| OAuthError::IdToken("provider publishes no jwks_uri".into()))?;
-        let header = jsonwebtoken::decode_header(id_token).map_err(|_| OAuthError::IdToken("malformed header".into()))?;
+        let jwks_url = endpoints
+            .jwks
+            .ok_or_else(|| OAuthError::IdToken("provider publishes no jwks_uri".into()))?;
+        let header = jsonwebtoken::decode_header(id_token)
+            .map_err(|_| OAuthError::IdToken("malformed header".into()))?;
         let set = self.jwks(&jwks_url).await?;
         let jwk = match &header.kid {
             Some(kid) => set.find(kid),
             None => set.keys.first(),
         }
         .ok_or_else(|| OAuthError::IdToken("signing key not in JWKS".into()))?;
-        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| OAuthError::IdToken("unusable JWK".into()))?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
+            .map_err(|_| OAuthError::IdToken("unusable JWK".into()))?;
         let mut validation = jsonwebtoken::Validation::new(header.alg);
         validation.set_audience(&[p.client_id.clone().unwrap_or_default()]);
         if let Some(issuer) = &endpoints.issuer {
@@ -216,15 +278,24 @@ impl OAuthClient {
     }
 
     async fn jwks(&self, url: &str) -> Result<jsonwebtoken::jwk::JwkSet, OAuthError> {
-        if let Some((at, set)) = self.jwks.lock().get(url) {
-            if at.elapsed() < METADATA_TTL {
-                return Ok(set.clone());
-            }
+        if let Some((at, set)) = self.jwks.lock().get(url)
+            && at.elapsed() < METADATA_TTL
+        {
+            return Ok(set.clone());
         }
-        let resp = self.http.get(url).send().await.map_err(|e| OAuthError::Unavailable(describe(&e)))?;
-        let set: jsonwebtoken::jwk::JwkSet =
-            resp.json().await.map_err(|_| OAuthError::Protocol("JWKS is not a JWK set".into()))?;
-        self.jwks.lock().insert(url.to_owned(), (Instant::now(), set.clone()));
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| OAuthError::Unavailable(describe(&e)))?;
+        let set: jsonwebtoken::jwk::JwkSet = resp
+            .json()
+            .await
+            .map_err(|_| OAuthError::Protocol("JWKS is not a JWK set".into()))?;
+        self.jwks
+            .lock()
+            .insert(url.to_owned(), (Instant::now(), set.clone()));
         Ok(set)
     }
 }
@@ -246,14 +317,22 @@ async fn classify(p: &Provider, resp: reqwest::Response) -> Attempt {
     let body = resp.bytes().await.unwrap_or_default();
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     if status.as_u16() == 429 || status.is_server_error() {
-        return Attempt::Retry(format!("token endpoint answered {}", status.as_u16()), retry_after);
+        return Attempt::Retry(
+            format!("token endpoint answered {}", status.as_u16()),
+            retry_after,
+        );
     }
     let Some(json) = json.filter(Value::is_object) else {
-        return Attempt::Done(Err(OAuthError::Protocol(format!("token endpoint answered {} without a JSON object", status.as_u16()))));
+        return Attempt::Done(Err(OAuthError::Protocol(format!(
+            "token endpoint answered {} without a JSON object",
+            status.as_u16()
+        ))));
     };
     if let Some(code) = json.get("error").and_then(Value::as_str) {
         return Attempt::Done(Err(match code {
-            "invalid_grant" | "invalid_client" | "unauthorized_client" => OAuthError::Rejected(code.to_owned()),
+            "invalid_grant" | "invalid_client" | "unauthorized_client" => {
+                OAuthError::Rejected(code.to_owned())
+            }
             "temporarily_unavailable" | "server_error" | "slow_down" => {
                 return Attempt::Retry(format!("token endpoint error `{code}`"), retry_after);
             }
@@ -261,14 +340,23 @@ async fn classify(p: &Provider, resp: reqwest::Response) -> Attempt {
         }));
     }
     if !status.is_success() {
-        return Attempt::Done(Err(OAuthError::Protocol(format!("token endpoint answered {}", status.as_u16()))));
+        return Attempt::Done(Err(OAuthError::Protocol(format!(
+            "token endpoint answered {}",
+            status.as_u16()
+        ))));
     }
     Attempt::Done(parse_tokens(p, &json))
 }
 
 fn parse_tokens(p: &Provider, json: &Value) -> Result<TokenResponse, OAuthError> {
-    let text = |k: &str| json.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    let access = text("access_token").ok_or_else(|| OAuthError::Protocol("token response has no access_token".into()))?;
+    let text = |k: &str| {
+        json.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let access = text("access_token")
+        .ok_or_else(|| OAuthError::Protocol("token response has no access_token".into()))?;
     // `expires_in` may be a number or a numeric string; missing → the provider's default.
     let lifetime = match json.get(&p.expires_in_field) {
         Some(Value::Number(n)) => n.as_i64(),
@@ -297,7 +385,10 @@ fn parse_tokens(p: &Provider, json: &Value) -> Result<TokenResponse, OAuthError>
 
 /// An OAuth error code echoed into our messages: only the RFC 6749 charset, bounded.
 fn safe_code(code: &str) -> String {
-    code.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect()
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -318,7 +409,8 @@ fn form_encode(s: &str) -> String {
 pub fn pkce_challenge(verifier: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 /// A URL-safe random string of `bytes` random bytes (state, PKCE verifier, nonce).

@@ -41,7 +41,12 @@ pub enum Need {
 
 impl RefreshEngine {
     pub fn new(store: Store, oauth: Arc<OAuthClient>, margin: Duration) -> Self {
-        Self { store, oauth, margin, flights: Mutex::default() }
+        Self {
+            store,
+            oauth,
+            margin,
+            flights: Mutex::default(),
+        }
     }
 
     /// How long a token must still be valid to be handed out without refreshing: the margin
@@ -49,32 +54,55 @@ impl RefreshEngine {
     /// and at least the caller's `min_ttl`.
     pub fn need_for(&self, min_ttl: Option<u64>) -> Need {
         let margin = self.margin.as_millis() as i64;
-        let jitter = if margin > 0 { rand::random_range(0..=margin / 10) } else { 0 };
-        let min_ttl = min_ttl.unwrap_or(0).saturating_mul(1000).min(i64::MAX as u64) as i64;
+        let jitter = if margin > 0 {
+            rand::random_range(0..=margin / 10)
+        } else {
+            0
+        };
+        let min_ttl = min_ttl
+            .unwrap_or(0)
+            .saturating_mul(1000)
+            .min(i64::MAX as u64) as i64;
         Need::ValidFor((margin + jitter).max(min_ttl))
     }
 
     /// A row whose access token satisfies `need`, refreshing it if necessary.
-    pub async fn ensure_fresh(&self, row: ConnectionRow, need: Need) -> Result<ConnectionRow, ApiError> {
-        if let Need::ValidFor(ms) = need {
-            if valid_for(&row, ms) {
-                return Ok(row);
-            }
+    pub async fn ensure_fresh(
+        &self,
+        row: ConnectionRow,
+        need: Need,
+    ) -> Result<ConnectionRow, ApiError> {
+        if let Need::ValidFor(ms) = need
+            && valid_for(&row, ms)
+        {
+            return Ok(row);
         }
         let seen_version = row.version;
         let gate = self.flight(&row.id);
         let _in_process = gate.lock().await;
 
-        let current = self.store.get_connection(&row.workspace_id, &row.id).await?.ok_or_else(not_found)?;
+        let current = self
+            .store
+            .get_connection(&row.workspace_id, &row.id)
+            .await?
+            .ok_or_else(not_found)?;
         if refreshed_meanwhile(&current, seen_version) {
             return Ok(current);
         }
         self.refresh_locked(&current, seen_version).await
     }
 
-    async fn refresh_locked(&self, row: &ConnectionRow, seen_version: i64) -> Result<ConnectionRow, ApiError> {
+    async fn refresh_locked(
+        &self,
+        row: &ConnectionRow,
+        seen_version: i64,
+    ) -> Result<ConnectionRow, ApiError> {
         let mut tx = self.store.begin_locking().await?;
-        let locked = self.store.lock_connection(&mut tx, &row.workspace_id, &row.id).await?.ok_or_else(not_found)?;
+        let locked = self
+            .store
+            .lock_connection(&mut tx, &row.workspace_id, &row.id)
+            .await?
+            .ok_or_else(not_found)?;
         if refreshed_meanwhile(&locked, seen_version) {
             tx.commit().await.map_err(crate::store::StoreError::from)?;
             return Ok(locked);
@@ -84,27 +112,47 @@ impl RefreshEngine {
         }
         let Some(refresh_token) = self.store.open_refresh_token(&locked)? else {
             // Nothing to refresh with: hand out what is still valid, else ask for a person.
-            return if valid_for(&locked, 0) { Ok(locked) } else { Err(reauth(&locked, "no refresh token")) };
+            return if valid_for(&locked, 0) {
+                Ok(locked)
+            } else {
+                Err(reauth(&locked, "no refresh token"))
+            };
         };
         let provider = self
             .store
             .get_provider(&locked.provider_name)
             .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::ProviderNotFound, format!("provider `{}` no longer exists", locked.provider_name)))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ProviderNotFound,
+                    format!("provider `{}` no longer exists", locked.provider_name),
+                )
+            })?
             .provider;
         // Read the client secret now, not at start-up: a rotated secret applies to this refresh.
         let secret = self.store.provider_client_secret(&provider.name).await?;
 
-        match self.oauth.refresh(&provider, secret.as_ref(), &refresh_token).await {
+        match self
+            .oauth
+            .refresh(&provider, secret.as_ref(), &refresh_token)
+            .await
+        {
             Ok(response) => {
-                self.store.write_tokens(&mut tx, &locked, &response.tokens).await?;
+                self.store
+                    .write_tokens(&mut tx, &locked, &response.tokens)
+                    .await?;
                 tx.commit().await.map_err(crate::store::StoreError::from)?;
                 tracing::info!(connection = %locked.id, provider = %provider.name, "refreshed access token");
-                self.store.get_connection(&locked.workspace_id, &locked.id).await?.ok_or_else(not_found)
+                self.store
+                    .get_connection(&locked.workspace_id, &locked.id)
+                    .await?
+                    .ok_or_else(not_found)
             }
             Err(OAuthError::Rejected(code)) => {
                 let reason = format!("provider rejected the refresh token ({code})");
-                self.store.mark_needs_reauth(&mut tx, &locked.id, &reason).await?;
+                self.store
+                    .mark_needs_reauth(&mut tx, &locked.id, &reason)
+                    .await?;
                 tx.commit().await.map_err(crate::store::StoreError::from)?;
                 tracing::warn!(connection = %locked.id, provider = %provider.name, code, "connection needs re-authorization");
                 Err(reauth(&locked, &reason))
@@ -116,7 +164,9 @@ impl RefreshEngine {
                     // Keep serving a still-valid token through a provider outage.
                     Ok(locked)
                 } else {
-                    Err(ApiError::upstream(format!("could not refresh the token: {other}")))
+                    Err(ApiError::upstream(format!(
+                        "could not refresh the token: {other}"
+                    )))
                 }
             }
         }
@@ -137,7 +187,8 @@ impl RefreshEngine {
 
 /// True when the row's access token is valid for at least `ms` more milliseconds.
 pub fn valid_for(row: &ConnectionRow, ms: i64) -> bool {
-    row.status == ConnectionStatus::Active && row.access_expires_at.is_some_and(|exp| exp - now_ms() > ms)
+    row.status == ConnectionStatus::Active
+        && row.access_expires_at.is_some_and(|exp| exp - now_ms() > ms)
 }
 
 /// Someone refreshed (or re-authorized) since the caller read `seen_version`, and the result is
@@ -152,17 +203,28 @@ fn not_found() -> ApiError {
 
 pub(crate) fn reauth(row: &ConnectionRow, reason: &str) -> ApiError {
     let _ = row;
-    ApiError::new(ErrorCode::ReauthRequired, format!("the connection must be authorized again: {reason}"))
+    ApiError::new(
+        ErrorCode::ReauthRequired,
+        format!("the connection must be authorized again: {reason}"),
+    )
 }
 
 /// The error a resolve gets for a connection that is not `active`.
 pub(crate) fn status_error(row: &ConnectionRow) -> ApiError {
     match row.status {
-        ConnectionStatus::Pending => ApiError::new(ErrorCode::ConnectionNotActive, "the connection is waiting for authorization"),
-        ConnectionStatus::NeedsReauth | ConnectionStatus::Failed => {
-            reauth(row, row.last_error.as_deref().unwrap_or("the provider rejected the connection"))
+        ConnectionStatus::Pending => ApiError::new(
+            ErrorCode::ConnectionNotActive,
+            "the connection is waiting for authorization",
+        ),
+        ConnectionStatus::NeedsReauth | ConnectionStatus::Failed => reauth(
+            row,
+            row.last_error
+                .as_deref()
+                .unwrap_or("the provider rejected the connection"),
+        ),
+        ConnectionStatus::Revoked => {
+            ApiError::new(ErrorCode::ConnectionNotFound, "the connection was revoked")
         }
-        ConnectionStatus::Revoked => ApiError::new(ErrorCode::ConnectionNotFound, "the connection was revoked"),
         ConnectionStatus::Active => ApiError::internal(),
     }
 }

@@ -15,11 +15,25 @@ const WAIT: Duration = Duration::from_secs(10);
 /// broker's callback, return where the broker sends the browser (the `Location`).
 async fn run_browser(b: &TestBroker, auth_url: &str) -> String {
     let at_provider = b.http.get(auth_url).send().await.unwrap();
-    assert!(at_provider.status().is_redirection(), "provider answered {}", at_provider.status());
-    let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
-    assert!(callback.starts_with(&format!("{}/oauth/callback?", b.url)), "{callback}");
+    assert!(
+        at_provider.status().is_redirection(),
+        "provider answered {}",
+        at_provider.status()
+    );
+    let callback = at_provider.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        callback.starts_with(&format!("{}/oauth/callback?", b.url)),
+        "{callback}"
+    );
     let at_broker = b.http.get(&callback).send().await.unwrap();
-    assert!(at_broker.status().is_redirection(), "callback answered {}", at_broker.status());
+    assert!(
+        at_broker.status().is_redirection(),
+        "callback answered {}",
+        at_broker.status()
+    );
     at_broker.headers()["location"].to_str().unwrap().to_owned()
 }
 
@@ -33,7 +47,11 @@ async fn start_connect(b: &TestBroker, ws: &str, provider: &str, scopes: Value) 
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url).ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 #[tokio::test]
@@ -46,25 +64,51 @@ async fn connect_flow_with_pkce_then_resolve() {
 
         let started = start_connect(&b, "w1", "testprov", json!(["read"])).await;
         let auth_url = started["authUrl"].as_str().unwrap();
-        assert_eq!(query_param(auth_url, "code_challenge_method").as_deref(), Some("S256"));
-        assert_eq!(query_param(auth_url, "redirect_uri"), Some(format!("{}/oauth/callback", b.url)));
+        assert_eq!(
+            query_param(auth_url, "code_challenge_method").as_deref(),
+            Some("S256")
+        );
+        assert_eq!(
+            query_param(auth_url, "redirect_uri"),
+            Some(format!("{}/oauth/callback", b.url))
+        );
         let (status, e) = b.resolve("w1", "testprov", json!({})).await;
-        assert_eq!((status, e["error"].as_str()), (409, Some("connection_not_active")), "{}", db.label);
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (409, Some("connection_not_active")),
+            "{}",
+            db.label
+        );
 
         let landing = run_browser(&b, auth_url).await;
-        assert_eq!(query_param(&landing, "status").as_deref(), Some("success"), "{landing}");
-        assert_eq!(query_param(&landing, "connection_id").as_deref(), started["connection_id"].as_str());
+        assert_eq!(
+            query_param(&landing, "status").as_deref(),
+            Some("success"),
+            "{landing}"
+        );
+        assert_eq!(
+            query_param(&landing, "connection_id").as_deref(),
+            started["connection_id"].as_str()
+        );
 
         let (status, r) = b.resolve("w1", "testprov", json!({})).await;
         assert_eq!(status, 200, "{r}");
         let token = r["access_token"].as_str().unwrap();
-        assert!(oauth.introspect(token).active, "{}: the broker handed out a token the provider does not know", db.label);
+        assert!(
+            oauth.introspect(token).active,
+            "{}: the broker handed out a token the provider does not know",
+            db.label
+        );
         assert_eq!(r["strategy"]["type"], json!("oauth2"));
-        assert!(r.get("refresh_token").is_none() && !r.to_string().contains("refresh"), "resolve leaked a refresh token: {r}");
+        assert!(
+            r.get("refresh_token").is_none() && !r.to_string().contains("refresh"),
+            "resolve leaked a refresh token: {r}"
+        );
         assert_eq!(oauth.stats().authorization_code_requests, 1);
 
         // The admin listing shows status and scopes, never a token.
-        let (_, conns) = TestBroker::send(b.admin(Method::GET, "/admin/v1/workspaces/w1/connections")).await;
+        let (_, conns) =
+            TestBroker::send(b.admin(Method::GET, "/admin/v1/workspaces/w1/connections")).await;
         assert_eq!(conns[0]["status"], json!("active"));
         assert!(!conns.to_string().contains(token));
     }
@@ -80,7 +124,11 @@ async fn openid_flow_validates_the_id_token() {
     let started = start_connect(&b, "w1", "oidc", json!(["openid", "read"])).await;
     assert!(query_param(started["authUrl"].as_str().unwrap(), "nonce").is_some());
     let landing = run_browser(&b, started["authUrl"].as_str().unwrap()).await;
-    assert_eq!(query_param(&landing, "status").as_deref(), Some("success"), "{landing}");
+    assert_eq!(
+        query_param(&landing, "status").as_deref(),
+        Some("success"),
+        "{landing}"
+    );
 }
 
 #[tokio::test]
@@ -95,10 +143,22 @@ async fn callback_failures_redirect_with_an_error_code() {
     oauth.set_iss_param(IssParam::Override("https://evil.example".into()));
     let started = start_connect(&b, "w1", "testprov", json!([])).await;
     let landing = run_browser(&b, started["authUrl"].as_str().unwrap()).await;
-    assert_eq!(query_param(&landing, "error").as_deref(), Some("issuer_mismatch"), "{landing}");
-    assert_eq!(oauth.stats().authorization_code_requests, 0, "the code must not be redeemed after a mix-up");
+    assert_eq!(
+        query_param(&landing, "error").as_deref(),
+        Some("issuer_mismatch"),
+        "{landing}"
+    );
+    assert_eq!(
+        oauth.stats().authorization_code_requests,
+        0,
+        "the code must not be redeemed after a mix-up"
+    );
     let id = started["connection_id"].as_str().unwrap();
-    let (_, check) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/w1/connections/{id}"))).await;
+    let (_, check) = TestBroker::send(b.internal(
+        Method::GET,
+        &format!("/internal/v1/workspaces/w1/connections/{id}"),
+    ))
+    .await;
     assert_eq!(check["status"], json!("failed"));
     oauth.set_iss_param(IssParam::Correct);
 
@@ -107,19 +167,35 @@ async fn callback_failures_redirect_with_an_error_code() {
     let started = start_connect(&b, "w1", "testprov", json!([])).await;
     let landing = run_browser(&b, started["authUrl"].as_str().unwrap()).await;
     assert_eq!(query_param(&landing, "status").as_deref(), Some("error"));
-    assert_eq!(query_param(&landing, "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        query_param(&landing, "error").as_deref(),
+        Some("access_denied")
+    );
     oauth.set_authorize_mode(AuthorizeMode::Approve);
 
     // The code exchange fails at the provider.
     oauth.inject_failure(Failure::InvalidGrant);
     let started = start_connect(&b, "w1", "testprov", json!([])).await;
     let landing = run_browser(&b, started["authUrl"].as_str().unwrap()).await;
-    assert_eq!(query_param(&landing, "error").as_deref(), Some("token_exchange_failed"));
+    assert_eq!(
+        query_param(&landing, "error").as_deref(),
+        Some("token_exchange_failed")
+    );
 
     // A replayed or forged state is refused with a page, not a 5xx.
-    let forged = b.http.get(format!("{}/oauth/callback?code=x&state=forged", b.url)).send().await.unwrap();
+    let forged = b
+        .http
+        .get(format!("{}/oauth/callback?code=x&state=forged", b.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 400);
-    let bare = b.http.get(format!("{}/oauth/callback", b.url)).send().await.unwrap();
+    let bare = b
+        .http
+        .get(format!("{}/oauth/callback", b.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bare.status(), 400);
 }
 
@@ -134,7 +210,10 @@ async fn state_expires() {
     b.put_provider(testkit_provider(&oauth, "testprov")).await;
     let started = start_connect(&b, "w1", "testprov", json!([])).await;
     let landing = run_browser(&b, started["authUrl"].as_str().unwrap()).await;
-    assert_eq!(query_param(&landing, "error").as_deref(), Some("expired_state"));
+    assert_eq!(
+        query_param(&landing, "error").as_deref(),
+        Some("expired_state")
+    );
 }
 
 /// Set up `w1` with an imported refresh token (no access token yet: the first resolve refreshes).
@@ -155,7 +234,10 @@ async fn refresh_rotates_and_persists_the_new_refresh_token() {
         let (status, r1) = b.resolve("w1", "testprov", json!({})).await;
         assert_eq!(status, 200, "{r1}");
         assert_eq!(oauth.stats().refresh_accepted, 1);
-        assert!(!oauth.introspect(&first_refresh).active, "the provider rotated the refresh token");
+        assert!(
+            !oauth.introspect(&first_refresh).active,
+            "the provider rotated the refresh token"
+        );
 
         // Valid token: served without a refresh.
         let (_, r2) = b.resolve("w1", "testprov", json!({})).await;
@@ -170,10 +252,16 @@ async fn refresh_rotates_and_persists_the_new_refresh_token() {
         assert_eq!(oauth.stats().refresh_accepted, 2);
         assert_eq!(oauth.stats().refresh_rejected, 0);
 
-        let (status, r4) = b.resolve("w1", "testprov", json!({"force_refresh": true})).await;
+        let (status, r4) = b
+            .resolve("w1", "testprov", json!({"force_refresh": true}))
+            .await;
         assert_eq!(status, 200);
         assert_ne!(r4["access_token"], r3["access_token"]);
-        assert!(oauth.introspect(r4["access_token"].as_str().unwrap()).active);
+        assert!(
+            oauth
+                .introspect(r4["access_token"].as_str().unwrap())
+                .active
+        );
     }
 }
 
@@ -183,7 +271,9 @@ async fn transient_failures_are_retried() {
     let (oauth, b, _, _) = refresh_setup(&db.url).await;
     oauth.inject_failures([
         Failure::ServerError(503),
-        Failure::RateLimited { retry_after: Duration::ZERO },
+        Failure::RateLimited {
+            retry_after: Duration::ZERO,
+        },
         Failure::HtmlErrorPage,
     ]);
     let (status, r) = b.resolve("w1", "testprov", json!({})).await;
@@ -198,10 +288,22 @@ async fn outage_with_an_expired_token_is_upstream_unavailable_and_recovers() {
     let (oauth, b, id, _) = refresh_setup(&db.url).await;
     oauth.inject_failures((0..4).map(|_| Failure::ServerError(503)));
     let (status, e) = b.resolve("w1", "testprov", json!({})).await;
-    assert_eq!((status, e["error"].as_str()), (502, Some("upstream_unavailable")), "{e}");
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (502, Some("upstream_unavailable")),
+        "{e}"
+    );
     assert!(!e.to_string().contains(&oauth.client_secret()));
-    let (_, check) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/w1/connections/{id}"))).await;
-    assert_eq!(check["status"], json!("active"), "an outage must not break the connection");
+    let (_, check) = TestBroker::send(b.internal(
+        Method::GET,
+        &format!("/internal/v1/workspaces/w1/connections/{id}"),
+    ))
+    .await;
+    assert_eq!(
+        check["status"],
+        json!("active"),
+        "an outage must not break the connection"
+    );
     let (status, _) = b.resolve("w1", "testprov", json!({})).await;
     assert_eq!(status, 200);
 }
@@ -212,7 +314,9 @@ async fn outage_keeps_serving_a_still_valid_token() {
     let (oauth, b, _, _) = refresh_setup(&db.url).await;
     let (_, first) = b.resolve("w1", "testprov", json!({})).await;
     oauth.inject_failures((0..4).map(|_| Failure::ServerError(500)));
-    let (status, r) = b.resolve("w1", "testprov", json!({"force_refresh": true})).await;
+    let (status, r) = b
+        .resolve("w1", "testprov", json!({"force_refresh": true}))
+        .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["access_token"], first["access_token"]);
 }
@@ -223,7 +327,10 @@ async fn protocol_violations_are_not_retried() {
     let (oauth, b, _, _) = refresh_setup(&db.url).await;
     oauth.inject_failure(Failure::GarbageJson);
     let (status, e) = b.resolve("w1", "testprov", json!({})).await;
-    assert_eq!((status, e["error"].as_str()), (502, Some("upstream_unavailable")));
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (502, Some("upstream_unavailable"))
+    );
     assert_eq!(oauth.stats().token_requests, 1);
 }
 
@@ -234,10 +341,18 @@ async fn invalid_grant_and_invalid_client_need_reauth() {
         let (oauth, b, id, _) = refresh_setup(&db.url).await;
         oauth.inject_failure(failure.clone());
         let (status, e) = b.resolve("w1", "testprov", json!({})).await;
-        assert_eq!((status, e["error"].as_str()), (409, Some("reauth_required")), "{failure:?}: {e}");
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (409, Some("reauth_required")),
+            "{failure:?}: {e}"
+        );
         let reauth_url = e["reauth_url"].as_str().expect("reauth_url").to_owned();
         assert!(reauth_url.starts_with(&format!("{}/oauth/reauthorize/", b.url)));
-        let (_, check) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/w1/connections/{id}"))).await;
+        let (_, check) = TestBroker::send(b.internal(
+            Method::GET,
+            &format!("/internal/v1/workspaces/w1/connections/{id}"),
+        ))
+        .await;
         assert_eq!(check["status"], json!("needs_reauth"));
         // No retry storm against a dead grant.
         assert_eq!(oauth.stats().token_requests, 1);
@@ -245,12 +360,22 @@ async fn invalid_grant_and_invalid_client_need_reauth() {
         // The link starts a new authorization; completing it makes the same connection active.
         let to_provider = b.http.get(&reauth_url).send().await.unwrap();
         assert!(to_provider.status().is_redirection());
-        let auth_url = to_provider.headers()["location"].to_str().unwrap().to_owned();
+        let auth_url = to_provider.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let at_provider = b.http.get(&auth_url).send().await.unwrap();
-        let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
+        let callback = at_provider.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let page = b.http.get(&callback).send().await.unwrap();
         assert_eq!(page.status(), 200, "no return_url: a page");
-        let (_, check) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/w1/connections/{id}"))).await;
+        let (_, check) = TestBroker::send(b.internal(
+            Method::GET,
+            &format!("/internal/v1/workspaces/w1/connections/{id}"),
+        ))
+        .await;
         assert_eq!(check["status"], json!("active"));
         let (status, _) = b.resolve("w1", "testprov", json!({})).await;
         assert_eq!(status, 200);
@@ -265,7 +390,9 @@ async fn provider_without_rotation_keeps_the_old_refresh_token() {
     let (status, _) = b.resolve("w1", "testprov", json!({})).await;
     assert_eq!(status, 200);
     assert!(oauth.introspect(&first_refresh).active);
-    let (status, _) = b.resolve("w1", "testprov", json!({"force_refresh": true})).await;
+    let (status, _) = b
+        .resolve("w1", "testprov", json!({"force_refresh": true}))
+        .await;
     assert_eq!(status, 200, "the kept refresh token must still be used");
     assert_eq!(oauth.stats().refresh_accepted, 2);
 }
@@ -278,7 +405,10 @@ async fn missing_expires_in_uses_the_provider_default() {
     let (status, r) = b.resolve("w1", "testprov", json!({})).await;
     assert_eq!(status, 200);
     let expires_in = r["expires_in"].as_i64().unwrap();
-    assert!((1200..=1234).contains(&expires_in), "expires_in {expires_in} is not the provider default 1234");
+    assert!(
+        (1200..=1234).contains(&expires_in),
+        "expires_in {expires_in} is not the provider default 1234"
+    );
 }
 
 #[tokio::test]
@@ -308,6 +438,17 @@ async fn rotating_the_client_secret_applies_on_the_next_refresh() {
     spec["client_secret"] = json!("a-wrong-secret");
     b.put_provider(spec.clone()).await;
     let (status, e) = b.resolve("w1", "testprov", json!({})).await;
-    assert_eq!((status, e["error"].as_str()), (409, Some("reauth_required")), "the wrong secret must be used at once: {e}");
-    assert_eq!(oauth.token_request_log().last().and_then(|r| r.error.clone()).as_deref(), Some("invalid_client"));
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (409, Some("reauth_required")),
+        "the wrong secret must be used at once: {e}"
+    );
+    assert_eq!(
+        oauth
+            .token_request_log()
+            .last()
+            .and_then(|r| r.error.clone())
+            .as_deref(),
+        Some("invalid_client")
+    );
 }

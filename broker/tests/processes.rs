@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, INTERNAL_TOKEN, fresh_pg_url, pg_server_url, sqlite_db, testkit_provider};
+use common::{
+    ADMIN_TOKEN, INTERNAL_TOKEN, fresh_pg_url, pg_server_url, sqlite_db, testkit_provider,
+};
 use nexus_broker::crypto::MasterKey;
 use nexus_testkit::{Failure, OAuthServer, OAuthServerOptions};
 use serde_json::{Value, json};
@@ -50,12 +52,27 @@ impl BrokerProcess {
         .await
         .expect("nexus-broker did not start in time");
         // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(line)) = lines.next_line().await { eprintln!("broker: {line}") } });
-        Self { child, url: format!("http://{addr}") }
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("broker: {line}")
+            }
+        });
+        Self {
+            child,
+            url: format!("http://{addr}"),
+        }
     }
 
-    async fn admin(&self, http: &reqwest::Client, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN_TOKEN);
+    async fn admin(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -72,7 +89,13 @@ impl BrokerProcess {
 /// `POST /internal/v1/resolve` for `w1`/`testprov`; `None` when the broker did not answer.
 async fn resolve_at(http: &reqwest::Client, url: &str) -> Option<(u16, Value)> {
     let body = json!({"principal": {"kind": "api_key", "workspace_id": "w1", "key_id": "k"}, "workspace_id": "w1", "provider_name": "testprov"});
-    let resp = http.post(format!("{url}/internal/v1/resolve")).bearer_auth(INTERNAL_TOKEN).json(&body).send().await.ok()?;
+    let resp = http
+        .post(format!("{url}/internal/v1/resolve"))
+        .bearer_auth(INTERNAL_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
     let status = resp.status().as_u16();
     Some((status, resp.json().await.unwrap_or(Value::Null)))
 }
@@ -80,24 +103,49 @@ async fn resolve_at(http: &reqwest::Client, url: &str) -> Option<(u16, Value)> {
 /// Workspace `w1`, provider `testprov` at the testkit server, and a connection holding an
 /// imported refresh token and no access token (so the next resolve must refresh).
 async fn seed(broker: &BrokerProcess, http: &reqwest::Client, oauth: &OAuthServer) {
-    let (status, _) = broker.admin(http, reqwest::Method::POST, "/admin/v1/workspaces", Some(json!({"id": "w1"}))).await;
+    let (status, _) = broker
+        .admin(
+            http,
+            reqwest::Method::POST,
+            "/admin/v1/workspaces",
+            Some(json!({"id": "w1"})),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (status, body) = broker.admin(http, reqwest::Method::POST, "/admin/v1/providers", Some(testkit_provider(oauth, "testprov"))).await;
+    let (status, body) = broker
+        .admin(
+            http,
+            reqwest::Method::POST,
+            "/admin/v1/providers",
+            Some(testkit_provider(oauth, "testprov")),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let (_, refresh) = oauth.issue_tokens_directly(["read"]);
     let (status, body) = broker
-        .admin(http, reqwest::Method::POST, "/admin/v1/workspaces/w1/connections/import", Some(json!({"provider_name": "testprov", "kind": "refresh_token", "secret": refresh})))
+        .admin(
+            http,
+            reqwest::Method::POST,
+            "/admin/v1/workspaces/w1/connections/import",
+            Some(json!({"provider_name": "testprov", "kind": "refresh_token", "secret": refresh})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_brokers_100_concurrent_resolves_refresh_exactly_once() {
-    let Some(server) = pg_server_url() else { return };
+    let Some(server) = pg_server_url() else {
+        return;
+    };
     let db = fresh_pg_url(&server).await;
     let key = MasterKey::generate().to_base64();
     let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
-    let brokers = [BrokerProcess::spawn(&db, &key).await, BrokerProcess::spawn(&db, &key).await, BrokerProcess::spawn(&db, &key).await];
+    let brokers = [
+        BrokerProcess::spawn(&db, &key).await,
+        BrokerProcess::spawn(&db, &key).await,
+        BrokerProcess::spawn(&db, &key).await,
+    ];
     let http = reqwest::Client::new();
     seed(&brokers[0], &http, &oauth).await;
 
@@ -107,12 +155,26 @@ async fn three_brokers_100_concurrent_resolves_refresh_exactly_once() {
     let results = futures::future::join_all(calls).await;
 
     let stats = oauth.stats();
-    assert_eq!(stats.refresh_token_requests, 1, "exactly one refresh must reach the provider: {stats:?}");
-    assert_eq!((stats.refresh_rejected, stats.refresh_reuse_detected), (0, 0), "{stats:?}");
-    let first = results[0].1["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        stats.refresh_token_requests, 1,
+        "exactly one refresh must reach the provider: {stats:?}"
+    );
+    assert_eq!(
+        (stats.refresh_rejected, stats.refresh_reuse_detected),
+        (0, 0),
+        "{stats:?}"
+    );
+    let first = results[0].1["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     for (i, (status, body)) in results.iter().enumerate() {
         assert_eq!(*status, 200, "call {i}: {body}");
-        assert_eq!(body["access_token"].as_str(), Some(first.as_str()), "call {i} got another token");
+        assert_eq!(
+            body["access_token"].as_str(),
+            Some(first.as_str()),
+            "call {i} got another token"
+        );
     }
     assert!(oauth.introspect(&first).active);
 }
@@ -131,23 +193,45 @@ async fn crash_mid_refresh(database_url: &str) {
         async move { resolve_at(&http, &url).await }
     });
     // The token request has reached the provider (counted on arrival, before the delay).
-    oauth.wait_for_token_requests(1, WAIT).await.expect("refresh reached the provider");
+    oauth
+        .wait_for_token_requests(1, WAIT)
+        .await
+        .expect("refresh reached the provider");
     broker.child.start_kill().expect("SIGKILL");
     broker.child.wait().await.expect("reaped");
     let answered = in_flight.await.expect("task");
-    assert!(answered.is_none(), "the killed broker cannot have answered: {answered:?}");
+    assert!(
+        answered.is_none(),
+        "the killed broker cannot have answered: {answered:?}"
+    );
 
     let restarted = BrokerProcess::spawn(database_url, &key).await;
     let (status, body) = restarted.resolve(&http).await;
-    assert_eq!(status, 200, "the connection must survive a crash mid-refresh: {body}");
-    assert!(oauth.introspect(body["access_token"].as_str().unwrap_or_default()).active);
-    let (_, conns) = restarted.admin(&http, reqwest::Method::GET, "/admin/v1/workspaces/w1/connections", None).await;
+    assert_eq!(
+        status, 200,
+        "the connection must survive a crash mid-refresh: {body}"
+    );
+    assert!(
+        oauth
+            .introspect(body["access_token"].as_str().unwrap_or_default())
+            .active
+    );
+    let (_, conns) = restarted
+        .admin(
+            &http,
+            reqwest::Method::GET,
+            "/admin/v1/workspaces/w1/connections",
+            None,
+        )
+        .await;
     assert_eq!(conns[0]["status"], json!("active"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_refresh_postgres() {
-    let Some(server) = pg_server_url() else { return };
+    let Some(server) = pg_server_url() else {
+        return;
+    };
     crash_mid_refresh(&fresh_pg_url(&server).await).await;
 }
 

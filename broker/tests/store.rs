@@ -5,11 +5,11 @@ mod common;
 
 use common::{all_dbs, store_for};
 use nexus_broker::providers::ProviderInput;
+use nexus_broker::store::StoreError;
+use nexus_broker::store::audit::{AuditEvent, AuditQuery};
 use nexus_broker::store::connections::{NewConnection, TokenSet};
 use nexus_broker::store::pending::NewPending;
 use nexus_broker::store::providers::UpsertOutcome;
-use nexus_broker::store::audit::{AuditEvent, AuditQuery};
-use nexus_broker::store::StoreError;
 use nexus_protocol::{ConnectionStatus, Credentials, SecretString};
 
 #[tokio::test]
@@ -18,21 +18,56 @@ async fn workspaces_and_api_keys() {
         let store = store_for(&db).await;
         let l = db.label;
         store.create_workspace("acme", Some("Acme")).await.unwrap();
-        assert!(matches!(store.create_workspace("acme", None).await, Err(StoreError::Conflict(_))), "{l}");
-        assert!(matches!(store.create_api_key("nope").await, Err(StoreError::NotFound(_))), "{l}");
+        assert!(
+            matches!(
+                store.create_workspace("acme", None).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{l}"
+        );
+        assert!(
+            matches!(
+                store.create_api_key("nope").await,
+                Err(StoreError::NotFound(_))
+            ),
+            "{l}"
+        );
         let created = store.create_api_key("acme").await.unwrap();
         let verified = store.verify_api_key(&created.api_key).await.unwrap();
-        assert_eq!(verified, Some(("acme".to_owned(), created.key_id.clone())), "{l}");
+        assert_eq!(
+            verified,
+            Some(("acme".to_owned(), created.key_id.clone())),
+            "{l}"
+        );
         // A key with the right id but a wrong secret, and garbage, are rejected.
         let forged = SecretString::new(format!("nxk_{}_forged", created.key_id));
         assert_eq!(store.verify_api_key(&forged).await.unwrap(), None, "{l}");
-        assert_eq!(store.verify_api_key(&"garbage".into()).await.unwrap(), None, "{l}");
+        assert_eq!(
+            store.verify_api_key(&"garbage".into()).await.unwrap(),
+            None,
+            "{l}"
+        );
         let listed = store.list_api_keys("acme").await.unwrap();
         assert_eq!(listed.len(), 1);
-        assert!(!serde_json::to_string(&listed).unwrap().contains(created.api_key.expose()), "{l}");
+        assert!(
+            !serde_json::to_string(&listed)
+                .unwrap()
+                .contains(created.api_key.expose()),
+            "{l}"
+        );
         store.revoke_api_key("acme", &created.key_id).await.unwrap();
-        assert_eq!(store.verify_api_key(&created.api_key).await.unwrap(), None, "{l}: revoked key still verifies");
-        assert!(matches!(store.revoke_api_key("acme", "missing").await, Err(StoreError::NotFound(_))), "{l}");
+        assert_eq!(
+            store.verify_api_key(&created.api_key).await.unwrap(),
+            None,
+            "{l}: revoked key still verifies"
+        );
+        assert!(
+            matches!(
+                store.revoke_api_key("acme", "missing").await,
+                Err(StoreError::NotFound(_))
+            ),
+            "{l}"
+        );
     }
 }
 
@@ -46,13 +81,55 @@ async fn providers_upsert_is_idempotent_and_secret_is_sealed() {
         }))
         .unwrap();
         let (provider, secret) = input.resolve().unwrap();
-        assert_eq!(store.upsert_provider(&provider, secret.as_ref(), false).await.unwrap(), UpsertOutcome::Created, "{l}");
-        assert_eq!(store.upsert_provider(&provider, secret.as_ref(), false).await.unwrap(), UpsertOutcome::Unchanged, "{l}");
+        assert_eq!(
+            store
+                .upsert_provider(&provider, secret.as_ref(), false)
+                .await
+                .unwrap(),
+            UpsertOutcome::Created,
+            "{l}"
+        );
+        assert_eq!(
+            store
+                .upsert_provider(&provider, secret.as_ref(), false)
+                .await
+                .unwrap(),
+            UpsertOutcome::Unchanged,
+            "{l}"
+        );
         let rotated = SecretString::new("second-secret");
-        assert_eq!(store.upsert_provider(&provider, Some(&rotated), true).await.unwrap(), UpsertOutcome::Updated, "{l}");
-        assert_eq!(store.provider_client_secret("github").await.unwrap().unwrap().expose(), "first-secret", "{l}: dry run wrote");
-        store.upsert_provider(&provider, Some(&rotated), false).await.unwrap();
-        assert_eq!(store.provider_client_secret("github").await.unwrap().unwrap().expose(), "second-secret", "{l}");
+        assert_eq!(
+            store
+                .upsert_provider(&provider, Some(&rotated), true)
+                .await
+                .unwrap(),
+            UpsertOutcome::Updated,
+            "{l}"
+        );
+        assert_eq!(
+            store
+                .provider_client_secret("github")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "first-secret",
+            "{l}: dry run wrote"
+        );
+        store
+            .upsert_provider(&provider, Some(&rotated), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .provider_client_secret("github")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "second-secret",
+            "{l}"
+        );
         let stored = store.get_provider("github").await.unwrap().unwrap();
         assert!(stored.has_client_secret);
         assert_eq!(stored.provider, provider);
@@ -88,13 +165,38 @@ async fn connections_tokens_and_pending() {
             })
             .await
             .unwrap();
-        assert_eq!(store.open_access_token(&row).unwrap().unwrap().expose(), "at-1", "{l}");
-        assert_eq!(store.open_refresh_token(&row).unwrap().unwrap().expose(), "rt-1", "{l}");
-        let found = store.find_connection_for("w1", "github").await.unwrap().unwrap();
+        assert_eq!(
+            store.open_access_token(&row).unwrap().unwrap().expose(),
+            "at-1",
+            "{l}"
+        );
+        assert_eq!(
+            store.open_refresh_token(&row).unwrap().unwrap().expose(),
+            "rt-1",
+            "{l}"
+        );
+        let found = store
+            .find_connection_for("w1", "github")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, row.id);
         assert_eq!(found.scopes, scopes);
-        assert!(store.find_connection_for("w1", "gitlab").await.unwrap().is_none());
-        assert!(store.get_connection("other", &row.id).await.unwrap().is_none(), "{l}: workspace isolation");
+        assert!(
+            store
+                .find_connection_for("w1", "gitlab")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .get_connection("other", &row.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{l}: workspace isolation"
+        );
 
         let mut creds = Credentials::default();
         creds.insert("api_key", "k-123");
@@ -110,11 +212,31 @@ async fn connections_tokens_and_pending() {
             })
             .await
             .unwrap();
-        assert_eq!(store.open_credentials(&static_row).unwrap().unwrap().get_str("api_key").as_deref(), Some("k-123"));
-        assert!(store.set_connection_status("w1", &static_row.id, ConnectionStatus::Revoked, None).await.unwrap());
-        let revoked = store.get_connection("w1", &static_row.id).await.unwrap().unwrap();
+        assert_eq!(
+            store
+                .open_credentials(&static_row)
+                .unwrap()
+                .unwrap()
+                .get_str("api_key")
+                .as_deref(),
+            Some("k-123")
+        );
+        assert!(
+            store
+                .set_connection_status("w1", &static_row.id, ConnectionStatus::Revoked, None)
+                .await
+                .unwrap()
+        );
+        let revoked = store
+            .get_connection("w1", &static_row.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(revoked.status, ConnectionStatus::Revoked);
-        assert!(store.open_credentials(&revoked).unwrap().is_none(), "{l}: revocation must drop secrets");
+        assert!(
+            store.open_credentials(&revoked).unwrap().is_none(),
+            "{l}: revocation must drop secrets"
+        );
 
         let state = SecretString::new("state-abc");
         let verifier = SecretString::new("verifier-xyz");
@@ -136,7 +258,10 @@ async fn connections_tokens_and_pending() {
         let taken = store.take_pending("state-abc").await.unwrap().unwrap();
         assert!(!taken.expired);
         assert_eq!(taken.code_verifier.unwrap().expose(), "verifier-xyz");
-        assert!(store.take_pending("state-abc").await.unwrap().is_none(), "{l}: state must be one-time");
+        assert!(
+            store.take_pending("state-abc").await.unwrap().is_none(),
+            "{l}: state must be one-time"
+        );
     }
 }
 
@@ -156,12 +281,32 @@ async fn audit_is_queryable_by_workspace_and_time() {
         store.audit(event(Some("a"))).await;
         store.audit(event(Some("b"))).await;
         store.audit(event(None)).await;
-        let all = store.query_audit(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+        let all = store
+            .query_audit(&AuditQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(all.len(), 3, "{}", db.label);
-        let only_a = store.query_audit(&AuditQuery { workspace_id: Some("a".into()), limit: 100, ..Default::default() }).await.unwrap();
+        let only_a = store
+            .query_audit(&AuditQuery {
+                workspace_id: Some("a".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(only_a.len(), 1);
         assert_eq!(only_a[0].principal, "api_key:k1");
-        let future = store.query_audit(&AuditQuery { since: Some(i64::MAX / 2), limit: 100, ..Default::default() }).await.unwrap();
+        let future = store
+            .query_audit(&AuditQuery {
+                since: Some(i64::MAX / 2),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert!(future.is_empty());
         assert!(all.iter().all(|r| r.hash.is_some()));
     }

@@ -19,15 +19,39 @@ use serde::Deserialize;
 
 pub fn router(service: AppState) -> Router<AppState> {
     Router::new()
-        .route("/admin/v1/providers", get(list_providers).post(put_provider))
+        .route(
+            "/admin/v1/providers",
+            get(list_providers).post(put_provider),
+        )
         .route("/admin/v1/providers/apply", post(apply_providers))
-        .route("/admin/v1/providers/{name}", get(get_provider).delete(delete_provider))
-        .route("/admin/v1/workspaces", get(list_workspaces).post(create_workspace))
-        .route("/admin/v1/workspaces/{ws}/api-keys", get(list_api_keys).post(create_api_key))
-        .route("/admin/v1/workspaces/{ws}/api-keys/{key_id}", delete(revoke_api_key))
-        .route("/admin/v1/workspaces/{ws}/connections", get(list_connections))
-        .route("/admin/v1/workspaces/{ws}/connections/import", post(import_connection))
-        .route("/admin/v1/workspaces/{ws}/connections/{id}", delete(revoke_connection))
+        .route(
+            "/admin/v1/providers/{name}",
+            get(get_provider).delete(delete_provider),
+        )
+        .route(
+            "/admin/v1/workspaces",
+            get(list_workspaces).post(create_workspace),
+        )
+        .route(
+            "/admin/v1/workspaces/{ws}/api-keys",
+            get(list_api_keys).post(create_api_key),
+        )
+        .route(
+            "/admin/v1/workspaces/{ws}/api-keys/{key_id}",
+            delete(revoke_api_key),
+        )
+        .route(
+            "/admin/v1/workspaces/{ws}/connections",
+            get(list_connections),
+        )
+        .route(
+            "/admin/v1/workspaces/{ws}/connections/import",
+            post(import_connection),
+        )
+        .route(
+            "/admin/v1/workspaces/{ws}/connections/{id}",
+            delete(revoke_connection),
+        )
         .route("/admin/v1/workspaces/{ws}/connect", post(connect))
         .route("/admin/v1/keys/rotate", post(rotate_keys))
         .route("/admin/v1/audit", get(audit))
@@ -38,7 +62,9 @@ fn valid_ws(ws: &str) -> Result<(), ApiError> {
     if is_valid_workspace_id(ws) {
         Ok(())
     } else {
-        Err(ApiError::invalid("workspace id must match [a-z0-9][a-z0-9_-]{0,62}"))
+        Err(ApiError::invalid(
+            "workspace id must match [a-z0-9][a-z0-9_-]{0,62}",
+        ))
     }
 }
 
@@ -52,27 +78,43 @@ async fn list_providers(State(s): State<AppState>) -> Result<Json<Vec<StoredProv
 
 #[utoipa::path(post, path = "/admin/v1/providers", tag = "admin", request_body = ProviderInput,
     responses((status = 200, body = StoredProvider), (status = 400, body = nexus_protocol::ErrorBody)))]
-async fn put_provider(State(s): State<AppState>, headers: HeaderMap, JsonBody(input): JsonBody<ProviderInput>) -> Result<Json<StoredProvider>, ApiError> {
+async fn put_provider(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<ProviderInput>,
+) -> Result<Json<StoredProvider>, ApiError> {
     Ok(Json(s.put_provider(input, &admin_caller(&headers)).await?))
 }
 
 #[utoipa::path(get, path = "/admin/v1/providers/{name}", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = StoredProvider), (status = 404, body = nexus_protocol::ErrorBody)))]
-async fn get_provider(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<StoredProvider>, ApiError> {
-    s.store
-        .get_provider(&name)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::ProviderNotFound, format!("no provider named `{name}`")))
+async fn get_provider(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<StoredProvider>, ApiError> {
+    s.store.get_provider(&name).await?.map(Json).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ProviderNotFound,
+            format!("no provider named `{name}`"),
+        )
+    })
 }
 
 #[utoipa::path(delete, path = "/admin/v1/providers/{name}", tag = "admin",
     params(("name" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
-async fn delete_provider(State(s): State<AppState>, headers: HeaderMap, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_provider(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if !s.store.delete_provider(&name).await? {
-        return Err(ApiError::new(ErrorCode::ProviderNotFound, format!("no provider named `{name}`")));
+        return Err(ApiError::new(
+            ErrorCode::ProviderNotFound,
+            format!("no provider named `{name}`"),
+        ));
     }
-    s.admin_audit(None, "provider.deleted", &name, &admin_caller(&headers)).await;
+    s.admin_audit(None, "provider.deleted", &name, &admin_caller(&headers))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -103,8 +145,12 @@ async fn apply_providers(
     body: axum::body::Bytes,
 ) -> Result<Json<DriftReport>, ApiError> {
     let (dry_run, prune) = (flag(&q.dry_run, "dry_run")?, flag(&q.prune, "prune")?);
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the document must be UTF-8"))?;
-    Ok(Json(s.apply_providers(text, dry_run, prune, &admin_caller(&headers)).await?))
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the document must be UTF-8"))?;
+    Ok(Json(
+        s.apply_providers(text, dry_run, prune, &admin_caller(&headers))
+            .await?,
+    ))
 }
 
 // ---- workspaces and API keys ------------------------------------------------------------------
@@ -132,23 +178,45 @@ async fn create_workspace(
     if body.name.as_ref().is_some_and(|n| n.len() > 200) {
         return Err(ApiError::invalid("`name` is longer than 200 characters"));
     }
-    let ws = s.store.create_workspace(&body.id, body.name.as_deref()).await?;
-    s.admin_audit(Some(&ws.id), "workspace.created", &ws.id, &admin_caller(&headers)).await;
+    let ws = s
+        .store
+        .create_workspace(&body.id, body.name.as_deref())
+        .await?;
+    s.admin_audit(
+        Some(&ws.id),
+        "workspace.created",
+        &ws.id,
+        &admin_caller(&headers),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(ws)))
 }
 
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", params(("ws" = String, Path)),
     responses((status = 201, description = "The key, shown this once", body = CreatedApiKey), (status = 404, body = nexus_protocol::ErrorBody)))]
-async fn create_api_key(State(s): State<AppState>, headers: HeaderMap, Path(ws): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn create_api_key(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(ws): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     valid_ws(&ws)?;
     let created = s.store.create_api_key(&ws).await?;
-    s.admin_audit(Some(&ws), "api_key.created", &created.key_id, &admin_caller(&headers)).await;
+    s.admin_audit(
+        Some(&ws),
+        "api_key.created",
+        &created.key_id,
+        &admin_caller(&headers),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", params(("ws" = String, Path)),
     responses((status = 200, body = [ApiKeyInfo])))]
-async fn list_api_keys(State(s): State<AppState>, Path(ws): Path<String>) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
+async fn list_api_keys(
+    State(s): State<AppState>,
+    Path(ws): Path<String>,
+) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
     valid_ws(&ws)?;
     s.store.require_workspace(&ws).await?;
     Ok(Json(s.store.list_api_keys(&ws).await?))
@@ -156,10 +224,20 @@ async fn list_api_keys(State(s): State<AppState>, Path(ws): Path<String>) -> Res
 
 #[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/api-keys/{key_id}", tag = "admin",
     params(("ws" = String, Path), ("key_id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
-async fn revoke_api_key(State(s): State<AppState>, headers: HeaderMap, Path((ws, key_id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn revoke_api_key(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((ws, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     valid_ws(&ws)?;
     s.store.revoke_api_key(&ws, &key_id).await?;
-    s.admin_audit(Some(&ws), "api_key.revoked", &key_id, &admin_caller(&headers)).await;
+    s.admin_audit(
+        Some(&ws),
+        "api_key.revoked",
+        &key_id,
+        &admin_caller(&headers),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -167,10 +245,20 @@ async fn revoke_api_key(State(s): State<AppState>, headers: HeaderMap, Path((ws,
 
 #[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", params(("ws" = String, Path)),
     responses((status = 200, body = [ConnectionInfo])))]
-async fn list_connections(State(s): State<AppState>, Path(ws): Path<String>) -> Result<Json<Vec<ConnectionInfo>>, ApiError> {
+async fn list_connections(
+    State(s): State<AppState>,
+    Path(ws): Path<String>,
+) -> Result<Json<Vec<ConnectionInfo>>, ApiError> {
     valid_ws(&ws)?;
     s.store.require_workspace(&ws).await?;
-    Ok(Json(s.store.list_connections(&ws).await?.iter().map(|r| r.info()).collect()))
+    Ok(Json(
+        s.store
+            .list_connections(&ws)
+            .await?
+            .iter()
+            .map(|r| r.info())
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", params(("ws" = String, Path)),
@@ -182,15 +270,22 @@ async fn import_connection(
     JsonBody(req): JsonBody<ImportRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     valid_ws(&ws)?;
-    let info = s.import_connection(&ws, &req, &admin_caller(&headers)).await?;
+    let info = s
+        .import_connection(&ws, &req, &admin_caller(&headers))
+        .await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/connections/{id}", tag = "admin",
     params(("ws" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
-async fn revoke_connection(State(s): State<AppState>, headers: HeaderMap, Path((ws, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn revoke_connection(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     valid_ws(&ws)?;
-    s.revoke_connection(&ws, &id, &admin_caller(&headers)).await?;
+    s.revoke_connection(&ws, &id, &admin_caller(&headers))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -221,7 +316,10 @@ async fn connect(
         return_url: body.return_url,
         metadata: Default::default(),
     };
-    Ok(Json(s.request_connection(&ws, &input, &admin_caller(&headers)).await?))
+    Ok(Json(
+        s.request_connection(&ws, &input, &admin_caller(&headers))
+            .await?,
+    ))
 }
 
 // ---- keys and audit ------------------------------------------------------------------------------
@@ -234,10 +332,21 @@ struct RotateBody {
 
 #[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", request_body = RotateBody,
     responses((status = 200, body = RotateResponse), (status = 400, body = nexus_protocol::ErrorBody)))]
-async fn rotate_keys(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Json<RotateResponse>, ApiError> {
+async fn rotate_keys(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<RotateResponse>, ApiError> {
     // An empty body means "generate a key".
-    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) { RotateBody::default() } else { parse_json(&body)? };
-    Ok(Json(s.rotate_keys(body.new_key.as_deref(), &admin_caller(&headers)).await?))
+    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    Ok(Json(
+        s.rotate_keys(body.new_key.as_deref(), &admin_caller(&headers))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -250,7 +359,9 @@ struct AuditParams {
 
 /// RFC 3339, or unix seconds.
 fn parse_time(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
-    let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else { return Ok(None) };
+    let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
     if let Ok(secs) = v.parse::<i64>() {
         return Ok(Some(secs.saturating_mul(1000)));
     }
@@ -262,12 +373,24 @@ fn parse_time(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
 #[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
     params(("workspace_id" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = [AuditRecord]), (status = 400, body = nexus_protocol::ErrorBody)))]
-async fn audit(State(s): State<AppState>, QueryParams(p): QueryParams<AuditParams>) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+async fn audit(
+    State(s): State<AppState>,
+    QueryParams(p): QueryParams<AuditParams>,
+) -> Result<Json<Vec<AuditRecord>>, ApiError> {
     let limit = match p.limit.as_deref().filter(|l| !l.is_empty()) {
         None => 100,
-        Some(l) => l.parse::<i64>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ApiError::invalid("`limit` must be 1..1000"))?,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::invalid("`limit` must be 1..1000"))?,
     };
-    let q = AuditQuery { workspace_id: p.workspace_id, since: parse_time(&p.since, "since")?, until: parse_time(&p.until, "until")?, limit };
+    let q = AuditQuery {
+        workspace_id: p.workspace_id,
+        since: parse_time(&p.since, "since")?,
+        until: parse_time(&p.until, "until")?,
+        limit,
+    };
     Ok(Json(s.store.query_audit(&q).await?))
 }
 
@@ -275,9 +398,22 @@ async fn audit(State(s): State<AppState>, QueryParams(p): QueryParams<AuditParam
 #[openapi(
     info(title = "Nexus broker admin API"),
     paths(
-        list_providers, put_provider, get_provider, delete_provider, apply_providers, list_workspaces, create_workspace,
-        create_api_key, list_api_keys, revoke_api_key, list_connections, import_connection, revoke_connection, connect,
-        rotate_keys, audit
+        list_providers,
+        put_provider,
+        get_provider,
+        delete_provider,
+        apply_providers,
+        list_workspaces,
+        create_workspace,
+        create_api_key,
+        list_api_keys,
+        revoke_api_key,
+        list_connections,
+        import_connection,
+        revoke_connection,
+        connect,
+        rotate_keys,
+        audit
     ),
     components(schemas(nexus_protocol::ErrorBody))
 )]

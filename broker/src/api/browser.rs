@@ -19,7 +19,10 @@ pub fn router() -> Router<AppState> {
         .route("/connect/{state}", get(show_form).post(submit_form))
 }
 
-async fn callback(State(s): State<AppState>, query: Result<Query<CallbackQuery>, QueryRejection>) -> Response {
+async fn callback(
+    State(s): State<AppState>,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     outcome_response(s.oauth_callback(&q).await)
 }
@@ -41,14 +44,21 @@ async fn show_form(State(s): State<AppState>, Path(state): Path<String>) -> Resp
                     format!("<label>{f}<br><input type=\"password\" name=\"{f}\" autocomplete=\"off\" required></label><br>")
                 })
                 .collect();
-            let body = format!("<p>Enter the credentials for {}.</p><form method=\"post\">{inputs}<button type=\"submit\">Save</button></form>", escape(&provider));
+            let body = format!(
+                "<p>Enter the credentials for {}.</p><form method=\"post\">{inputs}<button type=\"submit\">Save</button></form>",
+                escape(&provider)
+            );
             html(StatusCode::OK, "Connect", &body)
         }
         Err(e) => error_page(e),
     }
 }
 
-async fn submit_form(State(s): State<AppState>, Path(state): Path<String>, form: Result<Form<HashMap<String, String>>, FormRejection>) -> Response {
+async fn submit_form(
+    State(s): State<AppState>,
+    Path(state): Path<String>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Response {
     let fields = form.map(|Form(f)| f).unwrap_or_default();
     match s.submit_form(&state, &fields).await {
         Ok(outcome) => outcome_response(outcome),
@@ -60,7 +70,9 @@ fn outcome_response(outcome: CallbackOutcome) -> Response {
     match outcome {
         CallbackOutcome::Redirect(url) => Redirect::to(&url).into_response(),
         CallbackOutcome::Page { ok: true, message } => page(StatusCode::OK, "Connected", &message),
-        CallbackOutcome::Page { ok: false, message } => page(StatusCode::BAD_REQUEST, "Connection failed", &message),
+        CallbackOutcome::Page { ok: false, message } => {
+            page(StatusCode::BAD_REQUEST, "Connection failed", &message)
+        }
     }
 }
 
@@ -80,9 +92,21 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
         escape(title)
     );
     // The page holds a one-time state in its URL: keep it out of caches and other sites.
-    (status, [(header::CACHE_CONTROL, "no-store"), (header::REFERRER_POLICY, "no-referrer")], Html(doc)).into_response()
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(doc),
+    )
+        .into_response()
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }

@@ -10,51 +10,96 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use nexus_protocol::internal::{
-    InternalRequestConnection, InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH,
-    VERIFY_API_KEY_PATH, VerifyKeyRequest, VerifyKeyResponse,
+    InternalRequestConnection, InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH,
+    RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest, VerifyKeyResponse,
 };
-use nexus_protocol::{CheckConnectionResponse, ErrorCode, RequestConnectionResponse, ResolveResponse};
+use nexus_protocol::{
+    CheckConnectionResponse, ErrorCode, RequestConnectionResponse, ResolveResponse,
+};
 
 pub fn router(service: AppState) -> Router<AppState> {
     Router::new()
         .route(VERIFY_API_KEY_PATH, post(verify_key))
         .route(RESOLVE_PATH, post(resolve))
         .route(REQUEST_CONNECTION_PATH, post(request_connection))
-        .route("/internal/v1/workspaces/{ws}/connections/{id}", get(check_connection))
-        .route("/internal/v1/workspaces/{ws}/connections/{id}/token", get(connection_token))
-        .route("/internal/v1/workspaces/{ws}/connections/{id}/refresh", post(refresh_connection))
-        .route_layer(axum::middleware::from_fn_with_state(service, require_internal))
+        .route(
+            "/internal/v1/workspaces/{ws}/connections/{id}",
+            get(check_connection),
+        )
+        .route(
+            "/internal/v1/workspaces/{ws}/connections/{id}/token",
+            get(connection_token),
+        )
+        .route(
+            "/internal/v1/workspaces/{ws}/connections/{id}/refresh",
+            post(refresh_connection),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            service,
+            require_internal,
+        ))
 }
 
 fn authorize(principal: &Principal, workspace_id: &str) -> Result<(), ApiError> {
     if principal.workspace_id() == workspace_id {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::Forbidden, "the caller may not act in this workspace"))
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the caller may not act in this workspace",
+        ))
     }
 }
 
 fn caller(principal: &Principal, body_request_id: Option<String>, headers: &HeaderMap) -> Caller {
-    Caller { principal: principal.audit_label(), request_id: body_request_id.or_else(|| request_id(headers)) }
+    Caller {
+        principal: principal.audit_label(),
+        request_id: body_request_id.or_else(|| request_id(headers)),
+    }
 }
 
 /// The gateway's path-based calls carry the principal's workspace in the path (it builds the
 /// path from the verified principal), so the workspace there is the authorization boundary.
 fn path_caller(headers: &HeaderMap) -> Caller {
-    Caller { principal: "gateway".into(), request_id: request_id(headers) }
-}
-
-async fn verify_key(State(s): State<AppState>, JsonBody(req): JsonBody<VerifyKeyRequest>) -> Result<Json<VerifyKeyResponse>, ApiError> {
-    match s.store.verify_api_key(&req.key).await? {
-        Some((workspace_id, key_id)) => Ok(Json(VerifyKeyResponse { workspace_id, key_id })),
-        None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown or revoked API key")),
+    Caller {
+        principal: "gateway".into(),
+        request_id: request_id(headers),
     }
 }
 
-async fn resolve(State(s): State<AppState>, headers: HeaderMap, JsonBody(req): JsonBody<InternalResolveRequest>) -> Result<Json<ResolveResponse>, ApiError> {
+async fn verify_key(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<VerifyKeyRequest>,
+) -> Result<Json<VerifyKeyResponse>, ApiError> {
+    match s.store.verify_api_key(&req.key).await? {
+        Some((workspace_id, key_id)) => Ok(Json(VerifyKeyResponse {
+            workspace_id,
+            key_id,
+        })),
+        None => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "unknown or revoked API key",
+        )),
+    }
+}
+
+async fn resolve(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<InternalResolveRequest>,
+) -> Result<Json<ResolveResponse>, ApiError> {
     authorize(&req.principal, &req.workspace_id)?;
     let caller = caller(&req.principal, req.request_id.clone(), &headers);
-    Ok(Json(s.resolve(&req.workspace_id, &req.provider_name, req.min_ttl, req.force_refresh, &caller).await?))
+    Ok(Json(
+        s.resolve(
+            &req.workspace_id,
+            &req.provider_name,
+            req.min_ttl,
+            req.force_refresh,
+            &caller,
+        )
+        .await?,
+    ))
 }
 
 async fn request_connection(
@@ -64,17 +109,37 @@ async fn request_connection(
 ) -> Result<Json<RequestConnectionResponse>, ApiError> {
     authorize(&req.principal, &req.workspace_id)?;
     let caller = caller(&req.principal, req.request_id.clone(), &headers);
-    Ok(Json(s.request_connection(&req.workspace_id, &req.input, &caller).await?))
+    Ok(Json(
+        s.request_connection(&req.workspace_id, &req.input, &caller)
+            .await?,
+    ))
 }
 
-async fn check_connection(State(s): State<AppState>, Path((ws, id)): Path<(String, String)>) -> Result<Json<CheckConnectionResponse>, ApiError> {
+async fn check_connection(
+    State(s): State<AppState>,
+    Path((ws, id)): Path<(String, String)>,
+) -> Result<Json<CheckConnectionResponse>, ApiError> {
     Ok(Json(s.check_connection(&ws, &id).await?))
 }
 
-async fn connection_token(State(s): State<AppState>, headers: HeaderMap, Path((ws, id)): Path<(String, String)>) -> Result<Json<ResolveResponse>, ApiError> {
-    Ok(Json(s.token_by_id(&ws, &id, false, &path_caller(&headers)).await?))
+async fn connection_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, String)>,
+) -> Result<Json<ResolveResponse>, ApiError> {
+    Ok(Json(
+        s.token_by_id(&ws, &id, false, &path_caller(&headers))
+            .await?,
+    ))
 }
 
-async fn refresh_connection(State(s): State<AppState>, headers: HeaderMap, Path((ws, id)): Path<(String, String)>) -> Result<Json<ResolveResponse>, ApiError> {
-    Ok(Json(s.token_by_id(&ws, &id, true, &path_caller(&headers)).await?))
+async fn refresh_connection(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, String)>,
+) -> Result<Json<ResolveResponse>, ApiError> {
+    Ok(Json(
+        s.token_by_id(&ws, &id, true, &path_caller(&headers))
+            .await?,
+    ))
 }

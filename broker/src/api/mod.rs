@@ -33,12 +33,18 @@ pub fn router(service: AppState) -> Router {
         .merge(admin::router(service.clone()))
         .merge(internal::router(service.clone()))
         .merge(browser::router())
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(ErrorCode::Other("method_not_allowed".into()), "method not allowed on this route")
-                .with_status_hint()
+            ApiError::new(
+                ErrorCode::Other("method_not_allowed".into()),
+                "method not allowed on this route",
+            )
+            .with_status_hint()
         })
         .with_state(service)
 }
@@ -48,7 +54,11 @@ async fn readyz(State(service): State<AppState>) -> Response {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, ApiError::upstream("database unreachable")).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ApiError::upstream("database unreachable"),
+            )
+                .into_response()
         }
     }
 }
@@ -56,7 +66,11 @@ async fn readyz(State(service): State<AppState>) -> Response {
 impl ApiError {
     /// `method_not_allowed` is not a protocol code; answer it as 405 with the envelope.
     fn with_status_hint(self) -> Response {
-        (StatusCode::METHOD_NOT_ALLOWED, axum::Json(nexus_protocol::ErrorBody::new(self.code, self.message))).into_response()
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            axum::Json(nexus_protocol::ErrorBody::new(self.code, self.message)),
+        )
+            .into_response()
     }
 }
 
@@ -67,7 +81,10 @@ pub fn token_matches(headers: &HeaderMap, expected: &SecretString) -> bool {
     let Some(presented) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
     else {
         return false;
     };
@@ -96,7 +113,11 @@ pub async fn require_admin(State(service): State<AppState>, req: Request, next: 
     }
 }
 
-pub async fn require_internal(State(service): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_internal(
+    State(service): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if token_matches(req.headers(), &service.config.internal_token) {
         next.run(req).await
     } else {
@@ -114,7 +135,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(status_code(e.status()), "could not read the request body"))?;
+            .map_err(|e| {
+                ApiError::new(status_code(e.status()), "could not read the request body")
+            })?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -122,24 +145,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         let what = match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON".to_owned(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "malformed JSON".to_owned()
+            }
             serde_json::error::Category::Data => {
                 let text = e.to_string();
                 // "missing field `x`" / "unknown variant `x`" name schema items, not values.
                 if text.starts_with("missing field") || text.starts_with("unknown field") {
-                    text.split(" at line").next().unwrap_or("invalid field").to_owned()
+                    text.split(" at line")
+                        .next()
+                        .unwrap_or("invalid field")
+                        .to_owned()
                 } else {
                     "a field has the wrong type or value".to_owned()
                 }
             }
             serde_json::error::Category::Io => "unreadable body".to_owned(),
         };
-        ApiError::invalid(format!("invalid JSON body ({what}, line {} column {})", e.line(), e.column()))
+        ApiError::invalid(format!(
+            "invalid JSON body ({what}, line {} column {})",
+            e.line(),
+            e.column()
+        ))
     })
 }
 
 fn status_code(status: StatusCode) -> ErrorCode {
-    if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::PayloadTooLarge } else { ErrorCode::InvalidRequest }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorCode::PayloadTooLarge
+    } else {
+        ErrorCode::InvalidRequest
+    }
 }
 
 /// Query parameters with a JSON-envelope rejection.
@@ -155,9 +191,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 }
 
 fn serde_urlencoded_compat<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| ApiError::invalid("malformed query string"))?)
-        .map(|q| q.0)
-        .map_err(|e| ApiError::invalid(format!("invalid query parameters: {}", e.body_text())))
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::invalid("malformed query string"))?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| ApiError::invalid(format!("invalid query parameters: {}", e.body_text())))
 }
 
 /// The audit identity of an admin call.

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -25,7 +27,9 @@ async fn run() -> Result<(), String> {
     let config = BrokerConfig::from_env().map_err(|e| e.to_string())?;
     let addr = std::env::var("NEXUS_BROKER_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
     let broker = Broker::start(config).await.map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("bind {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("bind {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("nexus-broker listening on {local}");
     axum::serve(listener, broker.router())

@@ -21,7 +21,9 @@ static CATALOG: LazyLock<BTreeMap<String, ProviderInput>> = LazyLock::new(|| {
 /// Entries are keyed by name in the file; `ProviderInput` needs a `name`, so add it. Working on
 /// the parsed tree keeps the file free of repetition.
 fn with_names(yaml: &str) -> String {
-    let Ok(serde_yaml_ng::Value::Mapping(map)) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(yaml) else {
+    let Ok(serde_yaml_ng::Value::Mapping(map)) =
+        serde_yaml_ng::from_str::<serde_yaml_ng::Value>(yaml)
+    else {
         return String::new();
     };
     let mut out = serde_yaml_ng::Mapping::new();

@@ -30,11 +30,16 @@ pub fn parse_document(text: &str) -> Result<Vec<ProviderInput>, FileError> {
     parse_with_env(text, &|name| std::env::var(name).ok())
 }
 
-pub fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<ProviderInput>, FileError> {
+pub fn parse_with_env(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<ProviderInput>, FileError> {
     // serde_yaml_ng's messages quote positions and expected tokens, not values of other fields.
-    let mut tree: Value = serde_yaml_ng::from_str(text).map_err(|e| FileError::Parse(e.to_string()))?;
+    let mut tree: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| FileError::Parse(e.to_string()))?;
     interpolate(&mut tree, env)?;
-    let doc: Document = serde_yaml_ng::from_value(tree).map_err(|e| FileError::Parse(e.to_string()))?;
+    let doc: Document =
+        serde_yaml_ng::from_value(tree).map_err(|e| FileError::Parse(e.to_string()))?;
     let mut seen = std::collections::BTreeSet::new();
     for p in &doc.providers {
         if !seen.insert(p.name.clone()) {
@@ -90,16 +95,34 @@ mod tests {
         let doc = "providers:\n  - name: github\n    catalog: github\n    client_id: ${GH_ID:-abc}\n    client_secret: ${GH_SECRET}\n";
         let providers = parse_with_env(doc, &env).unwrap();
         assert_eq!(providers[0].client_id.as_deref(), Some("abc"));
-        assert_eq!(providers[0].client_secret.as_ref().unwrap().expose(), "s3cret: [not yaml]");
+        assert_eq!(
+            providers[0].client_secret.as_ref().unwrap().expose(),
+            "s3cret: [not yaml]"
+        );
     }
 
     #[test]
     fn errors_are_clear() {
-        assert_eq!(parse_with_env("providers:\n  - name: x\n    client_id: ${NOPE}\n", &env).err(), Some(FileError::MissingEnv("NOPE".into())));
-        assert_eq!(parse_with_env("providers:\n  - name: x\n    client_id: ${NOPE\n", &env).err(), Some(FileError::Unterminated));
-        assert!(matches!(parse_with_env("providers: 3", &env), Err(FileError::Parse(_))));
-        assert_eq!(parse_with_env("providers:\n  - name: a\n  - name: a\n", &env).err(), Some(FileError::Duplicate("a".into())));
+        assert_eq!(
+            parse_with_env("providers:\n  - name: x\n    client_id: ${NOPE}\n", &env).err(),
+            Some(FileError::MissingEnv("NOPE".into()))
+        );
+        assert_eq!(
+            parse_with_env("providers:\n  - name: x\n    client_id: ${NOPE\n", &env).err(),
+            Some(FileError::Unterminated)
+        );
+        assert!(matches!(
+            parse_with_env("providers: 3", &env),
+            Err(FileError::Parse(_))
+        ));
+        assert_eq!(
+            parse_with_env("providers:\n  - name: a\n  - name: a\n", &env).err(),
+            Some(FileError::Duplicate("a".into()))
+        );
         // JSON is YAML.
-        assert_eq!(parse_with_env(r#"{"providers": [{"name": "j"}]}"#, &env).unwrap()[0].name, "j");
+        assert_eq!(
+            parse_with_env(r#"{"providers": [{"name": "j"}]}"#, &env).unwrap()[0].name,
+            "j"
+        );
     }
 }

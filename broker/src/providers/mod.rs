@@ -14,7 +14,14 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Static credential kinds: the credential is captured or imported, never fetched.
-pub const STATIC_KINDS: &[&str] = &["api_key", "basic_auth", "header", "query_param", "hmac_payload", "aws_sigv4"];
+pub const STATIC_KINDS: &[&str] = &[
+    "api_key",
+    "basic_auth",
+    "header",
+    "query_param",
+    "hmac_payload",
+    "aws_sigv4",
+];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProviderError {
@@ -27,7 +34,10 @@ pub enum ProviderError {
     #[error("provider `{name}`: {reason}")]
     Invalid { name: String, reason: String },
     #[error("provider `{name}`: invalid strategy: {source}")]
-    Strategy { name: String, source: nexus_protocol::StrategyError },
+    Strategy {
+        name: String,
+        source: nexus_protocol::StrategyError,
+    },
 }
 
 /// How the broker authenticates to a token endpoint.
@@ -59,13 +69,21 @@ pub struct ProviderInput {
     pub issuer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_discovery: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "authorization_url")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "authorization_url"
+    )]
     pub auth_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "scopes_de")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "scopes_de"
+    )]
     pub scopes: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_separator: Option<String>,
@@ -103,9 +121,12 @@ fn scopes_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String
     Ok(match Option::<Scopes>::deserialize(d)? {
         None => None,
         Some(Scopes::List(v)) => Some(v),
-        Some(Scopes::Text(s)) => {
-            Some(s.split([' ', ',']).filter(|p| !p.is_empty()).map(str::to_owned).collect())
-        }
+        Some(Scopes::Text(s)) => Some(
+            s.split([' ', ','])
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
     })
 }
 
@@ -158,14 +179,19 @@ fn is_valid_provider_name(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.'))
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.')
+        })
 }
 
 fn check_url(name: &str, field: &str, value: &Option<String>) -> Result<(), ProviderError> {
     let Some(value) = value else { return Ok(()) };
     match url::Url::parse(value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(ProviderError::Invalid { name: name.into(), reason: format!("`{field}` must be an http(s) URL") }),
+        _ => Err(ProviderError::Invalid {
+            name: name.into(),
+            reason: format!("`{field}` must be an http(s) URL"),
+        }),
     }
 }
 
@@ -175,9 +201,25 @@ fn overlay(base: ProviderInput, over: ProviderInput) -> ProviderInput {
         ($($f:ident),*) => { ProviderInput { $($f: over.$f.or(base.$f),)* name: over.name, catalog: over.catalog } };
     }
     pick!(
-        auth_type, display_name, client_id, client_secret, issuer, enable_discovery, auth_url, token_url,
-        api_base_url, scopes, scope_separator, token_endpoint_auth_method, pkce, extra_authorize_params,
-        strategy, params, rotates_refresh_tokens, expires_in_field, default_expires_in
+        auth_type,
+        display_name,
+        client_id,
+        client_secret,
+        issuer,
+        enable_discovery,
+        auth_url,
+        token_url,
+        api_base_url,
+        scopes,
+        scope_separator,
+        token_endpoint_auth_method,
+        pkce,
+        extra_authorize_params,
+        strategy,
+        params,
+        rotates_refresh_tokens,
+        expires_in_field,
+        default_expires_in
     )
 }
 
@@ -200,8 +242,10 @@ impl ProviderInput {
         }
         let input = match &self.catalog {
             Some(entry) => {
-                let base = catalog::lookup(entry)
-                    .ok_or_else(|| ProviderError::UnknownCatalog { name: name.clone(), catalog: entry.clone() })?;
+                let base = catalog::lookup(entry).ok_or_else(|| ProviderError::UnknownCatalog {
+                    name: name.clone(),
+                    catalog: entry.clone(),
+                })?;
                 overlay(base, self)
             }
             None => self,
@@ -215,19 +259,32 @@ impl ProviderInput {
             .clone()
             .or_else(|| nexus_auth_strategy(input.params.as_ref()))
             .unwrap_or_else(|| default_strategy(&auth_type));
-        Strategy::from_spec(&strategy).map_err(|source| ProviderError::Strategy { name: name.clone(), source })?;
-        for (field, value) in [("auth_url", &input.auth_url), ("token_url", &input.token_url), ("issuer", &input.issuer), ("api_base_url", &input.api_base_url)] {
+        Strategy::from_spec(&strategy).map_err(|source| ProviderError::Strategy {
+            name: name.clone(),
+            source,
+        })?;
+        for (field, value) in [
+            ("auth_url", &input.auth_url),
+            ("token_url", &input.token_url),
+            ("issuer", &input.issuer),
+            ("api_base_url", &input.api_base_url),
+        ] {
             check_url(&name, field, value)?;
         }
         let enable_discovery = input.enable_discovery.unwrap_or(input.issuer.is_some());
         if auth_type == "oauth2" {
-            let invalid = |reason: &str| ProviderError::Invalid { name: name.clone(), reason: reason.into() };
+            let invalid = |reason: &str| ProviderError::Invalid {
+                name: name.clone(),
+                reason: reason.into(),
+            };
             if input.client_id.as_deref().unwrap_or("").is_empty() {
                 return Err(invalid("oauth2 needs `client_id`"));
             }
             let has_endpoints = input.auth_url.is_some() && input.token_url.is_some();
-            if !has_endpoints && !(enable_discovery && input.issuer.is_some()) {
-                return Err(invalid("oauth2 needs `auth_url` and `token_url`, or `issuer` with discovery"));
+            if !(has_endpoints || (enable_discovery && input.issuer.is_some())) {
+                return Err(invalid(
+                    "oauth2 needs `auth_url` and `token_url`, or `issuer` with discovery",
+                ));
             }
         }
         let provider = Provider {
@@ -248,7 +305,9 @@ impl ProviderInput {
             extra_authorize_params: input.extra_authorize_params.unwrap_or_default(),
             strategy,
             rotates_refresh_tokens: input.rotates_refresh_tokens.unwrap_or(false),
-            expires_in_field: input.expires_in_field.unwrap_or_else(|| "expires_in".into()),
+            expires_in_field: input
+                .expires_in_field
+                .unwrap_or_else(|| "expires_in".into()),
             default_expires_in: input.default_expires_in.unwrap_or(3600),
         };
         Ok((provider, input.client_secret.filter(|s| !s.is_empty())))
@@ -274,7 +333,10 @@ mod tests {
         let (p, secret) = input(json!({"name": "gh", "catalog": "github", "client_id": "id", "client_secret": "s", "scopes": "repo user"}))
             .resolve()
             .unwrap();
-        assert_eq!(p.auth_url.as_deref(), Some("https://github.com/login/oauth/authorize"));
+        assert_eq!(
+            p.auth_url.as_deref(),
+            Some("https://github.com/login/oauth/authorize")
+        );
         assert_eq!(p.scopes, vec!["repo", "user"]);
         assert_eq!(secret.unwrap().expose(), "s");
         assert_eq!(p.strategy.kind, "oauth2");
@@ -282,10 +344,22 @@ mod tests {
 
     #[test]
     fn invalid_providers_are_rejected_with_reasons() {
-        assert!(matches!(input(json!({"name": "Bad Name"})).resolve(), Err(ProviderError::BadName(_))));
-        assert!(matches!(input(json!({"name": "x", "auth_type": "magic"})).resolve(), Err(ProviderError::UnknownAuthType { .. })));
-        assert!(matches!(input(json!({"name": "x", "catalog": "nope"})).resolve(), Err(ProviderError::UnknownCatalog { .. })));
-        assert!(matches!(input(json!({"name": "x", "client_id": "c"})).resolve(), Err(ProviderError::Invalid { .. })));
+        assert!(matches!(
+            input(json!({"name": "Bad Name"})).resolve(),
+            Err(ProviderError::BadName(_))
+        ));
+        assert!(matches!(
+            input(json!({"name": "x", "auth_type": "magic"})).resolve(),
+            Err(ProviderError::UnknownAuthType { .. })
+        ));
+        assert!(matches!(
+            input(json!({"name": "x", "catalog": "nope"})).resolve(),
+            Err(ProviderError::UnknownCatalog { .. })
+        ));
+        assert!(matches!(
+            input(json!({"name": "x", "client_id": "c"})).resolve(),
+            Err(ProviderError::Invalid { .. })
+        ));
         assert!(matches!(
             input(json!({"name": "x", "auth_type": "header", "strategy": {"type": "header", "config": {"header_name": "Bad Header"}}})).resolve(),
             Err(ProviderError::Strategy { .. })
@@ -311,7 +385,9 @@ mod tests {
         let names = catalog::names();
         assert!(names.len() >= 15, "catalog has {} entries", names.len());
         for name in names {
-            let (p, _) = input(json!({"name": name, "catalog": name, "client_id": "id"})).resolve().unwrap();
+            let (p, _) = input(json!({"name": name, "catalog": name, "client_id": "id"}))
+                .resolve()
+                .unwrap();
             assert!(p.is_oauth2(), "{name}");
         }
     }

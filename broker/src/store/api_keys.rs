@@ -40,7 +40,8 @@ fn hash_key(key: &str) -> String {
 fn key_id_of(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some(id)
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then_some(id)
 }
 
 impl Store {
@@ -60,7 +61,11 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        Ok(CreatedApiKey { key_id, api_key: key, created_at: rfc3339(now) })
+        Ok(CreatedApiKey {
+            key_id,
+            api_key: key,
+            created_at: rfc3339(now),
+        })
     }
 
     pub async fn list_api_keys(&self, workspace_id: &str) -> Result<Vec<ApiKeyInfo>, StoreError> {
@@ -100,12 +105,18 @@ impl Store {
     }
 
     /// `(workspace_id, key_id)` of a valid, unrevoked key; `None` for anything else.
-    pub async fn verify_api_key(&self, key: &SecretString) -> Result<Option<(String, String)>, StoreError> {
-        let Some(key_id) = key_id_of(key.expose()) else { return Ok(None) };
-        let row = sqlx::query("SELECT workspace_id, key_hash, revoked_at FROM api_keys WHERE id = $1")
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn verify_api_key(
+        &self,
+        key: &SecretString,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let Some(key_id) = key_id_of(key.expose()) else {
+            return Ok(None);
+        };
+        let row =
+            sqlx::query("SELECT workspace_id, key_hash, revoked_at FROM api_keys WHERE id = $1")
+                .bind(key_id)
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let stored: String = row.try_get("key_hash")?;
         let presented = hash_key(key.expose());
@@ -125,7 +136,10 @@ mod tests {
 
     #[test]
     fn key_id_parsing_rejects_malformed_keys() {
-        assert_eq!(key_id_of("nxk_0123456789abcdef_secret"), Some("0123456789abcdef"));
+        assert_eq!(
+            key_id_of("nxk_0123456789abcdef_secret"),
+            Some("0123456789abcdef")
+        );
         assert_eq!(key_id_of("nxk_0123456789abcdef_"), None);
         assert_eq!(key_id_of("nxk_short_secret"), None);
         assert_eq!(key_id_of("other_0123456789abcdef_x"), None);

@@ -54,13 +54,23 @@ impl Store {
 
     async fn try_audit(&self, e: &AuditEvent<'_>) -> Result<(), StoreError> {
         let at = now_ms();
-        let prev: Option<String> = sqlx::query("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("hash"))
-            .transpose()?
-            .flatten();
-        let canonical = serde_json::json!([at, e.workspace_id, e.action, e.target, e.principal, e.outcome, e.request_id, e.detail]);
+        let prev: Option<String> =
+            sqlx::query("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("hash"))
+                .transpose()?
+                .flatten();
+        let canonical = serde_json::json!([
+            at,
+            e.workspace_id,
+            e.action,
+            e.target,
+            e.principal,
+            e.outcome,
+            e.request_id,
+            e.detail
+        ]);
         let mut h = Sha256::new();
         h.update(prev.as_deref().unwrap_or("").as_bytes());
         h.update(canonical.to_string().as_bytes());

@@ -98,19 +98,32 @@ pub struct NewConnection<'a> {
 }
 
 fn aad<'a>(ws: &'a str, id: &'a str, column: &'a str) -> Aad<'a> {
-    Aad { table: "connections", workspace: ws, row: id, column }
+    Aad {
+        table: "connections",
+        workspace: ws,
+        row: id,
+        column,
+    }
 }
 
 impl Store {
-    pub async fn insert_connection(&self, new: NewConnection<'_>) -> Result<ConnectionRow, StoreError> {
+    pub async fn insert_connection(
+        &self,
+        new: NewConnection<'_>,
+    ) -> Result<ConnectionRow, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         let seal = |column: &str, value: Option<&SecretString>| {
-            value.map(|v| self.vault.seal(v.expose(), &aad(new.workspace_id, &id, column)))
+            value.map(|v| {
+                self.vault
+                    .seal(v.expose(), &aad(new.workspace_id, &id, column))
+            })
         };
         let tokens = new.tokens.cloned().unwrap_or_default();
         let credentials = match new.credentials {
-            Some(c) => Some(SecretString::new(serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
+            Some(c) => Some(SecretString::new(
+                serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
             None => None,
         };
         sqlx::query(
@@ -132,18 +145,32 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        self.get_connection(new.workspace_id, &id).await?.ok_or_else(|| StoreError::NotFound(format!("connection `{id}`")))
+        self.get_connection(new.workspace_id, &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("connection `{id}`")))
     }
 
-    pub async fn get_connection(&self, workspace_id: &str, id: &str) -> Result<Option<ConnectionRow>, StoreError> {
+    pub async fn get_connection(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(workspace_id).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| connection_from_row(&r)).transpose()
     }
 
     /// The connection a resolve of `(workspace, provider)` uses: the most recently updated
     /// active one, else the most recent of any status (so the caller learns why it is unusable).
-    pub async fn find_connection_for(&self, workspace_id: &str, provider_name: &str) -> Result<Option<ConnectionRow>, StoreError> {
+    pub async fn find_connection_for(
+        &self,
+        workspace_id: &str,
+        provider_name: &str,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND provider_name = $2 AND status <> 'revoked' \
              ORDER BY CASE WHEN status = 'active' THEN 0 ELSE 1 END, updated_at DESC, id LIMIT 1"
@@ -156,9 +183,17 @@ impl Store {
         row.map(|r| connection_from_row(&r)).transpose()
     }
 
-    pub async fn list_connections(&self, workspace_id: &str) -> Result<Vec<ConnectionRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(workspace_id).fetch_all(&self.pool).await?;
+    pub async fn list_connections(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Vec<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(connection_from_row).collect()
     }
 
@@ -195,11 +230,19 @@ impl Store {
         id: &str,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = match self.backend {
-            Backend::Postgres => format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND id = $2 FOR UPDATE"),
+            Backend::Postgres => format!(
+                "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND id = $2 FOR UPDATE"
+            ),
             // The transaction already holds SQLite's write lock (BEGIN IMMEDIATE).
-            Backend::Sqlite => format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND id = $2"),
+            Backend::Sqlite => {
+                format!("SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND id = $2")
+            }
         };
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(workspace_id).bind(id).fetch_optional(&mut *conn).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
         row.map(|r| connection_from_row(&r)).transpose()
     }
 
@@ -211,9 +254,18 @@ impl Store {
         row: &ConnectionRow,
         tokens: &TokenSet,
     ) -> Result<(), StoreError> {
-        let seal = |column: &str, v: &SecretString| self.vault.seal(v.expose(), &aad(&row.workspace_id, &row.id, column));
-        let access = tokens.access_token.as_ref().map(|t| seal("access_token", t));
-        let refresh = tokens.refresh_token.as_ref().map(|t| seal("refresh_token", t));
+        let seal = |column: &str, v: &SecretString| {
+            self.vault
+                .seal(v.expose(), &aad(&row.workspace_id, &row.id, column))
+        };
+        let access = tokens
+            .access_token
+            .as_ref()
+            .map(|t| seal("access_token", t));
+        let refresh = tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| seal("refresh_token", t));
         let scopes = tokens.scopes.as_deref().map(scopes_json);
         let now = now_ms();
         sqlx::query(
@@ -234,7 +286,12 @@ impl Store {
     }
 
     /// Mark `needs_reauth` inside the refresh transaction (the provider rejected the grant).
-    pub(crate) async fn mark_needs_reauth(&self, conn: &mut AnyConnection, id: &str, reason: &str) -> Result<(), StoreError> {
+    pub(crate) async fn mark_needs_reauth(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE connections SET status = 'needs_reauth', last_error = $1, updated_at = $2, version = version + 1 WHERE id = $3")
             .bind(reason)
             .bind(now_ms())
@@ -244,24 +301,41 @@ impl Store {
         Ok(())
     }
 
-    pub fn open_access_token(&self, row: &ConnectionRow) -> Result<Option<SecretString>, StoreError> {
+    pub fn open_access_token(
+        &self,
+        row: &ConnectionRow,
+    ) -> Result<Option<SecretString>, StoreError> {
         self.open_column(row, "access_token", row.sealed_access.as_deref())
     }
 
-    pub fn open_refresh_token(&self, row: &ConnectionRow) -> Result<Option<SecretString>, StoreError> {
+    pub fn open_refresh_token(
+        &self,
+        row: &ConnectionRow,
+    ) -> Result<Option<SecretString>, StoreError> {
         self.open_column(row, "refresh_token", row.sealed_refresh.as_deref())
     }
 
     pub fn open_credentials(&self, row: &ConnectionRow) -> Result<Option<Credentials>, StoreError> {
-        let Some(text) = self.open_column(row, "credentials", row.sealed_credentials.as_deref())? else {
+        let Some(text) = self.open_column(row, "credentials", row.sealed_credentials.as_deref())?
+        else {
             return Ok(None);
         };
-        serde_json::from_str(text.expose()).map(Some).map_err(|_| StoreError::Corrupt("connection credentials".into()))
+        serde_json::from_str(text.expose())
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("connection credentials".into()))
     }
 
-    fn open_column(&self, row: &ConnectionRow, column: &str, sealed: Option<&[u8]>) -> Result<Option<SecretString>, StoreError> {
+    fn open_column(
+        &self,
+        row: &ConnectionRow,
+        column: &str,
+        sealed: Option<&[u8]>,
+    ) -> Result<Option<SecretString>, StoreError> {
         match sealed {
-            Some(bytes) => Ok(Some(SecretString::new(self.vault.open(bytes, &aad(&row.workspace_id, &row.id, column))?))),
+            Some(bytes) => Ok(Some(SecretString::new(
+                self.vault
+                    .open(bytes, &aad(&row.workspace_id, &row.id, column))?,
+            ))),
             None => Ok(None),
         }
     }
@@ -279,7 +353,8 @@ fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreErro
         workspace_id: r.try_get("workspace_id")?,
         provider_name: r.try_get("provider_name")?,
         user_id: r.try_get("user_id")?,
-        status: ConnectionStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("connection status `{status}`")))?,
+        status: ConnectionStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("connection status `{status}`")))?,
         scopes: serde_json::from_str(&scopes).unwrap_or_default(),
         access_expires_at: r.try_get("access_expires_at")?,
         token_type: r.try_get("token_type")?,
@@ -296,9 +371,17 @@ fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreErro
 
 impl Store {
     /// Store static credentials on a connection (the capture form) and make it active.
-    pub async fn set_credentials(&self, workspace_id: &str, id: &str, credentials: &Credentials) -> Result<(), StoreError> {
-        let text = serde_json::to_string(credentials).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let sealed = self.vault.seal(&text, &aad(workspace_id, id, "credentials"));
+    pub async fn set_credentials(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        credentials: &Credentials,
+    ) -> Result<(), StoreError> {
+        let text =
+            serde_json::to_string(credentials).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = self
+            .vault
+            .seal(&text, &aad(workspace_id, id, "credentials"));
         let done = sqlx::query(
             "UPDATE connections SET credentials = $1, status = 'active', last_error = NULL, version = version + 1, updated_at = $2 \
              WHERE workspace_id = $3 AND id = $4",

@@ -70,7 +70,9 @@ impl Store {
     pub async fn connect(url: &str, vault: Arc<Vault>) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let mut options = AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30));
+        let mut options = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30));
         if backend == Backend::Sqlite {
             // One file shared by the pool's connections: wait for the write lock instead of
             // failing with SQLITE_BUSY, and let readers proceed during a write (WAL).
@@ -84,15 +86,27 @@ impl Store {
             });
         }
         let pool = options.connect(url).await?;
-        let store = Self { pool, backend, vault };
+        let store = Self {
+            pool,
+            backend,
+            vault,
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -114,7 +128,9 @@ impl Store {
     /// Begin a transaction that holds the write lock needed to refresh a connection:
     /// SQLite takes the database write lock up front (`BEGIN IMMEDIATE`); PostgreSQL takes a
     /// row lock afterwards with `SELECT … FOR UPDATE` (see `connections::lock_for_refresh`).
-    pub(crate) async fn begin_locking(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(crate) async fn begin_locking(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,

@@ -39,13 +39,20 @@ pub fn state_hash(state: &str) -> String {
 }
 
 fn verifier_aad(hash: &str) -> Aad<'_> {
-    Aad { table: "pending_authorizations", workspace: "-", row: hash, column: "code_verifier" }
+    Aad {
+        table: "pending_authorizations",
+        workspace: "-",
+        row: hash,
+        column: "code_verifier",
+    }
 }
 
 impl Store {
     pub async fn insert_pending(&self, p: NewPending<'_>) -> Result<(), StoreError> {
         let hash = state_hash(p.state.expose());
-        let sealed = p.code_verifier.map(|v| self.vault.seal(v.expose(), &verifier_aad(&hash)));
+        let sealed = p
+            .code_verifier
+            .map(|v| self.vault.seal(v.expose(), &verifier_aad(&hash)));
         let now = now_ms();
         sqlx::query(
             "INSERT INTO pending_authorizations (state_hash, connection_id, workspace_id, provider_name, code_verifier, \
@@ -81,7 +88,9 @@ impl Store {
         let Some(r) = row else { return Ok(None) };
         let sealed: Option<Vec<u8>> = r.try_get("code_verifier")?;
         let code_verifier = match sealed {
-            Some(b) => Some(SecretString::new(self.vault.open(&b, &verifier_aad(&hash))?)),
+            Some(b) => Some(SecretString::new(
+                self.vault.open(&b, &verifier_aad(&hash))?,
+            )),
             None => None,
         };
         let scopes: String = r.try_get("scopes")?;
@@ -100,13 +109,20 @@ impl Store {
     }
 
     /// Look at a pending authorization without consuming it (the static-credential form's GET).
-    pub async fn peek_pending(&self, state: &str) -> Result<Option<(String, String, bool)>, StoreError> {
+    pub async fn peek_pending(
+        &self,
+        state: &str,
+    ) -> Result<Option<(String, String, bool)>, StoreError> {
         let row = sqlx::query("SELECT workspace_id, provider_name, expires_at FROM pending_authorizations WHERE state_hash = $1")
             .bind(state_hash(state))
             .fetch_optional(&self.pool)
             .await?;
         let Some(r) = row else { return Ok(None) };
         let expires_at: i64 = r.try_get("expires_at")?;
-        Ok(Some((r.try_get("workspace_id")?, r.try_get("provider_name")?, expires_at < now_ms())))
+        Ok(Some((
+            r.try_get("workspace_id")?,
+            r.try_get("provider_name")?,
+            expires_at < now_ms(),
+        )))
     }
 }

@@ -20,7 +20,12 @@ pub struct StoredProvider {
 }
 
 fn secret_aad(provider_id: &str) -> Aad<'_> {
-    Aad { table: "providers", workspace: "-", row: provider_id, column: "client_secret" }
+    Aad {
+        table: "providers",
+        workspace: "-",
+        row: provider_id,
+        column: "client_secret",
+    }
 }
 
 /// What an upsert changed.
@@ -40,7 +45,8 @@ impl Store {
         secret: Option<&SecretString>,
         dry_run: bool,
     ) -> Result<UpsertOutcome, StoreError> {
-        let spec = serde_json::to_string(provider).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let spec =
+            serde_json::to_string(provider).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         match self.get_provider(&provider.name).await? {
             Some(existing) => {
                 let same_secret = self.secret_matches(&existing, secret).await?;
@@ -48,7 +54,8 @@ impl Store {
                     return Ok(UpsertOutcome::Unchanged);
                 }
                 if !dry_run {
-                    let sealed = secret.map(|s| self.vault.seal(s.expose(), &secret_aad(&existing.id)));
+                    let sealed =
+                        secret.map(|s| self.vault.seal(s.expose(), &secret_aad(&existing.id)));
                     sqlx::query("UPDATE providers SET kind = $1, spec = $2, client_secret = $3, updated_at = $4 WHERE id = $5")
                         .bind(&provider.auth_type)
                         .bind(&spec)
@@ -81,14 +88,20 @@ impl Store {
                 match inserted {
                     Ok(_) => Ok(UpsertOutcome::Created),
                     // Another broker created it at the same moment: replace theirs.
-                    Err(e) if is_unique_violation(&e) => Box::pin(self.upsert_provider(provider, secret, false)).await,
+                    Err(e) if is_unique_violation(&e) => {
+                        Box::pin(self.upsert_provider(provider, secret, false)).await
+                    }
                     Err(e) => Err(e.into()),
                 }
             }
         }
     }
 
-    async fn secret_matches(&self, existing: &StoredProvider, secret: Option<&SecretString>) -> Result<bool, StoreError> {
+    async fn secret_matches(
+        &self,
+        existing: &StoredProvider,
+        secret: Option<&SecretString>,
+    ) -> Result<bool, StoreError> {
         let stored = self.provider_client_secret(&existing.provider.name).await?;
         Ok(match (stored, secret) {
             (None, None) => true,
@@ -117,13 +130,19 @@ impl Store {
     }
 
     pub async fn delete_provider(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM providers WHERE name = $1").bind(name).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM providers WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// The provider's client secret, read fresh from the database on every use so a rotated
     /// secret takes effect on the next refresh without a restart.
-    pub async fn provider_client_secret(&self, name: &str) -> Result<Option<SecretString>, StoreError> {
+    pub async fn provider_client_secret(
+        &self,
+        name: &str,
+    ) -> Result<Option<SecretString>, StoreError> {
         let row = sqlx::query("SELECT id, client_secret FROM providers WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -132,7 +151,9 @@ impl Store {
         let id: String = row.try_get("id")?;
         let sealed: Option<Vec<u8>> = row.try_get("client_secret")?;
         match sealed {
-            Some(bytes) => Ok(Some(SecretString::new(self.vault.open(&bytes, &secret_aad(&id))?))),
+            Some(bytes) => Ok(Some(SecretString::new(
+                self.vault.open(&bytes, &secret_aad(&id))?,
+            ))),
             None => Ok(None),
         }
     }
@@ -140,7 +161,8 @@ impl Store {
 
 fn provider_from_row(r: &sqlx::any::AnyRow) -> Result<StoredProvider, StoreError> {
     let spec: String = r.try_get("spec")?;
-    let provider: Provider = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt(format!("provider spec: {e}")))?;
+    let provider: Provider = serde_json::from_str(&spec)
+        .map_err(|e| StoreError::Corrupt(format!("provider spec: {e}")))?;
     let has_secret: bool = match r.try_get::<bool, _>("has_secret") {
         Ok(b) => b,
         // SQLite reports the comparison as an integer.

@@ -91,7 +91,11 @@ impl Store {
         for col in COLUMNS {
             let mut after = String::new();
             loop {
-                let rows = sqlx::query(col.select).bind(&after).bind(PAGE).fetch_all(&self.pool).await?;
+                let rows = sqlx::query(col.select)
+                    .bind(&after)
+                    .bind(PAGE)
+                    .fetch_all(&self.pool)
+                    .await?;
                 let Some(last) = rows.last() else { break };
                 after = last.try_get("id")?;
                 for row in &rows {
@@ -105,7 +109,12 @@ impl Store {
         Ok(total)
     }
 
-    async fn reseal_row(&self, col: &SealedColumn, row: &sqlx::any::AnyRow, active: &str) -> Result<u64, StoreError> {
+    async fn reseal_row(
+        &self,
+        col: &SealedColumn,
+        row: &sqlx::any::AnyRow,
+        active: &str,
+    ) -> Result<u64, StoreError> {
         let id: String = row.try_get("id")?;
         let ws: Option<String> = row.try_get("ws")?;
         let sealed: Vec<u8> = row.try_get("sealed")?;
@@ -113,10 +122,20 @@ impl Store {
             return Ok(0);
         }
         let _ = (col.id_column, col.workspace_column);
-        let aad = Aad { table: col.table, workspace: ws.as_deref().unwrap_or("-"), row: &id, column: col.column };
+        let aad = Aad {
+            table: col.table,
+            workspace: ws.as_deref().unwrap_or("-"),
+            row: &id,
+            column: col.column,
+        };
         let plain = self.vault.open(&sealed, &aad)?;
         let resealed = self.vault.seal(&plain, &aad);
-        let done = sqlx::query(col.update).bind(resealed).bind(&id).bind(sealed).execute(&self.pool).await?;
+        let done = sqlx::query(col.update)
+            .bind(resealed)
+            .bind(&id)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

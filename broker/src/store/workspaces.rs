@@ -17,21 +17,34 @@ pub fn is_valid_workspace_id(id: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 63
         && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
 }
 
 impl Store {
-    pub async fn create_workspace(&self, id: &str, name: Option<&str>) -> Result<Workspace, StoreError> {
+    pub async fn create_workspace(
+        &self,
+        id: &str,
+        name: Option<&str>,
+    ) -> Result<Workspace, StoreError> {
         let now = now_ms();
-        let result = sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(name)
-            .bind(now)
-            .execute(&self.pool)
-            .await;
+        let result =
+            sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(name)
+                .bind(now)
+                .execute(&self.pool)
+                .await;
         match result {
-            Ok(_) => Ok(Workspace { id: id.to_owned(), name: name.map(str::to_owned), created_at: rfc3339(now) }),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("workspace `{id}`"))),
+            Ok(_) => Ok(Workspace {
+                id: id.to_owned(),
+                name: name.map(str::to_owned),
+                created_at: rfc3339(now),
+            }),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict(format!("workspace `{id}`")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -45,7 +58,9 @@ impl Store {
     }
 
     pub async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM workspaces ORDER BY id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, created_at FROM workspaces ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(workspace_from_row).collect()
     }
 
@@ -59,5 +74,9 @@ impl Store {
 }
 
 fn workspace_from_row(r: &sqlx::any::AnyRow) -> Result<Workspace, StoreError> {
-    Ok(Workspace { id: r.try_get("id")?, name: r.try_get("name")?, created_at: rfc3339(r.try_get("created_at")?) })
+    Ok(Workspace {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: rfc3339(r.try_get("created_at")?),
+    })
 }

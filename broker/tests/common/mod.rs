@@ -20,8 +20,13 @@ pub fn pg_server_url() -> Option<String> {
     match std::env::var("NEXUS_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(std::env::var("NEXUS_REQUIRE_PG").as_deref() != Ok("1"), "NEXUS_REQUIRE_PG=1 but NEXUS_TEST_DATABASE_URL is unset");
-            eprintln!("note: NEXUS_TEST_DATABASE_URL unset; skipping the PostgreSQL half of this test");
+            assert!(
+                std::env::var("NEXUS_REQUIRE_PG").as_deref() != Ok("1"),
+                "NEXUS_REQUIRE_PG=1 but NEXUS_TEST_DATABASE_URL is unset"
+            );
+            eprintln!(
+                "note: NEXUS_TEST_DATABASE_URL unset; skipping the PostgreSQL half of this test"
+            );
             None
         }
     }
@@ -31,8 +36,13 @@ pub fn pg_server_url() -> Option<String> {
 pub async fn fresh_pg_url(server: &str) -> String {
     sqlx::any::install_default_drivers();
     let name = format!("nexus_broker_t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(server).await.expect("connect to PostgreSQL");
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(server)
+        .await
+        .expect("connect to PostgreSQL");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create database");
     let mut url = url::Url::parse(server).expect("server URL");
     url.set_path(&format!("/{name}"));
     url.to_string()
@@ -40,15 +50,26 @@ pub async fn fresh_pg_url(server: &str) -> String {
 
 pub fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("broker.db").display());
-    TestDb { label: "sqlite", url, _dir: Some(dir) }
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("broker.db").display()
+    );
+    TestDb {
+        label: "sqlite",
+        url,
+        _dir: Some(dir),
+    }
 }
 
 /// SQLite always; PostgreSQL when configured.
 pub async fn all_dbs() -> Vec<TestDb> {
     let mut dbs = vec![sqlite_db()];
     if let Some(server) = pg_server_url() {
-        dbs.push(TestDb { label: "postgres", url: fresh_pg_url(&server).await, _dir: None });
+        dbs.push(TestDb {
+            label: "postgres",
+            url: fresh_pg_url(&server).await,
+            _dir: None,
+        });
     }
     dbs
 }
@@ -58,7 +79,9 @@ pub fn test_vault() -> Arc<Vault> {
 }
 
 pub async fn store_for(db: &TestDb) -> Store {
-    Store::connect(&db.url, test_vault()).await.unwrap_or_else(|e| panic!("{}: connect: {e}", db.label))
+    Store::connect(&db.url, test_vault())
+        .await
+        .unwrap_or_else(|e| panic!("{}: connect: {e}", db.label))
 }
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -91,24 +114,40 @@ pub fn test_config(database_url: &str) -> nexus_broker::BrokerConfig {
 
 impl TestBroker {
     pub async fn start(mut config: nexus_broker::BrokerConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         config.public_url = url.clone();
-        let broker = nexus_broker::Broker::start(config).await.expect("broker starts");
+        let broker = nexus_broker::Broker::start(config)
+            .await
+            .expect("broker starts");
         let router = broker.router();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { url, broker, http, task }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            url,
+            broker,
+            http,
+            task,
+        }
     }
 
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN_TOKEN)
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
     }
 
     pub fn internal(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.url)).bearer_auth(INTERNAL_TOKEN)
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(INTERNAL_TOKEN)
     }
 
     /// Send, return (status, JSON body). Panics with the body when it is not JSON.
@@ -119,23 +158,37 @@ impl TestBroker {
         if text.is_empty() {
             return (status, serde_json::Value::Null);
         }
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text}"));
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text}"));
         (status, body)
     }
 
     pub async fn create_workspace(&self, id: &str) {
-        let (status, body) = Self::send(self.admin(reqwest::Method::POST, "/admin/v1/workspaces").json(&serde_json::json!({"id": id}))).await;
+        let (status, body) = Self::send(
+            self.admin(reqwest::Method::POST, "/admin/v1/workspaces")
+                .json(&serde_json::json!({"id": id})),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
     }
 
     pub async fn put_provider(&self, spec: serde_json::Value) -> serde_json::Value {
-        let (status, body) = Self::send(self.admin(reqwest::Method::POST, "/admin/v1/providers").json(&spec)).await;
+        let (status, body) = Self::send(
+            self.admin(reqwest::Method::POST, "/admin/v1/providers")
+                .json(&spec),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         body
     }
 
     /// `POST /internal/v1/resolve` as an API-key principal of `ws`.
-    pub async fn resolve(&self, ws: &str, provider: &str, extra: serde_json::Value) -> (u16, serde_json::Value) {
+    pub async fn resolve(
+        &self,
+        ws: &str,
+        provider: &str,
+        extra: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let mut body = serde_json::json!({
             "principal": {"kind": "api_key", "workspace_id": ws, "key_id": "k1"},
             "workspace_id": ws, "provider_name": provider
@@ -143,7 +196,11 @@ impl TestBroker {
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
-        Self::send(self.internal(reqwest::Method::POST, "/internal/v1/resolve").json(&body)).await
+        Self::send(
+            self.internal(reqwest::Method::POST, "/internal/v1/resolve")
+                .json(&body),
+        )
+        .await
     }
 }
 
@@ -166,7 +223,12 @@ pub fn testkit_provider(oauth: &nexus_testkit::OAuthServer, name: &str) -> serde
 
 impl TestBroker {
     /// Import a refresh token as a connection of `ws`; returns the connection id.
-    pub async fn import_refresh_token(&self, ws: &str, provider: &str, refresh_token: &str) -> String {
+    pub async fn import_refresh_token(
+        &self,
+        ws: &str,
+        provider: &str,
+        refresh_token: &str,
+    ) -> String {
         let (status, body) = Self::send(
             self.admin(reqwest::Method::POST, &format!("/admin/v1/workspaces/{ws}/connections/import"))
                 .json(&serde_json::json!({"provider_name": provider, "kind": "refresh_token", "secret": refresh_token})),
