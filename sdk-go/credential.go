@@ -130,16 +130,17 @@ type resolveBody struct {
 	ConnectionID     string                     `json:"connection_id"`
 }
 
-// errInvalidResolveBody never quotes the body (the JSON error could, and the body is secret).
-var errInvalidResolveBody = &Error{Code: CodeInvalidResponse,
-	Message: "the gateway's resolve response is not valid protocol JSON"}
+// invalidResolveBody never quotes the body (a JSON error could, and the body is secret).
+func invalidResolveBody() *Error {
+	return &Error{Code: CodeInvalidResponse, Message: "the gateway's resolve response is not valid protocol JSON"}
+}
 
 // parseCredential decodes a resolve body received at now. The error never quotes the body,
 // which holds secrets.
 func parseCredential(body []byte, now time.Time) (*Credential, error) {
 	var raw resolveBody
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, errInvalidResolveBody
+		return nil, invalidResolveBody()
 	}
 	if raw.Strategy == nil {
 		return nil, sdkError(CodeInvalidResponse, "the gateway's resolve response has no strategy")
@@ -216,12 +217,12 @@ func expiresAtText(raw json.RawMessage) (*string, error) {
 	switch {
 	case raw[0] == '"':
 		if err := json.Unmarshal(raw, &text); err != nil {
-			return nil, errInvalidResolveBody
+			return nil, invalidResolveBody()
 		}
 	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
 		text = string(raw)
 	default:
-		return nil, errInvalidResolveBody
+		return nil, invalidResolveBody()
 	}
 	return &text, nil
 }
