@@ -615,3 +615,60 @@ async fn health_and_openapi() {
     assert!(doc["paths"]["/admin/v1/providers/apply"]["post"].is_object());
     assert!(doc["paths"]["/admin/v1/workspaces/{ws}/connections/import"]["post"].is_object());
 }
+
+#[tokio::test]
+async fn providers_file_is_applied_at_start_up() {
+    let db = common::sqlite_db();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nexus-providers.yaml");
+    // SAFETY of the test: only this test reads this variable.
+    unsafe { std::env::set_var("NEXUS_BROKER_TEST_GH_SECRET", "gh-from-env") };
+    std::fs::write(
+        &file,
+        "providers:\n  - name: github\n    catalog: github\n    client_id: gh-id\n    client_secret: ${NEXUS_BROKER_TEST_GH_SECRET}\n  - name: notion-key\n    auth_type: api_key\n    params:\n      auth_strategy: {type: header, config: {header_name: X-Api-Key}}\n",
+    )
+    .unwrap();
+    let mut config = test_config(&db.url);
+    config.providers_file = Some(file.clone());
+    let b = TestBroker::start(config).await;
+    let (_, list) = TestBroker::send(b.admin(Method::GET, "/admin/v1/providers")).await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(names, ["github", "notion-key"]);
+    assert_eq!(list[1]["strategy"]["config"]["header_name"], json!("X-Api-Key"));
+    assert_eq!(b.broker.store().provider_client_secret("github").await.unwrap().unwrap().expose(), "gh-from-env");
+    drop(b);
+
+    // A broken file stops start-up with a clear error instead of running half-configured.
+    std::fs::write(&file, "providers:\n  - name: x\n    auth_type: nope\n").unwrap();
+    let mut config = test_config(&db.url);
+    config.providers_file = Some(file);
+    let err = nexus_broker::Broker::start(config).await.err().expect("start must fail");
+    assert!(err.to_string().contains("unknown auth_type"), "{err}");
+}
+
+#[tokio::test]
+async fn internal_request_connection_and_check() {
+    let db = common::sqlite_db();
+    let b = TestBroker::start(test_config(&db.url)).await;
+    b.create_workspace("w1").await;
+    b.put_provider(json!({"name": "stripe", "auth_type": "api_key"})).await;
+    let principal = json!({"kind": "api_key", "workspace_id": "w1", "key_id": "k1"});
+    let body = json!({"principal": principal, "workspace_id": "w1", "input": {"user_id": "u1", "provider": "stripe"}});
+    let (status, started) = TestBroker::send(b.internal(Method::POST, "/internal/v1/request-connection").json(&body)).await;
+    assert_eq!(status, 200, "{started}");
+    assert!(started["authUrl"].as_str().unwrap().starts_with(&format!("{}/connect/", b.url)));
+    let id = started["connection_id"].as_str().unwrap();
+    let (status, check) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/w1/connections/{id}"))).await;
+    assert_eq!((status, check["status"].as_str()), (200, Some("pending")));
+    let (status, e) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/other/connections/{id}"))).await;
+    assert_eq!((status, e["error"].as_str()), (404, Some("connection_not_found")), "connections are scoped to their workspace");
+
+    let wrong = json!({"principal": principal, "workspace_id": "w2", "input": {"user_id": "u1", "provider": "stripe"}});
+    let (status, _) = TestBroker::send(b.internal(Method::POST, "/internal/v1/request-connection").json(&wrong)).await;
+    assert_eq!(status, 403);
+    let bad_return = json!({"principal": principal, "workspace_id": "w1", "input": {"user_id": "u1", "provider": "stripe", "return_url": "javascript:alert(1)"}});
+    let (status, _) = TestBroker::send(b.internal(Method::POST, "/internal/v1/request-connection").json(&bad_return)).await;
+    assert_eq!(status, 400);
+    let (status, _) = TestBroker::send(b.internal(Method::POST, "/internal/v1/resolve").body("{")).await;
+    assert_eq!(status, 400);
+}
