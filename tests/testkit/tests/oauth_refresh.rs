@@ -140,6 +140,26 @@ async fn expired_access_tokens_are_inactive_and_userinfo_refuses_them() {
 }
 
 #[tokio::test]
+async fn revoking_one_refresh_token_kills_only_that_one() {
+    let oauth = server().await;
+    let (_, first) = oauth.issue_tokens_directly(["read"]);
+    let (_, second) = oauth.issue_tokens_directly(["read"]);
+    assert!(oauth.revoke_token(&first));
+    assert!(!oauth.revoke_token("rt_unknown"));
+    let (status, body) = json_of(refresh(&oauth, &first, None).await).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(refresh(&oauth, &second, None).await.status(), 200);
+    assert_eq!(
+        oauth.stats().refresh_reuse_detected,
+        0,
+        "revoked is not reuse"
+    );
+}
+
+#[tokio::test]
 async fn short_ttl_is_reported_in_expires_in() {
     let oauth = server().await;
     oauth.set_access_token_ttl(Duration::from_secs(5));

@@ -278,6 +278,11 @@ impl OAuthServer {
         self.shared.provider.lock().expire_all_access_tokens()
     }
 
+    /// Revoke one access or refresh token (as `POST /revoke` does). Returns whether it was known.
+    pub fn revoke_token(&self, token: &str) -> bool {
+        self.shared.provider.lock().revoke_token(token)
+    }
+
     /// Revoke every access and refresh token (the user disconnected the app at the provider):
     /// the next refresh gets `invalid_grant`. Returns how many of them were still usable.
     pub fn revoke_all(&self) -> usize {
