@@ -19,7 +19,13 @@ unset they read DIR/dev.env written by `nexus dev` (DIR is --home, NEXUS_HOME, o
 #[command(name = "nexus", version, about = "Run and operate the Nexus credential broker", after_help = AFTER_HELP)]
 pub struct Cli {
     /// Directory of the dev stack's state (SQLite, keys, tokens, dev.env).
-    #[arg(long, global = true, env = "NEXUS_HOME", default_value = ".nexus", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "NEXUS_HOME",
+        default_value = ".nexus",
+        value_name = "DIR"
+    )]
     pub home: PathBuf,
 
     /// Print machine-readable JSON on stdout instead of text.
@@ -36,6 +42,9 @@ pub enum Command {
     Dev(DevArgs),
     /// Run the gateway, the broker or both for production (configured from env and --config).
     Serve(ServeArgs),
+    /// Create and list workspaces (each has its own connections and API keys).
+    #[command(subcommand)]
+    Workspaces(WorkspacesCommand),
     /// Manage OAuth and API-key providers.
     #[command(subcommand)]
     Providers(ProvidersCommand),
@@ -106,11 +115,27 @@ pub enum ProvidersCommand {
     List,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum WorkspacesCommand {
+    /// Create a workspace.
+    Create {
+        /// Lowercase letters, digits, `_` and `-` (at most 63 characters).
+        id: String,
+        /// A display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the workspaces.
+    List,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ImportKind {
     /// stdin holds an API key.
+    #[value(name = "api_key", alias = "api-key")]
     ApiKey,
     /// stdin holds an OAuth refresh token.
+    #[value(name = "refresh_token", alias = "refresh-token")]
     RefreshToken,
     /// stdin holds a JSON object of credential fields (e.g. username and password).
     Credentials,

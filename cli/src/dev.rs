@@ -6,7 +6,8 @@
 //!    port 0 gets its real port);
 //! 3. broker and gateway serving; both answer HTTP;
 //! 4. workspace `dev` and its API key ensured through the admin API;
-//! 5. `dev.env` written atomically: from now on clients can use the stack.
+//! 5. `dev.env` written atomically: from now on clients can use the stack;
+//! 6. on SIGINT/SIGTERM: servers drain, `dev.env` is removed (everything else stays).
 
 use crate::args::DevArgs;
 use crate::error::{CliError, CliResult};
@@ -46,7 +47,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
 
     let broker = Broker::start(broker_config(&home, &secrets, &broker_url))
         .await
-        .map_err(|e| CliError::config(format!("cannot start the broker: {e}")))?;
+        .map_err(crate::serve::broker_start_error)?;
     let gateway = Gateway::new(gateway_config(&broker_url, &secrets)?)
         .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
 
@@ -73,11 +74,17 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
     }
 
     print_banner(&home, &gateway_url, &broker_url);
-    services.run_until_signal().await
+    let outcome = services.run_until_signal().await;
+    // dev.env describes a running stack; once stopped, clients should hear "start nexus dev",
+    // not "connection refused" on ports that may belong to someone else by now.
+    home.remove_dev_env()?;
+    outcome
 }
 
 fn local_addr(listener: &tokio::net::TcpListener) -> CliResult<std::net::SocketAddr> {
-    listener.local_addr().map_err(|e| CliError::runtime(format!("cannot read the bound address: {e}")))
+    listener
+        .local_addr()
+        .map_err(|e| CliError::runtime(format!("cannot read the bound address: {e}")))
 }
 
 /// The secrets `nexus dev` generates once and keeps under the home directory.
@@ -96,7 +103,8 @@ impl DevSecrets {
             STANDARD.encode(key)
         })?;
         Ok(Self {
-            admin_token: home.load_or_create_secret(ADMIN_TOKEN_FILE, || random_token("nxadm_", 32))?,
+            admin_token: home
+                .load_or_create_secret(ADMIN_TOKEN_FILE, || random_token("nxadm_", 32))?,
             internal_token: home
                 .load_or_create_secret(INTERNAL_TOKEN_FILE, || random_token("nxint_", 32))?,
         })
@@ -142,7 +150,9 @@ async fn ensure_dev_workspace(
         .any(|w| w.get("id").and_then(Value::as_str) == Some(DEV_WORKSPACE));
     if !exists {
         let body = json!({"id": DEV_WORKSPACE, "name": "Development"});
-        admin.post("/admin/v1/workspaces", &[], Body::Json(body)).await?;
+        admin
+            .post("/admin/v1/workspaces", &[], Body::Json(body))
+            .await?;
     }
 
     if let Some(stored) = home.load_secret(API_KEY_FILE)?
@@ -170,7 +180,14 @@ async fn key_is_valid(
 ) -> CliResult<bool> {
     let internal = ApiClient::broker_admin(broker_url.to_owned(), secrets.internal_token.clone())?;
     let body = json!({"key": key.expose()});
-    match internal.post(nexus_protocol::internal::VERIFY_API_KEY_PATH, &[], Body::Json(body)).await {
+    match internal
+        .post(
+            nexus_protocol::internal::VERIFY_API_KEY_PATH,
+            &[],
+            Body::Json(body),
+        )
+        .await
+    {
         Ok(answer) => Ok(answer.get("workspace_id").and_then(Value::as_str) == Some(DEV_WORKSPACE)),
         Err(CliError::Rejected { .. }) => Ok(false),
         Err(e) => Err(e),

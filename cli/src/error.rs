@@ -33,7 +33,12 @@ pub enum CliError {
 
     /// A server could not be reached at all.
     #[error("cannot reach the {what} at {url}: {reason}\n  hint: {hint}")]
-    Unreachable { what: &'static str, url: String, reason: String, hint: &'static str },
+    Unreachable {
+        what: &'static str,
+        url: String,
+        reason: String,
+        hint: &'static str,
+    },
 
     /// A server refused our credential.
     #[error("the {what} rejected the {credential} ({status}): {message}\n  hint: {hint}")]
@@ -47,7 +52,12 @@ pub enum CliError {
 
     /// A server understood us and said no (400, 404, 409, …) or failed (5xx).
     #[error("the {what} answered {status} {code}: {message}")]
-    Api { what: &'static str, status: u16, code: String, message: String },
+    Api {
+        what: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+    },
 
     /// Anything else that went wrong at run time (I/O, a server that stopped, …).
     #[error("{0}")]

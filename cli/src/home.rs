@@ -44,22 +44,33 @@ impl DevHome {
     pub fn create(dir: &Path) -> CliResult<Self> {
         if !dir.exists() {
             fs::create_dir_all(dir).map_err(|e| {
-                CliError::config(format!("cannot create the home directory {}: {e}", dir.display()))
+                CliError::config(format!(
+                    "cannot create the home directory {}: {e}",
+                    dir.display()
+                ))
             })?;
             let _ = fs::set_permissions(dir, fs::Permissions::from_mode(HOME_DIR_MODE));
         } else if !dir.is_dir() {
-            return Err(CliError::config(format!("{} is not a directory", dir.display())));
+            return Err(CliError::config(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
         }
         // An absolute path keeps the SQLite URL and messages meaningful whatever the cwd.
         let dir = dir.canonicalize().map_err(|e| {
-            CliError::config(format!("cannot use the home directory {}: {e}", dir.display()))
+            CliError::config(format!(
+                "cannot use the home directory {}: {e}",
+                dir.display()
+            ))
         })?;
         Ok(Self { dir })
     }
 
     /// Use `dir` as it is, without creating anything (admin commands only read dev.env).
     pub fn existing(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+        Self {
+            dir: dir.to_path_buf(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -93,7 +104,11 @@ impl DevHome {
             return Ok(existing);
         }
         let value = generate();
-        match fs::OpenOptions::new().write(true).create_new(true).mode(SECRET_FILE_MODE).open(&path)
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(SECRET_FILE_MODE)
+            .open(&path)
         {
             Ok(mut f) => {
                 f.write_all(value.as_bytes())
@@ -125,7 +140,10 @@ impl DevHome {
                 Ok(Some(SecretString::new(value)))
             }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CliError::config(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(CliError::config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
@@ -154,7 +172,10 @@ impl DevHome {
         match fs::read_to_string(&path) {
             Ok(text) => Ok(Some(parse_env_file(&text))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CliError::config(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(CliError::config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 }
@@ -256,11 +277,22 @@ mod tests {
     fn secrets_are_created_once_with_mode_0600() {
         let tmp = tempfile::tempdir().unwrap();
         let home = DevHome::create(&tmp.path().join("home")).unwrap();
-        let first = home.load_or_create_secret("admin.token", || "one".into()).unwrap();
-        let second = home.load_or_create_secret("admin.token", || "two".into()).unwrap();
+        let first = home
+            .load_or_create_secret("admin.token", || "one".into())
+            .unwrap();
+        let second = home
+            .load_or_create_secret("admin.token", || "two".into())
+            .unwrap();
         assert_eq!(first.expose(), "one");
-        assert_eq!(second.expose(), "one", "an existing secret is never replaced");
-        let mode = fs::metadata(home.path("admin.token")).unwrap().permissions().mode();
+        assert_eq!(
+            second.expose(),
+            "one",
+            "an existing secret is never replaced"
+        );
+        let mode = fs::metadata(home.path("admin.token"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = fs::metadata(home.dir()).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
@@ -271,7 +303,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let home = DevHome::create(tmp.path()).unwrap();
         fs::write(home.path("admin.token"), "\n").unwrap();
-        let err = home.load_or_create_secret("admin.token", || "x".into()).unwrap_err();
+        let err = home
+            .load_or_create_secret("admin.token", || "x".into())
+            .unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 
@@ -291,10 +325,16 @@ mod tests {
         assert_eq!(read[ENV_GATEWAY_URL], "http://127.0.0.1:1234");
         assert_eq!(read[ENV_API_KEY], "key");
         assert_eq!(read[ENV_WORKSPACE_ID], "dev");
-        let mode = fs::metadata(home.dev_env_path()).unwrap().permissions().mode();
+        let mode = fs::metadata(home.dev_env_path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         // No temp file is left behind.
-        let names: Vec<_> = fs::read_dir(home.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(home.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("dev.env")]);
         home.remove_dev_env().unwrap();
         assert!(home.read_dev_env().unwrap().is_none());
@@ -315,7 +355,11 @@ mod tests {
         let b = random_token("nx_", 32);
         assert_ne!(a, b);
         assert!(a.starts_with("nx_"));
-        assert!(a[3..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a[3..]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert_eq!(a.len(), 3 + 43);
     }
 }

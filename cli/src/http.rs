@@ -15,7 +15,10 @@ pub enum Body {
     None,
     Json(Value),
     /// Raw text with its content type (a providers YAML file).
-    Text { content_type: &'static str, text: String },
+    Text {
+        content_type: &'static str,
+        text: String,
+    },
 }
 
 /// One server (broker or gateway) and the bearer credential we call it with.
@@ -75,14 +78,20 @@ impl ApiClient {
         body: Body,
     ) -> CliResult<Value> {
         let url = format!("{}{path}", self.base_url);
-        let mut request = self.http.request(method, &url).bearer_auth(self.token.expose());
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(self.token.expose());
         if !query.is_empty() {
             request = request.query(query);
         }
         request = attach_body(request, body);
         let response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         if status.is_success() {
             return parse_success(&bytes, self.server);
         }
@@ -110,11 +119,16 @@ impl ApiClient {
         let (code, message) = match serde_json::from_slice::<ErrorBody>(bytes) {
             Ok(body) => (body.error.as_str().to_owned(), body.message),
             Err(_) => (
-                status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_"),
+                status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_lowercase()
+                    .replace(' ', "_"),
                 snippet(bytes),
             ),
         };
-        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && is_auth_failure(&code)
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            && is_auth_failure(&code)
         {
             return CliError::Rejected {
                 what: self.server,
@@ -124,7 +138,12 @@ impl ApiClient {
                 hint: self.rejected_hint,
             };
         }
-        CliError::Api { what: self.server, status: status.as_u16(), code, message }
+        CliError::Api {
+            what: self.server,
+            status: status.as_u16(),
+            code,
+            message,
+        }
     }
 }
 
@@ -147,9 +166,9 @@ fn attach_body(request: RequestBuilder, body: Body) -> RequestBuilder {
     match body {
         Body::None => request,
         Body::Json(value) => request.json(&value),
-        Body::Text { content_type, text } => {
-            request.header(reqwest::header::CONTENT_TYPE, content_type).body(text)
-        }
+        Body::Text { content_type, text } => request
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(text),
     }
 }
 
@@ -157,8 +176,11 @@ fn parse_success(bytes: &[u8], server: &str) -> CliResult<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| CliError::runtime(format!("the {server} sent a response that is not JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        CliError::runtime(format!(
+            "the {server} sent a response that is not JSON: {e}"
+        ))
+    })
 }
 
 /// The start of a non-JSON error body, for the message (error bodies never carry secrets).

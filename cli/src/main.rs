@@ -29,6 +29,10 @@ use http::ApiClient;
 use target::Settings;
 
 fn main() {
+    // A panic is a bug, never a user mistake: say so in one line, without a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("nexus: internal error (please report this bug): {info}");
+    }));
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(()) => EXIT_OK,
@@ -60,17 +64,24 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Dev(args) => dev::run(&cli.home, args).await,
         Command::Serve(args) => serve::run(args).await,
+        Command::Workspaces(command) => {
+            commands::admin::workspaces(&admin_client(&cli.home)?, command, json).await
+        }
         Command::Providers(command) => {
             commands::admin::providers(&admin_client(&cli.home)?, command, json).await
         }
         Command::Connections(command) => {
             commands::admin::connections(&admin_client(&cli.home)?, command, json).await
         }
-        Command::Connect(args) => commands::admin::connect(&admin_client(&cli.home)?, args, json).await,
+        Command::Connect(args) => {
+            commands::admin::connect(&admin_client(&cli.home)?, args, json).await
+        }
         Command::ApiKeys(command) => {
             commands::admin::api_keys(&admin_client(&cli.home)?, command, json).await
         }
-        Command::Keys(command) => commands::admin::keys(&admin_client(&cli.home)?, command, json).await,
+        Command::Keys(command) => {
+            commands::admin::keys(&admin_client(&cli.home)?, command, json).await
+        }
         Command::Audit(args) => commands::admin::audit(&admin_client(&cli.home)?, args, json).await,
         Command::Resolve(args) => {
             let target = Settings::load(DevHome::existing(&cli.home))?.gateway()?;
@@ -95,5 +106,9 @@ fn init_logging(server: bool) {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }

@@ -2,12 +2,32 @@
 //! notes and progress go to stderr, so `x=$(nexus …)` captures only the result.
 
 use serde_json::Value;
+use std::io::{ErrorKind, Write};
+
+/// `println!` for results: a closed stdout (`nexus … | head -1`) ends the command quietly
+/// instead of panicking, and any other write failure is a clear error.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
+}
+pub(crate) use outln;
+
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == ErrorKind::BrokenPipe {
+            // The reader has what it wanted.
+            std::process::exit(crate::error::EXIT_OK);
+        }
+        eprintln!("nexus: error: cannot write to stdout: {e}");
+        std::process::exit(crate::error::EXIT_RUNTIME);
+    }
+}
 
 /// Pretty JSON on stdout.
 pub fn print_json(value: &Value) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(_) => println!("{value}"),
+        Ok(text) => outln!("{text}"),
+        Err(_) => outln!("{value}"),
     }
 }
 
@@ -19,9 +39,17 @@ pub fn field(row: &Value, name: &str) -> String {
         Some(Value::Array(items)) => {
             let parts: Vec<String> = items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                })
                 .collect();
-            if parts.is_empty() { "-".to_owned() } else { parts.join(",") }
+            if parts.is_empty() {
+                "-".to_owned()
+            } else {
+                parts.join(",")
+            }
         }
         Some(other) => other.to_string(),
     }
@@ -33,24 +61,37 @@ pub fn rows<'a>(value: &'a Value, keys: &[&str]) -> &'a [Value] {
     if let Some(items) = value.as_array() {
         return items;
     }
-    keys.iter().find_map(|k| value.get(*k)?.as_array()).map(Vec::as_slice).unwrap_or(&[])
+    keys.iter()
+        .find_map(|k| value.get(*k)?.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// An aligned text table on stdout. `columns` are (header, field name) pairs.
 pub fn print_table(rows: &[Value], columns: &[(&str, &str)]) {
-    let cells: Vec<Vec<String>> =
-        rows.iter().map(|row| columns.iter().map(|(_, f)| field(row, f)).collect()).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| columns.iter().map(|(_, f)| field(row, f)).collect())
+        .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
         .map(|(i, (header, _))| {
-            cells.iter().map(|r| r[i].chars().count()).chain([header.len()]).max().unwrap_or(0)
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([header.len()])
+                .max()
+                .unwrap_or(0)
         })
         .collect();
     let line = |values: Vec<&str>| {
-        let padded: Vec<String> =
-            values.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        let padded: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(columns.iter().map(|(h, _)| *h).collect());
     for row in &cells {

@@ -44,12 +44,18 @@ fn read_config_file(path: &Path) -> CliResult<Vec<(String, String)>> {
 }
 
 fn parse_config(text: &str) -> Result<Vec<(String, String)>, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.message().to_owned())?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.message().to_owned())?;
     table
         .into_iter()
         .map(|(key, value)| {
             let upper = key.to_ascii_uppercase().replace('-', "_");
-            let name = if upper.starts_with("NEXUS_") { upper } else { format!("NEXUS_{upper}") };
+            let name = if upper.starts_with("NEXUS_") {
+                upper
+            } else {
+                format!("NEXUS_{upper}")
+            };
             let value = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(n) => n.to_string(),
@@ -73,16 +79,21 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         let config = BrokerConfig::from_env()
             .map_err(|e| CliError::config(format!("broker configuration: {e}")))?;
         let listener = bind(addr, "broker", "--broker-addr").await?;
-        let bound = listener.local_addr().map_err(|e| CliError::runtime(e.to_string()))?;
-        let broker = Broker::start(config)
-            .await
-            .map_err(|e| CliError::config(format!("cannot start the broker: {e}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        check_database_reachable(&config.database_url).await?;
+        let broker = Broker::start(config).await.map_err(broker_start_error)?;
         eprintln!("nexus: broker listening on {bound}");
         local_broker_url = Some(local_url(bound));
         services.spawn("broker", listener, broker.router());
     }
     if run_gateway {
-        let addr = listen_addr(args.gateway_addr, "NEXUS_GATEWAY_ADDR", DEFAULT_GATEWAY_ADDR)?;
+        let addr = listen_addr(
+            args.gateway_addr,
+            "NEXUS_GATEWAY_ADDR",
+            DEFAULT_GATEWAY_ADDR,
+        )?;
         // With `all`, the gateway reaches the broker of this process unless told otherwise.
         let config = GatewayConfig::from_lookup(|name| {
             let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -93,13 +104,59 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         })
         .map_err(|e| CliError::config(format!("gateway configuration: {e}")))?;
         let listener = bind(addr, "gateway", "--gateway-addr").await?;
-        let bound = listener.local_addr().map_err(|e| CliError::runtime(e.to_string()))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| CliError::runtime(e.to_string()))?;
         let gateway = Gateway::new(config)
             .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
         eprintln!("nexus: gateway listening on {bound}");
         services.spawn("gateway", listener, gateway.router());
     }
     services.run_until_signal().await
+}
+
+/// Fail fast, and clearly, when a PostgreSQL server cannot even be reached (the database pool
+/// would otherwise wait for its acquire timeout and report only "pool timed out").
+async fn check_database_reachable(database_url: &str) -> CliResult<()> {
+    let Ok(url) = url::Url::parse(database_url) else {
+        return Ok(());
+    };
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Ok(());
+    }
+    // A URL without a host uses a Unix socket: nothing to probe here.
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let port = url.port().unwrap_or(5432);
+    let probe = tokio::net::TcpStream::connect((host, port));
+    let outcome = tokio::time::timeout(DATABASE_PROBE_TIMEOUT, probe).await;
+    let reason = match outcome {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {DATABASE_PROBE_TIMEOUT:?}"),
+    };
+    // host:port only: the URL may carry a password.
+    Err(CliError::config(format!(
+        "cannot reach the database server {host}:{port}: {reason}\n  hint: check NEXUS_DATABASE_URL and that PostgreSQL is running"
+    )))
+}
+
+const DATABASE_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A broker start-up failure, with a hint at the setting to fix.
+pub fn broker_start_error(e: nexus_broker::BrokerError) -> CliError {
+    use nexus_broker::BrokerError;
+    let hint = match &e {
+        BrokerError::Config(_) | BrokerError::Crypto(_) => {
+            "check NEXUS_MASTER_KEY / NEXUS_MASTER_KEY_FILE (base64 of 32 bytes, or a keyring file)"
+        }
+        BrokerError::Store(_) => {
+            "check NEXUS_DATABASE_URL (sqlite://PATH?mode=rwc or postgres://USER@HOST/DB) and that the database is reachable"
+        }
+        BrokerError::ProvidersFile(_) => "check NEXUS_PROVIDERS_FILE",
+    };
+    CliError::config(format!("cannot start the broker: {e}\n  hint: {hint}"))
 }
 
 /// The flag, else the environment variable, else the default.
@@ -138,7 +195,10 @@ mod tests {
     #[test]
     fn a_flag_wins_over_the_default() {
         let flag: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert_eq!(listen_addr(Some(flag), "NEXUS_TEST_UNSET_ADDR", "0.0.0.0:1").unwrap(), flag);
+        assert_eq!(
+            listen_addr(Some(flag), "NEXUS_TEST_UNSET_ADDR", "0.0.0.0:1").unwrap(),
+            flag
+        );
         assert_eq!(
             listen_addr(None, "NEXUS_TEST_UNSET_ADDR", "0.0.0.0:1").unwrap(),
             "0.0.0.0:1".parse::<SocketAddr>().unwrap()

@@ -60,7 +60,10 @@ impl Default for Services {
 impl Services {
     pub fn new() -> Self {
         let (stop, _) = watch::channel(false);
-        Self { tasks: JoinSet::new(), stop }
+        Self {
+            tasks: JoinSet::new(),
+            stop,
+        }
     }
 
     /// Serve `router` on `listener` until [`Services::shutdown`].
@@ -144,26 +147,42 @@ mod tests {
 
     #[test]
     fn unspecified_addresses_are_reached_through_loopback() {
-        assert_eq!(local_url("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(
+            local_url("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
         assert_eq!(local_url("[::]:81".parse().unwrap()), "http://[::1]:81");
-        assert_eq!(local_url("10.0.0.5:1".parse().unwrap()), "http://10.0.0.5:1");
+        assert_eq!(
+            local_url("10.0.0.5:1".parse().unwrap()),
+            "http://10.0.0.5:1"
+        );
     }
 
     #[tokio::test]
     async fn a_port_in_use_is_a_config_error_that_names_the_flag() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let err = bind(taken.local_addr().unwrap(), "gateway", "--gateway-addr").await.unwrap_err();
+        let err = bind(taken.local_addr().unwrap(), "gateway", "--gateway-addr")
+            .await
+            .unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("--gateway-addr"), "{err}");
     }
 
     #[tokio::test]
     async fn services_stop_on_shutdown_and_free_their_port() {
-        let listener = bind("127.0.0.1:0".parse().unwrap(), "test", "--x").await.unwrap();
+        let listener = bind("127.0.0.1:0".parse().unwrap(), "test", "--x")
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let mut services = Services::new();
-        services.spawn("test", listener, Router::new().route("/", axum::routing::get(|| async { "ok" })));
-        wait_until_serving(&format!("http://{addr}/"), Duration::from_secs(5)).await.unwrap();
+        services.spawn(
+            "test",
+            listener,
+            Router::new().route("/", axum::routing::get(|| async { "ok" })),
+        );
+        wait_until_serving(&format!("http://{addr}/"), Duration::from_secs(5))
+            .await
+            .unwrap();
         services.shutdown().await;
         // The port is free again once the service stopped.
         std::net::TcpListener::bind(addr).unwrap();

@@ -22,11 +22,14 @@ pub struct GatewayTarget {
     pub api_key: SecretString,
 }
 
+/// Where environment variables come from (the process, or a map in tests).
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Reads settings from the environment first, then from `dev.env`.
 pub struct Settings {
     home: DevHome,
     dev_env: Option<BTreeMap<String, String>>,
-    from_env: Box<dyn Fn(&str) -> Option<String>>,
+    from_env: EnvLookup,
 }
 
 impl Settings {
@@ -41,7 +44,11 @@ impl Settings {
         lookup: impl Fn(&str) -> Option<String> + 'static,
     ) -> CliResult<Self> {
         let dev_env = home.read_dev_env()?;
-        Ok(Self { home, dev_env, from_env: Box::new(lookup) })
+        Ok(Self {
+            home,
+            dev_env,
+            from_env: Box::new(lookup),
+        })
     }
 
     fn get(&self, key: &str) -> Option<String> {
@@ -63,13 +70,19 @@ impl Settings {
     pub fn admin(&self) -> CliResult<AdminTarget> {
         let broker_url = self.require(ENV_BROKER_URL, "broker URL")?;
         let admin_token = self.require(ENV_ADMIN_TOKEN, "admin token")?;
-        Ok(AdminTarget { broker_url: normalize_url(&broker_url)?, admin_token: admin_token.into() })
+        Ok(AdminTarget {
+            broker_url: normalize_url(&broker_url)?,
+            admin_token: admin_token.into(),
+        })
     }
 
     pub fn gateway(&self) -> CliResult<GatewayTarget> {
         let gateway_url = self.require(ENV_GATEWAY_URL, "gateway URL")?;
         let api_key = self.require(ENV_API_KEY, "API key")?;
-        Ok(GatewayTarget { gateway_url: normalize_url(&gateway_url)?, api_key: api_key.into() })
+        Ok(GatewayTarget {
+            gateway_url: normalize_url(&gateway_url)?,
+            api_key: api_key.into(),
+        })
     }
 }
 
@@ -78,7 +91,9 @@ fn normalize_url(raw: &str) -> CliResult<String> {
     let parsed = url::Url::parse(raw)
         .map_err(|e| CliError::config(format!("`{raw}` is not a valid URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(CliError::config(format!("`{raw}` must be an http:// or https:// URL")));
+        return Err(CliError::config(format!(
+            "`{raw}` must be an http:// or https:// URL"
+        )));
     }
     Ok(raw.trim_end_matches('/').to_owned())
 }

@@ -16,17 +16,31 @@ fn the_dev_key_resolves_an_imported_credential_over_http() {
     apply.args(["providers", "apply"]).arg(&file);
     let out = run(apply);
     assert_ok(&out, "providers apply");
-    assert!(stdout(&out).contains("example"), "drift report names the provider: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("example"),
+        "drift report names the provider: {}",
+        stdout(&out)
+    );
 
     let secret = "sk_test_resolve_0123456789abcdef";
     let out = import_api_key(&stack, "example", &format!("{secret}\n"));
     assert_ok(&out, "connections import");
-    assert!(!stdout(&out).contains(secret) && !stderr(&out).contains(secret), "import never echoes the secret");
+    assert!(
+        !stdout(&out).contains(secret) && !stderr(&out).contains(secret),
+        "import never echoes the secret"
+    );
 
-    let (status, body) =
-        resolve_http(stack.get("NEXUS_GATEWAY_URL"), stack.get("NEXUS_API_KEY"), "dev", "example");
+    let (status, body) = resolve_http(
+        stack.get("NEXUS_GATEWAY_URL"),
+        stack.get("NEXUS_API_KEY"),
+        "dev",
+        "example",
+    );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["credentials"]["api_key"], secret, "the trailing newline from stdin is not part of the key");
+    assert_eq!(
+        body["credentials"]["api_key"], secret,
+        "the trailing newline from stdin is not part of the key"
+    );
     assert_eq!(body["strategy"]["type"], "header");
     assert_eq!(body["strategy"]["config"]["header_name"], "X-API-Key");
 
@@ -36,7 +50,11 @@ fn the_dev_key_resolves_an_imported_credential_over_http() {
     let out = run(resolve);
     assert_ok(&out, "nexus resolve");
     assert!(stdout(&out).contains("header"), "{}", stdout(&out));
-    assert!(!stdout(&out).contains(secret), "resolve output masks the credential: {}", stdout(&out));
+    assert!(
+        !stdout(&out).contains(secret),
+        "resolve output masks the credential: {}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -52,7 +70,15 @@ fn restart_keeps_keys_tokens_and_data() {
     assert_ok(&import_api_key(&first, "kept", secret), "import");
     let env_before = first.env.clone();
     let status = first.stop_with("TERM");
-    assert!(status.success(), "SIGTERM is a clean shutdown: {status}\n{}", first.log_text());
+    assert!(
+        status.success(),
+        "SIGTERM is a clean shutdown: {status}\n{}",
+        first.log_text()
+    );
+    assert!(
+        !home.join("dev.env").exists(),
+        "a stopped stack leaves no dev.env behind"
+    );
     drop(first);
 
     let second = DevStack::start(&home);
@@ -61,8 +87,12 @@ fn restart_keeps_keys_tokens_and_data() {
     }
     // The secret was sealed with the master key of the first run; reading it back proves the
     // same key (and the same database) is in use.
-    let (status, body) =
-        resolve_http(second.get("NEXUS_GATEWAY_URL"), second.get("NEXUS_API_KEY"), "dev", "kept");
+    let (status, body) = resolve_http(
+        second.get("NEXUS_GATEWAY_URL"),
+        second.get("NEXUS_API_KEY"),
+        "dev",
+        "kept",
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["credentials"]["api_key"], secret);
 }
@@ -71,8 +101,18 @@ fn restart_keeps_keys_tokens_and_data() {
 fn secrets_in_the_home_are_private() {
     let tmp = tempfile::tempdir().unwrap();
     let stack = DevStack::start(&tmp.path().join("home"));
-    for file in ["master.key", "admin.token", "internal.token", "dev-api-key", "dev.env"] {
-        let mode = std::fs::metadata(stack.home.join(file)).unwrap().permissions().mode() & 0o777;
+    for file in [
+        "master.key",
+        "admin.token",
+        "internal.token",
+        "dev-api-key",
+        "dev.env",
+    ] {
+        let mode = std::fs::metadata(stack.home.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{file} has mode {mode:o}");
     }
 }
@@ -90,12 +130,21 @@ fn api_keys_create_prints_only_a_working_key() {
     assert_eq!(lines.len(), 1, "stdout is exactly the key: {text:?}");
     let key = lines[0];
     assert!(!key.is_empty() && !key.contains(' '), "{key:?}");
-    assert_ne!(key, stack.get("NEXUS_API_KEY"), "a new key, not the dev one");
+    assert_ne!(
+        key,
+        stack.get("NEXUS_API_KEY"),
+        "a new key, not the dev one"
+    );
 
     // The key authenticates at the gateway: no provider yet, so a 404, not a 401.
     let (status, body) = resolve_http(stack.get("NEXUS_GATEWAY_URL"), key, "dev", "nothing");
     assert_ne!(status, 401, "{body}");
-    let (status, _) = resolve_http(stack.get("NEXUS_GATEWAY_URL"), "nxk_not_a_key", "dev", "nothing");
+    let (status, _) = resolve_http(
+        stack.get("NEXUS_GATEWAY_URL"),
+        "nxk_not_a_key",
+        "dev",
+        "nothing",
+    );
     assert_eq!(status, 401);
 }
 
@@ -116,19 +165,46 @@ fn connections_import_reads_the_secret_from_stdin_only() {
     list.args(["--json", "connections", "list", "--workspace", "dev"]);
     let out = run(list);
     assert_ok(&out, "connections list");
-    assert!(!stdout(&out).contains("stdin"), "no connection after a failed import: {}", stdout(&out));
+    assert!(
+        !stdout(&out).contains("stdin"),
+        "no connection after a failed import: {}",
+        stdout(&out)
+    );
 
     // There is no flag to pass a secret on the command line.
     let mut argv = stack.nexus();
-    argv.args(["connections", "import", "--workspace", "dev", "--provider", "stdin", "--kind", "api_key", "--secret", "x"]);
+    argv.args([
+        "connections",
+        "import",
+        "--workspace",
+        "dev",
+        "--provider",
+        "stdin",
+        "--kind",
+        "api_key",
+        "--secret",
+        "x",
+    ]);
     assert_eq!(run(argv).status.code(), Some(2));
 
     // Credentials as a JSON object.
     let mut creds = stack.nexus();
-    creds.args(["connections", "import", "--workspace", "dev", "--provider", "stdin", "--kind", "credentials"]);
+    creds.args([
+        "connections",
+        "import",
+        "--workspace",
+        "dev",
+        "--provider",
+        "stdin",
+        "--kind",
+        "credentials",
+    ]);
     let out = run_with_stdin(creds, "not json {");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("not json"), "the input is never quoted back");
+    assert!(
+        !stderr(&out).contains("not json"),
+        "the input is never quoted back"
+    );
 
     let out = import_api_key(&stack, "stdin", "sk_from_stdin_0123456789");
     assert_ok(&out, "import");
@@ -137,7 +213,10 @@ fn connections_import_reads_the_secret_from_stdin_only() {
     let out = run(list);
     assert_ok(&out, "connections list");
     assert!(stdout(&out).contains("stdin"), "{}", stdout(&out));
-    assert!(!stdout(&out).contains("sk_from_stdin"), "listing never shows a secret");
+    assert!(
+        !stdout(&out).contains("sk_from_stdin"),
+        "listing never shows a secret"
+    );
 }
 
 #[test]

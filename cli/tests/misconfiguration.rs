@@ -9,7 +9,10 @@ const VALID_MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; /
 
 fn assert_no_panic(out: &std::process::Output) {
     let err = stderr(out);
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "a panic:\n{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "a panic:\n{err}"
+    );
 }
 
 #[test]
@@ -18,11 +21,21 @@ fn a_port_in_use_is_a_config_error_and_writes_no_dev_env() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let mut cmd = nexus(tmp.path());
-    cmd.args(["dev", "--gateway-addr", &addr, "--broker-addr", "127.0.0.1:0"]);
+    cmd.args([
+        "dev",
+        "--gateway-addr",
+        &addr,
+        "--broker-addr",
+        "127.0.0.1:0",
+    ]);
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("already in use"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--gateway-addr"), "the message names the flag: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--gateway-addr"),
+        "the message names the flag: {}",
+        stderr(&out)
+    );
     assert!(!tmp.path().join("dev.env").exists());
     assert_no_panic(&out);
 }
@@ -60,20 +73,33 @@ fn a_missing_master_key_is_a_config_error_that_names_it() {
     let tmp = tempfile::tempdir().unwrap();
     let out = serve_broker(tmp.path(), &[("NEXUS_MASTER_KEY", "")]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("NEXUS_MASTER_KEY"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NEXUS_MASTER_KEY"),
+        "{}",
+        stderr(&out)
+    );
     let out = serve_broker(tmp.path(), &[("NEXUS_MASTER_KEY", "too-short")]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("too-short"), "the key is never echoed: {}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("too-short"),
+        "the key is never echoed: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn a_missing_admin_token_is_a_config_error_that_names_it() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = nexus(tmp.path());
-    cmd.args(["providers", "list"]).env("NEXUS_BROKER_URL", "http://127.0.0.1:9");
+    cmd.args(["providers", "list"])
+        .env("NEXUS_BROKER_URL", "http://127.0.0.1:9");
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("NEXUS_ADMIN_TOKEN"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NEXUS_ADMIN_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
     assert_no_panic(&out);
 
     // Without any setting and no dev.env, the hint says how to get one.
@@ -89,14 +115,21 @@ fn a_missing_admin_token_is_a_config_error_that_names_it() {
 #[test]
 fn an_unreachable_broker_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut cmd = nexus(tmp.path());
     cmd.args(["providers", "list"])
         .env("NEXUS_BROKER_URL", format!("http://{closed}"))
         .env("NEXUS_ADMIN_TOKEN", "whatever-token-value");
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cannot reach the broker"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the broker"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!stderr(&out).contains("whatever-token-value"));
 }
 
@@ -105,13 +138,18 @@ fn a_rejected_admin_token_or_api_key_exits_4() {
     let tmp = tempfile::tempdir().unwrap();
     let stack = DevStack::start(&tmp.path().join("home"));
     let mut cmd = stack.nexus();
-    cmd.args(["providers", "list"]).env("NEXUS_ADMIN_TOKEN", "wrong-admin-token");
+    cmd.args(["providers", "list"])
+        .env("NEXUS_ADMIN_TOKEN", "wrong-admin-token");
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("wrong-admin-token"), "the token is never echoed");
+    assert!(
+        !stderr(&out).contains("wrong-admin-token"),
+        "the token is never echoed"
+    );
 
     let mut cmd = stack.nexus();
-    cmd.args(["resolve", "--workspace", "dev", "--provider", "x"]).env("NEXUS_API_KEY", "nxk_wrong");
+    cmd.args(["resolve", "--workspace", "dev", "--provider", "x"])
+        .env("NEXUS_API_KEY", "nxk_wrong");
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 
@@ -127,7 +165,16 @@ fn bad_arguments_are_usage_errors() {
     for args in [
         vec!["providers"],
         vec!["dev", "--gateway-addr", "not-an-address"],
-        vec!["connections", "import", "--workspace", "dev", "--provider", "p", "--kind", "password"],
+        vec![
+            "connections",
+            "import",
+            "--workspace",
+            "dev",
+            "--provider",
+            "p",
+            "--kind",
+            "password",
+        ],
         vec!["serve", "everything"],
     ] {
         let mut cmd = nexus(tmp.path());
@@ -154,5 +201,9 @@ fn an_unreadable_providers_file_is_a_config_error() {
         .env("NEXUS_ADMIN_TOKEN", "t");
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("/nonexistent/providers.yaml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/providers.yaml"),
+        "{}",
+        stderr(&out)
+    );
 }

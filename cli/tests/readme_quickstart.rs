@@ -11,7 +11,10 @@ use common::*;
 use std::path::{Path, PathBuf};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// The bodies of the fenced blocks whose info string is exactly `sh quickstart`.
@@ -29,14 +32,20 @@ fn quickstart_blocks(readme: &str) -> Vec<String> {
             }
         }
     }
-    assert!(current.is_none(), "an unterminated quickstart block in README.md");
+    assert!(
+        current.is_none(),
+        "an unterminated quickstart block in README.md"
+    );
     blocks
 }
 
 #[test]
 fn block_extraction_finds_only_marked_blocks() {
     let text = "```sh\nno\n```\n```sh quickstart\na\nb\n```\ntext\n```sh quickstart\nc\n```\n";
-    assert_eq!(quickstart_blocks(text), vec!["a\nb\n".to_owned(), "c\n".to_owned()]);
+    assert_eq!(
+        quickstart_blocks(text),
+        vec!["a\nb\n".to_owned(), "c\n".to_owned()]
+    );
 }
 
 #[test]
@@ -44,7 +53,11 @@ fn the_readme_quickstart_runs() {
     let root = repo_root();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let blocks = quickstart_blocks(&readme);
-    assert!(blocks.len() >= 4, "the quickstart lost its marked blocks ({} found)", blocks.len());
+    assert!(
+        blocks.len() >= 4,
+        "the quickstart lost its marked blocks ({} found)",
+        blocks.len()
+    );
     let script = format!("set -euo pipefail\n{}", blocks.join("\n"));
 
     // A fresh directory that looks like the repository root to the blocks: `.nexus` is the
@@ -54,9 +67,16 @@ fn the_readme_quickstart_runs() {
     let stack = DevStack::start(&tmp.path().join(".nexus"));
 
     let bin_dir = Path::new(nexus_bin()).parent().unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut bash = std::process::Command::new("bash");
-    bash.arg("-c").arg(&script).current_dir(tmp.path()).env("PATH", path);
+    bash.arg("-c")
+        .arg(&script)
+        .current_dir(tmp.path())
+        .env("PATH", path);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("NEXUS_") {
             bash.env_remove(&key);
@@ -73,7 +93,10 @@ fn the_readme_quickstart_runs() {
     );
     let text = stdout(&out);
     // curl printed the resolved credential and its strategy...
-    assert!(text.contains("\"api_key\":\"sk_test_quickstart_0123456789\""), "{text}");
+    assert!(
+        text.contains("\"api_key\":\"sk_test_quickstart_0123456789\""),
+        "{text}"
+    );
     assert!(text.contains("X-API-Key"), "{text}");
     // ...and the CLI's resolve showed it masked.
     assert!(text.contains("sk_t…(29 chars)"), "{text}");

@@ -1,10 +1,13 @@
 //! The admin commands: each one is a call to the broker admin API (`/admin/v1/…`) and a way of
 //! printing its answer.
 
-use crate::args::{ApiKeysCommand, AuditArgs, ConnectArgs, ConnectionsCommand, ImportKind, KeysCommand, ProvidersCommand};
+use crate::args::{
+    ApiKeysCommand, AuditArgs, ConnectArgs, ConnectionsCommand, ImportKind, KeysCommand,
+    ProvidersCommand, WorkspacesCommand,
+};
 use crate::error::{CliError, CliResult};
 use crate::http::{ApiClient, Body};
-use crate::output::{field, print_json, print_table, rows};
+use crate::output::{field, outln, print_json, print_table, rows};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::io::{IsTerminal, Read};
@@ -30,15 +33,64 @@ pub fn is_valid_id(id: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 63
         && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+}
+
+pub async fn workspaces(
+    client: &ApiClient,
+    command: WorkspacesCommand,
+    json: bool,
+) -> CliResult<()> {
+    match command {
+        WorkspacesCommand::Create { id, name } => {
+            workspace_path(&id, "")?; // validates the id before anything is sent
+            let mut body = Map::new();
+            body.insert("id".into(), id.clone().into());
+            if let Some(name) = name {
+                body.insert("name".into(), name.into());
+            }
+            let created = client
+                .post("/admin/v1/workspaces", &[], Body::Json(Value::Object(body)))
+                .await?;
+            if json {
+                print_json(&created);
+            } else {
+                outln!("{id}");
+                eprintln!("created workspace {id}; next: `nexus api-keys create --workspace {id}`");
+            }
+        }
+        WorkspacesCommand::List => {
+            let list = client.get("/admin/v1/workspaces", &[]).await?;
+            if json {
+                print_json(&list);
+            } else {
+                print_table(
+                    rows(&list, &["workspaces"]),
+                    &[("ID", "id"), ("NAME", "name"), ("CREATED", "created_at")],
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn providers(client: &ApiClient, command: ProvidersCommand, json: bool) -> CliResult<()> {
     match command {
-        ProvidersCommand::Apply { file, dry_run, prune } => {
+        ProvidersCommand::Apply {
+            file,
+            dry_run,
+            prune,
+        } => {
             let body = read_providers_file(&file)?;
-            let query = [("dry_run", dry_run.to_string()), ("prune", prune.to_string())];
-            let report = client.post("/admin/v1/providers/apply", &query, body).await?;
+            let query = [
+                ("dry_run", dry_run.to_string()),
+                ("prune", prune.to_string()),
+            ];
+            let report = client
+                .post("/admin/v1/providers/apply", &query, body)
+                .await?;
             if json {
                 print_json(&report);
             } else {
@@ -50,8 +102,10 @@ pub async fn providers(client: &ApiClient, command: ProvidersCommand, json: bool
             if json {
                 print_json(&list);
             } else {
-                let providers: Vec<Value> =
-                    rows(&list, &["providers"]).iter().map(provider_summary).collect();
+                let providers: Vec<Value> = rows(&list, &["providers"])
+                    .iter()
+                    .map(provider_summary)
+                    .collect();
                 print_table(
                     &providers,
                     &[
@@ -73,13 +127,22 @@ pub async fn providers(client: &ApiClient, command: ProvidersCommand, json: bool
 fn read_providers_file(file: &Path) -> CliResult<Body> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;
-    let is_json = file.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-    let content_type = if is_json { "application/json" } else { "application/yaml" };
+    let is_json = file
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+    let content_type = if is_json {
+        "application/json"
+    } else {
+        "application/yaml"
+    };
     Ok(Body::Text { content_type, text })
 }
 
 fn print_drift_report(report: &Value) {
-    let dry_run = report.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+    let dry_run = report
+        .get("dry_run")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
     for (key, label) in [
         ("created", verb("created", "would create")),
@@ -87,12 +150,25 @@ fn print_drift_report(report: &Value) {
         ("pruned", verb("pruned", "would prune")),
         ("unchanged", "unchanged"),
     ] {
-        for name in report.get(key).and_then(Value::as_array).into_iter().flatten() {
-            let name = name.as_str().map(str::to_owned).unwrap_or_else(|| field(name, "name"));
-            println!("{label:<14} {name}");
+        for name in report
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = name
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| field(name, "name"));
+            outln!("{label:<14} {name}");
         }
     }
-    let count = |key: &str| report.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+    let count = |key: &str| {
+        report
+            .get(key)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
     eprintln!(
         "{}{} created, {} updated, {} pruned, {} unchanged",
         if dry_run { "dry run: " } else { "" },
@@ -128,17 +204,29 @@ fn provider_summary(p: &Value) -> Value {
     })
 }
 
-pub async fn connections(client: &ApiClient, command: ConnectionsCommand, json: bool) -> CliResult<()> {
+pub async fn connections(
+    client: &ApiClient,
+    command: ConnectionsCommand,
+    json: bool,
+) -> CliResult<()> {
     match command {
         ConnectionsCommand::List { workspace } => {
-            let list = client.get(&workspace_path(&workspace, "/connections")?, &[]).await?;
+            let list = client
+                .get(&workspace_path(&workspace, "/connections")?, &[])
+                .await?;
             if json {
                 print_json(&list);
             } else {
                 print_connections(rows(&list, &["connections"]));
             }
         }
-        ConnectionsCommand::Import { workspace, provider, kind, user_id, scopes } => {
+        ConnectionsCommand::Import {
+            workspace,
+            provider,
+            kind,
+            user_id,
+            scopes,
+        } => {
             let path = workspace_path(&workspace, "/connections/import")?;
             let secret = read_secret_from_stdin(kind)?;
             let mut body = Map::new();
@@ -151,7 +239,9 @@ pub async fn connections(client: &ApiClient, command: ConnectionsCommand, json: 
             if !scopes.is_empty() {
                 body.insert("scopes".into(), scopes.into());
             }
-            let connection = client.post(&path, &[], Body::Json(Value::Object(body))).await?;
+            let connection = client
+                .post(&path, &[], Body::Json(Value::Object(body)))
+                .await?;
             if json {
                 print_json(&connection);
             } else {
@@ -182,7 +272,10 @@ fn print_connections(list: &[Value]) {
 fn read_secret_from_stdin(kind: ImportKind) -> CliResult<Value> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("reading the {} from stdin (end with Ctrl-D)…", kind.wire_name());
+        eprintln!(
+            "reading the {} from stdin (end with Ctrl-D)…",
+            kind.wire_name()
+        );
     }
     let mut raw = String::new();
     stdin
@@ -244,7 +337,9 @@ pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliRe
     if let Some(url) = args.return_url {
         body.insert("return_url".into(), url.into());
     }
-    let started = client.post(&path, &[], Body::Json(Value::Object(body))).await?;
+    let started = client
+        .post(&path, &[], Body::Json(Value::Object(body)))
+        .await?;
     if json {
         print_json(&started);
         return Ok(());
@@ -254,7 +349,7 @@ pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliRe
         .or_else(|| started.get("auth_url"))
         .and_then(Value::as_str)
         .ok_or_else(|| CliError::runtime("the broker's answer has no authUrl"))?;
-    println!("{url}");
+    outln!("{url}");
     eprintln!(
         "open the URL above to authorize; connection {} stays pending until then (`nexus connections list --workspace {}`)",
         field(&started, "connection_id"),
@@ -266,8 +361,13 @@ pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliRe
 pub async fn api_keys(client: &ApiClient, command: ApiKeysCommand, json: bool) -> CliResult<()> {
     match command {
         ApiKeysCommand::Create { workspace } => {
-            let created =
-                client.post(&workspace_path(&workspace, "/api-keys")?, &[], Body::Json(json!({}))).await?;
+            let created = client
+                .post(
+                    &workspace_path(&workspace, "/api-keys")?,
+                    &[],
+                    Body::Json(json!({})),
+                )
+                .await?;
             if json {
                 print_json(&created);
                 return Ok(());
@@ -277,14 +377,16 @@ pub async fn api_keys(client: &ApiClient, command: ApiKeysCommand, json: bool) -
                 .and_then(Value::as_str)
                 .ok_or_else(|| CliError::runtime("the broker's answer has no api_key"))?;
             // Only the key on stdout: `KEY=$(nexus api-keys create --workspace w)` must work.
-            println!("{key}");
+            outln!("{key}");
             eprintln!(
                 "created API key {} for workspace {workspace}; it is shown only this once",
                 field(&created, "key_id")
             );
         }
         ApiKeysCommand::List { workspace } => {
-            let list = client.get(&workspace_path(&workspace, "/api-keys")?, &[]).await?;
+            let list = client
+                .get(&workspace_path(&workspace, "/api-keys")?, &[])
+                .await?;
             if json {
                 print_json(&list);
             } else {
@@ -300,7 +402,10 @@ pub async fn api_keys(client: &ApiClient, command: ApiKeysCommand, json: bool) -
             }
         }
         ApiKeysCommand::Revoke { workspace, key_id } => {
-            let path = workspace_path(&workspace, &format!("/api-keys/{}", encode_segment(&key_id)))?;
+            let path = workspace_path(
+                &workspace,
+                &format!("/api-keys/{}", encode_segment(&key_id)),
+            )?;
             let answer = client.send(Method::DELETE, &path, &[], Body::None).await?;
             if json {
                 print_json(&answer);
@@ -315,11 +420,13 @@ pub async fn api_keys(client: &ApiClient, command: ApiKeysCommand, json: bool) -
 pub async fn keys(client: &ApiClient, command: KeysCommand, json: bool) -> CliResult<()> {
     match command {
         KeysCommand::Rotate => {
-            let result = client.post("/admin/v1/keys/rotate", &[], Body::Json(json!({}))).await?;
+            let result = client
+                .post("/admin/v1/keys/rotate", &[], Body::Json(json!({})))
+                .await?;
             if json {
                 print_json(&result);
             } else {
-                println!(
+                outln!(
                     "active key {}; {} secrets re-encrypted",
                     field(&result, "active_key_id"),
                     field(&result, "reencrypted")
@@ -365,7 +472,9 @@ pub async fn audit(client: &ApiClient, args: AuditArgs, json: bool) -> CliResult
 
 /// Percent-encode one path segment (ids come from the user).
 fn encode_segment(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 #[cfg(test)]
@@ -386,16 +495,29 @@ mod tests {
 
     #[test]
     fn stdin_secrets_are_trimmed_and_checked() {
-        assert_eq!(parse_secret(ImportKind::ApiKey, "sk_123\n").unwrap(), json!("sk_123"));
-        assert_eq!(parse_secret(ImportKind::ApiKey, "  \n").unwrap_err().exit_code(), 2);
+        assert_eq!(
+            parse_secret(ImportKind::ApiKey, "sk_123\n").unwrap(),
+            json!("sk_123")
+        );
+        assert_eq!(
+            parse_secret(ImportKind::ApiKey, "  \n")
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
         assert!(parse_secret(ImportKind::RefreshToken, "a\nb").is_err());
-        let fields = parse_secret(ImportKind::Credentials, r#"{"username":"u","password":"p"}"#).unwrap();
+        let fields = parse_secret(
+            ImportKind::Credentials,
+            r#"{"username":"u","password":"p"}"#,
+        )
+        .unwrap();
         assert_eq!(fields["username"], "u");
     }
 
     #[test]
     fn bad_credential_json_is_reported_without_its_content() {
-        let err = parse_secret(ImportKind::Credentials, r#"{"password": "hunter2-secret"#).unwrap_err();
+        let err =
+            parse_secret(ImportKind::Credentials, r#"{"password": "hunter2-secret"#).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = parse_secret(ImportKind::Credentials, r#""hunter2-secret""#).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
@@ -405,7 +527,12 @@ mod tests {
     #[test]
     fn oversized_stdin_is_refused() {
         let big = "x".repeat(MAX_STDIN_SECRET_BYTES as usize + 1);
-        assert_eq!(parse_secret(ImportKind::ApiKey, &big).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            parse_secret(ImportKind::ApiKey, &big)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 
     #[test]

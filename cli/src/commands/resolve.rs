@@ -4,12 +4,15 @@
 use crate::args::ResolveArgs;
 use crate::error::{CliError, CliResult};
 use crate::http::ApiClient;
-use crate::output::{mask, print_json};
+use crate::output::{mask, outln, print_json};
 use nexus_protocol::{ResolveResponse, Strategy};
 use serde_json::{Value, json};
 
 pub async fn resolve(client: &ApiClient, args: ResolveArgs, json: bool) -> CliResult<()> {
-    let mut query = vec![("workspace_id", args.workspace), ("provider_name", args.provider)];
+    let mut query = vec![
+        ("workspace_id", args.workspace),
+        ("provider_name", args.provider),
+    ];
     if let Some(min_ttl) = args.min_ttl {
         query.push(("min_ttl", min_ttl.to_string()));
     }
@@ -18,7 +21,9 @@ pub async fn resolve(client: &ApiClient, args: ResolveArgs, json: bool) -> CliRe
     }
     let body = client.get("/v1/resolve", &query).await?;
     let response: ResolveResponse = serde_json::from_value(body).map_err(|e| {
-        CliError::runtime(format!("the gateway's answer is not a resolve response: {e}"))
+        CliError::runtime(format!(
+            "the gateway's answer is not a resolve response: {e}"
+        ))
     })?;
     let summary = masked_summary(&response);
     if json {
@@ -36,7 +41,11 @@ fn masked_summary(r: &ResolveResponse) -> Value {
         .credentials
         .field_names()
         .map(|name| {
-            let shown = r.credentials.get_str(name).map(|v| mask(&v)).unwrap_or_else(|| "…".into());
+            let shown = r
+                .credentials
+                .get_str(name)
+                .map(|v| mask(&v))
+                .unwrap_or_else(|| "…".into());
             (name.to_owned(), Value::String(shown))
         })
         .collect();
@@ -65,36 +74,60 @@ fn print_summary(s: &Value) {
         Some(Value::String(v)) => v.clone(),
         Some(v) => v.to_string(),
     };
-    let strategy_config = s["strategy"].get("config").map(Value::to_string).unwrap_or_default();
-    println!("strategy:     {} {}", s["strategy"]["type"].as_str().unwrap_or("-"), strategy_config);
+    let strategy_config = s["strategy"]
+        .get("config")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    outln!(
+        "strategy:     {} {}",
+        s["strategy"]["type"].as_str().unwrap_or("-"),
+        strategy_config
+    );
     if s["strategy_check"]["valid"] == Value::Bool(false) {
-        println!("              (invalid: {})", text_of(&s["strategy_check"]["error"]));
+        outln!(
+            "              (invalid: {})",
+            text_of(&s["strategy_check"]["error"])
+        );
     }
-    println!("access token: {}", text("access_token"));
-    let expiry = match (s.get("expires_at").and_then(Value::as_str), s.get("expires_in")) {
+    outln!("access token: {}", text("access_token"));
+    let expiry = match (
+        s.get("expires_at").and_then(Value::as_str),
+        s.get("expires_in"),
+    ) {
         (Some(at), Some(Value::Number(n))) => format!("{at} (in {n} s)"),
         (Some(at), _) => at.to_owned(),
         (None, Some(Value::Number(n))) => format!("in {n} s"),
         _ => "never".to_owned(),
     };
-    println!("expires:      {expiry}");
-    println!("scopes:       {}", scopes_text(&s["scopes"]));
-    println!("api base url: {}", text("api_base_url"));
-    println!("connection:   {}", text("connection_id"));
+    outln!("expires:      {expiry}");
+    outln!("scopes:       {}", scopes_text(&s["scopes"]));
+    outln!("api base url: {}", text("api_base_url"));
+    outln!("connection:   {}", text("connection_id"));
     if let Some(fields) = s["credentials"].as_object() {
         for (name, value) in fields {
-            println!("credential:   {name} = {}", text_of(value));
+            outln!("credential:   {name} = {}", text_of(value));
         }
     }
 }
 
 fn text_of(v: &Value) -> String {
-    v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
+    v.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v.to_string())
 }
 
 fn scopes_text(v: &Value) -> String {
-    let scopes: Vec<&str> = v.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    if scopes.is_empty() { "-".into() } else { scopes.join(" ") }
+    let scopes: Vec<&str> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if scopes.is_empty() {
+        "-".into()
+    } else {
+        scopes.join(" ")
+    }
 }
 
 #[cfg(test)]

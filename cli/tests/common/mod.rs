@@ -31,7 +31,9 @@ pub fn nexus(home: &Path) -> Command {
 
 /// Run a command with `stdin` as its input and collect everything.
 pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn nexus");
     let mut pipe = child.stdin.take().expect("stdin pipe");
     pipe.write_all(stdin.as_bytes()).expect("write stdin");
@@ -73,11 +75,21 @@ pub struct DevStack {
 impl DevStack {
     /// Start `nexus dev --home HOME` on free ports and wait for its dev.env.
     pub fn start(home: &Path) -> Self {
-        Self::start_with(home, &["--gateway-addr", "127.0.0.1:0", "--broker-addr", "127.0.0.1:0"])
+        Self::start_with(
+            home,
+            &[
+                "--gateway-addr",
+                "127.0.0.1:0",
+                "--broker-addr",
+                "127.0.0.1:0",
+            ],
+        )
     }
 
     pub fn start_with(home: &Path, addr_args: &[&str]) -> Self {
         std::fs::create_dir_all(home).expect("create home");
+        // A dev.env left by a killed stack must not be mistaken for this one's.
+        let _ = std::fs::remove_file(home.join("dev.env"));
         let log = home.with_extension("log");
         let log_file = std::fs::File::create(&log).expect("create log");
         let child = nexus(home)
@@ -88,7 +100,12 @@ impl DevStack {
             .stderr(log_file)
             .spawn()
             .expect("spawn nexus dev");
-        let mut stack = Self { home: home.to_path_buf(), child: Some(child), log, env: BTreeMap::new() };
+        let mut stack = Self {
+            home: home.to_path_buf(),
+            child: Some(child),
+            log,
+            env: BTreeMap::new(),
+        };
         stack.env = stack.wait_for_dev_env();
         stack
     }
@@ -101,10 +118,21 @@ impl DevStack {
             if let Ok(text) = std::fs::read_to_string(&path) {
                 return parse_env(&text);
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("nexus dev exited with {status} before writing dev.env:\n{}", self.log_text());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "nexus dev exited with {status} before writing dev.env:\n{}",
+                    self.log_text()
+                );
             }
-            assert!(Instant::now() < deadline, "no dev.env after {START_DEADLINE:?}:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "no dev.env after {START_DEADLINE:?}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -114,7 +142,10 @@ impl DevStack {
     }
 
     pub fn get(&self, key: &str) -> &str {
-        self.env.get(key).map(String::as_str).unwrap_or_else(|| panic!("dev.env has no {key}"))
+        self.env
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("dev.env has no {key}"))
     }
 
     /// A `nexus` command aimed at this stack through its home (dev.env), like a user would run it.
@@ -138,7 +169,10 @@ impl DevStack {
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
-                panic!("nexus dev did not stop within {STOP_DEADLINE:?} of SIG{signal}:\n{}", self.log_text());
+                panic!(
+                    "nexus dev did not stop within {STOP_DEADLINE:?} of SIG{signal}:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -172,8 +206,16 @@ pub fn write_api_key_provider(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// `GET {gateway}/v1/resolve` with `api_key`: (status, JSON body).
-pub fn resolve_http(gateway_url: &str, api_key: &str, workspace: &str, provider: &str) -> (u16, serde_json::Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+pub fn resolve_http(
+    gateway_url: &str,
+    api_key: &str,
+    workspace: &str,
+    provider: &str,
+) -> (u16, serde_json::Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let response = reqwest::Client::new()
             .get(format!("{gateway_url}/v1/resolve"))
@@ -191,6 +233,15 @@ pub fn resolve_http(gateway_url: &str, api_key: &str, workspace: &str, provider:
 /// Import `secret` as the API key of `provider` in workspace `dev` (through stdin).
 pub fn import_api_key(stack: &DevStack, provider: &str, secret: &str) -> Output {
     let mut cmd = stack.nexus();
-    cmd.args(["connections", "import", "--workspace", "dev", "--provider", provider, "--kind", "api_key"]);
+    cmd.args([
+        "connections",
+        "import",
+        "--workspace",
+        "dev",
+        "--provider",
+        provider,
+        "--kind",
+        "api_key",
+    ]);
     run_with_stdin(cmd, secret)
 }

@@ -1,0 +1,242 @@
+//! `nexus serve all` for production: PostgreSQL, settings from a `--config` TOML file, an
+//! operator's workflow through the CLI (workspace, provider, import, API key), a resolve over
+//! HTTP, and a clean SIGTERM.
+//!
+//! Needs `NEXUS_TEST_DATABASE_URL` (a server where databases may be created). Without it the
+//! test notes so on stderr and passes, unless `NEXUS_REQUIRE_PG=1`.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn database_server_url() -> Option<String> {
+    match std::env::var("NEXUS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("NEXUS_REQUIRE_PG").as_deref() != Ok("1"),
+                "NEXUS_REQUIRE_PG=1 but NEXUS_TEST_DATABASE_URL is not set"
+            );
+            eprintln!("note: NEXUS_TEST_DATABASE_URL is not set; skipping the PostgreSQL test");
+            None
+        }
+    }
+}
+
+/// A fresh database on the test server, dropped when this value is.
+struct TempDatabase {
+    server_url: String,
+    name: String,
+}
+
+impl TempDatabase {
+    fn create(server_url: &str) -> Self {
+        let name = format!("nexus_cli_{}_{}", std::process::id(), unique_suffix());
+        psql(server_url, &format!("CREATE DATABASE {name}"));
+        Self {
+            server_url: server_url.to_owned(),
+            name,
+        }
+    }
+
+    /// The server URL with its database path replaced by ours.
+    fn url(&self) -> String {
+        let mut url = url::Url::parse(&self.server_url).expect("NEXUS_TEST_DATABASE_URL is a URL");
+        url.set_path(&self.name);
+        url.to_string()
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.server_url)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+fn unique_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .arg(url)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Wait until the server's stderr has announced both listeners; returns (broker, gateway) URLs.
+fn wait_for_listeners(child: &mut Child) -> (String, String) {
+    let stderr = child.stderr.take().expect("stderr pipe");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut broker, mut gateway) = (None, None);
+    let mut seen = Vec::new();
+    while broker.is_none() || gateway.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no listeners announced:\n{}", seen.join("\n")));
+        for (prefix, slot) in [
+            ("nexus: broker listening on ", &mut broker),
+            ("nexus: gateway listening on ", &mut gateway),
+        ] {
+            if let Some(addr) = line.strip_prefix(prefix) {
+                *slot = Some(format!("http://{}", addr.trim()));
+            }
+        }
+        seen.push(line);
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in rx {});
+    (broker.unwrap_or_default(), gateway.unwrap_or_default())
+}
+
+#[test]
+fn serve_all_on_postgres_with_a_config_file() {
+    let Some(server_url) = database_server_url() else {
+        return;
+    };
+    let db = TempDatabase::create(&server_url);
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("nexus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\nmaster_key = \"{MASTER_KEY}\"\nadmin_token = \"serve-admin-token\"\ninternal_token = \"serve-internal-token\"\n",
+            db.url()
+        ),
+    )
+    .unwrap();
+
+    let mut child = nexus(tmp.path())
+        .args([
+            "serve",
+            "all",
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--broker-addr",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nexus serve");
+    let (broker_url, gateway_url) = wait_for_listeners(&mut child);
+
+    let admin = |args: &[&str]| {
+        let mut cmd = nexus(tmp.path());
+        cmd.args(args)
+            .env("NEXUS_BROKER_URL", &broker_url)
+            .env("NEXUS_ADMIN_TOKEN", "serve-admin-token");
+        cmd
+    };
+    assert_ok(
+        &run(admin(&["workspaces", "create", "acme"])),
+        "workspaces create",
+    );
+    let file = write_api_key_provider(tmp.path(), "pgapi");
+    let mut apply = admin(&["providers", "apply"]);
+    apply.arg(&file);
+    assert_ok(&run(apply), "providers apply");
+    let secret = "sk_postgres_0123456789abcdef";
+    let out = run_with_stdin(
+        admin(&[
+            "connections",
+            "import",
+            "--workspace",
+            "acme",
+            "--provider",
+            "pgapi",
+            "--kind",
+            "api_key",
+        ]),
+        secret,
+    );
+    assert_ok(&out, "connections import");
+    let out = run(admin(&["api-keys", "create", "--workspace", "acme"]));
+    assert_ok(&out, "api-keys create");
+    let api_key = stdout(&out).trim().to_owned();
+
+    let (status, body) = resolve_http(&gateway_url, &api_key, "acme", "pgapi");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["credentials"]["api_key"], secret);
+    // The key of one workspace opens nothing in another.
+    let (status, _) = resolve_http(&gateway_url, &api_key, "other", "pgapi");
+    assert_eq!(status, 403);
+
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nexus serve did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn an_unreachable_database_is_a_config_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut cmd = nexus(tmp.path());
+    cmd.args(["serve", "broker", "--broker-addr", "127.0.0.1:0"])
+        .env(
+            "NEXUS_DATABASE_URL",
+            format!("postgres://nexus:pw-not-shown@{closed}/nexus"),
+        )
+        .env("NEXUS_MASTER_KEY", MASTER_KEY)
+        .env("NEXUS_ADMIN_TOKEN", "a")
+        .env("NEXUS_INTERNAL_TOKEN", "i");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("database"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("pw-not-shown"),
+        "the database password is never shown: {}",
+        stderr(&out)
+    );
+}
