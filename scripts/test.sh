@@ -21,6 +21,13 @@ export NEXUS_REQUIRE_PG=1
 export PATH="$ROOT/.venv/bin:$ROOT/target/debug:$PATH"
 export CARGO_TERM_COLOR=never
 
+# The Python, Node and Go suites drive the real stack (`nexus dev`) and the loopback test
+# servers (`nexus-testkit`): build both first, and make those suites fail (not skip) without them.
+cargo build -p nexus-cli -p nexus-testkit || { echo "test.sh: building the nexus binaries failed" >&2; exit 1; }
+export NEXUS_BIN="$ROOT/target/debug/nexus"
+export NEXUS_TESTKIT_BIN="$ROOT/target/debug/nexus-testkit"
+export NEXUS_REQUIRE_STACK=1
+
 passed=0; failed=0; failed_names=()
 for suite in scripts/test.d/*.sh; do
   name="$(basename "$suite" .sh)"
