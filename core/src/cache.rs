@@ -161,19 +161,39 @@ impl TokenCache {
         if !force && let Some(hit) = self.get(workspace_id, provider) {
             return Ok(hit);
         }
-        let flight = self.join_or_start(workspace_id, provider, force, fetch);
-        match flight {
+        let want = if force { Want::Refreshed } else { Want::Fresh };
+        match self.join_or_start(workspace_id, provider, want, fetch) {
             Ok(hit) => Ok(hit),
-            Err(future) => future.await,
+            Err(flight) => flight.await,
         }
     }
 
-    /// Under the flights lock: a token that arrived meanwhile (`Ok`), or the flight to wait on.
+    /// Replace `rejected` (a token an upstream just refused): it is dropped from the cache and
+    /// `fetch` (a forced refresh) runs, unless a concurrent caller already replaced it, in
+    /// which case that newer token is returned. N callers rejected together cause one refresh.
+    pub async fn replace_rejected<F, Fut>(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+        rejected: &Arc<CachedToken>,
+        fetch: F,
+    ) -> Result<Arc<CachedToken>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken>> + Send + 'static,
+    {
+        match self.join_or_start(workspace_id, provider, Want::Replacing(rejected), fetch) {
+            Ok(newer) => Ok(newer),
+            Err(flight) => flight.await,
+        }
+    }
+
+    /// Under the flights lock: a usable token (`Ok`), or the flight to wait on.
     fn join_or_start<F, Fut>(
         &self,
         workspace_id: &str,
         provider: &str,
-        force: bool,
+        want: Want<'_>,
         fetch: F,
     ) -> std::result::Result<Arc<CachedToken>, FlightFuture>
     where
@@ -182,15 +202,16 @@ impl TokenCache {
     {
         let inner = &self.inner;
         let mut flights = inner.flights.lock();
-        // A flight stores its token before it leaves the table, so checking again here closes
-        // the window between our miss and a flight that just finished.
-        if !force && let Some(hit) = inner.get(workspace_id, provider) {
-            return Ok(hit);
+        // A flight stores its token before it leaves the table, so looking at the entry again
+        // here closes the window between our miss and a flight that just finished.
+        if let Some(usable) = inner.usable_or_drop_rejected(workspace_id, provider, want) {
+            return Ok(usable);
         }
         inner.misses.fetch_add(1, Ordering::Relaxed);
+        let forced = !matches!(want, Want::Fresh);
         let key = (workspace_id.to_owned(), provider.to_owned());
         if let Some(flight) = flights.get(&key)
-            && (!force || flight.forced)
+            && (!forced || flight.forced)
         {
             inner.joined.fetch_add(1, Ordering::Relaxed);
             return Err(flight.future.clone());
@@ -202,12 +223,23 @@ impl TokenCache {
             key,
             Flight {
                 id,
-                forced: force,
+                forced,
                 future: future.clone(),
             },
         );
         Err(future)
     }
+}
+
+/// What a caller of the slow path accepts from the cache.
+#[derive(Clone, Copy)]
+enum Want<'a> {
+    /// Any fresh token.
+    Fresh,
+    /// Nothing cached: a forced refresh.
+    Refreshed,
+    /// A fresh token other than this rejected one (which is dropped), else a forced refresh.
+    Replacing(&'a Arc<CachedToken>),
 }
 
 /// The shared future of one fetch: stores a success, then leaves the flights table.
@@ -249,6 +281,32 @@ impl Inner {
             Some(token.clone())
         } else {
             None
+        }
+    }
+
+    /// The cached token if `want` accepts it; a rejected token is removed on the way.
+    fn usable_or_drop_rejected(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+        want: Want<'_>,
+    ) -> Option<Arc<CachedToken>> {
+        match want {
+            Want::Fresh => self.get(workspace_id, provider),
+            Want::Refreshed => None,
+            Want::Replacing(rejected) => {
+                let mut entries = self.entries.write();
+                let providers = entries.get_mut(workspace_id)?;
+                let current = providers.get(provider)?;
+                if Arc::ptr_eq(current, rejected) {
+                    providers.remove(provider);
+                    None
+                } else if current.is_fresh(Instant::now(), self.safety_buffer) {
+                    Some(current.clone())
+                } else {
+                    None
+                }
+            }
         }
     }
 

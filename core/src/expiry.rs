@@ -12,6 +12,10 @@ use std::time::Duration;
 /// How long a credential without any expiry information is cached.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
+/// The longest lifetime trusted (10 × 365 days): larger values are capped, so that clock
+/// arithmetic can never overflow.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Epoch values at or above this are milliseconds (1e11 seconds is the year 5138).
 const EPOCH_MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
@@ -28,7 +32,7 @@ pub struct Lifetime {
 /// Compute the lifetime of `response` received at `now`.
 pub fn lifetime(response: &ResolveResponse, now: DateTime<Utc>) -> Lifetime {
     if let Some(seconds) = response.expires_in {
-        let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+        let ttl = Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).min(MAX_TTL);
         let expires_at = chrono::Duration::from_std(ttl)
             .ok()
             .and_then(|d| now.checked_add_signed(d));
@@ -36,7 +40,7 @@ pub fn lifetime(response: &ResolveResponse, now: DateTime<Utc>) -> Lifetime {
     }
     match response.expires_at.as_deref().map(parse_timestamp) {
         Some(Some(at)) => {
-            let ttl = (at - now).to_std().unwrap_or(Duration::ZERO);
+            let ttl = (at - now).to_std().unwrap_or(Duration::ZERO).min(MAX_TTL);
             Lifetime {
                 ttl,
                 expires_at: Some(at),

@@ -9,7 +9,7 @@
 //! request is sent once more (when its body can be replayed).
 
 use crate::cache::TokenCache;
-use crate::client::{NexusClient, transport_error};
+use crate::client::{NexusClient, ResolveOptions, transport_error};
 use crate::error::{NexusError, Result};
 use crate::strategy::{self, RequestParts, header_names};
 use crate::token::CachedToken;
@@ -105,7 +105,7 @@ impl NexusClient {
         request: FetchRequest,
     ) -> Result<FetchResponse> {
         let token = self.resolve_cached(cache, workspace_id, provider).await?;
-        let first = self.send_once(token, &request).await?;
+        let first = self.send_once(token.clone(), &request).await?;
         if first.status != 401 {
             return Ok(first);
         }
@@ -113,11 +113,32 @@ impl NexusClient {
             provider,
             "upstream answered 401; refreshing the credential once"
         );
-        cache.invalidate(workspace_id, provider);
         let fresh = self
-            .resolve_through(cache, workspace_id, provider, true)
+            .replace_rejected(cache, workspace_id, provider, &token)
             .await?;
         self.send_once(fresh, &request).await
+    }
+
+    /// After an upstream rejected `rejected`: drop it from the cache and force a refresh, unless
+    /// a concurrent caller already replaced it (then use theirs: one refresh, not N).
+    pub(crate) async fn replace_rejected(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        rejected: &Arc<CachedToken>,
+    ) -> Result<Arc<CachedToken>> {
+        cache
+            .replace_rejected(workspace_id, provider, rejected, || {
+                let client = self.clone();
+                let (workspace_id, provider) = (workspace_id.to_owned(), provider.to_owned());
+                let options = ResolveOptions {
+                    min_ttl: None,
+                    force_refresh: true,
+                };
+                async move { client.resolve(&workspace_id, &provider, options).await }
+            })
+            .await
     }
 
     async fn send_once(
@@ -225,13 +246,12 @@ impl AuthenticatedClient {
     pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response> {
         let replay = request.try_clone();
         let token = self.token().await?;
-        let response = self.execute_with(token, request).await?;
+        let response = self.execute_with(token.clone(), request).await?;
         match replay {
             Some(again) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
-                self.cache.invalidate(&self.workspace_id, &self.provider);
                 let fresh = self
                     .client
-                    .resolve_through(&self.cache, &self.workspace_id, &self.provider, true)
+                    .replace_rejected(&self.cache, &self.workspace_id, &self.provider, &token)
                     .await?;
                 self.execute_with(fresh, again).await
             }

@@ -95,6 +95,44 @@ async fn an_upstream_401_refreshes_once_and_retries_with_the_new_token() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_401s_cause_a_single_forced_refresh() {
+    let gateway = rotating_gateway().await;
+    let upstream = upstream_accepting_t2().await;
+    let client = client_for(&gateway);
+    let cache = TokenCache::new();
+    client
+        .resolve_cached(&cache, "ws", "github")
+        .await
+        .expect("warm: t1 cached");
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (client, cache, request) = (
+            client.clone(),
+            cache.clone(),
+            fetch_request(&upstream, "{}"),
+        );
+        tasks.push(tokio::spawn(async move {
+            client
+                .authenticated_fetch(&cache, "ws", "github", request)
+                .await
+        }));
+    }
+    for task in tasks {
+        let response = task.await.expect("no panic").expect("fetch");
+        assert_eq!(response.status, 200);
+    }
+    let forced = gateway
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("force_refresh=true"))
+        .count();
+    assert_eq!(
+        forced, 1,
+        "one refresh for every caller rejected with the same token"
+    );
+}
+
 #[tokio::test]
 async fn a_second_401_is_returned_not_retried_again() {
     let gateway = TestServer::script(vec![Reply::token("always_bad", 3600)]).await;
