@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 use percent_encoding::percent_decode;
+use std::borrow::Cow;
 
 /// The validated parameters of `GET /v1/resolve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +30,10 @@ pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError>
     for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = decode_component(raw_name)?;
-        let value = decode_component(raw_value)?;
+        let value = decode_component(raw_value)?.into_owned();
         // `provider` is the older clients' name for `provider_name`: both fill one slot, so
         // sending both is a repeat too.
-        let (slot, canonical) = match name.as_str() {
+        let (slot, canonical) = match name.as_ref() {
             "workspace_id" => (&mut workspace_id, "workspace_id"),
             "provider_name" | "provider" => (&mut provider_name, "provider_name"),
             "min_ttl" => (&mut min_ttl, "min_ttl"),
@@ -84,10 +85,19 @@ pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError>
 }
 
 /// `application/x-www-form-urlencoded` decoding (`+` is a space) that refuses invalid UTF-8.
-fn decode_component(raw: &str) -> Result<String, ApiError> {
-    let bytes: Vec<u8> = percent_decode(raw.replace('+', " ").as_bytes()).collect();
-    String::from_utf8(bytes)
-        .map_err(|_| ApiError::invalid_request("the query string is not valid UTF-8"))
+/// Borrows when nothing is escaped (the common case).
+fn decode_component(raw: &str) -> Result<Cow<'_, str>, ApiError> {
+    let not_utf8 = |_| ApiError::invalid_request("the query string is not valid UTF-8");
+    if raw.contains('+') {
+        let spaced = raw.replace('+', " ");
+        let decoded = percent_decode(spaced.as_bytes())
+            .decode_utf8()
+            .map_err(not_utf8)?;
+        return Ok(Cow::Owned(decoded.into_owned()));
+    }
+    percent_decode(raw.as_bytes())
+        .decode_utf8()
+        .map_err(not_utf8)
 }
 
 /// Workspace ids have the broker's shape: `[a-z0-9][a-z0-9_-]{0,62}`.

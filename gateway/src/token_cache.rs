@@ -14,10 +14,12 @@ use crate::broker::BrokerClient;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::query::ResolveParams;
+use bytes::Bytes;
 use moka::Expiry;
 use moka::future::Cache;
 use nexus_protocol::ResolveResponse;
 use nexus_protocol::internal::{InternalResolveRequest, Principal};
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,10 @@ struct TokenKey {
 /// A broker answer and when its token stops being valid.
 struct CachedToken {
     response: ResolveResponse,
+    /// The last JSON rendering and the `expires_in` it carries. `expires_in` changes once a
+    /// second, so warm requests within that second share these bytes instead of cloning and
+    /// serializing the response again.
+    rendered: Mutex<Option<(Option<i64>, Bytes)>>,
     /// `None` for credentials that do not expire (API keys, basic auth).
     expires_at: Option<Instant>,
     /// How long the cache may keep this entry (see [`TokenCache::lifetime`]).
@@ -49,13 +55,37 @@ impl CachedToken {
         self.expires_at.map(|at| at.saturating_duration_since(now))
     }
 
+    fn expires_in(&self, now: Instant) -> Option<i64> {
+        match self.remaining(now) {
+            Some(remaining) => i64::try_from(remaining.as_secs()).ok(),
+            None => self.response.expires_in,
+        }
+    }
+
     /// The response as of `now`: `expires_in` counts from this response, not the broker's.
     fn render(&self, now: Instant) -> ResolveResponse {
         let mut response = self.response.clone();
-        if let Some(remaining) = self.remaining(now) {
-            response.expires_in = i64::try_from(remaining.as_secs()).ok();
-        }
+        response.expires_in = self.expires_in(now);
         response
+    }
+
+    /// [`CachedToken::render`] as JSON bytes, reusing the previous rendering when it is current.
+    fn body(&self, now: Instant) -> Result<Bytes, ApiError> {
+        let expires_in = self.expires_in(now);
+        let mut rendered = self.rendered.lock();
+        if let Some((at, bytes)) = rendered.as_ref()
+            && *at == expires_in
+        {
+            return Ok(bytes.clone());
+        }
+        let bytes = Bytes::from(serde_json::to_vec(&self.render(now)).map_err(|_| {
+            ApiError::new(
+                nexus_protocol::ErrorCode::InternalError,
+                "could not encode the credential",
+            )
+        })?);
+        *rendered = Some((expires_in, bytes.clone()));
+        Ok(bytes)
     }
 }
 
@@ -112,12 +142,12 @@ impl TokenCache {
         principal: &Principal,
         params: &ResolveParams,
         request_id: &str,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Result<Bytes, ApiError> {
         let Some(cache) = &self.cache else {
             return self
                 .fetch(principal, params, params.force_refresh, request_id)
                 .await
-                .map(|t| t.render(Instant::now()));
+                .and_then(|t| t.body(Instant::now()));
         };
         let key = TokenKey {
             workspace_id: params.workspace_id.clone(),
@@ -146,7 +176,7 @@ impl TokenCache {
                 .await;
         }
         self.metrics.token_cache(!fresh);
-        Ok(token.render(now))
+        token.body(now)
     }
 
     async fn fetch_and_store(
@@ -157,11 +187,11 @@ impl TokenCache {
         params: &ResolveParams,
         force_refresh: bool,
         request_id: &str,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Result<Bytes, ApiError> {
         let token = self
             .fetch(principal, params, force_refresh, request_id)
             .await?;
-        let response = token.render(Instant::now());
+        let response = token.body(Instant::now())?;
         cache.insert(key, token).await;
         Ok(response)
     }
@@ -187,6 +217,7 @@ impl TokenCache {
         let expires_at = lifetime.map(|life| now + life);
         let cache_for = self.cache_duration(lifetime);
         Ok(Arc::new(CachedToken {
+            rendered: Mutex::new(None),
             response,
             expires_at,
             cache_for,
@@ -266,6 +297,7 @@ mod tests {
         let now = Instant::now();
         let token = CachedToken {
             response: response(Some(100), None),
+            rendered: Mutex::new(None),
             expires_at: Some(now + Duration::from_secs(100)),
             cache_for: Duration::from_secs(40),
         };
@@ -276,6 +308,16 @@ mod tests {
             token.render(now + Duration::from_secs(30)).expires_in,
             Some(70)
         );
+        let first = token.body(now + Duration::from_millis(500)).unwrap();
+        let again = token.body(now + Duration::from_millis(600)).unwrap();
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "same second: the rendering is reused"
+        );
+        let later = token.body(now + Duration::from_secs(30)).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&later).unwrap();
+        assert_eq!(parsed["expires_in"], 70);
         let forever = CachedToken {
             expires_at: None,
             ..token

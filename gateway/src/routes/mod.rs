@@ -103,6 +103,21 @@ pub fn private_json<T: Serialize>(value: &T) -> Response {
     }
 }
 
+/// [`private_json`] for a body that is already JSON.
+pub fn private_json_bytes(json: Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        json,
+    )
+        .into_response()
+}
+
 /// Parses a JSON request body, turning every failure into a 400/413 envelope (axum's own `Json`
 /// answers 415/422 in plain text).
 pub fn json_body<T: DeserializeOwned>(

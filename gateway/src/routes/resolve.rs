@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
 use crate::query::parse_resolve_query;
-use crate::routes::private_json;
+use crate::routes::private_json_bytes;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::Uri;
@@ -47,5 +47,5 @@ pub async fn resolve(
         .tokens
         .resolve(&principal, &params, request_id.as_str())
         .await?;
-    Ok(private_json(&response))
+    Ok(private_json_bytes(response))
 }
