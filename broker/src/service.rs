@@ -408,9 +408,19 @@ impl Service {
                 credentials: None,
             })
             .await?;
-        let mut response = self
+        let started = self
             .start_flow(&row, &stored.provider, &scopes, input.return_url.as_deref())
-            .await?;
+            .await;
+        let mut response = match started {
+            Ok(r) => r,
+            Err(e) => {
+                // No half-made connection is left behind when the flow cannot start.
+                self.store
+                    .delete_pending_connection(workspace_id, &row.id)
+                    .await?;
+                return Err(e);
+            }
+        };
         response.provider_id = stored.id;
         self.store
             .audit(AuditEvent {

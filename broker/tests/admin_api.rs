@@ -632,17 +632,37 @@ async fn providers_file_is_applied_at_start_up() {
     config.providers_file = Some(file.clone());
     let b = TestBroker::start(config).await;
     let (_, list) = TestBroker::send(b.admin(Method::GET, "/admin/v1/providers")).await;
-    let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     assert_eq!(names, ["github", "notion-key"]);
-    assert_eq!(list[1]["strategy"]["config"]["header_name"], json!("X-Api-Key"));
-    assert_eq!(b.broker.store().provider_client_secret("github").await.unwrap().unwrap().expose(), "gh-from-env");
+    assert_eq!(
+        list[1]["strategy"]["config"]["header_name"],
+        json!("X-Api-Key")
+    );
+    assert_eq!(
+        b.broker
+            .store()
+            .provider_client_secret("github")
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "gh-from-env"
+    );
     drop(b);
 
     // A broken file stops start-up with a clear error instead of running half-configured.
     std::fs::write(&file, "providers:\n  - name: x\n    auth_type: nope\n").unwrap();
     let mut config = test_config(&db.url);
     config.providers_file = Some(file);
-    let err = nexus_broker::Broker::start(config).await.err().expect("start must fail");
+    let err = nexus_broker::Broker::start(config)
+        .await
+        .err()
+        .expect("start must fail");
     assert!(err.to_string().contains("unknown auth_type"), "{err}");
 }
 
@@ -651,24 +671,55 @@ async fn internal_request_connection_and_check() {
     let db = common::sqlite_db();
     let b = TestBroker::start(test_config(&db.url)).await;
     b.create_workspace("w1").await;
-    b.put_provider(json!({"name": "stripe", "auth_type": "api_key"})).await;
+    b.put_provider(json!({"name": "stripe", "auth_type": "api_key"}))
+        .await;
     let principal = json!({"kind": "api_key", "workspace_id": "w1", "key_id": "k1"});
     let body = json!({"principal": principal, "workspace_id": "w1", "input": {"user_id": "u1", "provider": "stripe"}});
-    let (status, started) = TestBroker::send(b.internal(Method::POST, "/internal/v1/request-connection").json(&body)).await;
+    let (status, started) = TestBroker::send(
+        b.internal(Method::POST, "/internal/v1/request-connection")
+            .json(&body),
+    )
+    .await;
     assert_eq!(status, 200, "{started}");
-    assert!(started["authUrl"].as_str().unwrap().starts_with(&format!("{}/connect/", b.url)));
+    assert!(
+        started["authUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/connect/", b.url))
+    );
     let id = started["connection_id"].as_str().unwrap();
-    let (status, check) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/w1/connections/{id}"))).await;
+    let (status, check) = TestBroker::send(b.internal(
+        Method::GET,
+        &format!("/internal/v1/workspaces/w1/connections/{id}"),
+    ))
+    .await;
     assert_eq!((status, check["status"].as_str()), (200, Some("pending")));
-    let (status, e) = TestBroker::send(b.internal(Method::GET, &format!("/internal/v1/workspaces/other/connections/{id}"))).await;
-    assert_eq!((status, e["error"].as_str()), (404, Some("connection_not_found")), "connections are scoped to their workspace");
+    let (status, e) = TestBroker::send(b.internal(
+        Method::GET,
+        &format!("/internal/v1/workspaces/other/connections/{id}"),
+    ))
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (404, Some("connection_not_found")),
+        "connections are scoped to their workspace"
+    );
 
     let wrong = json!({"principal": principal, "workspace_id": "w2", "input": {"user_id": "u1", "provider": "stripe"}});
-    let (status, _) = TestBroker::send(b.internal(Method::POST, "/internal/v1/request-connection").json(&wrong)).await;
+    let (status, _) = TestBroker::send(
+        b.internal(Method::POST, "/internal/v1/request-connection")
+            .json(&wrong),
+    )
+    .await;
     assert_eq!(status, 403);
     let bad_return = json!({"principal": principal, "workspace_id": "w1", "input": {"user_id": "u1", "provider": "stripe", "return_url": "javascript:alert(1)"}});
-    let (status, _) = TestBroker::send(b.internal(Method::POST, "/internal/v1/request-connection").json(&bad_return)).await;
+    let (status, _) = TestBroker::send(
+        b.internal(Method::POST, "/internal/v1/request-connection")
+            .json(&bad_return),
+    )
+    .await;
     assert_eq!(status, 400);
-    let (status, _) = TestBroker::send(b.internal(Method::POST, "/internal/v1/resolve").body("{")).await;
+    let (status, _) =
+        TestBroker::send(b.internal(Method::POST, "/internal/v1/resolve").body("{")).await;
     assert_eq!(status, 400);
 }

@@ -452,3 +452,29 @@ async fn rotating_the_client_secret_applies_on_the_next_refresh() {
         Some("invalid_client")
     );
 }
+
+#[tokio::test]
+async fn a_connect_flow_that_cannot_start_leaves_nothing_behind() {
+    let db = sqlite_db();
+    let b = TestBroker::start(test_config(&db.url)).await;
+    b.create_workspace("w1").await;
+    // Discovery only, at an address where nothing listens.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    b.put_provider(json!({"name": "gone", "client_id": "c", "issuer": dead}))
+        .await;
+    let (status, e) = TestBroker::send(
+        b.admin(Method::POST, "/admin/v1/workspaces/w1/connect")
+            .json(&json!({"provider_name": "gone"})),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (502, Some("upstream_unavailable")),
+        "{e}"
+    );
+    let (_, conns) =
+        TestBroker::send(b.admin(Method::GET, "/admin/v1/workspaces/w1/connections")).await;
+    assert_eq!(conns, json!([]));
+}

@@ -370,6 +370,22 @@ fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreErro
 }
 
 impl Store {
+    /// Remove a connection that never became usable (its connect flow could not start).
+    pub async fn delete_pending_connection(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM connections WHERE workspace_id = $1 AND id = $2 AND status = 'pending'",
+        )
+        .bind(workspace_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Store static credentials on a connection (the capture form) and make it active.
     pub async fn set_credentials(
         &self,
