@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadSdk, startHttpServer, startWorld, waitFor } from './helpers.mjs';
 
-const { NexusClient, ProviderNotFoundError, UnauthorizedError, TransportError, NexusError } = await loadSdk();
+const { NexusClient, NotFoundError, ProviderNotFoundError, ConnectionNotFoundError, UnauthorizedError, TransportError, NexusError } =
+  await loadSdk();
 
 function clientFor(world, options = {}) {
   return new NexusClient({ gatewayUrl: world.stack.gatewayUrl, apiKey: world.stack.apiKey, ...options });
@@ -192,8 +193,9 @@ test('gateway errors become typed NexusErrors', async (t) => {
   const nexus = clientFor(world);
   const unknown = nexus.createFetcher({ workspaceId: world.stack.workspaceId, provider: 'no-such-provider' });
   await assert.rejects(unknown(`${world.echo.url}/x`), (e) => {
-    assert.ok(e instanceof ProviderNotFoundError, `${e?.name}: ${e?.message}`);
-    assert.equal(e.code, 'provider_not_found');
+    // The broker may answer either 404 code for a name it has no provider or connection for.
+    assert.ok(e instanceof NotFoundError, `${e?.name}: ${e?.message}`);
+    assert.ok(e instanceof (e.code === 'provider_not_found' ? ProviderNotFoundError : ConnectionNotFoundError));
     assert.equal(e.statusCode, 404);
     return true;
   });

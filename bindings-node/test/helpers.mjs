@@ -55,14 +55,23 @@ export function startProcess(t, command, args, options = {}) {
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
   const stderr = [];
   child.stderr.on('data', (chunk) => stderr.push(chunk));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  });
+  t.after(() => stopProcess(child));
   child.stderrText = () => Buffer.concat(stderr).toString('utf8');
   return child;
+}
+
+/**
+ * Stop a child: close its stdin (the testkit stops on EOF), SIGTERM, and SIGKILL if it has not
+ * exited within 10 s, so a stuck child can never hang the suite.
+ */
+export async function stopProcess(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Read the first stdout line of a child as JSON (the testkit's `{"url": …}` announcement). */
@@ -84,8 +93,12 @@ export async function startHttpServer(t, handler) {
   const server = createServer(handler);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => new Promise((resolve) => server.close(() => resolve())));
-  server.closeIdleConnections?.();
+  t.after(() => {
+    // Drop kept-alive and deliberately hanging connections, or close() would wait for them.
+    const closed = new Promise((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    return closed;
+  });
   const { port } = server.address();
   return { server, url: `http://127.0.0.1:${port}` };
 }

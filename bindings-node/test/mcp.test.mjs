@@ -183,7 +183,7 @@ test('the example MCP server over stdio: success and every failure', async (t) =
   await t.test('unknown provider', async (t) => {
     const { result, rawLines } = await callListRepos(t, { ...base, NEXUS_PROVIDER: 'no-such-provider' });
     assert.equal(result.isError, true);
-    assert.match(textOf(result), /provider_not_found/);
+    assert.match(textOf(result), /(provider|connection)_not_found/);
     assertOnlyJsonRpc(rawLines);
   });
 
