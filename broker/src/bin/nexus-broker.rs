@@ -1,13 +1,27 @@
 //! `nexus-broker`: the broker as a standalone process. Configuration from the environment
 //! (see `BrokerConfig::from_env`), listen address from `NEXUS_BROKER_ADDR`
 //! (default `127.0.0.1:8081`). Logs go to stderr (`RUST_LOG`, default `warn`). On start it
-//! prints nothing to stdout except one line `listening on <addr>` to stderr.
+//! prints one line `nexus-broker listening on <addr>` to stderr. `nexus-broker --openapi` prints
+//! the admin API's OpenAPI document on stdout and exits.
 
 use nexus_broker::{Broker, BrokerConfig};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `nexus-broker --openapi`: print the admin API's OpenAPI document and exit.
+    if std::env::args().nth(1).as_deref() == Some("--openapi") {
+        return match serde_json::to_string_pretty(&nexus_broker::api_doc()) {
+            Ok(doc) => {
+                println!("{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("nexus-broker: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
