@@ -132,21 +132,42 @@ impl BrokerClient {
             .await
     }
 
-    /// The broker answers its `/readyz` with 2xx (it is up and its database reachable).
-    pub async fn ready(&self) -> Result<(), ApiError> {
+    /// Ready when the broker's `/readyz` answers 2xx **and** the broker accepts our internal
+    /// token. The second check matters because a refused token is otherwise indistinguishable,
+    /// at key verification, from a caller's unknown key (both are 401). It asks for a connection
+    /// that cannot exist: 404 proves the token is accepted, 401 proves it is not.
+    pub async fn ready(&self, request_id: &str) -> Result<(), ApiError> {
         let response = self
             .http
             .get(self.url("/readyz"))
             .send()
             .await
             .map_err(|err| self.api_error_for(Failure::Unreachable(err), "readiness check"))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(ApiError::unavailable(format!(
+        if !response.status().is_success() {
+            return Err(ApiError::unavailable(format!(
                 "broker not ready (status {})",
                 response.status().as_u16()
-            )))
+            )));
+        }
+        let probe = Principal::ApiKey {
+            workspace_id: "readiness-probe".into(),
+            key_id: "readiness-probe".into(),
+        };
+        let url = self.connection_url(&probe, "readiness-probe", "");
+        match self
+            .send::<CheckConnectionResponse>(self.http.get(url), request_id)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(Failure::Refused(status, _)) if status == StatusCode::UNAUTHORIZED => {
+                self.metrics.broker_error(BrokerErrorKind::InternalAuth);
+                tracing::error!("readiness: the broker refused the gateway's internal token");
+                Err(ApiError::unavailable(
+                    "the broker refused the gateway's internal token (check NEXUS_INTERNAL_TOKEN)",
+                ))
+            }
+            Err(Failure::Refused(status, _)) if status.is_client_error() => Ok(()),
+            Err(failure) => Err(self.api_error_for(failure, "readiness check")),
         }
     }
 

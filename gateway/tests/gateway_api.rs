@@ -699,3 +699,71 @@ async fn static_credentials_resolve_and_are_cached_without_expiry() {
         "a credential without expiry meets any min_ttl"
     );
 }
+
+#[tokio::test]
+async fn slow_broker_hits_the_broker_timeout_then_the_request_deadline() {
+    // Broker call deadline shorter than the request deadline → 503.
+    let stack = Stack::start_with(|c| c.broker_timeout = Duration::from_millis(300)).await;
+    stack.broker.add_connection(WS, "github").await;
+    let (key, _) = stack.broker.new_key(WS).await;
+    stack.proxy.hold(RESOLVE_PATH);
+    let (status, body) = stack.resolve(&key, &resolve_query(WS, "github")).await;
+    assert_error(status, &body, 503, "upstream_unavailable");
+    stack.proxy.release();
+
+    // Request deadline shorter than the broker call deadline → 504.
+    let stack = Stack::start_with(|c| c.request_timeout = Duration::from_millis(300)).await;
+    stack.broker.add_connection(WS, "github").await;
+    let (key, _) = stack.broker.new_key(WS).await;
+    stack.proxy.hold(RESOLVE_PATH);
+    let (status, body) = stack.resolve(&key, &resolve_query(WS, "github")).await;
+    assert_error(status, &body, 504, "upstream_unavailable");
+    stack.proxy.release();
+    // Nothing half-done: the next request (broker answering again) succeeds.
+    let (status, body) = stack.resolve(&key, &resolve_query(WS, "github")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_refused_internal_token_makes_the_gateway_unready() {
+    let stack = Stack::start_with(|c| c.internal_token = "not-the-internal-token".into()).await;
+    let (status, body) =
+        status_and_json(stack.http.get(stack.url("/readyz")).send().await.unwrap()).await;
+    assert_error(status, &body, 503, "upstream_unavailable");
+    assert!(
+        body["message"].as_str().unwrap().contains("internal token"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("not-the-internal-token"));
+}
+
+#[tokio::test]
+async fn another_workspaces_connection_is_invisible() {
+    let stack = Stack::start().await;
+    let acme_connection = stack.broker.add_connection(WS, "github").await;
+    let (other_key, _) = stack.broker.new_key(OTHER_WS).await;
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            format!("/v1/check-connection/{acme_connection}"),
+        ),
+        (reqwest::Method::GET, format!("/v1/token/{acme_connection}")),
+        (
+            reqwest::Method::POST,
+            format!("/v1/refresh/{acme_connection}"),
+        ),
+    ] {
+        let (status, body) = status_and_json(
+            stack
+                .http
+                .request(method, stack.url(&path))
+                .bearer_auth(&other_key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(body.get("access_token").is_none());
+    }
+}

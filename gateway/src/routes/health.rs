@@ -3,6 +3,8 @@
 
 use crate::Gateway;
 use crate::error::ApiError;
+use crate::middleware::RequestId;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -17,11 +19,14 @@ pub async fn healthz() -> Response {
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "The broker is reachable and ready"),
-        (status = 503, description = "The broker is not reachable or not ready", body = ErrorBody),
+        (status = 200, description = "The broker is reachable, ready, and accepts the internal token"),
+        (status = 503, description = "The broker is unreachable, not ready, or refuses the internal token", body = ErrorBody),
     ))]
-pub async fn readyz(State(gateway): State<Gateway>) -> Result<Response, ApiError> {
-    gateway.inner.broker.ready().await?;
+pub async fn readyz(
+    State(gateway): State<Gateway>,
+    Extension(request_id): Extension<RequestId>,
+) -> Result<Response, ApiError> {
+    gateway.inner.broker.ready(request_id.as_str()).await?;
     Ok(axum::Json(json!({"status": "ready"})).into_response())
 }
 
