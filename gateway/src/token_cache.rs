@@ -31,6 +31,9 @@ pub struct TokenCache {
     max_ttl: Duration,
 }
 
+/// What a cached token is shared by. Every API key of a workspace gets the same credential, so
+/// the key is (workspace, provider); a principal that narrows the credential (agent sessions
+/// with scopes) must add what narrows it here.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct TokenKey {
     workspace_id: String,
@@ -214,7 +217,9 @@ impl TokenCache {
         let response = self.broker.resolve(&request).await?;
         let now = Instant::now();
         let lifetime = token_lifetime(&response);
-        let expires_at = lifetime.map(|life| now + life);
+        // `checked_add`: a nonsensical `expires_in` (centuries) must not overflow the clock; such a
+        // token is treated as non-expiring (still capped by `max_ttl` in the cache).
+        let expires_at = lifetime.and_then(|life| now.checked_add(life));
         let cache_for = self.cache_duration(lifetime);
         Ok(Arc::new(CachedToken {
             rendered: Mutex::new(None),
