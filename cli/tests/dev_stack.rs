@@ -226,3 +226,91 @@ fn sigint_stops_the_stack_cleanly() {
     let status = stack.stop_with("INT");
     assert!(status.success(), "{status}\n{}", stack.log_text());
 }
+
+fn apply_provider(stack: &DevStack, dir: &std::path::Path, name: &str) {
+    let file = write_api_key_provider(dir, name);
+    let mut apply = stack.nexus();
+    apply.args(["providers", "apply"]).arg(&file);
+    assert_ok(&run(apply), "providers apply");
+}
+
+#[test]
+fn key_rotation_keeps_secrets_readable_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let mut stack = DevStack::start(&home);
+    apply_provider(&stack, tmp.path(), "rotating");
+    let secret = "sk_test_rotation_0123456789abcdef";
+    assert_ok(&import_api_key(&stack, "rotating", secret), "import");
+
+    let mut rotate = stack.nexus();
+    rotate.args(["--json", "keys", "rotate"]);
+    let out = run(rotate);
+    assert_ok(&out, "keys rotate");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("--json output");
+    assert!(report["reencrypted"].as_u64().unwrap_or(0) >= 1, "{report}");
+    let mode = std::fs::metadata(home.join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the rotated keyring stays private");
+
+    let (status, body) = resolve_http(
+        stack.get("NEXUS_GATEWAY_URL"),
+        stack.get("NEXUS_API_KEY"),
+        "dev",
+        "rotating",
+    );
+    assert_eq!(
+        (status, &body["credentials"]["api_key"]),
+        (200, &serde_json::json!(secret)),
+        "{body}"
+    );
+
+    // The new key was written to the home's keyring: a restart can still open every secret.
+    assert!(stack.stop_with("TERM").success());
+    let stack = DevStack::start(&home);
+    let (status, body) = resolve_http(
+        stack.get("NEXUS_GATEWAY_URL"),
+        stack.get("NEXUS_API_KEY"),
+        "dev",
+        "rotating",
+    );
+    assert_eq!(status, 200, "{body}\n{}", stack.log_text());
+    assert_eq!(body["credentials"]["api_key"], secret);
+}
+
+#[test]
+fn connect_prints_only_the_url_to_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = DevStack::start(&tmp.path().join("home"));
+    apply_provider(&stack, tmp.path(), "formed");
+    let mut connect = stack.nexus();
+    connect.args(["connect", "--workspace", "dev", "--provider", "formed"]);
+    let out = run(connect);
+    assert_ok(&out, "connect");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text:?}");
+    assert!(
+        lines[0].starts_with(stack.get("NEXUS_BROKER_URL")),
+        "{text:?}"
+    );
+
+    // The connection waits for the person, and the audit log recorded who asked.
+    let mut list = stack.nexus();
+    list.args(["--json", "connections", "list", "--workspace", "dev"]);
+    let out = run(list);
+    assert_ok(&out, "connections list");
+    assert!(stdout(&out).contains("pending"), "{}", stdout(&out));
+    let mut audit = stack.nexus();
+    audit.args(["--json", "audit", "--workspace", "dev"]);
+    let out = run(audit);
+    assert_ok(&out, "audit");
+    let records: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("--json output");
+    assert!(
+        records.to_string().contains("workspace.created"),
+        "{records}"
+    );
+}
