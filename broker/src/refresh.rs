@@ -16,7 +16,7 @@
 use crate::error::ApiError;
 use crate::oauth::{OAuthClient, OAuthError};
 use crate::store::connections::ConnectionRow;
-use crate::store::{Store, now_ms};
+use crate::store::{Backend, Store, now_ms};
 use nexus_protocol::{ConnectionStatus, ErrorCode};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -28,6 +28,8 @@ pub struct RefreshEngine {
     oauth: Arc<OAuthClient>,
     margin: Duration,
     flights: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// SQLite only: one refresh transaction at a time in this process (see `refresh_locked`).
+    sqlite_writer: tokio::sync::Mutex<()>,
 }
 
 /// Why a refresh was asked for.
@@ -46,6 +48,7 @@ impl RefreshEngine {
             oauth,
             margin,
             flights: Mutex::default(),
+            sqlite_writer: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -97,6 +100,28 @@ impl RefreshEngine {
         row: &ConnectionRow,
         seen_version: i64,
     ) -> Result<ConnectionRow, ApiError> {
+        // Everything that needs the database but not the lock is read first: while the lock is
+        // held this task uses only the transaction's connection, so a full pool can never wait
+        // on itself. The client secret is read now, not at start-up, so a rotated secret
+        // applies to this refresh.
+        let provider = self
+            .store
+            .get_provider(&row.provider_name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ProviderNotFound,
+                    format!("provider `{}` no longer exists", row.provider_name),
+                )
+            })?
+            .provider;
+        let secret = self.store.provider_client_secret(&provider.name).await?;
+        // SQLite has one write lock for the whole file: queue for it here, without holding a
+        // pooled connection, instead of inside `BEGIN IMMEDIATE`.
+        let _sqlite_turn = match self.store.backend() {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        };
         let mut tx = self.store.begin_locking().await?;
         let locked = self
             .store
@@ -118,20 +143,6 @@ impl RefreshEngine {
                 Err(reauth(&locked, "no refresh token"))
             };
         };
-        let provider = self
-            .store
-            .get_provider(&locked.provider_name)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ProviderNotFound,
-                    format!("provider `{}` no longer exists", locked.provider_name),
-                )
-            })?
-            .provider;
-        // Read the client secret now, not at start-up: a rotated secret applies to this refresh.
-        let secret = self.store.provider_client_secret(&provider.name).await?;
-
         match self
             .oauth
             .refresh(&provider, secret.as_ref(), &refresh_token)

@@ -478,3 +478,26 @@ async fn a_connect_flow_that_cannot_start_leaves_nothing_behind() {
         TestBroker::send(b.admin(Method::GET, "/admin/v1/workspaces/w1/connections")).await;
     assert_eq!(conns, json!([]));
 }
+
+/// Many different connections refreshing at once must not exhaust the SQLite pool (each
+/// refresh queues for the single write lock without holding a pooled connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_connections_refresh_concurrently_on_sqlite() {
+    let db = sqlite_db();
+    let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
+    let b = TestBroker::start(test_config(&db.url)).await;
+    b.put_provider(testkit_provider(&oauth, "testprov")).await;
+    let workspaces: Vec<String> = (0..40).map(|i| format!("ws{i}")).collect();
+    for ws in &workspaces {
+        b.create_workspace(ws).await;
+        let (_, refresh) = oauth.issue_tokens_directly(["read"]);
+        b.import_refresh_token(ws, "testprov", &refresh).await;
+    }
+    let started = std::time::Instant::now();
+    let results = futures::future::join_all(workspaces.iter().map(|ws| b.resolve(ws, "testprov", json!({})))).await;
+    for (ws, (status, body)) in workspaces.iter().zip(&results) {
+        assert_eq!(*status, 200, "{ws}: {body}");
+    }
+    assert_eq!(oauth.stats().refresh_accepted, 40);
+    eprintln!("40 concurrent first refreshes on SQLite: {:?}", started.elapsed());
+}

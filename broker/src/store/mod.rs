@@ -70,8 +70,11 @@ impl Store {
     pub async fn connect(url: &str, vault: Arc<Vault>) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
+        // PostgreSQL: each refresh in flight holds a connection (its row lock) for the duration
+        // of the provider call, so leave room for them next to ordinary queries.
+        let max_connections = if backend == Backend::Postgres { 32 } else { 16 };
         let mut options = AnyPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30));
         if backend == Backend::Sqlite {
             // One file shared by the pool's connections: wait for the write lock instead of
