@@ -61,6 +61,8 @@ async fn connect_flow_with_pkce_then_resolve() {
         let b = TestBroker::start(test_config(&db.url)).await;
         b.create_workspace("w1").await;
         b.put_provider(testkit_provider(&oauth, "testprov")).await;
+        // The provider compares the redirect URI exactly, at authorize and at the code exchange.
+        oauth.set_redirect_uris([format!("{}/oauth/callback", b.url)]);
 
         let started = start_connect(&b, "w1", "testprov", json!(["read"])).await;
         let auth_url = started["authUrl"].as_str().unwrap();
