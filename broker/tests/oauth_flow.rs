@@ -496,10 +496,18 @@ async fn many_connections_refresh_concurrently_on_sqlite() {
         b.import_refresh_token(ws, "testprov", &refresh).await;
     }
     let started = std::time::Instant::now();
-    let results = futures::future::join_all(workspaces.iter().map(|ws| b.resolve(ws, "testprov", json!({})))).await;
+    let results = futures::future::join_all(
+        workspaces
+            .iter()
+            .map(|ws| b.resolve(ws, "testprov", json!({}))),
+    )
+    .await;
     for (ws, (status, body)) in workspaces.iter().zip(&results) {
         assert_eq!(*status, 200, "{ws}: {body}");
     }
     assert_eq!(oauth.stats().refresh_accepted, 40);
-    eprintln!("40 concurrent first refreshes on SQLite: {:?}", started.elapsed());
+    eprintln!(
+        "40 concurrent first refreshes on SQLite: {:?}",
+        started.elapsed()
+    );
 }

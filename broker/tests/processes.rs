@@ -8,8 +8,10 @@ use common::{
 };
 use nexus_broker::crypto::MasterKey;
 use nexus_testkit::{Failure, OAuthServer, OAuthServerOptions};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -19,11 +21,17 @@ const WAIT: Duration = Duration::from_secs(20);
 struct BrokerProcess {
     child: Child,
     url: String,
+    /// Every stderr line the process has written so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl BrokerProcess {
     /// Start the binary on 127.0.0.1:0 and read the address it reports on stderr.
     async fn spawn(database_url: &str, master_key: &str) -> Self {
+        Self::spawn_with_log_level(database_url, master_key, "warn").await
+    }
+
+    async fn spawn_with_log_level(database_url: &str, master_key: &str, rust_log: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-broker"))
             .env("NEXUS_DATABASE_URL", database_url)
             .env("NEXUS_MASTER_KEY", master_key)
@@ -31,7 +39,7 @@ impl BrokerProcess {
             .env("NEXUS_INTERNAL_TOKEN", INTERNAL_TOKEN)
             .env("NEXUS_BROKER_ADDR", "127.0.0.1:0")
             .env("NEXUS_PROVIDER_TIMEOUT_MS", "10000")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -40,26 +48,29 @@ impl BrokerProcess {
             .expect("spawn nexus-broker");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let log = Arc::new(Mutex::new(Vec::new()));
         let addr = tokio::time::timeout(WAIT, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     return addr.trim().to_owned();
                 }
-                eprintln!("broker: {line}");
+                log.lock().push(line);
             }
             panic!("nexus-broker exited before listening");
         })
         .await
         .expect("nexus-broker did not start in time");
         // Keep draining stderr so the child never blocks on a full pipe.
+        let sink = log.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("broker: {line}")
+                sink.lock().push(line);
             }
         });
         Self {
             child,
             url: format!("http://{addr}"),
+            log,
         }
     }
 
@@ -102,7 +113,7 @@ async fn resolve_at(http: &reqwest::Client, url: &str) -> Option<(u16, Value)> {
 
 /// Workspace `w1`, provider `testprov` at the testkit server, and a connection holding an
 /// imported refresh token and no access token (so the next resolve must refresh).
-async fn seed(broker: &BrokerProcess, http: &reqwest::Client, oauth: &OAuthServer) {
+async fn seed(broker: &BrokerProcess, http: &reqwest::Client, oauth: &OAuthServer) -> String {
     let (status, _) = broker
         .admin(
             http,
@@ -131,6 +142,7 @@ async fn seed(broker: &BrokerProcess, http: &reqwest::Client, oauth: &OAuthServe
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    refresh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -239,4 +251,89 @@ async fn kill_9_mid_refresh_postgres() {
 async fn kill_9_mid_refresh_sqlite() {
     let db = sqlite_db();
     crash_mid_refresh(&db.url).await;
+}
+
+/// Even at `debug`, the broker's log (its own lines, sqlx, hyper, reqwest) contains no client
+/// secret, refresh token, access token, static credential or API key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_the_log_even_at_debug() {
+    let db = sqlite_db();
+    let key = MasterKey::generate().to_base64();
+    let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
+    let http = reqwest::Client::new();
+    let broker = BrokerProcess::spawn_with_log_level(&db.url, &key, "debug").await;
+    let imported_refresh = seed(&broker, &http, &oauth).await;
+    let (status, first) = broker.resolve(&http).await;
+    assert_eq!(status, 200, "{first}");
+    oauth.inject_failures([Failure::ServerError(503), Failure::InvalidGrant]);
+    let (status, _) = resolve_at(&http, &broker.url).await.expect("answer");
+    assert_eq!(status, 200, "a still-valid token is served");
+    let body = json!({"principal": {"kind": "api_key", "workspace_id": "w1", "key_id": "k"}, "workspace_id": "w1", "provider_name": "testprov", "force_refresh": true});
+    let forced = http
+        .post(format!("{}/internal/v1/resolve", broker.url))
+        .bearer_auth(INTERNAL_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("resolve");
+    assert!(forced.status().is_success() || forced.status().as_u16() == 409);
+    let (status, created) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            "/admin/v1/workspaces/w1/api-keys",
+            None,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            "/admin/v1/providers",
+            Some(json!({"name": "stripe", "auth_type": "api_key"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            "/admin/v1/workspaces/w1/connections/import",
+            Some(
+                json!({"provider_name": "stripe", "kind": "api_key", "secret": "sk_live_LOGCHECK"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let log = broker.log.lock().join("\n");
+    assert!(
+        log.lines().count() > 5,
+        "debug logging produced almost nothing: {log}"
+    );
+    for (what, secret) in [
+        ("client secret", oauth.client_secret()),
+        ("imported refresh token", imported_refresh.clone()),
+        (
+            "access token",
+            first["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+        (
+            "workspace API key",
+            created["api_key"].as_str().unwrap_or_default().to_owned(),
+        ),
+        ("static credential", "sk_live_LOGCHECK".to_owned()),
+        ("admin token", ADMIN_TOKEN.to_owned()),
+        ("internal token", INTERNAL_TOKEN.to_owned()),
+        ("master key", key.clone()),
+    ] {
+        assert!(
+            !secret.is_empty() && !log.contains(&secret),
+            "the log contains the {what}"
+        );
+    }
 }
