@@ -139,7 +139,7 @@ impl KeyVerifier {
             Some(cache) => {
                 let digest: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
                 let entry = cache
-                    .entry(digest)
+                    .entry_by_ref(&digest)
                     .or_try_insert_with(self.ask_broker(key, request_id))
                     .await
                     .map_err(|err| ApiError::clone(&err))?;
