@@ -767,3 +767,28 @@ async fn another_workspaces_connection_is_invisible() {
         assert!(body.get("access_token").is_none());
     }
 }
+
+#[tokio::test]
+async fn the_broker_audits_the_callers_principal_and_request_id() {
+    let stack = Stack::start().await;
+    stack.broker.add_connection(WS, "github").await;
+    let (key, key_id) = stack.broker.new_key(WS).await;
+    let response = stack
+        .http
+        .get(stack.url(&format!("/v1/resolve?{}", resolve_query(WS, "github"))))
+        .bearer_auth(&key)
+        .header("x-request-id", "audit-probe-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "audit-probe-42");
+
+    let records = stack.broker.audit(WS).await;
+    let issued = records
+        .iter()
+        .find(|r| r["request_id"] == "audit-probe-42")
+        .unwrap_or_else(|| panic!("no audit record with the request id: {records:?}"));
+    assert_eq!(issued["principal"], format!("api_key:{key_id}").as_str());
+    assert!(!serde_json::to_string(&records).unwrap().contains(&key));
+}

@@ -132,6 +132,13 @@ impl TestBroker {
         connection["id"].as_str().expect("connection id").to_owned()
     }
 
+    /// The broker's audit records of `workspace` (newest first, as the admin API returns them).
+    pub async fn audit(&self, workspace: &str) -> Vec<Value> {
+        let path = format!("/admin/v1/audit?workspace_id={workspace}&limit=1000");
+        let records = self.admin(reqwest::Method::GET, &path, None, 200).await;
+        records.as_array().cloned().unwrap_or_default()
+    }
+
     /// An admin call that must answer `expected`; returns the JSON body (`Null` when empty).
     async fn admin(
         &self,
