@@ -18,7 +18,7 @@ pub const SIGNING_KEY_ID: &str = "nexus-testkit-rs256";
 /// never bad input.
 #[derive(Debug, thiserror::Error)]
 #[error("id_token signing failed: {0}")]
-pub struct SigningError(#[from] jsonwebtoken::errors::Error);
+pub(crate) struct SigningError(#[from] jsonwebtoken::errors::Error);
 
 /// Signs ID tokens and describes the public half as a JWK set.
 pub(crate) struct IdTokenSigner {
