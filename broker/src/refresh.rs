@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+/// See `RefreshEngine::as_fresh_as_it_gets`.
+const RECENT_REFRESH_MS: i64 = 60_000;
+
 pub struct RefreshEngine {
     store: Store,
     oauth: Arc<OAuthClient>,
@@ -76,7 +79,7 @@ impl RefreshEngine {
         need: Need,
     ) -> Result<ConnectionRow, ApiError> {
         if let Need::ValidFor(ms) = need
-            && valid_for(&row, ms)
+            && (valid_for(&row, ms) || self.as_fresh_as_it_gets(&row))
         {
             return Ok(row);
         }
@@ -181,6 +184,16 @@ impl RefreshEngine {
                 }
             }
         }
+    }
+
+    /// A token refreshed moments ago that is still valid beyond the margin is as fresh as the
+    /// provider makes them: a `min_ttl` longer than the provider's token lifetime must not turn
+    /// every resolve into a refresh (and the provider's rate limit into an outage).
+    fn as_fresh_as_it_gets(&self, row: &ConnectionRow) -> bool {
+        let margin = self.margin.as_millis() as i64;
+        row.last_refresh_at
+            .is_some_and(|at| now_ms() - at < RECENT_REFRESH_MS)
+            && valid_for(row, margin)
     }
 
     /// The per-connection in-process gate (created on demand, dropped when nobody holds it).

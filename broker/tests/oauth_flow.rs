@@ -246,13 +246,29 @@ async fn refresh_rotates_and_persists_the_new_refresh_token() {
         assert_eq!(r2["access_token"], r1["access_token"]);
         assert_eq!(oauth.stats().refresh_token_requests, 1);
 
-        // min_ttl beyond the remaining lifetime forces a refresh, which only works if the
-        // rotated refresh token was stored.
+        // A min_ttl beyond the remaining lifetime refreshes (the token was last refreshed two
+        // minutes ago, as far as the broker knows), which only works if the rotated refresh
+        // token was stored.
+        let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE connections SET last_refresh_at = last_refresh_at - 120000")
+            .execute(&raw)
+            .await
+            .unwrap();
         let (status, r3) = b.resolve("w1", "testprov", json!({"min_ttl": 7200})).await;
         assert_eq!(status, 200, "{}: {r3}", db.label);
         assert_ne!(r3["access_token"], r1["access_token"]);
         assert_eq!(oauth.stats().refresh_accepted, 2);
         assert_eq!(oauth.stats().refresh_rejected, 0);
+        // The provider's tokens live 1 h, so a min_ttl of 2 h cannot be met: the token refreshed
+        // a moment ago is served rather than refreshing on every call.
+        let (_, again) = b.resolve("w1", "testprov", json!({"min_ttl": 7200})).await;
+        assert_eq!(again["access_token"], r3["access_token"]);
+        assert_eq!(
+            oauth.stats().refresh_token_requests,
+            2,
+            "{}: refresh storm",
+            db.label
+        );
 
         let (status, r4) = b
             .resolve("w1", "testprov", json!({"force_refresh": true}))

@@ -311,3 +311,58 @@ async fn audit_is_queryable_by_workspace_and_time() {
         assert!(all.iter().all(|r| r.hash.is_some()));
     }
 }
+
+#[tokio::test]
+async fn abandoned_connect_flows_are_swept() {
+    for db in all_dbs().await {
+        let store = store_for(&db).await;
+        store.create_workspace("w1", None).await.unwrap();
+        let mut ids = Vec::new();
+        for state in ["old-state", "new-state"] {
+            let row = store
+                .insert_connection(NewConnection {
+                    workspace_id: "w1",
+                    provider_name: "github",
+                    user_id: None,
+                    status: ConnectionStatus::Pending,
+                    scopes: &[],
+                    tokens: None,
+                    credentials: None,
+                })
+                .await
+                .unwrap();
+            store
+                .insert_pending(NewPending {
+                    state: &SecretString::new(state),
+                    connection_id: &row.id,
+                    workspace_id: "w1",
+                    provider_name: "github",
+                    code_verifier: None,
+                    nonce: None,
+                    redirect_uri: "http://127.0.0.1/cb",
+                    return_url: None,
+                    scopes: &[],
+                    lifetime_ms: 600_000,
+                })
+                .await
+                .unwrap();
+            ids.push(row.id);
+            if state == "old-state" {
+                // Two days ago.
+                let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+                sqlx::query(
+                    "UPDATE pending_authorizations SET expires_at = expires_at - 172800000",
+                )
+                .execute(&raw)
+                .await
+                .unwrap();
+            }
+        }
+        let old = store.get_connection("w1", &ids[0]).await.unwrap().unwrap();
+        assert_eq!(old.status, ConnectionStatus::Failed, "{}", db.label);
+        assert!(store.take_pending("old-state").await.unwrap().is_none());
+        let new = store.get_connection("w1", &ids[1]).await.unwrap().unwrap();
+        assert_eq!(new.status, ConnectionStatus::Pending);
+        assert!(store.take_pending("new-state").await.unwrap().is_some());
+    }
+}

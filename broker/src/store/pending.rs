@@ -7,6 +7,8 @@ use nexus_protocol::SecretString;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+const ABANDONED_AFTER_MS: i64 = 24 * 3600 * 1000;
+
 pub struct NewPending<'a> {
     pub state: &'a SecretString,
     pub connection_id: &'a str,
@@ -49,6 +51,7 @@ fn verifier_aad(hash: &str) -> Aad<'_> {
 
 impl Store {
     pub async fn insert_pending(&self, p: NewPending<'_>) -> Result<(), StoreError> {
+        self.sweep_abandoned_flows().await?;
         let hash = state_hash(p.state.expose());
         let sealed = p
             .code_verifier
@@ -71,6 +74,25 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Flows abandoned for more than a day: their connections become `failed` and the pending
+    /// rows go. (Expired rows are kept that long so a late callback still reads "expired".)
+    async fn sweep_abandoned_flows(&self) -> Result<(), StoreError> {
+        let cutoff = now_ms() - ABANDONED_AFTER_MS;
+        sqlx::query(
+            "UPDATE connections SET status = 'failed', last_error = 'authorization abandoned', updated_at = $1 \
+             WHERE status = 'pending' AND id IN (SELECT connection_id FROM pending_authorizations WHERE expires_at < $2)",
+        )
+        .bind(now_ms())
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM pending_authorizations WHERE expires_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
