@@ -792,3 +792,33 @@ async fn the_broker_audits_the_callers_principal_and_request_id() {
     assert_eq!(issued["principal"], format!("api_key:{key_id}").as_str());
     assert!(!serde_json::to_string(&records).unwrap().contains(&key));
 }
+
+/// The same path on a PostgreSQL-backed broker (production's store): keys, a refreshing OAuth
+/// connection, concurrent resolves sharing one broker call, revocation.
+#[tokio::test]
+async fn postgres_backed_broker_serves_the_gateway() {
+    let Some(database_url) = common::broker::fresh_postgres_database().await else {
+        return;
+    };
+    let stack = Stack::start_on(Some(database_url), |_| {}).await;
+    stack.broker.add_connection(WS, "github").await;
+    let (key, key_id) = stack.broker.new_key(WS).await;
+    let (other_key, _) = stack.broker.new_key(OTHER_WS).await;
+
+    let query = resolve_query(WS, "github");
+    let requests = (0..8).map(|_| stack.resolve(&key, &query));
+    let answers = futures::future::join_all(requests).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["access_token"], answers[0].1["access_token"]);
+    }
+    assert_eq!(stack.proxy.count(RESOLVE_PATH), 1);
+
+    let (status, body) = stack
+        .resolve(&other_key, &resolve_query(WS, "github"))
+        .await;
+    assert_error(status, &body, 403, "forbidden");
+    stack.broker.revoke_key(WS, &key_id).await;
+    let (status, body) = stack.resolve(&key, &resolve_query(WS, "github")).await;
+    assert_error(status, &body, 401, "unauthorized");
+}

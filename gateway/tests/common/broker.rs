@@ -29,15 +29,21 @@ impl TestBroker {
     /// A broker with workspaces [`WORKSPACES`] and two providers: `github` (OAuth 2, at the
     /// fake provider; access tokens live one hour) and `static-api` (a static API key).
     pub async fn start(internal_token: &str) -> Self {
+        Self::start_on(internal_token, None).await
+    }
+
+    /// [`TestBroker::start`] on `database_url` (a fresh SQLite file when `None`).
+    pub async fn start_on(internal_token: &str, database_url: Option<String>) -> Self {
         let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
         let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("broker.db").display()
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let config = BrokerConfig {
-            database_url: format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("broker.db").display()
-            ),
+            database_url: database_url.unwrap_or(sqlite),
             keyring: Some(Keyring::single(MasterKey::generate())),
             admin_token: ADMIN_TOKEN.into(),
             internal_token: internal_token.into(),
@@ -164,4 +170,35 @@ impl TestBroker {
             serde_json::from_str(&text).expect("JSON")
         }
     }
+}
+
+/// A new, empty PostgreSQL database on the server named by `NEXUS_TEST_DATABASE_URL`, or `None`
+/// (with a note on stderr) when that is unset. Fails when `NEXUS_REQUIRE_PG=1` and it is unset.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let server = match std::env::var("NEXUS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert_ne!(
+                std::env::var("NEXUS_REQUIRE_PG").as_deref(),
+                Ok("1"),
+                "NEXUS_REQUIRE_PG=1 but NEXUS_TEST_DATABASE_URL is unset"
+            );
+            eprintln!(
+                "note: NEXUS_TEST_DATABASE_URL unset; skipping the PostgreSQL-backed gateway test"
+            );
+            return None;
+        }
+    };
+    use sqlx::{Connection, Executor};
+    let name = format!("nexus_gateway_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("connect to PostgreSQL");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create database");
+    let mut url = url::Url::parse(&server).expect("server URL");
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
 }

@@ -40,7 +40,15 @@ impl Stack {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut GatewayConfig)) -> Self {
-        let broker = broker::TestBroker::start(INTERNAL_TOKEN).await;
+        Self::start_on(None, adjust).await
+    }
+
+    /// A stack whose broker uses `database_url` (a fresh SQLite file when `None`).
+    pub async fn start_on(
+        database_url: Option<String>,
+        adjust: impl FnOnce(&mut GatewayConfig),
+    ) -> Self {
+        let broker = broker::TestBroker::start_on(INTERNAL_TOKEN, database_url).await;
         let proxy = CountingProxy::start(&broker.url).await;
         let mut config = test_config(&proxy.url);
         adjust(&mut config);
