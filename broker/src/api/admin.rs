@@ -70,13 +70,13 @@ fn valid_ws(ws: &str) -> Result<(), ApiError> {
 
 // ---- providers ------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/admin/v1/providers", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/providers", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, description = "All providers (never a client secret)", body = [StoredProvider])))]
 async fn list_providers(State(s): State<AppState>) -> Result<Json<Vec<StoredProvider>>, ApiError> {
     Ok(Json(s.store.list_providers().await?))
 }
 
-#[utoipa::path(post, path = "/admin/v1/providers", tag = "admin", request_body = ProviderInput,
+#[utoipa::path(post, path = "/admin/v1/providers", tag = "admin", security(("admin_token" = [])), request_body = ProviderInput,
     responses((status = 200, body = StoredProvider), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn put_provider(
     State(s): State<AppState>,
@@ -86,7 +86,7 @@ async fn put_provider(
     Ok(Json(s.put_provider(input, &admin_caller(&headers)).await?))
 }
 
-#[utoipa::path(get, path = "/admin/v1/providers/{name}", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/providers/{name}", tag = "admin", security(("admin_token" = [])),
     params(("name" = String, Path)), responses((status = 200, body = StoredProvider), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn get_provider(
     State(s): State<AppState>,
@@ -100,7 +100,7 @@ async fn get_provider(
     })
 }
 
-#[utoipa::path(delete, path = "/admin/v1/providers/{name}", tag = "admin",
+#[utoipa::path(delete, path = "/admin/v1/providers/{name}", tag = "admin", security(("admin_token" = [])),
     params(("name" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn delete_provider(
     State(s): State<AppState>,
@@ -134,7 +134,7 @@ fn flag(v: &Option<String>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/providers/apply", tag = "admin",
+#[utoipa::path(post, path = "/admin/v1/providers/apply", tag = "admin", security(("admin_token" = [])),
     params(("dry_run" = Option<bool>, Query), ("prune" = Option<bool>, Query)),
     request_body(content = String, content_type = "application/yaml", description = "A providers document (YAML or JSON)"),
     responses((status = 200, body = DriftReport), (status = 400, body = nexus_protocol::ErrorBody)))]
@@ -162,12 +162,12 @@ struct CreateWorkspace {
     name: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/workspaces", tag = "admin", responses((status = 200, body = [Workspace])))]
+#[utoipa::path(get, path = "/admin/v1/workspaces", tag = "admin", security(("admin_token" = [])), responses((status = 200, body = [Workspace])))]
 async fn list_workspaces(State(s): State<AppState>) -> Result<Json<Vec<Workspace>>, ApiError> {
     Ok(Json(s.store.list_workspaces().await?))
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces", tag = "admin", request_body = CreateWorkspace,
+#[utoipa::path(post, path = "/admin/v1/workspaces", tag = "admin", security(("admin_token" = [])), request_body = CreateWorkspace,
     responses((status = 201, body = Workspace), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn create_workspace(
     State(s): State<AppState>,
@@ -192,7 +192,7 @@ async fn create_workspace(
     Ok((StatusCode::CREATED, Json(ws)))
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", params(("ws" = String, Path)),
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
     responses((status = 201, description = "The key, shown this once", body = CreatedApiKey), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn create_api_key(
     State(s): State<AppState>,
@@ -211,7 +211,7 @@ async fn create_api_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", params(("ws" = String, Path)),
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
     responses((status = 200, body = [ApiKeyInfo])))]
 async fn list_api_keys(
     State(s): State<AppState>,
@@ -222,8 +222,8 @@ async fn list_api_keys(
     Ok(Json(s.store.list_api_keys(&ws).await?))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/api-keys/{key_id}", tag = "admin",
-    params(("ws" = String, Path), ("key_id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
+#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/api-keys/{key_id}", tag = "admin", security(("admin_token" = [])),
+    params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$"), ("key_id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn revoke_api_key(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -243,7 +243,7 @@ async fn revoke_api_key(
 
 // ---- connections -------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", params(("ws" = String, Path)),
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
     responses((status = 200, body = [ConnectionInfo])))]
 async fn list_connections(
     State(s): State<AppState>,
@@ -261,7 +261,7 @@ async fn list_connections(
     ))
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", params(("ws" = String, Path)),
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
     request_body = ImportRequest, responses((status = 201, body = ConnectionInfo), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn import_connection(
     State(s): State<AppState>,
@@ -276,8 +276,8 @@ async fn import_connection(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/connections/{id}", tag = "admin",
-    params(("ws" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
+#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/connections/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$"), ("id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn revoke_connection(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -300,7 +300,7 @@ struct ConnectBody {
     return_url: Option<String>,
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connect", tag = "admin", params(("ws" = String, Path)),
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connect", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
     request_body = ConnectBody, responses((status = 200, body = RequestConnectionResponse), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn connect(
     State(s): State<AppState>,
@@ -330,7 +330,7 @@ struct RotateBody {
     new_key: Option<String>,
 }
 
-#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", request_body = RotateBody,
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", security(("admin_token" = [])), request_body = RotateBody,
     responses((status = 200, body = RotateResponse), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn rotate_keys(
     State(s): State<AppState>,
@@ -370,7 +370,7 @@ fn parse_time(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
         .map_err(|_| ApiError::invalid(format!("`{name}` must be RFC 3339 or unix seconds")))
 }
 
-#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin",
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin", security(("admin_token" = [])),
     params(("workspace_id" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = [AuditRecord]), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn audit(
@@ -415,6 +415,21 @@ async fn audit(
         rotate_keys,
         audit
     ),
-    components(schemas(nexus_protocol::ErrorBody))
+    components(schemas(nexus_protocol::ErrorBody)),
+    modifiers(&AdminTokenScheme)
 )]
 pub struct AdminApiDoc;
+
+/// Declares `admin_token` (HTTP bearer), which every admin operation requires.
+struct AdminTokenScheme;
+
+impl utoipa::Modify for AdminTokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
