@@ -129,6 +129,13 @@ impl CachedToken {
         self.valid_until.saturating_duration_since(now)
     }
 
+    /// Which cache flight stored this token: distinct for every token one [`crate::TokenCache`]
+    /// stores, 0 for a token that never went through a cache. Lets a binding reuse its converted
+    /// copy of a cached token for as long as the cache keeps serving that same token.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// True while `now < valid_until - buffer`: the cache may serve it.
     #[inline]
     pub fn is_fresh(&self, now: Instant, buffer: Duration) -> bool {
