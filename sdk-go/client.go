@@ -351,6 +351,20 @@ func (c *Client) InvalidateCachedToken(cache *TokenCache, workspaceID, provider 
 	cache.invalidate(c.cacheKey(workspaceID, provider))
 }
 
+// RefreshCachedToken replaces stale, a credential that an upstream rejected (or that is about
+// to expire), with one resolved with force_refresh, and stores it in cache. Concurrent callers
+// with the same stale credential share one gateway call; a caller that finds a newer fresh
+// credential already cached gets that one.
+// It is what AuthenticatedTransport does after a 401, exported for the bridge modules
+// (WebSocket handshakes, gRPC calls).
+func (c *Client) RefreshCachedToken(ctx context.Context, cache *TokenCache, workspaceID, provider string, stale *Credential) (*Credential, error) {
+	return c.refreshCachedToken(ctx, cache, workspaceID, provider, stale)
+}
+
+// Logger returns the client's logger (stderr, warnings and above, unless WithLogger set
+// another), so that code built on the SDK logs through the same place and never to stdout.
+func (c *Client) Logger() *slog.Logger { return c.logger }
+
 // refreshCachedToken replaces a credential an upstream rejected, with force_refresh.
 func (c *Client) refreshCachedToken(ctx context.Context, cache *TokenCache, workspaceID, provider string, stale *Credential) (*Credential, error) {
 	return cache.replace(ctx, c.cacheKey(workspaceID, provider), stale, func(ctx context.Context) (*Credential, error) {
