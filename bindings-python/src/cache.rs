@@ -21,7 +21,9 @@ impl TokenCache {
     fn new(buffer_seconds: f64) -> PyResult<Self> {
         let buffer = Duration::try_from_secs_f64(buffer_seconds)
             .map_err(|_| invalid_input("buffer_seconds must be a finite number >= 0"))?;
-        Ok(Self { core: nexus_sdk::TokenCache::with_safety_buffer(buffer) })
+        Ok(Self {
+            core: nexus_sdk::TokenCache::with_safety_buffer(buffer),
+        })
     }
 
     /// The safety buffer, in seconds.
@@ -87,7 +89,9 @@ impl CachedToken {
     /// Expiry as seconds since the epoch; ``None`` for a credential that does not expire.
     #[getter]
     fn expires_at(&self) -> Option<f64> {
-        self.inner.expires_at().map(|t| t.timestamp_millis() as f64 / 1000.0)
+        self.inner
+            .expires_at()
+            .map(|t| t.timestamp_millis() as f64 / 1000.0)
     }
 
     /// Whole seconds until expiry (0 once expired); ``None`` for a credential that does not

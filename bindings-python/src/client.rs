@@ -2,7 +2,7 @@
 //! released while it waits (see `runtime::wait`).
 
 use crate::cache::{CachedToken, TokenCache};
-use crate::convert::{body_from_py, headers_from_py, response_headers_to_py};
+use crate::convert::{body_from_py, borrow_str, headers_from_py, response_headers_to_py};
 use crate::errors::invalid_input;
 use crate::runtime::wait;
 use nexus_sdk::{
@@ -10,7 +10,7 @@ use nexus_sdk::{
     RequestParts, ResolveOptions, RetryPolicy,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,16 +36,18 @@ fn option<'py, T: FromPyObjectOwned<'py>>(
     default: T,
 ) -> PyResult<T> {
     match options.getattr_opt(name)? {
-        Some(value) if !value.is_none() => {
-            value.extract().map_err(|_| invalid_input(format!("option `{name}` has the wrong type")))
-        }
+        Some(value) if !value.is_none() => value
+            .extract()
+            .map_err(|_| invalid_input(format!("option `{name}` has the wrong type"))),
         _ => Ok(default),
     }
 }
 
 fn retry_policy(policy: Option<Bound<'_, PyAny>>) -> PyResult<RetryPolicy> {
     let defaults = RetryPolicy::default();
-    let Some(policy) = policy.filter(|p| !p.is_none()) else { return Ok(defaults) };
+    let Some(policy) = policy.filter(|p| !p.is_none()) else {
+        return Ok(defaults);
+    };
     Ok(RetryPolicy {
         max_retries: option(&policy, "retries", defaults.max_retries)?,
         initial_backoff: seconds(
@@ -58,13 +60,20 @@ fn retry_policy(policy: Option<Bound<'_, PyAny>>) -> PyResult<RetryPolicy> {
         )?,
         respect_retry_after: option(&policy, "respect_retry_after", defaults.respect_retry_after)?,
         max_retry_after: seconds(
-            option(&policy, "max_retry_after", defaults.max_retry_after.as_secs_f64())?,
+            option(
+                &policy,
+                "max_retry_after",
+                defaults.max_retry_after.as_secs_f64(),
+            )?,
             "retry_policy.max_retry_after",
         )?,
     })
 }
 
-fn check_to_py<'py>(py: Python<'py>, check: &CheckConnectionResponse) -> PyResult<Bound<'py, PyDict>> {
+fn check_to_py<'py>(
+    py: Python<'py>,
+    check: &CheckConnectionResponse,
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("status", check.status.as_str())?;
     dict.set_item("connection_id", check.connection_id.as_deref())?;
@@ -101,7 +110,10 @@ impl Client {
         provider_name: &str,
         force_refresh: bool,
     ) -> PyResult<CachedToken> {
-        let options = ResolveOptions { min_ttl: None, force_refresh };
+        let options = ResolveOptions {
+            min_ttl: None,
+            force_refresh,
+        };
         let token = wait(py, self.core.resolve(workspace_id, provider_name, options))?;
         Ok(CachedToken::new(Arc::new(token)))
     }
@@ -112,20 +124,32 @@ impl Client {
         &self,
         py: Python<'_>,
         cache: &TokenCache,
-        workspace_id: &str,
-        provider_name: &str,
+        workspace_id: &Bound<'_, PyString>,
+        provider_name: &Bound<'_, PyString>,
     ) -> PyResult<CachedToken> {
+        let (workspace_id, provider_name) = (borrow_str(workspace_id)?, borrow_str(provider_name)?);
         if let Some(hit) = cache.core.get(workspace_id, provider_name) {
             return Ok(CachedToken::new(hit));
         }
-        let token =
-            wait(py, self.core.resolve_cached(&cache.core, workspace_id, provider_name))?;
+        let token = wait(
+            py,
+            self.core
+                .resolve_cached(&cache.core, workspace_id, provider_name),
+        )?;
         Ok(CachedToken::new(token))
     }
 
     /// Forget the cached credential of one (workspace, provider).
-    fn clear_token(&self, cache: &TokenCache, workspace_id: &str, provider_name: &str) {
-        cache.core.invalidate(workspace_id, provider_name);
+    fn clear_token(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &Bound<'_, PyString>,
+        provider_name: &Bound<'_, PyString>,
+    ) -> PyResult<()> {
+        cache
+            .core
+            .invalidate(borrow_str(workspace_id)?, borrow_str(provider_name)?);
+        Ok(())
     }
 
     /// Resolve through `cache` and apply the strategy: the final URL and the full header list
@@ -146,10 +170,16 @@ impl Client {
     ) -> PyResult<(String, Vec<(String, String)>)> {
         let headers = headers_from_py(headers)?;
         let body = body_from_py(data)?;
-        let parts = RequestParts { method, url, headers: &headers, body: &body };
+        let parts = RequestParts {
+            method,
+            url,
+            headers: &headers,
+            body: &body,
+        };
         let prepared = wait(
             py,
-            self.core.prepare_request(&cache.core, workspace_id, provider_name, &parts),
+            self.core
+                .prepare_request(&cache.core, workspace_id, provider_name, &parts),
         )?;
         Ok((prepared.url, prepared.headers))
     }
@@ -175,11 +205,16 @@ impl Client {
             method: method.to_owned(),
             url: url.to_owned(),
             headers: headers_from_py(headers)?,
-            body: if has_body { Some(body_from_py(data)?.into()) } else { None },
+            body: if has_body {
+                Some(body_from_py(data)?.into())
+            } else {
+                None
+            },
         };
         let response = wait(
             py,
-            self.core.authenticated_fetch(&cache.core, workspace_id, provider_name, request),
+            self.core
+                .authenticated_fetch(&cache.core, workspace_id, provider_name, request),
         )?;
         let headers = response_headers_to_py(py, &response.headers)?;
         Ok((response.status, headers, PyBytes::new(py, &response.body)))
@@ -221,7 +256,10 @@ impl Client {
     ) -> PyResult<Bound<'py, PyDict>> {
         let timeout = seconds(timeout, "timeout")?;
         let interval = seconds(interval, "interval")?;
-        let check = wait(py, self.core.wait_for_active(connection_id, interval, timeout))?;
+        let check = wait(
+            py,
+            self.core.wait_for_active(connection_id, interval, timeout),
+        )?;
         check_to_py(py, &check)
     }
 

@@ -10,12 +10,37 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(nexus_sdk, NexusError, PyException, "Base class of every Nexus SDK error.");
-create_exception!(nexus_sdk, InvalidRequest, NexusError, "The request is malformed.");
-create_exception!(nexus_sdk, Unauthorized, NexusError, "The API key is missing, unknown or revoked.");
-create_exception!(nexus_sdk, Forbidden, NexusError, "The caller may not do this.");
+create_exception!(
+    nexus_sdk,
+    NexusError,
+    PyException,
+    "Base class of every Nexus SDK error."
+);
+create_exception!(
+    nexus_sdk,
+    InvalidRequest,
+    NexusError,
+    "The request is malformed."
+);
+create_exception!(
+    nexus_sdk,
+    Unauthorized,
+    NexusError,
+    "The API key is missing, unknown or revoked."
+);
+create_exception!(
+    nexus_sdk,
+    Forbidden,
+    NexusError,
+    "The caller may not do this."
+);
 create_exception!(nexus_sdk, NotFound, NexusError, "No such resource.");
-create_exception!(nexus_sdk, ProviderNotFound, NotFound, "No provider of that name.");
+create_exception!(
+    nexus_sdk,
+    ProviderNotFound,
+    NotFound,
+    "No provider of that name."
+);
 create_exception!(
     nexus_sdk,
     ConnectionNotFound,
@@ -28,21 +53,36 @@ create_exception!(
     NexusError,
     "A person must authorize the connection again; see `reauth_url`."
 );
-create_exception!(nexus_sdk, ConnectionNotActive, NexusError, "The connection is not usable yet.");
+create_exception!(
+    nexus_sdk,
+    ConnectionNotActive,
+    NexusError,
+    "The connection is not usable yet."
+);
 create_exception!(
     nexus_sdk,
     ConnectionFailed,
     NexusError,
     "A waited-on connection reached a state it will not leave by itself."
 );
-create_exception!(nexus_sdk, RateLimited, NexusError, "Slow down; see `retry_after` (seconds).");
+create_exception!(
+    nexus_sdk,
+    RateLimited,
+    NexusError,
+    "Slow down; see `retry_after` (seconds)."
+);
 create_exception!(
     nexus_sdk,
     UpstreamUnavailable,
     NexusError,
     "The provider (or the broker) could not be reached or failed."
 );
-create_exception!(nexus_sdk, ServerError, NexusError, "The gateway failed, or sent an unknown code.");
+create_exception!(
+    nexus_sdk,
+    ServerError,
+    NexusError,
+    "The gateway failed, or sent an unknown code."
+);
 create_exception!(
     nexus_sdk,
     StrategyError,
@@ -55,7 +95,12 @@ create_exception!(
     NexusError,
     "The gateway or the upstream could not be reached."
 );
-create_exception!(nexus_sdk, NexusTimeout, NexusError, "A call or a wait ran out of time.");
+create_exception!(
+    nexus_sdk,
+    NexusTimeout,
+    NexusError,
+    "A call or a wait ran out of time."
+);
 create_exception!(
     nexus_sdk,
     InvalidResponse,
@@ -141,7 +186,9 @@ pub fn to_py_err(err: CoreError) -> PyErr {
 fn build<'py>(py: Python<'py>, err: &CoreError) -> PyResult<Bound<'py, PyAny>> {
     // `str(exc)` is the full description; `message` is the gateway's own text when it sent one.
     let description = err.to_string();
-    let message = err.api_error().map_or(description.as_str(), |api| api.message.as_str());
+    let message = err
+        .api_error()
+        .map_or(description.as_str(), |api| api.message.as_str());
     let exc = class_for(py, err).call1((description.as_str(),))?;
     exc.setattr("code", err.code())?;
     exc.setattr("message", message)?;

@@ -23,7 +23,9 @@ use pyo3::prelude::*;
 /// Logs of the core go nowhere unless `NEXUS_LOG` is set (e.g. `NEXUS_LOG=nexus_sdk=debug`),
 /// and then to stderr only: stdout belongs to an MCP server's JSON-RPC.
 fn init_logging() {
-    let Ok(filter) = std::env::var("NEXUS_LOG") else { return };
+    let Ok(filter) = std::env::var("NEXUS_LOG") else {
+        return;
+    };
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -5,11 +5,11 @@
 use crate::cache::CachedToken;
 use crate::convert::{body_from_py, headers_from_py};
 use crate::errors::{invalid_input, to_py_err};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use nexus_sdk::client::{error_from_response, parse_resolve_response};
 use nexus_sdk::{RequestParts, apply};
-use pyo3::prelude::*;
-use http::{HeaderMap, HeaderName, HeaderValue};
 use pyo3::exceptions::PyBaseException;
+use pyo3::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,10 +37,20 @@ pub fn apply_resolve_body(
     let ttl = token.time_left(received).as_secs();
     let headers = headers_from_py(headers)?;
     let body = body_from_py(data)?;
-    let parts = RequestParts { method, url, headers: &headers, body: &body };
+    let parts = RequestParts {
+        method,
+        url,
+        headers: &headers,
+        body: &body,
+    };
     let strategy = token.strategy().map_err(to_py_err)?;
     let injection = apply(strategy, token.credentials(), &parts, now).map_err(to_py_err)?;
-    Ok((injection.url, injection.headers, ttl, CachedToken::new(Arc::new(token))))
+    Ok((
+        injection.url,
+        injection.headers,
+        ttl,
+        CachedToken::new(Arc::new(token)),
+    ))
 }
 
 /// The exception the SDK raises for a gateway answer of `status` with `body` and `headers` (not
@@ -57,7 +67,8 @@ pub fn gateway_error(
     for (name, value) in headers_from_py(headers)? {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| invalid_input("invalid header name"))?;
-        let value = HeaderValue::from_str(&value).map_err(|_| invalid_input("invalid header value"))?;
+        let value =
+            HeaderValue::from_str(&value).map_err(|_| invalid_input("invalid header value"))?;
         map.append(name, value);
     }
     Ok(to_py_err(error_from_response(status, &map, body)).into_value(py))

@@ -68,7 +68,7 @@ async def list_repos() -> str:
     except NexusError as err:
         # A typed error from Nexus (reauth needed, unknown provider, gateway down, ...): tell the
         # model what happened, including where a person can re-authorize.
-        hint = f" Re-authorize at {err.reauth_url}" if getattr(err, "reauth_url", None) else ""
+        hint = f" Re-authorize at {err.reauth_url}" if err.reauth_url else ""
         raise ToolError(
             f"Nexus could not provide a GitHub credential ({err.code}): {err.message}.{hint}"
         ) from err
