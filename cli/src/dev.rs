@@ -1,7 +1,8 @@
 //! `nexus dev`: the whole stack in one process on the embedded default.
 //!
 //! Start-up order matters, because tests and scripts wait for `dev.env`:
-//! 1. home directory, secrets (created once, mode 0600), stale `dev.env` removed;
+//! 1. home directory locked (one stack per home), secrets (created once, mode 0600), stale
+//!    `dev.env` removed;
 //! 2. both listeners bound (a taken port fails here, before anything else starts;
 //!    port 0 gets its real port);
 //! 3. broker and gateway serving; both answer HTTP;
@@ -37,6 +38,7 @@ const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 
 pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
     let home = DevHome::create(home_dir)?;
+    let _home_lock = home.lock()?;
     home.remove_dev_env()?;
     let secrets = DevSecrets::load_or_create(&home)?;
 

@@ -66,6 +66,31 @@ impl DevHome {
         Ok(Self { dir })
     }
 
+    /// Take the home for this process: one `nexus dev` per home, since two would share one
+    /// SQLite file and overwrite each other's `dev.env`. The lock is released when the returned
+    /// file is dropped, or by the kernel when the process dies, so a crash leaves no stale lock.
+    pub fn lock(&self) -> CliResult<fs::File> {
+        let path = self.path(".lock");
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(SECRET_FILE_MODE)
+            .open(&path)
+            .map_err(|e| write_error(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(CliError::config(format!(
+                "another `nexus dev` is already running on {}; stop it, or use another --home",
+                self.dir.display()
+            ))),
+            Err(fs::TryLockError::Error(e)) => Err(CliError::config(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
     /// Use `dir` as it is, without creating anything (admin commands only read dev.env).
     pub fn existing(dir: &Path) -> Self {
         Self {
@@ -296,6 +321,18 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = fs::metadata(home.dir()).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn one_process_at_a_time_holds_the_home() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = DevHome::create(tmp.path()).unwrap();
+        let held = home.lock().unwrap();
+        let err = home.lock().unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("already running"), "{err}");
+        drop(held);
+        home.lock().expect("free again once released");
     }
 
     #[test]

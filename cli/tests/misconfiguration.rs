@@ -207,3 +207,27 @@ fn an_unreadable_providers_file_is_a_config_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_second_stack_on_the_same_home_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let stack = DevStack::start(&home);
+    let before = std::fs::read_to_string(home.join("dev.env")).unwrap();
+    let mut second = nexus(&home);
+    second.args([
+        "dev",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--broker-addr",
+        "127.0.0.1:0",
+    ]);
+    let out = run(second);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
+    let after = std::fs::read_to_string(home.join("dev.env")).unwrap();
+    assert_eq!(before, after, "the running stack's dev.env is untouched");
+    let mut list = stack.nexus();
+    list.args(["providers", "list"]);
+    assert_ok(&run(list), "the first stack still serves");
+}
