@@ -174,3 +174,57 @@ async fn a_rejected_token_is_dropped_even_if_the_refresh_fails() {
         "the rejected token is not served again"
     );
 }
+
+/// Each thread keeps its own copies of hit tokens; writes from another thread must still be seen.
+#[test]
+fn writes_from_another_thread_are_seen_by_a_thread_holding_a_copy() {
+    use std::sync::mpsc::channel;
+    let cache = TokenCache::new();
+    cache.insert("ws", "p", token("t1"));
+    let (step_tx, step_rx) = channel::<()>();
+    let (seen_tx, seen_rx) = channel::<Option<String>>();
+    let reader = std::thread::spawn({
+        let cache = cache.clone();
+        move || {
+            for _ in 0..4 {
+                // Twice per step: the second read comes from this thread's copy.
+                let first = cache.get("ws", "p").map(|t| access(&t).to_owned());
+                let second = cache.get("ws", "p").map(|t| access(&t).to_owned());
+                assert_eq!(first, second);
+                seen_tx.send(first).expect("main is listening");
+                if step_rx.recv().is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let next = || seen_rx.recv().expect("reader reports");
+    assert_eq!(next().as_deref(), Some("t1"));
+    cache.invalidate("ws", "p");
+    step_tx.send(()).expect("reader alive");
+    assert_eq!(
+        next(),
+        None,
+        "an invalidated token is not served from a thread's copy"
+    );
+    cache.insert("ws", "p", token("t2"));
+    step_tx.send(()).expect("reader alive");
+    assert_eq!(next().as_deref(), Some("t2"));
+    cache.clear();
+    step_tx.send(()).expect("reader alive");
+    assert_eq!(next(), None, "clear is seen too");
+    drop(step_tx);
+    reader.join().expect("reader did not panic");
+}
+
+#[test]
+fn two_caches_do_not_share_thread_copies() {
+    let a = TokenCache::new();
+    let b = TokenCache::new();
+    a.insert("ws", "p", token("from_a"));
+    assert_eq!(
+        a.get("ws", "p").map(|t| access(&t).to_owned()).as_deref(),
+        Some("from_a")
+    );
+    assert!(b.get("ws", "p").is_none());
+}

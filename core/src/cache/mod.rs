@@ -1,7 +1,9 @@
 //! [`TokenCache`]: resolved credentials keyed by (workspace, provider), with single-flight misses.
 //!
-//! The hit path is a read lock, two borrowed-`&str` map lookups (no key allocation), a monotonic
-//! clock read and an `Arc` clone. A miss goes through a small mutex-protected table of in-flight
+//! The hit path is a lookup in this thread's small copy of recently used tokens ([`front`]),
+//! validated by one atomic load of the cache's write epoch, plus a monotonic clock read and an
+//! uncontended `Arc` clone: no lock, no shared write, no allocation. When that copy is missing
+//! or stale, the shared map is read (a read lock and two borrowed-`&str` lookups). A miss goes through a small mutex-protected table of in-flight
 //! fetches, so N concurrent misses for one key make exactly one gateway call and all N receive
 //! its result or its error. The flight is a shared future: whichever waiter is polled drives it,
 //! so a cancelled caller does not strand the others.
@@ -19,6 +21,11 @@ use std::time::{Duration, Instant};
 
 /// Default safety buffer: a token is not served in its last 30 seconds.
 pub const DEFAULT_SAFETY_BUFFER: Duration = Duration::from_secs(30);
+
+mod front;
+
+/// Source of [`Inner::id`].
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
 
 type FlightFuture = Shared<BoxFuture<'static, Result<Arc<CachedToken>>>>;
 
@@ -43,6 +50,10 @@ pub struct CacheStats {
 type Entries = HashMap<Box<str>, HashMap<Box<str>, Arc<CachedToken>>>;
 
 struct Inner {
+    /// Distinguishes caches in the per-thread fronts.
+    id: u64,
+    /// Bumped after every write to `entries`; per-thread copies from an older epoch are stale.
+    epoch: AtomicU64,
     safety_buffer: Duration,
     entries: RwLock<Entries>,
     flights: Mutex<HashMap<(String, String), Flight>>,
@@ -83,6 +94,8 @@ impl TokenCache {
     pub fn with_safety_buffer(buffer: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
+                id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+                epoch: AtomicU64::new(0),
                 safety_buffer: buffer,
                 entries: RwLock::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
@@ -120,11 +133,14 @@ impl TokenCache {
                 entries.remove(workspace_id);
             }
         }
+        self.inner.bump_epoch();
     }
 
     /// Forget every token.
     pub fn clear(&self) {
-        self.inner.entries.write().clear();
+        let mut entries = self.inner.entries.write();
+        entries.clear();
+        self.inner.bump_epoch();
     }
 
     /// Number of stored tokens (fresh or not).
@@ -273,15 +289,33 @@ where
 }
 
 impl Inner {
+    /// The hit path: this thread's copy when it is current, else the shared map (and a new
+    /// copy for this thread).
     #[inline]
     fn get(&self, workspace_id: &str, provider: &str) -> Option<Arc<CachedToken>> {
-        let entries = self.entries.read();
-        let token = entries.get(workspace_id)?.get(provider)?;
-        if token.is_fresh(Instant::now(), self.safety_buffer) {
-            Some(token.clone())
-        } else {
-            None
+        // Load the epoch before reading the map: a write that lands in between makes the copy
+        // stored below look stale next time, never the other way round.
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let now = Instant::now();
+        if let Some(copy) = front::lookup(self.id, epoch, workspace_id, provider) {
+            return copy.is_fresh(now, self.safety_buffer).then_some(copy);
         }
+        let shared = {
+            let entries = self.entries.read();
+            entries.get(workspace_id)?.get(provider)?.clone()
+        };
+        if !shared.is_fresh(now, self.safety_buffer) {
+            return None;
+        }
+        // This thread's own `Arc`, so later hits do not touch the shared reference count.
+        let copy = Arc::new(CachedToken::clone(&shared));
+        front::remember(self.id, epoch, workspace_id, provider, copy.clone());
+        Some(copy)
+    }
+
+    /// Call after every write to `entries`, while still holding the write lock.
+    fn bump_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// The cached token if `want` accepts it; a rejected token is removed on the way.
@@ -298,8 +332,10 @@ impl Inner {
                 let mut entries = self.entries.write();
                 let providers = entries.get_mut(workspace_id)?;
                 let current = providers.get(provider)?;
-                if Arc::ptr_eq(current, rejected) {
+                // Threads hold copies, so identity is the generation, not the pointer.
+                if current.generation == rejected.generation {
                     providers.remove(provider);
+                    self.bump_epoch();
                     None
                 } else if current.is_fresh(Instant::now(), self.safety_buffer) {
                     Some(current.clone())
@@ -318,6 +354,7 @@ impl Inner {
             Some(existing) if existing.generation > token.generation => {}
             _ => {
                 providers.insert(provider.into(), token);
+                self.bump_epoch();
             }
         }
     }
