@@ -155,13 +155,16 @@ impl ImportKind {
 pub enum ConnectionsCommand {
     /// List a workspace's connections (never shows a secret).
     List {
+        /// The workspace id (e.g. `dev`).
         #[arg(long, value_name = "W")]
         workspace: String,
     },
     /// Import an existing credential; the secret is read from stdin, never from the command line.
     Import {
+        /// The workspace id (e.g. `dev`).
         #[arg(long, value_name = "W")]
         workspace: String,
+        /// The provider name (as in the providers file).
         #[arg(long, value_name = "P")]
         provider: String,
         #[arg(long, value_enum)]
@@ -177,8 +180,10 @@ pub enum ConnectionsCommand {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
+    /// The workspace id (e.g. `dev`).
     #[arg(long, value_name = "W")]
     pub workspace: String,
+    /// The provider name (as in the providers file).
     #[arg(long, value_name = "P")]
     pub provider: String,
     /// The end user the connection is for.
@@ -196,16 +201,19 @@ pub struct ConnectArgs {
 pub enum ApiKeysCommand {
     /// Create an API key; prints only the key on stdout so scripts can capture it.
     Create {
+        /// The workspace id (e.g. `dev`).
         #[arg(long, value_name = "W")]
         workspace: String,
     },
     /// List a workspace's API keys (ids and prefixes, never the keys).
     List {
+        /// The workspace id (e.g. `dev`).
         #[arg(long, value_name = "W")]
         workspace: String,
     },
     /// Revoke an API key by id.
     Revoke {
+        /// The workspace id (e.g. `dev`).
         #[arg(long, value_name = "W")]
         workspace: String,
         key_id: String,
@@ -220,6 +228,7 @@ pub enum KeysCommand {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
+    /// The workspace id (e.g. `dev`).
     #[arg(long, value_name = "W")]
     pub workspace: Option<String>,
     /// Only records at or after this time (RFC 3339).
@@ -228,14 +237,17 @@ pub struct AuditArgs {
     /// Only records before this time (RFC 3339).
     #[arg(long)]
     pub until: Option<String>,
+    /// At most this many records (newest first).
     #[arg(long)]
     pub limit: Option<u32>,
 }
 
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
+    /// The workspace id (e.g. `dev`).
     #[arg(long, value_name = "W")]
     pub workspace: String,
+    /// The provider name (as in the providers file).
     #[arg(long, value_name = "P")]
     pub provider: String,
     /// Ask for a credential valid at least this many seconds.
