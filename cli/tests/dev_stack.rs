@@ -314,3 +314,29 @@ fn connect_prints_only_the_url_to_open() {
         "{records}"
     );
 }
+
+#[test]
+fn a_separate_gateway_process_serves_the_dev_broker() {
+    // Production splits the two: `nexus serve gateway` configured from the environment only.
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = DevStack::start(&tmp.path().join("home"));
+    apply_provider(&stack, tmp.path(), "split");
+    let secret = "sk_test_split_0123456789abcdef";
+    assert_ok(&import_api_key(&stack, "split", secret), "import");
+    let internal_token = std::fs::read_to_string(stack.home.join("internal.token")).unwrap();
+
+    let mut child = nexus(tmp.path())
+        .args(["serve", "gateway", "--gateway-addr", "127.0.0.1:0"])
+        .env("NEXUS_BROKER_URL", stack.get("NEXUS_BROKER_URL"))
+        .env("NEXUS_INTERNAL_TOKEN", internal_token.trim())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn nexus serve gateway");
+    let gateway_url = wait_for_listeners(&mut child, &["gateway"]).remove(0);
+    let (status, body) = resolve_http(&gateway_url, stack.get("NEXUS_API_KEY"), "dev", "split");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["credentials"]["api_key"], secret);
+    assert!(terminate(&mut child).success());
+}

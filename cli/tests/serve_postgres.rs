@@ -8,10 +8,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -86,40 +83,6 @@ fn psql(url: &str, sql: &str) {
     );
 }
 
-/// Wait until the server's stderr has announced both listeners; returns (broker, gateway) URLs.
-fn wait_for_listeners(child: &mut Child) -> (String, String) {
-    let stderr = child.stderr.take().expect("stderr pipe");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut broker, mut gateway) = (None, None);
-    let mut seen = Vec::new();
-    while broker.is_none() || gateway.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no listeners announced:\n{}", seen.join("\n")));
-        for (prefix, slot) in [
-            ("nexus: broker listening on ", &mut broker),
-            ("nexus: gateway listening on ", &mut gateway),
-        ] {
-            if let Some(addr) = line.strip_prefix(prefix) {
-                *slot = Some(format!("http://{}", addr.trim()));
-            }
-        }
-        seen.push(line);
-    }
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in rx {});
-    (broker.unwrap_or_default(), gateway.unwrap_or_default())
-}
-
 #[test]
 fn serve_all_on_postgres_with_a_config_file() {
     let Some(server_url) = database_server_url() else {
@@ -153,7 +116,8 @@ fn serve_all_on_postgres_with_a_config_file() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn nexus serve");
-    let (broker_url, gateway_url) = wait_for_listeners(&mut child);
+    let urls = wait_for_listeners(&mut child, &["broker", "gateway"]);
+    let (broker_url, gateway_url) = (urls[0].clone(), urls[1].clone());
 
     let admin = |args: &[&str]| {
         let mut cmd = nexus(tmp.path());
@@ -196,22 +160,7 @@ fn serve_all_on_postgres_with_a_config_file() {
     let (status, _) = resolve_http(&gateway_url, &api_key, "other", "pgapi");
     assert_eq!(status, 403);
 
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nexus serve did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut child);
     assert!(status.success(), "{status}");
 }
 

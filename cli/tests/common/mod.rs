@@ -4,9 +4,10 @@
 #![allow(dead_code)] // each test file uses a different part of this harness
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long a stack may take to write dev.env (a debug build on a busy 2-core machine).
@@ -244,4 +245,57 @@ pub fn import_api_key(stack: &DevStack, provider: &str, secret: &str) -> Output 
         "api_key",
     ]);
     run_with_stdin(cmd, secret)
+}
+
+/// Read a `nexus serve` child's stderr until each of `services` has announced
+/// `nexus: SERVICE listening on ADDR`; returns their URLs in the same order.
+pub fn wait_for_listeners(child: &mut Child, services: &[&str]) -> Vec<String> {
+    let stderr = child.stderr.take().expect("stderr pipe");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + START_DEADLINE;
+    let mut urls: Vec<Option<String>> = vec![None; services.len()];
+    let mut seen = Vec::new();
+    while urls.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("listeners not announced:\n{}", seen.join("\n")));
+        for (service, url) in services.iter().zip(urls.iter_mut()) {
+            if let Some(addr) = line.strip_prefix(&format!("nexus: {service} listening on ")) {
+                *url = Some(format!("http://{}", addr.trim()));
+            }
+        }
+        seen.push(line);
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in rx {});
+    urls.into_iter().flatten().collect()
+}
+
+/// SIGTERM `child` and wait (with a deadline) for its exit status.
+pub fn terminate(child: &mut Child) -> ExitStatus {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+    let deadline = Instant::now() + STOP_DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the process did not stop within {STOP_DEADLINE:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
