@@ -340,3 +340,89 @@ fn a_separate_gateway_process_serves_the_dev_broker() {
     assert_eq!(body["credentials"]["api_key"], secret);
     assert!(terminate(&mut child).success());
 }
+
+#[test]
+fn secrets_never_reach_the_log_even_at_debug_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = DevStack::start_with_env(
+        &tmp.path().join("home"),
+        &[
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--broker-addr",
+            "127.0.0.1:0",
+        ],
+        &[("NEXUS_LOG", "debug")],
+    );
+    apply_provider(&stack, tmp.path(), "logged");
+    let secret = "sk_test_never_logged_0123456789";
+    assert_ok(&import_api_key(&stack, "logged", secret), "import");
+    let (status, _) = resolve_http(
+        stack.get("NEXUS_GATEWAY_URL"),
+        stack.get("NEXUS_API_KEY"),
+        "dev",
+        "logged",
+    );
+    assert_eq!(status, 200);
+    let mut create = stack.nexus();
+    create.args(["api-keys", "create", "--workspace", "dev"]);
+    let out = run(create);
+    assert_ok(&out, "api-keys create");
+    let new_key = stdout(&out).trim().to_owned();
+
+    let log = stack.log_text();
+    assert!(
+        log.contains("DEBUG") || log.contains("debug"),
+        "debug logging was on: {log}"
+    );
+    let admin_token = stack.get("NEXUS_ADMIN_TOKEN");
+    let internal_token = std::fs::read_to_string(stack.home.join("internal.token")).unwrap();
+    let master_key = std::fs::read_to_string(stack.home.join("master.key")).unwrap();
+    for (what, value) in [
+        ("imported secret", secret),
+        ("dev API key", stack.get("NEXUS_API_KEY")),
+        ("new API key", new_key.as_str()),
+        ("admin token", admin_token),
+        ("internal token", internal_token.trim()),
+        ("master key", master_key.trim()),
+    ] {
+        assert!(!log.contains(value), "the {what} appears in the log");
+    }
+}
+
+#[test]
+fn providers_apply_dry_run_changes_nothing_and_prune_removes_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = DevStack::start(&tmp.path().join("home"));
+    apply_provider(&stack, tmp.path(), "first");
+    let second = write_api_key_provider(tmp.path(), "second");
+    let list = || {
+        let mut cmd = stack.nexus();
+        cmd.args(["--json", "providers", "list"]);
+        let out = run(cmd);
+        assert_ok(&out, "providers list");
+        stdout(&out)
+    };
+
+    let mut dry = stack.nexus();
+    dry.args(["--json", "providers", "apply", "--dry-run", "--prune"])
+        .arg(&second);
+    let out = run(dry);
+    assert_ok(&out, "apply --dry-run");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["created"], serde_json::json!(["second"]), "{report}");
+    assert_eq!(report["pruned"], serde_json::json!(["first"]), "{report}");
+    assert!(
+        list().contains("\"first\"") && !list().contains("\"second\""),
+        "a dry run changes nothing"
+    );
+
+    let mut apply = stack.nexus();
+    apply.args(["providers", "apply", "--prune"]).arg(&second);
+    assert_ok(&run(apply), "apply --prune");
+    assert!(
+        !list().contains("\"first\"") && list().contains("\"second\""),
+        "{}",
+        list()
+    );
+}

@@ -88,6 +88,10 @@ impl DevStack {
     }
 
     pub fn start_with(home: &Path, addr_args: &[&str]) -> Self {
+        Self::start_with_env(home, addr_args, &[])
+    }
+
+    pub fn start_with_env(home: &Path, addr_args: &[&str], vars: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(home).expect("create home");
         // A dev.env left by a killed stack must not be mistaken for this one's.
         let _ = std::fs::remove_file(home.join("dev.env"));
@@ -96,6 +100,7 @@ impl DevStack {
         let child = nexus(home)
             .arg("dev")
             .args(addr_args)
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
