@@ -124,15 +124,15 @@ func (b *bridge) run(ctx context.Context) error {
 		b.handler.OnDisconnect(reason)
 		b.log.LogAttrs(ctx, slog.LevelInfo, "nexus bridge: disconnected",
 			slog.String("provider", b.provider), slog.String("reason", reason.String()))
+		if upFor >= b.cfg.stableAfter {
+			failures = 0
+		}
 		switch reason.Kind {
 		case Cancelled:
 			return nil
 		case CredentialExpiring:
 			source = forcedRefresh // reconnect at once, with a new credential
 			continue
-		}
-		if upFor >= b.cfg.stableAfter {
-			failures = 0
 		}
 		source = freshResolve
 		if !b.backOff(ctx, &failures) {

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -488,4 +489,41 @@ func bridgeGoroutines(stacks string) []string {
 		}
 	}
 	return out
+}
+
+// An upstream that accepts TCP but never answers the handshake costs one handshake timeout
+// per attempt, and the bridge keeps trying.
+func TestHandshakeTimeoutCountsAsAFailure(t *testing.T) {
+	gw := newGateway(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // hold it open, say nothing
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for len(accepted) > 0 {
+			(<-accepted).Close()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := run(ctx, newClient(gw, nil), "ws://"+ln.Addr().String()+"/stream", newRecorder(),
+		append(fastOptions(), WithHandshakeTimeout(50*time.Millisecond))...)
+	for i := 0; i < 2; i++ {
+		within(t, accepted, wait, "a connection attempt").Close()
+	}
+	cancel()
+	if err := within(t, done, wait, "MaintainWebSocket to return"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -75,6 +75,9 @@ func (r dialResult) rejected() bool {
 
 // dial opens the WebSocket connection with hs.
 func (c *config) dial(ctx context.Context, hs *handshakeRequest) dialResult {
+	// The timeout covers the handshake only: the library does not keep this context.
+	ctx, cancel := context.WithTimeout(ctx, c.handshakeTimeout)
+	defer cancel()
 	conn, resp, err := websocket.Dial(ctx, hs.url, &websocket.DialOptions{
 		HTTPClient:   c.httpClient,
 		HTTPHeader:   hs.header,

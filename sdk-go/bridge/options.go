@@ -16,6 +16,7 @@ const (
 	DefaultPingTimeout       = 20 * time.Second
 	DefaultReadLimit         = 16 << 20 // bytes per incoming message
 	DefaultWriteTimeout      = 10 * time.Second
+	DefaultHandshakeTimeout  = 30 * time.Second
 	DefaultExpiryMargin      = 60 * time.Second
 	DefaultMaxFreshRejection = 3
 )
@@ -28,6 +29,7 @@ type config struct {
 	pingTimeout            time.Duration
 	readLimit              int64
 	writeTimeout           time.Duration
+	handshakeTimeout       time.Duration
 	reconnectBeforeExpiry  bool
 	expiryMargin           time.Duration
 	maxFreshRejections     int
@@ -50,6 +52,7 @@ func defaultConfig() config {
 		pingTimeout:        DefaultPingTimeout,
 		readLimit:          DefaultReadLimit,
 		writeTimeout:       DefaultWriteTimeout,
+		handshakeTimeout:   DefaultHandshakeTimeout,
 		expiryMargin:       DefaultExpiryMargin,
 		maxFreshRejections: DefaultMaxFreshRejection,
 		now:                time.Now,
@@ -114,6 +117,17 @@ func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
 			c.writeTimeout = d
+		}
+	}
+}
+
+// WithHandshakeTimeout bounds one connection attempt, from dialing to the end of the
+// handshake (default 30 s); an upstream that does not answer in time counts as a failed
+// attempt.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.handshakeTimeout = d
 		}
 	}
 }
