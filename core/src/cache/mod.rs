@@ -1,6 +1,6 @@
 //! [`TokenCache`]: resolved credentials keyed by (workspace, provider), with single-flight misses.
 //!
-//! The hit path is a lookup in this thread's small copy of recently used tokens ([`front`]),
+//! The hit path is a lookup in this thread's small copy of recently used tokens (`front`),
 //! validated by one atomic load of the cache's write epoch, plus a monotonic clock read and an
 //! uncontended `Arc` clone: no lock, no shared write, no allocation. When that copy is missing
 //! or stale, the shared map is read (a read lock and two borrowed-`&str` lookups). A miss goes through a small mutex-protected table of in-flight
