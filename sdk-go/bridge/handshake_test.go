@@ -18,7 +18,7 @@ import (
 
 // credentialFor builds a real oauthsdk.Credential by resolving it from a fake gateway that
 // answers with the given strategy and credential fields.
-func credentialFor(t *testing.T, strategy map[string]any, fields map[string]any) *oauthsdk.Credential {
+func credentialFor(t testing.TB, strategy map[string]any, fields map[string]any) *oauthsdk.Credential {
 	t.Helper()
 	srv := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"expires_in": 600, "strategy": strategy, "credentials": fields})

@@ -39,7 +39,7 @@ type gateway struct {
 
 const reauthURL = "https://nexus.example/reauth/abc"
 
-func newGateway(t *testing.T) *gateway {
+func newGateway(t testing.TB) *gateway {
 	t.Helper()
 	g := &gateway{expiresIn: 3600, strategy: map[string]any{"type": "oauth2"}}
 	g.Server = httptest.NewServer(http.HandlerFunc(g.serveResolve))
@@ -119,7 +119,7 @@ type upstream struct {
 	closes chan websocket.StatusCode
 }
 
-func newUpstream(t *testing.T, gw *gateway) *upstream {
+func newUpstream(t testing.TB, gw *gateway) *upstream {
 	t.Helper()
 	u := &upstream{gw: gw, closes: make(chan websocket.StatusCode, 100)}
 	u.serve = u.echo

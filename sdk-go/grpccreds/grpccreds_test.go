@@ -36,7 +36,7 @@ type gateway struct {
 	strategy         map[string]any
 }
 
-func newGateway(t *testing.T) *gateway {
+func newGateway(t testing.TB) *gateway {
 	t.Helper()
 	g := &gateway{strategy: map[string]any{"type": "oauth2"}}
 	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
