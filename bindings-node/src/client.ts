@@ -7,7 +7,7 @@
 import { fromNative, InvalidRequestError } from './errors.js';
 import { createFetcher } from './fetcher.js';
 import { consoleErrorLogger, guardLogger, type Logger } from './logger.js';
-import { native, type NativeClient, type NativeCredential } from './native.js';
+import { native, type NativeClient, type NativeCredential, type NativeHotPath } from './native.js';
 import type {
   ConnectionRequest,
   ConnectionState,
@@ -25,6 +25,10 @@ export class NexusClient {
   readonly native: NativeClient;
   /** @internal */
   readonly logger: Logger;
+  /** The hot-path handle of the native client (see `peekGeneration` in src/client.rs). */
+  private readonly hot: NativeHotPath;
+  /** Per workspace and provider: the interned key and the last converted cache hit. */
+  private readonly slots = new Map<string, Map<string, TokenSlot>>();
 
   constructor(options: NexusClientOptions) {
     requireString(options?.gatewayUrl, 'gatewayUrl');
@@ -43,6 +47,7 @@ export class NexusClient {
     } catch (error) {
       throw fromNative(error);
     }
+    this.hot = this.native.hotPath();
   }
 
   /**
@@ -57,14 +62,38 @@ export class NexusClient {
 
   /**
    * The credential for `provider`, from the core's cache when it is still valid for more than
-   * the safety buffer (30 s); concurrent misses share one gateway call.
+   * the safety buffer (30 s); concurrent misses share one gateway call. The returned object is
+   * frozen: repeated hits on the same cached token return the same object.
    */
   async getToken(workspaceId: string, provider: string): Promise<Credential> {
-    // Fast path: a synchronous look-up in the core's cache, no promise round trip through the
-    // native thread pool. The cache and its expiry rule are the core's.
-    const hit = this.native.peekToken(workspaceId, provider);
-    if (hit !== null && hit !== undefined) return toCredential(hit);
-    return toCredential(await this.call(() => this.native.getToken(workspaceId, provider)));
+    // Hit path: the core says synchronously whether it has a fresh token and which one (its
+    // cache generation). Converting a token into a JavaScript object costs far more than that
+    // look-up, so the object made for the same generation is returned again; when the core
+    // serves another token, or none, it is converted anew or fetched. Expiry and freshness are
+    // decided by the core on every call; this is only a memo of the conversion.
+    const slot = this.slotFor(workspaceId, provider);
+    const generation = native.peekGeneration(this.hot, slot.key);
+    if (generation !== null) {
+      if (slot.generation === generation && slot.credential !== undefined) return slot.credential;
+      const hit = this.native.peekToken(workspaceId, provider);
+      if (hit !== null) return remember(slot, hit);
+    }
+    return remember(slot, await this.call(() => this.native.getToken(workspaceId, provider)));
+  }
+
+  /** The memo slot of (workspace, provider), with its interned native key. */
+  private slotFor(workspaceId: string, provider: string): TokenSlot {
+    let byProvider = this.slots.get(workspaceId);
+    if (byProvider === undefined) {
+      byProvider = new Map();
+      this.slots.set(workspaceId, byProvider);
+    }
+    let slot = byProvider.get(provider);
+    if (slot === undefined) {
+      slot = { key: this.native.internKey(workspaceId, provider), generation: -1, credential: undefined };
+      byProvider.set(provider, slot);
+    }
+    return slot;
   }
 
   /** One `GET /v1/resolve` now, without the cache (neither read nor written). */
@@ -82,6 +111,10 @@ export class NexusClient {
       this.native.clearToken(workspaceId, provider);
     } catch (error) {
       throw fromNative(error);
+    }
+    // Not needed for correctness (a cleared token has no generation to match); frees memory.
+    for (const byProvider of this.slots.values()) {
+      for (const slot of byProvider.values()) slot.credential = undefined;
     }
   }
 
@@ -169,6 +202,30 @@ export function toCredential(n: NativeCredential): Credential {
     apiBaseUrl: n.apiBaseUrl ?? undefined,
     connectionId: n.connectionId ?? undefined,
   };
+}
+
+/** The memo of one (workspace, provider). */
+interface TokenSlot {
+  key: number;
+  generation: number;
+  credential: Credential | undefined;
+}
+
+/** Convert a token once and keep it with the core's generation of it. */
+function remember(slot: TokenSlot, hit: NativeCredential): Credential {
+  const credential = freezeCredential(toCredential(hit));
+  slot.generation = hit.generation;
+  slot.credential = credential;
+  return credential;
+}
+
+/** Shared hits must not be changed by one caller under another's feet. */
+function freezeCredential(credential: Credential): Credential {
+  Object.freeze(credential.strategy.config);
+  Object.freeze(credential.strategy);
+  Object.freeze(credential.credentials);
+  Object.freeze(credential.scopes);
+  return Object.freeze(credential);
 }
 
 function toConnectionState(n: {

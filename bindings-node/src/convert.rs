@@ -22,6 +22,9 @@ pub struct NativeCredential {
     pub scopes: Vec<String>,
     pub api_base_url: Option<String>,
     pub connection_id: Option<String>,
+    /// The core cache's identity of this token (see `CachedToken::generation`); 0 when the token
+    /// did not come from the cache.
+    pub generation: f64,
 }
 
 impl From<&CachedToken> for NativeCredential {
@@ -45,6 +48,8 @@ impl From<&CachedToken> for NativeCredential {
             scopes: token.scopes().to_vec(),
             api_base_url: token.api_base_url().map(str::to_owned),
             connection_id: token.connection_id().map(str::to_owned),
+            // Exact below 2^53, i.e. for any number of cache fills a process will ever make.
+            generation: token.generation() as f64,
         }
     }
 }

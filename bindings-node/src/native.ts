@@ -11,6 +11,7 @@ export type NativeClient = Generated.NativeClient;
 export type NativeCredential = Generated.NativeCredential;
 export type NativeRequest = Generated.NativeRequest;
 export type NativePrepared = Generated.NativePrepared;
+export type NativeHotPath = ReturnType<Generated.NativeClient['hotPath']>;
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const native: NativeBinding = require('../native/index.js') as NativeBinding;

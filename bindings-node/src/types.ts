@@ -34,24 +34,24 @@ export interface FetcherOptions {
 /** How a credential is injected upstream, as the gateway described it. */
 export interface StrategySpec {
   /** `oauth2`, `header`, `query_param`, `basic_auth`, `hmac_payload` or `aws_sigv4`. */
-  type: string;
-  config: Record<string, unknown>;
+  readonly type: string;
+  readonly config: Readonly<Record<string, unknown>>;
 }
 
 /** A short-lived credential from the gateway. Never holds a refresh token or client secret. */
 export interface Credential {
-  accessToken: string | undefined;
-  tokenType: string;
+  readonly accessToken: string | undefined;
+  readonly tokenType: string;
   /** RFC 3339; `undefined` for credentials that never expire. */
-  expiresAt: string | undefined;
-  /** Seconds from the gateway's answer. */
-  expiresIn: number | undefined;
-  strategy: StrategySpec;
+  readonly expiresAt: string | undefined;
+  /** Whole seconds until expiry when this object was made (`expiresAt` is the fixed point). */
+  readonly expiresIn: number | undefined;
+  readonly strategy: StrategySpec;
   /** The fields the strategy reads (`access_token`, `api_key`, `username`, …). */
-  credentials: Record<string, unknown>;
-  scopes: string[];
-  apiBaseUrl: string | undefined;
-  connectionId: string | undefined;
+  readonly credentials: Readonly<Record<string, unknown>>;
+  readonly scopes: readonly string[];
+  readonly apiBaseUrl: string | undefined;
+  readonly connectionId: string | undefined;
 }
 
 export interface ResolveOptions {

@@ -63,3 +63,21 @@ pub fn raise_gateway_error(status: u16, body: String) -> napi::Result<()> {
         body.as_bytes(),
     )))
 }
+
+/// The `resolve` body of every case of a vector file, as exact JSON text (`null` for a case
+/// without one). JavaScript numbers cannot hold every integer a vector uses (e.g. an `i64::MAX`
+/// `expires_in`), so the runner takes these bodies from here rather than re-serialising its own
+/// parse.
+#[napi]
+pub fn vector_resolve_bodies(file_text: String) -> napi::Result<Vec<Option<String>>> {
+    let file: serde_json::Value = serde_json::from_str(&file_text)
+        .map_err(|e| invalid_argument(format!("vector file is not JSON: {e}")))?;
+    let cases = file
+        .get("cases")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| invalid_argument("vector file has no `cases` array"))?;
+    Ok(cases
+        .iter()
+        .map(|case| case.get("resolve").map(serde_json::Value::to_string))
+        .collect())
+}

@@ -1,0 +1,110 @@
+// Benchmark of the Node SDK against a pure-JavaScript client of the same algorithm
+// (bench/pure-client.mjs), on the real stack (`nexus dev`) and the testkit echo upstream.
+//
+//   NAPI_RS_NATIVE_LIBRARY_PATH=/path/to/release/nexus-sdk.linux-x64-gnu.node \
+//   NEXUS_BIN=target/debug/nexus NEXUS_TESTKIT_BIN=target/debug/nexus-testkit node bench/run.mjs
+//
+// 1. getToken cache hit: ns/op of `await nexus.getToken()` vs `await pure.getToken()` (warm).
+// 2. fetcher overhead at 64 concurrent requests: wall time of N requests through
+//    (a) plain `fetch` with a static Authorization header, (b) the SDK's fetcher, (c) the pure
+//    client's fetcher; overhead = (b − a) / a and (c − a) / a. Rounds alternate to spread noise.
+// Results go to stderr as text and to stdout as one JSON object.
+
+import { loadSdk, startWorld } from '../test/helpers.mjs';
+
+const HIT_OPS = Number(process.env.BENCH_HIT_OPS ?? 300_000);
+const FETCH_REQUESTS = Number(process.env.BENCH_FETCH_REQUESTS ?? 6_000);
+const CONCURRENCY = 64;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+const { PureNexusClient } = await import('./pure-client.mjs');
+const { NexusClient } = await loadSdk();
+
+// The helpers expect a node:test context; this one only collects cleanups.
+const cleanups = [];
+const t = { after: (fn) => cleanups.push(fn), skip: (why) => { throw new Error(why); } };
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function nsPerOp(fn, ops) {
+  for (let i = 0; i < 10_000; i++) await fn(); // warm-up (JIT, caches)
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < ops; i++) await fn();
+  return Number(process.hrtime.bigint() - start) / ops;
+}
+
+async function wallMs(fetchOne, total) {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      const r = await fetchOne(i);
+      if (r.status !== 200) throw new Error(`status ${r.status}`);
+      await r.arrayBuffer();
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return performance.now() - start;
+}
+
+try {
+  process.env.NEXUS_REQUIRE_STACK = '1';
+  const world = await startWorld(t);
+  const { gatewayUrl, apiKey, workspaceId } = world.stack;
+  const nexus = new NexusClient({ gatewayUrl, apiKey });
+  const pure = new PureNexusClient({ gatewayUrl, apiKey });
+  const token = await nexus.getToken(workspaceId, 'static-key');
+  await pure.getToken(workspaceId, 'static-key');
+
+  // 1. Cache hit.
+  const hitSdk = [];
+  const hitPure = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    hitSdk.push(await nsPerOp(() => nexus.getToken(workspaceId, 'static-key'), HIT_OPS));
+    hitPure.push(await nsPerOp(() => pure.getToken(workspaceId, 'static-key'), HIT_OPS));
+  }
+
+  // 2. Fetcher overhead at 64 concurrent requests.
+  const url = (i) => `${world.echo.url}/bench/${i}`;
+  const staticHeader = { authorization: `Bearer ${token.credentials.api_key}` };
+  const sdkFetch = nexus.createFetcher({ workspaceId, provider: 'static-key' });
+  const pureFetch = pure.createFetcher({ workspaceId, provider: 'static-key' });
+  const variants = {
+    plain: (i) => fetch(url(i), { headers: staticHeader }),
+    sdk: (i) => sdkFetch(url(i)),
+    pure: (i) => pureFetch(url(i)),
+  };
+  for (const fetchOne of Object.values(variants)) await wallMs(fetchOne, 1_000); // warm-up
+  const wall = { plain: [], sdk: [], pure: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, fetchOne] of Object.entries(variants)) wall[name].push(await wallMs(fetchOne, FETCH_REQUESTS));
+  }
+
+  const result = {
+    native: process.env.NAPI_RS_NATIVE_LIBRARY_PATH ? 'override (release)' : 'native/ (as built)',
+    get_token_hit_ns: { sdk: median(hitSdk), pure_js: median(hitPure), ratio: median(hitSdk) / median(hitPure) },
+    fetch_64_concurrent: {
+      requests: FETCH_REQUESTS,
+      wall_ms: { plain: median(wall.plain), sdk: median(wall.sdk), pure_js: median(wall.pure) },
+      us_per_request: {
+        plain: (median(wall.plain) * 1000) / FETCH_REQUESTS,
+        sdk: (median(wall.sdk) * 1000) / FETCH_REQUESTS,
+        pure_js: (median(wall.pure) * 1000) / FETCH_REQUESTS,
+      },
+      overhead_pct: {
+        sdk: ((median(wall.sdk) - median(wall.plain)) / median(wall.plain)) * 100,
+        pure_js: ((median(wall.pure) - median(wall.plain)) / median(wall.plain)) * 100,
+      },
+    },
+    rounds: ROUNDS,
+    raw: { hitSdk, hitPure, wall },
+  };
+  console.error(JSON.stringify(result, null, 2));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  for (const fn of cleanups.reverse()) await fn();
+}
