@@ -149,6 +149,15 @@ impl NexusError {
         }
     }
 
+    /// The human-readable message: the gateway's own `message` for protocol errors, else the
+    /// error's description. Never contains a secret.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Api(e) => e.message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status the gateway answered with, when there was an answer.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -235,5 +244,6 @@ mod tests {
         assert_eq!(api.code(), "reauth_required");
         assert_eq!(api.status(), Some(409));
         assert_eq!(api.reauth_url(), Some("https://r"));
+        assert_eq!(api.message(), "authorize again");
     }
 }
