@@ -151,6 +151,8 @@ test('an upstream 401 refreshes the credential and retries once, replaying the b
   assert.equal(seen[1].auth, seen[0].auth, 'the first attempt used the cached token');
   assert.notEqual(seen[2].auth, seen[0].auth, 'the retry used a refreshed token');
   assert.equal(seen[2].body, 'payload-2', 'the body was replayed');
+  const now = await nexus.getToken(world.stack.workspaceId, 'github');
+  assert.equal(`Bearer ${now.accessToken}`, seen[2].auth, 'getToken serves the refreshed token, not a stale copy');
   assert.deepEqual(
     logged.map((l) => [l.level, l.fields]),
     [['info', { provider: 'github' }]],
@@ -219,6 +221,8 @@ test('getToken is cached, resolveToken and clearToken reach the gateway', async 
   const a = await nexus.getToken(ws, 'github');
   const b = await nexus.getToken(ws, 'github');
   assert.equal(a.accessToken, b.accessToken);
+  assert.equal(a, b, 'a hit on the same cached token returns the same object');
+  assert.ok(Object.isFrozen(a) && Object.isFrozen(a.credentials) && Object.isFrozen(a.strategy));
   assert.ok(a.expiresIn > 30 && a.expiresIn <= 3600, `expiresIn ${a.expiresIn}`);
   assert.match(a.expiresAt, /^\d{4}-\d\d-\d\dT/);
 
