@@ -49,18 +49,6 @@ impl ApiClient {
         })
     }
 
-    pub fn gateway(base_url: String, api_key: SecretString) -> CliResult<Self> {
-        Ok(Self {
-            http: build_http()?,
-            base_url,
-            token: api_key,
-            server: "gateway",
-            credential: "API key",
-            unreachable_hint: "is `nexus dev` (or `nexus serve gateway`) running? Check NEXUS_GATEWAY_URL or the home's dev.env",
-            rejected_hint: "check NEXUS_API_KEY; the key must belong to the workspace you ask for (`nexus api-keys create`)",
-        })
-    }
-
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> CliResult<Value> {
         self.send(Method::GET, path, query, Body::None).await
     }

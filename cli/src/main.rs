@@ -85,8 +85,7 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
         Command::Audit(args) => commands::admin::audit(&admin_client(&cli.home)?, args, json).await,
         Command::Resolve(args) => {
             let target = Settings::load(DevHome::existing(&cli.home))?.gateway()?;
-            let client = ApiClient::gateway(target.gateway_url, target.api_key)?;
-            commands::resolve::resolve(&client, args, json).await
+            commands::resolve::resolve(target, args, json).await
         }
     }
 }
