@@ -76,12 +76,20 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
     let mut local_broker_url = None;
     if run_broker {
         let addr = listen_addr(args.broker_addr, "NEXUS_BROKER_ADDR", DEFAULT_BROKER_ADDR)?;
-        let config = BrokerConfig::from_env()
+        let mut config = BrokerConfig::from_env()
             .map_err(|e| CliError::config(format!("broker configuration: {e}")))?;
         let listener = bind(addr, "broker", "--broker-addr").await?;
         let bound = listener
             .local_addr()
             .map_err(|e| CliError::runtime(e.to_string()))?;
+        if std::env::var_os("NEXUS_BROKER_PUBLIC_URL").is_none() {
+            // The built-in default names a fixed port; at least name the one we listen on.
+            config.public_url = local_url(bound);
+            eprintln!(
+                "nexus: NEXUS_BROKER_PUBLIC_URL is not set; OAuth callbacks will go to {}/oauth/callback, which only this machine can reach",
+                config.public_url
+            );
+        }
         check_database_reachable(&config.database_url).await?;
         let broker = Broker::start(config).await.map_err(broker_start_error)?;
         eprintln!("nexus: broker listening on {bound}");
