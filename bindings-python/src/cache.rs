@@ -63,7 +63,14 @@ impl TokenCache {
 
 /// A short-lived credential from ``/v1/resolve``. ``access_token`` and ``credentials`` are
 /// secrets: ``repr`` never shows them.
-#[pyclass(module = "nexus_sdk._native", name = "CachedToken", frozen)]
+// A freelist: the cache-hit path creates one of these per call, and reusing freed objects
+// skips the allocator.
+#[pyclass(
+    module = "nexus_sdk._native",
+    name = "CachedToken",
+    frozen,
+    freelist = 64
+)]
 pub struct CachedToken {
     pub inner: Arc<nexus_sdk::CachedToken>,
 }

@@ -82,6 +82,17 @@ fn check_to_py<'py>(
     Ok(dict)
 }
 
+impl Client {
+    /// What a spawned core call owns: a handle on the client (a cheap clone) and the key.
+    fn owned(&self, workspace_id: &str, provider_name: &str) -> (NexusClient, String, String) {
+        (
+            self.core.clone(),
+            workspace_id.to_owned(),
+            provider_name.to_owned(),
+        )
+    }
+}
+
 #[pymethods]
 impl Client {
     /// `options` is any object with `gateway_url`, `api_key` and optionally `timeout`,
@@ -114,7 +125,11 @@ impl Client {
             min_ttl: None,
             force_refresh,
         };
-        let token = wait(py, self.core.resolve(workspace_id, provider_name, options))?;
+        let (core, ws, provider) = self.owned(workspace_id, provider_name);
+        let token = wait(
+            py,
+            async move { core.resolve(&ws, &provider, options).await },
+        )?;
         Ok(CachedToken::new(Arc::new(token)))
     }
 
@@ -131,11 +146,11 @@ impl Client {
         if let Some(hit) = cache.core.get(workspace_id, provider_name) {
             return Ok(CachedToken::new(hit));
         }
-        let token = wait(
-            py,
-            self.core
-                .resolve_cached(&cache.core, workspace_id, provider_name),
-        )?;
+        let (core, ws, provider) = self.owned(workspace_id, provider_name);
+        let cache = cache.core.clone();
+        let token = wait(py, async move {
+            core.resolve_cached(&cache, &ws, &provider).await
+        })?;
         Ok(CachedToken::new(token))
     }
 
@@ -170,17 +185,18 @@ impl Client {
     ) -> PyResult<(String, Vec<(String, String)>)> {
         let headers = headers_from_py(headers)?;
         let body = body_from_py(data)?;
-        let parts = RequestParts {
-            method,
-            url,
-            headers: &headers,
-            body: &body,
-        };
-        let prepared = wait(
-            py,
-            self.core
-                .prepare_request(&cache.core, workspace_id, provider_name, &parts),
-        )?;
+        let (method, url) = (method.to_owned(), url.to_owned());
+        let (core, ws, provider) = self.owned(workspace_id, provider_name);
+        let cache = cache.core.clone();
+        let prepared = wait(py, async move {
+            let parts = RequestParts {
+                method: &method,
+                url: &url,
+                headers: &headers,
+                body: &body,
+            };
+            core.prepare_request(&cache, &ws, &provider, &parts).await
+        })?;
         Ok((prepared.url, prepared.headers))
     }
 
@@ -211,11 +227,12 @@ impl Client {
                 None
             },
         };
-        let response = wait(
-            py,
-            self.core
-                .authenticated_fetch(&cache.core, workspace_id, provider_name, request),
-        )?;
+        let (core, ws, provider) = self.owned(workspace_id, provider_name);
+        let cache = cache.core.clone();
+        let response = wait(py, async move {
+            core.authenticated_fetch(&cache, &ws, &provider, request)
+                .await
+        })?;
         let headers = response_headers_to_py(py, &response.headers)?;
         Ok((response.status, headers, PyBytes::new(py, &response.body)))
     }
@@ -228,7 +245,8 @@ impl Client {
     ) -> PyResult<Bound<'py, PyDict>> {
         let input: RequestConnectionInput = serde_json::from_str(body_json)
             .map_err(|e| invalid_input(format!("invalid connection request ({e})")))?;
-        let answer = wait(py, self.core.request_connection(&input))?;
+        let core = self.core.clone();
+        let answer = wait(py, async move { core.request_connection(&input).await })?;
         let dict = PyDict::new(py);
         dict.set_item("auth_url", answer.auth_url)?;
         dict.set_item("connection_id", answer.connection_id)?;
@@ -243,7 +261,8 @@ impl Client {
         py: Python<'py>,
         connection_id: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let check = wait(py, self.core.check_connection(connection_id))?;
+        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let check = wait(py, async move { core.check_connection(&id).await })?;
         check_to_py(py, &check)
     }
 
@@ -256,10 +275,10 @@ impl Client {
     ) -> PyResult<Bound<'py, PyDict>> {
         let timeout = seconds(timeout, "timeout")?;
         let interval = seconds(interval, "interval")?;
-        let check = wait(
-            py,
-            self.core.wait_for_active(connection_id, interval, timeout),
-        )?;
+        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let check = wait(py, async move {
+            core.wait_for_active(&id, interval, timeout).await
+        })?;
         check_to_py(py, &check)
     }
 
@@ -268,12 +287,14 @@ impl Client {
         py: Python<'_>,
         connection_id: &str,
     ) -> PyResult<CachedToken> {
-        let token = wait(py, self.core.get_token(connection_id))?;
+        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let token = wait(py, async move { core.get_token(&id).await })?;
         Ok(CachedToken::new(Arc::new(token)))
     }
 
     fn _refresh_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<CachedToken> {
-        let token = wait(py, self.core.refresh_connection(connection_id))?;
+        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let token = wait(py, async move { core.refresh_connection(&id).await })?;
         Ok(CachedToken::new(Arc::new(token)))
     }
 

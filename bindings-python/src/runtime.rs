@@ -1,8 +1,8 @@
 //! The binding's private tokio runtime, and the one way Python code waits on the core.
 //!
-//! Every blocking call releases the GIL (`py.detach`) and drives the core's future to
-//! completion on the calling thread with `block_on`; the runtime's worker threads run the
-//! connection pool's I/O and never touch Python. Python's `async` API runs these same blocking
+//! Every blocking call releases the GIL (`py.detach`), spawns the core's future onto the
+//! runtime and blocks the calling thread until it is done; the runtime's worker threads run the
+//! core and the connection pool's I/O and never touch Python. Python's `async` API runs these same blocking
 //! calls on a worker thread (`asyncio.to_thread`), so no Rust future is ever handed to Python's
 //! event loop, and a tokio thread can never call into an interpreter that is shutting down.
 
@@ -14,8 +14,8 @@ use tokio::runtime::Runtime;
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
-/// Two workers are enough for the pool's I/O: the futures themselves are driven by the Python
-/// threads that wait on them.
+/// Two workers: the work is I/O-bound (waiting on the gateway and upstreams), and a small,
+/// fixed number of threads keeps an SDK embedded in someone else's process unobtrusive.
 const WORKER_THREADS: usize = 2;
 
 /// Build the runtime at import time, so that a failure is an `ImportError`-time exception and
@@ -44,11 +44,27 @@ fn runtime() -> PyResult<&'static Runtime> {
 }
 
 /// Run a core future to completion with the GIL released; core errors become Python exceptions.
+///
+/// The future is spawned onto the runtime rather than driven on the calling thread: it then runs
+/// next to the connection tasks of the pool (same worker, no hand-off per I/O event), and the
+/// calling thread is woken once, when the result is ready. A panic inside the core surfaces as a
+/// `RuntimeError` instead of unwinding into Python.
 pub fn wait<T, F>(py: Python<'_>, future: F) -> PyResult<T>
 where
-    F: Future<Output = nexus_sdk::Result<T>> + Send,
-    T: Send,
+    F: Future<Output = nexus_sdk::Result<T>> + Send + 'static,
+    T: Send + 'static,
 {
     let runtime = runtime()?;
-    py.detach(|| runtime.block_on(future)).map_err(to_py_err)
+    let joined = py.detach(|| runtime.block_on(runtime.spawn(future)));
+    match joined {
+        Ok(result) => result.map_err(to_py_err),
+        // The panic payload is not shown: it could quote anything, secrets included.
+        Err(join_error) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            if join_error.is_panic() {
+                "the Nexus core panicked (a bug: please report it)"
+            } else {
+                "the Nexus core call was cancelled"
+            },
+        )),
+    }
 }
