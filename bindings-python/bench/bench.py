@@ -4,9 +4,10 @@
 
 Measures, in one run on one machine:
 
-1. a cache hit (``get_cached_token`` on a warm cache), per call;
+1. a cache hit (``get_cached_token`` on a warm cache), per call, best of 15 alternating rounds;
 2. ``authenticated_fetch`` requests/s against a local upstream (the testkit's Rust echo server,
-   so the upstream is not the bottleneck), sequential and from 8 threads;
+   so the upstream is not the bottleneck), sequential and from 8 threads, best of 5 alternating
+   rounds of 2,000 requests each;
 3. a cold stampede: 200 threads ask for the same token at once; how many gateway calls.
 
 The gateway is the tests' loopback stand-in (``tests/servers.py``), answering resolves after a
@@ -74,6 +75,18 @@ def rate(fn: Callable[[], object], n: int, threads: int) -> float:
         return per_thread * threads / (time.perf_counter() - start)
 
 
+def rate_pair(
+    fns: tuple[Callable[[], object], Callable[[], object]], n: int, threads: int, rounds: int = 5
+) -> tuple[float, float]:
+    """Best calls/s of each function over `rounds` alternating rounds of n calls (alternating so
+    that both see the same machine load)."""
+    best = [0.0, 0.0]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            best[i] = max(best[i], rate(fn, n, threads))
+    return best[0], best[1]
+
+
 def stampede(get: Callable[[], object], callers: int = 200) -> None:
     barrier = threading.Barrier(callers)
 
@@ -90,7 +103,7 @@ def main() -> None:
     default_testkit = Path(os.environ.get("CARGO_TARGET_DIR", HERE.parents[1] / "target"))
     parser.add_argument("--testkit", default=str(default_testkit / "debug" / "nexus-testkit"))
     parser.add_argument("--hits", type=int, default=200_000)
-    parser.add_argument("--fetches", type=int, default=4_000)
+    parser.add_argument("--fetches", type=int, default=2_000)
     args = parser.parse_args()
 
     gateway = FakeGateway()
@@ -137,8 +150,7 @@ def main() -> None:
             assert status == 200
 
         for threads in (1, 8):
-            sdk_rate = rate(sdk_fetch, args.fetches, threads)
-            base_rate = rate(base_fetch, args.fetches, threads)
+            sdk_rate, base_rate = rate_pair((sdk_fetch, base_fetch), args.fetches, threads)
             rows.append(
                 (
                     f"`authenticated_fetch`, {threads} thread{'s' if threads > 1 else ''}",
