@@ -132,9 +132,13 @@ class FakeGateway:
         self.reply: Callable[[Recorded, int], Reply] = lambda _req, n: json_reply(
             200, resolve_body(token=f"tok-{n}")
         )
+        # Other routes (the connection lifecycle): path -> reply.
+        self.routes: dict[str, Callable[[Recorded], Reply]] = {}
         self.server = LoopbackServer(self._handle).start()
 
     def _handle(self, request: Recorded) -> Reply:
+        if request.path in self.routes:
+            return self.routes[request.path](request)
         if request.path != "/v1/resolve":
             return json_reply(404, {"error": "not_found", "message": "no such route"})
         with self._lock:

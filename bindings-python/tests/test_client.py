@@ -260,3 +260,51 @@ def test_bad_request_arguments_are_typed(client: NexusClient, cache: TokenCache)
         client.authenticated_fetch(cache, WS, "github", "not a url")
     with pytest.raises(nexus_sdk.InvalidRequest):
         client.authenticated_fetch(cache, WS, "github", "https://x.test/", method="BAD METHOD")
+
+
+def test_wait_for_active_stops_on_a_terminal_state(
+    client: NexusClient, gateway: FakeGateway
+) -> None:
+    polls = []
+
+    def check(request: Recorded) -> Reply:
+        polls.append(request)
+        status = "pending" if len(polls) < 3 else "needs_reauth"
+        return json_reply(200, {"status": status, "reauth_url": "https://n/reauth/c1"})
+
+    gateway.routes["/v1/check-connection/c%2F1"] = check
+    with pytest.raises(nexus_sdk.ConnectionFailed) as info:
+        client.wait_for_active("c/1", timeout=10, interval=0.01)
+    assert info.value.code == "connection_failed"
+    assert info.value.reauth_url == "https://n/reauth/c1"
+    assert len(polls) == 3  # polled until the terminal state, then stopped
+
+
+def test_request_connection_sends_the_documented_body(
+    client: NexusClient, gateway: FakeGateway
+) -> None:
+    from nexus_sdk import RequestConnectionInput
+
+    gateway.routes["/v1/request-connection"] = lambda _req: json_reply(
+        200,
+        {
+            "authUrl": "https://p/authorize?x=1",
+            "connection_id": "c1",
+            "state": "s1",
+            "scopes": ["repo"],
+            "provider_id": "p1",
+        },
+    )
+    answer = client.request_connection(
+        RequestConnectionInput(
+            user_id="u1", provider_name="github", scopes=["repo"], return_url="https://app/done"
+        )
+    )
+    assert answer.auth_url == "https://p/authorize?x=1" and answer.connection_id == "c1"
+    sent = json.loads(gateway.server.requests[-1].body)
+    assert sent == {
+        "user_id": "u1",
+        "provider_name": "github",
+        "scopes": ["repo"],
+        "return_url": "https://app/done",
+    }

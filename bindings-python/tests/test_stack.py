@@ -21,7 +21,13 @@ import anyio
 import pytest
 
 import nexus_sdk
-from nexus_sdk import NexusClient, NexusClientOptions, TokenCache
+from nexus_sdk import (
+    ConnectionCheck,
+    NexusClient,
+    NexusClientOptions,
+    RequestConnectionInput,
+    TokenCache,
+)
 
 from servers import LoopbackServer, Recorded, Reply, json_reply
 
@@ -287,6 +293,36 @@ def test_mcp_server_against_the_real_stack(stack: Stack, tmp_path: Path) -> None
     assert not result.is_error, text_of(result)
     assert text_of(result) == "octo/from-the-stack"
     assert_stdout_is_only_jsonrpc(capture)
+
+
+def test_connection_lifecycle(stack: Stack) -> None:
+    client = stack.client()
+    request = client.request_connection(
+        RequestConnectionInput(user_id="user-1", provider_name="fake-oauth")
+    )
+    assert request.auth_url.startswith("http") and request.connection_id and request.state
+    assert client.check_connection(request.connection_id).status == "pending"
+    with pytest.raises(nexus_sdk.NexusTimeout) as info:
+        client.wait_for_active(request.connection_id, timeout=0.3, interval=0.05)
+    assert info.value.code == "wait_aborted"
+
+    # The person authorizes: following the URL goes through the provider (which approves at
+    # once) and back to the broker's callback, which activates the connection.
+    with urllib.request.urlopen(request.auth_url, timeout=10) as response:
+        assert response.status == 200
+
+    async def wait() -> ConnectionCheck:
+        return await client.wait_for_active_async(request.connection_id, timeout=10, interval=0.05)
+
+    active = anyio.run(wait)
+    assert active.is_active and active.status == "active"
+    token = client.get_token_by_connection_id(request.connection_id)
+    assert token.access_token and token.connection_id == request.connection_id
+    refreshed = client.refresh_connection(request.connection_id)
+    assert refreshed.access_token and refreshed.access_token != token.access_token
+
+    with pytest.raises(nexus_sdk.ConnectionNotFound):
+        client.check_connection("00000000-0000-0000-0000-000000000000")
 
 
 def test_reauth_required_through_the_real_stack(stack: Stack) -> None:
