@@ -224,6 +224,17 @@ impl Keyring {
         self.keys.extend(other.keys);
     }
 
+    /// A 256-bit key for `label`, derived from the active master key (HMAC-SHA256): for
+    /// secrets that are not encryption keys (e.g. audit fingerprints of issued tokens).
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let key = &self.keys[&self.active];
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.key.expose_secret())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn seal(&self, plaintext: &[u8], aad: &Aad<'_>) -> Vec<u8> {
         let key = &self.keys[&self.active];
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();
@@ -425,6 +436,11 @@ impl Vault {
 
     pub fn active_id(&self) -> String {
         self.ring.read().active_id().to_owned()
+    }
+
+    /// See [`Keyring::derive_key`].
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        self.ring.read().derive_key(label)
     }
 
     pub fn key_ids(&self) -> Vec<String> {

@@ -13,6 +13,7 @@
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod identity;
 pub mod providers;
 pub mod store;
 
@@ -50,9 +51,11 @@ impl Broker {
             config.provider_backoff,
         ));
         let refresh = RefreshEngine::new(store.clone(), oauth.clone(), config.refresh_margin);
+        let identity = identity::Identity::new(config.provider_timeout);
         let service = Arc::new(Service {
             config,
             store,
+            identity,
             oauth,
             refresh,
         });
@@ -88,5 +91,7 @@ impl Broker {
 
 /// The admin API's OpenAPI document (merged by the gateway into its `/openapi.json`).
 pub fn api_doc() -> utoipa::openapi::OpenApi {
-    <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi()
+    let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
+    doc.merge(<identity::api::IdentityAdminDoc as utoipa::OpenApi>::openapi());
+    doc
 }

@@ -185,6 +185,7 @@ impl RateLimiter {
         // Keyed by the key id: the number of keys is bounded by the keys that verified.
         let key = match principal {
             Principal::ApiKey { key_id, .. } => key_id,
+            Principal::Session { session_id, .. } => session_id,
         };
         limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));

@@ -20,19 +20,29 @@ pub const REQUEST_CONNECTION_PATH: &str = "/internal/v1/request-connection";
 pub const CONNECTIONS_PREFIX: &str = "/internal/v1/workspaces";
 
 /// Who is calling the gateway. Every request the gateway forwards names its principal, so the
-/// broker can authorize and audit it. Agent sessions are a later variant.
+/// broker can authorize and audit it. Agent sessions are [`Principal::Session`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
     /// A workspace API key (by id; the key itself never leaves the verify call).
     ApiKey { workspace_id: String, key_id: String },
+    /// An agent session (a session token verified by the broker). `scopes` are the granted
+    /// scopes; `user` is the acting-for user of an On-Behalf-Of session.
+    Session {
+        workspace_id: String,
+        session_id: String,
+        agent_id: String,
+        scopes: Vec<String>,
+        #[serde(default)]
+        user: Option<String>,
+    },
 }
 
 impl Principal {
     /// The only workspace this principal may act in.
     pub fn workspace_id(&self) -> &str {
         match self {
-            Self::ApiKey { workspace_id, .. } => workspace_id,
+            Self::ApiKey { workspace_id, .. } | Self::Session { workspace_id, .. } => workspace_id,
         }
     }
 
@@ -40,6 +50,7 @@ impl Principal {
     pub fn audit_label(&self) -> String {
         match self {
             Self::ApiKey { key_id, .. } => format!("api_key:{key_id}"),
+            Self::Session { session_id, .. } => format!("session:{session_id}"),
         }
     }
 }

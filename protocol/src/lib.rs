@@ -8,12 +8,14 @@
 //! - [`strategy`]: how a credential is injected into an upstream request (typed and validated).
 //! - [`error`]: the error envelope and the closed set of error codes.
 //! - [`connection`]: the connection lifecycle (`request-connection`, `check-connection`, …).
+//! - [`identity`]: agent sessions, authorization checks, On-Behalf-Of.
 //! - [`internal`]: the authenticated gateway → broker API (not public).
 //! - [`paths`]: the public paths of protocol v1.
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
 
 pub mod connection;
 pub mod error;
+pub mod identity;
 pub mod internal;
 pub mod paths;
 pub mod resolve;

@@ -352,6 +352,8 @@ async fn rotate_keys(
 #[derive(Deserialize)]
 struct AuditParams {
     workspace_id: Option<String>,
+    agent_id: Option<String>,
+    user: Option<String>,
     since: Option<String>,
     until: Option<String>,
     limit: Option<String>,
@@ -371,7 +373,7 @@ fn parse_time(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
 }
 
 #[utoipa::path(get, path = "/admin/v1/audit", tag = "admin", security(("admin_token" = [])),
-    params(("workspace_id" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    params(("workspace_id" = Option<String>, Query), ("agent_id" = Option<String>, Query), ("user" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = [AuditRecord]), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn audit(
     State(s): State<AppState>,
@@ -389,6 +391,8 @@ async fn audit(
         workspace_id: p.workspace_id,
         since: parse_time(&p.since, "since")?,
         until: parse_time(&p.until, "until")?,
+        agent_id: p.agent_id.filter(|v| !v.is_empty()),
+        user: p.user.filter(|v| !v.is_empty()),
         limit,
     };
     Ok(Json(s.store.query_audit(&q).await?))

@@ -88,6 +88,11 @@ async fn resolve(
     headers: HeaderMap,
     JsonBody(req): JsonBody<InternalResolveRequest>,
 ) -> Result<Json<ResolveResponse>, ApiError> {
+    if matches!(req.principal, Principal::Session { .. }) {
+        // Agent sessions: scope check, narrowing and audit (crate::identity::sessions).
+        let caller = caller(&req.principal, req.request_id.clone(), &headers);
+        return Ok(Json(s.resolve_for_session(&req, &caller).await?));
+    }
     authorize(&req.principal, &req.workspace_id)?;
     let caller = caller(&req.principal, req.request_id.clone(), &headers);
     Ok(Json(

@@ -32,6 +32,8 @@ pub fn router(service: AppState) -> Router {
     Router::new()
         .merge(admin::router(service.clone()))
         .merge(internal::router(service.clone()))
+        .merge(crate::identity::api::admin_router(service.clone()))
+        .merge(crate::identity::api::internal_router(service.clone()))
         .merge(browser::router())
         .route(
             "/healthz",

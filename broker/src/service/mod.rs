@@ -44,6 +44,8 @@ pub struct Service {
     pub store: Store,
     pub oauth: Arc<OAuthClient>,
     pub refresh: RefreshEngine,
+    /// Agent sessions: signing keys and trusted user-token issuers (see [`crate::identity`]).
+    pub identity: crate::identity::Identity,
 }
 
 /// Body of `POST /admin/v1/workspaces/{ws}/connections/import`.

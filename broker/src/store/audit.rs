@@ -1,11 +1,11 @@
 //! The audit log: every control-plane change and every token issued.
 //!
-//! Each record carries `hash = SHA-256(prev_hash || canonical record)`. The chain is best-effort
-//! today (concurrent writers may fork it); a later issue makes it strict.
+//! Each record carries `hash = SHA-256(prev_hash || canonical record)`, chained per workspace
+//! and appended under a lock (see [`super::audit_chain`]).
 
-use super::{Store, StoreError, now_ms, rfc3339};
+use super::audit_chain::AuditIdentity;
+use super::{Store, StoreError, rfc3339};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 /// One event to record. `principal` is a non-secret label (`admin`, `api_key:<id>`).
@@ -32,6 +32,10 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
     pub detail: Option<String>,
     pub hash: Option<String>,
+    pub agent_id: Option<String>,
+    pub session_id: Option<String>,
+    /// The acting-for user of an On-Behalf-Of session.
+    pub user: Option<String>,
 }
 
 /// Filter of `GET /admin/v1/audit`. Times are unix milliseconds.
@@ -40,6 +44,8 @@ pub struct AuditQuery {
     pub workspace_id: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
+    pub agent_id: Option<String>,
+    pub user: Option<String>,
     pub limit: i64,
 }
 
@@ -53,58 +59,31 @@ impl Store {
     }
 
     async fn try_audit(&self, e: &AuditEvent<'_>) -> Result<(), StoreError> {
-        let at = now_ms();
-        let prev: Option<String> =
-            sqlx::query("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| r.try_get("hash"))
-                .transpose()?
-                .flatten();
-        let canonical = serde_json::json!([
-            at,
-            e.workspace_id,
-            e.action,
-            e.target,
-            e.principal,
-            e.outcome,
-            e.request_id,
-            e.detail
-        ]);
-        let mut h = Sha256::new();
-        h.update(prev.as_deref().unwrap_or("").as_bytes());
-        h.update(canonical.to_string().as_bytes());
-        let hash = hex::encode(h.finalize());
-        sqlx::query(
-            "INSERT INTO audit_events (at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(at)
-        .bind(e.workspace_id)
-        .bind(e.action)
-        .bind(e.target)
-        .bind(e.principal)
-        .bind(e.outcome)
-        .bind(e.request_id)
-        .bind(e.detail)
-        .bind(prev)
-        .bind(hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.append_audit(e, &AuditIdentity::default()).await
+    }
+
+    /// Record an event with the agent, session and acting-for user it concerns (identity
+    /// events). Like [`Store::audit`], a failure is logged, not returned.
+    pub async fn audit_as(&self, e: AuditEvent<'_>, identity: AuditIdentity<'_>) {
+        if let Err(err) = self.append_audit(&e, &identity).await {
+            tracing::error!(error = %err, action = e.action, "could not write audit record");
+        }
     }
 
     pub async fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         // NULL filters are skipped by the `$n IS NULL OR …` form, so one statement serves all.
         let rows = sqlx::query(
-            "SELECT id, at, workspace_id, action, target, principal, outcome, request_id, detail, hash FROM audit_events \
+            "SELECT id, at, workspace_id, action, target, principal, outcome, request_id, detail, hash, agent_id, session_id, user_subject FROM audit_events \
              WHERE ($1 IS NULL OR workspace_id = $1) AND ($2 IS NULL OR at >= $2) AND ($3 IS NULL OR at <= $3) \
+             AND ($5 IS NULL OR agent_id = $5) AND ($6 IS NULL OR user_subject = $6) \
              ORDER BY id DESC LIMIT $4",
         )
         .bind(q.workspace_id.clone())
         .bind(q.since)
         .bind(q.until)
         .bind(q.limit)
+        .bind(q.agent_id.clone())
+        .bind(q.user.clone())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -120,6 +99,9 @@ impl Store {
                     request_id: r.try_get("request_id")?,
                     detail: r.try_get("detail")?,
                     hash: r.try_get("hash")?,
+                    agent_id: r.try_get("agent_id")?,
+                    session_id: r.try_get("session_id")?,
+                    user: r.try_get("user_subject")?,
                 })
             })
             .collect()

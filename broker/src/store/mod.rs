@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod audit_chain;
 pub mod connections;
 pub mod pending;
 pub mod providers;
