@@ -43,7 +43,18 @@ impl FromRequestParts<Gateway> for Caller {
             .get::<RequestId>()
             .map(RequestId::as_str)
             .unwrap_or_default();
-        let principal = gateway.inner.keys.verify(&key, request_id).await?;
+        let principal = if crate::routes::sessions::is_session_token(&key) {
+            // Agent sessions: checked at the broker on every request (never cached), so a
+            // revocation takes effect at once. They may only resolve.
+            if parts.uri.path() != crate::routes::paths::RESOLVE {
+                return Err(ApiError::forbidden(
+                    "a session token may only be used with /v1/resolve and /v1/authorize",
+                ));
+            }
+            crate::routes::sessions::verify_session(gateway, &key, request_id).await?
+        } else {
+            gateway.inner.keys.verify(&key, request_id).await?
+        };
         gateway.inner.rate_limiter.check(&principal)?;
         Ok(Caller(principal))
     }

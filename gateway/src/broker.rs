@@ -171,6 +171,51 @@ impl BrokerClient {
         }
     }
 
+    /// Agent-identity calls (`nexus_protocol::identity`): like the calls above, except that a
+    /// 401 is the caller's credential (agent credential, session or user token) being refused
+    /// and is passed through. The broker's refusal of *our* internal token (its message names
+    /// the internal token) stays a 502.
+    pub async fn identity_post<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<T, ApiError> {
+        let request = self.http.post(self.url(path)).json(body);
+        self.identity_send(request, request_id, what).await
+    }
+
+    /// GET counterpart of [`Self::identity_post`].
+    pub async fn identity_get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<T, ApiError> {
+        let request = self.http.get(self.url(path));
+        self.identity_send(request, request_id, what).await
+    }
+
+    async fn identity_send<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<T, ApiError> {
+        match self.send(request, request_id).await {
+            Ok(value) => Ok(value),
+            Err(Failure::Refused(status, mut body))
+                if status == StatusCode::UNAUTHORIZED
+                    && !body.message.contains("internal token") =>
+            {
+                body.request_id = None;
+                Err(ApiError { status, body })
+            }
+            Err(failure) => Err(self.api_error_for(failure, what)),
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

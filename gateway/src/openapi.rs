@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document served at `/openapi.json`: every gateway endpoint (from the
 //! `#[utoipa::path]` attributes on the handlers) plus the broker's admin API.
 
-use crate::routes::{connections, health, resolve};
+use crate::routes::{connections, health, resolve, sessions};
 use nexus_protocol::{
     CheckConnectionResponse, ConnectionStatus, ErrorBody, RequestConnectionInput,
     RequestConnectionResponse, ResolveResponse, ScopeEnforcement, StrategySpec,
@@ -26,6 +26,12 @@ use utoipa::{Modify, OpenApi};
         health::readyz,
         health::metrics,
         health::openapi_json,
+        sessions::create_session,
+        sessions::get_session,
+        sessions::delete_session,
+        sessions::authorize,
+        sessions::token_exchange,
+        sessions::jwks,
     ),
     components(schemas(
         ResolveResponse, StrategySpec, ScopeEnforcement, ErrorBody, RequestConnectionInput,
@@ -36,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         (name = "resolve", description = "Short-lived credentials for a workspace's connections"),
         (name = "connections", description = "The connection lifecycle"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "identity", description = "Agent sessions, authorization checks, On-Behalf-Of"),
     )
 )]
 struct GatewayApi;

@@ -4,6 +4,7 @@
 pub mod connections;
 pub mod health;
 pub mod resolve;
+pub mod sessions;
 
 use crate::Gateway;
 use crate::error::ApiError;
@@ -29,6 +30,11 @@ pub mod paths {
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
+    pub const SESSIONS: &str = nexus_protocol::identity::SESSIONS_PATH;
+    pub const SESSION: &str = nexus_protocol::identity::SESSION_PATH;
+    pub const AUTHORIZE: &str = nexus_protocol::identity::AUTHORIZE_PATH;
+    pub const TOKEN_EXCHANGE: &str = nexus_protocol::identity::TOKEN_EXCHANGE_PATH;
+    pub const JWKS: &str = nexus_protocol::identity::JWKS_PATH;
 
     pub const ALL: &[&str] = &[
         RESOLVE,
@@ -40,6 +46,11 @@ pub mod paths {
         READYZ,
         METRICS,
         OPENAPI,
+        SESSIONS,
+        SESSION,
+        AUTHORIZE,
+        TOKEN_EXCHANGE,
+        JWKS,
     ];
 }
 
@@ -58,6 +69,14 @@ pub fn router(gateway: Gateway) -> Router {
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(health::metrics))
         .route(paths::OPENAPI, get(health::openapi_json))
+        .route(paths::SESSIONS, post(sessions::create_session))
+        .route(
+            paths::SESSION,
+            get(sessions::get_session).delete(sessions::delete_session),
+        )
+        .route(paths::AUTHORIZE, post(sessions::authorize))
+        .route(paths::TOKEN_EXCHANGE, post(sessions::token_exchange))
+        .route(paths::JWKS, get(sessions::jwks))
         .fallback(not_found)
         // `.layer` wraps what is above it: the last one added runs first.
         .layer(axum::middleware::from_fn_with_state(

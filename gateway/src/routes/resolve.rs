@@ -10,6 +10,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
+use nexus_protocol::internal::Principal;
 use nexus_protocol::{ErrorBody, ResolveQuery, ResolveResponse};
 
 #[utoipa::path(
@@ -22,7 +23,7 @@ use nexus_protocol::{ErrorBody, ResolveQuery, ResolveResponse};
         (status = 200, description = "A credential and its injection strategy", body = ResolveResponse),
         (status = 400, description = "Missing, repeated or malformed parameter", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
-        (status = 403, description = "The key belongs to another workspace", body = ErrorBody),
+        (status = 403, description = "The key belongs to another workspace, or the session has no scope for the provider (`scope_not_allowed`)", body = ErrorBody),
         (status = 404, description = "No such provider or no connection for it", body = ErrorBody),
         (status = 409, description = "The connection needs a person to authorize it again", body = ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = ErrorBody),
@@ -37,6 +38,17 @@ pub async fn resolve(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let params = parse_resolve_query(uri.query())?;
+    if let Principal::Session { .. } = principal {
+        // Sessions: the broker checks workspace and scopes (and audits a refusal); the
+        // credential may be narrowed per session, so it bypasses the shared token cache.
+        return crate::routes::sessions::resolve_for_session(
+            &gateway,
+            principal,
+            params,
+            request_id.as_str(),
+        )
+        .await;
+    }
     if params.workspace_id != principal.workspace_id() {
         return Err(ApiError::forbidden(
             "this API key does not belong to that workspace",
