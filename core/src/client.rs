@@ -58,7 +58,7 @@ pub struct ResolveOptions {
 
 /// Whether a call may be repeated after the gateway answered 502/503/504.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Idempotency {
+pub(crate) enum Idempotency {
     /// Safe to repeat: retried on connect errors, 429 and 502/503/504.
     Idempotent,
     /// Creates something: retried only when the request provably did not arrive (connect
@@ -66,7 +66,7 @@ enum Idempotency {
     CreatesResource,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     http: reqwest::Client,
     /// The gateway base URL without a trailing slash.
     base: String,
@@ -74,6 +74,8 @@ struct Inner {
     authorization: HeaderValue,
     retry: RetryPolicy,
     timeout: Duration,
+    /// The active agent session, if any (see [`crate::session`]).
+    session: crate::session::SessionSlot,
 }
 
 /// A client of the Nexus gateway. Cheap to clone; clones share the connection pool.
@@ -128,6 +130,7 @@ impl NexusClient {
                 authorization,
                 retry: options.retry,
                 timeout: options.timeout,
+                session: Default::default(),
             }),
         })
     }
@@ -146,13 +149,27 @@ impl NexusClient {
         self.inner.timeout
     }
 
-    /// `GET /v1/resolve`: a fresh credential from the gateway (no local cache).
+    /// `GET /v1/resolve`: a fresh credential from the gateway (no local cache). Under an
+    /// agent session the session token authenticates it, else the API key.
     pub async fn resolve(
         &self,
         workspace_id: &str,
         provider: &str,
         options: ResolveOptions,
     ) -> Result<CachedToken> {
+        let principal = self.principal();
+        self.resolve_as(&principal, workspace_id, provider, options)
+            .await
+    }
+
+    pub(crate) async fn resolve_as(
+        &self,
+        principal: &crate::session::Principal,
+        workspace_id: &str,
+        provider: &str,
+        options: ResolveOptions,
+    ) -> Result<CachedToken> {
+        let authorization = principal.authorization(self).await?;
         let mut query: Vec<(&str, String)> = vec![
             ("workspace_id", workspace_id.to_owned()),
             ("provider_name", provider.to_owned()),
@@ -165,7 +182,7 @@ impl NexusClient {
         }
         let url = self.url(paths::RESOLVE);
         let body = self
-            .call(Idempotency::Idempotent, || {
+            .call_with(&authorization, Idempotency::Idempotent, || {
                 self.inner.http.get(&url).query(&query)
             })
             .await?;
@@ -193,15 +210,23 @@ impl NexusClient {
         provider: &str,
         force_refresh: bool,
     ) -> Result<Arc<CachedToken>> {
+        // One principal for the key and the credential: a session's tokens stay in its own
+        // namespace of the cache (see `crate::session`).
+        let principal = self.principal();
+        let key = principal.cache_workspace(workspace_id);
         cache
-            .get_or_fetch(workspace_id, provider, force_refresh, || {
-                let client = self.clone();
+            .get_or_fetch(&key, provider, force_refresh, || {
+                let (client, principal) = (self.clone(), principal.clone());
                 let (workspace_id, provider) = (workspace_id.to_owned(), provider.to_owned());
                 let options = ResolveOptions {
                     min_ttl: None,
                     force_refresh,
                 };
-                async move { client.resolve(&workspace_id, &provider, options).await }
+                async move {
+                    client
+                        .resolve_as(&principal, &workspace_id, &provider, options)
+                        .await
+                }
             })
             .await
     }
@@ -309,13 +334,45 @@ impl NexusClient {
         token_from_body(&body)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.inner.base)
     }
 
-    /// Send a gateway request with retries; the 2xx body, or the typed error.
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    pub(crate) fn inner_arc(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    pub(crate) fn session_slot(&self) -> &crate::session::SessionSlot {
+        &self.inner.session
+    }
+
+    /// `Bearer <api key>` (sensitive).
+    pub(crate) fn api_key_authorization(&self) -> &HeaderValue {
+        &self.inner.authorization
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// Send a gateway request with the API key, with retries; the 2xx body, or the typed error.
     async fn call(
         &self,
+        idempotency: Idempotency,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Bytes> {
+        self.call_with(&self.inner.authorization, idempotency, build)
+            .await
+    }
+
+    /// [`Self::call`] with another `Authorization` value (a session token, an agent credential).
+    pub(crate) async fn call_with(
+        &self,
+        authorization: &HeaderValue,
         idempotency: Idempotency,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Bytes> {
@@ -323,7 +380,7 @@ impl NexusClient {
         let mut retry = 0u32;
         loop {
             let sent = build()
-                .header(header::AUTHORIZATION, self.inner.authorization.clone())
+                .header(header::AUTHORIZATION, authorization.clone())
                 .header(header::ACCEPT, "application/json")
                 .send()
                 .await;
@@ -372,7 +429,7 @@ impl NexusClient {
 }
 
 /// Percent-encode an opaque id as one path segment.
-fn segment(id: &str) -> String {
+pub(crate) fn segment(id: &str) -> String {
     utf8_percent_encode(id, crate::strategy::UNRESERVED).to_string()
 }
 
@@ -441,7 +498,7 @@ pub fn error_from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> Nex
 
 /// Parse a 2xx JSON body. The serde message is reduced to its position, because it can quote
 /// parts of the body (which may be a token).
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     serde_json::from_slice(body).map_err(|e| invalid_body(&e))
 }
 

@@ -128,15 +128,22 @@ impl NexusClient {
         provider: &str,
         rejected: &Arc<CachedToken>,
     ) -> Result<Arc<CachedToken>> {
+        // The same principal for the cache key and the credential (see `crate::session`).
+        let principal = self.principal();
+        let key = principal.cache_workspace(workspace_id);
         cache
-            .replace_rejected(workspace_id, provider, rejected, || {
-                let client = self.clone();
+            .replace_rejected(&key, provider, rejected, || {
+                let (client, principal) = (self.clone(), principal.clone());
                 let (workspace_id, provider) = (workspace_id.to_owned(), provider.to_owned());
                 let options = ResolveOptions {
                     min_ttl: None,
                     force_refresh: true,
                 };
-                async move { client.resolve(&workspace_id, &provider, options).await }
+                async move {
+                    client
+                        .resolve_as(&principal, &workspace_id, &provider, options)
+                        .await
+                }
             })
             .await
     }

@@ -10,6 +10,8 @@
 //! - [`strategy`]: [`strategy::apply`], the six injection strategies (pure functions).
 //! - [`fetch`]: authenticated upstream requests ([`NexusClient::prepare_request`],
 //!   [`NexusClient::authenticated_fetch`], [`AuthenticatedClient`]).
+//! - [`session`]: agent sessions ([`NexusClient::start_session`]): a scoped, renewed session
+//!   token instead of the API key, with its own cache namespace.
 //! - [`error`]: [`NexusError`] and its stable `code()` strings.
 //!
 //! Logging goes through `tracing` only (a subscriber writes wherever the application says; the
@@ -21,6 +23,7 @@ pub mod error;
 pub mod expiry;
 pub mod fetch;
 pub mod retry;
+pub mod session;
 pub mod strategy;
 pub mod token;
 
@@ -33,5 +36,6 @@ pub use nexus_protocol::{
     RequestConnectionResponse, SecretString, Strategy, StrategySpec,
 };
 pub use retry::RetryPolicy;
+pub use session::{Session, SessionRequest};
 pub use strategy::{Injection, RequestParts, apply};
 pub use token::CachedToken;
