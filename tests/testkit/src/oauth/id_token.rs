@@ -59,6 +59,13 @@ impl IdTokenSigner {
         })
     }
 
+    /// Sign any claims (user tokens for On-Behalf-Of tests), with the same key and `kid`.
+    pub(crate) fn sign_any<T: Serialize>(&self, claims: &T) -> Result<String, SigningError> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(SIGNING_KEY_ID.to_owned());
+        Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
+    }
+
     pub(crate) fn sign(&self, claims: &IdTokenClaims<'_>) -> Result<String, SigningError> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(SIGNING_KEY_ID.to_owned());

@@ -244,6 +244,17 @@ impl OAuthServer {
             .await
     }
 
+    /// A JWT with exactly `claims` (no defaults added), signed RS256 by this server's published
+    /// key (`jwks_url`, `kid` [`SIGNING_KEY_ID`]): a user token from this issuer, for
+    /// On-Behalf-Of tests. Set `iss` to [`OAuthServer::issuer`] for a token this issuer vouches
+    /// for, or anything else to forge one.
+    pub fn mint_jwt(&self, claims: &serde_json::Value) -> String {
+        self.shared
+            .signer
+            .sign_any(claims)
+            .unwrap_or_else(|e| panic!("test key cannot sign: {e}"))
+    }
+
     /// What the provider knows about a token (access or refresh): active, scopes, expiry.
     pub fn introspect(&self, token: &str) -> Introspection {
         self.shared.provider.lock().introspect(token)
