@@ -1,0 +1,391 @@
+"""Write the API reference (Markdown) from the OpenAPI document the gateway serves.
+
+Nothing here is written by hand except what the OpenAPI document cannot say: what a client
+should do for each error code. That table is checked against the protocol's own list of codes
+(`ErrorCode::as_str` in protocol/src/error.rs), so a code added there without advice here fails
+the docs build instead of going undocumented.
+
+    python scripts/docs/gen_api_reference.py --openapi openapi.json --out docs/reference/api.md
+    python scripts/docs/gen_api_reference.py --openapi http://127.0.0.1:8080/openapi.json ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL_ERRORS = ROOT / "protocol" / "src" / "error.rs"
+
+# Sections of the page, in order: OpenAPI tag -> (title, introduction).
+TAGS = {
+    "resolve": (
+        "Resolve",
+        (
+            "The call every SDK makes. Authenticate with the workspace API key "
+            "(`Authorization: Bearer <key>` or `X-API-Key: <key>`)."
+        ),
+    ),
+    "connections": (
+        "Connection lifecycle",
+        (
+            "Start an OAuth connection for a person, follow it, and read or refresh its credential. "
+            "Same authentication as resolve."
+        ),
+    ),
+    "operations": (
+        "Operations",
+        "Health, readiness, metrics and this document. No authentication.",
+    ),
+    "admin": (
+        "Broker admin API",
+        (
+            "Served by the **broker** (not the gateway), with `Authorization: Bearer "
+            "<NEXUS_ADMIN_TOKEN>`. The `nexus` CLI is a client of these routes."
+        ),
+    ),
+}
+
+# code -> (HTTP status, what a client should do, retried by the SDKs?)
+ERROR_ADVICE: dict[str, tuple[str, str, str]] = {
+    "invalid_request": (
+        "400",
+        (
+            "Fix the request: a parameter is missing, repeated or malformed. Retrying the same "
+            "request gives the same answer."
+        ),
+        "no",
+    ),
+    "unauthorized": (
+        "401",
+        (
+            "Check the API key (`NEXUS_API_KEY`): missing, unknown, revoked or expired. Ask an "
+            "operator for a new one (`nexus api-keys create`)."
+        ),
+        "no",
+    ),
+    "invalid_subject_token": (
+        "401",
+        (
+            "The On-Behalf-Of user token is invalid, expired or from an untrusted issuer: obtain a "
+            "fresh user token."
+        ),
+        "no",
+    ),
+    "forbidden": (
+        "403",
+        (
+            "The key is valid but not for this: usually a `workspace_id` other than the key's "
+            "workspace. Use the key of that workspace."
+        ),
+        "no",
+    ),
+    "scope_not_allowed": (
+        "403",
+        "A session asked for a scope its agent did not declare: declare it, or ask for less.",
+        "no",
+    ),
+    "user_not_authorized_for_scope": (
+        "403",
+        "The On-Behalf-Of user lacks the scope: the user must be granted it first.",
+        "no",
+    ),
+    "not_found": ("404", "No such route or resource: check the URL and the id.", "no"),
+    "connection_not_found": (
+        "404",
+        (
+            "The workspace has no usable connection for this provider (or no connection with this "
+            "id): connect one (`request-connection`, `nexus connect`, or an import)."
+        ),
+        "no",
+    ),
+    "provider_not_found": (
+        "404",
+        (
+            "No provider of that name: check the spelling, or have an operator apply it "
+            "(`nexus providers apply`)."
+        ),
+        "no",
+    ),
+    "reauth_required": (
+        "409",
+        (
+            "A person must authorize the connection again: show them `reauth_url`. Retrying "
+            "without them will not help."
+        ),
+        "no",
+    ),
+    "connection_not_active": (
+        "409",
+        (
+            "The connection exists but is not usable yet (still `pending`): wait for the person to "
+            "finish (`check-connection`, the SDKs' `wait_for_active`)."
+        ),
+        "no",
+    ),
+    "payload_too_large": ("413", "Send a smaller body or fewer/shorter headers.", "no"),
+    "rate_limited": (
+        "429",
+        "Slow down: wait `retry_after` seconds (also the `Retry-After` header), then retry.",
+        "yes, after `Retry-After` (up to a cap, 60 s by default)",
+    ),
+    "upstream_unavailable": (
+        "502 / 503",
+        (
+            "The provider or the broker failed or is unreachable: retry with backoff; if it "
+            "persists, check the broker and the provider's status."
+        ),
+        "yes (502/503/504, idempotent calls), with exponential backoff and jitter",
+    ),
+    "internal_error": (
+        "500",
+        "A server fault, never a client mistake: report it with the `request_id`.",
+        "no",
+    ),
+}
+
+
+class ReferenceError(Exception):
+    """The OpenAPI document or the error table cannot be rendered."""
+
+
+def load(source: str) -> dict[str, Any]:
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=30) as response:
+            document: dict[str, Any] = json.load(response)
+            return document
+    loaded: dict[str, Any] = json.loads(Path(source).read_text())
+    return loaded
+
+
+def protocol_error_codes() -> list[str]:
+    """The codes `ErrorCode::as_str` returns, read from the protocol crate's source."""
+    source = PROTOCOL_ERRORS.read_text()
+    body = source.split("fn as_str", 1)[-1].split("\n    }\n", 1)[0]
+    codes = re.findall(r'=>\s*"([a-z_]+)"', body)
+    if not codes:
+        raise ReferenceError(f"no error codes found in {PROTOCOL_ERRORS}")
+    return codes
+
+
+def check_error_table(codes: list[str]) -> None:
+    missing = [c for c in codes if c not in ERROR_ADVICE]
+    stale = [c for c in ERROR_ADVICE if c not in codes]
+    if missing or stale:
+        raise ReferenceError(
+            f"error advice out of date: codes without advice {missing}, "
+            f"advice for codes that no longer exist {stale} (edit ERROR_ADVICE in {__file__})"
+        )
+
+
+# -- rendering helpers -------------------------------------------------------------------------
+
+
+def cell(text: object) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def schema_anchor(name: str) -> str:
+    return "schema-" + name.lower()
+
+
+def type_of(schema: dict[str, Any]) -> str:
+    """A short human form of a JSON schema's type, linking component references."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f"[`{name}`](#{schema_anchor(name)})"
+    for combinator in ("oneOf", "anyOf", "allOf"):
+        if combinator in schema:
+            parts = [type_of(s) for s in schema[combinator] if s.get("type") != "null"]
+            return " or ".join(parts) or "any"
+    kind = schema.get("type", "object" if "properties" in schema else "any")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else " or ".join(kinds)
+    if kind == "array":
+        return f"array of {type_of(schema.get('items', {}))}"
+    if "enum" in schema:
+        return " \\| ".join(f"`{v}`" for v in schema["enum"])
+    if schema.get("format"):
+        return f"{kind} ({schema['format']})"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return f"object of {type_of(schema['additionalProperties'])}"
+    return str(kind)
+
+
+def properties_table(schema: dict[str, Any]) -> list[str]:
+    props: dict[str, Any] = schema.get("properties", {})
+    if not props:
+        return [f"Type: {type_of(schema)}.", ""]
+    required = set(schema.get("required", []))
+    rows = ["| field | type | required | description |", "| --- | --- | --- | --- |"]
+    for name, prop in props.items():
+        nullable = isinstance(prop.get("type"), list) and "null" in prop["type"]
+        need = "yes" if name in required and not nullable else "no"
+        rows.append(
+            f"| `{name}` | {type_of(prop)} | {need} | {cell(prop.get('description', ''))} |"
+        )
+    return [*rows, ""]
+
+
+def auth_of(operation: dict[str, Any], schemes: dict[str, Any]) -> str:
+    security = operation.get("security")
+    if not security:
+        return "none"
+    names = [name for requirement in security for name in requirement]
+    described = []
+    for name in names:
+        scheme = schemes.get(name, {})
+        if scheme.get("type") == "http":
+            label = "admin token" if "admin" in name else "API key"
+            described.append(f"`Authorization: Bearer <{label}>`")
+        elif scheme.get("type") == "apiKey":
+            described.append(f"`{scheme.get('name')}: <API key>`")
+        else:
+            described.append(f"`{name}`")
+    return " or ".join(described)
+
+
+def render_operation(
+    path: str, method: str, op: dict[str, Any], schemes: dict[str, Any]
+) -> list[str]:
+    out = [f"### `{method.upper()} {path}`", ""]
+    if op.get("summary"):
+        out += [cell(op["summary"]), ""]
+    if op.get("description"):
+        out += [op["description"].strip(), ""]
+    out += [f"Authentication: {auth_of(op, schemes)}.", ""]
+    params = op.get("parameters", [])
+    if params:
+        out += [
+            "| parameter | in | type | required | description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for p in params:
+            out.append(
+                f"| `{p['name']}` | {p.get('in', '')} | {type_of(p.get('schema', {}))} | "
+                f"{'yes' if p.get('required') else 'no'} | {cell(p.get('description', ''))} |"
+            )
+        out.append("")
+    body = op.get("requestBody")
+    if body:
+        for media, content in body.get("content", {}).items():
+            out += [
+                f"Request body (`{media}`): {type_of(content.get('schema', {}))}.",
+                "",
+            ]
+    out += ["| status | meaning | body |", "| --- | --- | --- |"]
+    for status, response in op.get("responses", {}).items():
+        contents = response.get("content", {})
+        shapes = ", ".join(
+            f"{type_of(c.get('schema', {}))} (`{media}`)"
+            for media, c in contents.items()
+        )
+        out.append(
+            f"| {status} | {cell(response.get('description', '')) or '—'} | {shapes or '—'} |"
+        )
+    return [*out, ""]
+
+
+def render(document: dict[str, Any], codes: list[str]) -> str:
+    info = document.get("info", {})
+    components = document.get("components", {})
+    schemes = components.get("securitySchemes", {})
+    out = [
+        "# API reference",
+        "",
+        (
+            "<!-- Generated by scripts/docs/gen_api_reference.py from the gateway's /openapi.json "
+            "at build time. Do not edit: change the OpenAPI annotations in the code instead. -->"
+        ),
+        "",
+        (
+            f"{info.get('description', '')} OpenAPI {document.get('openapi', '')}, API version "
+            f"{info.get('version', '')}. The machine-readable document is served by every gateway at "
+            "`GET /openapi.json`; the wire contract and client behaviour are in the "
+            "[protocol](../protocol.md)."
+        ),
+        "",
+        (
+            "Every non-2xx answer has the body [`ErrorBody`](#schema-errorbody); see "
+            "[error codes](#error-codes) for what each `error` means and what to do."
+        ),
+        "",
+    ]
+    by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for path, operations in document.get("paths", {}).items():
+        for method, op in operations.items():
+            tag = (op.get("tags") or ["other"])[0]
+            by_tag.setdefault(tag, []).append((path, method, op))
+    for tag in [*TAGS, *sorted(set(by_tag) - set(TAGS))]:
+        if tag not in by_tag:
+            continue
+        title, intro = TAGS.get(tag, (tag.capitalize(), ""))
+        out += [f"## {title}", "", intro, ""]
+        for path, method, op in by_tag[tag]:
+            out += render_operation(path, method, op, schemes)
+
+    out += ["## Error codes {#error-codes}", ""]
+    out += [
+        (
+            "The `error` field of [`ErrorBody`](#schema-errorbody). Clients keep a code they do not "
+            'know as it is. "Retried" says whether the SDKs retry it by themselves (policy in the '
+            "[protocol](../protocol.md#client-retry-policy-all-sdks))."
+        ),
+        "",
+        "| code | HTTP | what the client should do | retried by the SDKs |",
+        "| --- | --- | --- | --- |",
+    ]
+    for code in codes:
+        status, advice, retried = ERROR_ADVICE[code]
+        out.append(f"| `{code}` | {status} | {cell(advice)} | {cell(retried)} |")
+    out += [
+        "",
+        (
+            "Client-side kinds (no HTTP answer behind them), identical in every SDK: "
+            "`connection_error` (the gateway could not be reached; retried), `timeout` (not "
+            "retried), `invalid_response` (the answer is not protocol v1, e.g. a proxy's HTML page), "
+            "`unknown_strategy`, `invalid_strategy_config`, `missing_credential_field`, "
+            "`invalid_credential_value` (the credential cannot be injected as the strategy says: an "
+            "operator must fix the provider or the credential), `connection_failed` and "
+            "`wait_aborted` (waiting for a connection to become active)."
+        ),
+        "",
+        "## Schemas",
+        "",
+    ]
+    for name, schema in sorted(components.get("schemas", {}).items()):
+        out += [f"### `{name}` {{#{schema_anchor(name)}}}", ""]
+        if schema.get("description"):
+            out += [schema["description"].strip(), ""]
+        out += properties_table(schema)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--openapi", required=True, help="a file, or the URL of /openapi.json"
+    )
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args()
+    try:
+        codes = protocol_error_codes()
+        check_error_table(codes)
+        page = render(load(args.openapi), codes)
+    except (ReferenceError, OSError, ValueError) as err:
+        print(f"gen_api_reference: {err}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(page)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
