@@ -24,8 +24,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest API key looked at; anything longer is refused without asking the broker.
-const MAX_KEY_LEN: usize = 512;
+/// Longest credential looked at; anything longer is refused without asking the broker. API
+/// keys are far shorter; agent session tokens (signed JWTs naming their scopes) need the room.
+const MAX_KEY_LEN: usize = 8192;
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// The authenticated caller of a `/v1` endpoint. Extracting it authenticates the request
