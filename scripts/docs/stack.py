@@ -168,6 +168,8 @@ class Stack:
         """The process environment plus the stack's settings, `nexus` first on PATH."""
         env = dict(os.environ)
         env.update(self.env)
+        # Samples that use files of the checkout (the MCP examples) find it here.
+        env["NEXUS_REPO"] = str(ROOT)
         env["PATH"] = f"{self.nexus.parent}{os.pathsep}{env.get('PATH', '')}"
         return env
 
