@@ -36,6 +36,14 @@ async function nsPerOp(fn, ops) {
   return Number(process.hrtime.bigint() - start) / ops;
 }
 
+/** Wall time and this process's CPU time (user + system) for `total` requests. */
+async function measure(fetchOne, total) {
+  const cpu = process.cpuUsage();
+  const wall = await wallMs(fetchOne, total);
+  const used = process.cpuUsage(cpu);
+  return { wall, cpuUs: used.user + used.system };
+}
+
 async function wallMs(fetchOne, total) {
   let next = 0;
   const worker = async () => {
@@ -80,8 +88,13 @@ try {
   };
   for (const fetchOne of Object.values(variants)) await wallMs(fetchOne, 1_000); // warm-up
   const wall = { plain: [], sdk: [], pure: [] };
+  const cpu = { plain: [], sdk: [], pure: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, fetchOne] of Object.entries(variants)) wall[name].push(await wallMs(fetchOne, FETCH_REQUESTS));
+    for (const [name, fetchOne] of Object.entries(variants)) {
+      const m = await measure(fetchOne, FETCH_REQUESTS);
+      wall[name].push(m.wall);
+      cpu[name].push(m.cpuUs / FETCH_REQUESTS);
+    }
   }
 
   const result = {
@@ -99,9 +112,16 @@ try {
         sdk: ((median(wall.sdk) - median(wall.plain)) / median(wall.plain)) * 100,
         pure_js: ((median(wall.pure) - median(wall.plain)) / median(wall.plain)) * 100,
       },
+      // CPU of this process per request: what the client itself spends, independent of how
+      // the (shared) machine schedules the servers.
+      client_cpu_us_per_request: { plain: median(cpu.plain), sdk: median(cpu.sdk), pure_js: median(cpu.pure) },
+      client_cpu_overhead_pct: {
+        sdk: ((median(cpu.sdk) - median(cpu.plain)) / median(cpu.plain)) * 100,
+        pure_js: ((median(cpu.pure) - median(cpu.plain)) / median(cpu.plain)) * 100,
+      },
     },
     rounds: ROUNDS,
-    raw: { hitSdk, hitPure, wall },
+    raw: { hitSdk, hitPure, wall, cpu },
   };
   console.error(JSON.stringify(result, null, 2));
   process.stdout.write(`${JSON.stringify(result)}\n`);

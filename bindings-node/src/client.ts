@@ -25,8 +25,8 @@ export class NexusClient {
   readonly native: NativeClient;
   /** @internal */
   readonly logger: Logger;
-  /** The hot-path handle of the native client (see `peekGeneration` in src/client.rs). */
-  private readonly hot: NativeHotPath;
+  /** @internal The hot-path handle of the native client (see `peekGeneration` in src/client.rs). */
+  readonly hot: NativeHotPath;
   /** Per workspace and provider: the interned key and the last converted cache hit. */
   private readonly slots = new Map<string, Map<string, TokenSlot>>();
 

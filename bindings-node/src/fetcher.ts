@@ -10,32 +10,38 @@
 
 import type { NexusClient } from './client.js';
 import { fromNative } from './errors.js';
-import type { NativePrepared, NativeRequest } from './native.js';
+import { native, type NativeRequest } from './native.js';
 import type { Fetcher, FetcherOptions } from './types.js';
 
 /** What one attempt needs: the request as the core sees it, and how to send it. */
 interface PreparedCall {
   forCore: NativeRequest;
+  /** `forCore.headers` as `name\nvalue\n…`, the form of the native hit path. */
+  headerText: string;
   /** Send to the final URL with the complete headers the core returned; the real `Response`. */
-  send(url: string, headers: Headers): Promise<Response>;
+  send(url: string, headers: [string, string][]): Promise<Response>;
 }
 
 export function createFetcher(client: NexusClient, options: FetcherOptions): Fetcher {
   const { workspaceId, provider } = options;
   const logger = client.logger;
+  const key = client.native.internKey(workspaceId, provider);
 
   async function attempt(call: PreparedCall, forceRefresh: boolean): Promise<Response> {
-    let prepared: NativePrepared | null;
     try {
-      // Hit path first: a synchronous look-up in the core's cache and the strategy applied, no
-      // promise round trip through the native thread pool. On a miss, the core resolves (one
-      // gateway call shared by every concurrent miss) and applies the strategy.
-      prepared = forceRefresh ? null : client.native.prepareCached(workspaceId, provider, call.forCore);
-      prepared ??= await client.native.prepareRequest(workspaceId, provider, call.forCore, forceRefresh);
+      // Hit path first: one synchronous native call looks the token up in the core's cache and
+      // applies the strategy, with strings only (napi objects cost microseconds per property).
+      // On a miss the core resolves (one gateway call shared by every concurrent miss).
+      if (!forceRefresh) {
+        const { method, url, body } = call.forCore;
+        const line = native.prepareHit(client.hot, key, method, url, call.headerText, body);
+        if (line !== null) return call.send(...parseHit(line));
+      }
+      const prepared = await client.native.prepareRequest(workspaceId, provider, call.forCore, forceRefresh);
+      return call.send(prepared.url, prepared.headers);
     } catch (error) {
       throw fromNative(error);
     }
-    return call.send(prepared.url, new Headers(prepared.headers));
   }
 
   return async function nexusFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
@@ -50,6 +56,18 @@ export function createFetcher(client: NexusClient, options: FetcherOptions): Fet
   };
 }
 
+/** `url\nname\nvalue…` (see `prepare_hit` in src/client.rs) into the URL and header pairs. */
+function parseHit(line: string): [string, [string, string][]] {
+  const fields = line.split('\n');
+  const headers: [string, string][] = [];
+  for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i] as string, fields[i + 1] as string]);
+  return [fields[0] as string, headers];
+}
+
+function headerLines(pairs: [string, string][]): string {
+  return pairs.map(([name, value]) => `${name}\n${value}`).join('\n');
+}
+
 /**
  * Normalise `fetch`'s arguments. A URL without a body takes a fast path that keeps `init` as
  * given; anything else goes through `Request`, which applies fetch's own rules (the default
@@ -60,17 +78,20 @@ async function prepareCall(input: string | URL | Request, init: RequestInit | un
   init?.signal?.throwIfAborted();
   if (!(input instanceof Request) && init?.body == null) {
     const method = normaliseMethod(init?.method ?? 'GET');
-    const headers = new Headers(init?.headers);
+    const headers: [string, string][] = init?.headers === undefined ? [] : [...new Headers(init.headers)];
     return {
-      forCore: { method, url: String(input), headers: [...headers] },
+      forCore: { method, url: String(input), headers },
+      headerText: headerLines(headers),
       send: (finalUrl, finalHeaders) => fetch(finalUrl, { ...init, method, headers: finalHeaders }),
     };
   }
 
   const request = new Request(input, init);
   const body = request.body === null ? undefined : new Uint8Array(await request.arrayBuffer());
+  const headers = [...request.headers];
   return {
-    forCore: { method: request.method, url: request.url, headers: [...request.headers], body },
+    forCore: { method: request.method, url: request.url, headers, body },
+    headerText: headerLines(headers),
     send: (finalUrl, finalHeaders) =>
       fetch(finalUrl, {
         method: request.method,
