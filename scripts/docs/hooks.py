@@ -4,8 +4,9 @@
   scripts/docs/samples.py. Python-Markdown only accepts a bare language there, so the marker is
   removed before rendering, and a one-line note tells the reader the block is tested.
 - Pages that other people are still writing (`PENDING_PAGES`) are in the navigation when they
-  exist and left out (with a note in the build log) while they do not, so the strict build does
-  not fail on someone else's work in progress. Links to them from other pages are still checked.
+  exist and left out (with a note in the build log) while they do not; links to them are then
+  rendered as plain text. So the strict build neither fails on someone else's work in progress
+  nor hides a broken link: once a pending page exists, links to it are checked like any other.
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ RUNNABLE_FENCE = re.compile(
 PENDING_PAGES = {"identity.md", "bridge.md"}
 
 
-def on_page_markdown(markdown: str, **_: Any) -> str:
-    return RUNNABLE_FENCE.sub(r"\g<open>", markdown)
+def on_page_markdown(markdown: str, page: Any, config: Any, **_: Any) -> str:
+    markdown = RUNNABLE_FENCE.sub(r"\g<open>", markdown)
+    docs = Path(config["docs_dir"])
+    for pending in PENDING_PAGES:
+        if (docs / pending).exists():
+            continue
+        link = re.compile(r"\[([^\]]+)\]\((?:\.\./)*" + re.escape(pending) + r"(?:#[^)]*)?\)")
+        markdown, count = link.subn(r"\1", markdown)
+        if count:
+            log.info("%s: %d link(s) to %s (not written yet) shown as text", page.file.src_uri,
+                     count, pending)
+    return markdown
 
 
 def on_config(config: Any, **_: Any) -> Any:

@@ -224,6 +224,7 @@ publish = false
 [dependencies]
 nexus-sdk = {{ path = "{ROOT / "core"}" }}
 tokio = {{ version = "1", features = ["full"] }}
+reqwest = {{ version = "0.13", default-features = false }}
 
 {bins}"""
     )
