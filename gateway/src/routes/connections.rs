@@ -65,7 +65,7 @@ pub async fn request_connection(
     get,
     path = "/v1/check-connection/{id}",
     tag = "connections",
-    params(("id" = String, Path, description = "Connection id")),
+    params(("id" = String, Path, description = "Connection id", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The connection's status", body = CheckConnectionResponse),
@@ -93,7 +93,7 @@ pub async fn check_connection(
     get,
     path = "/v1/token/{id}",
     tag = "connections",
-    params(("id" = String, Path, description = "Connection id")),
+    params(("id" = String, Path, description = "Connection id", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The connection's current credential", body = ResolveResponse),
@@ -121,7 +121,7 @@ pub async fn connection_token(
     post,
     path = "/v1/refresh/{id}",
     tag = "connections",
-    params(("id" = String, Path, description = "Connection id")),
+    params(("id" = String, Path, description = "Connection id", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "A freshly refreshed credential", body = ResolveResponse),

@@ -11,13 +11,21 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
 use nexus_protocol::internal::Principal;
-use nexus_protocol::{ErrorBody, ResolveQuery, ResolveResponse};
+use nexus_protocol::{ErrorBody, ResolveResponse};
 
 #[utoipa::path(
     get,
     path = "/v1/resolve",
     tag = "resolve",
-    params(ResolveQuery),
+    // Spelled out (rather than `params(ResolveQuery)`) to document the validation rules, so
+    // generated clients and fuzzers know what is accepted. `provider` is accepted as an alias of
+    // `provider_name` (older clients); sending both is a repeated parameter.
+    params(
+        ("workspace_id" = String, Query, description = "The caller's workspace", pattern = "^[a-z0-9][a-z0-9_-]{0,62}$"),
+        ("provider_name" = String, Query, description = "Provider name (alias: `provider`)", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"),
+        ("min_ttl" = Option<u64>, Query, description = "Seconds the credential must stay valid", minimum = 0),
+        ("force_refresh" = Option<bool>, Query, description = "Skip every cache and refresh at the provider"),
+    ),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "A credential and its injection strategy", body = ResolveResponse),
