@@ -56,7 +56,10 @@ impl fmt::Debug for SessionRequest {
         f.debug_struct("SessionRequest")
             .field("scopes", &self.scopes)
             .field("ttl", &self.ttl)
-            .field("on_behalf_of", &self.on_behalf_of.as_ref().map(|_| "[redacted]"))
+            .field(
+                "on_behalf_of",
+                &self.on_behalf_of.as_ref().map(|_| "[redacted]"),
+            )
             .field(
                 "agent_credential",
                 &self.agent_credential.as_ref().map(|_| "[redacted]"),
@@ -77,9 +80,10 @@ impl SessionRequest {
         CreateSessionRequest {
             scopes: self.scopes.clone(),
             ttl_seconds: self.ttl.map(|t| t.as_secs().max(1)),
-            on_behalf_of: self.on_behalf_of.clone().map(|subject_token| OnBehalfOf {
-                subject_token,
-            }),
+            on_behalf_of: self
+                .on_behalf_of
+                .clone()
+                .map(|subject_token| OnBehalfOf { subject_token }),
         }
     }
 }
@@ -177,6 +181,8 @@ struct LineageState {
     /// `Bearer <session token>`, sensitive.
     authorization: HeaderValue,
     renew_at: Instant,
+    /// From here on a call renews inline before using the token (see [`inline_margin`]).
+    renew_inline_at: Instant,
     expires_at: Instant,
     /// Bumped by every renewal, so a waiter can see that another one already renewed.
     generation: u64,
@@ -187,16 +193,17 @@ struct LineageState {
 
 impl LineageState {
     fn new(session: Session, issued: Instant, generation: u64) -> Result<Self> {
-        let authorization = bearer(session.session_token.expose()).ok_or_else(|| {
-            NexusError::InvalidResponse {
+        let authorization =
+            bearer(session.session_token.expose()).ok_or_else(|| NexusError::InvalidResponse {
                 status: 201,
                 detail: "the session token is not a valid header value".into(),
                 request_id: None,
-            }
-        })?;
+            })?;
+        let lifetime = Duration::from_secs(session.expires_in);
         Ok(Self {
             renew_at: issued + renewal_delay(session.expires_in),
-            expires_at: issued + Duration::from_secs(session.expires_in),
+            renew_inline_at: issued + lifetime - inline_margin(lifetime),
+            expires_at: issued + lifetime,
             session,
             authorization,
             generation,
@@ -212,8 +219,12 @@ fn bearer(token: &str) -> Option<HeaderValue> {
     Some(value)
 }
 
-/// Within this margin of its expiry a session token is renewed inline before use.
-const INLINE_RENEWAL_MARGIN: Duration = Duration::from_secs(2);
+/// Within this margin of its expiry a session token is renewed inline before use (when the
+/// background renewal did not happen, e.g. the runtime was busy): 2 s, or a tenth of a shorter
+/// lifetime.
+fn inline_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).min(Duration::from_secs(2))
+}
 
 impl Lineage {
     fn stop(&self) {
@@ -238,7 +249,7 @@ impl Lineage {
             if let Some(failure) = &state.failure {
                 return Err(failure.clone());
             }
-            if Instant::now() + INLINE_RENEWAL_MARGIN < state.expires_at {
+            if Instant::now() < state.renew_inline_at {
                 return Ok(state.authorization.clone());
             }
             state.generation
@@ -392,7 +403,10 @@ impl NexusClient {
         };
         let (session_id, authorization) = {
             let state = lineage.state.read();
-            (state.session.session_id.clone(), state.authorization.clone())
+            (
+                state.session.session_id.clone(),
+                state.authorization.clone(),
+            )
         };
         lineage.stop();
         self.delete_session(&authorization, &session_id).await
@@ -490,7 +504,10 @@ impl NexusClient {
     async fn revoke_quietly(&self, previous: Arc<Lineage>) {
         let (session_id, authorization) = {
             let state = previous.state.read();
-            (state.session.session_id.clone(), state.authorization.clone())
+            (
+                state.session.session_id.clone(),
+                state.authorization.clone(),
+            )
         };
         previous.stop();
         if let Err(e) = self.delete_session(&authorization, &session_id).await {
