@@ -13,10 +13,14 @@
 //! - [`session`]: agent sessions ([`NexusClient::start_session`]): a scoped, renewed session
 //!   token instead of the API key, with its own cache namespace.
 //! - [`error`]: [`NexusError`] and its stable `code()` strings.
+//! - `bridge` (feature `bridge`, on by default): long-lived WebSocket connections and gRPC
+//!   calls authenticated with Nexus credentials (`docs/bridge.md`).
 //!
 //! Logging goes through `tracing` only (a subscriber writes wherever the application says; the
 //! SDK itself never writes to stdout, which belongs to an MCP server's JSON-RPC).
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod cache;
 pub mod client;
 pub mod error;

@@ -1,5 +1,6 @@
 //! Loopback test servers for Nexus: a fake OAuth provider with failure injection
-//! ([`OAuthServer`]) and an echo upstream ([`EchoServer`]).
+//! ([`OAuthServer`]), an echo upstream ([`EchoServer`]) and a credential-checking WebSocket
+//! upstream with its own token endpoint ([`WsServer`]).
 //!
 //! Both bind `127.0.0.1:0` by default and serve real HTTP, so the code under test runs exactly
 //! as in production. Every behaviour can be driven from Rust or over HTTP (`/_control/*`), and
@@ -35,6 +36,7 @@
 pub mod echo;
 pub mod oauth;
 mod serve;
+pub mod ws;
 
 pub use echo::{EchoResponse, EchoServer, RecordedRequest, Requirement};
 pub use oauth::{
@@ -42,3 +44,4 @@ pub use oauth::{
     OAuthServerOptions, OAuthStats, TokenRequestRecord, WaitTimeout, pkce_s256,
 };
 pub use serve::LOOPBACK_ANY_PORT;
+pub use ws::{WsAttempt, WsClose, WsServer, WsServerOptions};

@@ -9,7 +9,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use nexus_testkit::{ClientAuth, EchoServer, OAuthServer, OAuthServerOptions};
+use nexus_testkit::{
+    ClientAuth, EchoServer, OAuthServer, OAuthServerOptions, WsServer, WsServerOptions,
+};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -47,6 +49,20 @@ enum ServerKind {
     Echo {
         #[command(flatten)]
         common: Common,
+    },
+    /// A WebSocket upstream that checks the token on every handshake, plus a stand-in gateway
+    /// issuing that token (`gateway_url`/v1/resolve) and the control API under /_control/.
+    Ws {
+        #[command(flatten)]
+        common: Common,
+        /// Lifetime of each issued token, seconds.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: u64,
+        /// Drop connections at random (seeded) with this probability per message.
+        #[arg(long)]
+        drop_seed: Option<u64>,
+        #[arg(long, default_value_t = 0.0)]
+        drop_probability: f64,
     },
 }
 
@@ -124,6 +140,28 @@ async fn run(kind: ServerKind) -> std::io::Result<()> {
         ServerKind::Echo { common } => {
             let server = EchoServer::try_start_on(common.addr).await?;
             announce(&json!({ "kind": "echo", "url": server.url() }))?;
+            wait_until_told_to_stop(signals, common.ignore_stdin).await;
+            stop_within_grace(server.shutdown()).await;
+        }
+        ServerKind::Ws {
+            common,
+            expires_in,
+            drop_seed,
+            drop_probability,
+        } => {
+            let server = WsServer::try_start(WsServerOptions {
+                addr: common.addr,
+                token_ttl: std::time::Duration::from_secs(expires_in),
+                random_drop_seed: drop_seed,
+                drop_probability,
+            })
+            .await?;
+            announce(&json!({
+                "kind": "ws",
+                "url": server.url(),
+                "gateway_url": server.gateway_url(),
+                "control_url": server.gateway_url(),
+            }))?;
             wait_until_told_to_stop(signals, common.ignore_stdin).await;
             stop_within_grace(server.shutdown()).await;
         }
