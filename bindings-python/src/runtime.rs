@@ -7,9 +7,11 @@
 //! event loop, and a tokio thread can never call into an interpreter that is shutting down.
 
 use crate::errors::to_py_err;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use std::future::Future;
 use std::sync::OnceLock;
+use std::time::Duration;
 use tokio::runtime::Runtime;
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -29,9 +31,7 @@ pub fn init() -> PyResult<()> {
         .thread_name("nexus-sdk-io")
         .enable_all()
         .build()
-        .map_err(|e| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start the I/O runtime: {e}"))
-        })?;
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the I/O runtime: {e}")))?;
     // A concurrent init (two sub-interpreters) may win the race; its runtime is as good as ours.
     let _ = RUNTIME.set(runtime);
     Ok(())
@@ -40,8 +40,11 @@ pub fn init() -> PyResult<()> {
 fn runtime() -> PyResult<&'static Runtime> {
     RUNTIME
         .get()
-        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the I/O runtime is not running"))
+        .ok_or_else(|| PyRuntimeError::new_err("the I/O runtime is not running"))
 }
+
+/// How often a waiting call looks for a pending signal (Ctrl-C) while the core works.
+const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Run a core future to completion with the GIL released; core errors become Python exceptions.
 ///
@@ -49,22 +52,37 @@ fn runtime() -> PyResult<&'static Runtime> {
 /// next to the connection tasks of the pool (same worker, no hand-off per I/O event), and the
 /// calling thread is woken once, when the result is ready. A panic inside the core surfaces as a
 /// `RuntimeError` instead of unwinding into Python.
+///
+/// Every [`SIGNAL_CHECK_INTERVAL`] the waiting thread takes the GIL back for a moment to run
+/// Python's signal handlers, so Ctrl-C interrupts a long call (`wait_for_active`, a slow
+/// upstream) with `KeyboardInterrupt`; the core's task is then cancelled.
 pub fn wait<T, F>(py: Python<'_>, future: F) -> PyResult<T>
 where
     F: Future<Output = nexus_sdk::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
     let runtime = runtime()?;
-    let joined = py.detach(|| runtime.block_on(runtime.spawn(future)));
-    match joined {
-        Ok(result) => result.map_err(to_py_err),
-        // The panic payload is not shown: it could quote anything, secrets included.
-        Err(join_error) => Err(pyo3::exceptions::PyRuntimeError::new_err(
-            if join_error.is_panic() {
-                "the Nexus core panicked (a bug: please report it)"
-            } else {
-                "the Nexus core call was cancelled"
-            },
-        )),
+    let mut task = runtime.spawn(future);
+    loop {
+        let step = py.detach(|| {
+            runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK_INTERVAL, &mut task).await })
+        });
+        match step {
+            Ok(Ok(result)) => return result.map_err(to_py_err),
+            // The panic payload is not shown: it could quote anything, secrets included.
+            Ok(Err(join_error)) => {
+                return Err(PyRuntimeError::new_err(if join_error.is_panic() {
+                    "the Nexus core panicked (a bug: please report it)"
+                } else {
+                    "the Nexus core call was cancelled"
+                }));
+            }
+            Err(_still_running) => {
+                if let Err(interrupt) = py.check_signals() {
+                    task.abort();
+                    return Err(interrupt);
+                }
+            }
+        }
     }
 }
