@@ -30,11 +30,17 @@ def on_page_markdown(markdown: str, page: Any, config: Any, **_: Any) -> str:
     for pending in PENDING_PAGES:
         if (docs / pending).exists():
             continue
-        link = re.compile(r"\[([^\]]+)\]\((?:\.\./)*" + re.escape(pending) + r"(?:#[^)]*)?\)")
+        link = re.compile(
+            r"\[([^\]]+)\]\((?:\.\./)*" + re.escape(pending) + r"(?:#[^)]*)?\)"
+        )
         markdown, count = link.subn(r"\1", markdown)
         if count:
-            log.info("%s: %d link(s) to %s (not written yet) shown as text", page.file.src_uri,
-                     count, pending)
+            log.info(
+                "%s: %d link(s) to %s (not written yet) shown as text",
+                page.file.src_uri,
+                count,
+                pending,
+            )
     return markdown
 
 

@@ -23,11 +23,14 @@ fail() { echo "60-docs: $*" >&2; exit 1; }
 [ -f examples/ts-mcp/dist/server.js ] ||
   fail "examples/ts-mcp is not built: run suite 30 first (scripts/test.sh node docs)"
 
-# The stack the samples run against (no-ops when already built).
-cargo build -q -p nexus-cli -p nexus-testkit
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-export NEXUS_BIN="${NEXUS_BIN:-$TARGET/debug/nexus}"
-export NEXUS_TESTKIT_BIN="${NEXUS_TESTKIT_BIN:-$TARGET/debug/nexus-testkit}"
+# The stack the samples run against: scripts/test.sh builds it and exports both paths; run
+# alone, this suite builds it (a no-op when up to date).
+if [ -z "${NEXUS_BIN:-}" ] || [ -z "${NEXUS_TESTKIT_BIN:-}" ]; then
+  cargo build -q -p nexus-cli -p nexus-testkit
+  TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+  export NEXUS_BIN="${NEXUS_BIN:-$TARGET/debug/nexus}"
+  export NEXUS_TESTKIT_BIN="${NEXUS_TESTKIT_BIN:-$TARGET/debug/nexus-testkit}"
+fi
 
 "$PY" -m ruff check scripts/docs
 "$PY" -m ruff format --check scripts/docs
