@@ -190,6 +190,23 @@ impl OAuthClient {
         self.token_request(p, secret, form).await
     }
 
+    /// Use a refresh token asking for fewer scopes (RFC 6749 §6 `scope`): the access token
+    /// handed to a narrow agent session.
+    pub async fn refresh_scoped(
+        &self,
+        p: &Provider,
+        secret: Option<&SecretString>,
+        refresh_token: &SecretString,
+        scopes: &[String],
+    ) -> Result<TokenResponse, OAuthError> {
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.expose().to_owned()),
+            ("scope", scopes.join(&p.scope_separator)),
+        ];
+        self.token_request(p, secret, form).await
+    }
+
     async fn token_request(
         &self,
         p: &Provider,

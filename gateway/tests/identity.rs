@@ -855,6 +855,125 @@ async fn on_behalf_of(stack: &IdStack) {
     assert_eq!(stack.verify_chain(None).await["ok"], true);
 }
 
+/// A provider that honours `scope` on refresh: the token handed to a narrow session carries
+/// only the intersected scopes (asked of the provider itself), cached per scope set.
+async fn scope_narrowing(stack: &IdStack) {
+    let (_, credential) = stack
+        .create_agent(
+            "acme",
+            &[
+                "provider:github:read",
+                "provider:github:write",
+                "provider:github:admin",
+                "provider:github",
+            ],
+            None,
+        )
+        .await;
+    let credential = credential.as_str();
+    let session = |scopes: Value| async move {
+        let (status, s) = stack.session(credential, json!({ "scopes": scopes })).await;
+        assert_eq!(status, 201, "{s}");
+        s["session_token"].as_str().unwrap().to_owned()
+    };
+    let read_only = session(json!(["provider:github:read"])).await;
+    let read_admin = session(json!(["provider:github:read", "provider:github:admin"])).await;
+    let write_only = session(json!(["provider:github:write"])).await;
+    let whole = session(json!(["provider:github"])).await;
+    let admin_only = session(json!(["provider:github:admin"])).await;
+
+    // Without the provider flag: advisory, the connection's own token.
+    let (status, advisory) = stack.resolve(&read_only, "acme", "github").await;
+    assert_eq!(status, 200, "{advisory}");
+    assert_eq!(advisory["scope_enforcement"], "advisory");
+    assert_eq!(advisory["scopes"], json!(["read"]));
+    let full_token = advisory["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        stack.oauth.introspect(&full_token).scope.as_deref(),
+        Some("read write")
+    );
+
+    // Declare narrowing support on the provider.
+    let github = json!({
+        "name": "github", "auth_type": "oauth2",
+        "client_id": stack.oauth.client_id(), "client_secret": stack.oauth.client_secret(),
+        "auth_url": stack.oauth.authorize_url(), "token_url": stack.oauth.token_url(),
+        "scopes": ["read"], "api_base_url": "https://api.github.invalid",
+        "supports_scope_narrowing": true
+    });
+    stack
+        .admin_ok("POST", "/admin/v1/providers", Some(github))
+        .await;
+
+    let refreshes_before = stack.oauth.stats().refresh_token_requests;
+    let (status, narrowed) = stack.resolve(&read_only, "acme", "github").await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["scope_enforcement"], "token");
+    assert_eq!(narrowed["scopes"], json!(["read"]));
+    let read_token = narrowed["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(read_token, full_token);
+    assert_eq!(narrowed["credentials"]["access_token"], read_token.as_str());
+    let seen = stack.oauth.introspect(&read_token);
+    assert!(seen.active);
+    assert_eq!(seen.scope.as_deref(), Some("read"), "the provider says");
+    assert_eq!(
+        stack.oauth.stats().refresh_token_requests,
+        refreshes_before + 1
+    );
+
+    // Same scope set, even from another session: the cached token, no new refresh. A scope
+    // the connection lacks (`admin`) drops out of the intersection.
+    let (_, again) = stack.resolve(&read_admin, "acme", "github").await;
+    assert_eq!(again["access_token"], read_token.as_str());
+    assert_eq!(again["scopes"], json!(["read"]));
+    assert_eq!(
+        stack.oauth.stats().refresh_token_requests,
+        refreshes_before + 1
+    );
+
+    // Another scope set: its own token.
+    let (_, write) = stack.resolve(&write_only, "acme", "github").await;
+    let write_token = write["access_token"].as_str().unwrap();
+    assert_ne!(write_token, read_token);
+    assert_eq!(
+        stack.oauth.introspect(write_token).scope.as_deref(),
+        Some("write")
+    );
+    let record = stack
+        .audit("workspace_id=acme")
+        .await
+        .into_iter()
+        .find(|r| r["action"] == "session.resolve")
+        .unwrap();
+    assert_eq!(detail(&record)["reason"], "token");
+
+    // Every scope of the provider: the connection's token is already exact.
+    let (_, all) = stack.resolve(&whole, "acme", "github").await;
+    assert_eq!(all["scope_enforcement"], "token");
+    assert_eq!(all["scopes"], json!(["read", "write"]));
+
+    // Nothing in common with the connection: refused.
+    let (status, body) = stack.resolve(&admin_only, "acme", "github").await;
+    common::assert_error(status, &body, 403, "scope_not_allowed");
+
+    // The connection itself still works for API keys, with its full scopes.
+    let key = stack
+        .admin_ok("POST", "/admin/v1/workspaces/acme/api-keys", None)
+        .await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, resolved) = stack.resolve(&key, "acme", "github").await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(resolved["scopes"], json!(["read", "write"]));
+    let api_token = resolved["access_token"].as_str().unwrap();
+    assert_eq!(
+        stack.oauth.introspect(api_token).scope.as_deref(),
+        Some("read write")
+    );
+    assert!(stack.oauth.introspect(api_token).active);
+}
+
 /// Edit a field, delete a middle record, delete the newest record: each is reported.
 async fn tampering_is_detected(stack: &IdStack) {
     let (_, credential) = stack.create_agent("globex", &["acme:gliding"], None).await;
@@ -1003,6 +1122,11 @@ async fn sqlite_on_behalf_of() {
 }
 
 #[tokio::test]
+async fn sqlite_scope_narrowing() {
+    scope_narrowing(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
 async fn sqlite_tampering_is_detected() {
     let stack = IdStack::start(None).await;
     tampering_is_detected(&stack).await;
@@ -1026,6 +1150,7 @@ async fn postgres_identity_end_to_end() {
     let stack = IdStack::start(Some(url)).await;
     agents_sessions_scopes_and_audit(&stack).await;
     on_behalf_of(&stack).await;
+    scope_narrowing(&stack).await;
     tampering_is_detected(&stack).await;
 }
 

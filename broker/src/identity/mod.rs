@@ -4,6 +4,7 @@
 //! - [`signing`]: the session signing keys (ES256; private keys sealed by the vault) and JWKS.
 //! - [`sessions`]: creating, verifying, revoking sessions; `authorize`; the session resolve
 //!   check; On-Behalf-Of token exchange.
+//! - [`narrowing`]: access tokens minted with only a session's scopes (refresh with `scope`).
 //! - [`obo`]: verifying a user's JWT against the workspace's trusted issuers.
 //! - [`audit`]: identity audit records (decision, reason, token fingerprint).
 //! - [`api`]: the admin routes (agents, identity providers, audit verify) and the internal
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod narrowing;
 pub mod obo;
 pub mod sessions;
 pub mod signing;
@@ -35,6 +37,7 @@ pub const SESSION_AUDIENCE: &str = "nexus";
 pub struct Identity {
     pub(crate) signer: Signer,
     pub(crate) trusted: obo::TrustedIssuers,
+    pub(crate) narrowed: narrowing::NarrowedTokens,
 }
 
 impl Identity {
@@ -42,6 +45,7 @@ impl Identity {
         Self {
             signer: Signer::default(),
             trusted: obo::TrustedIssuers::new(provider_timeout),
+            narrowed: narrowing::NarrowedTokens::default(),
         }
     }
 }

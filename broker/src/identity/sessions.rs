@@ -615,6 +615,7 @@ impl Service {
                 return Err(e);
             }
         };
+        let narrowed_set = matches!(wanted, ProviderScopes::Only(_));
         response.scopes = match wanted {
             ProviderScopes::All => response.scopes,
             ProviderScopes::Only(set) => response
@@ -623,7 +624,26 @@ impl Service {
                 .filter(|s| set.contains(s))
                 .collect(),
         };
-        response.scope_enforcement = Some(ScopeEnforcement::Advisory);
+        if narrowed_set && response.scopes.is_empty() {
+            audit::record(&self.store, deny("no_common_scope")).await;
+            return Err(ApiError::new(
+                ErrorCode::ScopeNotAllowed,
+                "the session's scopes for this provider and the connection's have nothing in common",
+            ));
+        }
+        let enforcement = self
+            .narrow_if_supported(
+                &mut response,
+                workspace_id,
+                &req.provider_name,
+                narrowed_set,
+            )
+            .await?;
+        response.scope_enforcement = Some(enforcement);
+        let reason = match enforcement {
+            ScopeEnforcement::Token => "token",
+            ScopeEnforcement::Advisory => "advisory",
+        };
         let token = response
             .access_token
             .as_ref()
@@ -632,7 +652,7 @@ impl Service {
             &self.store,
             Decision {
                 allowed: true,
-                reason: "advisory",
+                reason,
                 scopes: Some(&response.scopes),
                 issued_token: token.as_deref(),
                 ..deny("")
@@ -640,6 +660,54 @@ impl Service {
         )
         .await;
         Ok(response)
+    }
+}
+
+impl Service {
+    /// Replace the credential with one minted for `response.scopes` when the provider narrows
+    /// on refresh; `Token` then, `Advisory` otherwise. A session allowed every scope of the
+    /// provider (`provider:<name>`) needs no narrowing: the connection's token is exactly that.
+    async fn narrow_if_supported(
+        &self,
+        response: &mut ResolveResponse,
+        workspace_id: &str,
+        provider_name: &str,
+        narrowed_set: bool,
+    ) -> Result<ScopeEnforcement, ApiError> {
+        let provider = match self.store.get_provider(provider_name).await? {
+            Some(p) if p.provider.is_oauth2() && p.provider.supports_scope_narrowing => p.provider,
+            _ => return Ok(ScopeEnforcement::Advisory),
+        };
+        let Some(connection_id) = response.connection_id.clone() else {
+            return Ok(ScopeEnforcement::Advisory);
+        };
+        if !narrowed_set {
+            return Ok(ScopeEnforcement::Token);
+        }
+        let mut scopes = response.scopes.clone();
+        scopes.sort();
+        let Some(token) = self
+            .narrowed_token(workspace_id, &connection_id, &provider, &scopes)
+            .await?
+        else {
+            return Ok(ScopeEnforcement::Advisory);
+        };
+        response
+            .credentials
+            .insert("access_token", token.access_token.expose());
+        if let Some(t) = &token.token_type {
+            response.credentials.insert("token_type", t.clone());
+        }
+        response.expires_at = token.expires_at.map(rfc3339);
+        response.expires_in = token.expires_at.map(|e| ((e - now_ms()) / 1000).max(0));
+        match &response.expires_at {
+            Some(at) => response.credentials.insert("expires_at", at.clone()),
+            None => response
+                .credentials
+                .insert("expires_at", serde_json::Value::Null),
+        }
+        response.access_token = Some(token.access_token);
+        Ok(ScopeEnforcement::Token)
     }
 }
 

@@ -108,6 +108,10 @@ pub struct ProviderInput {
     /// Quirk: lifetime assumed when the token response has none (seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_expires_in: Option<u64>,
+    /// The provider honours `scope` on refresh (RFC 6749 §6), so an agent session's credential
+    /// can be minted with only the session's scopes (`scope_enforcement: token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supports_scope_narrowing: Option<bool>,
 }
 
 /// Accept scopes as a list or as one space/comma-separated string.
@@ -161,6 +165,9 @@ pub struct Provider {
     pub rotates_refresh_tokens: bool,
     pub expires_in_field: String,
     pub default_expires_in: u64,
+    /// See [`ProviderInput::supports_scope_narrowing`].
+    #[serde(default)]
+    pub supports_scope_narrowing: bool,
 }
 
 impl Provider {
@@ -219,7 +226,8 @@ fn overlay(base: ProviderInput, over: ProviderInput) -> ProviderInput {
         params,
         rotates_refresh_tokens,
         expires_in_field,
-        default_expires_in
+        default_expires_in,
+        supports_scope_narrowing
     )
 }
 
@@ -309,6 +317,7 @@ impl ProviderInput {
                 .expires_in_field
                 .unwrap_or_else(|| "expires_in".into()),
             default_expires_in: input.default_expires_in.unwrap_or(3600),
+            supports_scope_narrowing: input.supports_scope_narrowing.unwrap_or(false),
         };
         Ok((provider, input.client_secret.filter(|s| !s.is_empty())))
     }
