@@ -83,6 +83,11 @@ fn check_to_py<'py>(
 }
 
 impl Client {
+    /// The core client (for the bridge module).
+    pub(crate) fn core(&self) -> &NexusClient {
+        &self.core
+    }
+
     /// What a spawned core call owns: a handle on the client (a cheap clone) and the key.
     fn owned(&self, workspace_id: &str, provider_name: &str) -> (NexusClient, String, String) {
         (

@@ -6,11 +6,13 @@
 //!
 //! - [`client`]: `Client`, the core's `NexusClient` (subclassed in Python as `NexusClient`).
 //! - [`cache`]: `TokenCache` and `CachedToken`.
+//! - [`bridge`]: `WebSocketBridge`, the core's bridged WebSocket.
 //! - [`errors`]: the exception classes and the one error-mapping function.
 //! - [`runtime`]: the private tokio runtime and the GIL-releasing wait.
 //! - [`convert`]: Python ↔ Rust value conversions.
 //! - [`testing`]: hooks that run the conformance vectors through the core.
 
+mod bridge;
 mod cache;
 mod client;
 mod convert;
@@ -43,6 +45,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<cache::TokenCache>()?;
     m.add_class::<cache::CachedToken>()?;
+    m.add_class::<bridge::WebSocketBridge>()?;
+    m.add_function(wrap_pyfunction!(bridge::open_websocket, m)?)?;
     m.add_function(wrap_pyfunction!(testing::apply_resolve_body, m)?)?;
     m.add_function(wrap_pyfunction!(testing::gateway_error, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

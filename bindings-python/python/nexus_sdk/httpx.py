@@ -16,6 +16,7 @@ requires ``httpx``; ``import nexus_sdk`` alone never does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Generator
 
 import httpx
@@ -24,6 +25,8 @@ from ._native import TokenCache
 from .client import NexusClient
 
 __all__ = ["NexusAuth"]
+
+logger = logging.getLogger(__name__)
 
 
 class NexusAuth(httpx.Auth):
@@ -77,6 +80,7 @@ class NexusAuth(httpx.Auth):
 
         response = yield prepare()
         if response.status_code == 401:
+            logger.debug("upstream answered 401; retrying once with a fresh credential")
             client.clear_token(cache, ws, provider)
             yield prepare()
 
@@ -100,5 +104,6 @@ class NexusAuth(httpx.Auth):
 
         response = yield await prepare()
         if response.status_code == 401:
+            logger.debug("upstream answered 401; retrying once with a fresh credential")
             client.clear_token(cache, ws, provider)
             yield await prepare()

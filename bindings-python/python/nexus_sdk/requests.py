@@ -15,6 +15,7 @@ this module requires ``requests``; ``import nexus_sdk`` alone never does.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from requests.auth import AuthBase
@@ -25,6 +26,8 @@ from ._native import TokenCache
 from .client import NexusClient
 
 __all__ = ["NexusAuth"]
+
+logger = logging.getLogger(__name__)
 
 
 class NexusAuth(AuthBase):
@@ -68,6 +71,7 @@ class NexusAuth(AuthBase):
         def retry_once_on_401(response: Response, **kwargs: Any) -> Response:
             if response.status_code != 401 or getattr(response.request, "_nexus_retried", False):
                 return response
+            logger.debug("upstream answered 401; retrying once with a fresh credential")
             self._client.clear_token(self._cache, self._workspace_id, self._provider_name)
             response.content  # noqa: B018 - read the body so the connection can be reused
             response.close()
