@@ -36,6 +36,8 @@ type Client struct {
 	// identity separates this client's credentials from other clients' in a shared TokenCache
 	// (gateway URL and a hash of the API key, never the key itself).
 	identity string
+	// sessions holds the active agent session (session.go).
+	sessions sessionSlot
 }
 
 // Option configures a Client.
@@ -155,6 +157,9 @@ type call struct {
 	path        string
 	body        any
 	sideEffects bool
+	// auth, when set, authenticates instead of the API key (a session token, an agent
+	// credential).
+	auth Secret
 }
 
 // do sends c to the gateway with retries and returns the 2xx body, or an *Error.
@@ -194,7 +199,9 @@ func (c *Client) attempt(ctx context.Context, req call, payload []byte, n int) (
 	if err != nil {
 		return nil, -1, &Error{Code: CodeInvalidRequest, Message: "the gateway URL or path is invalid", Err: err}
 	}
-	if c.apiKey != "" {
+	if req.auth != "" {
+		httpReq.Header.Set("Authorization", "Bearer "+req.auth.Reveal())
+	} else if c.apiKey != "" {
 		httpReq.Header.Set("Authorization", "Bearer "+c.apiKey.Reveal())
 	}
 	httpReq.Header.Set("Accept", "application/json")
@@ -320,7 +327,12 @@ func (c *Client) ResolveToken(ctx context.Context, workspaceID, provider string,
 	for _, opt := range opts {
 		opt(&q)
 	}
-	return c.fetchCredential(ctx, call{method: http.MethodGet, path: "/v1/resolve?" + q.Encode()})
+	// Under an agent session the session token authenticates the resolve (session.go).
+	auth, err := c.sessionAuth(ctx, c.activeSession())
+	if err != nil {
+		return nil, err
+	}
+	return c.fetchCredential(ctx, call{method: http.MethodGet, path: "/v1/resolve?" + q.Encode(), auth: auth})
 }
 
 // fetchCredential runs a call whose 200 body is a resolve response.
@@ -373,5 +385,6 @@ func (c *Client) refreshCachedToken(ctx context.Context, cache *TokenCache, work
 }
 
 func (c *Client) cacheKey(workspaceID, provider string) cacheKey {
-	return cacheKey{client: c.identity, workspace: workspaceID, provider: provider}
+	// A session's credentials live in their own namespace of the cache (session.go).
+	return cacheKey{client: c.identity + c.sessionNamespace(), workspace: workspaceID, provider: provider}
 }
