@@ -14,10 +14,10 @@ use crate::runtime::wait;
 use nexus_sdk::bridge::{
     Bridge, BridgeHandle, BridgeOptions, DisconnectReason, WebSocketHandler, WsMessage, WsSender,
 };
-use std::sync::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -67,14 +67,17 @@ struct Running {
 /// A poisoned lock only means another thread panicked while holding it; the data (an
 /// `Option`) is still consistent.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
     value
         .map(|v| {
-            Duration::try_from_secs_f64(v)
-                .map_err(|_| invalid_input(format!("{what} must be a finite number of seconds >= 0")))
+            Duration::try_from_secs_f64(v).map_err(|_| {
+                invalid_input(format!("{what} must be a finite number of seconds >= 0"))
+            })
         })
         .transpose()
 }
@@ -119,7 +122,9 @@ pub fn open_websocket(
     set(&mut options.write_timeout, write_timeout, "write_timeout")?;
     set(&mut options.expiry_margin, expiry_margin, "expiry_margin")?;
     if options.min_backoff.is_zero() || options.ping_interval.is_zero() {
-        return Err(invalid_input("min_backoff and ping_interval must be greater than 0"));
+        return Err(invalid_input(
+            "min_backoff and ping_interval must be greater than 0",
+        ));
     }
     if let Some(limit) = max_message_size {
         options.max_message_size = limit;
@@ -134,10 +139,15 @@ pub fn open_websocket(
         sender: sender.clone(),
     });
     let bridge = Bridge::new(client.core().clone(), cache.core.clone());
-    let (ws, provider, url) = (workspace_id.to_owned(), provider_name.to_owned(), url.to_owned());
+    let (ws, provider, url) = (
+        workspace_id.to_owned(),
+        provider_name.to_owned(),
+        url.to_owned(),
+    );
     // Spawned from inside the binding's runtime, where `maintain_websocket` must run.
     let running = wait(py, async move {
-        let handle: BridgeHandle = bridge.maintain_websocket(&ws, &provider, &url, handler, options);
+        let handle: BridgeHandle =
+            bridge.maintain_websocket(&ws, &provider, &url, handler, options);
         let token = handle.cancellation_token();
         let done = tokio::spawn(async move {
             let result = handle.join().await;
@@ -159,12 +169,19 @@ pub fn open_websocket(
 impl WebSocketBridge {
     /// The next event, waiting at most `timeout` seconds (`None` when none arrived).
     #[pyo3(signature = (timeout = 0.25))]
-    fn next_event<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn next_event<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: f64,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let limit = seconds(Some(timeout), "timeout")?.unwrap_or_default();
         let events = self.events.clone();
         let event = wait(py, async move {
             let mut events = events.lock().await;
-            Ok(tokio::time::timeout(limit, events.recv()).await.ok().flatten())
+            Ok(tokio::time::timeout(limit, events.recv())
+                .await
+                .ok()
+                .flatten())
         })?;
         let Some(event) = event else {
             return Ok(None);
@@ -174,16 +191,20 @@ impl WebSocketBridge {
             Event::Message(WsMessage::Text(text)) => {
                 ("message", text).into_pyobject(py)?.into_any()
             }
-            Event::Message(WsMessage::Binary(data)) => {
-                ("message", PyBytes::new(py, &data)).into_pyobject(py)?.into_any()
-            }
+            Event::Message(WsMessage::Binary(data)) => ("message", PyBytes::new(py, &data))
+                .into_pyobject(py)?
+                .into_any(),
             Event::Disconnected(reason) => {
                 let (code, text) = match &reason {
-                    DisconnectReason::ClosedByPeer { code, reason } => (Some(*code), reason.clone()),
+                    DisconnectReason::ClosedByPeer { code, reason } => {
+                        (Some(*code), reason.clone())
+                    }
                     DisconnectReason::Error(text) => (None, text.clone()),
                     _ => (None, String::new()),
                 };
-                ("disconnected", reason.kind(), code, text).into_pyobject(py)?.into_any()
+                ("disconnected", reason.kind(), code, text)
+                    .into_pyobject(py)?
+                    .into_any()
             }
             Event::Stopped(None) => PyTuple::new(py, ["stopped"])?.into_any(),
             Event::Stopped(Some(error)) => return Err(crate::errors::to_py_err(error)),

@@ -26,9 +26,11 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "UpstreamUnavailable",
+    "WebSocketBridge",
     "__version__",
     "apply_resolve_body",
     "gateway_error",
+    "open_websocket",
 ]
 
 __version__: str
@@ -140,3 +142,30 @@ def apply_resolve_body(
     data: _Body = None,
 ) -> tuple[str, list[tuple[str, str]], int, CachedToken]: ...
 def gateway_error(status: int, body: bytes, headers: _Headers = None) -> NexusError: ...
+
+@final
+class WebSocketBridge:
+    def next_event(self, timeout: float = 0.25) -> tuple[Any, ...] | None: ...
+    def send(self, data: str | bytes) -> None: ...
+    @property
+    def connected(self) -> bool: ...
+    def close(self) -> None: ...
+
+def open_websocket(
+    client: Client,
+    cache: TokenCache,
+    workspace_id: str,
+    provider_name: str,
+    url: str,
+    *,
+    min_backoff: float | None = None,
+    max_backoff: float | None = None,
+    stable_after: float | None = None,
+    ping_interval: float | None = None,
+    ping_timeout: float | None = None,
+    max_message_size: int | None = None,
+    write_timeout: float | None = None,
+    reconnect_before_expiry: bool = False,
+    expiry_margin: float | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> WebSocketBridge: ...
