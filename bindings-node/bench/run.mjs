@@ -8,6 +8,7 @@
 // 2. fetcher overhead at 64 concurrent requests: wall time of N requests through
 //    (a) plain `fetch` with a static Authorization header, (b) the SDK's fetcher, (c) the pure
 //    client's fetcher; overhead = (b − a) / a and (c − a) / a. Rounds alternate to spread noise.
+// 3. the fetchers' own cost per call with `fetch` stubbed out (no network, no servers).
 // Results go to stderr as text and to stdout as one JSON object.
 
 import { loadSdk, startWorld } from '../test/helpers.mjs';
@@ -97,6 +98,22 @@ try {
     }
   }
 
+  // 3. The fetchers' own cost per call, with `fetch` replaced by a stub that answers at once:
+  //    what each client adds in front of the network, free of server and scheduler noise.
+  const realFetch = globalThis.fetch;
+  const stubbed = { status: 200 };
+  globalThis.fetch = async () => stubbed;
+  const stubNs = { plain: [], sdk: [], pure: [] };
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      stubNs.plain.push(await nsPerOp(() => fetch(url(1), { headers: staticHeader }), HIT_OPS / 4));
+      stubNs.sdk.push(await nsPerOp(() => sdkFetch(url(1)), HIT_OPS / 4));
+      stubNs.pure.push(await nsPerOp(() => pureFetch(url(1)), HIT_OPS / 4));
+    }
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+
   const result = {
     native: process.env.NAPI_RS_NATIVE_LIBRARY_PATH ? 'override (release)' : 'native/ (as built)',
     get_token_hit_ns: { sdk: median(hitSdk), pure_js: median(hitPure), ratio: median(hitSdk) / median(hitPure) },
@@ -120,8 +137,9 @@ try {
         pure_js: ((median(cpu.pure) - median(cpu.plain)) / median(cpu.plain)) * 100,
       },
     },
+    fetcher_cost_stubbed_fetch_ns: { plain: median(stubNs.plain), sdk: median(stubNs.sdk), pure_js: median(stubNs.pure) },
     rounds: ROUNDS,
-    raw: { hitSdk, hitPure, wall, cpu },
+    raw: { hitSdk, hitPure, wall, cpu, stubNs },
   };
   console.error(JSON.stringify(result, null, 2));
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -2,7 +2,8 @@
  * `createFetcher`: a drop-in `fetch` that injects a Nexus credential.
  *
  * Per request: normalise the arguments exactly as `fetch` would, ask the core (through the native
- * `prepareRequest`) which headers to set and what the final URL is — the core owns the cache,
+ * `prepareHit`, or `prepareRequest` on a cache miss) which headers to send and what the final URL
+ * is — the core owns the cache,
  * the resolve call and all six strategies — then send with the global `fetch` and return its
  * real `Response` (so streaming, redirects and `signal` behave as they always do). On an upstream
  * 401 the core refreshes the credential and the request is sent once more.
