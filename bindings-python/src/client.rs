@@ -20,7 +20,7 @@ const USER_AGENT: &str = concat!("nexus-sdk-python/", env!("CARGO_PKG_VERSION"))
 /// The native client. Python's `nexus_sdk.NexusClient` subclasses it.
 #[pyclass(module = "nexus_sdk._native", name = "Client", subclass, frozen)]
 pub struct Client {
-    core: NexusClient,
+    pub(crate) core: NexusClient,
 }
 
 /// A `Duration` from seconds given by Python, rejecting negative, NaN and infinite values.
@@ -148,7 +148,11 @@ impl Client {
         provider_name: &Bound<'_, PyString>,
     ) -> PyResult<CachedToken> {
         let (workspace_id, provider_name) = (borrow_str(workspace_id)?, borrow_str(provider_name)?);
-        if let Some(hit) = cache.core.get(workspace_id, provider_name) {
+        // Under an agent session the key includes the session (see `nexus_sdk::session`).
+        if let Some(hit) = self
+            .core
+            .peek_cached(&cache.core, workspace_id, provider_name)
+        {
             return Ok(CachedToken::new(hit));
         }
         let (core, ws, provider) = self.owned(workspace_id, provider_name);
@@ -166,9 +170,10 @@ impl Client {
         workspace_id: &Bound<'_, PyString>,
         provider_name: &Bound<'_, PyString>,
     ) -> PyResult<()> {
+        let workspace_id = self.core.cache_namespace(borrow_str(workspace_id)?);
         cache
             .core
-            .invalidate(borrow_str(workspace_id)?, borrow_str(provider_name)?);
+            .invalidate(&workspace_id, borrow_str(provider_name)?);
         Ok(())
     }
 

@@ -18,6 +18,7 @@ mod client;
 mod convert;
 mod errors;
 mod runtime;
+mod session;
 mod testing;
 
 use pyo3::prelude::*;
@@ -43,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::init()?;
     errors::register(m)?;
     m.add_class::<client::Client>()?;
+    session::register(m)?;
     m.add_class::<cache::TokenCache>()?;
     m.add_class::<cache::CachedToken>()?;
     m.add_class::<bridge::WebSocketBridge>()?;

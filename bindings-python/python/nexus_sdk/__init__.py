@@ -40,6 +40,7 @@ from .errors import (
     Unauthorized,
     UpstreamUnavailable,
 )
+from .session import Authorization, Session
 from .types import (
     ConnectionCheck,
     ConnectionRequest,
@@ -53,6 +54,7 @@ from .types import (
 logging.getLogger("nexus_sdk").addHandler(logging.NullHandler())
 
 __all__ = [
+    "Authorization",
     "CachedToken",
     "ConnectionCheck",
     "ConnectionFailed",
@@ -73,6 +75,7 @@ __all__ = [
     "RequestConnectionInput",
     "RetryPolicy",
     "ServerError",
+    "Session",
     "StrategyError",
     "TokenCache",
     "TransportError",

@@ -29,8 +29,13 @@ __all__ = [
     "WebSocketBridge",
     "__version__",
     "apply_resolve_body",
+    "authorize",
+    "close_session",
+    "current_session",
     "gateway_error",
     "open_websocket",
+    "parse_session_body",
+    "start_session",
 ]
 
 __version__: str
@@ -142,6 +147,19 @@ def apply_resolve_body(
     data: _Body = None,
 ) -> tuple[str, list[tuple[str, str]], int, CachedToken]: ...
 def gateway_error(status: int, body: bytes, headers: _Headers = None) -> NexusError: ...
+
+# Agent sessions (src/session.rs), wrapped by NexusClient.start_session and friends.
+def start_session(
+    client: Client,
+    scopes: list[str],
+    ttl: float | None = None,
+    on_behalf_of: str | None = None,
+    agent_credential: str | None = None,
+) -> dict[str, Any]: ...
+def close_session(client: Client) -> None: ...
+def authorize(client: Client, scope: str) -> dict[str, Any]: ...
+def current_session(client: Client) -> dict[str, Any] | None: ...
+def parse_session_body(body: bytes) -> dict[str, Any]: ...
 
 @final
 class WebSocketBridge:

@@ -16,6 +16,7 @@ from typing import Union
 
 from . import _native
 from ._native import CachedToken, TokenCache
+from .session import Authorization, Session
 from .types import ConnectionCheck, ConnectionRequest, NexusClientOptions, RequestConnectionInput
 
 __all__ = ["NexusClient"]
@@ -74,6 +75,57 @@ class NexusClient(_native.Client):
     def refresh_connection(self, connection_id: str) -> CachedToken:
         """Force a refresh at the provider and return the new credential."""
         return self._refresh_connection(connection_id)
+
+    # Agent sessions: the core's (renewal, single flight, cache namespace); see session.py.
+
+    def start_session(
+        self,
+        scopes: Iterable[str] = (),
+        ttl: float | None = None,
+        on_behalf_of: str | None = None,
+        agent_credential: str | None = None,
+    ) -> Session:
+        """Start an agent session; every resolve uses its token until :meth:`close_session`.
+
+        ``scopes`` empty means every scope the agent declared; one outside that set raises
+        ``Forbidden`` (``scope_not_allowed``). ``ttl`` (seconds) is capped by the gateway.
+        ``on_behalf_of`` is the user's token (On-Behalf-Of); ``agent_credential`` authenticates
+        the start instead of the API key. The core renews the session at 80 % of its lifetime.
+        """
+        raw = _native.start_session(self, list(scopes), ttl, on_behalf_of, agent_credential)
+        return Session._from_native(raw)
+
+    def close_session(self) -> None:
+        """Revoke the active session and go back to the API key (no-op without one)."""
+        _native.close_session(self)
+
+    def authorize(self, scope: str) -> Authorization:
+        """Check ``scope`` against the active session; a refusal raises ``Forbidden``."""
+        raw = _native.authorize(self, scope)
+        return Authorization(raw["allowed"], raw["scope"], raw["session_id"])
+
+    @property
+    def session(self) -> Session | None:
+        """The active session (after renewals), or ``None``."""
+        raw = _native.current_session(self)
+        return None if raw is None else Session._from_native(raw)
+
+    async def start_session_async(
+        self,
+        scopes: Iterable[str] = (),
+        ttl: float | None = None,
+        on_behalf_of: str | None = None,
+        agent_credential: str | None = None,
+    ) -> Session:
+        return await asyncio.to_thread(
+            self.start_session, list(scopes), ttl, on_behalf_of, agent_credential
+        )
+
+    async def close_session_async(self) -> None:
+        await asyncio.to_thread(self.close_session)
+
+    async def authorize_async(self, scope: str) -> Authorization:
+        return await asyncio.to_thread(self.authorize, scope)
 
     # async variants: the same native calls on a worker thread.
 
