@@ -34,8 +34,9 @@ class BuildError(Exception):
 
 
 def write_api_reference(stack: Stack) -> None:
+    openapi = stack.openapi()
     with tempfile.NamedTemporaryFile("w", suffix=".json") as document:
-        json.dump(stack.openapi(), document)
+        json.dump(openapi, document)
         document.flush()
         status = subprocess.run(
             [
@@ -50,6 +51,17 @@ def write_api_reference(stack: Stack) -> None:
         ).returncode
     if status != 0:
         raise BuildError("the API reference could not be generated")
+    # Every operation the gateway documents must have its section in the page.
+    page = API_PAGE.read_text()
+    paths: dict[str, dict[str, object]] = openapi.get("paths", {})  # type: ignore[assignment]
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method in operations
+        if f"### `{method.upper()} {path}`" not in page
+    ]
+    if missing or not paths:
+        raise BuildError(f"the API reference lacks operations: {missing or 'all'}")
 
 
 def mkdocs_build(site_dir: Path) -> None:
