@@ -49,6 +49,14 @@ TAGS = {
             "<NEXUS_ADMIN_TOKEN>`. The `nexus` CLI is a client of these routes."
         ),
     ),
+    "identity": (
+        "Identity: agents, sessions, On-Behalf-Of",
+        (
+            "Agents start sessions (`/v1/sessions`) and check scopes (`/v1/authorize`); the "
+            "`/admin/v1/…` routes here are the broker's, with the admin token. Concepts: the "
+            "SDK guides' session sections."
+        ),
+    ),
 }
 
 # code -> (HTTP status, what a client should do, retried by the SDKs?)
