@@ -92,7 +92,9 @@ fn envelope_for_plain_error(response: &Response) -> ErrorBody {
                 Some(allowed) => format!("method not allowed on this route; allowed: {allowed}"),
                 None => "method not allowed on this route".to_owned(),
             };
-            (ErrorCode::InvalidRequest, message)
+            // Same code as the broker's 405 (not in the protocol's closed set; clients see
+            // `ErrorCode::Other`).
+            (ErrorCode::Other("method_not_allowed".into()), message)
         }
         StatusCode::PAYLOAD_TOO_LARGE => (
             ErrorCode::PayloadTooLarge,

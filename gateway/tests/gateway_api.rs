@@ -234,7 +234,7 @@ async fn bad_input_is_a_clear_4xx_never_a_5xx() {
             .unwrap(),
     )
     .await;
-    assert_error(status, &body, 405, "invalid_request");
+    assert_error(status, &body, 405, "method_not_allowed");
 
     // Oversized body: declared (Content-Length) and streamed (chunked, no length).
     let big = "x".repeat(4096);
