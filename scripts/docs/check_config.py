@@ -1,8 +1,8 @@
 """Every setting the code reads must be documented in docs/operators/configuration.md.
 
 The settings are the `"NEXUS_*"` string literals in the sources of the broker, the gateway and
-the CLI (outside unit tests). A name that is read there but missing from the page fails the docs build, so the
-configuration reference cannot silently fall behind the code.
+the CLI (outside unit tests). A name that is read there but missing from the page fails the docs
+build, so the configuration reference cannot silently fall behind the code.
 """
 
 from __future__ import annotations
