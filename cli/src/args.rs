@@ -59,8 +59,14 @@ pub enum Command {
     /// Manage the master encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Show the audit log.
+    /// Show the audit log, or check its hash chain (`nexus audit verify`).
     Audit(AuditArgs),
+    /// Register and manage agents (their scopes, credentials and sessions).
+    #[command(subcommand)]
+    Agents(crate::commands::agents::AgentsCommand),
+    /// Trusted issuers of user tokens for On-Behalf-Of sessions.
+    #[command(subcommand)]
+    Idp(crate::commands::agents::IdpCommand),
     /// Resolve a credential through the gateway, like an SDK does (the token is masked).
     Resolve(ResolveArgs),
 }
@@ -227,7 +233,16 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<crate::commands::agents::AuditCommand>,
+    /// Only records of this agent.
+    #[arg(long, value_name = "AGENT_ID")]
+    pub agent: Option<String>,
+    /// Only records of sessions acting for this user (On-Behalf-Of).
+    #[arg(long, value_name = "SUB")]
+    pub user: Option<String>,
     /// The workspace id (e.g. `dev`).
     #[arg(long, value_name = "W")]
     pub workspace: Option<String>,

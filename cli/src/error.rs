@@ -9,6 +9,7 @@
 //! | 2 | usage or configuration error: bad arguments, missing token/URL, unreadable file, port in use, bad database URL, missing key |
 //! | 3 | not reachable: the broker or gateway did not answer |
 //! | 4 | rejected: the admin token or API key was refused (HTTP 401/403) |
+//! | 5 | `nexus audit verify`: the audit hash chain is broken (a record was edited or deleted) |
 //!
 //! Messages never contain a secret: tokens and keys are named, never printed.
 
@@ -24,6 +25,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_UNREACHABLE: i32 = 3;
 /// Exit code: credentials rejected.
 pub const EXIT_REJECTED: i32 = 4;
+/// Exit code: `nexus audit verify` found the audit chain broken.
+pub const EXIT_AUDIT_BROKEN: i32 = 5;
 
 #[derive(Debug, Error)]
 pub enum CliError {
@@ -62,6 +65,13 @@ pub enum CliError {
     /// Anything else that went wrong at run time (I/O, a server that stopped, …).
     #[error("{0}")]
     Runtime(String),
+
+    /// `nexus audit verify`: a record was edited or deleted.
+    #[error("the audit chain is broken at record {first_broken_id} ({checked} records checked)")]
+    AuditChainBroken {
+        first_broken_id: String,
+        checked: String,
+    },
 }
 
 impl CliError {
@@ -80,6 +90,7 @@ impl CliError {
             Self::Unreachable { .. } => EXIT_UNREACHABLE,
             Self::Rejected { .. } => EXIT_REJECTED,
             Self::Api { .. } | Self::Runtime(_) => EXIT_RUNTIME,
+            Self::AuditChainBroken { .. } => EXIT_AUDIT_BROKEN,
         }
     }
 }

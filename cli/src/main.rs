@@ -82,7 +82,18 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
         Command::Keys(command) => {
             commands::admin::keys(&admin_client(&cli.home)?, command, json).await
         }
-        Command::Audit(args) => commands::admin::audit(&admin_client(&cli.home)?, args, json).await,
+        Command::Audit(mut args) => match args.command.take() {
+            Some(command) => {
+                commands::agents::audit(&admin_client(&cli.home)?, command, json).await
+            }
+            None => commands::admin::audit(&admin_client(&cli.home)?, args, json).await,
+        },
+        Command::Agents(command) => {
+            commands::agents::agents(&admin_client(&cli.home)?, command, json).await
+        }
+        Command::Idp(command) => {
+            commands::agents::idp(&admin_client(&cli.home)?, command, json).await
+        }
         Command::Resolve(args) => {
             let target = Settings::load(DevHome::existing(&cli.home))?.gateway()?;
             commands::resolve::resolve(target, args, json).await

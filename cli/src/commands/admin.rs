@@ -451,6 +451,12 @@ pub async fn audit(client: &ApiClient, args: AuditArgs, json: bool) -> CliResult
     if let Some(limit) = args.limit {
         query.push(("limit", limit.to_string()));
     }
+    if let Some(agent) = args.agent {
+        query.push(("agent_id", agent));
+    }
+    if let Some(user) = args.user {
+        query.push(("user", user));
+    }
     let records = client.get("/admin/v1/audit", &query).await?;
     if json {
         print_json(&records);

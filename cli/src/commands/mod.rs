@@ -1,4 +1,5 @@
 //! The operator commands: admin calls to the broker, and `resolve` through the gateway.
 
 pub mod admin;
+pub mod agents;
 pub mod resolve;

@@ -1,0 +1,181 @@
+//! `nexus agents …`, `nexus idp …` and `nexus audit verify` against a real `nexus dev` stack;
+//! the audit chain is tampered with directly in the stack's SQLite database.
+
+mod common;
+
+use common::{DevStack, assert_ok, run, stderr, stdout};
+use serde_json::Value;
+
+fn nexus_json(stack: &DevStack, args: &[&str]) -> Value {
+    let mut cmd = stack.nexus();
+    cmd.arg("--json").args(args);
+    let out = run(cmd);
+    assert_ok(&out, &args.join(" "));
+    serde_json::from_str(&stdout(&out)).expect("JSON on stdout")
+}
+
+fn nexus_out(stack: &DevStack, args: &[&str]) -> std::process::Output {
+    let mut cmd = stack.nexus();
+    cmd.args(args);
+    run(cmd)
+}
+
+#[test]
+fn agents_identity_providers_and_audit_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let stack = DevStack::start(&home);
+
+    // Create: only the credential on stdout.
+    let out = nexus_out(
+        &stack,
+        &[
+            "agents",
+            "create",
+            "--workspace",
+            "dev",
+            "--name",
+            "support-bot",
+            "--scope",
+            "crm:contacts:read",
+            "--scope",
+            "provider:github:repo acme:gliding",
+            "--max-session-ttl",
+            "600",
+        ],
+    );
+    assert_ok(&out, "agents create");
+    let credential = stdout(&out).trim().to_owned();
+    assert!(credential.starts_with("nxa_"), "{credential}");
+    assert!(!stderr(&out).contains(&credential));
+
+    let agents = nexus_json(&stack, &["agents", "list", "--workspace", "dev"]);
+    let agent = &agents.as_array().expect("list")[0];
+    let agent_id = agent["agent_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        agent["scopes"],
+        serde_json::json!(["crm:contacts:read", "provider:github:repo", "acme:gliding"])
+    );
+    assert_eq!(agent["max_session_ttl_seconds"], 600);
+    assert!(!agents.to_string().contains(&credential));
+
+    let out = nexus_out(
+        &stack,
+        &["agents", "disable", "--workspace", "dev", &agent_id],
+    );
+    assert_ok(&out, "agents disable");
+    let agents = nexus_json(&stack, &["agents", "list", "--workspace", "dev"]);
+    assert_eq!(agents[0]["disabled"], true);
+    let out = nexus_out(
+        &stack,
+        &["agents", "enable", "--workspace", "dev", &agent_id],
+    );
+    assert_ok(&out, "agents enable");
+
+    let out = nexus_out(
+        &stack,
+        &["agents", "rotate", "--workspace", "dev", &agent_id],
+    );
+    assert_ok(&out, "agents rotate");
+    let rotated = stdout(&out).trim().to_owned();
+    assert!(rotated.starts_with("nxa_") && rotated != credential);
+
+    // Unknown agent: the broker's 404, exit code 1; a malformed id never reaches it (2).
+    let out = nexus_out(
+        &stack,
+        &[
+            "agents",
+            "disable",
+            "--workspace",
+            "dev",
+            "agt_0000000000000000",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = nexus_out(&stack, &["agents", "disable", "--workspace", "dev", "../x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // Trusted issuers.
+    let added = nexus_json(
+        &stack,
+        &[
+            "idp",
+            "add",
+            "--workspace",
+            "dev",
+            "--issuer",
+            "https://login.example.com",
+            "--audience",
+            "nexus-app",
+        ],
+    );
+    let idp_id = added["id"].as_str().expect("id").to_owned();
+    let listed = nexus_json(&stack, &["idp", "list", "--workspace", "dev"]);
+    assert_eq!(listed[0]["issuer"], "https://login.example.com");
+    assert_eq!(listed[0]["jwks_url"], Value::Null);
+    let out = nexus_out(&stack, &["idp", "remove", "--workspace", "dev", &idp_id]);
+    assert_ok(&out, "idp remove");
+    assert_eq!(
+        nexus_json(&stack, &["idp", "list", "--workspace", "dev"]),
+        serde_json::json!([])
+    );
+
+    // The audit log by agent, and the chain holds.
+    let records = nexus_json(&stack, &["audit", "--workspace", "dev"]);
+    let actions: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    for action in [
+        "agent.created",
+        "agent.disabled",
+        "agent.enabled",
+        "agent.credential_rotated",
+        "identity_provider.added",
+        "identity_provider.removed",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    let out = nexus_out(&stack, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ok"), "{}", stdout(&out));
+    let verdict = nexus_json(&stack, &["audit", "verify", "--workspace", "dev"]);
+    assert_eq!(verdict["ok"], true);
+
+    // Edit one field of one record in the database: exit code 5, naming the record.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let edited: i64 = rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", home.join("nexus.db").display());
+        let db = sqlx::AnyPool::connect(&url).await.expect("open nexus.db");
+        let id: i64 = sqlx::query_scalar::<_, i64>(
+            "SELECT MIN(id) FROM audit_events WHERE action = 'agent.disabled'",
+        )
+        .fetch_one(&db)
+        .await
+        .expect("record");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE audit_events SET target = 'someone-else' WHERE id = {id}"
+        )))
+        .execute(&db)
+        .await
+        .expect("tamper");
+        id
+    });
+    let out = nexus_out(&stack, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("broken at record {edited}")),
+        "{}",
+        stderr(&out)
+    );
+    let mut cmd = stack.nexus();
+    cmd.args(["--json", "audit", "verify", "--workspace", "dev"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(5));
+    let verdict: Value = serde_json::from_str(&stdout(&out)).expect("JSON verdict");
+    assert_eq!(verdict["ok"], false);
+    assert_eq!(verdict["first_broken_id"], edited);
+}
