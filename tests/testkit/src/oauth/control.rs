@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         )
         .route("/_control/config", post(config))
         .route("/_control/issue", post(issue))
+        .route("/_control/mint-jwt", post(mint_jwt))
         .route("/_control/expire", post(expire))
         .route("/_control/revoke-all", post(revoke_all))
 }
@@ -173,6 +174,18 @@ async fn issue(State(shared): State<Arc<Shared>>, Json(body): Json<IssueBody>) -
         "scope": issued.scopes.join(" "),
     }))
     .into_response()
+}
+
+/// Body: any JSON object of claims → `{"jwt": "..."}` signed with the published key (a user
+/// token from this issuer, for On-Behalf-Of); mirrors `OAuthServer::mint_jwt`.
+async fn mint_jwt(
+    State(shared): State<Arc<Shared>>,
+    Json(claims): Json<serde_json::Map<String, serde_json::Value>>,
+) -> Response {
+    match shared.signer.sign_any(&claims) {
+        Ok(jwt) => Json(json!({ "jwt": jwt })).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 /// Body `{"access_token": "..."}` expires that token; `{}` expires every access token.
