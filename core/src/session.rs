@@ -348,8 +348,8 @@ async fn renewal_loop(client: Weak<crate::client::Inner>, lineage: Weak<Lineage>
 
 impl NexusClient {
     /// `POST /v1/sessions`: start an agent session and use its token for every resolve from now
-    /// on (replacing any active session, which is revoked). Needs a tokio runtime: the renewal
-    /// runs as a task on it.
+    /// on (replacing any active session, which is revoked). The background renewal runs as a
+    /// task on the current tokio runtime.
     pub async fn start_session(&self, request: SessionRequest) -> Result<Session> {
         let start_auth = match &request.agent_credential {
             Some(credential) => bearer(credential.expose()).ok_or_else(|| {
@@ -378,11 +378,15 @@ impl NexusClient {
             renewing: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
         });
-        let task = tokio::spawn(renewal_loop(
-            Arc::downgrade(self.inner_arc()),
-            Arc::downgrade(&lineage),
-        ));
-        *lineage.task.lock() = Some(task.abort_handle());
+        // Without a tokio runtime (another executor) there is no background renewal; calls
+        // still renew inline near the expiry.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let task = runtime.spawn(renewal_loop(
+                Arc::downgrade(self.inner_arc()),
+                Arc::downgrade(&lineage),
+            ));
+            *lineage.task.lock() = Some(task.abort_handle());
+        }
         let previous = self.session_slot().current.write().replace(lineage);
         if let Some(previous) = previous {
             self.revoke_quietly(previous).await;
