@@ -12,6 +12,8 @@
  */
 
 export { NexusClient } from './client.js';
+export { openWebSocket, WebSocketBridge } from './bridge.js';
+export type { BridgeEvent, DisconnectInfo, WebSocketBridgeOptions } from './bridge.js';
 export {
   ConnectionFailedError,
   ConnectionNotActiveError,

@@ -5,6 +5,7 @@
 //! JavaScript values and the core's types, and encodes the core's errors for `src/errors.ts`.
 //! The TypeScript layer (`src/*.ts`) builds the public API on top.
 //!
+//! - [`bridge`]: `NativeWebSocketBridge`, the core's bridged WebSocket.
 //! - [`client`]: `NativeClient`, one core client plus its token cache.
 //! - [`convert`]: the plain objects crossing the boundary (credential, request, connection).
 //! - [`error`]: how a core error travels to JavaScript.
@@ -12,6 +13,7 @@
 //!
 //! Nothing here writes to stdout: the core logs through `tracing`, and no subscriber is installed.
 
+pub mod bridge;
 pub mod client;
 pub mod convert;
 pub mod error;
