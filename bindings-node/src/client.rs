@@ -54,6 +54,18 @@ pub struct HotPath {
     keys: RwLock<Vec<(String, String)>>,
 }
 
+impl NativeClient {
+    /// The core client (for `crate::session`).
+    pub(crate) fn core(&self) -> &NexusClient {
+        &self.client
+    }
+
+    /// This client's token cache (for `crate::session`).
+    pub(crate) fn token_cache(&self) -> &TokenCache {
+        &self.cache
+    }
+}
+
 #[napi]
 impl NativeClient {
     /// Fails with `invalid_request` on an unusable gateway URL or API key.

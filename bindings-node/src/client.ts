@@ -8,6 +8,7 @@ import { fromNative, InvalidRequestError } from './errors.js';
 import { createFetcher } from './fetcher.js';
 import { consoleErrorLogger, guardLogger, type Logger } from './logger.js';
 import { native, type NativeClient, type NativeCredential, type NativeHotPath } from './native.js';
+import { toSession, type Authorization, type Session, type StartSessionOptions } from './session.js';
 import type {
   ConnectionRequest,
   ConnectionState,
@@ -171,6 +172,60 @@ export class NexusClient {
   /** Make the broker refresh the connection's token at the provider now. */
   async refreshConnection(connectionId: string): Promise<Credential> {
     return toCredential(await this.call(() => this.native.refreshConnection(connectionId)));
+  }
+
+  /**
+   * Start an agent session: every resolve uses its token until `closeSession()`. The core renews
+   * it at 80 % of its lifetime. A scope outside the agent's declared set fails with
+   * `ScopeNotAllowedError`; a bad `onBehalfOf` token with `InvalidSubjectTokenError`.
+   */
+  async startSession(options: StartSessionOptions = {}): Promise<Session> {
+    const ttl = options.ttlSeconds;
+    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 0xffffffff)) {
+      throw new InvalidRequestError('invalid_request', 'ttlSeconds must be a positive integer', { kind: 'invalid_input' });
+    }
+    const session = await this.call(() =>
+      this.native.startSession({
+        scopes: [...(options.scopes ?? [])],
+        ttlSeconds: ttl,
+        onBehalfOf: options.onBehalfOf,
+        agentCredential: options.agentCredential,
+      }),
+    );
+    this.forgetMemos();
+    return toSession(session);
+  }
+
+  /** Revoke the active session and go back to the API key (no-op without one). */
+  async closeSession(): Promise<void> {
+    try {
+      await this.call(() => this.native.closeSession());
+    } finally {
+      this.forgetMemos();
+    }
+  }
+
+  /** Check `scope` against the active session; a refusal throws (`ScopeNotAllowedError`, …). */
+  async authorize(scope: string): Promise<Authorization> {
+    requireString(scope, 'scope');
+    const answer = await this.call(() => this.native.authorize(scope));
+    return Object.freeze({ allowed: answer.allowed, scope: answer.scope, sessionId: answer.sessionId });
+  }
+
+  /** The active session (after renewals), or `undefined`. */
+  get session(): Session | undefined {
+    const current = this.native.currentSession();
+    return current === null || current === undefined ? undefined : toSession(current);
+  }
+
+  /** The core cleared its cache on a session change; drop the converted hits too. */
+  private forgetMemos(): void {
+    for (const byProvider of this.slots.values()) {
+      for (const slot of byProvider.values()) {
+        slot.credential = undefined;
+        slot.generation = -1;
+      }
+    }
   }
 
   /** Run a native call and map its failure; the one place client errors are converted. */

@@ -39,6 +39,7 @@ export {
 } from './errors.js';
 export type { NexusErrorDetails, NexusErrorKind } from './errors.js';
 export { consoleErrorLogger } from './logger.js';
+export type { Authorization, Session, StartSessionOptions } from './session.js';
 export type { LogLevel, Logger } from './logger.js';
 export type {
   ConnectionRequest,

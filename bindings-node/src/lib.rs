@@ -17,6 +17,7 @@ pub mod bridge;
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod session;
 pub mod vectors;
 
 use napi_derive::napi;
