@@ -202,10 +202,12 @@ async fn close_session_revokes_with_the_session_token() {
 async fn starting_a_new_session_revokes_the_previous_one() {
     let gw = gateway().await;
     let client = client_for(&gw.server);
+    let cache = TokenCache::new();
     client
         .start_session(SessionRequest::default())
         .await
         .expect("first");
+    assert_eq!(access_token(&client, &cache).await, "at-tok_1");
     client
         .start_session(SessionRequest::default())
         .await
@@ -217,6 +219,11 @@ async fn starting_a_new_session_revokes_the_previous_one() {
     assert_eq!(
         client.session().map(|s| s.session_id).as_deref(),
         Some("sess_2")
+    );
+    assert_eq!(
+        access_token(&client, &cache).await,
+        "at-tok_2",
+        "a token cached under one session is not served to the next"
     );
 }
 
