@@ -31,6 +31,7 @@ use parking_lot::{Mutex, RwLock};
 use reqwest::header::HeaderValue;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
@@ -152,7 +153,31 @@ pub fn is_terminal(error: &NexusError) -> bool {
 /// The slot in the client that holds the active session, if any.
 #[derive(Default)]
 pub(crate) struct SessionSlot {
+    /// Whether `current` may hold a session: a plain load, so that the cache-hit path of a
+    /// client that never started a session makes no shared write (a read lock would).
+    active: AtomicBool,
     current: RwLock<Option<Arc<Lineage>>>,
+}
+
+impl SessionSlot {
+    fn get(&self) -> Option<Arc<Lineage>> {
+        if !self.active.load(Ordering::Acquire) {
+            return None;
+        }
+        self.current.read().clone()
+    }
+
+    fn replace(&self, lineage: Arc<Lineage>) -> Option<Arc<Lineage>> {
+        let mut current = self.current.write();
+        self.active.store(true, Ordering::Release);
+        current.replace(lineage)
+    }
+
+    fn take(&self) -> Option<Arc<Lineage>> {
+        let mut current = self.current.write();
+        self.active.store(false, Ordering::Release);
+        current.take()
+    }
 }
 
 impl Drop for SessionSlot {
@@ -387,7 +412,7 @@ impl NexusClient {
             ));
             *lineage.task.lock() = Some(task.abort_handle());
         }
-        let previous = self.session_slot().current.write().replace(lineage);
+        let previous = self.session_slot().replace(lineage);
         if let Some(previous) = previous {
             self.revoke_quietly(previous).await;
         }
@@ -402,7 +427,7 @@ impl NexusClient {
     /// `DELETE /v1/sessions/{id}`: revoke the active session and go back to the API key. A no-op
     /// without a session. The session is detached locally even when the revocation fails.
     pub async fn close_session(&self) -> Result<()> {
-        let Some(lineage) = self.session_slot().current.write().take() else {
+        let Some(lineage) = self.session_slot().take() else {
             return Ok(());
         };
         let (session_id, authorization) = {
@@ -473,7 +498,7 @@ impl NexusClient {
     }
 
     fn active_lineage(&self) -> Option<Arc<Lineage>> {
-        self.session_slot().current.read().clone()
+        self.session_slot().get()
     }
 
     fn require_session(&self) -> Result<Arc<Lineage>> {
