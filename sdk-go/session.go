@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -276,16 +277,14 @@ func (l *lineage) renewLoop(c *Client) {
 	}
 }
 
-// sessionSlot holds a client's active session.
+// sessionSlot holds a client's active session. An atomic pointer: the cache-hit path reads it
+// on every call, and a plain load makes no shared write (a read lock would).
 type sessionSlot struct {
-	mu      sync.RWMutex
-	current *lineage
+	current atomic.Pointer[lineage]
 }
 
 func (c *Client) activeSession() *lineage {
-	c.sessions.mu.RLock()
-	defer c.sessions.mu.RUnlock()
-	return c.sessions.current
+	return c.sessions.current.Load()
 }
 
 // sessionAuth is the credential of a resolve: the session token, or "" for the API key.
@@ -331,10 +330,7 @@ func (c *Client) StartSession(ctx context.Context, scopes []string, ttl time.Dur
 	}
 	l := &lineage{id: s.SessionID, request: req, stop: make(chan struct{})}
 	l.install(s, issued)
-	c.sessions.mu.Lock()
-	previous := c.sessions.current
-	c.sessions.current = l
-	c.sessions.mu.Unlock()
+	previous := c.sessions.current.Swap(l)
 	go l.renewLoop(c)
 	if previous != nil {
 		if err := c.revoke(ctx, previous); err != nil {
@@ -355,10 +351,7 @@ func (c *Client) Session() *Session {
 // CloseSession revokes the active session (DELETE /v1/sessions/{id}) and goes back to the API
 // key. Without a session it does nothing. The session is detached even if revocation fails.
 func (c *Client) CloseSession(ctx context.Context) error {
-	c.sessions.mu.Lock()
-	l := c.sessions.current
-	c.sessions.current = nil
-	c.sessions.mu.Unlock()
+	l := c.sessions.current.Swap(nil)
 	if l == nil {
 		return nil
 	}
