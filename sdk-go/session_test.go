@@ -26,7 +26,7 @@ type sessionGateway struct {
 	seen      []string // "METHOD path bearer"
 }
 
-func newSessionGateway(t *testing.T) *sessionGateway {
+func newSessionGateway(t testing.TB) *sessionGateway {
 	g := &sessionGateway{issued: make(chan time.Time, 64)}
 	g.expiresIn.Store(900)
 	var sessions atomic.Int64
@@ -311,5 +311,28 @@ func TestSessionVectors(t *testing.T) {
 				t.Fatalf("got %v\nwant %v", got, vc.ExpectSession)
 			}
 		})
+	}
+}
+
+// BenchmarkCacheHitUnderSession: GetCachedToken on a warm cache while an agent session is
+// active (compare with BenchmarkCacheHit: the session's cache namespace is part of the key).
+func BenchmarkCacheHitUnderSession(b *testing.B) {
+	g := newSessionGateway(b)
+	ctx := context.Background()
+	c := New(g.URL, WithAPIKey(sessionTestKey))
+	if _, err := c.StartSession(ctx, nil, 0); err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseSession(ctx)
+	cache := NewTokenCache(0)
+	if _, err := c.GetCachedToken(ctx, cache, "ws_1", "github"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.GetCachedToken(ctx, cache, "ws_1", "github"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
