@@ -73,3 +73,70 @@ pub(crate) fn build(url: &str, token: &CachedToken, extra: &[(String, String)]) 
     }
     Ok(request)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn token(strategy: serde_json::Value, credentials: serde_json::Value) -> CachedToken {
+        let body = json!({"expires_in": 3600, "strategy": strategy, "credentials": credentials});
+        let response = serde_json::from_value(body).expect("resolve body");
+        CachedToken::from_response(response, Utc::now(), std::time::Instant::now())
+    }
+
+    fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+        request.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn oauth2_goes_in_the_authorization_header() {
+        let t = token(json!({"type": "oauth2"}), json!({"access_token": "at-1"}));
+        let request = build("wss://h.example/ws?x=1", &t, &[]).expect("request");
+        assert_eq!(header(&request, "authorization"), Some("Bearer at-1"));
+        assert_eq!(request.uri().to_string(), "wss://h.example/ws?x=1");
+        // The WebSocket handshake headers are there too.
+        assert!(request.headers().contains_key("sec-websocket-key"));
+    }
+
+    #[test]
+    fn query_param_goes_in_the_url_and_basic_auth_in_the_header() {
+        let t = token(
+            json!({"type": "query_param", "config": {"param_name": "key"}}),
+            json!({"api_key": "k 1"}),
+        );
+        let request = build("ws://h.example/ws", &t, &[]).expect("request");
+        assert_eq!(request.uri().to_string(), "ws://h.example/ws?key=k%201");
+        assert!(!request.headers().contains_key("authorization"));
+
+        let t = token(
+            json!({"type": "basic_auth"}),
+            json!({"username": "u", "password": "p"}),
+        );
+        let request = build("ws://h.example/ws", &t, &[]).expect("request");
+        assert_eq!(header(&request, "authorization"), Some("Basic dTpw"));
+    }
+
+    #[test]
+    fn the_credential_header_wins_over_an_extra_one() {
+        let t = token(json!({"type": "oauth2"}), json!({"access_token": "at-1"}));
+        let extra = vec![
+            ("Authorization".to_owned(), "Bearer mine".to_owned()),
+            ("X-Client".to_owned(), "demo".to_owned()),
+        ];
+        let request = build("ws://h.example/", &t, &extra).expect("request");
+        assert_eq!(header(&request, "authorization"), Some("Bearer at-1"));
+        assert_eq!(header(&request, "x-client"), Some("demo"));
+    }
+
+    #[test]
+    fn only_websocket_urls_are_accepted() {
+        let t = token(json!({"type": "oauth2"}), json!({"access_token": "at-1"}));
+        let error = build("ftp://h.example/", &t, &[]).expect_err("scheme");
+        assert_eq!(error.code(), "invalid_request");
+        assert_eq!(
+            build("not a url", &t, &[]).expect_err("url").code(),
+            "invalid_request"
+        );
+    }
+}
