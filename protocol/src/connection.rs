@@ -120,7 +120,8 @@ mod tests {
         for s in ["pending", "active", "needs_reauth", "revoked", "failed"] {
             assert_eq!(ConnectionStatus::parse(s).unwrap().as_str(), s);
         }
-        let c: CheckConnectionResponse = serde_json::from_value(json!({"status": "active"})).unwrap();
+        let c: CheckConnectionResponse =
+            serde_json::from_value(json!({"status": "active"})).unwrap();
         assert_eq!(c.status, ConnectionStatus::Active);
     }
 }

@@ -139,7 +139,13 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error, message: message.into(), request_id: None, reauth_url: None, retry_after: None }
+        Self {
+            error,
+            message: message.into(),
+            request_id: None,
+            reauth_url: None,
+            retry_after: None,
+        }
     }
 }
 
@@ -150,22 +156,42 @@ mod tests {
     #[test]
     fn codes_round_trip() {
         for code in [
-            "invalid_request", "unauthorized", "forbidden", "not_found", "connection_not_found",
-            "provider_not_found", "reauth_required", "connection_not_active", "payload_too_large",
-            "rate_limited", "upstream_unavailable", "scope_not_allowed",
-            "user_not_authorized_for_scope", "invalid_subject_token", "internal_error",
+            "invalid_request",
+            "unauthorized",
+            "forbidden",
+            "not_found",
+            "connection_not_found",
+            "provider_not_found",
+            "reauth_required",
+            "connection_not_active",
+            "payload_too_large",
+            "rate_limited",
+            "upstream_unavailable",
+            "scope_not_allowed",
+            "user_not_authorized_for_scope",
+            "invalid_subject_token",
+            "internal_error",
         ] {
             let parsed = ErrorCode::parse(code);
-            assert!(!matches!(parsed, ErrorCode::Other(_)), "{code} should be known");
+            assert!(
+                !matches!(parsed, ErrorCode::Other(_)),
+                "{code} should be known"
+            );
             assert_eq!(parsed.as_str(), code);
         }
-        assert_eq!(ErrorCode::parse("brand_new"), ErrorCode::Other("brand_new".into()));
+        assert_eq!(
+            ErrorCode::parse("brand_new"),
+            ErrorCode::Other("brand_new".into())
+        );
     }
 
     #[test]
     fn envelope_omits_empty_fields() {
         let body = ErrorBody::new(ErrorCode::Unauthorized, "missing API key");
         let json = serde_json::to_value(&body).unwrap();
-        assert_eq!(json, serde_json::json!({"error": "unauthorized", "message": "missing API key"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "unauthorized", "message": "missing API key"})
+        );
     }
 }

@@ -25,7 +25,10 @@ pub const CONNECTIONS_PREFIX: &str = "/internal/v1/workspaces";
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
     /// A workspace API key (by id; the key itself never leaves the verify call).
-    ApiKey { workspace_id: String, key_id: String },
+    ApiKey {
+        workspace_id: String,
+        key_id: String,
+    },
     /// An agent session (a session token verified by the broker). `scopes` are the granted
     /// scopes; `user` is the acting-for user of an On-Behalf-Of session.
     Session {
@@ -96,7 +99,10 @@ mod tests {
 
     #[test]
     fn principal_is_tagged() {
-        let p = Principal::ApiKey { workspace_id: "w".into(), key_id: "k".into() };
+        let p = Principal::ApiKey {
+            workspace_id: "w".into(),
+            key_id: "k".into(),
+        };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["kind"], "api_key");
         assert_eq!(p.workspace_id(), "w");

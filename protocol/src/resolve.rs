@@ -69,7 +69,9 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.keys().map(|k| format!("{k}=[redacted]"))).finish()
+        f.debug_set()
+            .entries(self.0.keys().map(|k| format!("{k}=[redacted]")))
+            .finish()
     }
 }
 
@@ -127,7 +129,10 @@ mod tests {
         assert_eq!(r.access_token.unwrap().expose(), "gho_x");
         assert_eq!(r.expires_in, Some(3599));
         assert_eq!(r.strategy.kind, "oauth2");
-        assert_eq!(r.credentials.get_str("access_token").as_deref(), Some("gho_x"));
+        assert_eq!(
+            r.credentials.get_str("access_token").as_deref(),
+            Some("gho_x")
+        );
         assert!(!format!("{:?}", r.credentials).contains("gho_x"));
     }
 

@@ -23,7 +23,10 @@ pub struct StrategySpec {
 
 impl StrategySpec {
     pub fn new(kind: impl Into<String>) -> Self {
-        Self { kind: kind.into(), config: Map::new() }
+        Self {
+            kind: kind.into(),
+            config: Map::new(),
+        }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -53,15 +56,29 @@ pub enum SignatureEncoding {
 pub enum Strategy {
     /// `header_name: value_prefix + credentials[credential_field]`.
     /// Defaults: `Authorization`, `"Bearer "`, `access_token`.
-    OAuth2 { header_name: String, value_prefix: String, credential_field: String },
+    OAuth2 {
+        header_name: String,
+        value_prefix: String,
+        credential_field: String,
+    },
     /// `header_name: value_prefix + credentials[credential_field]`.
     /// Defaults: `Authorization`, `"Bearer "` when the header is `Authorization` and `""`
     /// otherwise, `api_key`. An explicit `""` prefix sends the raw value.
-    Header { header_name: String, value_prefix: String, credential_field: String },
+    Header {
+        header_name: String,
+        value_prefix: String,
+        credential_field: String,
+    },
     /// `?param_name=credentials[credential_field]`. Defaults: `api_key`, `api_key`.
-    QueryParam { param_name: String, credential_field: String },
+    QueryParam {
+        param_name: String,
+        credential_field: String,
+    },
     /// `Authorization: Basic base64(user:password)`. Defaults: `username`, `password`.
-    BasicAuth { username_field: String, password_field: String },
+    BasicAuth {
+        username_field: String,
+        password_field: String,
+    },
     /// `header_name: encode(HMAC(credentials[secret_field], body))`.
     /// Defaults: `X-Signature`, `secret`, `sha256`, `hex`.
     HmacPayload {
@@ -81,7 +98,11 @@ pub enum StrategyError {
     #[error("unknown strategy type `{0}`")]
     UnknownType(String),
     #[error("strategy `{strategy}`: config field `{field}` must be {expected}")]
-    InvalidConfig { strategy: String, field: String, expected: &'static str },
+    InvalidConfig {
+        strategy: String,
+        field: String,
+        expected: &'static str,
+    },
     #[error("strategy `{strategy}`: config field `{field}` is required")]
     MissingConfig { strategy: String, field: String },
     #[error("`{0}` is not a valid HTTP header name")]
@@ -97,8 +118,20 @@ pub fn is_http_token(name: &str) -> bool {
             b.is_ascii_alphanumeric()
                 || matches!(
                     b,
-                    b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'
-                        | b'_' | b'`' | b'|' | b'~'
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
                 )
         })
 }
@@ -173,7 +206,10 @@ impl ConfigReader<'_> {
 impl Strategy {
     /// Validate a wire strategy and fill in its defaults.
     pub fn from_spec(spec: &StrategySpec) -> Result<Self, StrategyError> {
-        let r = ConfigReader { strategy: &spec.kind, config: &spec.config };
+        let r = ConfigReader {
+            strategy: &spec.kind,
+            config: &spec.config,
+        };
         match spec.kind.as_str() {
             "oauth2" | "bearer" => Ok(Self::OAuth2 {
                 header_name: r.header_name_or("Authorization")?,
@@ -182,8 +218,11 @@ impl Strategy {
             }),
             "header" | "api_key" => {
                 let header_name = r.header_name_or("Authorization")?;
-                let default_prefix =
-                    if header_name.eq_ignore_ascii_case("authorization") { "Bearer " } else { "" };
+                let default_prefix = if header_name.eq_ignore_ascii_case("authorization") {
+                    "Bearer "
+                } else {
+                    ""
+                };
                 Ok(Self::Header {
                     value_prefix: r.string_or("value_prefix", default_prefix)?,
                     credential_field: r.name_or("credential_field", "api_key")?,
@@ -206,7 +245,11 @@ impl Strategy {
                     "sha1" => HmacAlgo::Sha1,
                     _ => return Err(invalid(&spec.kind, "algo", "`sha256` or `sha1`")),
                 },
-                encoding: match r.string_or("encoding", "hex")?.to_ascii_lowercase().as_str() {
+                encoding: match r
+                    .string_or("encoding", "hex")?
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
                     "hex" => SignatureEncoding::Hex,
                     "base64" => SignatureEncoding::Base64,
                     _ => return Err(invalid(&spec.kind, "encoding", "`hex` or `base64`")),
@@ -236,11 +279,21 @@ impl Strategy {
     /// required ones (`session_token` of SigV4 is optional and not listed).
     pub fn required_fields(&self) -> Vec<&str> {
         match self {
-            Self::OAuth2 { credential_field, .. } | Self::Header { credential_field, .. } => {
+            Self::OAuth2 {
+                credential_field, ..
+            }
+            | Self::Header {
+                credential_field, ..
+            } => {
                 vec![credential_field]
             }
-            Self::QueryParam { credential_field, .. } => vec![credential_field],
-            Self::BasicAuth { username_field, password_field } => {
+            Self::QueryParam {
+                credential_field, ..
+            } => vec![credential_field],
+            Self::BasicAuth {
+                username_field,
+                password_field,
+            } => {
                 vec![username_field, password_field]
             }
             Self::HmacPayload { secret_field, .. } => vec![secret_field],
@@ -250,7 +303,11 @@ impl Strategy {
 }
 
 fn invalid(strategy: &str, field: &str, expected: &'static str) -> StrategyError {
-    StrategyError::InvalidConfig { strategy: strategy.to_owned(), field: field.to_owned(), expected }
+    StrategyError::InvalidConfig {
+        strategy: strategy.to_owned(),
+        field: field.to_owned(),
+        expected,
+    }
 }
 
 #[cfg(test)]
@@ -273,13 +330,20 @@ mod tests {
     #[test]
     fn header_prefix_depends_on_header_name() {
         let auth = Strategy::from_spec(&StrategySpec::new("header")).unwrap();
-        assert!(matches!(auth, Strategy::Header { ref value_prefix, .. } if value_prefix == "Bearer "));
+        assert!(
+            matches!(auth, Strategy::Header { ref value_prefix, .. } if value_prefix == "Bearer ")
+        );
         let custom =
             Strategy::from_spec(&StrategySpec::new("header").with("header_name", "X-API-Key"))
                 .unwrap();
-        assert!(matches!(custom, Strategy::Header { ref value_prefix, .. } if value_prefix.is_empty()));
-        let raw = Strategy::from_spec(&StrategySpec::new("header").with("value_prefix", "")).unwrap();
-        assert!(matches!(raw, Strategy::Header { ref value_prefix, .. } if value_prefix.is_empty()));
+        assert!(
+            matches!(custom, Strategy::Header { ref value_prefix, .. } if value_prefix.is_empty())
+        );
+        let raw =
+            Strategy::from_spec(&StrategySpec::new("header").with("value_prefix", "")).unwrap();
+        assert!(
+            matches!(raw, Strategy::Header { ref value_prefix, .. } if value_prefix.is_empty())
+        );
     }
 
     #[test]
@@ -290,7 +354,10 @@ mod tests {
             Err(StrategyError::ForbiddenCharacter { .. })
         ));
         let spaced = StrategySpec::new("header").with("header_name", "X Key");
-        assert!(matches!(Strategy::from_spec(&spaced), Err(StrategyError::InvalidHeaderName(_))));
+        assert!(matches!(
+            Strategy::from_spec(&spaced),
+            Err(StrategyError::InvalidHeaderName(_))
+        ));
         let prefix = StrategySpec::new("header").with("value_prefix", "a\nb");
         assert!(Strategy::from_spec(&prefix).is_err());
     }
