@@ -80,7 +80,10 @@ impl SessionRequest {
     fn wire(&self) -> CreateSessionRequest {
         CreateSessionRequest {
             scopes: self.scopes.clone(),
-            ttl_seconds: self.ttl.map(|t| t.as_secs().max(1)),
+            // Whole seconds, rounded up (as the Go SDK does).
+            ttl_seconds: self
+                .ttl
+                .map(|t| (t.as_secs() + u64::from(t.subsec_nanos() > 0)).max(1)),
             on_behalf_of: self
                 .on_behalf_of
                 .clone()
