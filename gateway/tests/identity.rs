@@ -1091,6 +1091,41 @@ async fn admin_input_is_validated(stack: &IdStack) {
         )
         .await;
     assert_eq!(status, 400);
+    // NUL bytes never reach the database (a server error on PostgreSQL).
+    let (status, _) = stack
+        .admin("GET", "/admin/v1/workspaces/acme/agents/agt_%00", None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = stack
+        .admin(
+            "DELETE",
+            "/admin/v1/workspaces/acme/identity-providers/%00",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = stack
+        .admin("GET", "/admin/v1/audit?agent_id=%00", None)
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = stack.admin("GET", "/admin/v1/audit?user=a%00", None).await;
+    assert_eq!(status, 400);
+    let (status, _) = stack
+        .admin(
+            "POST",
+            "/admin/v1/workspaces/acme/identity-providers",
+            Some(json!({"issuer": "http://idp.example/\u{0}"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = stack
+        .admin(
+            "POST",
+            "/admin/v1/workspaces/acme/agents",
+            Some(json!({"name": "nul\u{0}name"})),
+        )
+        .await;
+    assert_eq!(status, 400);
     // Unknown credentials and garbage bodies are 4xx, never 5xx.
     let (status, body) = stack.session("nxa_0123456789abcdef_nope", json!({})).await;
     common::assert_error(status, &body, 401, "unauthorized");
@@ -1151,6 +1186,7 @@ async fn postgres_identity_end_to_end() {
     agents_sessions_scopes_and_audit(&stack).await;
     on_behalf_of(&stack).await;
     scope_narrowing(&stack).await;
+    admin_input_is_validated(&stack).await;
     tampering_is_detected(&stack).await;
 }
 

@@ -359,6 +359,17 @@ struct AuditParams {
     limit: Option<String>,
 }
 
+/// An optional text filter: empty means none; control characters are refused (a NUL byte is
+/// a server error on PostgreSQL, not a match).
+fn filter_text(v: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    match v.filter(|v| !v.is_empty()) {
+        Some(v) if v.len() > 500 || v.chars().any(char::is_control) => Err(ApiError::invalid(
+            format!("`{name}` must be at most 500 characters without control characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// RFC 3339, or unix seconds.
 fn parse_time(v: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
     let Some(v) = v.as_deref().filter(|v| !v.is_empty()) else {
@@ -391,8 +402,8 @@ async fn audit(
         workspace_id: p.workspace_id,
         since: parse_time(&p.since, "since")?,
         until: parse_time(&p.until, "until")?,
-        agent_id: p.agent_id.filter(|v| !v.is_empty()),
-        user: p.user.filter(|v| !v.is_empty()),
+        agent_id: filter_text(p.agent_id, "agent_id")?,
+        user: filter_text(p.user, "user")?,
         limit,
     };
     Ok(Json(s.store.query_audit(&q).await?))

@@ -86,6 +86,21 @@ fn agent_not_found() -> ApiError {
     ApiError::not_found("no such agent in this workspace")
 }
 
+/// Agent and identity-provider ids are `[A-Za-z0-9_]{1,64}`; anything else names nothing (and
+/// never reaches the database, where e.g. a NUL byte would be a server error on PostgreSQL).
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn valid_agent(ws: &str, id: &str) -> Result<(), ApiError> {
+    valid_ws(ws)?;
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(agent_not_found())
+    }
+}
+
 // ---- agents -----------------------------------------------------------------------------
 
 /// Body of `POST /admin/v1/workspaces/{ws}/agents`.
@@ -194,7 +209,7 @@ async fn get_agent(
     State(s): State<AppState>,
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<Json<Agent>, ApiError> {
-    valid_ws(&ws)?;
+    valid_agent(&ws, &id)?;
     s.store
         .get_agent(&ws, &id)
         .await?
@@ -209,7 +224,7 @@ async fn set_disabled(
     id: &str,
     disabled: bool,
 ) -> Result<Json<Agent>, ApiError> {
-    valid_ws(ws)?;
+    valid_agent(ws, id)?;
     s.store
         .set_agent_disabled(ws, id, disabled)
         .await
@@ -255,7 +270,7 @@ async fn rotate_credential(
     headers: HeaderMap,
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<Json<RotatedCredential>, ApiError> {
-    valid_ws(&ws)?;
+    valid_agent(&ws, &id)?;
     let credential = s
         .store
         .rotate_agent_credential(&ws, &id)
@@ -295,6 +310,7 @@ pub struct AddIdentityProvider {
 
 fn is_http_url(v: &str) -> bool {
     v.len() <= 2000
+        && !v.chars().any(char::is_control)
         && url::Url::parse(v)
             .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .unwrap_or(false)
@@ -323,7 +339,7 @@ async fn add_idp(
     if req
         .audience
         .as_deref()
-        .is_some_and(|a| a.is_empty() || a.len() > 500)
+        .is_some_and(|a| a.is_empty() || a.len() > 500 || a.chars().any(char::is_control))
     {
         return Err(ApiError::invalid("`audience` must be 1..500 characters"));
     }
@@ -364,6 +380,9 @@ async fn remove_idp(
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     valid_ws(&ws)?;
+    if !valid_id(&id) {
+        return Err(ApiError::not_found("no such identity provider"));
+    }
     s.store.delete_identity_provider(&ws, &id).await?;
     s.admin_audit(
         Some(&ws),

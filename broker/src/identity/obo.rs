@@ -138,8 +138,8 @@ impl TrustedIssuers {
         let subject = data
             .claims
             .sub
-            .filter(|s| !s.is_empty())
-            .ok_or(SubjectTokenError::Invalid("no `sub` claim"))?;
+            .filter(|s| !s.is_empty() && s.len() <= 500 && !s.chars().any(char::is_control))
+            .ok_or(SubjectTokenError::Invalid("no usable `sub` claim"))?;
         let permissions = match (data.claims.scope, data.claims.permissions) {
             (Some(scope), _) => scope.split_whitespace().map(str::to_owned).collect(),
             (None, Some(perms)) => perms,
