@@ -49,6 +49,8 @@ pub struct NativeClient {
 /// several times the core's own ~70 ns cache hit, so `getToken`'s hit path calls
 /// [`peek_generation`] with the handle and a small integer key instead.
 pub struct HotPath {
+    /// The core client, for its session: under an agent session the cache key includes it.
+    client: NexusClient,
     cache: TokenCache,
     /// (workspace, provider) by key id; append-only, ids are indexes.
     keys: RwLock<Vec<(String, String)>>,
@@ -88,6 +90,7 @@ impl NativeClient {
         let client = NexusClient::new(core).map_err(to_napi)?;
         let cache = TokenCache::new();
         let hot = Arc::new(HotPath {
+            client: client.clone(),
             cache: cache.clone(),
             keys: RwLock::new(Vec::new()),
         });
@@ -98,8 +101,8 @@ impl NativeClient {
     /// Synchronous: the hit path of `getToken` without a promise round trip.
     #[napi]
     pub fn peek_token(&self, workspace_id: String, provider: String) -> Option<NativeCredential> {
-        self.cache
-            .get(&workspace_id, &provider)
+        self.client
+            .peek_cached(&self.cache, &workspace_id, &provider)
             .map(|token| NativeCredential::from(token.as_ref()))
     }
 
@@ -183,7 +186,10 @@ impl NativeClient {
         provider: String,
         request: NativeRequest,
     ) -> napi::Result<Option<NativePrepared>> {
-        let Some(token) = self.cache.get(&workspace_id, &provider) else {
+        let Some(token) = self
+            .client
+            .peek_cached(&self.cache, &workspace_id, &provider)
+        else {
             return Ok(None);
         };
         let (method, url, headers, body) = request_fields(request);
@@ -379,8 +385,8 @@ fn request_fields(request: NativeRequest) -> (String, String, Vec<(String, Strin
 pub fn peek_generation(hot: &External<Arc<HotPath>>, key: u32) -> Option<f64> {
     let keys = hot.keys.read();
     let (workspace_id, provider) = keys.get(usize::try_from(key).ok()?)?;
-    hot.cache
-        .get(workspace_id, provider)
+    hot.client
+        .peek_cached(&hot.cache, workspace_id, provider)
         .map(|token| token.generation() as f64)
 }
 
@@ -405,7 +411,7 @@ pub fn prepare_hit(
         else {
             return Err(invalid_argument("unknown key"));
         };
-        hot.cache.get(workspace_id, provider)
+        hot.client.peek_cached(&hot.cache, workspace_id, provider)
     };
     let Some(token) = token else {
         return Ok(None);

@@ -1,12 +1,11 @@
 //! Agent sessions on `NativeClient`: `startSession`, `closeSession`, `authorize`, `session`.
 //!
 //! The behaviour (renewal at 80 % of the lifetime, single flight, the session's own namespace
-//! in the token cache) is the core's (`nexus_sdk::session`). The one thing done here: the
-//! client's cache is cleared when a session starts or closes, because the synchronous hit paths
-//! (`peekToken`, `peekGeneration`, `prepareCached`) look up plain (workspace, provider) keys; a
-//! session's tokens live under namespaced keys they never match, so during a session every
-//! lookup goes through the core, and a plain-key token can never be served to a session. The
-//! session token is never handed to JavaScript.
+//! in the token cache) is the core's (`nexus_sdk::session`); the synchronous hit paths
+//! (`peekToken`, `peekGeneration`, `prepareCached`, `prepareHit`) look up through
+//! `NexusClient::peek_cached`, so they use the session's namespace too. The cache is also
+//! cleared when a session starts or closes, which frees the other principal's entries (they
+//! would never be read again). The session token is never handed to JavaScript.
 
 use crate::client::NativeClient;
 use crate::error::{invalid_argument, to_napi};
