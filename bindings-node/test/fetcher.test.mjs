@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadSdk, startHttpServer, startWorld, waitFor } from './helpers.mjs';
 
-const { NexusClient, NotFoundError, ProviderNotFoundError, ConnectionNotFoundError, UnauthorizedError, TransportError, NexusError } =
+const { NexusClient, NotFoundError, ProviderNotFoundError, UnauthorizedError, TransportError, NexusError } =
   await loadSdk();
 
 function clientFor(world, options = {}) {
@@ -195,9 +195,9 @@ test('gateway errors become typed NexusErrors', async (t) => {
   const nexus = clientFor(world);
   const unknown = nexus.createFetcher({ workspaceId: world.stack.workspaceId, provider: 'no-such-provider' });
   await assert.rejects(unknown(`${world.echo.url}/x`), (e) => {
-    // The broker may answer either 404 code for a name it has no provider or connection for.
+    // No provider of that name: `provider_not_found` (not `connection_not_found`).
     assert.ok(e instanceof NotFoundError, `${e?.name}: ${e?.message}`);
-    assert.ok(e instanceof (e.code === 'provider_not_found' ? ProviderNotFoundError : ConnectionNotFoundError));
+    assert.ok(e instanceof ProviderNotFoundError, `${e?.name}: ${e?.code}`);
     assert.equal(e.statusCode, 404);
     return true;
   });

@@ -251,7 +251,7 @@ def test_oauth_credential_and_401_refresh_through_the_real_stack(stack: Stack) -
 def test_unknown_provider(stack: Stack) -> None:
     with pytest.raises(nexus_sdk.NotFound) as info:
         stack.client().resolve_token(stack.workspace, "no-such-provider")
-    assert info.value.code in {"provider_not_found", "connection_not_found"}
+    assert info.value.code == "provider_not_found"
     assert info.value.status_code == 404
     assert info.value.request_id
 

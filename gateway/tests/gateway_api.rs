@@ -162,16 +162,10 @@ async fn bad_input_is_a_clear_4xx_never_a_5xx() {
         );
     }
 
-    // An unknown provider is a 404 passed through from the broker. (The broker currently
-    // reports it as `connection_not_found`, since it looks up the connection first; the issue
-    // asks for `provider_not_found`. Either way: a 404 envelope, never a 5xx.)
+    // An unknown provider is a 404 `provider_not_found` passed through from the broker
+    // (distinct from `connection_not_found`, a known provider this workspace never connected).
     let (status, body) = stack.resolve(&key, &resolve_query(WS, "nope")).await;
-    assert_eq!(status, 404, "{body}");
-    let code = body["error"].as_str().unwrap_or_default();
-    assert!(
-        ["provider_not_found", "connection_not_found"].contains(&code),
-        "{body}"
-    );
+    assert_error(status, &body, 404, "provider_not_found");
     assert!(body["request_id"].is_string());
 
     // Invalid UTF-8 in the query. Percent-encoded, it reaches our parser: 400 envelope. As a

@@ -29,16 +29,13 @@ impl Service {
         caller: &Caller,
     ) -> Result<ResolveResponse, ApiError> {
         let result = async {
-            let row = self
+            let Some(row) = self
                 .store
                 .find_connection_for(workspace_id, provider_name)
                 .await?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::ConnectionNotFound,
-                        format!("no connection for provider `{provider_name}` in this workspace"),
-                    )
-                })?;
+            else {
+                return Err(self.missing_connection_error(provider_name).await);
+            };
             let id = row.id.clone();
             self.resolve_row(row, min_ttl, force)
                 .await
@@ -48,6 +45,23 @@ impl Service {
         self.audit_issue(workspace_id, provider_name, caller, &result)
             .await;
         result
+    }
+
+    /// Why `(workspace, provider)` has no connection: the provider itself is unknown
+    /// (`provider_not_found`, usually a typo in the caller's configuration) or it exists but this
+    /// workspace never connected it (`connection_not_found`). Only checked on the miss path.
+    async fn missing_connection_error(&self, provider_name: &str) -> ApiError {
+        match self.store.get_provider(provider_name).await {
+            Ok(None) => ApiError::new(
+                ErrorCode::ProviderNotFound,
+                format!("provider `{provider_name}` does not exist"),
+            ),
+            Ok(Some(_)) => ApiError::new(
+                ErrorCode::ConnectionNotFound,
+                format!("no connection for provider `{provider_name}` in this workspace"),
+            ),
+            Err(e) => e.into(),
+        }
     }
 
     /// Token of one connection by id (`GET …/{id}/token`, or `POST …/{id}/refresh` with `force`).
