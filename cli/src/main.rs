@@ -51,7 +51,7 @@ fn run(cli: Cli) -> CliResult<()> {
     {
         serve::apply_config_file(path)?;
     }
-    init_logging(matches!(cli.command, Command::Dev(_) | Command::Serve(_)));
+    init_logging(&cli.command);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,17 +108,31 @@ fn admin_client(home: &std::path::Path) -> CliResult<ApiClient> {
 
 /// Logs go to stderr. Servers log at `info`, commands only warnings; `NEXUS_LOG` (or
 /// `RUST_LOG`) overrides, e.g. `NEXUS_LOG=debug`.
-fn init_logging(server: bool) {
+/// Logs go to stderr only (stdout is for command output). `nexus serve` writes one JSON object
+/// per line, for log shippers; `nexus dev` and admin commands write text for a person.
+/// `NEXUS_LOG_FORMAT=json|text` overrides; `NEXUS_LOG` (or `RUST_LOG`) sets the filter.
+fn init_logging(command: &Command) {
     use tracing_subscriber::EnvFilter;
+    let server = matches!(command, Command::Dev(_) | Command::Serve(_));
     let default = if server { "info" } else { "warn" };
     let filter = std::env::var("NEXUS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let json = match std::env::var("NEXUS_LOG_FORMAT").ok().as_deref() {
+        Some("json") => true,
+        Some("text") => false,
+        _ => matches!(command, Command::Serve(_)),
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().with_current_span(false).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }

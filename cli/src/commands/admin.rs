@@ -466,7 +466,7 @@ pub async fn audit(client: &ApiClient, args: AuditArgs, json: bool) -> CliResult
             &[
                 ("TIME", "at"),
                 ("WORKSPACE", "workspace_id"),
-                ("ACTOR", "actor"),
+                ("PRINCIPAL", "principal"),
                 ("ACTION", "action"),
                 ("TARGET", "target"),
                 ("OUTCOME", "outcome"),
