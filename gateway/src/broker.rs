@@ -11,14 +11,15 @@
 use crate::error::ApiError;
 use crate::metrics::{BrokerErrorKind, Metrics};
 use nexus_protocol::internal::{
-    CONNECTIONS_PREFIX, InternalRequestConnection, InternalResolveRequest, Principal,
-    REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest,
-    VerifyKeyResponse,
+    CONNECTIONS_PREFIX, INTERNAL_TOKEN_CHALLENGE, InternalRequestConnection,
+    InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH,
+    VerifyKeyRequest, VerifyKeyResponse,
 };
 use nexus_protocol::{
     CheckConnectionResponse, ErrorBody, RequestConnectionResponse, ResolveResponse, SecretString,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::HeaderValue;
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -74,6 +75,8 @@ impl BrokerClient {
         match self.send(request, request_id).await {
             Ok(verified) => Ok(Some(verified)),
             Err(Failure::Refused(status, _)) if status == StatusCode::UNAUTHORIZED => Ok(None),
+            // Kept as before: the caller sees a refused key; `/readyz` reports the cause.
+            Err(Failure::InternalTokenRefused) => Ok(None),
             Err(failure) => Err(self.api_error_for(failure, "verify API key")),
         }
     }
@@ -159,7 +162,8 @@ impl BrokerClient {
             .await
         {
             Ok(_) => Ok(()),
-            Err(Failure::Refused(status, _)) if status == StatusCode::UNAUTHORIZED => {
+            Err(Failure::InternalTokenRefused)
+            | Err(Failure::Refused(StatusCode::UNAUTHORIZED, _)) => {
                 self.metrics.broker_error(BrokerErrorKind::InternalAuth);
                 tracing::error!("readiness: the broker refused the gateway's internal token");
                 Err(ApiError::unavailable(
@@ -173,8 +177,8 @@ impl BrokerClient {
 
     /// Agent-identity calls (`nexus_protocol::identity`): like the calls above, except that a
     /// 401 is the caller's credential (agent credential, session or user token) being refused
-    /// and is passed through. The broker's refusal of *our* internal token (its message names
-    /// the internal token) stays a 502.
+    /// and is passed through. The broker's refusal of *our* internal token
+    /// ([`Failure::InternalTokenRefused`]) stays a 502.
     pub async fn identity_post<B: serde::Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
@@ -205,10 +209,7 @@ impl BrokerClient {
     ) -> Result<T, ApiError> {
         match self.send(request, request_id).await {
             Ok(value) => Ok(value),
-            Err(Failure::Refused(status, mut body))
-                if status == StatusCode::UNAUTHORIZED
-                    && !body.message.contains("internal token") =>
-            {
+            Err(Failure::Refused(status, mut body)) if status == StatusCode::UNAUTHORIZED => {
                 body.request_id = None;
                 Err(ApiError { status, body })
             }
@@ -253,6 +254,12 @@ impl BrokerClient {
         }
         let response = request.send().await.map_err(Failure::Unreachable)?;
         let status = response.status();
+        if status == StatusCode::UNAUTHORIZED
+            && response.headers().get(reqwest::header::WWW_AUTHENTICATE)
+                == Some(&HeaderValue::from_static(INTERNAL_TOKEN_CHALLENGE))
+        {
+            return Err(Failure::InternalTokenRefused);
+        }
         let bytes = response.bytes().await.map_err(Failure::Unreachable)?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|_| Failure::Unreadable(status));
@@ -280,7 +287,7 @@ impl BrokerClient {
                 );
                 ApiError::bad_gateway("the credential broker sent an unreadable response")
             }
-            Failure::Refused(status, _) if status == StatusCode::UNAUTHORIZED => {
+            Failure::InternalTokenRefused | Failure::Refused(StatusCode::UNAUTHORIZED, _) => {
                 self.metrics.broker_error(BrokerErrorKind::InternalAuth);
                 tracing::error!(
                     call = what,
@@ -313,6 +320,9 @@ enum Failure {
     Unreachable(reqwest::Error),
     /// An answer that is not the expected JSON.
     Unreadable(StatusCode),
+    /// The broker refused the gateway's own internal token (marked by
+    /// [`INTERNAL_TOKEN_CHALLENGE`], not by a caller's credential).
+    InternalTokenRefused,
     /// A well-formed error envelope.
     Refused(StatusCode, ErrorBody),
 }

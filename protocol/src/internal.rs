@@ -19,6 +19,11 @@ pub const REQUEST_CONNECTION_PATH: &str = "/internal/v1/request-connection";
 /// `GET …/{id}/token` → `ResolveResponse`; `POST …/{id}/refresh` → `ResolveResponse`.
 pub const CONNECTIONS_PREFIX: &str = "/internal/v1/workspaces";
 
+/// `WWW-Authenticate` value of the broker's 401 for a missing or wrong internal token, so the
+/// gateway can tell *its own* credential being refused from a caller's credential being refused
+/// (both are 401 `unauthorized`) without reading the message.
+pub const INTERNAL_TOKEN_CHALLENGE: &str = "Bearer realm=\"nexus-internal\"";
+
 /// Who is calling the gateway. Every request the gateway forwards names its principal, so the
 /// broker can authorize and audit it. Agent sessions are [`Principal::Session`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,7 +123,16 @@ pub async fn require_internal(
     if token_matches(req.headers(), &service.config.internal_token) {
         next.run(req).await
     } else {
-        ApiError::new(ErrorCode::Unauthorized, "missing or wrong internal token").into_response()
+        let mut response =
+            ApiError::new(ErrorCode::Unauthorized, "missing or wrong internal token")
+                .into_response();
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(
+                nexus_protocol::internal::INTERNAL_TOKEN_CHALLENGE,
+            ),
+        );
+        response
     }
 }
 
