@@ -25,11 +25,18 @@ fi
 
 # initdb refuses to run as root, so the cluster belongs to the postgres user.
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 mkdir -p "$PG_DIR"
-if [ "$(id -u)" = 0 ]; then chown postgres: "$PG_DIR"; chmod 700 "$PG_DIR"; fi
+if [ "$(id -u)" = 0 ]; then
+  # A checkout under a private directory (e.g. `mktemp -d`, mode 0700) is not reachable by the
+  # postgres user; then the throwaway cluster lives in its own directory under /tmp instead.
+  if ! (cd / && runuser -u postgres -- test -x "$(dirname "$PG_DIR")"); then
+    PG_DIR="$(mktemp -d /tmp/nexus-pg.XXXXXX)"
+  fi
+  chown postgres: "$PG_DIR"; chmod 700 "$PG_DIR"
+fi
 if [ ! -f "$PG_DIR/PG_VERSION" ]; then
   as_pg "$BIN/initdb" -D "$PG_DIR" -U postgres --auth=trust >/dev/null
 fi
