@@ -8,7 +8,7 @@
 //! - a 401 on anything but key verification means *our* internal token was refused: a
 //!   deployment mistake, reported as 502 and logged, never as the caller's 401.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, GatewayError};
 use crate::metrics::{BrokerErrorKind, Metrics};
 use nexus_protocol::internal::{
     CONNECTIONS_PREFIX, INTERNAL_TOKEN_CHALLENGE, InternalRequestConnection,
@@ -51,12 +51,16 @@ impl BrokerClient {
         timeout: Duration,
         connect_timeout: Duration,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, GatewayError> {
+        let tls = crate::tls::broker_client_config()
+            .map_err(|e| GatewayError::InvalidConfig(format!("TLS for the broker client: {e}")))?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
+            .build()
+            .map_err(GatewayError::HttpClient)?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),

@@ -412,19 +412,18 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(body["retry_after"], json!(retry_after));
 }
 
+/// `GET {base}/openapi.json` as JSON (200 required).
+async fn openapi_document(stack: &Stack, base: &str) -> Value {
+    let url = format!("{base}{}", paths::OPENAPI);
+    let (status, doc) = status_and_json(stack.http.get(url).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{base}{}", paths::OPENAPI);
+    doc
+}
+
 #[tokio::test]
 async fn openapi_document_is_3_1_and_lists_exactly_the_routes_served() {
     let stack = Stack::start().await;
-    let (status, doc) = status_and_json(
-        stack
-            .http
-            .get(stack.url(paths::OPENAPI))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let doc = openapi_document(&stack, &stack.gateway_url).await;
     assert!(
         doc["openapi"]
             .as_str()
@@ -490,30 +489,13 @@ async fn openapi_document_is_3_1_and_lists_exactly_the_routes_served() {
 #[tokio::test]
 async fn the_admin_api_is_documented_by_the_broker_not_the_gateway() {
     let stack = Stack::start().await;
-    let (_, gateway_doc) = status_and_json(
-        stack
-            .http
-            .get(stack.url(paths::OPENAPI))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let gateway_doc = openapi_document(&stack, &stack.gateway_url).await;
     let gateway_paths = gateway_doc["paths"].as_object().expect("paths");
     assert!(
         !gateway_paths.keys().any(|p| p.starts_with("/admin/")),
         "the gateway answers 404 on /admin: it must not advertise it"
     );
-    let (status, broker_doc) = status_and_json(
-        stack
-            .http
-            .get(format!("{}/openapi.json", stack.broker.url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let broker_doc = openapi_document(&stack, &stack.broker.url).await;
     for admin_path in [
         "/admin/v1/providers",
         "/admin/v1/workspaces/{ws}/api-keys",
