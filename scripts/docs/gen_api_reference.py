@@ -182,7 +182,9 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
     if not documents:
         raise ReferenceError("no OpenAPI document given")
     merged: dict[str, Any] = {
-        key: value for key, value in documents[0].items() if key not in ("paths", "components", "tags")
+        key: value
+        for key, value in documents[0].items()
+        if key not in ("paths", "components", "tags")
     }
     paths: dict[str, Any] = {}
     components: dict[str, dict[str, Any]] = {}
@@ -199,7 +201,8 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
         for tag in document.get("tags", []):
             if all(t.get("name") != tag.get("name") for t in tags):
                 tags.append(tag)
-    merged["paths"] = paths
+    # Sorted, as each server's document is: the page keeps one order whatever serves a path.
+    merged["paths"] = dict(sorted(paths.items()))
     merged["components"] = components
     if tags:
         merged["tags"] = tags
