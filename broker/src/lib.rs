@@ -89,7 +89,7 @@ impl Broker {
     }
 }
 
-/// The admin API's OpenAPI document (merged by the gateway into its `/openapi.json`).
+/// The admin API's OpenAPI document, served at the broker's `GET /openapi.json`.
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<identity::api::IdentityAdminDoc as utoipa::OpenApi>::openapi());

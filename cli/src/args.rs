@@ -148,12 +148,18 @@ pub enum ImportKind {
 }
 
 impl ImportKind {
-    pub fn wire_name(self) -> &'static str {
+    /// The protocol's kind (the one place its wire names are written).
+    pub fn wire(self) -> nexus_protocol::admin::ImportKind {
+        use nexus_protocol::admin::ImportKind as Wire;
         match self {
-            Self::ApiKey => "api_key",
-            Self::RefreshToken => "refresh_token",
-            Self::Credentials => "credentials",
+            Self::ApiKey => Wire::ApiKey,
+            Self::RefreshToken => Wire::RefreshToken,
+            Self::Credentials => Wire::Credentials,
         }
+    }
+
+    pub fn wire_name(self) -> &'static str {
+        self.wire().as_str()
     }
 }
 

@@ -13,13 +13,14 @@
 use crate::args::DevArgs;
 use crate::error::{CliError, CliResult};
 use crate::home::{DevEnv, DevHome, random_token};
-use crate::http::{ApiClient, Body};
+use crate::http::{ApiClient, Body, parse_answer};
 use crate::server::{Services, bind, local_url, wait_until_serving};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use nexus_broker::{Broker, BrokerConfig};
 use nexus_gateway::{Gateway, GatewayConfig};
-use nexus_protocol::SecretString;
+use nexus_protocol::admin::{self, CreateWorkspaceRequest, CreatedApiKey, Workspace};
+use nexus_protocol::{SecretString, WorkspaceId};
 use rand::RngCore;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -146,14 +147,16 @@ async fn ensure_dev_workspace(
     secrets: &DevSecrets,
 ) -> CliResult<SecretString> {
     let admin = ApiClient::broker_admin(broker_url.to_owned(), secrets.admin_token.clone())?;
-    let workspaces = admin.get("/admin/v1/workspaces", &[]).await?;
-    let exists = crate::output::rows(&workspaces, &["workspaces"])
-        .iter()
-        .any(|w| w.get("id").and_then(Value::as_str) == Some(DEV_WORKSPACE));
-    if !exists {
-        let body = json!({"id": DEV_WORKSPACE, "name": "Development"});
+    let dev = WorkspaceId::new(DEV_WORKSPACE).map_err(|e| CliError::runtime(e.to_string()))?;
+    let workspaces: Vec<Workspace> =
+        parse_answer(&admin.get(admin::WORKSPACES_PATH, &[]).await?, "broker")?;
+    if !workspaces.iter().any(|w| w.id == dev) {
+        let body = CreateWorkspaceRequest {
+            id: dev.clone(),
+            name: Some("Development".into()),
+        };
         admin
-            .post("/admin/v1/workspaces", &[], Body::Json(body))
+            .post(admin::WORKSPACES_PATH, &[], Body::json(&body)?)
             .await?;
     }
 
@@ -162,13 +165,9 @@ async fn ensure_dev_workspace(
     {
         return Ok(stored);
     }
-    let path = format!("/admin/v1/workspaces/{DEV_WORKSPACE}/api-keys");
+    let path = admin::workspace_path(&dev, "/api-keys");
     let created = admin.post(&path, &[], Body::Json(json!({}))).await?;
-    let key: SecretString = created
-        .get("api_key")
-        .and_then(Value::as_str)
-        .ok_or_else(|| CliError::runtime("the broker did not return the new API key"))?
-        .into();
+    let key = parse_answer::<CreatedApiKey>(&created, "broker")?.api_key;
     home.store_secret(API_KEY_FILE, &key)?;
     Ok(key)
 }

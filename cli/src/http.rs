@@ -4,6 +4,8 @@
 use crate::error::{CliError, CliResult};
 use nexus_protocol::{ErrorBody, SecretString};
 use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -19,6 +21,37 @@ pub enum Body {
         content_type: &'static str,
         text: String,
     },
+}
+
+impl Body {
+    /// A typed request body (a `nexus_protocol` type) as JSON.
+    pub fn json<T: Serialize>(body: &T) -> CliResult<Self> {
+        serde_json::to_value(body)
+            .map(Body::Json)
+            .map_err(|e| CliError::runtime(format!("cannot encode the request body: {e}")))
+    }
+}
+
+/// An answer read as its protocol type. The message names a missing field but never quotes a
+/// value (answers carry credentials).
+pub fn parse_answer<T: DeserializeOwned>(answer: &Value, server: &str) -> CliResult<T> {
+    T::deserialize(answer).map_err(|e| {
+        let text = e.to_string();
+        let what = if text.starts_with("missing field") {
+            text
+        } else {
+            "a field has the wrong type or value".to_owned()
+        };
+        CliError::runtime(format!(
+            "the {server}'s answer is not the expected {} ({what})",
+            short_type_name::<T>()
+        ))
+    })
+}
+
+fn short_type_name<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    name.rsplit("::").next().unwrap_or(name)
 }
 
 /// One server (broker or gateway) and the bearer credential we call it with.
@@ -209,6 +242,28 @@ mod tests {
         assert!(err.to_string().contains("provider_not_found"), "{err}");
         let plain = client().status_error(StatusCode::BAD_GATEWAY, b"upstream down");
         assert!(plain.to_string().contains("upstream down"), "{plain}");
+    }
+
+    #[test]
+    fn answers_parse_into_protocol_types_without_quoting_values() {
+        let key: nexus_protocol::admin::CreatedApiKey = parse_answer(
+            &serde_json::json!({"key_id": "k", "api_key": "nxk_k_s", "created_at": "t"}),
+            "broker",
+        )
+        .unwrap();
+        assert_eq!(key.api_key.expose(), "nxk_k_s");
+        let err = parse_answer::<nexus_protocol::admin::CreatedApiKey>(
+            &serde_json::json!({"key_id": "k", "created_at": "t"}),
+            "broker",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("missing field `api_key`"), "{err}");
+        let err = parse_answer::<nexus_protocol::admin::RotateResponse>(
+            &serde_json::json!({"active_key_id": "k", "reencrypted": "secret-ish"}),
+            "broker",
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("secret-ish"), "{err}");
     }
 
     #[tokio::test]

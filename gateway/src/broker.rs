@@ -8,7 +8,7 @@
 //! - a 401 on anything but key verification means *our* internal token was refused: a
 //!   deployment mistake, reported as 502 and logged, never as the caller's 401.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, GatewayError};
 use crate::metrics::{BrokerErrorKind, Metrics};
 use nexus_protocol::internal::{
     CONNECTIONS_PREFIX, INTERNAL_TOKEN_CHALLENGE, InternalRequestConnection,
@@ -16,7 +16,8 @@ use nexus_protocol::internal::{
     VerifyKeyRequest, VerifyKeyResponse,
 };
 use nexus_protocol::{
-    CheckConnectionResponse, ErrorBody, RequestConnectionResponse, ResolveResponse, SecretString,
+    CheckConnectionResponse, ConnectionId, ErrorBody, RequestConnectionResponse, ResolveResponse,
+    SecretString,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::HeaderValue;
@@ -50,12 +51,16 @@ impl BrokerClient {
         timeout: Duration,
         connect_timeout: Duration,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, GatewayError> {
+        let tls = crate::tls::broker_client_config()
+            .map_err(|e| GatewayError::InvalidConfig(format!("TLS for the broker client: {e}")))?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
+            .build()
+            .map_err(GatewayError::HttpClient)?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -105,7 +110,7 @@ impl BrokerClient {
     pub async fn check_connection(
         &self,
         principal: &Principal,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         request_id: &str,
     ) -> Result<CheckConnectionResponse, ApiError> {
         let url = self.connection_url(principal, connection_id, "");
@@ -116,7 +121,7 @@ impl BrokerClient {
     pub async fn connection_token(
         &self,
         principal: &Principal,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         request_id: &str,
     ) -> Result<ResolveResponse, ApiError> {
         let url = self.connection_url(principal, connection_id, "/token");
@@ -127,7 +132,7 @@ impl BrokerClient {
     pub async fn refresh_connection(
         &self,
         principal: &Principal,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         request_id: &str,
     ) -> Result<ResolveResponse, ApiError> {
         let url = self.connection_url(principal, connection_id, "/refresh");
@@ -156,7 +161,8 @@ impl BrokerClient {
             workspace_id: "readiness-probe".into(),
             key_id: "readiness-probe".into(),
         };
-        let url = self.connection_url(&probe, "readiness-probe", "");
+        let probe_id = ConnectionId::new("readiness-probe").expect("a valid connection id");
+        let url = self.connection_url(&probe, &probe_id, "");
         match self
             .send::<CheckConnectionResponse>(self.http.get(url), request_id)
             .await
@@ -223,12 +229,17 @@ impl BrokerClient {
 
     /// `…/workspaces/{ws}/connections/{id}{suffix}`, segments percent-encoded so that a caller's
     /// id can never change the path (the handlers also validate ids before getting here).
-    fn connection_url(&self, principal: &Principal, connection_id: &str, suffix: &str) -> String {
+    fn connection_url(
+        &self,
+        principal: &Principal,
+        connection_id: &ConnectionId,
+        suffix: &str,
+    ) -> String {
         format!(
             "{}{CONNECTIONS_PREFIX}/{}/connections/{}{suffix}",
             self.base_url,
             utf8_percent_encode(principal.workspace_id(), PATH_SEGMENT),
-            utf8_percent_encode(connection_id, PATH_SEGMENT),
+            utf8_percent_encode(connection_id.as_str(), PATH_SEGMENT),
         )
     }
 

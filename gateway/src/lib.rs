@@ -12,6 +12,7 @@
 //! - [`query`]: strict parsing of the resolve query and of ids.
 //! - [`token_cache`]: access tokens per (workspace, provider), single-flight.
 //! - [`broker`]: the internal-API client; maps broker answers to [`ApiError`]s.
+//! - [`tls`]: the broker client's TLS (rustls, `ring` provider passed explicitly).
 //! - [`metrics`], [`openapi`], [`config`], [`error`].
 //!
 //! Embedding: `Gateway::new(GatewayConfig::from_env()?)?.router()` is an `axum::Router`; serve
@@ -26,6 +27,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod query;
 pub mod routes;
+pub mod tls;
 pub mod token_cache;
 
 pub use config::{ConfigError, GatewayConfig};
@@ -70,8 +72,7 @@ impl Gateway {
             config.broker_timeout,
             config.broker_connect_timeout,
             metrics.clone(),
-        )
-        .map_err(GatewayError::HttpClient)?;
+        )?;
         let keys = KeyVerifier::new(
             broker.clone(),
             config.key_cache_ttl,

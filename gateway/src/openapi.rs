@@ -1,5 +1,6 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`: every gateway endpoint (from the
-//! `#[utoipa::path]` attributes on the handlers) plus the broker's admin API.
+//! The OpenAPI 3.1 document served at `/openapi.json`: exactly the routes the gateway serves
+//! (from the `#[utoipa::path]` attributes on the handlers). The broker's admin API is in the
+//! broker's own document, at the broker's `/openapi.json`.
 
 use crate::routes::{connections, health, resolve, sessions};
 use nexus_protocol::{
@@ -13,8 +14,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "Nexus",
-        description = "Credential broker for AI agents and MCP servers: the public gateway API \
-                       and the broker admin API."
+        description = "Credential broker for AI agents and MCP servers: the public gateway API."
     ),
     paths(
         resolve::resolve,
@@ -64,11 +64,8 @@ impl Modify for ApiKeySchemes {
     }
 }
 
-/// The gateway's document with the broker admin API merged in.
+/// The gateway's document. Every path in it is routed by [`crate::routes::router`] and every
+/// route is in it (`tests/gateway_api.rs` checks both ways).
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut document = GatewayApi::openapi();
-    // Paths and schemas are disjoint (`/v1`, `/healthz`… here; `/admin/v1` there). On a name
-    // clash `merge` keeps the gateway's entry, which is the one this server actually serves.
-    document.merge(nexus_broker::api_doc());
-    document
+    GatewayApi::openapi()
 }

@@ -6,20 +6,18 @@
 //! closed set of parameters of `nexus_protocol::ResolveQuery`.
 
 use crate::error::ApiError;
+use nexus_protocol::{ConnectionId, IdError, ProviderName, WorkspaceId};
 use percent_encoding::percent_decode;
 use std::borrow::Cow;
 
 /// The validated parameters of `GET /v1/resolve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolveParams {
-    pub workspace_id: String,
-    pub provider_name: String,
+    pub workspace_id: WorkspaceId,
+    pub provider_name: ProviderName,
     pub min_ttl: Option<u64>,
     pub force_refresh: bool,
 }
-
-/// Longest accepted provider name / connection id.
-const MAX_NAME_LEN: usize = 128;
 
 pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError> {
     let mut workspace_id = None;
@@ -55,11 +53,12 @@ pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError>
     let workspace_id = workspace_id
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::invalid_request("query parameter `workspace_id` is required"))?;
-    validate_workspace_id(&workspace_id)?;
+    let workspace_id = WorkspaceId::new(workspace_id).map_err(|e| invalid("workspace_id", &e))?;
     let provider_name = provider_name
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::invalid_request("query parameter `provider_name` is required"))?;
-    validate_name("provider_name", &provider_name)?;
+    let provider_name =
+        ProviderName::new(provider_name).map_err(|e| invalid("provider_name", &e))?;
     let min_ttl = min_ttl
         .map(|v| {
             v.parse::<u64>().map_err(|_| {
@@ -100,39 +99,15 @@ fn decode_component(raw: &str) -> Result<Cow<'_, str>, ApiError> {
         .map_err(not_utf8)
 }
 
-/// Workspace ids have the broker's shape: `[a-z0-9][a-z0-9_-]{0,62}`.
-pub fn validate_workspace_id(id: &str) -> Result<(), ApiError> {
-    let mut chars = id.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if first_ok && rest_ok && id.len() <= 63 {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_request(
-            "`workspace_id` must match [a-z0-9][a-z0-9_-]{0,62}",
-        ))
-    }
+/// A 400 for a parameter that is not a valid id. The message states the rule and leaves the
+/// value out: the caller knows what it sent, and the text may end up in logs.
+pub fn invalid(name: &str, err: &IdError) -> ApiError {
+    ApiError::invalid_request(format!("`{name}` {}", err.expected()))
 }
 
-/// Provider names and connection ids: 1–128 characters of `[A-Za-z0-9._-]`. Anything else
-/// (slashes, dots-only, control characters) is refused before it reaches a broker URL.
-pub fn validate_name(what: &str, value: &str) -> Result<(), ApiError> {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_NAME_LEN
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && value.chars().any(|c| c != '.');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_request(format!(
-            "`{what}` must be 1-{MAX_NAME_LEN} characters of letters, digits, '.', '_' or '-'"
-        )))
-    }
+/// A connection id taken from a path.
+pub fn connection_id(raw: String) -> Result<ConnectionId, ApiError> {
+    ConnectionId::new(raw).map_err(|e| invalid("connection id", &e))
 }
 
 /// A caller-supplied name made safe to echo in a message (bounded, no control characters).
@@ -162,8 +137,8 @@ mod tests {
         assert_eq!(
             p,
             ResolveParams {
-                workspace_id: "acme".into(),
-                provider_name: "github".into(),
+                workspace_id: WorkspaceId::new("acme").unwrap(),
+                provider_name: ProviderName::new("github").unwrap(),
                 min_ttl: Some(120),
                 force_refresh: true
             }
@@ -190,5 +165,9 @@ mod tests {
         assert!(err(Some("workspace_id=ACME&provider=x")).contains("workspace_id"));
         assert!(err(Some("workspace_id=acme&provider=a%2Fb")).contains("provider_name"));
         assert!(err(Some("workspace_id=acme&provider=..")).contains("provider_name"));
+        // The refused value is never echoed back.
+        let message = err(Some("workspace_id=acme&provider=Evil%0A%1B%5B2J"));
+        assert!(message.contains("provider_name"), "{message}");
+        assert!(!message.contains("Evil"), "{message}");
     }
 }

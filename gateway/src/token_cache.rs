@@ -19,6 +19,7 @@ use moka::Expiry;
 use moka::future::Cache;
 use nexus_protocol::ResolveResponse;
 use nexus_protocol::internal::{InternalResolveRequest, Principal};
+use nexus_protocol::{ProviderName, WorkspaceId};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,8 +37,8 @@ pub struct TokenCache {
 /// with scopes) must add what narrows it here.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct TokenKey {
-    workspace_id: String,
-    provider_name: String,
+    workspace_id: WorkspaceId,
+    provider_name: ProviderName,
 }
 
 /// A broker answer and when its token stops being valid.
@@ -208,8 +209,8 @@ impl TokenCache {
     ) -> Result<Arc<CachedToken>, ApiError> {
         let request = InternalResolveRequest {
             principal: principal.clone(),
-            workspace_id: params.workspace_id.clone(),
-            provider_name: params.provider_name.clone(),
+            workspace_id: params.workspace_id.to_string(),
+            provider_name: params.provider_name.to_string(),
             min_ttl: params.min_ttl,
             force_refresh,
             request_id: Some(request_id.to_owned()).filter(|id| !id.is_empty()),

@@ -7,6 +7,7 @@ use common::raw_http;
 use common::{Stack, assert_error, status_and_json, wait_until};
 use nexus_gateway::routes::paths;
 use nexus_protocol::internal::{RESOLVE_PATH, VERIFY_API_KEY_PATH};
+use nexus_protocol::{ConnectionId, ProviderName, WorkspaceId};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -411,19 +412,18 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(body["retry_after"], json!(retry_after));
 }
 
+/// `GET {base}/openapi.json` as JSON (200 required).
+async fn openapi_document(stack: &Stack, base: &str) -> Value {
+    let url = format!("{base}{}", paths::OPENAPI);
+    let (status, doc) = status_and_json(stack.http.get(url).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{base}{}", paths::OPENAPI);
+    doc
+}
+
 #[tokio::test]
-async fn openapi_document_is_3_1_and_lists_every_route() {
+async fn openapi_document_is_3_1_and_lists_exactly_the_routes_served() {
     let stack = Stack::start().await;
-    let (status, doc) = status_and_json(
-        stack
-            .http
-            .get(stack.url(paths::OPENAPI))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let doc = openapi_document(&stack, &stack.gateway_url).await;
     assert!(
         doc["openapi"]
             .as_str()
@@ -431,29 +431,83 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "{}",
         doc["openapi"]
     );
-    let documented: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
-    for path in paths::ALL {
-        assert!(
-            documented.iter().any(|p| p == path),
-            "{path} missing from /openapi.json"
-        );
+    let documented = doc["paths"].as_object().expect("paths");
+    // Every route is documented, and nothing else is (the broker's admin API is the broker's).
+    let mut listed: Vec<&str> = documented.keys().map(String::as_str).collect();
+    let mut routed: Vec<&str> = paths::ALL.to_vec();
+    listed.sort_unstable();
+    routed.sort_unstable();
+    assert_eq!(listed, routed, "documented paths vs routed paths");
+
+    // Every documented operation reaches a handler: not the router's fallback (404 "no such
+    // route") and not a wrong method (405).
+    for (path, operations) in documented {
+        let concrete = path.replace("{id}", "x1");
+        for method in operations.as_object().expect("operations").keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = stack
+                .http
+                .request(method.clone(), stack.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            assert!(
+                !(status == 404 && text.contains("no such route")),
+                "{method} {path} is documented but not routed: {text}"
+            );
+        }
     }
-    for admin_path in [
-        "/admin/v1/providers",
-        "/admin/v1/workspaces/{ws}/api-keys",
-        "/admin/v1/keys/rotate",
-    ] {
-        assert!(
-            documented.iter().any(|p| p.as_str() == admin_path),
-            "broker admin {admin_path} missing"
-        );
-    }
+
+    // The documented parameter rules are the protocol's.
+    let params = doc["paths"][paths::RESOLVE]["get"]["parameters"]
+        .as_array()
+        .expect("resolve parameters");
+    let pattern_of = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["schema"]["pattern"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(pattern_of("workspace_id"), WorkspaceId::PATTERN);
+    assert_eq!(pattern_of("provider_name"), ProviderName::PATTERN);
+    let id_pattern = &doc["paths"][paths::TOKEN]["get"]["parameters"][0]["schema"]["pattern"];
+    assert_eq!(id_pattern, ConnectionId::PATTERN);
+
     for scheme in ["bearer", "api_key"] {
         assert!(
             doc["components"]["securitySchemes"][scheme].is_object(),
             "{scheme} scheme"
         );
     }
+}
+
+#[tokio::test]
+async fn the_admin_api_is_documented_by_the_broker_not_the_gateway() {
+    let stack = Stack::start().await;
+    let gateway_doc = openapi_document(&stack, &stack.gateway_url).await;
+    let gateway_paths = gateway_doc["paths"].as_object().expect("paths");
+    assert!(
+        !gateway_paths.keys().any(|p| p.starts_with("/admin/")),
+        "the gateway answers 404 on /admin: it must not advertise it"
+    );
+    let broker_doc = openapi_document(&stack, &stack.broker.url).await;
+    for admin_path in [
+        "/admin/v1/providers",
+        "/admin/v1/workspaces/{ws}/api-keys",
+        "/admin/v1/keys/rotate",
+        "/admin/v1/workspaces/{ws}/agents",
+    ] {
+        assert!(
+            broker_doc["paths"][admin_path].is_object(),
+            "broker admin {admin_path} missing from the broker's /openapi.json"
+        );
+    }
+    assert!(broker_doc["components"]["securitySchemes"]["admin_token"].is_object());
 }
 
 #[tokio::test]

@@ -39,6 +39,13 @@ pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-e
 /// RFC 8693 token type of the issued session token.
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
+/// Whether `token` has the shape of a compact JWT (`eyJ…` header, three dot-separated parts),
+/// which is how session tokens and users' tokens are told from API keys and agent credentials
+/// (which never have it). A shape check only: nothing is verified.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
 /// The prefix of every session scope that names a provider (`provider:github:repo`).
 pub const PROVIDER_SCOPE_PREFIX: &str = "provider:";
 
@@ -212,6 +219,16 @@ mod tests {
         assert_eq!(parse_provider_scope("provider:"), None);
         assert_eq!(parse_provider_scope("provider:gh:"), None);
         assert_eq!(parse_provider_scope("acme:gliding"), None);
+    }
+
+    #[test]
+    fn jwt_shape() {
+        assert!(looks_like_jwt("eyJhbGciOi.eyJzdWIi.sig"));
+        assert!(!looks_like_jwt("nxk_abc_def"));
+        assert!(!looks_like_jwt("eyJhbGciOi.eyJzdWIi"));
+        assert!(!looks_like_jwt("eyJa.b.c.d"));
+        assert!(!looks_like_jwt("xeyJ.a.b"));
+        assert!(!looks_like_jwt(""));
     }
 
     #[test]

@@ -11,11 +11,15 @@
 //! - [`identity`]: agent sessions, authorization checks, On-Behalf-Of.
 //! - [`internal`]: the authenticated gateway → broker API (not public).
 //! - [`paths`]: the public paths of protocol v1.
+//! - [`ids`]: id newtypes (`WorkspaceId`, `ProviderName`, `Scope`, …), each rule checked once.
+//! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
 
+pub mod admin;
 pub mod connection;
 pub mod error;
 pub mod identity;
+pub mod ids;
 pub mod internal;
 pub mod paths;
 pub mod resolve;
@@ -26,6 +30,9 @@ pub use connection::{
     CheckConnectionResponse, ConnectionStatus, RequestConnectionInput, RequestConnectionResponse,
 };
 pub use error::{ErrorBody, ErrorCode};
+pub use ids::{
+    AgentId, ConnectionId, IdError, IdentityProviderId, ProviderName, Scope, SessionId, WorkspaceId,
+};
 pub use resolve::{Credentials, ResolveQuery, ResolveResponse, ScopeEnforcement};
 pub use secret::SecretString;
 pub use strategy::{Strategy, StrategyError, StrategySpec};

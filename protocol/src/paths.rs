@@ -13,3 +13,26 @@ pub const CHECK_CONNECTION_PREFIX: &str = "/v1/check-connection/";
 pub const TOKEN_PREFIX: &str = "/v1/token/";
 /// `POST /v1/refresh/{connection_id}` → [`crate::ResolveResponse`].
 pub const REFRESH_PREFIX: &str = "/v1/refresh/";
+
+/// Route template of [`CHECK_CONNECTION_PREFIX`] (`{id}`: the connection id).
+pub const CHECK_CONNECTION: &str = "/v1/check-connection/{id}";
+/// Route template of [`TOKEN_PREFIX`].
+pub const TOKEN: &str = "/v1/token/{id}";
+/// Route template of [`REFRESH_PREFIX`].
+pub const REFRESH: &str = "/v1/refresh/{id}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_extend_their_prefixes() {
+        for (prefix, template) in [
+            (CHECK_CONNECTION_PREFIX, CHECK_CONNECTION),
+            (TOKEN_PREFIX, TOKEN),
+            (REFRESH_PREFIX, REFRESH),
+        ] {
+            assert_eq!(format!("{prefix}{{id}}"), template);
+        }
+    }
+}

@@ -1,7 +1,7 @@
 """Build the documentation site and run its samples, against one throwaway stack.
 
 1. start `nexus dev` and `nexus-testkit echo` (scripts/docs/stack.py);
-2. write docs/reference/api.md from the running gateway's /openapi.json
+2. write docs/reference/api.md from the running gateway's and broker's /openapi.json
    (scripts/docs/gen_api_reference.py);
 3. check that every setting the code reads is in the configuration reference;
 4. `mkdocs build --strict` into site/ (broken links and anchors fail it);
@@ -34,16 +34,18 @@ class BuildError(Exception):
 
 
 def write_api_reference(stack: Stack) -> None:
-    openapi = stack.openapi()
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as document:
-        json.dump(openapi, document)
-        document.flush()
+    documents = [stack.openapi("gateway"), stack.openapi("broker")]
+    with tempfile.TemporaryDirectory() as tmp:
+        arguments = []
+        for server, openapi in zip(("gateway", "broker"), documents, strict=True):
+            path = Path(tmp) / f"{server}.json"
+            path.write_text(json.dumps(openapi))
+            arguments += ["--openapi", str(path)]
         status = subprocess.run(
             [
                 sys.executable,
                 gen_api_reference.__file__,
-                "--openapi",
-                document.name,
+                *arguments,
                 "--out",
                 str(API_PAGE),
             ],
@@ -51,17 +53,21 @@ def write_api_reference(stack: Stack) -> None:
         ).returncode
     if status != 0:
         raise BuildError("the API reference could not be generated")
-    # Every operation the gateway documents must have its section in the page.
+    # Every operation either server documents must have its section in the page.
     page = API_PAGE.read_text()
-    paths: dict[str, dict[str, object]] = openapi.get("paths", {})  # type: ignore[assignment]
-    missing = [
-        f"{method.upper()} {path}"
-        for path, operations in paths.items()
-        for method in operations
-        if f"### `{method.upper()} {path}`" not in page
-    ]
-    if missing or not paths:
-        raise BuildError(f"the API reference lacks operations: {missing or 'all'}")
+    missing = []
+    for openapi in documents:
+        paths: dict[str, dict[str, object]] = openapi.get("paths", {})  # type: ignore[assignment]
+        if not paths:
+            missing.append("all")
+        missing += [
+            f"{method.upper()} {path}"
+            for path, operations in paths.items()
+            for method in operations
+            if f"### `{method.upper()} {path}`" not in page
+        ]
+    if missing:
+        raise BuildError(f"the API reference lacks operations: {missing}")
 
 
 def mkdocs_build(site_dir: Path) -> None:

@@ -1,6 +1,7 @@
 """A throwaway Nexus stack for the documentation: `nexus dev` plus `nexus-testkit echo`.
 
-The docs build reads the API reference from the running gateway's `/openapi.json`, and the
+The docs build reads the API reference from the running gateway's and broker's `/openapi.json`,
+and the
 sample runner executes every runnable code block against this stack. Both use `Stack` as a
 context manager, so the processes are stopped on every exit path.
 
@@ -189,8 +190,9 @@ class Stack:
             )
         return result.stdout.decode()
 
-    def openapi(self) -> dict[str, object]:
-        url = self.env["NEXUS_GATEWAY_URL"].rstrip("/") + "/openapi.json"
-        with urllib.request.urlopen(url, timeout=30) as response:
+    def openapi(self, server: str = "gateway") -> dict[str, object]:
+        """The OpenAPI document of `server` (`gateway`: the public API; `broker`: admin)."""
+        base = self.env[f"NEXUS_{server.upper()}_URL"].rstrip("/")
+        with urllib.request.urlopen(base + "/openapi.json", timeout=30) as response:
             document: dict[str, object] = json.load(response)
         return document

@@ -40,6 +40,11 @@ pub fn router(service: AppState) -> Router {
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
+        // The broker's own OpenAPI document (the gateway's covers only the public API).
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(crate::api_doc()) }),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -6,10 +6,15 @@ use crate::args::{
     ProvidersCommand, WorkspacesCommand,
 };
 use crate::error::{CliError, CliResult};
-use crate::http::{ApiClient, Body};
-use crate::output::{field, outln, print_json, print_table, rows};
+use crate::http::{ApiClient, Body, parse_answer};
+use crate::output::{outln, print_json, print_table, rows};
+use nexus_protocol::admin::{
+    self, AdminConnectRequest, CreateWorkspaceRequest, CreatedApiKey, DriftReport, ImportRequest,
+    ImportSecret, RotateKeysRequest, RotateResponse,
+};
+use nexus_protocol::{ProviderName, RequestConnectionResponse, WorkspaceId};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
@@ -17,25 +22,23 @@ use std::path::Path;
 /// piped by mistake.
 const MAX_STDIN_SECRET_BYTES: u64 = 64 * 1024;
 
-/// `/admin/v1/workspaces/{ws}` with the id checked, so a typo cannot produce a different path.
-fn workspace_path(workspace: &str, rest: &str) -> CliResult<String> {
-    if !is_valid_id(workspace) {
-        return Err(CliError::config(format!(
-            "`{workspace}` is not a valid workspace id (lowercase letters, digits, `_` and `-`; at most 63 characters, starting with a letter or digit)"
-        )));
-    }
-    Ok(format!("/admin/v1/workspaces/{workspace}{rest}"))
+/// The workspace id given on the command line, checked by the protocol's rule.
+pub fn workspace_id(workspace: &str) -> CliResult<WorkspaceId> {
+    WorkspaceId::new(workspace).map_err(|e| {
+        CliError::config(format!(
+            "{e} (lowercase letters, digits, `_` and `-`; at most 63 characters, starting with a letter or digit)"
+        ))
+    })
 }
 
-/// `[a-z0-9][a-z0-9_-]{0,62}`: the broker's rule for workspace ids.
-pub fn is_valid_id(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+/// `/admin/v1/workspaces/{ws}` with the id checked, so a typo cannot produce a different path.
+fn workspace_path(workspace: &str, rest: &str) -> CliResult<String> {
+    Ok(admin::workspace_path(&workspace_id(workspace)?, rest))
+}
+
+/// A provider name given on the command line, checked by the protocol's rule.
+fn provider_name(provider: String) -> CliResult<ProviderName> {
+    ProviderName::new(provider).map_err(|e| CliError::config(e.to_string()))
 }
 
 pub async fn workspaces(
@@ -45,14 +48,13 @@ pub async fn workspaces(
 ) -> CliResult<()> {
     match command {
         WorkspacesCommand::Create { id, name } => {
-            workspace_path(&id, "")?; // validates the id before anything is sent
-            let mut body = Map::new();
-            body.insert("id".into(), id.clone().into());
-            if let Some(name) = name {
-                body.insert("name".into(), name.into());
-            }
+            // The id is checked before anything is sent.
+            let body = CreateWorkspaceRequest {
+                id: workspace_id(&id)?,
+                name,
+            };
             let created = client
-                .post("/admin/v1/workspaces", &[], Body::Json(Value::Object(body)))
+                .post(admin::WORKSPACES_PATH, &[], Body::json(&body)?)
                 .await?;
             if json {
                 print_json(&created);
@@ -62,7 +64,7 @@ pub async fn workspaces(
             }
         }
         WorkspacesCommand::List => {
-            let list = client.get("/admin/v1/workspaces", &[]).await?;
+            let list = client.get(admin::WORKSPACES_PATH, &[]).await?;
             if json {
                 print_json(&list);
             } else {
@@ -89,16 +91,16 @@ pub async fn providers(client: &ApiClient, command: ProvidersCommand, json: bool
                 ("prune", prune.to_string()),
             ];
             let report = client
-                .post("/admin/v1/providers/apply", &query, body)
+                .post(admin::PROVIDERS_APPLY_PATH, &query, body)
                 .await?;
             if json {
                 print_json(&report);
             } else {
-                print_drift_report(&report);
+                print_drift_report(&parse_answer(&report, "broker")?);
             }
         }
         ProvidersCommand::List => {
-            let list = client.get("/admin/v1/providers", &[]).await?;
+            let list = client.get(admin::PROVIDERS_PATH, &[]).await?;
             if json {
                 print_json(&list);
             } else {
@@ -138,44 +140,25 @@ fn read_providers_file(file: &Path) -> CliResult<Body> {
     Ok(Body::Text { content_type, text })
 }
 
-fn print_drift_report(report: &Value) {
-    let dry_run = report
-        .get("dry_run")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
-    for (key, label) in [
-        ("created", verb("created", "would create")),
-        ("updated", verb("updated", "would update")),
-        ("pruned", verb("pruned", "would prune")),
-        ("unchanged", "unchanged"),
+fn print_drift_report(report: &DriftReport) {
+    let verb = |done: &'static str, would: &'static str| if report.dry_run { would } else { done };
+    for (names, label) in [
+        (&report.created, verb("created", "would create")),
+        (&report.updated, verb("updated", "would update")),
+        (&report.pruned, verb("pruned", "would prune")),
+        (&report.unchanged, "unchanged"),
     ] {
-        for name in report
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = name
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| field(name, "name"));
+        for name in names {
             outln!("{label:<14} {name}");
         }
     }
-    let count = |key: &str| {
-        report
-            .get(key)
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len)
-    };
     eprintln!(
         "{}{} created, {} updated, {} pruned, {} unchanged",
-        if dry_run { "dry run: " } else { "" },
-        count("created"),
-        count("updated"),
-        count("pruned"),
-        count("unchanged")
+        if report.dry_run { "dry run: " } else { "" },
+        report.created.len(),
+        report.updated.len(),
+        report.pruned.len(),
+        report.unchanged.len()
     );
 }
 
@@ -228,20 +211,15 @@ pub async fn connections(
             scopes,
         } => {
             let path = workspace_path(&workspace, "/connections/import")?;
-            let secret = read_secret_from_stdin(kind)?;
-            let mut body = Map::new();
-            body.insert("provider_name".into(), provider.into());
-            body.insert("kind".into(), kind.wire_name().into());
-            body.insert("secret".into(), secret);
-            if let Some(user) = user_id {
-                body.insert("user_id".into(), user.into());
-            }
-            if !scopes.is_empty() {
-                body.insert("scopes".into(), scopes.into());
-            }
-            let connection = client
-                .post(&path, &[], Body::Json(Value::Object(body)))
-                .await?;
+            let provider_name = provider_name(provider)?;
+            let body = ImportRequest {
+                provider_name,
+                kind: kind.wire(),
+                secret: ImportSecret(read_secret_from_stdin(kind)?),
+                user_id,
+                scopes,
+            };
+            let connection = client.post(&path, &[], Body::json(&body)?).await?;
             if json {
                 print_json(&connection);
             } else {
@@ -326,34 +304,22 @@ fn parse_secret(kind: ImportKind, raw: &str) -> CliResult<Value> {
 
 pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliResult<()> {
     let path = workspace_path(&args.workspace, "/connect")?;
-    let mut body = Map::new();
-    body.insert("provider_name".into(), args.provider.into());
-    if let Some(user) = args.user_id {
-        body.insert("user_id".into(), user.into());
-    }
-    if !args.scopes.is_empty() {
-        body.insert("scopes".into(), args.scopes.into());
-    }
-    if let Some(url) = args.return_url {
-        body.insert("return_url".into(), url.into());
-    }
-    let started = client
-        .post(&path, &[], Body::Json(Value::Object(body)))
-        .await?;
+    let body = AdminConnectRequest {
+        provider_name: provider_name(args.provider)?,
+        user_id: args.user_id,
+        scopes: args.scopes,
+        return_url: args.return_url,
+    };
+    let started = client.post(&path, &[], Body::json(&body)?).await?;
     if json {
         print_json(&started);
         return Ok(());
     }
-    let url = started
-        .get("authUrl")
-        .or_else(|| started.get("auth_url"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| CliError::runtime("the broker's answer has no authUrl"))?;
-    outln!("{url}");
+    let started: RequestConnectionResponse = parse_answer(&started, "broker")?;
+    outln!("{}", started.auth_url);
     eprintln!(
         "open the URL above to authorize; connection {} stays pending until then (`nexus connections list --workspace {}`)",
-        field(&started, "connection_id"),
-        args.workspace
+        started.connection_id, args.workspace
     );
     Ok(())
 }
@@ -372,15 +338,12 @@ pub async fn api_keys(client: &ApiClient, command: ApiKeysCommand, json: bool) -
                 print_json(&created);
                 return Ok(());
             }
-            let key = created
-                .get("api_key")
-                .and_then(Value::as_str)
-                .ok_or_else(|| CliError::runtime("the broker's answer has no api_key"))?;
+            let created: CreatedApiKey = parse_answer(&created, "broker")?;
             // Only the key on stdout: `KEY=$(nexus api-keys create --workspace w)` must work.
-            outln!("{key}");
+            outln!("{}", created.api_key.expose());
             eprintln!(
                 "created API key {} for workspace {workspace}; it is shown only this once",
-                field(&created, "key_id")
+                created.key_id
             );
         }
         ApiKeysCommand::List { workspace } => {
@@ -421,15 +384,20 @@ pub async fn keys(client: &ApiClient, command: KeysCommand, json: bool) -> CliRe
     match command {
         KeysCommand::Rotate => {
             let result = client
-                .post("/admin/v1/keys/rotate", &[], Body::Json(json!({})))
+                .post(
+                    admin::KEYS_ROTATE_PATH,
+                    &[],
+                    Body::json(&RotateKeysRequest::default())?,
+                )
                 .await?;
             if json {
                 print_json(&result);
             } else {
+                let rotated: RotateResponse = parse_answer(&result, "broker")?;
                 outln!(
                     "active key {}; {} secrets re-encrypted",
-                    field(&result, "active_key_id"),
-                    field(&result, "reencrypted")
+                    rotated.active_key_id,
+                    rotated.reencrypted
                 );
             }
         }
@@ -457,7 +425,7 @@ pub async fn audit(client: &ApiClient, args: AuditArgs, json: bool) -> CliResult
     if let Some(user) = args.user {
         query.push(("user", user));
     }
-    let records = client.get("/admin/v1/audit", &query).await?;
+    let records = client.get(admin::AUDIT_PATH, &query).await?;
     if json {
         print_json(&records);
     } else {
@@ -488,15 +456,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn workspace_ids_follow_the_broker_rule() {
-        assert!(is_valid_id("dev"));
-        assert!(is_valid_id("a_b-9"));
-        assert!(!is_valid_id(""));
-        assert!(!is_valid_id("Dev"));
-        assert!(!is_valid_id("-x"));
-        assert!(!is_valid_id("a/b"));
-        assert!(!is_valid_id(&"a".repeat(64)));
-        assert!(workspace_path("../x", "").is_err());
+    fn workspace_ids_follow_the_protocol_rule() {
+        assert_eq!(
+            workspace_path("a_b-9", "/api-keys").unwrap(),
+            "/admin/v1/workspaces/a_b-9/api-keys"
+        );
+        for bad in ["", "Dev", "-x", "a/b", "../x", &"a".repeat(64)] {
+            assert_eq!(
+                workspace_path(bad, "").unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
+        }
+        let err = workspace_id("evil\n\u{1b}[2J").unwrap_err().to_string();
+        assert!(!err.chars().any(char::is_control), "{err:?}");
     }
 
     #[test]

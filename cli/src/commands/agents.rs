@@ -1,11 +1,16 @@
 //! Agent identity for operators: `nexus agents …`, `nexus idp …` (trusted issuers of user
 //! tokens for On-Behalf-Of) and `nexus audit verify` (the audit hash chain).
 
-use super::admin::is_valid_id;
+use super::admin::workspace_id;
 use crate::error::{CliError, CliResult};
-use crate::http::{ApiClient, Body};
-use crate::output::{field, outln, print_json, print_table, rows};
+use crate::http::{ApiClient, Body, parse_answer};
+use crate::output::{outln, print_json, print_table, rows};
 use clap::Subcommand;
+use nexus_protocol::admin::{
+    self, AddIdentityProviderRequest, ChainVerdict, CreateAgentRequest, IdentityProvider,
+    RotatedCredential,
+};
+use nexus_protocol::{AgentId, IdentityProviderId, Scope, WorkspaceId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -93,38 +98,27 @@ pub enum AuditCommand {
 }
 
 fn agents_path(workspace: &str, rest: &str) -> CliResult<String> {
-    checked_workspace(workspace)?;
-    Ok(format!("/admin/v1/workspaces/{workspace}/agents{rest}"))
+    Ok(admin::workspace_path(
+        &workspace_id(workspace)?,
+        &format!("/agents{rest}"),
+    ))
 }
 
-fn checked_workspace(workspace: &str) -> CliResult<()> {
-    if is_valid_id(workspace) {
-        Ok(())
-    } else {
-        Err(CliError::config(format!(
-            "`{workspace}` is not a valid workspace id"
-        )))
-    }
+fn idps_path(workspace: &WorkspaceId, rest: &str) -> String {
+    admin::workspace_path(workspace, &format!("/identity-providers{rest}"))
 }
 
-/// Agent and provider ids are `[A-Za-z0-9_]`; anything else cannot name one (and must not
-/// change the path).
-fn checked_id(what: &str, id: &str) -> CliResult<()> {
-    if !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        Ok(())
-    } else {
-        Err(CliError::config(format!("`{id}` is not a valid {what} id")))
-    }
+/// An id the broker generated (agent, identity provider), checked by the protocol's rule: a
+/// value that breaks it cannot name one (and must not change the path).
+fn checked_id<T: TryFrom<String, Error = nexus_protocol::IdError>>(id: String) -> CliResult<T> {
+    T::try_from(id).map_err(|e| CliError::config(e.to_string()))
 }
 
-fn split_scopes(raw: Vec<String>) -> Vec<String> {
+fn split_scopes(raw: Vec<String>) -> CliResult<Vec<Scope>> {
     raw.iter()
         .flat_map(|s| s.split([' ', ',']))
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+        .map(|s| Scope::new(s).map_err(|e| CliError::config(e.to_string())))
         .collect()
 }
 
@@ -133,15 +127,14 @@ fn print_credential(answer: &Value, json: bool, what: &str) -> CliResult<()> {
         print_json(answer);
         return Ok(());
     }
-    let credential = answer
-        .get("agent_credential")
-        .and_then(Value::as_str)
-        .ok_or_else(|| CliError::runtime("the broker's answer has no agent_credential"))?;
+    // A created agent's answer is the agent plus its credential; a rotation's is the id plus
+    // the credential: both have the fields of `RotatedCredential`.
+    let answer: RotatedCredential = parse_answer(answer, "broker")?;
     // Only the credential on stdout: `CRED=$(nexus agents create …)` must work.
-    outln!("{credential}");
+    outln!("{}", answer.agent_credential.expose());
     eprintln!(
         "{what} agent {}; the credential is shown only this once",
-        field(answer, "agent_id")
+        answer.agent_id
     );
     Ok(())
 }
@@ -154,13 +147,13 @@ pub async fn agents(client: &ApiClient, command: AgentsCommand, json: bool) -> C
             scopes,
             max_session_ttl,
         } => {
-            let mut body = json!({"name": name, "scopes": split_scopes(scopes)});
-            if let Some(ttl) = max_session_ttl {
-                body["max_session_ttl_seconds"] = json!(ttl);
-            }
-            let created = client
-                .post(&agents_path(&workspace, "")?, &[], Body::Json(body))
-                .await?;
+            let path = agents_path(&workspace, "")?;
+            let body = CreateAgentRequest {
+                name,
+                scopes: split_scopes(scopes)?,
+                max_session_ttl_seconds: max_session_ttl,
+            };
+            let created = client.post(&path, &[], Body::json(&body)?).await?;
             print_credential(&created, json, "created")
         }
         AgentsCommand::List { workspace } => {
@@ -193,7 +186,7 @@ pub async fn agents(client: &ApiClient, command: AgentsCommand, json: bool) -> C
             workspace,
             agent_id,
         } => {
-            checked_id("agent", &agent_id)?;
+            let agent_id: AgentId = checked_id(agent_id)?;
             let path = agents_path(&workspace, &format!("/{agent_id}/rotate-credential"))?;
             let rotated = client.post(&path, &[], Body::Json(json!({}))).await?;
             print_credential(&rotated, json, "rotated the credential of")
@@ -208,7 +201,7 @@ async fn set_state(
     verb: &str,
     json: bool,
 ) -> CliResult<()> {
-    checked_id("agent", agent_id)?;
+    let agent_id: AgentId = checked_id(agent_id.to_owned())?;
     let path = agents_path(workspace, &format!("/{agent_id}/{verb}"))?;
     let agent = client.post(&path, &[], Body::Json(json!({}))).await?;
     if json {
@@ -227,25 +220,22 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
             jwks_url,
             audience,
         } => {
-            checked_workspace(&workspace)?;
-            let mut body = json!({ "issuer": issuer });
-            if let Some(url) = jwks_url {
-                body["jwks_url"] = json!(url);
-            }
-            if let Some(aud) = audience {
-                body["audience"] = json!(aud);
-            }
-            let path = format!("/admin/v1/workspaces/{workspace}/identity-providers");
-            let added = client.post(&path, &[], Body::Json(body)).await?;
+            let path = idps_path(&workspace_id(&workspace)?, "");
+            let body = AddIdentityProviderRequest {
+                issuer,
+                jwks_url,
+                audience,
+            };
+            let added = client.post(&path, &[], Body::json(&body)?).await?;
             if json {
                 print_json(&added);
             } else {
-                outln!("{}", field(&added, "id"));
+                let added: IdentityProvider = parse_answer(&added, "broker")?;
+                outln!("{}", added.id);
             }
         }
         IdpCommand::List { workspace } => {
-            checked_workspace(&workspace)?;
-            let path = format!("/admin/v1/workspaces/{workspace}/identity-providers");
+            let path = idps_path(&workspace_id(&workspace)?, "");
             let list = client.get(&path, &[]).await?;
             if json {
                 print_json(&list);
@@ -262,9 +252,9 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
             }
         }
         IdpCommand::Remove { workspace, id } => {
-            checked_workspace(&workspace)?;
-            checked_id("identity provider", &id)?;
-            let path = format!("/admin/v1/workspaces/{workspace}/identity-providers/{id}");
+            let workspace = workspace_id(&workspace)?;
+            let id: IdentityProviderId = checked_id(id)?;
+            let path = idps_path(&workspace, &format!("/{id}"));
             client.send(Method::DELETE, &path, &[], Body::None).await?;
             if !json {
                 outln!("removed {id}");
@@ -280,23 +270,24 @@ pub async fn audit(client: &ApiClient, command: AuditCommand, json: bool) -> Cli
     let AuditCommand::Verify { workspace } = command;
     let mut query = Vec::new();
     if let Some(ws) = workspace {
-        checked_workspace(&ws)?;
-        query.push(("workspace_id", ws));
+        query.push(("workspace_id", workspace_id(&ws)?.into_string()));
     }
-    let verdict = client.get("/admin/v1/audit/verify", &query).await?;
-    let ok = verdict.get("ok").and_then(Value::as_bool);
-    let checked = field(&verdict, "checked");
+    let answer = client.get(admin::AUDIT_VERIFY_PATH, &query).await?;
+    let verdict: ChainVerdict = parse_answer(&answer, "broker")?;
+    let checked = verdict.checked.to_string();
     if json {
-        print_json(&verdict);
-    } else if ok == Some(true) {
+        print_json(&answer);
+    } else if verdict.ok {
         outln!("ok: the audit chain holds ({checked} records checked)");
     }
-    match ok {
-        Some(true) => Ok(()),
-        Some(false) => Err(CliError::AuditChainBroken {
-            first_broken_id: field(&verdict, "first_broken_id"),
+    if verdict.ok {
+        Ok(())
+    } else {
+        Err(CliError::AuditChainBroken {
+            first_broken_id: verdict
+                .first_broken_id
+                .map_or_else(|| "-".to_owned(), |id| id.to_string()),
             checked,
-        }),
-        None => Err(CliError::runtime("the broker's answer has no `ok`")),
+        })
     }
 }

@@ -6,7 +6,7 @@ use crate::Gateway;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
-use crate::query::validate_name;
+use crate::query::invalid;
 use crate::routes::{json_body, private_json};
 use axum::Extension;
 use axum::body::Bytes;
@@ -18,6 +18,7 @@ use nexus_protocol::{
     CheckConnectionResponse, ErrorBody, RequestConnectionInput, RequestConnectionResponse,
     ResolveResponse,
 };
+use nexus_protocol::{ConnectionId, ProviderName};
 
 /// Longest `user_id` accepted.
 const MAX_USER_ID_LEN: usize = 256;
@@ -45,7 +46,7 @@ pub async fn request_connection(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input: RequestConnectionInput = json_body(body, gateway.inner.config.max_body_bytes)?;
-    validate_name("provider_name", &input.provider_name)?;
+    ProviderName::new(input.provider_name.as_str()).map_err(|e| invalid("provider_name", &e))?;
     if input.user_id.is_empty() || input.user_id.len() > MAX_USER_ID_LEN {
         return Err(ApiError::invalid_request(format!(
             "`user_id` must be 1-{MAX_USER_ID_LEN} bytes"
@@ -147,9 +148,8 @@ pub async fn refresh_connection(
 }
 
 /// The `{id}` path segment, decoded and validated (no slashes, no dots-only names).
-fn connection_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+fn connection_id(id: Result<Path<String>, PathRejection>) -> Result<ConnectionId, ApiError> {
     let Path(id) =
         id.map_err(|_| ApiError::invalid_request("the connection id is not valid UTF-8"))?;
-    validate_name("connection id", &id)?;
-    Ok(id)
+    crate::query::connection_id(id)
 }

@@ -45,7 +45,7 @@ pub async fn metrics(State(gateway): State<Gateway>) -> Response {
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "This OpenAPI 3.1 document, including the broker admin API")))]
+    responses((status = 200, description = "This OpenAPI 3.1 document: the routes this gateway serves")))]
 pub async fn openapi_json(State(gateway): State<Gateway>) -> Response {
     (
         [(

@@ -19,13 +19,12 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Every path the gateway serves (the OpenAPI test checks each is documented).
+/// Every path the gateway serves: the protocol's public paths plus operations (the OpenAPI test
+/// checks these and the document list the same paths).
 pub mod paths {
-    pub const RESOLVE: &str = "/v1/resolve";
-    pub const REQUEST_CONNECTION: &str = "/v1/request-connection";
-    pub const CHECK_CONNECTION: &str = "/v1/check-connection/{id}";
-    pub const TOKEN: &str = "/v1/token/{id}";
-    pub const REFRESH: &str = "/v1/refresh/{id}";
+    pub use nexus_protocol::paths::{
+        CHECK_CONNECTION, REFRESH, REQUEST_CONNECTION, RESOLVE, TOKEN,
+    };
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";

@@ -22,7 +22,7 @@ use nexus_protocol::{ErrorBody, ResolveResponse};
     // `provider_name` (older clients); sending both is a repeated parameter.
     params(
         ("workspace_id" = String, Query, description = "The caller's workspace", pattern = "^[a-z0-9][a-z0-9_-]{0,62}$"),
-        ("provider_name" = String, Query, description = "Provider name (alias: `provider`)", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"),
+        ("provider_name" = String, Query, description = "Provider name (alias: `provider`)", pattern = "^[a-z0-9][a-z0-9_.-]{0,62}$"),
         ("min_ttl" = Option<u64>, Query, description = "Seconds the credential must stay valid", minimum = 0),
         ("force_refresh" = Option<bool>, Query, description = "Skip every cache and refresh at the provider"),
     ),

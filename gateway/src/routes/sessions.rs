@@ -28,7 +28,7 @@ use nexus_protocol::identity::{
     TokenExchangeResponse,
 };
 use nexus_protocol::internal::{InternalResolveRequest, Principal};
-use nexus_protocol::{ErrorBody, SecretString};
+use nexus_protocol::{ErrorBody, SecretString, SessionId};
 use percent_encoding::percent_decode_str;
 
 /// Subject token types accepted by `POST /v1/token`.
@@ -37,14 +37,10 @@ const SUBJECT_TOKEN_TYPES: &[&str] = &[
     "urn:ietf:params:oauth:token-type:id_token",
     "urn:ietf:params:oauth:token-type:access_token",
 ];
-/// Longest session id accepted in a path.
-const MAX_SESSION_ID_LEN: usize = 64;
 
-/// A session token is a compact JWT (`eyJ…` header, three parts); API keys and agent
-/// credentials never look like one.
+/// A session token is a compact JWT; API keys and agent credentials never look like one.
 pub fn is_session_token(token: &SecretString) -> bool {
-    let t = token.expose();
-    t.starts_with("eyJ") && t.bytes().filter(|b| *b == b'.').count() == 2
+    nexus_protocol::identity::looks_like_jwt(token.expose())
 }
 
 /// The principal of a usable session (401 otherwise), asked of the broker every time.
@@ -77,8 +73,8 @@ pub async fn resolve_for_session(
 ) -> Result<Response, ApiError> {
     let request = InternalResolveRequest {
         principal,
-        workspace_id: params.workspace_id,
-        provider_name: params.provider_name,
+        workspace_id: params.workspace_id.into_string(),
+        provider_name: params.provider_name.into_string(),
         min_ttl: params.min_ttl,
         force_refresh: params.force_refresh,
         request_id: Some(request_id.to_owned()).filter(|id| !id.is_empty()),
@@ -110,14 +106,9 @@ fn created(value: &impl serde::Serialize) -> Response {
 
 fn session_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(id) = path.map_err(|_| ApiError::invalid_request("malformed session id"))?;
-    let ok = !id.is_empty()
-        && id.len() <= MAX_SESSION_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("no such session"))
-    }
+    SessionId::new(id)
+        .map(SessionId::into_string)
+        .map_err(|_| ApiError::not_found("no such session"))
 }
 
 #[utoipa::path(
