@@ -10,19 +10,13 @@
 //! - [`service`]: the operations the HTTP layers call (resolve, connect, import, rotate, …).
 //! - [`api`]: the HTTP surfaces: admin, internal (gateway), browser (callback and form).
 
+pub mod api;
 pub mod config;
-pub mod crypto;
 pub mod error;
-pub mod identity;
-pub mod providers;
-pub mod store;
 
 pub use config::BrokerConfig;
 pub use error::{ApiError, BrokerError};
-pub mod api;
-pub mod oauth;
-pub mod refresh;
-pub mod service;
+pub use nexus_vault::{crypto, identity, oauth, providers, refresh, service, store};
 
 use crypto::Vault;
 use oauth::OAuthClient;
@@ -34,14 +28,15 @@ use store::Store;
 /// A running broker: connected, migrated, keys loaded. Serve `router()`; clone freely.
 #[derive(Clone)]
 pub struct Broker {
-    service: Arc<Service>,
+    service: api::AppState,
 }
 
 impl Broker {
     /// Connect to the database, apply migrations, load the keyring and (if configured) apply the
     /// providers file without pruning.
     pub async fn start(config: BrokerConfig) -> Result<Self, BrokerError> {
-        let ring = config.load_keyring()?;
+        let vault_config = config.vault_config();
+        let ring = vault_config.load_keyring()?;
         let vault = Arc::new(Vault::new(ring, config.master_key_file.clone()));
         let store = Store::connect(&config.database_url, vault.clone()).await?;
         store.record_active_key(&vault.active_id()).await?;
@@ -52,12 +47,16 @@ impl Broker {
         ));
         let refresh = RefreshEngine::new(store.clone(), oauth.clone(), config.refresh_margin);
         let identity = identity::Identity::new(config.provider_timeout);
-        let service = Arc::new(Service {
-            config,
-            store,
-            identity,
-            oauth,
-            refresh,
+        let service = Arc::new(api::BrokerState {
+            service: Service {
+                config: vault_config,
+                store,
+                identity,
+                oauth,
+                refresh,
+            },
+            admin_token: config.admin_token.clone(),
+            internal_token: config.internal_token.clone(),
         });
         if let Some(path) = service.config.providers_file.clone() {
             let text = std::fs::read_to_string(&path)
@@ -92,6 +91,6 @@ impl Broker {
 /// The admin API's OpenAPI document (merged by the gateway into its `/openapi.json`).
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
-    doc.merge(<identity::api::IdentityAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
     doc
 }

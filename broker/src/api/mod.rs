@@ -10,10 +10,11 @@
 
 pub mod admin;
 pub mod browser;
+pub mod identity;
 pub mod internal;
 
 use crate::error::ApiError;
-use crate::service::{Caller, Service};
+use nexus_vault::service::{Caller, Service};
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, request::Parts};
@@ -26,14 +27,28 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-pub type AppState = Arc<Service>;
+pub type AppState = Arc<BrokerState>;
+
+/// What every handler sees: the vault's operations and the tokens that authenticate callers.
+pub struct BrokerState {
+    pub service: Service,
+    pub admin_token: SecretString,
+    pub internal_token: SecretString,
+}
+
+impl std::ops::Deref for BrokerState {
+    type Target = Service;
+    fn deref(&self) -> &Service {
+        &self.service
+    }
+}
 
 pub fn router(service: AppState) -> Router {
     Router::new()
         .merge(admin::router(service.clone()))
         .merge(internal::router(service.clone()))
-        .merge(crate::identity::api::admin_router(service.clone()))
-        .merge(crate::identity::api::internal_router(service.clone()))
+        .merge(identity::admin_router(service.clone()))
+        .merge(identity::internal_router(service.clone()))
         .merge(browser::router())
         .route(
             "/healthz",
@@ -108,7 +123,7 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
 }
 
 pub async fn require_admin(State(service): State<AppState>, req: Request, next: Next) -> Response {
-    if token_matches(req.headers(), &service.config.admin_token) {
+    if token_matches(req.headers(), &service.admin_token) {
         next.run(req).await
     } else {
         ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token").into_response()
@@ -120,7 +135,7 @@ pub async fn require_internal(
     req: Request,
     next: Next,
 ) -> Response {
-    if token_matches(req.headers(), &service.config.internal_token) {
+    if token_matches(req.headers(), &service.internal_token) {
         next.run(req).await
     } else {
         let mut response =

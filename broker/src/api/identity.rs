@@ -3,14 +3,16 @@
 //! Admin (admin token): agents, trusted identity providers, audit chain verification.
 //! Internal (internal token, called by the gateway): sessions, authorize, token exchange, JWKS.
 
-use super::store::{Agent, IdentityProvider};
-use super::{DEFAULT_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS, is_valid_scope};
 use crate::api::{
     AppState, JsonBody, QueryParams, admin_caller, request_id, require_admin, require_internal,
 };
 use crate::error::ApiError;
-use crate::store::audit_chain::ChainVerdict;
-use crate::store::workspaces::is_valid_workspace_id;
+use nexus_vault::identity::{
+    DEFAULT_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS, is_valid_scope,
+};
+use nexus_vault::store::audit_chain::ChainVerdict;
+use nexus_vault::store::identity::{Agent, IdentityProvider};
+use nexus_vault::store::workspaces::is_valid_workspace_id;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};

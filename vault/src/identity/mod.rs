@@ -14,13 +14,11 @@
 //! `acme:gliding`). Those of the form `provider:<name>[:<provider scope>]` also gate
 //! `GET /v1/resolve` for that provider and narrow the credential handed out.
 
-pub mod api;
 pub mod audit;
 pub mod narrowing;
 pub mod obo;
 pub mod sessions;
 pub mod signing;
-pub mod store;
 
 use signing::Signer;
 use std::time::Duration;
@@ -35,9 +33,9 @@ pub const SESSION_AUDIENCE: &str = "nexus";
 /// Identity state shared by the broker's handlers: the signing keys (cached) and the HTTP
 /// client and key cache used to verify users' tokens.
 pub struct Identity {
-    pub(crate) signer: Signer,
-    pub(crate) trusted: obo::TrustedIssuers,
-    pub(crate) narrowed: narrowing::NarrowedTokens,
+    pub signer: Signer,
+    pub trusted: obo::TrustedIssuers,
+    pub narrowed: narrowing::NarrowedTokens,
 }
 
 impl Identity {

@@ -6,7 +6,7 @@
 //! minutes and fetched again once when a token names an unknown `kid` (key rotation at the IdP).
 //! Only asymmetric algorithms are accepted.
 
-use super::store::IdentityProvider;
+use crate::store::identity::IdentityProvider;
 use crate::store::Store;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

@@ -9,7 +9,7 @@ mod admin;
 mod connect;
 mod resolve;
 
-use crate::config::BrokerConfig;
+use crate::config::VaultConfig;
 use crate::crypto::Aad;
 use crate::error::ApiError;
 use crate::oauth::{OAuthClient, OAuthError};
@@ -40,7 +40,7 @@ impl Caller {
 }
 
 pub struct Service {
-    pub config: BrokerConfig,
+    pub config: VaultConfig,
     pub store: Store,
     pub oauth: Arc<OAuthClient>,
     pub refresh: RefreshEngine,

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod audit_chain;
 pub mod connections;
+pub mod identity;
 pub mod pending;
 pub mod providers;
 pub mod rotation;

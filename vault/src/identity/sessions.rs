@@ -8,7 +8,7 @@
 use super::audit::{self, Decision};
 use super::obo::VerifiedUser;
 use super::signing::SessionClaims;
-use super::store::{Agent, SessionRow};
+use crate::store::identity::{Agent, SessionRow};
 use super::{SESSION_AUDIENCE, is_valid_scope};
 use crate::error::ApiError;
 use crate::service::{Caller, Service};
