@@ -72,7 +72,7 @@ impl Broker {
                     },
                 )
                 .await
-                .map_err(|e| BrokerError::ProvidersFile(e.message))?;
+                .map_err(|e| BrokerError::ProvidersFile(e.to_string()))?;
             tracing::info!(created = ?report.created, updated = ?report.updated, "applied providers file");
         }
         Ok(Self { service })

@@ -13,11 +13,11 @@
 //! read the old refresh token after the provider has invalidated it. If the broker dies
 //! mid-refresh the transaction rolls back and the lock is released with the connection.
 
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::oauth::{OAuthClient, OAuthError};
 use crate::store::connections::ConnectionRow;
 use crate::store::{Backend, Store, now_ms};
-use nexus_protocol::{ConnectionStatus, ErrorCode};
+use nexus_protocol::ConnectionStatus;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -77,7 +77,7 @@ impl RefreshEngine {
         &self,
         row: ConnectionRow,
         need: Need,
-    ) -> Result<ConnectionRow, ApiError> {
+    ) -> Result<ConnectionRow, VaultError> {
         if let Need::ValidFor(ms) = need
             && (valid_for(&row, ms) || self.as_fresh_as_it_gets(&row))
         {
@@ -102,7 +102,7 @@ impl RefreshEngine {
         &self,
         row: &ConnectionRow,
         seen_version: i64,
-    ) -> Result<ConnectionRow, ApiError> {
+    ) -> Result<ConnectionRow, VaultError> {
         // Everything that needs the database but not the lock is read first: while the lock is
         // held this task uses only the transaction's connection, so a full pool can never wait
         // on itself. The client secret is read now, not at start-up, so a rotated secret
@@ -112,10 +112,10 @@ impl RefreshEngine {
             .get_provider(&row.provider_name)
             .await?
             .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ProviderNotFound,
-                    format!("provider `{}` no longer exists", row.provider_name),
-                )
+                VaultError::provider_not_found(format!(
+                    "provider `{}` no longer exists",
+                    row.provider_name
+                ))
             })?
             .provider;
         let secret = self.store.provider_client_secret(&provider.name).await?;
@@ -178,7 +178,7 @@ impl RefreshEngine {
                     // Keep serving a still-valid token through a provider outage.
                     Ok(locked)
                 } else {
-                    Err(ApiError::upstream(format!(
+                    Err(VaultError::upstream(format!(
                         "could not refresh the token: {other}"
                     )))
                 }
@@ -221,34 +221,28 @@ fn refreshed_meanwhile(row: &ConnectionRow, seen_version: i64) -> bool {
     row.version != seen_version && valid_for(row, 0)
 }
 
-fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::ConnectionNotFound, "connection not found")
+fn not_found() -> VaultError {
+    VaultError::connection_not_found("connection not found")
 }
 
-pub(crate) fn reauth(row: &ConnectionRow, reason: &str) -> ApiError {
+pub(crate) fn reauth(row: &ConnectionRow, reason: &str) -> VaultError {
     let _ = row;
-    ApiError::new(
-        ErrorCode::ReauthRequired,
-        format!("the connection must be authorized again: {reason}"),
-    )
+    VaultError::reauth(format!("the connection must be authorized again: {reason}"))
 }
 
 /// The error a resolve gets for a connection that is not `active`.
-pub(crate) fn status_error(row: &ConnectionRow) -> ApiError {
+pub(crate) fn status_error(row: &ConnectionRow) -> VaultError {
     match row.status {
-        ConnectionStatus::Pending => ApiError::new(
-            ErrorCode::ConnectionNotActive,
-            "the connection is waiting for authorization",
-        ),
+        ConnectionStatus::Pending => {
+            VaultError::NotActive("the connection is waiting for authorization".into())
+        }
         ConnectionStatus::NeedsReauth | ConnectionStatus::Failed => reauth(
             row,
             row.last_error
                 .as_deref()
                 .unwrap_or("the provider rejected the connection"),
         ),
-        ConnectionStatus::Revoked => {
-            ApiError::new(ErrorCode::ConnectionNotFound, "the connection was revoked")
-        }
-        ConnectionStatus::Active => ApiError::internal(),
+        ConnectionStatus::Revoked => VaultError::connection_not_found("the connection was revoked"),
+        ConnectionStatus::Active => VaultError::Internal,
     }
 }

@@ -30,7 +30,7 @@ async fn callback(
 async fn reauthorize(State(s): State<AppState>, Path(token): Path<String>) -> Response {
     match s.start_reauthorize(&token).await {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => page(StatusCode::BAD_REQUEST, "Re-authorization", &e.message),
+        Err(e) => page(StatusCode::BAD_REQUEST, "Re-authorization", &e.to_string()),
     }
 }
 
@@ -50,7 +50,7 @@ async fn show_form(State(s): State<AppState>, Path(state): Path<String>) -> Resp
             );
             html(StatusCode::OK, "Connect", &body)
         }
-        Err(e) => error_page(e),
+        Err(e) => error_page(e.into()),
     }
 }
 
@@ -62,7 +62,7 @@ async fn submit_form(
     let fields = form.map(|Form(f)| f).unwrap_or_default();
     match s.submit_form(&state, &fields).await {
         Ok(outcome) => outcome_response(outcome),
-        Err(e) => error_page(e),
+        Err(e) => error_page(e.into()),
     }
 }
 
@@ -77,8 +77,7 @@ fn outcome_response(outcome: CallbackOutcome) -> Response {
 }
 
 fn error_page(e: ApiError) -> Response {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    page(status, "Connection", &e.message)
+    page(e.status(), "Connection", &e.message)
 }
 
 fn page(status: StatusCode, title: &str, message: &str) -> Response {

@@ -7,12 +7,6 @@ use crate::api::{
     AppState, JsonBody, QueryParams, admin_caller, request_id, require_admin, require_internal,
 };
 use crate::error::ApiError;
-use nexus_vault::identity::{
-    DEFAULT_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS, is_valid_scope,
-};
-use nexus_vault::store::audit_chain::ChainVerdict;
-use nexus_vault::store::identity::{Agent, IdentityProvider};
-use nexus_vault::store::workspaces::is_valid_workspace_id;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
@@ -26,6 +20,10 @@ use nexus_protocol::identity::{
 };
 use nexus_protocol::internal::Principal;
 use nexus_protocol::{ErrorBody, SecretString};
+use nexus_vault::identity::{DEFAULT_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS, is_valid_scope};
+use nexus_vault::store::audit_chain::ChainVerdict;
+use nexus_vault::store::identity::{Agent, IdentityProvider};
+use nexus_vault::store::workspaces::is_valid_workspace_id;
 use serde::{Deserialize, Serialize};
 
 pub fn admin_router(service: AppState) -> axum::Router<AppState> {

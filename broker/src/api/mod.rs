@@ -14,7 +14,6 @@ pub mod identity;
 pub mod internal;
 
 use crate::error::ApiError;
-use nexus_vault::service::{Caller, Service};
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, request::Parts};
@@ -22,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use nexus_protocol::{ErrorCode, SecretString};
+use nexus_vault::service::{Caller, Service};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! is left as it is). Narrowed tokens are kept in memory only, per (connection, scope set), and
 //! reused until a minute before they expire.
 
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::providers::Provider;
 use crate::refresh::status_error;
 use crate::service::Service;
@@ -58,7 +58,7 @@ impl Service {
         connection_id: &str,
         provider: &Provider,
         scopes: &[String],
-    ) -> Result<Option<NarrowedToken>, ApiError> {
+    ) -> Result<Option<NarrowedToken>, VaultError> {
         let key = (connection_id.to_owned(), scopes.join(" "));
         if let Some(hit) = self.identity.narrowed.get(&key) {
             return Ok(Some(hit));
@@ -73,7 +73,7 @@ impl Service {
             .store
             .lock_connection(&mut tx, workspace_id, connection_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("connection not found"))?;
+            .ok_or_else(|| VaultError::not_found("connection not found"))?;
         if locked.status != ConnectionStatus::Active {
             return Err(status_error(&locked));
         }
@@ -84,7 +84,7 @@ impl Service {
             .oauth
             .refresh_scoped(provider, secret.as_ref(), &refresh_token, scopes)
             .await
-            .map_err(|e| ApiError::upstream(format!("could not narrow the token: {e}")))?;
+            .map_err(|e| VaultError::upstream(format!("could not narrow the token: {e}")))?;
         if let Some(rotated) = &response.tokens.refresh_token {
             let sealed = self.store.vault().seal(
                 rotated.expose(),
@@ -109,7 +109,7 @@ impl Service {
         let access_token = response
             .tokens
             .access_token
-            .ok_or_else(|| ApiError::upstream("the provider returned no access token"))?;
+            .ok_or_else(|| VaultError::upstream("the provider returned no access token"))?;
         let token = NarrowedToken {
             access_token,
             token_type: response.tokens.token_type,

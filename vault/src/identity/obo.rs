@@ -6,8 +6,8 @@
 //! minutes and fetched again once when a token names an unknown `kid` (key rotation at the IdP).
 //! Only asymmetric algorithms are accepted.
 
-use crate::store::identity::IdentityProvider;
 use crate::store::Store;
+use crate::store::identity::IdentityProvider;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::Mutex;

@@ -8,10 +8,10 @@
 use super::audit::{self, Decision};
 use super::obo::VerifiedUser;
 use super::signing::SessionClaims;
-use crate::store::identity::{Agent, SessionRow};
 use super::{SESSION_AUDIENCE, is_valid_scope};
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::service::{Caller, Service};
+use crate::store::identity::{Agent, SessionRow};
 use crate::store::{now_ms, rfc3339};
 use nexus_protocol::identity::{
     Actor, AuthorizeResponse, CreateSessionRequest, InternalAuthorize, InternalCreateSession,
@@ -19,28 +19,28 @@ use nexus_protocol::identity::{
     TokenExchangeResponse, parse_provider_scope,
 };
 use nexus_protocol::internal::{InternalResolveRequest, Principal};
-use nexus_protocol::{ErrorCode, ResolveResponse, ScopeEnforcement, SecretString};
+use nexus_protocol::{ResolveResponse, ScopeEnforcement, SecretString};
 use std::collections::BTreeSet;
 
 /// Most scopes one request may name.
 const MAX_SCOPES: usize = 100;
 
-fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::Unauthorized, message)
+fn unauthorized(message: &str) -> VaultError {
+    VaultError::Unauthenticated(message.into())
 }
 
-fn scope_not_allowed(scopes: &[String]) -> ApiError {
-    ApiError::new(
-        ErrorCode::ScopeNotAllowed,
-        format!("scope not allowed for this agent: {}", scopes.join(" ")),
-    )
+fn scope_not_allowed(scopes: &[String]) -> VaultError {
+    VaultError::ScopeNotAllowed(format!(
+        "scope not allowed for this agent: {}",
+        scopes.join(" ")
+    ))
 }
 
-fn user_not_authorized(scopes: &[String]) -> ApiError {
-    ApiError::new(
-        ErrorCode::UserNotAuthorizedForScope,
-        format!("the user is not authorized for: {}", scopes.join(" ")),
-    )
+fn user_not_authorized(scopes: &[String]) -> VaultError {
+    VaultError::UserNotAuthorized(format!(
+        "the user is not authorized for: {}",
+        scopes.join(" ")
+    ))
 }
 
 fn looks_like_jwt(token: &str) -> bool {
@@ -67,7 +67,7 @@ impl Service {
     pub async fn create_session(
         &self,
         req: InternalCreateSession,
-    ) -> Result<SessionResponse, ApiError> {
+    ) -> Result<SessionResponse, VaultError> {
         let rid = req.request_id.as_deref();
         let actor = self
             .actor_from_credential(&req.credential, rid, "session.created")
@@ -94,7 +94,7 @@ impl Service {
     pub async fn token_exchange(
         &self,
         req: InternalTokenExchange,
-    ) -> Result<TokenExchangeResponse, ApiError> {
+    ) -> Result<TokenExchangeResponse, VaultError> {
         let rid = req.request_id.as_deref();
         let action = "session.token_exchange";
         let actor = if looks_like_jwt(req.actor_token.expose()) {
@@ -141,7 +141,7 @@ impl Service {
         credential: &SecretString,
         rid: Option<&str>,
         action: &str,
-    ) -> Result<Acting, ApiError> {
+    ) -> Result<Acting, VaultError> {
         let agent = self
             .store
             .agent_by_credential(credential)
@@ -173,7 +173,7 @@ impl Service {
         subject_token: &SecretString,
         rid: Option<&str>,
         action: &str,
-    ) -> Result<VerifiedUser, ApiError> {
+    ) -> Result<VerifiedUser, VaultError> {
         match self
             .identity
             .trusted
@@ -196,7 +196,7 @@ impl Service {
                     },
                 )
                 .await;
-                Err(ApiError::new(ErrorCode::InvalidSubjectToken, e.to_string()))
+                Err(VaultError::InvalidSubjectToken(e.to_string()))
             }
         }
     }
@@ -210,15 +210,15 @@ impl Service {
         issuer: &str,
         rid: Option<&str>,
         action: &str,
-    ) -> Result<SessionResponse, ApiError> {
+    ) -> Result<SessionResponse, VaultError> {
         let agent = &actor.agent;
         if request.scopes.len() > MAX_SCOPES || !request.scopes.iter().all(|s| is_valid_scope(s)) {
-            return Err(ApiError::invalid(format!(
+            return Err(VaultError::invalid(format!(
                 "`scopes` must be at most {MAX_SCOPES} non-empty strings without spaces"
             )));
         }
         let ttl = match request.ttl_seconds {
-            Some(0) => return Err(ApiError::invalid("`ttl_seconds` must be at least 1")),
+            Some(0) => return Err(VaultError::invalid("`ttl_seconds` must be at least 1")),
             Some(t) => t.min(agent.max_session_ttl_seconds),
             None => agent.max_session_ttl_seconds,
         };
@@ -347,7 +347,7 @@ impl Service {
         &self,
         token: &SecretString,
         rid: Option<&str>,
-    ) -> Result<Principal, ApiError> {
+    ) -> Result<Principal, VaultError> {
         let live = self.live_session(token, rid).await?;
         Ok(Principal::Session {
             workspace_id: live.row.workspace_id,
@@ -364,7 +364,7 @@ impl Service {
         &self,
         token: &SecretString,
         rid: Option<&str>,
-    ) -> Result<LiveSession, ApiError> {
+    ) -> Result<LiveSession, VaultError> {
         let (claims, row) = self.signed_session(token).await?;
         let agent = self
             .store
@@ -405,7 +405,7 @@ impl Service {
     async fn signed_session(
         &self,
         token: &SecretString,
-    ) -> Result<(SessionClaims, SessionRow), ApiError> {
+    ) -> Result<(SessionClaims, SessionRow), VaultError> {
         let claims = self
             .identity
             .signer
@@ -423,8 +423,8 @@ impl Service {
 
     /// The session `op.session_id`, if `op.credential` is its own token or its agent's
     /// credential; otherwise 404 (a caller learns nothing about other sessions).
-    async fn owned_session(&self, op: &InternalSessionOp) -> Result<SessionRow, ApiError> {
-        let not_found = || ApiError::not_found("no such session for this caller");
+    async fn owned_session(&self, op: &InternalSessionOp) -> Result<SessionRow, VaultError> {
+        let not_found = || VaultError::not_found("no such session for this caller");
         if looks_like_jwt(op.credential.expose()) {
             let (_, row) = self.signed_session(&op.credential).await?;
             if row.id == op.session_id {
@@ -444,7 +444,7 @@ impl Service {
     }
 
     /// `GET /v1/sessions/{id}`.
-    pub async fn session_status(&self, op: InternalSessionOp) -> Result<SessionStatus, ApiError> {
+    pub async fn session_status(&self, op: InternalSessionOp) -> Result<SessionStatus, VaultError> {
         let row = self.owned_session(&op).await?;
         let status = if row.revoked_at.is_some() {
             "revoked"
@@ -467,7 +467,7 @@ impl Service {
     }
 
     /// `DELETE /v1/sessions/{id}`: idempotent.
-    pub async fn revoke_session(&self, op: InternalSessionOp) -> Result<(), ApiError> {
+    pub async fn revoke_session(&self, op: InternalSessionOp) -> Result<(), VaultError> {
         let row = self.owned_session(&op).await?;
         self.store.revoke_session(&row.id).await?;
         audit::record(
@@ -494,10 +494,10 @@ impl Service {
     pub async fn authorize_scope(
         &self,
         req: InternalAuthorize,
-    ) -> Result<AuthorizeResponse, ApiError> {
+    ) -> Result<AuthorizeResponse, VaultError> {
         let rid = req.request_id.as_deref();
         if !is_valid_scope(&req.scope) {
-            return Err(ApiError::invalid(
+            return Err(VaultError::invalid(
                 "`scope` must be a non-empty string without spaces",
             ));
         }
@@ -552,7 +552,7 @@ impl Service {
         &self,
         req: &InternalResolveRequest,
         caller: &Caller,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Result<ResolveResponse, VaultError> {
         let Principal::Session {
             workspace_id,
             session_id,
@@ -561,7 +561,7 @@ impl Service {
             user,
         } = &req.principal
         else {
-            return Err(ApiError::internal());
+            return Err(VaultError::Internal);
         };
         let rid = caller.request_id.as_deref();
         let deny = |reason: &'static str| Decision {
@@ -579,17 +579,16 @@ impl Service {
         };
         if workspace_id != &req.workspace_id {
             audit::record(&self.store, deny("cross_workspace")).await;
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "this session does not belong to that workspace",
+            return Err(VaultError::Forbidden(
+                "this session does not belong to that workspace".into(),
             ));
         }
         let Some(wanted) = provider_scopes(scopes, &req.provider_name) else {
             audit::record(&self.store, deny("scope_not_allowed")).await;
-            return Err(ApiError::new(
-                ErrorCode::ScopeNotAllowed,
-                format!("this session has no `provider:{}` scope", req.provider_name),
-            ));
+            return Err(VaultError::ScopeNotAllowed(format!(
+                "this session has no `provider:{}` scope",
+                req.provider_name
+            )));
         };
         let result = self
             .resolve(
@@ -603,7 +602,7 @@ impl Service {
         let mut response = match result {
             Ok(r) => r,
             Err(e) => {
-                let reason = e.code.to_string();
+                let reason = e.code().to_string();
                 audit::record(
                     &self.store,
                     Decision {
@@ -626,9 +625,7 @@ impl Service {
         };
         if narrowed_set && response.scopes.is_empty() {
             audit::record(&self.store, deny("no_common_scope")).await;
-            return Err(ApiError::new(
-                ErrorCode::ScopeNotAllowed,
-                "the session's scopes for this provider and the connection's have nothing in common",
+            return Err(VaultError::ScopeNotAllowed("the session's scopes for this provider and the connection's have nothing in common".into(),
             ));
         }
         let enforcement = self
@@ -673,7 +670,7 @@ impl Service {
         workspace_id: &str,
         provider_name: &str,
         narrowed_set: bool,
-    ) -> Result<ScopeEnforcement, ApiError> {
+    ) -> Result<ScopeEnforcement, VaultError> {
         let provider = match self.store.get_provider(provider_name).await? {
             Some(p) if p.provider.is_oauth2() && p.provider.supports_scope_narrowing => p.provider,
             _ => return Ok(ScopeEnforcement::Advisory),

@@ -8,7 +8,7 @@
 
 use super::SESSION_AUDIENCE;
 use crate::crypto::Aad;
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::store::{Store, StoreError, now_ms};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
@@ -68,14 +68,14 @@ fn aad(kid: &str) -> Aad<'_> {
     }
 }
 
-fn key_failure(what: &str) -> ApiError {
+fn key_failure(what: &str) -> VaultError {
     tracing::error!(what, "session signing key failure");
-    ApiError::internal()
+    VaultError::Internal
 }
 
 impl Signer {
     /// Sign `claims` with the current key.
-    pub async fn sign(&self, store: &Store, claims: &SessionClaims) -> Result<String, ApiError> {
+    pub async fn sign(&self, store: &Store, claims: &SessionClaims) -> Result<String, VaultError> {
         let key = self.current(store).await?;
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("at+jwt".into());
@@ -110,7 +110,7 @@ impl Signer {
     }
 
     /// `{"keys": [...]}` with every unretired public key (creating the first key if needed).
-    pub async fn jwks(&self, store: &Store) -> Result<serde_json::Value, ApiError> {
+    pub async fn jwks(&self, store: &Store) -> Result<serde_json::Value, VaultError> {
         self.current(store).await?;
         self.load_public(store).await?;
         let keys: Vec<serde_json::Value> = self
@@ -126,7 +126,7 @@ impl Signer {
         self.public.read().get(kid).map(|(k, _)| k.clone())
     }
 
-    async fn current(&self, store: &Store) -> Result<Arc<CurrentKey>, ApiError> {
+    async fn current(&self, store: &Store) -> Result<Arc<CurrentKey>, VaultError> {
         if let Some(k) = self.current.read().clone() {
             return Ok(k);
         }
@@ -144,7 +144,7 @@ impl Signer {
         Ok(key)
     }
 
-    async fn load_newest(&self, store: &Store) -> Result<Option<CurrentKey>, ApiError> {
+    async fn load_newest(&self, store: &Store) -> Result<Option<CurrentKey>, VaultError> {
         let row = sqlx::query(
             "SELECT kid, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1",
         )
@@ -167,7 +167,7 @@ impl Signer {
         }))
     }
 
-    async fn create_key(&self, store: &Store) -> Result<(), ApiError> {
+    async fn create_key(&self, store: &Store) -> Result<(), VaultError> {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
                 .map_err(|_| key_failure("generate"))?;
@@ -195,7 +195,7 @@ impl Signer {
         Ok(())
     }
 
-    async fn load_public(&self, store: &Store) -> Result<(), ApiError> {
+    async fn load_public(&self, store: &Store) -> Result<(), VaultError> {
         let rows = sqlx::query("SELECT kid, public_jwk FROM signing_keys WHERE retired_at IS NULL")
             .fetch_all(&store.pool)
             .await

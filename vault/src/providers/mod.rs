@@ -41,7 +41,8 @@ pub enum ProviderError {
 }
 
 /// How the broker authenticates to a token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TokenAuthMethod {
     #[default]
@@ -51,7 +52,8 @@ pub enum TokenAuthMethod {
 
 /// A provider as written by an operator. Every field but `name` is optional so that a catalog
 /// entry can supply it. Unknown fields are ignored (the Nexus file format has more).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProviderInput {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,7 +65,7 @@ pub struct ProviderInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub client_secret: Option<SecretString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
@@ -97,7 +99,7 @@ pub struct ProviderInput {
     pub strategy: Option<StrategySpec>,
     /// The Nexus framework's `params` (only `auth_strategy` is read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub params: Option<Map<String, Value>>,
     /// Quirk: the provider issues a new refresh token on every refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +138,8 @@ fn scopes_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String
 
 /// A validated provider, secret excluded. This is what the store keeps (as JSON) and compares
 /// for drift, and what the admin API shows (plus `has_client_secret`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Provider {
     pub name: String,
     /// `oauth2` or one of the static kinds.

@@ -6,7 +6,7 @@ use super::{
     credentials_object, secret_string,
 };
 use crate::crypto::MasterKey;
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::providers::ProviderInput;
 use crate::providers::file::parse_document;
 use crate::store::audit::AuditEvent;
@@ -22,13 +22,13 @@ impl Service {
         workspace_id: &str,
         req: &ImportRequest,
         caller: &Caller,
-    ) -> Result<ConnectionInfo, ApiError> {
+    ) -> Result<ConnectionInfo, VaultError> {
         self.store.require_workspace(workspace_id).await?;
         let provider = self.provider(&req.provider_name).await?;
         let (tokens, credentials) = match req.kind.as_str() {
             "refresh_token" => {
                 if !provider.is_oauth2() {
-                    return Err(ApiError::invalid(
+                    return Err(VaultError::invalid(
                         "a refresh token can only be imported for an oauth2 provider",
                     ));
                 }
@@ -44,7 +44,7 @@ impl Service {
             }
             "api_key" | "credentials" => {
                 if provider.is_oauth2() {
-                    return Err(ApiError::invalid(
+                    return Err(VaultError::invalid(
                         "static credentials can only be imported for a static provider",
                     ));
                 }
@@ -56,10 +56,10 @@ impl Service {
                     credentials_object(&req.secret)?
                 };
                 let strategy = Strategy::from_spec(&provider.strategy)
-                    .map_err(|e| ApiError::invalid(e.to_string()))?;
+                    .map_err(|e| VaultError::invalid(e.to_string()))?;
                 for field in strategy.required_fields() {
                     if credentials.get_str(field).is_none_or(|v| v.is_empty()) {
-                        return Err(ApiError::invalid(format!(
+                        return Err(VaultError::invalid(format!(
                             "the provider's strategy needs credential field `{field}`"
                         )));
                     }
@@ -67,7 +67,7 @@ impl Service {
                 (None, Some(credentials))
             }
             other => {
-                return Err(ApiError::invalid(format!(
+                return Err(VaultError::invalid(format!(
                     "unknown import kind `{other}` (api_key, refresh_token, credentials)"
                 )));
             }
@@ -99,7 +99,7 @@ impl Service {
         workspace_id: &str,
         id: &str,
         caller: &Caller,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), VaultError> {
         if !self
             .store
             .set_connection_status(
@@ -123,10 +123,10 @@ impl Service {
         &self,
         input: ProviderInput,
         caller: &Caller,
-    ) -> Result<StoredProvider, ApiError> {
+    ) -> Result<StoredProvider, VaultError> {
         let (provider, secret) = input
             .resolve()
-            .map_err(|e| ApiError::invalid(e.to_string()))?;
+            .map_err(|e| VaultError::invalid(e.to_string()))?;
         let outcome = self
             .store
             .upsert_provider(&provider, secret.as_ref(), false)
@@ -138,7 +138,7 @@ impl Service {
         self.store
             .get_provider(&provider.name)
             .await?
-            .ok_or_else(ApiError::internal)
+            .ok_or_else(|| VaultError::Internal)
     }
 
     /// Apply a providers document. Every entry is validated before anything is written, so a
@@ -149,11 +149,11 @@ impl Service {
         dry_run: bool,
         prune: bool,
         caller: &Caller,
-    ) -> Result<DriftReport, ApiError> {
-        let inputs = parse_document(text).map_err(|e| ApiError::invalid(e.to_string()))?;
+    ) -> Result<DriftReport, VaultError> {
+        let inputs = parse_document(text).map_err(|e| VaultError::invalid(e.to_string()))?;
         let resolved = inputs
             .into_iter()
-            .map(|i| i.resolve().map_err(|e| ApiError::invalid(e.to_string())))
+            .map(|i| i.resolve().map_err(|e| VaultError::invalid(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let mut report = DriftReport {
             dry_run,
@@ -212,21 +212,21 @@ impl Service {
         &self,
         new_key: Option<&str>,
         caller: &Caller,
-    ) -> Result<RotateResponse, ApiError> {
+    ) -> Result<RotateResponse, VaultError> {
         let key = match new_key {
             Some(text) => {
-                MasterKey::from_base64(text).map_err(|e| ApiError::invalid(e.to_string()))?
+                MasterKey::from_base64(text).map_err(|e| VaultError::invalid(e.to_string()))?
             }
             None if self.store.vault().has_file() => MasterKey::generate(),
             None => {
-                return Err(ApiError::invalid(
+                return Err(VaultError::invalid(
                     "no keyring file is configured (NEXUS_MASTER_KEY_FILE): pass `new_key`, or configure a file so the generated key is kept",
                 ));
             }
         };
         self.store.vault().rotate_to(key).map_err(|e| {
             tracing::error!(error = %e, "could not save the keyring");
-            ApiError::internal()
+            VaultError::Internal
         })?;
         let active = self.store.vault().active_id();
         self.store.record_active_key(&active).await?;

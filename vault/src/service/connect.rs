@@ -2,7 +2,7 @@
 //! callback, and the form submission.
 
 use super::{CallbackOutcome, CallbackQuery, Caller, Service, check_return_url, oauth_to_api};
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::oauth::{pkce_challenge, random_token};
 use crate::providers::Provider;
 use crate::store::StoreError;
@@ -10,22 +10,17 @@ use crate::store::audit::AuditEvent;
 use crate::store::connections::{ConnectionRow, NewConnection, TokenSet};
 use crate::store::pending::NewPending;
 use nexus_protocol::{
-    ConnectionStatus, Credentials, ErrorCode, RequestConnectionInput, RequestConnectionResponse,
-    SecretString, Strategy,
+    ConnectionStatus, Credentials, RequestConnectionInput, RequestConnectionResponse, SecretString,
+    Strategy,
 };
 
 impl Service {
-    pub(super) async fn provider(&self, name: &str) -> Result<Provider, ApiError> {
+    pub(super) async fn provider(&self, name: &str) -> Result<Provider, VaultError> {
         Ok(self
             .store
             .get_provider(name)
             .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ProviderNotFound,
-                    format!("no provider named `{name}`"),
-                )
-            })?
+            .ok_or_else(|| VaultError::provider_not_found(format!("no provider named `{name}`")))?
             .provider)
     }
 
@@ -36,7 +31,7 @@ impl Service {
         workspace_id: &str,
         input: &RequestConnectionInput,
         caller: &Caller,
-    ) -> Result<RequestConnectionResponse, ApiError> {
+    ) -> Result<RequestConnectionResponse, VaultError> {
         self.store.require_workspace(workspace_id).await?;
         if let Some(url) = &input.return_url {
             check_return_url(url)?;
@@ -46,10 +41,10 @@ impl Service {
             .get_provider(&input.provider_name)
             .await?
             .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ProviderNotFound,
-                    format!("no provider named `{}`", input.provider_name),
-                )
+                VaultError::provider_not_found(format!(
+                    "no provider named `{}`",
+                    input.provider_name
+                ))
             })?;
         let scopes = if input.scopes.is_empty() {
             stored.provider.scopes.clone()
@@ -103,7 +98,7 @@ impl Service {
         provider: &Provider,
         scopes: &[String],
         return_url: Option<&str>,
-    ) -> Result<RequestConnectionResponse, ApiError> {
+    ) -> Result<RequestConnectionResponse, VaultError> {
         let state = SecretString::new(random_token(32));
         let redirect_uri = self.config.redirect_uri();
         let (auth_url, verifier, nonce) = if provider.is_oauth2() {
@@ -111,7 +106,7 @@ impl Service {
             let verifier = provider.pkce.then(|| SecretString::new(random_token(48)));
             let nonce = provider.wants_openid(scopes).then(|| random_token(16));
             let mut url = url::Url::parse(&endpoints.authorize)
-                .map_err(|_| ApiError::upstream("provider authorize URL is invalid"))?;
+                .map_err(|_| VaultError::upstream("provider authorize URL is invalid"))?;
             {
                 let mut q = url.query_pairs_mut();
                 q.append_pair("response_type", "code");
@@ -355,18 +350,18 @@ impl Service {
     }
 
     /// The fields the static-credential form asks for.
-    pub async fn form_fields(&self, state: &str) -> Result<(String, Vec<String>), ApiError> {
+    pub async fn form_fields(&self, state: &str) -> Result<(String, Vec<String>), VaultError> {
         let (_, provider_name, expired) = self
             .store
             .peek_pending(state)
             .await?
-            .ok_or_else(|| ApiError::not_found("this link is unknown or was already used"))?;
+            .ok_or_else(|| VaultError::not_found("this link is unknown or was already used"))?;
         if expired {
-            return Err(ApiError::invalid("this link has expired"));
+            return Err(VaultError::invalid("this link has expired"));
         }
         let provider = self.provider(&provider_name).await?;
         let strategy = Strategy::from_spec(&provider.strategy)
-            .map_err(|e| ApiError::invalid(e.to_string()))?;
+            .map_err(|e| VaultError::invalid(e.to_string()))?;
         Ok((
             provider.display_name.unwrap_or(provider.name),
             strategy
@@ -382,20 +377,20 @@ impl Service {
         &self,
         state: &str,
         fields: &std::collections::HashMap<String, String>,
-    ) -> Result<CallbackOutcome, ApiError> {
+    ) -> Result<CallbackOutcome, VaultError> {
         let (_, required) = self.form_fields(state).await?;
         let mut credentials = Credentials::default();
         for name in &required {
             match fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
                 Some(v) => credentials.insert(name.clone(), v),
-                None => return Err(ApiError::invalid(format!("field `{name}` is required"))),
+                None => return Err(VaultError::invalid(format!("field `{name}` is required"))),
             }
         }
         let pending = self
             .store
             .take_pending(state)
             .await?
-            .ok_or_else(|| ApiError::not_found("this link was already used"))?;
+            .ok_or_else(|| VaultError::not_found("this link was already used"))?;
         self.store
             .set_credentials(&pending.workspace_id, &pending.connection_id, &credentials)
             .await?;

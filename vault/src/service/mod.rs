@@ -11,11 +11,11 @@ mod resolve;
 
 use crate::config::VaultConfig;
 use crate::crypto::Aad;
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::oauth::{OAuthClient, OAuthError};
 use crate::refresh::RefreshEngine;
 use crate::store::Store;
-use nexus_protocol::{Credentials, ErrorCode, SecretString};
+use nexus_protocol::{Credentials, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -49,13 +49,14 @@ pub struct Service {
 }
 
 /// Body of `POST /admin/v1/workspaces/{ws}/connections/import`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportRequest {
     pub provider_name: String,
     /// `api_key`, `refresh_token` or `credentials`.
     pub kind: String,
     /// A string, or for `credentials` an object of credential fields.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub secret: Value,
     #[serde(default)]
     pub user_id: Option<String>,
@@ -64,7 +65,8 @@ pub struct ImportRequest {
 }
 
 /// Result of `POST /admin/v1/providers/apply`.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DriftReport {
     pub created: Vec<String>,
     pub updated: Vec<String>,
@@ -73,7 +75,8 @@ pub struct DriftReport {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotateResponse {
     pub active_key_id: String,
     pub reencrypted: u64,
@@ -111,12 +114,12 @@ pub struct CallbackQuery {
     pub iss: Option<String>,
 }
 
-fn connection_not_found() -> ApiError {
-    ApiError::new(ErrorCode::ConnectionNotFound, "connection not found")
+fn connection_not_found() -> VaultError {
+    VaultError::connection_not_found("connection not found")
 }
 
-fn oauth_to_api(e: OAuthError) -> ApiError {
-    ApiError::upstream(e.to_string())
+fn oauth_to_api(e: OAuthError) -> VaultError {
+    VaultError::upstream(e.to_string())
 }
 
 /// `bearer` → `Bearer` (providers disagree on case; clients compare exactly).
@@ -128,27 +131,27 @@ fn normalize_token_type(t: String) -> String {
     }
 }
 
-fn check_return_url(url: &str) -> Result<(), ApiError> {
+fn check_return_url(url: &str) -> Result<(), VaultError> {
     match url::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(ApiError::invalid(
+        _ => Err(VaultError::invalid(
             "`return_url` must be an absolute http(s) URL",
         )),
     }
 }
 
-fn secret_string(v: &Value) -> Result<SecretString, ApiError> {
+fn secret_string(v: &Value) -> Result<SecretString, VaultError> {
     match v {
         Value::String(s) if !s.is_empty() => Ok(SecretString::new(s.clone())),
-        _ => Err(ApiError::invalid(
+        _ => Err(VaultError::invalid(
             "`secret` must be a non-empty string for this kind",
         )),
     }
 }
 
-fn credentials_object(v: &Value) -> Result<Credentials, ApiError> {
+fn credentials_object(v: &Value) -> Result<Credentials, VaultError> {
     let Value::Object(map) = v else {
-        return Err(ApiError::invalid(
+        return Err(VaultError::invalid(
             "`secret` must be an object of credential fields for kind `credentials`",
         ));
     };
@@ -157,7 +160,7 @@ fn credentials_object(v: &Value) -> Result<Credentials, ApiError> {
         match v {
             Value::String(_) | Value::Number(_) | Value::Bool(_) => c.insert(k.clone(), v.clone()),
             _ => {
-                return Err(ApiError::invalid(format!(
+                return Err(VaultError::invalid(format!(
                     "credential field `{k}` must be a string"
                 )));
             }

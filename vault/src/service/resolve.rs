@@ -5,7 +5,7 @@ use super::{
     Caller, REAUTH_LINK_LIFETIME_MS, ReauthLink, Service, connection_not_found,
     normalize_token_type, reauth_link_aad,
 };
-use crate::error::ApiError;
+use crate::error::VaultError;
 use crate::providers::Provider;
 use crate::refresh::{Need, status_error};
 use crate::store::audit::AuditEvent;
@@ -14,8 +14,7 @@ use crate::store::{now_ms, rfc3339};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nexus_protocol::{
-    CheckConnectionResponse, ConnectionStatus, Credentials, ErrorCode, ResolveResponse,
-    SecretString,
+    CheckConnectionResponse, ConnectionStatus, Credentials, ResolveResponse, SecretString,
 };
 
 impl Service {
@@ -27,7 +26,7 @@ impl Service {
         min_ttl: Option<u64>,
         force: bool,
         caller: &Caller,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Result<ResolveResponse, VaultError> {
         let result = async {
             let Some(row) = self
                 .store
@@ -50,16 +49,14 @@ impl Service {
     /// Why `(workspace, provider)` has no connection: the provider itself is unknown
     /// (`provider_not_found`, usually a typo in the caller's configuration) or it exists but this
     /// workspace never connected it (`connection_not_found`). Only checked on the miss path.
-    async fn missing_connection_error(&self, provider_name: &str) -> ApiError {
+    async fn missing_connection_error(&self, provider_name: &str) -> VaultError {
         match self.store.get_provider(provider_name).await {
-            Ok(None) => ApiError::new(
-                ErrorCode::ProviderNotFound,
-                format!("provider `{provider_name}` does not exist"),
-            ),
-            Ok(Some(_)) => ApiError::new(
-                ErrorCode::ConnectionNotFound,
-                format!("no connection for provider `{provider_name}` in this workspace"),
-            ),
+            Ok(None) => {
+                VaultError::provider_not_found(format!("provider `{provider_name}` does not exist"))
+            }
+            Ok(Some(_)) => VaultError::connection_not_found(format!(
+                "no connection for provider `{provider_name}` in this workspace"
+            )),
             Err(e) => e.into(),
         }
     }
@@ -71,7 +68,7 @@ impl Service {
         id: &str,
         force: bool,
         caller: &Caller,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Result<ResolveResponse, VaultError> {
         let result = async {
             let row = self
                 .store
@@ -90,7 +87,7 @@ impl Service {
         row: ConnectionRow,
         min_ttl: Option<u64>,
         force: bool,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Result<ResolveResponse, VaultError> {
         if row.status != ConnectionStatus::Active {
             return Err(status_error(&row));
         }
@@ -99,10 +96,10 @@ impl Service {
             .get_provider(&row.provider_name)
             .await?
             .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ProviderNotFound,
-                    format!("provider `{}` does not exist", row.provider_name),
-                )
+                VaultError::provider_not_found(format!(
+                    "provider `{}` does not exist",
+                    row.provider_name
+                ))
             })?;
         let provider = stored.provider;
         if !provider.is_oauth2() {
@@ -121,11 +118,11 @@ impl Service {
         &self,
         row: &ConnectionRow,
         provider: &Provider,
-    ) -> Result<ResolveResponse, ApiError> {
+    ) -> Result<ResolveResponse, VaultError> {
         let token = self
             .store
             .open_access_token(row)?
-            .ok_or_else(|| ApiError::upstream("no access token is available"))?;
+            .ok_or_else(|| VaultError::upstream("no access token is available"))?;
         let token_type = row
             .token_type
             .clone()
@@ -159,13 +156,11 @@ impl Service {
         &self,
         row: &ConnectionRow,
         provider: &Provider,
-    ) -> Result<ResolveResponse, ApiError> {
-        let credentials = self.store.open_credentials(row)?.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::ConnectionNotActive,
-                "the connection has no credentials yet",
-            )
-        })?;
+    ) -> Result<ResolveResponse, VaultError> {
+        let credentials = self
+            .store
+            .open_credentials(row)?
+            .ok_or_else(|| VaultError::NotActive("the connection has no credentials yet".into()))?;
         let access_token = credentials
             .get_str("access_token")
             .or_else(|| credentials.get_str("api_key"))
@@ -189,11 +184,11 @@ impl Service {
         workspace_id: &str,
         target: &str,
         caller: &Caller,
-        result: &Result<ResolveResponse, ApiError>,
+        result: &Result<ResolveResponse, VaultError>,
     ) {
         let outcome = match result {
             Ok(_) => "ok".to_owned(),
-            Err(e) => e.code.to_string(),
+            Err(e) => e.code().to_string(),
         };
         self.store
             .audit(AuditEvent {
@@ -212,7 +207,7 @@ impl Service {
         &self,
         workspace_id: &str,
         id: &str,
-    ) -> Result<CheckConnectionResponse, ApiError> {
+    ) -> Result<CheckConnectionResponse, VaultError> {
         let row = self
             .store
             .get_connection(workspace_id, id)
@@ -233,9 +228,12 @@ impl Service {
 
     // ---- re-authorization links -----------------------------------------------------------
 
-    fn with_reauth_url_for(&self, mut e: ApiError, workspace_id: &str, id: &str) -> ApiError {
-        if e.code == ErrorCode::ReauthRequired && e.reauth_url.is_none() {
-            e.reauth_url = Some(self.reauth_url(workspace_id, id));
+    fn with_reauth_url_for(&self, mut e: VaultError, workspace_id: &str, id: &str) -> VaultError {
+        if let VaultError::ReauthRequired {
+            link: link @ None, ..
+        } = &mut e
+        {
+            *link = Some(self.reauth_url(workspace_id, id));
         }
         e
     }
@@ -257,8 +255,8 @@ impl Service {
     }
 
     /// Open a reauthorization link and start a connect flow for its connection.
-    pub async fn start_reauthorize(&self, token: &str) -> Result<String, ApiError> {
-        let invalid = || ApiError::invalid("this re-authorization link is invalid or expired");
+    pub async fn start_reauthorize(&self, token: &str) -> Result<String, VaultError> {
+        let invalid = || VaultError::invalid("this re-authorization link is invalid or expired");
         let sealed = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
         let json = self
             .store

@@ -14,16 +14,18 @@ use subtle::ConstantTimeEq;
 const KEY_PREFIX: &str = "nxk_";
 
 /// Returned once, at creation.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedApiKey {
     pub key_id: String,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub api_key: SecretString,
     pub created_at: String,
 }
 
 /// What a listing shows: never the key, never its hash.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyInfo {
     pub key_id: String,
     pub workspace_id: String,

@@ -28,7 +28,8 @@ pub struct AuditIdentity<'a> {
 }
 
 /// Answer of `GET /admin/v1/audit/verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChainVerdict {
     pub ok: bool,
     /// Records checked.

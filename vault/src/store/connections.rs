@@ -57,7 +57,8 @@ impl ConnectionRow {
 }
 
 /// What the admin API shows about a connection: status and times, never a secret.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectionInfo {
     pub id: String,
     pub workspace_id: String,

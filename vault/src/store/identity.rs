@@ -17,7 +17,8 @@ const CREDENTIAL_PREFIX: &str = "nxa_";
 const AGENT_ID_PREFIX: &str = "agt_";
 
 /// An agent as the admin API shows it: never the credential, never its hash.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Agent {
     pub agent_id: String,
     pub workspace_id: String,
@@ -42,7 +43,8 @@ pub struct SessionRow {
 }
 
 /// A trusted issuer of user tokens for On-Behalf-Of.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityProvider {
     pub id: String,
     pub workspace_id: String,

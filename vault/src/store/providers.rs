@@ -9,7 +9,8 @@ use sqlx::Row;
 use subtle::ConstantTimeEq;
 
 /// A stored provider, as the admin API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredProvider {
     pub id: String,
     #[serde(flatten)]

@@ -4,7 +4,8 @@ use super::{Store, StoreError, is_unique_violation, now_ms, rfc3339};
 use serde::Serialize;
 use sqlx::Row;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Workspace {
     pub id: String,
     pub name: Option<String>,
