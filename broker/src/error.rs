@@ -10,6 +10,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::{ErrorBody, ErrorCode};
+use nexus_vault::StartError;
 use nexus_vault::crypto::CryptoError;
 use nexus_vault::error::VaultError;
 use nexus_vault::store::StoreError;
@@ -24,6 +25,16 @@ pub enum BrokerError {
     Store(#[from] StoreError),
     #[error("providers file: {0}")]
     ProvidersFile(String),
+}
+
+impl From<StartError> for BrokerError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Crypto(e) => Self::Crypto(e),
+            StartError::Store(e) => Self::Store(e),
+            StartError::ProvidersFile(e) => Self::ProvidersFile(e),
+        }
+    }
 }
 
 /// An error answered to an HTTP caller.

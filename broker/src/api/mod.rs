@@ -12,6 +12,7 @@ pub mod admin;
 pub mod browser;
 pub mod identity;
 pub mod internal;
+pub mod wire;
 
 use crate::error::ApiError;
 use axum::Router;
@@ -21,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use nexus_protocol::{ErrorCode, SecretString};
-use nexus_vault::service::{Caller, Service};
+use nexus_vault::{Caller, Vault};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -29,18 +30,11 @@ use subtle::ConstantTimeEq;
 
 pub type AppState = Arc<BrokerState>;
 
-/// What every handler sees: the vault's operations and the tokens that authenticate callers.
+/// What every handler sees: the vault's services and the tokens that authenticate callers.
 pub struct BrokerState {
-    pub service: Service,
+    pub vault: Vault,
     pub admin_token: SecretString,
     pub internal_token: SecretString,
-}
-
-impl std::ops::Deref for BrokerState {
-    type Target = Service;
-    fn deref(&self) -> &Service {
-        &self.service
-    }
 }
 
 pub fn router(service: AppState) -> Router {
@@ -67,7 +61,7 @@ pub fn router(service: AppState) -> Router {
 }
 
 async fn readyz(State(service): State<AppState>) -> Response {
-    match service.store.ping().await {
+    match service.vault.ping().await {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");

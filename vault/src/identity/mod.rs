@@ -1,26 +1,36 @@
-//! Agent identity (issue 8): which agent asks, what it may do, for whom — and the record of it.
+//! Agent identity: which agent asks, what it may do, for whom — and the record of it.
 //!
-//! - [`store`]: agents, sessions and trusted identity providers in the database.
+//! - [`scopes`]: the scope algebra (mint grant, provider coverage, narrowing), pure functions.
+//! - `mint`: creating sessions (`POST /v1/sessions`) and On-Behalf-Of exchanges (`/v1/token`).
+//! - `verify`: session tokens → principals; status and revocation.
+//! - `authorize`: `authorize` checks and the scope check of a session's resolve.
+//! - `agents`: agents and trusted identity providers for operators.
 //! - [`signing`]: the session signing keys (ES256; private keys sealed by the vault) and JWKS.
-//! - [`sessions`]: creating, verifying, revoking sessions; `authorize`; the session resolve
-//!   check; On-Behalf-Of token exchange.
-//! - [`narrowing`]: access tokens minted with only a session's scopes (refresh with `scope`).
 //! - [`obo`]: verifying a user's JWT against the workspace's trusted issuers.
 //! - [`audit`]: identity audit records (decision, reason, token fingerprint).
-//! - [`api`]: the admin routes (agents, identity providers, audit verify) and the internal
-//!   routes the gateway calls.
 //!
 //! Scopes are opaque strings the operator declares per agent (`crm:contacts:read`,
 //! `acme:gliding`). Those of the form `provider:<name>[:<provider scope>]` also gate
-//! `GET /v1/resolve` for that provider and narrow the credential handed out.
+//! resolving that provider and narrow the credential handed out.
 
+mod agents;
 pub mod audit;
-pub mod narrowing;
+mod authorize;
+mod mint;
 pub mod obo;
-pub mod sessions;
+pub mod scopes;
 pub mod signing;
+mod verify;
 
+pub use agents::NewAgent;
+pub use scopes::is_valid_scope;
+
+use crate::audit::AuditService;
+use crate::connections::ConnectionService;
+use crate::error::VaultError;
+use crate::store::Store;
 use signing::Signer;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest session lifetime an agent may be configured with (a day).
@@ -30,25 +40,35 @@ pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 900;
 /// The `aud` of every session token.
 pub const SESSION_AUDIENCE: &str = "nexus";
 
-/// Identity state shared by the broker's handlers: the signing keys (cached) and the HTTP
-/// client and key cache used to verify users' tokens.
-pub struct Identity {
-    pub signer: Signer,
-    pub trusted: obo::TrustedIssuers,
-    pub narrowed: narrowing::NarrowedTokens,
+/// Agents, sessions and On-Behalf-Of. Owns the signing keys and the cache of users' issuers'
+/// keys; resolves for sessions through the [`ConnectionService`]. Built once by
+/// [`crate::Vault`].
+pub struct IdentityService {
+    store: Store,
+    signer: Signer,
+    trusted: obo::TrustedIssuers,
+    connections: Arc<ConnectionService>,
+    audit: AuditService,
 }
 
-impl Identity {
-    pub fn new(provider_timeout: Duration) -> Self {
+impl IdentityService {
+    pub(crate) fn new(
+        store: Store,
+        connections: Arc<ConnectionService>,
+        audit: AuditService,
+        provider_timeout: Duration,
+    ) -> Self {
         Self {
+            store,
             signer: Signer::default(),
             trusted: obo::TrustedIssuers::new(provider_timeout),
-            narrowed: narrowing::NarrowedTokens::default(),
+            connections,
+            audit,
         }
     }
-}
 
-/// A scope is printable ASCII without spaces, at most 200 characters.
-pub fn is_valid_scope(scope: &str) -> bool {
-    !scope.is_empty() && scope.len() <= 200 && scope.bytes().all(|b| b.is_ascii_graphic())
+    /// `{"keys": [...]}`: the public keys session tokens are signed with.
+    pub async fn jwks(&self) -> Result<serde_json::Value, VaultError> {
+        self.signer.jwks(&self.store).await
+    }
 }

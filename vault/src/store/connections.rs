@@ -286,6 +286,29 @@ impl Store {
         Ok(())
     }
 
+    /// Store the refresh token a provider rotated while minting a narrowed token (inside the
+    /// refresh lock). The connection's own access token is left as it is.
+    pub(crate) async fn write_rotated_refresh_token(
+        &self,
+        conn: &mut AnyConnection,
+        row: &ConnectionRow,
+        refresh_token: &SecretString,
+    ) -> Result<(), StoreError> {
+        let sealed = self.vault.seal(
+            refresh_token.expose(),
+            &aad(&row.workspace_id, &row.id, "refresh_token"),
+        );
+        sqlx::query(
+            "UPDATE connections SET refresh_token = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(sealed)
+        .bind(now_ms())
+        .bind(&row.id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     /// Mark `needs_reauth` inside the refresh transaction (the provider rejected the grant).
     pub(crate) async fn mark_needs_reauth(
         &self,

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod pending;
 pub mod providers;
 pub mod rotation;
+pub mod signing_keys;
 pub mod workspaces;
 
 use crate::crypto::{CryptoError, Vault};

@@ -7,10 +7,10 @@
 //! is left as it is). Narrowed tokens are kept in memory only, per (connection, scope set), and
 //! reused until a minute before they expire.
 
+use super::ConnectionService;
+use super::refresh::status_error;
 use crate::error::VaultError;
 use crate::providers::Provider;
-use crate::refresh::status_error;
-use crate::service::Service;
 use crate::store::{StoreError, now_ms};
 use nexus_protocol::{ConnectionStatus, SecretString};
 use parking_lot::Mutex;
@@ -49,10 +49,10 @@ impl NarrowedTokens {
     }
 }
 
-impl Service {
+impl ConnectionService {
     /// A token for `scopes` (sorted, non-empty) of connection `connection_id`, or `None` when
     /// the connection has no refresh token to narrow with.
-    pub(crate) async fn narrowed_token(
+    pub async fn narrowed_token(
         &self,
         workspace_id: &str,
         connection_id: &str,
@@ -60,11 +60,11 @@ impl Service {
         scopes: &[String],
     ) -> Result<Option<NarrowedToken>, VaultError> {
         let key = (connection_id.to_owned(), scopes.join(" "));
-        if let Some(hit) = self.identity.narrowed.get(&key) {
+        if let Some(hit) = self.narrowed.get(&key) {
             return Ok(Some(hit));
         }
-        let _turn = self.identity.narrowed.mint_gate.lock().await;
-        if let Some(hit) = self.identity.narrowed.get(&key) {
+        let _turn = self.narrowed.mint_gate.lock().await;
+        if let Some(hit) = self.narrowed.get(&key) {
             return Ok(Some(hit));
         }
         let secret = self.store.provider_client_secret(&provider.name).await?;
@@ -86,24 +86,9 @@ impl Service {
             .await
             .map_err(|e| VaultError::upstream(format!("could not narrow the token: {e}")))?;
         if let Some(rotated) = &response.tokens.refresh_token {
-            let sealed = self.store.vault().seal(
-                rotated.expose(),
-                &crate::crypto::Aad {
-                    table: "connections",
-                    workspace: &locked.workspace_id,
-                    row: &locked.id,
-                    column: "refresh_token",
-                },
-            );
-            sqlx::query(
-                "UPDATE connections SET refresh_token = $1, version = version + 1, updated_at = $2 WHERE id = $3",
-            )
-            .bind(sealed)
-            .bind(now_ms())
-            .bind(&locked.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
+            self.store
+                .write_rotated_refresh_token(&mut tx, &locked, rotated)
+                .await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         let access_token = response
@@ -115,11 +100,7 @@ impl Service {
             token_type: response.tokens.token_type,
             expires_at: response.tokens.expires_at,
         };
-        self.identity
-            .narrowed
-            .cache
-            .lock()
-            .insert(key, token.clone());
+        self.narrowed.cache.lock().insert(key, token.clone());
         tracing::info!(connection = %connection_id, provider = %provider.name, "minted a narrowed access token");
         Ok(Some(token))
     }

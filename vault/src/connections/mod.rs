@@ -1,85 +1,68 @@
-//! The broker's operations, independent of HTTP: resolve, connect, import, provider apply,
-//! key rotation. The `api` modules parse requests, authenticate, and call these.
+//! Connections: everything between a workspace and its credential at a provider.
 //!
-//! - `resolve`: credentials for callers, re-authorization links;
-//! - `connect`: the connect flow and its callback;
-//! - `admin`: connections, providers and keys for operators.
+//! - `resolve`: credentials for callers, and the sealed re-authorization links;
+//! - `connect`: the connect flow (authorize URL or form) and its callback;
+//! - `import`: importing, listing and revoking connections for operators;
+//! - `refresh`: the refresh engine (one refresh per connection across processes);
+//! - `narrowing`: access tokens minted with fewer scopes for agent sessions.
 
-mod admin;
 mod connect;
+mod import;
+pub mod narrowing;
+pub mod refresh;
 mod resolve;
 
+pub use import::ImportConnection;
+
+use crate::audit::AuditService;
 use crate::config::VaultConfig;
 use crate::crypto::Aad;
 use crate::error::VaultError;
 use crate::oauth::{OAuthClient, OAuthError};
-use crate::refresh::RefreshEngine;
 use crate::store::Store;
+use narrowing::NarrowedTokens;
 use nexus_protocol::{Credentials, SecretString};
+use refresh::RefreshEngine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How long a reauthorization link stays valid.
 const REAUTH_LINK_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
 
-/// Who asked, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: String,
-    pub request_id: Option<String>,
+/// Resolve, connect, import and refresh connections. Built once by [`crate::Vault`].
+pub struct ConnectionService {
+    store: Store,
+    oauth: Arc<OAuthClient>,
+    refresh: RefreshEngine,
+    narrowed: NarrowedTokens,
+    audit: AuditService,
+    /// Base of the broker's browser routes (connect form, re-authorization links).
+    public_url: String,
+    redirect_uri: String,
+    pending_lifetime: Duration,
 }
 
-impl Caller {
-    pub fn admin(request_id: Option<String>) -> Self {
+impl ConnectionService {
+    pub(crate) fn new(
+        config: &VaultConfig,
+        store: Store,
+        oauth: Arc<OAuthClient>,
+        audit: AuditService,
+    ) -> Self {
+        let refresh = RefreshEngine::new(store.clone(), oauth.clone(), config.refresh_margin);
         Self {
-            principal: "admin".into(),
-            request_id,
+            store,
+            oauth,
+            refresh,
+            narrowed: NarrowedTokens::default(),
+            audit,
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
+            redirect_uri: config.redirect_uri(),
+            pending_lifetime: config.pending_lifetime,
         }
     }
-}
-
-pub struct Service {
-    pub config: VaultConfig,
-    pub store: Store,
-    pub oauth: Arc<OAuthClient>,
-    pub refresh: RefreshEngine,
-    /// Agent sessions: signing keys and trusted user-token issuers (see [`crate::identity`]).
-    pub identity: crate::identity::Identity,
-}
-
-/// Body of `POST /admin/v1/workspaces/{ws}/connections/import`.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ImportRequest {
-    pub provider_name: String,
-    /// `api_key`, `refresh_token` or `credentials`.
-    pub kind: String,
-    /// A string, or for `credentials` an object of credential fields.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub secret: Value,
-    #[serde(default)]
-    pub user_id: Option<String>,
-    #[serde(default)]
-    pub scopes: Vec<String>,
-}
-
-/// Result of `POST /admin/v1/providers/apply`.
-#[derive(Debug, Default, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct DriftReport {
-    pub created: Vec<String>,
-    pub updated: Vec<String>,
-    pub unchanged: Vec<String>,
-    pub pruned: Vec<String>,
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RotateResponse {
-    pub active_key_id: String,
-    pub reencrypted: u64,
 }
 
 /// Where the callback sends the browser, or the page it shows when there is no `return_url`.
@@ -118,7 +101,7 @@ fn connection_not_found() -> VaultError {
     VaultError::connection_not_found("connection not found")
 }
 
-fn oauth_to_api(e: OAuthError) -> VaultError {
+fn oauth_failure(e: OAuthError) -> VaultError {
     VaultError::upstream(e.to_string())
 }
 

@@ -1,13 +1,14 @@
 //! Resolve: `(workspace, provider)` or a connection id → a credential and its strategy; and
 //! the sealed re-authorization links handed out with `reauth_required`.
 
+use super::refresh::{Need, status_error};
 use super::{
-    Caller, REAUTH_LINK_LIFETIME_MS, ReauthLink, Service, connection_not_found,
+    ConnectionService, REAUTH_LINK_LIFETIME_MS, ReauthLink, connection_not_found,
     normalize_token_type, reauth_link_aad,
 };
+use crate::Caller;
 use crate::error::VaultError;
 use crate::providers::Provider;
-use crate::refresh::{Need, status_error};
 use crate::store::audit::AuditEvent;
 use crate::store::connections::ConnectionRow;
 use crate::store::{now_ms, rfc3339};
@@ -17,7 +18,7 @@ use nexus_protocol::{
     CheckConnectionResponse, ConnectionStatus, Credentials, ResolveResponse, SecretString,
 };
 
-impl Service {
+impl ConnectionService {
     /// `(workspace, provider)` → a credential and its strategy.
     pub async fn resolve(
         &self,
@@ -248,10 +249,7 @@ impl Service {
         };
         let json = serde_json::to_string(&link).unwrap_or_default();
         let token = URL_SAFE_NO_PAD.encode(self.store.vault().seal(&json, &reauth_link_aad()));
-        format!(
-            "{}/oauth/reauthorize/{token}",
-            self.config.public_url.trim_end_matches('/')
-        )
+        format!("{}/oauth/reauthorize/{token}", self.public_url)
     }
 
     /// Open a reauthorization link and start a connect flow for its connection.

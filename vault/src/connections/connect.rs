@@ -1,7 +1,8 @@
 //! The connect flow: start (OAuth authorize URL or the static-credential form), the OAuth
 //! callback, and the form submission.
 
-use super::{CallbackOutcome, CallbackQuery, Caller, Service, check_return_url, oauth_to_api};
+use super::{CallbackOutcome, CallbackQuery, ConnectionService, check_return_url, oauth_failure};
+use crate::Caller;
 use crate::error::VaultError;
 use crate::oauth::{pkce_challenge, random_token};
 use crate::providers::Provider;
@@ -14,8 +15,8 @@ use nexus_protocol::{
     Strategy,
 };
 
-impl Service {
-    pub(super) async fn provider(&self, name: &str) -> Result<Provider, VaultError> {
+impl ConnectionService {
+    pub(crate) async fn provider(&self, name: &str) -> Result<Provider, VaultError> {
         Ok(self
             .store
             .get_provider(name)
@@ -100,9 +101,13 @@ impl Service {
         return_url: Option<&str>,
     ) -> Result<RequestConnectionResponse, VaultError> {
         let state = SecretString::new(random_token(32));
-        let redirect_uri = self.config.redirect_uri();
+        let redirect_uri = self.redirect_uri.clone();
         let (auth_url, verifier, nonce) = if provider.is_oauth2() {
-            let endpoints = self.oauth.endpoints(provider).await.map_err(oauth_to_api)?;
+            let endpoints = self
+                .oauth
+                .endpoints(provider)
+                .await
+                .map_err(oauth_failure)?;
             let verifier = provider.pkce.then(|| SecretString::new(random_token(48)));
             let nonce = provider.wants_openid(scopes).then(|| random_token(16));
             let mut url = url::Url::parse(&endpoints.authorize)
@@ -132,11 +137,7 @@ impl Service {
             }
             (url.to_string(), verifier, nonce)
         } else {
-            let url = format!(
-                "{}/connect/{}",
-                self.config.public_url.trim_end_matches('/'),
-                state.expose()
-            );
+            let url = format!("{}/connect/{}", self.public_url, state.expose());
             (url, None, None)
         };
         self.store
@@ -150,7 +151,7 @@ impl Service {
                 redirect_uri: &redirect_uri,
                 return_url,
                 scopes,
-                lifetime_ms: self.config.pending_lifetime.as_millis() as i64,
+                lifetime_ms: self.pending_lifetime.as_millis() as i64,
             })
             .await?;
         Ok(RequestConnectionResponse {
