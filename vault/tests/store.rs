@@ -1,16 +1,14 @@
 //! Store behaviour on both databases: migrations, workspaces, API keys, providers, connections,
 //! pending authorizations, audit.
 
-mod common;
-
-use common::{all_dbs, store_for};
-use nexus_broker::providers::ProviderInput;
-use nexus_broker::store::StoreError;
-use nexus_broker::store::audit::{AuditEvent, AuditQuery};
-use nexus_broker::store::connections::{NewConnection, TokenSet};
-use nexus_broker::store::pending::NewPending;
-use nexus_broker::store::providers::UpsertOutcome;
 use nexus_protocol::{ConnectionStatus, Credentials, SecretString};
+use nexus_vault::providers::ProviderInput;
+use nexus_vault::store::StoreError;
+use nexus_vault::store::audit::{AuditEvent, AuditQuery};
+use nexus_vault::store::connections::{NewConnection, TokenSet};
+use nexus_vault::store::pending::NewPending;
+use nexus_vault::store::providers::UpsertOutcome;
+use nexus_vault::testing::{all_dbs, store_for};
 
 #[tokio::test]
 async fn workspaces_and_api_keys() {
