@@ -1,8 +1,8 @@
 //! Operator operations: workspaces, workspace API keys, providers (one, or a whole
 //! document), and master key rotation. Every change is audited.
 
-use crate::Caller;
 use crate::audit::AuditService;
+use crate::caller::Caller;
 use crate::crypto::MasterKey;
 use crate::error::VaultError;
 use crate::providers::ProviderInput;

@@ -1,8 +1,8 @@
 //! The audit log for operators: recording admin changes, querying records, and verifying the
 //! hash chain that makes tampering with them detectable. (Identity decisions are recorded by
-//! [`crate::identity::audit`]; the chain itself is written in [`crate::store::audit_chain`].)
+//! `identity::audit`; the chain itself is written in [`crate::store::audit_chain`].)
 
-use crate::Caller;
+use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::Store;
 use crate::store::audit::{AuditEvent, AuditQuery, AuditRecord};

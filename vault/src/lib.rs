@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod caller;
 pub mod config;
 pub mod connections;
 pub mod crypto;
@@ -26,6 +27,7 @@ pub mod testing;
 
 pub use admin::AdminService;
 pub use audit::AuditService;
+pub use caller::Caller;
 pub use config::VaultConfig;
 pub use connections::ConnectionService;
 pub use error::VaultError;
@@ -35,22 +37,6 @@ use crypto::{CryptoError, Vault as Sealer};
 use oauth::OAuthClient;
 use std::sync::Arc;
 use store::{Store, StoreError};
-
-/// Who asked, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: String,
-    pub request_id: Option<String>,
-}
-
-impl Caller {
-    pub fn admin(request_id: Option<String>) -> Self {
-        Self {
-            principal: "admin".into(),
-            request_id,
-        }
-    }
-}
 
 /// Why the vault could not start.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! callback, and the form submission.
 
 use super::{CallbackOutcome, CallbackQuery, ConnectionService, check_return_url, oauth_failure};
-use crate::Caller;
+use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::oauth::{pkce_challenge, random_token};
 use crate::providers::Provider;

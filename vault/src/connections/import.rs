@@ -2,7 +2,7 @@
 //! revoke.
 
 use super::{ConnectionService, connection_not_found, credentials_object, secret_string};
-use crate::Caller;
+use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::connections::{ConnectionInfo, NewConnection, TokenSet};
 use nexus_protocol::{ConnectionStatus, Credentials, Strategy};

@@ -6,7 +6,7 @@ use super::{
     ConnectionService, REAUTH_LINK_LIFETIME_MS, ReauthLink, connection_not_found,
     normalize_token_type, reauth_link_aad,
 };
-use crate::Caller;
+use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::providers::Provider;
 use crate::store::audit::AuditEvent;

@@ -3,8 +3,8 @@
 
 use super::scopes::is_valid_scope;
 use super::{DEFAULT_SESSION_TTL_SECONDS, IdentityService, MAX_SESSION_TTL_SECONDS};
-use crate::Caller;
 use crate::admin::check_workspace_id;
+use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::StoreError;
 use crate::store::identity::{Agent, IdentityProvider};

@@ -4,9 +4,9 @@
 
 use super::IdentityService;
 use super::audit::{self, Decision};
-use super::mint::{scope_not_allowed, user_not_authorized};
+use super::refusals::{scope_not_allowed, user_not_authorized};
 use super::scopes::{self, ProviderScopes, is_valid_scope};
-use crate::Caller;
+use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::{now_ms, rfc3339};
 use nexus_protocol::identity::{AuthorizeResponse, InternalAuthorize};

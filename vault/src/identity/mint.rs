@@ -4,6 +4,7 @@
 
 use super::audit::{self, Decision};
 use super::obo::VerifiedUser;
+use super::refusals::{looks_like_jwt, scope_not_allowed, unauthorized, user_not_authorized};
 use super::scopes::{self, Grant, is_valid_scope};
 use super::signing::SessionClaims;
 use super::{IdentityService, SESSION_AUDIENCE};
@@ -18,28 +19,6 @@ use nexus_protocol::identity::{
 
 /// Most scopes one request may name.
 const MAX_SCOPES: usize = 100;
-
-pub(super) fn unauthorized(message: &str) -> VaultError {
-    VaultError::Unauthenticated(message.into())
-}
-
-pub(super) fn scope_not_allowed(scopes: &[String]) -> VaultError {
-    VaultError::ScopeNotAllowed(format!(
-        "scope not allowed for this agent: {}",
-        scopes.join(" ")
-    ))
-}
-
-pub(super) fn user_not_authorized(scopes: &[String]) -> VaultError {
-    VaultError::UserNotAuthorized(format!(
-        "the user is not authorized for: {}",
-        scopes.join(" ")
-    ))
-}
-
-pub(super) fn looks_like_jwt(token: &str) -> bool {
-    token.starts_with("eyJ") && token.matches('.').count() == 2
-}
 
 /// The acting agent of a mint, and the scopes it may hand out.
 pub(super) struct Acting {

@@ -18,6 +18,7 @@ pub mod audit;
 mod authorize;
 mod mint;
 pub mod obo;
+mod refusals;
 pub mod scopes;
 pub mod signing;
 mod verify;

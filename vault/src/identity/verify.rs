@@ -7,7 +7,7 @@
 
 use super::IdentityService;
 use super::audit::{self, Decision};
-use super::mint::{looks_like_jwt, unauthorized};
+use super::refusals::{looks_like_jwt, unauthorized};
 use super::signing::SessionClaims;
 use crate::error::VaultError;
 use crate::store::identity::{Agent, SessionRow};
