@@ -1,7 +1,8 @@
 //! Broker configuration: what the operator sets, read from the environment by `from_env`.
 
-use crate::crypto::{CryptoError, Keyring, MasterKey};
 use nexus_protocol::SecretString;
+use nexus_vault::VaultConfig;
+use nexus_vault::crypto::{CryptoError, Keyring, MasterKey};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -109,18 +110,19 @@ impl BrokerConfig {
         Ok(config)
     }
 
-    /// The keyring to start with: the configured one, else the key file.
-    pub(crate) fn load_keyring(&self) -> Result<Keyring, CryptoError> {
-        match (&self.keyring, &self.master_key_file) {
-            (Some(ring), Some(path)) if path.exists() => {
-                // Both given: the file may hold newer keys written by a rotation.
-                let mut ring = ring.clone();
-                ring.merge(Keyring::load_file(path)?);
-                Ok(ring)
-            }
-            (Some(ring), _) => Ok(ring.clone()),
-            (None, Some(path)) => Keyring::load_file(path),
-            (None, None) => Err(CryptoError::NoKey),
+    /// The domain part of the configuration (everything but the broker's own bearer tokens).
+    pub fn vault_config(&self) -> VaultConfig {
+        VaultConfig {
+            database_url: self.database_url.clone(),
+            keyring: self.keyring.clone(),
+            master_key_file: self.master_key_file.clone(),
+            public_url: self.public_url.clone(),
+            providers_file: self.providers_file.clone(),
+            refresh_margin: self.refresh_margin,
+            provider_timeout: self.provider_timeout,
+            provider_retries: self.provider_retries,
+            provider_backoff: self.provider_backoff,
+            pending_lifetime: self.pending_lifetime,
         }
     }
 

@@ -1,15 +1,19 @@
-//! Errors: [`BrokerError`] for start-up, [`ApiError`] for everything answered over HTTP.
+//! Errors: [`BrokerError`] for start-up; [`ApiError`] for everything answered over HTTP.
 //!
 //! An `ApiError` always renders as the protocol's `ErrorBody` with the status its code implies,
-//! so the gateway can pass it on unchanged. Messages never contain a secret.
+//! so the gateway can pass it on unchanged. The vault's errors become `ApiError`s here, and
+//! only here: this file is where a domain failure gets its HTTP status. Messages never contain
+//! a secret.
 
 use crate::config::ConfigError;
-use crate::crypto::CryptoError;
-use crate::store::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::{ErrorBody, ErrorCode};
+use nexus_vault::StartError;
+use nexus_vault::crypto::CryptoError;
+use nexus_vault::error::VaultError;
+use nexus_vault::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -23,13 +27,22 @@ pub enum BrokerError {
     ProvidersFile(String),
 }
 
+impl From<StartError> for BrokerError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Crypto(e) => Self::Crypto(e),
+            StartError::Store(e) => Self::Store(e),
+            StartError::ProvidersFile(e) => Self::ProvidersFile(e),
+        }
+    }
+}
+
 /// An error answered to an HTTP caller.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub reauth_url: Option<String>,
-    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -38,7 +51,6 @@ impl ApiError {
             code,
             message: message.into(),
             reauth_url: None,
-            retry_after: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -47,14 +59,13 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
     }
-    pub fn internal() -> Self {
-        Self::new(
-            ErrorCode::InternalError,
-            "internal error; see the broker log",
-        )
-    }
     pub fn upstream(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::UpstreamUnavailable, message)
+    }
+
+    /// The HTTP status of this error: the one its protocol code implies.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -64,27 +75,27 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        Self {
+            code: e.code(),
+            reauth_url: e.reauth_url().map(str::to_owned),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(what) => ApiError::invalid(format!("{what} already exists")),
-            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            other => {
-                // Logged (never secret-bearing: see StoreError), answered as a generic 500.
-                tracing::error!(error = %other, "store failure");
-                ApiError::internal()
-            }
-        }
+        VaultError::from(e).into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = self.status();
         let mut body = ErrorBody::new(self.code, self.message);
         body.reauth_url = self.reauth_url;
-        body.retry_after = self.retry_after;
         (status, Json(body)).into_response()
     }
 }

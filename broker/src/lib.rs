@@ -1,97 +1,59 @@
-//! The Nexus broker: the vault that holds secrets, runs the connect flow and refreshes tokens.
+//! The Nexus broker: the HTTP edge of the vault ([`nexus_vault`]).
 //!
-//! Layout (one module per part of the architecture):
-//! - [`config`]: `BrokerConfig` and `from_env`.
-//! - [`crypto`]: AES-256-GCM sealing, the keyring and its rotation.
-//! - [`store`]: the database (PostgreSQL or SQLite), one file per table group.
-//! - [`providers`]: provider specs, the built-in catalog and the declarative YAML file.
-//! - [`oauth`]: talking to providers' token endpoints (exchange, refresh, discovery, id_token).
-//! - [`refresh`]: the refresh engine (single-flight in process, row lock across processes).
-//! - [`service`]: the operations the HTTP layers call (resolve, connect, import, rotate, …).
-//! - [`api`]: the HTTP surfaces: admin, internal (gateway), browser (callback and form).
+//! - [`config`]: `BrokerConfig` and `from_env` (the vault's settings plus the broker's tokens).
+//! - [`api`]: the HTTP surfaces: admin, identity admin, internal (gateway), browser (callback
+//!   and form), health; authentication of callers; the OpenAPI document.
+//! - [`error`]: start-up errors, and the one mapping of vault errors to HTTP statuses.
+//!
+//! Everything the broker decides lives in the vault; this crate parses, authenticates, calls a
+//! service and renders the answer.
 
+pub mod api;
 pub mod config;
-pub mod crypto;
 pub mod error;
-pub mod identity;
-pub mod providers;
-pub mod store;
 
 pub use config::BrokerConfig;
 pub use error::{ApiError, BrokerError};
-pub mod api;
-pub mod oauth;
-pub mod refresh;
-pub mod service;
+/// The vault's modules, under the paths callers of the broker have always used.
+pub use nexus_vault::{crypto, providers, store};
 
-use crypto::Vault;
-use oauth::OAuthClient;
-use refresh::RefreshEngine;
-use service::{Caller, Service};
+use nexus_vault::Vault;
 use std::sync::Arc;
 use store::Store;
 
 /// A running broker: connected, migrated, keys loaded. Serve `router()`; clone freely.
 #[derive(Clone)]
 pub struct Broker {
-    service: Arc<Service>,
+    state: api::AppState,
 }
 
 impl Broker {
     /// Connect to the database, apply migrations, load the keyring and (if configured) apply the
     /// providers file without pruning.
     pub async fn start(config: BrokerConfig) -> Result<Self, BrokerError> {
-        let ring = config.load_keyring()?;
-        let vault = Arc::new(Vault::new(ring, config.master_key_file.clone()));
-        let store = Store::connect(&config.database_url, vault.clone()).await?;
-        store.record_active_key(&vault.active_id()).await?;
-        let oauth = Arc::new(OAuthClient::new(
-            config.provider_timeout,
-            config.provider_retries,
-            config.provider_backoff,
-        ));
-        let refresh = RefreshEngine::new(store.clone(), oauth.clone(), config.refresh_margin);
-        let identity = identity::Identity::new(config.provider_timeout);
-        let service = Arc::new(Service {
-            config,
-            store,
-            identity,
-            oauth,
-            refresh,
-        });
-        if let Some(path) = service.config.providers_file.clone() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| BrokerError::ProvidersFile(format!("{}: {e}", path.display())))?;
-            let report = service
-                .apply_providers(
-                    &text,
-                    false,
-                    false,
-                    &Caller {
-                        principal: "providers_file".into(),
-                        request_id: None,
-                    },
-                )
-                .await
-                .map_err(|e| BrokerError::ProvidersFile(e.message))?;
-            tracing::info!(created = ?report.created, updated = ?report.updated, "applied providers file");
-        }
-        Ok(Self { service })
+        let vault = Vault::start(config.vault_config()).await?;
+        Ok(Self {
+            state: Arc::new(api::BrokerState {
+                vault,
+                admin_token: config.admin_token,
+                internal_token: config.internal_token,
+            }),
+        })
     }
 
     pub fn router(&self) -> axum::Router {
-        api::router(self.service.clone())
+        api::router(self.state.clone())
     }
 
     /// The store, for tests and tools that inspect the database.
     pub fn store(&self) -> &Store {
-        &self.service.store
+        self.state.vault.store()
     }
 }
 
 /// The admin API's OpenAPI document, served at the broker's `GET /openapi.json`.
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
-    doc.merge(<identity::api::IdentityAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
     doc
 }

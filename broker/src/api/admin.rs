@@ -1,20 +1,24 @@
 //! The admin API (`/admin/v1`), authenticated with the admin token.
 
+use super::wire::{
+    ConnectBody, CreateWorkspace, DriftReport, ImportRequest, RotateBody, RotateResponse,
+};
 use super::{AppState, JsonBody, QueryParams, admin_caller, parse_json, require_admin};
 use crate::error::ApiError;
-use crate::providers::ProviderInput;
-use crate::service::{DriftReport, ImportRequest, RotateResponse};
-use crate::store::api_keys::{ApiKeyInfo, CreatedApiKey};
-use crate::store::audit::{AuditQuery, AuditRecord};
-use crate::store::connections::ConnectionInfo;
-use crate::store::providers::StoredProvider;
-use crate::store::workspaces::{Workspace, is_valid_workspace_id};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use nexus_protocol::{ErrorCode, RequestConnectionInput, RequestConnectionResponse};
+use nexus_protocol::{RequestConnectionInput, RequestConnectionResponse};
+use nexus_vault::admin::check_workspace_id;
+use nexus_vault::connections::ImportConnection;
+use nexus_vault::providers::ProviderInput;
+use nexus_vault::store::api_keys::{ApiKeyInfo, CreatedApiKey};
+use nexus_vault::store::audit::{AuditQuery, AuditRecord};
+use nexus_vault::store::connections::ConnectionInfo;
+use nexus_vault::store::providers::StoredProvider;
+use nexus_vault::store::workspaces::Workspace;
 use serde::Deserialize;
 
 pub fn router(service: AppState) -> Router<AppState> {
@@ -59,13 +63,7 @@ pub fn router(service: AppState) -> Router<AppState> {
 }
 
 fn valid_ws(ws: &str) -> Result<(), ApiError> {
-    if is_valid_workspace_id(ws) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "workspace id must match [a-z0-9][a-z0-9_-]{0,62}",
-        ))
-    }
+    Ok(check_workspace_id(ws)?)
 }
 
 // ---- providers ------------------------------------------------------------------------------
@@ -73,7 +71,7 @@ fn valid_ws(ws: &str) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/admin/v1/providers", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, description = "All providers (never a client secret)", body = [StoredProvider])))]
 async fn list_providers(State(s): State<AppState>) -> Result<Json<Vec<StoredProvider>>, ApiError> {
-    Ok(Json(s.store.list_providers().await?))
+    Ok(Json(s.vault.admin().list_providers().await?))
 }
 
 #[utoipa::path(post, path = "/admin/v1/providers", tag = "admin", security(("admin_token" = [])), request_body = ProviderInput,
@@ -83,7 +81,12 @@ async fn put_provider(
     headers: HeaderMap,
     JsonBody(input): JsonBody<ProviderInput>,
 ) -> Result<Json<StoredProvider>, ApiError> {
-    Ok(Json(s.put_provider(input, &admin_caller(&headers)).await?))
+    Ok(Json(
+        s.vault
+            .admin()
+            .put_provider(input, &admin_caller(&headers))
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/admin/v1/providers/{name}", tag = "admin", security(("admin_token" = [])),
@@ -92,12 +95,7 @@ async fn get_provider(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<StoredProvider>, ApiError> {
-    s.store.get_provider(&name).await?.map(Json).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::ProviderNotFound,
-            format!("no provider named `{name}`"),
-        )
-    })
+    Ok(Json(s.vault.admin().get_provider(&name).await?))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/providers/{name}", tag = "admin", security(("admin_token" = [])),
@@ -107,14 +105,10 @@ async fn delete_provider(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !s.store.delete_provider(&name).await? {
-        return Err(ApiError::new(
-            ErrorCode::ProviderNotFound,
-            format!("no provider named `{name}`"),
-        ));
-    }
-    s.admin_audit(None, "provider.deleted", &name, &admin_caller(&headers))
-        .await;
+    s.vault
+        .admin()
+        .delete_provider(&name, &admin_caller(&headers))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -147,24 +141,19 @@ async fn apply_providers(
     let (dry_run, prune) = (flag(&q.dry_run, "dry_run")?, flag(&q.prune, "prune")?);
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the document must be UTF-8"))?;
-    Ok(Json(
-        s.apply_providers(text, dry_run, prune, &admin_caller(&headers))
-            .await?,
-    ))
+    let report = s
+        .vault
+        .admin()
+        .apply_providers(text, dry_run, prune, &admin_caller(&headers))
+        .await?;
+    Ok(Json(report.into()))
 }
 
 // ---- workspaces and API keys ------------------------------------------------------------------
 
-#[derive(Deserialize, utoipa::ToSchema)]
-struct CreateWorkspace {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-}
-
 #[utoipa::path(get, path = "/admin/v1/workspaces", tag = "admin", security(("admin_token" = [])), responses((status = 200, body = [Workspace])))]
 async fn list_workspaces(State(s): State<AppState>) -> Result<Json<Vec<Workspace>>, ApiError> {
-    Ok(Json(s.store.list_workspaces().await?))
+    Ok(Json(s.vault.admin().list_workspaces().await?))
 }
 
 #[utoipa::path(post, path = "/admin/v1/workspaces", tag = "admin", security(("admin_token" = [])), request_body = CreateWorkspace,
@@ -174,21 +163,11 @@ async fn create_workspace(
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateWorkspace>,
 ) -> Result<impl IntoResponse, ApiError> {
-    valid_ws(&body.id)?;
-    if body.name.as_ref().is_some_and(|n| n.len() > 200) {
-        return Err(ApiError::invalid("`name` is longer than 200 characters"));
-    }
     let ws = s
-        .store
-        .create_workspace(&body.id, body.name.as_deref())
+        .vault
+        .admin()
+        .create_workspace(&body.id, body.name.as_deref(), &admin_caller(&headers))
         .await?;
-    s.admin_audit(
-        Some(&ws.id),
-        "workspace.created",
-        &ws.id,
-        &admin_caller(&headers),
-    )
-    .await;
     Ok((StatusCode::CREATED, Json(ws)))
 }
 
@@ -200,14 +179,11 @@ async fn create_api_key(
     Path(ws): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     valid_ws(&ws)?;
-    let created = s.store.create_api_key(&ws).await?;
-    s.admin_audit(
-        Some(&ws),
-        "api_key.created",
-        &created.key_id,
-        &admin_caller(&headers),
-    )
-    .await;
+    let created = s
+        .vault
+        .admin()
+        .create_api_key(&ws, &admin_caller(&headers))
+        .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -218,8 +194,7 @@ async fn list_api_keys(
     Path(ws): Path<String>,
 ) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
     valid_ws(&ws)?;
-    s.store.require_workspace(&ws).await?;
-    Ok(Json(s.store.list_api_keys(&ws).await?))
+    Ok(Json(s.vault.admin().list_api_keys(&ws).await?))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/api-keys/{key_id}", tag = "admin", security(("admin_token" = [])),
@@ -230,14 +205,10 @@ async fn revoke_api_key(
     Path((ws, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     valid_ws(&ws)?;
-    s.store.revoke_api_key(&ws, &key_id).await?;
-    s.admin_audit(
-        Some(&ws),
-        "api_key.revoked",
-        &key_id,
-        &admin_caller(&headers),
-    )
-    .await;
+    s.vault
+        .admin()
+        .revoke_api_key(&ws, &key_id, &admin_caller(&headers))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,15 +221,7 @@ async fn list_connections(
     Path(ws): Path<String>,
 ) -> Result<Json<Vec<ConnectionInfo>>, ApiError> {
     valid_ws(&ws)?;
-    s.store.require_workspace(&ws).await?;
-    Ok(Json(
-        s.store
-            .list_connections(&ws)
-            .await?
-            .iter()
-            .map(|r| r.info())
-            .collect(),
-    ))
+    Ok(Json(s.vault.connections().list(&ws).await?))
 }
 
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
@@ -270,8 +233,17 @@ async fn import_connection(
     JsonBody(req): JsonBody<ImportRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     valid_ws(&ws)?;
+    let import = ImportConnection {
+        provider_name: &req.provider_name,
+        kind: &req.kind,
+        secret: &req.secret,
+        user_id: req.user_id.as_deref(),
+        scopes: &req.scopes,
+    };
     let info = s
-        .import_connection(&ws, &req, &admin_caller(&headers))
+        .vault
+        .connections()
+        .import_connection(&ws, &import, &admin_caller(&headers))
         .await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -284,20 +256,11 @@ async fn revoke_connection(
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     valid_ws(&ws)?;
-    s.revoke_connection(&ws, &id, &admin_caller(&headers))
+    s.vault
+        .connections()
+        .revoke_connection(&ws, &id, &admin_caller(&headers))
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct ConnectBody {
-    provider_name: String,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    return_url: Option<String>,
 }
 
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connect", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
@@ -317,18 +280,14 @@ async fn connect(
         metadata: Default::default(),
     };
     Ok(Json(
-        s.request_connection(&ws, &input, &admin_caller(&headers))
+        s.vault
+            .connections()
+            .request_connection(&ws, &input, &admin_caller(&headers))
             .await?,
     ))
 }
 
 // ---- keys and audit ------------------------------------------------------------------------------
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-struct RotateBody {
-    #[serde(default)]
-    new_key: Option<String>,
-}
 
 #[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", security(("admin_token" = [])), request_body = RotateBody,
     responses((status = 200, body = RotateResponse), (status = 400, body = nexus_protocol::ErrorBody)))]
@@ -343,10 +302,12 @@ async fn rotate_keys(
     } else {
         parse_json(&body)?
     };
-    Ok(Json(
-        s.rotate_keys(body.new_key.as_deref(), &admin_caller(&headers))
-            .await?,
-    ))
+    let rotation = s
+        .vault
+        .admin()
+        .rotate_keys(body.new_key.as_deref(), &admin_caller(&headers))
+        .await?;
+    Ok(Json(rotation.into()))
 }
 
 #[derive(Deserialize)]
@@ -406,7 +367,7 @@ async fn audit(
         user: filter_text(p.user, "user")?,
         limit,
     };
-    Ok(Json(s.store.query_audit(&q).await?))
+    Ok(Json(s.vault.audit().query(&q).await?))
 }
 
 #[derive(utoipa::OpenApi)]

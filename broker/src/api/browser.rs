@@ -3,13 +3,13 @@
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::service::{CallbackOutcome, CallbackQuery};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use nexus_vault::connections::{CallbackOutcome, CallbackQuery};
 use std::collections::HashMap;
 
 pub fn router() -> Router<AppState> {
@@ -24,18 +24,18 @@ async fn callback(
     query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    outcome_response(s.oauth_callback(&q).await)
+    outcome_response(s.vault.connections().oauth_callback(&q).await)
 }
 
 async fn reauthorize(State(s): State<AppState>, Path(token): Path<String>) -> Response {
-    match s.start_reauthorize(&token).await {
+    match s.vault.connections().start_reauthorize(&token).await {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => page(StatusCode::BAD_REQUEST, "Re-authorization", &e.message),
+        Err(e) => page(StatusCode::BAD_REQUEST, "Re-authorization", &e.to_string()),
     }
 }
 
 async fn show_form(State(s): State<AppState>, Path(state): Path<String>) -> Response {
-    match s.form_fields(&state).await {
+    match s.vault.connections().form_fields(&state).await {
         Ok((provider, fields)) => {
             let inputs: String = fields
                 .iter()
@@ -50,7 +50,7 @@ async fn show_form(State(s): State<AppState>, Path(state): Path<String>) -> Resp
             );
             html(StatusCode::OK, "Connect", &body)
         }
-        Err(e) => error_page(e),
+        Err(e) => error_page(e.into()),
     }
 }
 
@@ -60,9 +60,9 @@ async fn submit_form(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     let fields = form.map(|Form(f)| f).unwrap_or_default();
-    match s.submit_form(&state, &fields).await {
+    match s.vault.connections().submit_form(&state, &fields).await {
         Ok(outcome) => outcome_response(outcome),
-        Err(e) => error_page(e),
+        Err(e) => error_page(e.into()),
     }
 }
 
@@ -77,8 +77,7 @@ fn outcome_response(outcome: CallbackOutcome) -> Response {
 }
 
 fn error_page(e: ApiError) -> Response {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    page(status, "Connection", &e.message)
+    page(e.status(), "Connection", &e.message)
 }
 
 fn page(status: StatusCode, title: &str, message: &str) -> Response {

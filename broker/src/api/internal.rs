@@ -4,7 +4,6 @@
 
 use super::{AppState, JsonBody, request_id, require_internal};
 use crate::error::ApiError;
-use crate::service::Caller;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -16,6 +15,7 @@ use nexus_protocol::internal::{
 use nexus_protocol::{
     CheckConnectionResponse, ErrorCode, RequestConnectionResponse, ResolveResponse,
 };
+use nexus_vault::Caller;
 
 pub fn router(service: AppState) -> Router<AppState> {
     Router::new()
@@ -71,16 +71,11 @@ async fn verify_key(
     State(s): State<AppState>,
     JsonBody(req): JsonBody<VerifyKeyRequest>,
 ) -> Result<Json<VerifyKeyResponse>, ApiError> {
-    match s.store.verify_api_key(&req.key).await? {
-        Some((workspace_id, key_id)) => Ok(Json(VerifyKeyResponse {
-            workspace_id,
-            key_id,
-        })),
-        None => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "unknown or revoked API key",
-        )),
-    }
+    let (workspace_id, key_id) = s.vault.admin().verify_api_key(&req.key).await?;
+    Ok(Json(VerifyKeyResponse {
+        workspace_id,
+        key_id,
+    }))
 }
 
 async fn resolve(
@@ -89,21 +84,28 @@ async fn resolve(
     JsonBody(req): JsonBody<InternalResolveRequest>,
 ) -> Result<Json<ResolveResponse>, ApiError> {
     if matches!(req.principal, Principal::Session { .. }) {
-        // Agent sessions: scope check, narrowing and audit (crate::identity::sessions).
+        // Agent sessions: scope check, narrowing and audit (nexus_vault::identity).
         let caller = caller(&req.principal, req.request_id.clone(), &headers);
-        return Ok(Json(s.resolve_for_session(&req, &caller).await?));
+        return Ok(Json(
+            s.vault
+                .identity()
+                .resolve_for_session(&req, &caller)
+                .await?,
+        ));
     }
     authorize(&req.principal, &req.workspace_id)?;
     let caller = caller(&req.principal, req.request_id.clone(), &headers);
     Ok(Json(
-        s.resolve(
-            &req.workspace_id,
-            &req.provider_name,
-            req.min_ttl,
-            req.force_refresh,
-            &caller,
-        )
-        .await?,
+        s.vault
+            .connections()
+            .resolve(
+                &req.workspace_id,
+                &req.provider_name,
+                req.min_ttl,
+                req.force_refresh,
+                &caller,
+            )
+            .await?,
     ))
 }
 
@@ -115,7 +117,9 @@ async fn request_connection(
     authorize(&req.principal, &req.workspace_id)?;
     let caller = caller(&req.principal, req.request_id.clone(), &headers);
     Ok(Json(
-        s.request_connection(&req.workspace_id, &req.input, &caller)
+        s.vault
+            .connections()
+            .request_connection(&req.workspace_id, &req.input, &caller)
             .await?,
     ))
 }
@@ -124,7 +128,9 @@ async fn check_connection(
     State(s): State<AppState>,
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<Json<CheckConnectionResponse>, ApiError> {
-    Ok(Json(s.check_connection(&ws, &id).await?))
+    Ok(Json(
+        s.vault.connections().check_connection(&ws, &id).await?,
+    ))
 }
 
 async fn connection_token(
@@ -133,7 +139,9 @@ async fn connection_token(
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<Json<ResolveResponse>, ApiError> {
     Ok(Json(
-        s.token_by_id(&ws, &id, false, &path_caller(&headers))
+        s.vault
+            .connections()
+            .token_by_id(&ws, &id, false, &path_caller(&headers))
             .await?,
     ))
 }
@@ -144,7 +152,9 @@ async fn refresh_connection(
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<Json<ResolveResponse>, ApiError> {
     Ok(Json(
-        s.token_by_id(&ws, &id, true, &path_caller(&headers))
+        s.vault
+            .connections()
+            .token_by_id(&ws, &id, true, &path_caller(&headers))
             .await?,
     ))
 }

@@ -10,10 +10,11 @@
 
 pub mod admin;
 pub mod browser;
+pub mod identity;
 pub mod internal;
+pub mod wire;
 
 use crate::error::ApiError;
-use crate::service::{Caller, Service};
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, request::Parts};
@@ -21,19 +22,27 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use nexus_protocol::{ErrorCode, SecretString};
+use nexus_vault::{Caller, Vault};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-pub type AppState = Arc<Service>;
+pub type AppState = Arc<BrokerState>;
+
+/// What every handler sees: the vault's services and the tokens that authenticate callers.
+pub struct BrokerState {
+    pub vault: Vault,
+    pub admin_token: SecretString,
+    pub internal_token: SecretString,
+}
 
 pub fn router(service: AppState) -> Router {
     Router::new()
         .merge(admin::router(service.clone()))
         .merge(internal::router(service.clone()))
-        .merge(crate::identity::api::admin_router(service.clone()))
-        .merge(crate::identity::api::internal_router(service.clone()))
+        .merge(identity::admin_router(service.clone()))
+        .merge(identity::internal_router(service.clone()))
         .merge(browser::router())
         .route(
             "/healthz",
@@ -57,7 +66,7 @@ pub fn router(service: AppState) -> Router {
 }
 
 async fn readyz(State(service): State<AppState>) -> Response {
-    match service.store.ping().await {
+    match service.vault.ping().await {
         Ok(()) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
@@ -113,7 +122,7 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
 }
 
 pub async fn require_admin(State(service): State<AppState>, req: Request, next: Next) -> Response {
-    if token_matches(req.headers(), &service.config.admin_token) {
+    if token_matches(req.headers(), &service.admin_token) {
         next.run(req).await
     } else {
         ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token").into_response()
@@ -125,7 +134,7 @@ pub async fn require_internal(
     req: Request,
     next: Next,
 ) -> Response {
-    if token_matches(req.headers(), &service.config.internal_token) {
+    if token_matches(req.headers(), &service.internal_token) {
         next.run(req).await
     } else {
         let mut response =

@@ -2,87 +2,11 @@
 //! database per test) and a broker served on 127.0.0.1:0.
 #![allow(dead_code)]
 
-use nexus_broker::crypto::{Keyring, MasterKey, Vault};
-use nexus_broker::store::Store;
-use sqlx::Executor;
-use std::sync::Arc;
+use nexus_broker::crypto::{Keyring, MasterKey};
 
-/// A database for one test. Keeps its temp dir alive for SQLite.
-pub struct TestDb {
-    pub label: &'static str,
-    pub url: String,
-    pub _dir: Option<tempfile::TempDir>,
-}
-
-/// The PostgreSQL server URL, or `None` (with a note) when not configured. Fails when
-/// `NEXUS_REQUIRE_PG=1` and it is missing.
-pub fn pg_server_url() -> Option<String> {
-    match std::env::var("NEXUS_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("NEXUS_REQUIRE_PG").as_deref() != Ok("1"),
-                "NEXUS_REQUIRE_PG=1 but NEXUS_TEST_DATABASE_URL is unset"
-            );
-            eprintln!(
-                "note: NEXUS_TEST_DATABASE_URL unset; skipping the PostgreSQL half of this test"
-            );
-            None
-        }
-    }
-}
-
-/// Create a fresh PostgreSQL database and return its URL.
-pub async fn fresh_pg_url(server: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let name = format!("nexus_broker_t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(server)
-        .await
-        .expect("connect to PostgreSQL");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(server).expect("server URL");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
-
-pub fn sqlite_db() -> TestDb {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("broker.db").display()
-    );
-    TestDb {
-        label: "sqlite",
-        url,
-        _dir: Some(dir),
-    }
-}
-
-/// SQLite always; PostgreSQL when configured.
-pub async fn all_dbs() -> Vec<TestDb> {
-    let mut dbs = vec![sqlite_db()];
-    if let Some(server) = pg_server_url() {
-        dbs.push(TestDb {
-            label: "postgres",
-            url: fresh_pg_url(&server).await,
-            _dir: None,
-        });
-    }
-    dbs
-}
-
-pub fn test_vault() -> Arc<Vault> {
-    Arc::new(Vault::new(Keyring::single(MasterKey::generate()), None))
-}
-
-pub async fn store_for(db: &TestDb) -> Store {
-    Store::connect(&db.url, test_vault())
-        .await
-        .unwrap_or_else(|e| panic!("{}: connect: {e}", db.label))
-}
+/// Fresh databases (SQLite, and PostgreSQL when configured). Each test file uses some of them.
+#[allow(unused_imports)]
+pub use nexus_vault::testing::{all_dbs, fresh_pg_url, pg_server_url, raw_pool, sqlite_db};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const INTERNAL_TOKEN: &str = "test-internal-token";

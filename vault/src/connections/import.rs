@@ -1,0 +1,137 @@
+//! Connections for operators: import (a refresh token, an API key, a credential set), list,
+//! revoke.
+
+use super::{ConnectionService, connection_not_found, credentials_object, secret_string};
+use crate::caller::Caller;
+use crate::error::VaultError;
+use crate::store::connections::{ConnectionInfo, NewConnection, TokenSet};
+use nexus_protocol::{ConnectionStatus, Credentials, Strategy};
+use serde_json::Value;
+
+/// A connection to import.
+pub struct ImportConnection<'a> {
+    pub provider_name: &'a str,
+    /// `api_key`, `refresh_token` or `credentials`.
+    pub kind: &'a str,
+    /// A string, or for `credentials` an object of credential fields.
+    pub secret: &'a Value,
+    pub user_id: Option<&'a str>,
+    /// Empty: the provider's default scopes.
+    pub scopes: &'a [String],
+}
+
+impl ConnectionService {
+    pub async fn import_connection(
+        &self,
+        workspace_id: &str,
+        req: &ImportConnection<'_>,
+        caller: &Caller,
+    ) -> Result<ConnectionInfo, VaultError> {
+        self.store.require_workspace(workspace_id).await?;
+        let provider = self.provider(req.provider_name).await?;
+        let (tokens, credentials) = match req.kind {
+            "refresh_token" => {
+                if !provider.is_oauth2() {
+                    return Err(VaultError::invalid(
+                        "a refresh token can only be imported for an oauth2 provider",
+                    ));
+                }
+                let token = secret_string(req.secret)?;
+                // No access token yet: the first resolve refreshes.
+                (
+                    Some(TokenSet {
+                        refresh_token: Some(token),
+                        ..Default::default()
+                    }),
+                    None,
+                )
+            }
+            "api_key" | "credentials" => {
+                if provider.is_oauth2() {
+                    return Err(VaultError::invalid(
+                        "static credentials can only be imported for a static provider",
+                    ));
+                }
+                let credentials = if req.kind == "api_key" {
+                    let mut c = Credentials::default();
+                    c.insert("api_key", secret_string(req.secret)?.expose());
+                    c
+                } else {
+                    credentials_object(req.secret)?
+                };
+                let strategy = Strategy::from_spec(&provider.strategy)
+                    .map_err(|e| VaultError::invalid(e.to_string()))?;
+                for field in strategy.required_fields() {
+                    if credentials.get_str(field).is_none_or(|v| v.is_empty()) {
+                        return Err(VaultError::invalid(format!(
+                            "the provider's strategy needs credential field `{field}`"
+                        )));
+                    }
+                }
+                (None, Some(credentials))
+            }
+            other => {
+                return Err(VaultError::invalid(format!(
+                    "unknown import kind `{other}` (api_key, refresh_token, credentials)"
+                )));
+            }
+        };
+        let scopes = if req.scopes.is_empty() {
+            provider.scopes.clone()
+        } else {
+            req.scopes.to_vec()
+        };
+        let row = self
+            .store
+            .insert_connection(NewConnection {
+                workspace_id,
+                provider_name: &provider.name,
+                user_id: req.user_id,
+                status: ConnectionStatus::Active,
+                scopes: &scopes,
+                tokens: tokens.as_ref(),
+                credentials: credentials.as_ref(),
+            })
+            .await?;
+        self.audit
+            .admin_event(Some(workspace_id), "connection.imported", &row.id, caller)
+            .await;
+        Ok(row.info())
+    }
+
+    pub async fn revoke_connection(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<(), VaultError> {
+        if !self
+            .store
+            .set_connection_status(
+                workspace_id,
+                id,
+                ConnectionStatus::Revoked,
+                Some("revoked by an admin"),
+            )
+            .await?
+        {
+            return Err(connection_not_found());
+        }
+        self.audit
+            .admin_event(Some(workspace_id), "connection.revoked", id, caller)
+            .await;
+        Ok(())
+    }
+
+    /// The connections of a workspace (which must exist).
+    pub async fn list(&self, workspace_id: &str) -> Result<Vec<ConnectionInfo>, VaultError> {
+        self.store.require_workspace(workspace_id).await?;
+        Ok(self
+            .store
+            .list_connections(workspace_id)
+            .await?
+            .iter()
+            .map(|r| r.info())
+            .collect())
+    }
+}

@@ -1,0 +1,153 @@
+//! Connections: everything between a workspace and its credential at a provider.
+//!
+//! - `resolve`: credentials for callers, and the sealed re-authorization links;
+//! - `connect`: the connect flow (authorize URL or form) and its callback;
+//! - `import`: importing, listing and revoking connections for operators;
+//! - `refresh`: the refresh engine (one refresh per connection across processes);
+//! - `narrowing`: access tokens minted with fewer scopes for agent sessions.
+
+mod connect;
+mod import;
+pub mod narrowing;
+pub mod refresh;
+mod resolve;
+
+pub use import::ImportConnection;
+
+use crate::audit::AuditService;
+use crate::config::VaultConfig;
+use crate::crypto::Aad;
+use crate::error::VaultError;
+use crate::oauth::{OAuthClient, OAuthError};
+use crate::store::Store;
+use narrowing::NarrowedTokens;
+use nexus_protocol::{Credentials, SecretString};
+use refresh::RefreshEngine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a reauthorization link stays valid.
+const REAUTH_LINK_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Resolve, connect, import and refresh connections. Built once by [`crate::Vault`].
+pub struct ConnectionService {
+    store: Store,
+    oauth: Arc<OAuthClient>,
+    refresh: RefreshEngine,
+    narrowed: NarrowedTokens,
+    audit: AuditService,
+    /// Base of the broker's browser routes (connect form, re-authorization links).
+    public_url: String,
+    redirect_uri: String,
+    pending_lifetime: Duration,
+}
+
+impl ConnectionService {
+    pub(crate) fn new(
+        config: &VaultConfig,
+        store: Store,
+        oauth: Arc<OAuthClient>,
+        audit: AuditService,
+    ) -> Self {
+        let refresh = RefreshEngine::new(store.clone(), oauth.clone(), config.refresh_margin);
+        Self {
+            store,
+            oauth,
+            refresh,
+            narrowed: NarrowedTokens::default(),
+            audit,
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
+            redirect_uri: config.redirect_uri(),
+            pending_lifetime: config.pending_lifetime,
+        }
+    }
+}
+
+/// Where the callback sends the browser, or the page it shows when there is no `return_url`.
+pub enum CallbackOutcome {
+    Redirect(String),
+    Page { ok: bool, message: String },
+}
+
+/// A sealed, self-contained reauthorization link payload.
+#[derive(Serialize, Deserialize)]
+struct ReauthLink {
+    w: String,
+    c: String,
+    e: i64,
+}
+
+fn reauth_link_aad() -> Aad<'static> {
+    Aad {
+        table: "reauth_links",
+        workspace: "-",
+        row: "-",
+        column: "token",
+    }
+}
+
+/// Query of `GET /oauth/callback`.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub iss: Option<String>,
+}
+
+fn connection_not_found() -> VaultError {
+    VaultError::connection_not_found("connection not found")
+}
+
+fn oauth_failure(e: OAuthError) -> VaultError {
+    VaultError::upstream(e.to_string())
+}
+
+/// `bearer` → `Bearer` (providers disagree on case; clients compare exactly).
+fn normalize_token_type(t: String) -> String {
+    if t.eq_ignore_ascii_case("bearer") {
+        "Bearer".into()
+    } else {
+        t
+    }
+}
+
+fn check_return_url(url: &str) -> Result<(), VaultError> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(VaultError::invalid(
+            "`return_url` must be an absolute http(s) URL",
+        )),
+    }
+}
+
+fn secret_string(v: &Value) -> Result<SecretString, VaultError> {
+    match v {
+        Value::String(s) if !s.is_empty() => Ok(SecretString::new(s.clone())),
+        _ => Err(VaultError::invalid(
+            "`secret` must be a non-empty string for this kind",
+        )),
+    }
+}
+
+fn credentials_object(v: &Value) -> Result<Credentials, VaultError> {
+    let Value::Object(map) = v else {
+        return Err(VaultError::invalid(
+            "`secret` must be an object of credential fields for kind `credentials`",
+        ));
+    };
+    let mut c = Credentials::default();
+    for (k, v) in map {
+        match v {
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => c.insert(k.clone(), v.clone()),
+            _ => {
+                return Err(VaultError::invalid(format!(
+                    "credential field `{k}` must be a string"
+                )));
+            }
+        }
+    }
+    Ok(c)
+}

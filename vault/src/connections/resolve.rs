@@ -1,0 +1,277 @@
+//! Resolve: `(workspace, provider)` or a connection id → a credential and its strategy; and
+//! the sealed re-authorization links handed out with `reauth_required`.
+
+use super::refresh::{Need, status_error};
+use super::{
+    ConnectionService, REAUTH_LINK_LIFETIME_MS, ReauthLink, connection_not_found,
+    normalize_token_type, reauth_link_aad,
+};
+use crate::caller::Caller;
+use crate::error::VaultError;
+use crate::providers::Provider;
+use crate::store::audit::AuditEvent;
+use crate::store::connections::ConnectionRow;
+use crate::store::{now_ms, rfc3339};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use nexus_protocol::{
+    CheckConnectionResponse, ConnectionStatus, Credentials, ResolveResponse, SecretString,
+};
+
+impl ConnectionService {
+    /// `(workspace, provider)` → a credential and its strategy.
+    pub async fn resolve(
+        &self,
+        workspace_id: &str,
+        provider_name: &str,
+        min_ttl: Option<u64>,
+        force: bool,
+        caller: &Caller,
+    ) -> Result<ResolveResponse, VaultError> {
+        let result = async {
+            let Some(row) = self
+                .store
+                .find_connection_for(workspace_id, provider_name)
+                .await?
+            else {
+                return Err(self.missing_connection_error(provider_name).await);
+            };
+            let id = row.id.clone();
+            self.resolve_row(row, min_ttl, force)
+                .await
+                .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))
+        }
+        .await;
+        self.audit_issue(workspace_id, provider_name, caller, &result)
+            .await;
+        result
+    }
+
+    /// Why `(workspace, provider)` has no connection: the provider itself is unknown
+    /// (`provider_not_found`, usually a typo in the caller's configuration) or it exists but this
+    /// workspace never connected it (`connection_not_found`). Only checked on the miss path.
+    async fn missing_connection_error(&self, provider_name: &str) -> VaultError {
+        match self.store.get_provider(provider_name).await {
+            Ok(None) => {
+                VaultError::provider_not_found(format!("provider `{provider_name}` does not exist"))
+            }
+            Ok(Some(_)) => VaultError::connection_not_found(format!(
+                "no connection for provider `{provider_name}` in this workspace"
+            )),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Token of one connection by id (`GET …/{id}/token`, or `POST …/{id}/refresh` with `force`).
+    pub async fn token_by_id(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        force: bool,
+        caller: &Caller,
+    ) -> Result<ResolveResponse, VaultError> {
+        let result = async {
+            let row = self
+                .store
+                .get_connection(workspace_id, id)
+                .await?
+                .ok_or_else(connection_not_found)?;
+            self.resolve_row(row, None, force).await
+        }
+        .await;
+        self.audit_issue(workspace_id, id, caller, &result).await;
+        result.map_err(|e| self.with_reauth_url_for(e, workspace_id, id))
+    }
+
+    async fn resolve_row(
+        &self,
+        row: ConnectionRow,
+        min_ttl: Option<u64>,
+        force: bool,
+    ) -> Result<ResolveResponse, VaultError> {
+        if row.status != ConnectionStatus::Active {
+            return Err(status_error(&row));
+        }
+        let stored = self
+            .store
+            .get_provider(&row.provider_name)
+            .await?
+            .ok_or_else(|| {
+                VaultError::provider_not_found(format!(
+                    "provider `{}` does not exist",
+                    row.provider_name
+                ))
+            })?;
+        let provider = stored.provider;
+        if !provider.is_oauth2() {
+            return self.static_response(&row, &provider);
+        }
+        let need = if force {
+            Need::Force
+        } else {
+            self.refresh.need_for(min_ttl)
+        };
+        let row = self.refresh.ensure_fresh(row, need).await?;
+        self.oauth_response(&row, &provider)
+    }
+
+    fn oauth_response(
+        &self,
+        row: &ConnectionRow,
+        provider: &Provider,
+    ) -> Result<ResolveResponse, VaultError> {
+        let token = self
+            .store
+            .open_access_token(row)?
+            .ok_or_else(|| VaultError::upstream("no access token is available"))?;
+        let token_type = row
+            .token_type
+            .clone()
+            .filter(|t| !t.is_empty())
+            .map(normalize_token_type)
+            .unwrap_or_else(|| "Bearer".into());
+        let expires_at = row.access_expires_at.map(rfc3339);
+        let mut credentials = Credentials::default();
+        credentials.insert("access_token", token.expose());
+        credentials.insert("token_type", token_type.clone());
+        if let Some(at) = &expires_at {
+            credentials.insert("expires_at", at.clone());
+        }
+        Ok(ResolveResponse {
+            access_token: Some(token),
+            token_type,
+            expires_in: row
+                .access_expires_at
+                .map(|e| ((e - now_ms()) / 1000).max(0)),
+            expires_at,
+            strategy: provider.strategy.clone(),
+            credentials,
+            scopes: row.scopes.clone(),
+            api_base_url: provider.api_base_url.clone(),
+            scope_enforcement: None,
+            connection_id: Some(row.id.clone()),
+        })
+    }
+
+    fn static_response(
+        &self,
+        row: &ConnectionRow,
+        provider: &Provider,
+    ) -> Result<ResolveResponse, VaultError> {
+        let credentials = self
+            .store
+            .open_credentials(row)?
+            .ok_or_else(|| VaultError::NotActive("the connection has no credentials yet".into()))?;
+        let access_token = credentials
+            .get_str("access_token")
+            .or_else(|| credentials.get_str("api_key"))
+            .map(SecretString::new);
+        Ok(ResolveResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_at: None,
+            expires_in: None,
+            strategy: provider.strategy.clone(),
+            credentials,
+            scopes: row.scopes.clone(),
+            api_base_url: provider.api_base_url.clone(),
+            scope_enforcement: None,
+            connection_id: Some(row.id.clone()),
+        })
+    }
+
+    async fn audit_issue(
+        &self,
+        workspace_id: &str,
+        target: &str,
+        caller: &Caller,
+        result: &Result<ResolveResponse, VaultError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.code().to_string(),
+        };
+        self.store
+            .audit(AuditEvent {
+                workspace_id: Some(workspace_id),
+                action: "token.issued",
+                target: Some(target),
+                principal: &caller.principal,
+                outcome: &outcome,
+                request_id: caller.request_id.as_deref(),
+                detail: None,
+            })
+            .await;
+    }
+
+    pub async fn check_connection(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<CheckConnectionResponse, VaultError> {
+        let row = self
+            .store
+            .get_connection(workspace_id, id)
+            .await?
+            .ok_or_else(connection_not_found)?;
+        let reauth_url = matches!(
+            row.status,
+            ConnectionStatus::NeedsReauth | ConnectionStatus::Failed
+        )
+        .then(|| self.reauth_url(&row.workspace_id, &row.id));
+        Ok(CheckConnectionResponse {
+            status: row.status,
+            connection_id: Some(row.id),
+            provider_name: Some(row.provider_name),
+            reauth_url,
+        })
+    }
+
+    // ---- re-authorization links -----------------------------------------------------------
+
+    fn with_reauth_url_for(&self, mut e: VaultError, workspace_id: &str, id: &str) -> VaultError {
+        if let VaultError::ReauthRequired {
+            link: link @ None, ..
+        } = &mut e
+        {
+            *link = Some(self.reauth_url(workspace_id, id));
+        }
+        e
+    }
+
+    /// A link a person opens to authorize the connection again. The payload is sealed by the
+    /// vault, so it cannot be forged or pointed at another connection, and it expires.
+    pub fn reauth_url(&self, workspace_id: &str, connection_id: &str) -> String {
+        let link = ReauthLink {
+            w: workspace_id.to_owned(),
+            c: connection_id.to_owned(),
+            e: now_ms() + REAUTH_LINK_LIFETIME_MS,
+        };
+        let json = serde_json::to_string(&link).unwrap_or_default();
+        let token = URL_SAFE_NO_PAD.encode(self.store.vault().seal(&json, &reauth_link_aad()));
+        format!("{}/oauth/reauthorize/{token}", self.public_url)
+    }
+
+    /// Open a reauthorization link and start a connect flow for its connection.
+    pub async fn start_reauthorize(&self, token: &str) -> Result<String, VaultError> {
+        let invalid = || VaultError::invalid("this re-authorization link is invalid or expired");
+        let sealed = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+        let json = self
+            .store
+            .vault()
+            .open(&sealed, &reauth_link_aad())
+            .map_err(|_| invalid())?;
+        let link: ReauthLink = serde_json::from_str(&json).map_err(|_| invalid())?;
+        if link.e < now_ms() {
+            return Err(invalid());
+        }
+        let row = self
+            .store
+            .get_connection(&link.w, &link.c)
+            .await?
+            .ok_or_else(connection_not_found)?;
+        let provider = self.provider(&row.provider_name).await?;
+        let started = self.start_flow(&row, &provider, &row.scopes, None).await?;
+        Ok(started.auth_url)
+    }
+}

@@ -1,0 +1,75 @@
+//! Agent identity: which agent asks, what it may do, for whom — and the record of it.
+//!
+//! - [`scopes`]: the scope algebra (mint grant, provider coverage, narrowing), pure functions.
+//! - `mint`: creating sessions (`POST /v1/sessions`) and On-Behalf-Of exchanges (`/v1/token`).
+//! - `verify`: session tokens → principals; status and revocation.
+//! - `authorize`: `authorize` checks and the scope check of a session's resolve.
+//! - `agents`: agents and trusted identity providers for operators.
+//! - [`signing`]: the session signing keys (ES256; private keys sealed by the vault) and JWKS.
+//! - [`obo`]: verifying a user's JWT against the workspace's trusted issuers.
+//! - [`audit`]: identity audit records (decision, reason, token fingerprint).
+//!
+//! Scopes are opaque strings the operator declares per agent (`crm:contacts:read`,
+//! `acme:gliding`). Those of the form `provider:<name>[:<provider scope>]` also gate
+//! resolving that provider and narrow the credential handed out.
+
+mod agents;
+pub mod audit;
+mod authorize;
+mod mint;
+pub mod obo;
+mod refusals;
+pub mod scopes;
+pub mod signing;
+mod verify;
+
+pub use agents::NewAgent;
+pub use scopes::is_valid_scope;
+
+use crate::audit::AuditService;
+use crate::connections::ConnectionService;
+use crate::error::VaultError;
+use crate::store::Store;
+use signing::Signer;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest session lifetime an agent may be configured with (a day).
+pub const MAX_SESSION_TTL_SECONDS: u64 = 24 * 3600;
+/// Default `max_session_ttl_seconds` of an agent.
+pub const DEFAULT_SESSION_TTL_SECONDS: u64 = 900;
+/// The `aud` of every session token.
+pub const SESSION_AUDIENCE: &str = "nexus";
+
+/// Agents, sessions and On-Behalf-Of. Owns the signing keys and the cache of users' issuers'
+/// keys; resolves for sessions through the [`ConnectionService`]. Built once by
+/// [`crate::Vault`].
+pub struct IdentityService {
+    store: Store,
+    signer: Signer,
+    trusted: obo::TrustedIssuers,
+    connections: Arc<ConnectionService>,
+    audit: AuditService,
+}
+
+impl IdentityService {
+    pub(crate) fn new(
+        store: Store,
+        connections: Arc<ConnectionService>,
+        audit: AuditService,
+        provider_timeout: Duration,
+    ) -> Self {
+        Self {
+            store,
+            signer: Signer::default(),
+            trusted: obo::TrustedIssuers::new(provider_timeout),
+            connections,
+            audit,
+        }
+    }
+
+    /// `{"keys": [...]}`: the public keys session tokens are signed with.
+    pub async fn jwks(&self) -> Result<serde_json::Value, VaultError> {
+        self.signer.jwks(&self.store).await
+    }
+}

@@ -1,0 +1,171 @@
+//! Verifying sessions: a session token → its principal (signature, row, revocation, expiry,
+//! agent state), and a session's status and revocation by its owner.
+//!
+//! A session token is a signed JWT, but the vault also keeps a row per session: verification
+//! checks the signature *and* the row, so revocation (and disabling the agent) takes effect at
+//! the next request, before `exp`.
+
+use super::IdentityService;
+use super::audit::{self, Decision};
+use super::refusals::{looks_like_jwt, unauthorized};
+use super::signing::SessionClaims;
+use crate::error::VaultError;
+use crate::store::identity::{Agent, SessionRow};
+use crate::store::{now_ms, rfc3339};
+use nexus_protocol::SecretString;
+use nexus_protocol::identity::{Actor, InternalSessionOp, SessionStatus};
+use nexus_protocol::internal::Principal;
+
+/// What a verified session token gives: its claims, its row and its agent.
+pub(super) struct LiveSession {
+    pub(super) claims: SessionClaims,
+    pub(super) row: SessionRow,
+    pub(super) agent: Agent,
+}
+
+impl IdentityService {
+    /// A session token → its principal, when the session is usable now.
+    pub async fn verify_session_token(
+        &self,
+        token: &SecretString,
+        rid: Option<&str>,
+    ) -> Result<Principal, VaultError> {
+        let live = self.live_session(token, rid).await?;
+        Ok(Principal::Session {
+            workspace_id: live.row.workspace_id,
+            session_id: live.row.id,
+            agent_id: live.agent.agent_id,
+            scopes: live.row.scopes,
+            user: live.row.user_subject,
+        })
+    }
+
+    /// Signature, row, revocation, expiry and agent state. A refusal of a known session is
+    /// audited (`session.verify`, denied, with the reason).
+    pub(super) async fn live_session(
+        &self,
+        token: &SecretString,
+        rid: Option<&str>,
+    ) -> Result<LiveSession, VaultError> {
+        let (claims, row) = self.signed_session(token).await?;
+        let agent = self
+            .store
+            .agent_by_id(&row.agent_id)
+            .await?
+            .ok_or_else(|| unauthorized("this session's agent no longer exists"))?;
+        let refusal = if row.revoked_at.is_some() {
+            Some(("session_revoked", "this session has been revoked"))
+        } else if row.expires_at <= now_ms() || claims.exp.saturating_mul(1000) <= now_ms() {
+            Some(("session_expired", "this session has expired"))
+        } else if agent.disabled {
+            Some(("agent_disabled", "this session's agent is disabled"))
+        } else {
+            None
+        };
+        if let Some((reason, message)) = refusal {
+            audit::record(
+                &self.store,
+                Decision {
+                    workspace_id: &row.workspace_id,
+                    action: "session.verify",
+                    agent_id: Some(&row.agent_id),
+                    session_id: Some(&row.id),
+                    user: row.user_subject.as_deref(),
+                    allowed: false,
+                    reason,
+                    request_id: rid,
+                    ..Default::default()
+                },
+            )
+            .await;
+            return Err(unauthorized(message));
+        }
+        Ok(LiveSession { claims, row, agent })
+    }
+
+    /// Signature and row only (status and revocation accept a session in any state).
+    async fn signed_session(
+        &self,
+        token: &SecretString,
+    ) -> Result<(SessionClaims, SessionRow), VaultError> {
+        let claims = self
+            .signer
+            .verify(&self.store, token.expose())
+            .await
+            .map_err(|e| unauthorized(&e.to_string()))?;
+        let row = self
+            .store
+            .get_session(&claims.jti)
+            .await?
+            .filter(|r| r.workspace_id == claims.workspace_id)
+            .ok_or_else(|| unauthorized("unknown session"))?;
+        Ok((claims, row))
+    }
+
+    /// The session `op.session_id`, if `op.credential` is its own token or its agent's
+    /// credential; otherwise 404 (a caller learns nothing about other sessions).
+    async fn owned_session(&self, op: &InternalSessionOp) -> Result<SessionRow, VaultError> {
+        let not_found = || VaultError::not_found("no such session for this caller");
+        if looks_like_jwt(op.credential.expose()) {
+            let (_, row) = self.signed_session(&op.credential).await?;
+            if row.id == op.session_id {
+                return Ok(row);
+            }
+            return Err(not_found());
+        }
+        let agent = self
+            .store
+            .agent_by_credential(&op.credential)
+            .await?
+            .ok_or_else(|| unauthorized("unknown agent credential"))?;
+        match self.store.get_session(&op.session_id).await? {
+            Some(row) if row.agent_id == agent.agent_id => Ok(row),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// `GET /v1/sessions/{id}`.
+    pub async fn session_status(&self, op: InternalSessionOp) -> Result<SessionStatus, VaultError> {
+        let row = self.owned_session(&op).await?;
+        let status = if row.revoked_at.is_some() {
+            "revoked"
+        } else if row.expires_at <= now_ms() {
+            "expired"
+        } else {
+            "active"
+        };
+        Ok(SessionStatus {
+            act: row.user_subject.as_ref().map(|_| Actor {
+                sub: row.agent_id.clone(),
+            }),
+            session_id: row.id,
+            agent_id: row.agent_id,
+            sub: row.subject,
+            scopes: row.scopes,
+            expires_at: rfc3339(row.expires_at),
+            status: status.into(),
+        })
+    }
+
+    /// `DELETE /v1/sessions/{id}`: idempotent.
+    pub async fn revoke_session(&self, op: InternalSessionOp) -> Result<(), VaultError> {
+        let row = self.owned_session(&op).await?;
+        self.store.revoke_session(&row.id).await?;
+        audit::record(
+            &self.store,
+            Decision {
+                workspace_id: &row.workspace_id,
+                action: "session.revoked",
+                agent_id: Some(&row.agent_id),
+                session_id: Some(&row.id),
+                user: row.user_subject.as_deref(),
+                allowed: true,
+                reason: "revoked",
+                request_id: op.request_id.as_deref(),
+                ..Default::default()
+            },
+        )
+        .await;
+        Ok(())
+    }
+}

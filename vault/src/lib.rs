@@ -1,0 +1,137 @@
+//! The Nexus vault: everything the broker knows and decides, without HTTP.
+//!
+//! A [`Vault`] is built once ([`Vault::start`]) and hands out four services, each with its
+//! own dependencies:
+//! - [`ConnectionService`]: resolve, the connect flow, import, refresh, scope narrowing;
+//! - [`IdentityService`]: agents, sessions (mint, verify, authorize), On-Behalf-Of, signing;
+//! - [`AdminService`]: workspaces, API keys, providers, master key rotation;
+//! - [`AuditService`]: the admin audit records, queries and the hash chain's verification.
+//!
+//! Underneath: [`store`] (all SQL, PostgreSQL and SQLite), [`crypto`] (AES-256-GCM, keyring),
+//! [`providers`] (specs, catalog, YAML documents), [`oauth`] (the client to providers).
+//! Errors are [`VaultError`]s: domain terms, no HTTP status.
+
+pub mod admin;
+pub mod audit;
+pub mod caller;
+pub mod config;
+pub mod connections;
+pub mod crypto;
+pub mod error;
+pub mod identity;
+pub mod oauth;
+pub mod providers;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use admin::AdminService;
+pub use audit::AuditService;
+pub use caller::Caller;
+pub use config::VaultConfig;
+pub use connections::ConnectionService;
+pub use error::VaultError;
+pub use identity::IdentityService;
+
+use crypto::{CryptoError, Vault as Sealer};
+use oauth::OAuthClient;
+use std::sync::Arc;
+use store::{Store, StoreError};
+
+/// Why the vault could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("keyring: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("providers file: {0}")]
+    ProvidersFile(String),
+}
+
+/// The vault's services, wired once.
+pub struct Vault {
+    store: Store,
+    connections: Arc<ConnectionService>,
+    identity: IdentityService,
+    admin: AdminService,
+    audit: AuditService,
+}
+
+impl Vault {
+    /// Connect to the database, apply migrations, load the keyring and (if configured) apply the
+    /// providers file without pruning.
+    pub async fn start(config: VaultConfig) -> Result<Self, StartError> {
+        let ring = config.load_keyring()?;
+        let sealer = Arc::new(Sealer::new(ring, config.master_key_file.clone()));
+        let store = Store::connect(&config.database_url, sealer.clone()).await?;
+        store.record_active_key(&sealer.active_id()).await?;
+        let oauth = Arc::new(OAuthClient::new(
+            config.provider_timeout,
+            config.provider_retries,
+            config.provider_backoff,
+        ));
+        let audit = AuditService::new(store.clone());
+        let connections = Arc::new(ConnectionService::new(
+            &config,
+            store.clone(),
+            oauth,
+            audit.clone(),
+        ));
+        let identity = IdentityService::new(
+            store.clone(),
+            connections.clone(),
+            audit.clone(),
+            config.provider_timeout,
+        );
+        let admin = AdminService::new(store.clone(), audit.clone());
+        let vault = Self {
+            store,
+            connections,
+            identity,
+            admin,
+            audit,
+        };
+        if let Some(path) = &config.providers_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| StartError::ProvidersFile(format!("{}: {e}", path.display())))?;
+            let caller = Caller {
+                principal: "providers_file".into(),
+                request_id: None,
+            };
+            let report = vault
+                .admin
+                .apply_providers(&text, false, false, &caller)
+                .await
+                .map_err(|e| StartError::ProvidersFile(e.to_string()))?;
+            tracing::info!(created = ?report.created, updated = ?report.updated, "applied providers file");
+        }
+        Ok(vault)
+    }
+
+    pub fn connections(&self) -> &ConnectionService {
+        &self.connections
+    }
+
+    pub fn identity(&self) -> &IdentityService {
+        &self.identity
+    }
+
+    pub fn admin(&self) -> &AdminService {
+        &self.admin
+    }
+
+    pub fn audit(&self) -> &AuditService {
+        &self.audit
+    }
+
+    /// The store, for tests and tools that inspect the database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Is the database reachable (readiness)?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}

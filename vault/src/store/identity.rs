@@ -1,0 +1,402 @@
+//! Agents, sessions and trusted identity providers in the database.
+//!
+//! An agent credential is `nxa_<16 hex>_<secret>`; the agent id is `agt_<same 16 hex>`, so the
+//! row is found without scanning, and only the SHA-256 of the credential is stored (256-bit
+//! random secrets need no password stretching).
+
+use crate::store::{Store, StoreError, now_ms, rfc3339};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use nexus_protocol::SecretString;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use subtle::ConstantTimeEq;
+
+const CREDENTIAL_PREFIX: &str = "nxa_";
+const AGENT_ID_PREFIX: &str = "agt_";
+
+/// An agent as the admin API shows it: never the credential, never its hash.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Agent {
+    pub agent_id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub max_session_ttl_seconds: u64,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+/// A session row: what makes a signed token usable (or not any more).
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub agent_id: String,
+    pub subject: String,
+    pub user_subject: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A trusted issuer of user tokens for On-Behalf-Of.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdentityProvider {
+    pub id: String,
+    pub workspace_id: String,
+    pub issuer: String,
+    pub jwks_url: Option<String>,
+    pub audience: Option<String>,
+    pub created_at: String,
+}
+
+fn hash_credential(credential: &str) -> String {
+    hex::encode(Sha256::digest(credential.as_bytes()))
+}
+
+/// The agent id inside a presented credential, if it has the right shape.
+pub fn agent_id_of(credential: &str) -> Option<String> {
+    let rest = credential.strip_prefix(CREDENTIAL_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then(|| format!("{AGENT_ID_PREFIX}{id}"))
+}
+
+fn new_credential(hex_id: &str) -> SecretString {
+    let secret = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    SecretString::new(format!("{CREDENTIAL_PREFIX}{hex_id}_{secret}"))
+}
+
+fn scopes_json(scopes: &[String]) -> String {
+    serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
+}
+
+fn scopes_from(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("scopes column".into()))
+}
+
+fn agent_from_row(r: &sqlx::any::AnyRow) -> Result<Agent, StoreError> {
+    let ttl: i64 = r.try_get("max_session_ttl_seconds")?;
+    Ok(Agent {
+        agent_id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        name: r.try_get("name")?,
+        scopes: scopes_from(&r.try_get::<String, _>("scopes")?)?,
+        max_session_ttl_seconds: u64::try_from(ttl).unwrap_or(0),
+        disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        created_at: rfc3339(r.try_get("created_at")?),
+    })
+}
+
+impl Store {
+    /// Create an agent; returns it and its credential (shown once).
+    pub async fn create_agent(
+        &self,
+        workspace_id: &str,
+        name: &str,
+        scopes: &[String],
+        max_session_ttl_seconds: u64,
+    ) -> Result<(Agent, SecretString), StoreError> {
+        self.require_workspace(workspace_id).await?;
+        let hex_id = hex::encode(rand::random::<[u8; 8]>());
+        let id = format!("{AGENT_ID_PREFIX}{hex_id}");
+        let credential = new_credential(&hex_id);
+        let now = now_ms();
+        let ttl = i64::try_from(max_session_ttl_seconds).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO agents (id, workspace_id, name, scopes, max_session_ttl_seconds, credential_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(workspace_id)
+        .bind(name)
+        .bind(scopes_json(scopes))
+        .bind(ttl)
+        .bind(hash_credential(credential.expose()))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let agent = Agent {
+            agent_id: id,
+            workspace_id: workspace_id.to_owned(),
+            name: name.to_owned(),
+            scopes: scopes.to_vec(),
+            max_session_ttl_seconds,
+            disabled: false,
+            created_at: rfc3339(now),
+        };
+        Ok((agent, credential))
+    }
+
+    pub async fn list_agents(&self, workspace_id: &str) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at FROM agents WHERE workspace_id = $1 ORDER BY created_at, id",
+        )
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    pub async fn get_agent(
+        &self,
+        workspace_id: &str,
+        agent_id: &str,
+    ) -> Result<Option<Agent>, StoreError> {
+        sqlx::query(
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at FROM agents WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(workspace_id)
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(agent_from_row)
+        .transpose()
+    }
+
+    /// Disable (`true`) or enable an agent. `NotFound` for an unknown agent.
+    pub async fn set_agent_disabled(
+        &self,
+        workspace_id: &str,
+        agent_id: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE agents SET disabled_at = CASE WHEN $1 = 1 THEN COALESCE(disabled_at, $2) ELSE NULL END, updated_at = $2 \
+             WHERE workspace_id = $3 AND id = $4",
+        )
+        .bind(i64::from(disabled))
+        .bind(now)
+        .bind(workspace_id)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("agent `{agent_id}`")));
+        }
+        Ok(())
+    }
+
+    /// A new credential; the old one stops working with this update.
+    pub async fn rotate_agent_credential(
+        &self,
+        workspace_id: &str,
+        agent_id: &str,
+    ) -> Result<SecretString, StoreError> {
+        let hex_id = agent_id
+            .strip_prefix(AGENT_ID_PREFIX)
+            .ok_or_else(|| StoreError::NotFound(format!("agent `{agent_id}`")))?;
+        let credential = new_credential(hex_id);
+        let done = sqlx::query(
+            "UPDATE agents SET credential_hash = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4",
+        )
+        .bind(hash_credential(credential.expose()))
+        .bind(now_ms())
+        .bind(workspace_id)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("agent `{agent_id}`")));
+        }
+        Ok(credential)
+    }
+
+    /// The agent a credential belongs to, if the credential is current (disabled agents are
+    /// returned too: the caller decides, and audits, the refusal).
+    pub async fn agent_by_credential(
+        &self,
+        credential: &SecretString,
+    ) -> Result<Option<Agent>, StoreError> {
+        let Some(agent_id) = agent_id_of(credential.expose()) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_hash FROM agents WHERE id = $1",
+        )
+        .bind(&agent_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = row.try_get("credential_hash")?;
+        let presented = hash_credential(credential.expose());
+        if bool::from(stored.as_bytes().ct_eq(presented.as_bytes())) {
+            Ok(Some(agent_from_row(&row)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The agent by id alone (for a session's agent).
+    pub async fn agent_by_id(&self, agent_id: &str) -> Result<Option<Agent>, StoreError> {
+        sqlx::query(
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at FROM agents WHERE id = $1",
+        )
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(agent_from_row)
+            .transpose()
+    }
+
+    // ---- sessions ------------------------------------------------------------------------
+
+    pub async fn insert_session(
+        &self,
+        s: &SessionRow,
+        user_issuer: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO agent_sessions (id, workspace_id, agent_id, subject, user_subject, user_issuer, scopes, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&s.id)
+        .bind(&s.workspace_id)
+        .bind(&s.agent_id)
+        .bind(&s.subject)
+        .bind(s.user_subject.as_deref())
+        .bind(user_issuer)
+        .bind(scopes_json(&s.scopes))
+        .bind(s.expires_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_session(&self, session_id: &str) -> Result<Option<SessionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, workspace_id, agent_id, subject, user_subject, scopes, expires_at, revoked_at FROM agent_sessions WHERE id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(SessionRow {
+            id: r.try_get("id")?,
+            workspace_id: r.try_get("workspace_id")?,
+            agent_id: r.try_get("agent_id")?,
+            subject: r.try_get("subject")?,
+            user_subject: r.try_get("user_subject")?,
+            scopes: scopes_from(&r.try_get::<String, _>("scopes")?)?,
+            expires_at: r.try_get("expires_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        }))
+    }
+
+    /// Revoke; idempotent.
+    pub async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE agent_sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        )
+        .bind(now_ms())
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- trusted identity providers --------------------------------------------------------
+
+    pub async fn add_identity_provider(
+        &self,
+        workspace_id: &str,
+        issuer: &str,
+        jwks_url: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<IdentityProvider, StoreError> {
+        self.require_workspace(workspace_id).await?;
+        let id = format!("idp_{}", hex::encode(rand::random::<[u8; 8]>()));
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO identity_providers (id, workspace_id, issuer, jwks_url, audience, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(workspace_id)
+        .bind(issuer)
+        .bind(jwks_url)
+        .bind(audience)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if crate::store::is_unique_violation(&e) {
+                StoreError::Conflict(format!("identity provider for issuer `{issuer}`"))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(IdentityProvider {
+            id,
+            workspace_id: workspace_id.to_owned(),
+            issuer: issuer.to_owned(),
+            jwks_url: jwks_url.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+            created_at: rfc3339(now),
+        })
+    }
+
+    pub async fn list_identity_providers(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Vec<IdentityProvider>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, issuer, jwks_url, audience, created_at FROM identity_providers WHERE workspace_id = $1 ORDER BY created_at, id",
+        )
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IdentityProvider {
+                    id: r.try_get("id")?,
+                    workspace_id: r.try_get("workspace_id")?,
+                    issuer: r.try_get("issuer")?,
+                    jwks_url: r.try_get("jwks_url")?,
+                    audience: r.try_get("audience")?,
+                    created_at: rfc3339(r.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn delete_identity_provider(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("DELETE FROM identity_providers WHERE workspace_id = $1 AND id = $2")
+                .bind(workspace_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("identity provider `{id}`")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_id_is_read_from_well_formed_credentials_only() {
+        assert_eq!(
+            agent_id_of("nxa_0123456789abcdef_secret").as_deref(),
+            Some("agt_0123456789abcdef")
+        );
+        assert_eq!(agent_id_of("nxa_0123456789abcdef_"), None);
+        assert_eq!(agent_id_of("nxk_0123456789abcdef_x"), None);
+        assert_eq!(agent_id_of("nxa_short_x"), None);
+    }
+}

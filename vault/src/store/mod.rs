@@ -1,0 +1,167 @@
+//! The store: one schema on PostgreSQL (production) or SQLite (embedded default).
+//!
+//! Queries go through sqlx's `Any` driver and are written once, in the SQL both databases
+//! accept (`$1` placeholders, `ON CONFLICT`, `RETURNING`); the few dialect differences (row
+//! locks) are explicit in [`Backend`]. Secrets are sealed by the [`Vault`] before they reach a
+//! query and opened after they leave one, so nothing above this module handles ciphertext and
+//! nothing below it sees plaintext in the database.
+
+pub mod api_keys;
+pub mod audit;
+pub mod audit_chain;
+pub mod connections;
+pub mod identity;
+pub mod pending;
+pub mod providers;
+pub mod rotation;
+pub mod signing_keys;
+pub mod workspaces;
+
+use crate::crypto::{CryptoError, Vault};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A database failure. sqlx errors name the query and the database error, never bound values.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL (use sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+}
+
+/// The database plus the vault that seals its secret columns. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) vault: Arc<Vault>,
+}
+
+impl Store {
+    /// Connect and apply the migrations of this backend.
+    pub async fn connect(url: &str, vault: Arc<Vault>) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        // PostgreSQL: each refresh in flight holds a connection (its row lock) for the duration
+        // of the provider call, so leave room for them next to ordinary queries.
+        let max_connections = if backend == Backend::Postgres { 32 } else { 16 };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            // One file shared by the pool's connections: wait for the write lock instead of
+            // failing with SQLITE_BUSY, and let readers proceed during a write (WAL).
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        let store = Self {
+            pool,
+            backend,
+            vault,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
+    /// `SELECT 1`, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begin a transaction that holds the write lock needed to refresh a connection:
+    /// SQLite takes the database write lock up front (`BEGIN IMMEDIATE`); PostgreSQL takes a
+    /// row lock afterwards with `SELECT … FOR UPDATE` (see `connections::lock_for_refresh`).
+    pub(crate) async fn begin_locking(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch: the unit of every time column.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 text of a millisecond timestamp (for API bodies).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// True when a database error is a unique-constraint violation (both backends).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
