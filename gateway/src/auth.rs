@@ -1,5 +1,6 @@
 //! Who is calling: API-key extraction, verification at the broker (with a short-lived cache)
-//! and the per-key rate limit, packaged as the [`Caller`] extractor every `/v1` handler takes.
+//! and the caller's rate limit ([`crate::rate_limit`]), packaged as the [`Caller`] extractor
+//! every `/v1` handler takes.
 //!
 //! Key verification cache: answers (valid → principal, or unknown/revoked) are remembered for
 //! `GatewayConfig::key_cache_ttl` under the SHA-256 of the key, so the raw key is not kept as a
@@ -15,12 +16,10 @@ use crate::middleware::RequestId;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use moka::future::Cache;
 use nexus_protocol::SecretString;
 use nexus_protocol::internal::Principal;
 use sha2::{Digest, Sha256};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,39 +174,6 @@ impl KeyVerifier {
     }
 }
 
-/// Requests per second per caller (governor's GCRA: a sustained rate plus a burst).
-pub struct RateLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
-}
-
-impl RateLimiter {
-    /// `per_second == 0` disables the limit.
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        let limiter = NonZeroU32::new(per_second).map(|rate| {
-            let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
-            DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
-        });
-        Self { limiter }
-    }
-
-    pub fn check(&self, principal: &Principal) -> Result<(), ApiError> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        // Keyed by the key id: the number of keys is bounded by the keys that verified.
-        let key = match principal {
-            Principal::ApiKey { key_id, .. } => key_id,
-            Principal::Session { session_id, .. } => session_id,
-        };
-        limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));
-            // Retry-After is whole seconds; round up so a client that obeys it is let through.
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            ApiError::rate_limited(secs.max(1))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,29 +226,6 @@ mod tests {
         assert_eq!(
             code(headers(&[("x-api-key", "a"), ("x-api-key", "a")])),
             ErrorCode::InvalidRequest
-        );
-    }
-
-    #[test]
-    fn rate_limit_refuses_beyond_the_burst_with_a_retry_after() {
-        let limiter = RateLimiter::new(1, 2);
-        let p = Principal::ApiKey {
-            workspace_id: "w".into(),
-            key_id: "k1".into(),
-        };
-        let other = Principal::ApiKey {
-            workspace_id: "w".into(),
-            key_id: "k2".into(),
-        };
-        assert!(limiter.check(&p).is_ok());
-        assert!(limiter.check(&p).is_ok());
-        let err = limiter.check(&p).unwrap_err();
-        assert_eq!(err.status.as_u16(), 429);
-        assert_eq!(err.body.retry_after, Some(1));
-        assert!(limiter.check(&other).is_ok(), "limits are per key");
-        assert!(
-            RateLimiter::new(0, 0).check(&p).is_ok(),
-            "0 disables the limit"
         );
     }
 }

@@ -30,11 +30,17 @@ pub struct GatewayConfig {
     /// `ZERO` disables the token cache. `NEXUS_GATEWAY_TOKEN_CACHE_MAX_TTL_SECS`.
     pub token_cache_max_ttl: Duration,
 
-    /// Sustained requests per second allowed per API key; `0` disables rate limiting.
-    /// `NEXUS_GATEWAY_RATE_LIMIT_PER_SEC`.
+    /// Sustained requests per second allowed per API key, and per agent across all of its
+    /// sessions; `0` disables rate limiting. `NEXUS_GATEWAY_RATE_LIMIT_PER_SEC`.
     pub rate_limit_per_second: u32,
     /// Requests a key may burst above the sustained rate. `NEXUS_GATEWAY_RATE_LIMIT_BURST`.
     pub rate_limit_burst: u32,
+    /// Sessions one agent credential may create per minute (sustained); `0` disables the limit.
+    /// `NEXUS_GATEWAY_SESSION_CREATE_PER_MIN`.
+    pub session_create_per_minute: u32,
+    /// Sessions one agent credential may create in a burst.
+    /// `NEXUS_GATEWAY_SESSION_CREATE_BURST`.
+    pub session_create_burst: u32,
 
     /// Largest request body accepted (413 above). `NEXUS_GATEWAY_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
@@ -62,6 +68,8 @@ impl GatewayConfig {
             token_cache_max_ttl: Duration::from_secs(300),
             rate_limit_per_second: 50,
             rate_limit_burst: 100,
+            session_create_per_minute: 60,
+            session_create_burst: 20,
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
@@ -111,6 +119,12 @@ impl GatewayConfig {
         }
         if let Some(n) = number("NEXUS_GATEWAY_RATE_LIMIT_BURST")? {
             config.rate_limit_burst = to_u32(n, "NEXUS_GATEWAY_RATE_LIMIT_BURST")?;
+        }
+        if let Some(n) = number("NEXUS_GATEWAY_SESSION_CREATE_PER_MIN")? {
+            config.session_create_per_minute = to_u32(n, "NEXUS_GATEWAY_SESSION_CREATE_PER_MIN")?;
+        }
+        if let Some(n) = number("NEXUS_GATEWAY_SESSION_CREATE_BURST")? {
+            config.session_create_burst = to_u32(n, "NEXUS_GATEWAY_SESSION_CREATE_BURST")?;
         }
         if let Some(n) = number("NEXUS_GATEWAY_MAX_BODY_BYTES")? {
             config.max_body_bytes = to_usize(n, "NEXUS_GATEWAY_MAX_BODY_BYTES")?;

@@ -69,8 +69,12 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut err = Self::new(ErrorCode::RateLimited, "too many requests for this API key");
+    /// 429 with `Retry-After`; `whom` names the budget that ran out (e.g. "this caller").
+    pub fn rate_limited(retry_after_secs: u64, whom: &str) -> Self {
+        let mut err = Self::new(
+            ErrorCode::RateLimited,
+            format!("too many requests for {whom}"),
+        );
         err.body.retry_after = Some(retry_after_secs);
         err
     }

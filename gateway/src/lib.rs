@@ -8,7 +8,8 @@
 //! Map of the crate (a request flows top to bottom):
 //! - [`middleware`]: request id, error envelopes, logs and metrics, size limits, deadline.
 //! - [`routes`]: the handlers, one module per endpoint group, and the [`routes::router`].
-//! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached), per-key rate limit.
+//! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached).
+//! - [`rate_limit`]: per API key / per agent request rate, session creation per agent.
 //! - [`query`]: strict parsing of the resolve query and of ids.
 //! - [`token_cache`]: access tokens per (workspace, provider), single-flight.
 //! - [`broker`]: the internal-API client; maps broker answers to [`ApiError`]s.
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod query;
+pub mod rate_limit;
 pub mod routes;
 pub mod tls;
 pub mod token_cache;
@@ -33,10 +35,11 @@ pub mod token_cache;
 pub use config::{ConfigError, GatewayConfig};
 pub use error::{ApiError, GatewayError};
 
-use auth::{KeyVerifier, RateLimiter};
+use auth::KeyVerifier;
 use broker::BrokerClient;
 use bytes::Bytes;
 use metrics::Metrics;
+use rate_limit::{RateLimiter, SessionCreationLimiter};
 use std::sync::Arc;
 use token_cache::TokenCache;
 
@@ -52,6 +55,7 @@ pub(crate) struct Inner {
     pub(crate) keys: KeyVerifier,
     pub(crate) tokens: TokenCache,
     pub(crate) rate_limiter: RateLimiter,
+    pub(crate) session_creation_limiter: SessionCreationLimiter,
     pub(crate) metrics: Arc<Metrics>,
     /// Rendered once: the document does not change while the process runs.
     pub(crate) openapi_json: Bytes,
@@ -87,6 +91,10 @@ impl Gateway {
             metrics.clone(),
         );
         let rate_limiter = RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
+        let session_creation_limiter = SessionCreationLimiter::new(
+            config.session_create_per_minute,
+            config.session_create_burst,
+        );
         let openapi_json =
             Bytes::from(serde_json::to_vec(&openapi::document()).map_err(GatewayError::OpenApi)?);
         let inner = Inner {
@@ -95,6 +103,7 @@ impl Gateway {
             keys,
             tokens,
             rate_limiter,
+            session_creation_limiter,
             metrics,
             openapi_json,
         };

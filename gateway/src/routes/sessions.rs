@@ -123,6 +123,7 @@ fn session_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiEr
         (status = 401, description = "Unknown agent credential, disabled agent, or (OBO) `invalid_subject_token`", body = ErrorBody),
         (status = 403, description = "`scope_not_allowed`, or (OBO) `user_not_authorized_for_scope`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: this agent created too many sessions; see `Retry-After`", body = ErrorBody),
         (status = 503, description = "The broker is unreachable", body = ErrorBody),
     )
 )]
@@ -133,6 +134,7 @@ pub async fn create_session(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let credential = api_key_from_headers(&headers)?;
+    gateway.inner.session_creation_limiter.check(&credential)?;
     let request: CreateSessionRequest = json_body(body, gateway.inner.config.max_body_bytes)?;
     let body = InternalCreateSession {
         credential,

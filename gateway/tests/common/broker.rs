@@ -145,8 +145,20 @@ impl TestBroker {
         records.as_array().cloned().unwrap_or_default()
     }
 
+    /// A new agent of `workspace` declaring `scopes`: `(agent_id, agent_credential)`.
+    pub async fn new_agent(&self, workspace: &str, scopes: &[&str]) -> (String, String) {
+        let path = format!("/admin/v1/workspaces/{workspace}/agents");
+        let body = json!({"name": "test-agent", "scopes": scopes});
+        let created = self
+            .admin(reqwest::Method::POST, &path, Some(body), 201)
+            .await;
+        let id = created["agent_id"].as_str().expect("agent_id").to_owned();
+        let credential = created["agent_credential"].as_str().expect("credential");
+        (id, credential.to_owned())
+    }
+
     /// An admin call that must answer `expected`; returns the JSON body (`Null` when empty).
-    async fn admin(
+    pub async fn admin(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -30,6 +30,7 @@ pub fn test_config(broker_url: &str) -> GatewayConfig {
     // Revocation must be visible at once in tests; the cache has its own test.
     config.key_cache_ttl = Duration::ZERO;
     config.rate_limit_per_second = 0;
+    config.session_create_per_minute = 0;
     config.broker_timeout = Duration::from_secs(10);
     config
 }
