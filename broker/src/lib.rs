@@ -4,6 +4,7 @@
 //! - [`api`]: the HTTP surfaces: admin, identity admin, internal (gateway), browser (callback
 //!   and form), health; authentication of callers; the OpenAPI document.
 //! - [`error`]: start-up errors, and the one mapping of vault errors to HTTP statuses.
+//! - [`revocations`]: the bus that pushes revocations to gateways.
 //!
 //! Everything the broker decides lives in the vault; this crate parses, authenticates, calls a
 //! service and renders the answer.
@@ -11,6 +12,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod revocations;
 
 pub use config::BrokerConfig;
 pub use error::{ApiError, BrokerError};
@@ -37,6 +39,7 @@ impl Broker {
                 vault,
                 admin_token: config.admin_token,
                 internal_token: config.internal_token,
+                revocations: revocations::Revocations::default(),
             }),
         })
     }

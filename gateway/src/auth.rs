@@ -140,6 +140,13 @@ impl KeyVerifier {
         }
     }
 
+    /// Forgets every verdict (a key was revoked, or revocations may have been missed).
+    pub fn flush(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
     pub async fn verify(
         &self,
         key: &SecretString,

@@ -11,7 +11,7 @@
 use crate::error::{ApiError, GatewayError};
 use crate::metrics::{BrokerErrorKind, Metrics};
 use nexus_protocol::internal::{
-    CONNECTIONS_PREFIX, INTERNAL_TOKEN_CHALLENGE, InternalRequestConnection,
+    CONNECTIONS_PREFIX, EVENTS_PATH, INTERNAL_TOKEN_CHALLENGE, InternalRequestConnection,
     InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH,
     VerifyKeyRequest, VerifyKeyResponse,
 };
@@ -39,6 +39,9 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Clone)]
 pub struct BrokerClient {
     http: reqwest::Client,
+    /// For the long-lived revocation stream: no whole-request timeout (the stream's own
+    /// heartbeat detects a dead connection).
+    events_http: reqwest::Client,
     base_url: String,
     internal_token: SecretString,
     metrics: Arc<Metrics>,
@@ -55,14 +58,20 @@ impl BrokerClient {
         let tls = crate::tls::broker_client_config()
             .map_err(|e| GatewayError::InvalidConfig(format!("TLS for the broker client: {e}")))?;
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+            .tls_backend_preconfigured(tls.clone())
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(GatewayError::HttpClient)?;
+        let events_http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(connect_timeout)
+            .build()
+            .map_err(GatewayError::HttpClient)?;
         Ok(Self {
             http,
+            events_http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             internal_token,
             metrics,
@@ -220,6 +229,23 @@ impl BrokerClient {
                 Err(ApiError { status, body })
             }
             Err(failure) => Err(self.api_error_for(failure, what)),
+        }
+    }
+
+    /// Opens `GET /internal/v1/events`; the caller reads it line by line
+    /// ([`crate::revocation_feed`]). The error is a reason for the log.
+    pub async fn open_events(&self) -> Result<reqwest::Response, String> {
+        let response = self
+            .events_http
+            .get(self.url(EVENTS_PATH))
+            .bearer_auth(self.internal_token.expose())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(format!("the broker answered {}", response.status()))
         }
     }
 

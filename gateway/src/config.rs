@@ -20,6 +20,11 @@ pub struct GatewayConfig {
     /// Most API keys remembered at once.
     pub key_cache_capacity: u64,
 
+    /// Hold the broker's revocation stream open (`GET /internal/v1/events`) so revoked keys and
+    /// connections leave the caches at once; the TTLs above are then only the fallback bound.
+    /// On by default; tests that count every internal call turn it off.
+    pub revocation_feed: bool,
+
     /// Most access tokens held in memory at once (one per workspace × provider).
     pub token_cache_capacity: u64,
     /// A cached token is served only while it has more than this much life left; after that the
@@ -63,6 +68,7 @@ impl GatewayConfig {
             internal_token: internal_token.into(),
             key_cache_ttl: Duration::from_secs(10),
             key_cache_capacity: 10_000,
+            revocation_feed: true,
             token_cache_capacity: 10_000,
             token_refresh_margin: Duration::from_secs(60),
             token_cache_max_ttl: Duration::from_secs(300),

@@ -12,6 +12,7 @@
 //! - [`rate_limit`]: per API key / per agent request rate, session creation per agent.
 //! - [`query`]: strict parsing of the resolve query and of ids.
 //! - [`token_cache`]: access tokens per (workspace, provider), single-flight.
+//! - [`revocation_feed`]: the broker's revocation stream, which empties those caches at once.
 //! - [`broker`]: the internal-API client; maps broker answers to [`ApiError`]s.
 //! - [`tls`]: the broker client's TLS (rustls, `ring` provider passed explicitly).
 //! - [`metrics`], [`openapi`], [`config`], [`error`].
@@ -28,6 +29,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod query;
 pub mod rate_limit;
+pub mod revocation_feed;
 pub mod routes;
 pub mod tls;
 pub mod token_cache;
@@ -57,6 +59,7 @@ pub(crate) struct Inner {
     pub(crate) rate_limiter: RateLimiter,
     pub(crate) session_creation_limiter: SessionCreationLimiter,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) feed: Arc<revocation_feed::FeedStatus>,
     /// Rendered once: the document does not change while the process runs.
     pub(crate) openapi_json: Bytes,
 }
@@ -97,24 +100,34 @@ impl Gateway {
         );
         let openapi_json =
             Bytes::from(serde_json::to_vec(&openapi::document()).map_err(GatewayError::OpenApi)?);
+        let feed = Arc::new(revocation_feed::FeedStatus::default());
         let inner = Inner {
             config,
-            broker,
+            broker: broker.clone(),
             keys,
             tokens,
             rate_limiter,
             session_creation_limiter,
             metrics,
+            feed: feed.clone(),
             openapi_json,
         };
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        if inner.config.revocation_feed {
+            revocation_feed::spawn(Arc::downgrade(&inner), broker, feed);
+        }
+        Ok(Self { inner })
     }
 
     /// The public API as an `axum::Router`, with every middleware applied.
     pub fn router(&self) -> axum::Router {
         routes::router(self.clone())
+    }
+
+    /// Whether the broker's revocation stream is up (revocations arrive at once); when it is
+    /// not, the cache TTLs bound how long a revoked key or connection keeps working.
+    pub fn revocation_feed_connected(&self) -> bool {
+        self.inner.feed.connected()
     }
 
     pub fn config(&self) -> &GatewayConfig {

@@ -141,6 +141,13 @@ impl TokenCache {
         }
     }
 
+    /// Forgets every cached token (a connection was revoked, or revocations may have been missed).
+    pub fn flush(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+        }
+    }
+
     pub async fn resolve(
         &self,
         principal: &Principal,

@@ -22,6 +22,10 @@ pub const CONNECTIONS_PREFIX: &str = "/internal/v1/workspaces";
 /// `WWW-Authenticate` value of the broker's 401 for a missing or wrong internal token, so the
 /// gateway can tell *its own* credential being refused from a caller's credential being refused
 /// (both are 401 `unauthorized`) without reading the message.
+/// The broker's stream of [`RevocationEvent`]s, one JSON object per line, held open by every
+/// gateway (internal token) so a revocation reaches its caches at once.
+pub const EVENTS_PATH: &str = "/internal/v1/events";
+
 pub const INTERNAL_TOKEN_CHALLENGE: &str = "Bearer realm=\"nexus-internal\"";
 
 /// Who is calling the gateway. Every request the gateway forwards names its principal, so the
@@ -113,4 +117,23 @@ mod tests {
         assert_eq!(p.workspace_id(), "w");
         assert_eq!(p.audit_label(), "api_key:k");
     }
+}
+
+/// One line of [`EVENTS_PATH`]: something a gateway may have cached stopped being valid.
+/// Gateways that reconnect after a gap flush their caches (they may have missed events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RevocationEvent {
+    /// The first line of every stream, then one every few seconds, so a silent dead
+    /// connection is noticed.
+    Heartbeat,
+    ApiKeyRevoked {
+        workspace_id: String,
+        key_id: String,
+    },
+    ConnectionRevoked {
+        workspace_id: String,
+        connection_id: String,
+    },
+    SessionRevoked { session_id: String },
 }

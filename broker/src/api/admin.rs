@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use nexus_protocol::internal::RevocationEvent;
 use nexus_protocol::{RequestConnectionInput, RequestConnectionResponse};
 use nexus_vault::admin::check_workspace_id;
 use nexus_vault::connections::ImportConnection;
@@ -209,6 +210,10 @@ async fn revoke_api_key(
         .admin()
         .revoke_api_key(&ws, &key_id, &admin_caller(&headers))
         .await?;
+    s.revocations.publish(RevocationEvent::ApiKeyRevoked {
+        workspace_id: ws,
+        key_id,
+    });
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,6 +265,10 @@ async fn revoke_connection(
         .connections()
         .revoke_connection(&ws, &id, &admin_caller(&headers))
         .await?;
+    s.revocations.publish(RevocationEvent::ConnectionRevoked {
+        workspace_id: ws,
+        connection_id: id,
+    });
     Ok(StatusCode::NO_CONTENT)
 }
 

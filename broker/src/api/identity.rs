@@ -287,7 +287,10 @@ async fn revoke_session(
     JsonBody(mut req): JsonBody<InternalSessionOp>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     req.request_id = req.request_id.or_else(|| request_id(&headers));
+    let session_id = req.session_id.clone();
     s.vault.identity().revoke_session(req).await?;
+    s.revocations
+        .publish(nexus_protocol::internal::RevocationEvent::SessionRevoked { session_id });
     Ok(Json(serde_json::json!({ "revoked": true })))
 }
 

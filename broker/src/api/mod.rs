@@ -1,6 +1,7 @@
 //! The HTTP surfaces of the broker, each in its own module:
 //! - [`admin`]: `/admin/v1/*`, for operators (admin token);
 //! - [`internal`]: `/internal/v1/*`, for the gateway (internal token);
+//! - [`events`]: `/internal/v1/events`, the revocation stream gateways hold open;
 //! - [`browser`]: `/oauth/callback`, `/oauth/reauthorize/{token}`, `/connect/{state}` (a person's
 //!   browser; authenticated by the one-time state);
 //! - health: `/healthz`, `/readyz`.
@@ -10,6 +11,7 @@
 
 pub mod admin;
 pub mod browser;
+pub mod events;
 pub mod identity;
 pub mod internal;
 pub mod wire;
@@ -35,12 +37,15 @@ pub struct BrokerState {
     pub vault: Vault,
     pub admin_token: SecretString,
     pub internal_token: SecretString,
+    /// Revocations relayed to gateways (`GET /internal/v1/events`).
+    pub revocations: crate::revocations::Revocations,
 }
 
 pub fn router(service: AppState) -> Router {
     Router::new()
         .merge(admin::router(service.clone()))
         .merge(internal::router(service.clone()))
+        .merge(events::router(service.clone()))
         .merge(identity::admin_router(service.clone()))
         .merge(identity::internal_router(service.clone()))
         .merge(browser::router())

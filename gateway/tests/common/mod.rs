@@ -31,6 +31,8 @@ pub fn test_config(broker_url: &str) -> GatewayConfig {
     config.key_cache_ttl = Duration::ZERO;
     config.rate_limit_per_second = 0;
     config.session_create_per_minute = 0;
+    // The counting proxy buffers whole bodies and counts every call: no long-lived stream.
+    config.revocation_feed = false;
     config.broker_timeout = Duration::from_secs(10);
     config
 }
