@@ -34,12 +34,14 @@ impl Broker {
     /// providers file without pruning.
     pub async fn start(config: BrokerConfig) -> Result<Self, BrokerError> {
         let vault = Vault::start(config.vault_config()).await?;
+        let revocations = revocations::Revocations::default();
+        revocations.start_relay(config.database_url.clone()).await;
         Ok(Self {
             state: Arc::new(api::BrokerState {
                 vault,
                 admin_token: config.admin_token,
                 internal_token: config.internal_token,
-                revocations: revocations::Revocations::default(),
+                revocations,
             }),
         })
     }

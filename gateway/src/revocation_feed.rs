@@ -114,6 +114,7 @@ fn apply(inner: &Inner, event: &RevocationEvent) {
         RevocationEvent::ConnectionRevoked { .. } => inner.tokens.flush(),
         // Sessions are verified at the broker on every request: nothing cached to drop.
         RevocationEvent::SessionRevoked { .. } => {}
+        RevocationEvent::Resync => flush(inner),
     }
 }
 

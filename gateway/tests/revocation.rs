@@ -2,11 +2,12 @@
 //! cache settings (keys remembered 10 s, tokens up to 300 s) in front of one real broker, on
 //! SQLite and on PostgreSQL. A key revoked, a connection deleted or a session ended is refused
 //! by the next request on both gateways within 1 s (the broker pushes the revocation over
-//! `GET /internal/v1/events`); the measured latencies are printed.
+//! `GET /internal/v1/events`, and to other brokers on the same PostgreSQL database with
+//! `LISTEN`/`NOTIFY`); the measured latencies are printed.
 
 mod common;
 
-use common::broker::{TestBroker, fresh_postgres_database};
+use common::broker::{PeerBroker, TestBroker, fresh_postgres_database};
 use common::{INTERNAL_TOKEN, status_and_json, test_config, wait_until};
 use nexus_gateway::Gateway;
 use serde_json::{Value, json};
@@ -19,16 +20,26 @@ const DEADLINE: Duration = Duration::from_secs(1);
 
 struct TwoGateways {
     broker: TestBroker,
+    /// With `peer`, the second gateway follows this second broker on the same database.
+    _peer: Option<PeerBroker>,
     gateways: Vec<(Gateway, String)>,
     http: reqwest::Client,
 }
 
 impl TwoGateways {
-    async fn start(database_url: Option<String>) -> Self {
+    async fn start(database_url: Option<String>, peer: bool) -> Self {
         let broker = TestBroker::start_on(INTERNAL_TOKEN, database_url).await;
+        let peer = match peer {
+            true => Some(broker.start_peer().await),
+            false => None,
+        };
+        let broker_urls = [
+            broker.url.clone(),
+            peer.as_ref().map_or(broker.url.clone(), |p| p.url.clone()),
+        ];
         let mut gateways = Vec::new();
-        for _ in 0..2 {
-            let mut config = test_config(&broker.url);
+        for broker_url in &broker_urls {
+            let mut config = test_config(broker_url);
             config.key_cache_ttl = Duration::from_secs(10);
             config.token_cache_max_ttl = Duration::from_secs(300);
             config.revocation_feed = true;
@@ -49,6 +60,7 @@ impl TwoGateways {
         }
         Self {
             broker,
+            _peer: peer,
             gateways,
             http: reqwest::Client::new(),
         }
@@ -106,8 +118,8 @@ impl TwoGateways {
     }
 }
 
-async fn revocations_reach_both_gateways(database_url: Option<String>) {
-    let stack = TwoGateways::start(database_url).await;
+async fn revocations_reach_both_gateways(database_url: Option<String>, peer: bool) {
+    let stack = TwoGateways::start(database_url, peer).await;
     let connection = stack.broker.add_connection("acme", "static-api").await;
     let (key, key_id) = stack.broker.new_key("acme").await;
     let (_, spare_key_id) = stack.broker.new_key("acme").await;
@@ -168,12 +180,21 @@ async fn revocations_reach_both_gateways(database_url: Option<String>) {
 
 #[tokio::test]
 async fn sqlite_revocations_reach_both_gateways_at_once() {
-    revocations_reach_both_gateways(None).await;
+    revocations_reach_both_gateways(None, false).await;
 }
 
 #[tokio::test]
 async fn postgres_revocations_reach_both_gateways_at_once() {
     if let Some(url) = fresh_postgres_database().await {
-        revocations_reach_both_gateways(Some(url)).await;
+        revocations_reach_both_gateways(Some(url), false).await;
+    }
+}
+
+/// Two brokers on one PostgreSQL database, each gateway following a different one: what one
+/// broker revokes reaches the other's gateway through `LISTEN`/`NOTIFY`.
+#[tokio::test]
+async fn postgres_revocations_reach_the_gateways_of_another_broker() {
+    if let Some(url) = fresh_postgres_database().await {
+        revocations_reach_both_gateways(Some(url), true).await;
     }
 }

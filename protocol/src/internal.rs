@@ -135,5 +135,10 @@ pub enum RevocationEvent {
         workspace_id: String,
         connection_id: String,
     },
-    SessionRevoked { session_id: String },
+    SessionRevoked {
+        session_id: String,
+    },
+    /// Revocations may have been missed upstream (a broker lost its link to the others):
+    /// forget everything cached.
+    Resync,
 }

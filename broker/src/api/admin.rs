@@ -210,10 +210,15 @@ async fn revoke_api_key(
         .admin()
         .revoke_api_key(&ws, &key_id, &admin_caller(&headers))
         .await?;
-    s.revocations.publish(RevocationEvent::ApiKeyRevoked {
-        workspace_id: ws,
-        key_id,
-    });
+    s.revocations
+        .publish(
+            s.vault.store(),
+            RevocationEvent::ApiKeyRevoked {
+                workspace_id: ws,
+                key_id,
+            },
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,10 +270,15 @@ async fn revoke_connection(
         .connections()
         .revoke_connection(&ws, &id, &admin_caller(&headers))
         .await?;
-    s.revocations.publish(RevocationEvent::ConnectionRevoked {
-        workspace_id: ws,
-        connection_id: id,
-    });
+    s.revocations
+        .publish(
+            s.vault.store(),
+            RevocationEvent::ConnectionRevoked {
+                workspace_id: ws,
+                connection_id: id,
+            },
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -290,7 +290,11 @@ async fn revoke_session(
     let session_id = req.session_id.clone();
     s.vault.identity().revoke_session(req).await?;
     s.revocations
-        .publish(nexus_protocol::internal::RevocationEvent::SessionRevoked { session_id });
+        .publish(
+            s.vault.store(),
+            nexus_protocol::internal::RevocationEvent::SessionRevoked { session_id },
+        )
+        .await;
     Ok(Json(serde_json::json!({ "revoked": true })))
 }
 

@@ -17,6 +17,20 @@ pub struct TestBroker {
     http: reqwest::Client,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
+    /// What a second broker on the same database needs ([`TestBroker::start_peer`]).
+    config: BrokerConfig,
+}
+
+/// Another broker process's worth of broker on the same database (its task ends on drop).
+pub struct PeerBroker {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PeerBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Drop for TestBroker {
@@ -50,19 +64,14 @@ impl TestBroker {
             public_url: url.clone(),
             ..Default::default()
         };
-        let broker = nexus_broker::Broker::start(config)
-            .await
-            .expect("broker starts");
-        let router = broker.router();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let task = serve_broker(config.clone(), listener).await;
         let this = Self {
             url,
             oauth,
             http: reqwest::Client::new(),
             _dir: dir,
             task,
+            config,
         };
 
         for ws in WORKSPACES {
@@ -104,6 +113,16 @@ impl TestBroker {
         )
         .await;
         this
+    }
+
+    /// A second broker sharing this one's database and keys (as a second process would).
+    pub async fn start_peer(&self) -> PeerBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut config = self.config.clone();
+        config.public_url = url.clone();
+        let task = serve_broker(config, listener).await;
+        PeerBroker { url, task }
     }
 
     /// A new API key for `workspace`: `(key, key_id)`.
@@ -182,6 +201,16 @@ impl TestBroker {
             serde_json::from_str(&text).expect("JSON")
         }
     }
+}
+
+async fn serve_broker(config: BrokerConfig, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+    let broker = nexus_broker::Broker::start(config)
+        .await
+        .expect("broker starts");
+    let router = broker.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    })
 }
 
 /// A new, empty PostgreSQL database on the server named by `NEXUS_TEST_DATABASE_URL`, or `None`

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod connections;
 pub mod identity;
+pub mod notify;
 pub mod pending;
 pub mod providers;
 pub mod rotation;
