@@ -50,6 +50,12 @@ impl Broker {
         api::router(self.state.clone())
     }
 
+    /// Ends the gateways' open revocation streams (`GET /internal/v1/events`). Call it when a
+    /// graceful shutdown begins: those requests never finish on their own.
+    pub fn close_event_streams(&self) {
+        self.state.revocations.close_streams();
+    }
+
     /// The store, for tests and tools that inspect the database.
     pub fn store(&self) -> &Store {
         self.state.vault.store()

@@ -15,7 +15,7 @@ use nexus_vault::store::Store;
 use nexus_vault::store::notify::RevocationListener;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Events buffered per subscriber before a slow one is cut off (and must reconnect and flush).
 const BUFFER: usize = 1024;
@@ -33,6 +33,9 @@ pub struct Revocations {
     sender: broadcast::Sender<RevocationEvent>,
     /// This broker process, to skip its own notifications.
     origin: String,
+    /// Set when the broker shuts down: open event streams end so a graceful shutdown is not
+    /// held up by gateways' long-lived requests.
+    closing: watch::Sender<bool>,
 }
 
 impl Default for Revocations {
@@ -43,6 +46,7 @@ impl Default for Revocations {
         Self {
             sender: broadcast::channel(BUFFER).0,
             origin: format!("{}-{nanos:x}", std::process::id()),
+            closing: watch::channel(false).0,
         }
     }
 }
@@ -69,6 +73,16 @@ impl Revocations {
 
     pub fn subscribe(&self) -> broadcast::Receiver<RevocationEvent> {
         self.sender.subscribe()
+    }
+
+    /// Ends every open event stream, now and for streams opened later (shutdown).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Revocations::close_streams`] was called.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// On PostgreSQL, relays other brokers' notifications to this broker's gateways for as

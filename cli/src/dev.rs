@@ -56,6 +56,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
 
     let mut services = Services::new();
     services.spawn("broker", broker_listener, broker.router());
+    services.on_stop(move || broker.close_event_streams());
     services.spawn("gateway", gateway_listener, gateway.router());
 
     let ready = async {

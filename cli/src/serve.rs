@@ -95,6 +95,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         eprintln!("nexus: broker listening on {bound}");
         local_broker_url = Some(local_url(bound));
         services.spawn("broker", listener, broker.router());
+        services.on_stop(move || broker.close_event_streams());
     }
     if run_gateway {
         let addr = listen_addr(

@@ -81,6 +81,17 @@ impl Services {
         });
     }
 
+    /// Call `f` when the services are asked to stop, before they drain (e.g. to end
+    /// long-lived streams that would otherwise hold the drain up).
+    pub fn on_stop(&mut self, f: impl FnOnce() + Send + 'static) {
+        let mut stop = self.stop.subscribe();
+        tokio::spawn(async move {
+            if stop.wait_for(|stopped| *stopped).await.is_ok() {
+                f();
+            }
+        });
+    }
+
     /// Run until SIGINT/SIGTERM, or until a service stops on its own (an error).
     pub async fn run_until_signal(mut self) -> CliResult<()> {
         let outcome = tokio::select! {

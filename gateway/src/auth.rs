@@ -4,8 +4,9 @@
 //!
 //! Key verification cache: answers (valid → principal, or unknown/revoked) are remembered for
 //! `GatewayConfig::key_cache_ttl` under the SHA-256 of the key, so the raw key is not kept as a
-//! map key. **Staleness bound:** a key revoked at the broker keeps working at this gateway for at
-//! most `key_cache_ttl` (default 10 s); `Duration::ZERO` disables the cache. Concurrent first
+//! map key. **Staleness bound:** the broker pushes revocations ([`crate::revocation_feed`]), which
+//! empty this cache at once; `key_cache_ttl` (default 10 s) bounds staleness only while that
+//! stream is down. `Duration::ZERO` disables the cache. Concurrent first
 //! uses of one key share one broker call. Broker failures are never cached.
 
 use crate::Gateway;

@@ -13,8 +13,8 @@ pub struct GatewayConfig {
     /// Shared secret sent as `Authorization: Bearer …` to the broker (`NEXUS_INTERNAL_TOKEN`).
     pub internal_token: SecretString,
 
-    /// How long a verified (or rejected) API key is remembered. This is the staleness bound of
-    /// key revocation: a revoked key keeps working for at most this long. `ZERO` disables the
+    /// How long a verified (or rejected) API key is remembered. Revocations pushed by the broker
+    /// empty the cache at once; this bounds staleness while that stream is down. `ZERO` disables the
     /// cache (every request verifies at the broker). `NEXUS_GATEWAY_KEY_CACHE_TTL_MS`.
     pub key_cache_ttl: Duration,
     /// Most API keys remembered at once.

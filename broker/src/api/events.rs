@@ -13,6 +13,7 @@ use axum::routing::get;
 use nexus_protocol::internal::{EVENTS_PATH, RevocationEvent};
 use std::time::Duration;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -31,7 +32,8 @@ async fn events(State(s): State<AppState>) -> Response {
     let receiver = s.revocations.subscribe();
     let mut ticks = tokio::time::interval(HEARTBEAT);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let stream = futures::stream::unfold((receiver, ticks), next_line);
+    let state = (receiver, ticks, s.revocations.closing());
+    let stream = futures::stream::unfold(state, next_line);
     Response::builder()
         .header(header::CONTENT_TYPE, "application/x-ndjson")
         .header(header::CACHE_CONTROL, "no-store")
@@ -39,12 +41,14 @@ async fn events(State(s): State<AppState>) -> Response {
         .unwrap_or_default()
 }
 
-type StreamState = (Receiver<RevocationEvent>, Interval);
+type StreamState = (Receiver<RevocationEvent>, Interval, watch::Receiver<bool>);
 
 async fn next_line(
-    (mut receiver, mut ticks): StreamState,
+    (mut receiver, mut ticks, mut closing): StreamState,
 ) -> Option<(Result<Bytes, std::io::Error>, StreamState)> {
     let event = tokio::select! {
+        // The broker is shutting down: end the stream (the gateway reconnects elsewhere/later).
+        _ = closing.wait_for(|closed| *closed) => return None,
         // The interval's first tick is immediate: that is the opening heartbeat.
         _ = ticks.tick() => RevocationEvent::Heartbeat,
         received = receiver.recv() => match received {
@@ -56,5 +60,5 @@ async fn next_line(
     };
     let mut line = serde_json::to_vec(&event).ok()?;
     line.push(b'\n');
-    Some((Ok(Bytes::from(line)), (receiver, ticks)))
+    Some((Ok(Bytes::from(line)), (receiver, ticks, closing)))
 }

@@ -46,9 +46,11 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("bind {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("nexus-broker listening on {local}");
-    axum::serve(listener, broker.router())
-        .with_graceful_shutdown(async {
+    let router = broker.router();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
+            broker.close_event_streams();
         })
         .await
         .map_err(|e| e.to_string())
