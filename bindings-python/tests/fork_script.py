@@ -9,6 +9,7 @@ timeout catches it) and one that crashes at exit shows as a signal.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ assert fetch_ok(client, cache, upstream.url)  # the runtime and the pool are in 
 
 pid = os.fork()
 if pid == 0:
+    # A child that hangs (a dead runtime) must not outlive the test: SIGALRM ends it.
+    signal.alarm(30)
     # The child: the cached token is reused (no second resolve), the runtime and the
     # connection pool are the child's own; a client built in the child works too.
     fresh = NexusClient(NexusClientOptions(gateway_url=gateway.url, api_key="k"))
