@@ -11,6 +11,7 @@ use nexus_sdk::{
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
+use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,8 +32,9 @@ const USER_AGENT: &str = concat!("nexus-sdk-python/", env!("CARGO_PKG_VERSION"))
 /// and stay usable in the child: a credential the parent cached is served there too.
 #[pyclass(module = "nexus_sdk._native", name = "Client", subclass, frozen)]
 pub struct Client {
-    /// The client of the process that built this object.
-    core: NexusClient,
+    /// The client of the process that built this object. Never dropped in a forked child (see
+    /// `Drop`), hence `ManuallyDrop`.
+    core: ManuallyDrop<NexusClient>,
     /// The fork generation `core` was built in.
     built_in: u64,
     options: ClientOptions,
@@ -100,6 +102,18 @@ fn check_to_py<'py>(
     Ok(dict)
 }
 
+impl Drop for Client {
+    /// In the process that built it, the core client is dropped as usual. In a forked child it
+    /// is leaked: dropping its connection pool would wake tasks of the parent's runtime, which
+    /// has no thread here, through an event descriptor the child shares with the parent.
+    fn drop(&mut self) {
+        if fork_generation() == self.built_in {
+            // SAFETY: `core` is not used after this (we are in `drop`), and dropped only here.
+            unsafe { ManuallyDrop::drop(&mut self.core) };
+        }
+    }
+}
+
 impl Client {
     /// Run `f` with this process's core client: the one built at construction, or in a forked
     /// child, one built there from the same options. One atomic load when nothing forked.
@@ -159,7 +173,7 @@ impl Client {
         core_options.user_agent = option(options, "user_agent", USER_AGENT.to_owned())?;
         let core = NexusClient::new(core_options.clone()).map_err(to_py_err)?;
         Ok(Self {
-            core,
+            core: ManuallyDrop::new(core),
             built_in: fork_generation(),
             options: core_options,
             child: Mutex::new(None),
