@@ -8,7 +8,8 @@
 //! On an upstream `401` all three follow the client policy of [`crate::policy`] (one forced
 //! refresh through the single flight, one retry, a second `401` returned); the first two through
 //! [`NexusClient::replace_rejected`], `prepare_request` callers through
-//! [`NexusClient::prepare_retry`].
+//! [`NexusClient::prepare_retry`] (or [`NexusClient::replace_rejected_generation`] when they
+//! keep only the rejected token's [`CachedToken::generation`], as the Node binding does).
 
 use crate::cache::TokenCache;
 use crate::client::{NexusClient, transport_error};
