@@ -6,7 +6,6 @@
 mod common;
 mod compat;
 
-use common::broker::ADMIN_TOKEN;
 use common::{Stack, status_and_json};
 use compat::ALL;
 use nexus_protocol::{Strategy, StrategySpec};
@@ -14,30 +13,12 @@ use serde_json::{Value, json};
 
 const WS: &str = "acme";
 
-/// Admin calls the shared harness does not offer (providers, imports, revocation).
-async fn admin(stack: &Stack, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut request = stack
-        .http
-        .request(method, format!("{}{path}", stack.broker.url))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("broker reachable");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    assert!((200..300).contains(&status), "{path}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
-
 async fn put_provider(stack: &Stack, provider: Value) {
-    admin(
-        stack,
-        reqwest::Method::POST,
-        "/admin/v1/providers",
-        Some(provider),
-    )
-    .await;
+    let path = "/admin/v1/providers";
+    stack
+        .broker
+        .admin(reqwest::Method::POST, path, Some(provider), 200)
+        .await;
 }
 
 /// Imports a connection; `secret` is a string (api_key / refresh_token) or an object of
@@ -45,7 +26,10 @@ async fn put_provider(stack: &Stack, provider: Value) {
 async fn import(stack: &Stack, provider: &str, kind: &str, secret: Value) -> String {
     let body = json!({"provider_name": provider, "kind": kind, "secret": secret});
     let path = format!("/admin/v1/workspaces/{WS}/connections/import");
-    let created = admin(stack, reqwest::Method::POST, &path, Some(body)).await;
+    let created = stack
+        .broker
+        .admin(reqwest::Method::POST, &path, Some(body), 201)
+        .await;
     created["id"].as_str().expect("connection id").to_owned()
 }
 
@@ -243,13 +227,11 @@ async fn lifecycle_status_keeps_the_original_value_set_and_stops_their_wait() {
     assert_eq!(status, 409);
 
     let revoked = import(&stack, "static-api", "api_key", json!("sk_1")).await;
-    admin(
-        &stack,
-        reqwest::Method::DELETE,
-        &format!("/admin/v1/workspaces/{WS}/connections/{revoked}"),
-        None,
-    )
-    .await;
+    let path = format!("/admin/v1/workspaces/{WS}/connections/{revoked}");
+    stack
+        .broker
+        .admin(reqwest::Method::DELETE, &path, None, 204)
+        .await;
 
     for (id, status, state, stops) in [
         (&active, "active", "active", true),
