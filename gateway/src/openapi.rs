@@ -4,7 +4,7 @@
 
 use crate::routes::{connections, health, resolve, sessions};
 use nexus_protocol::{
-    CheckConnectionResponse, ConnectionStatus, ErrorBody, RequestConnectionInput,
+    CheckConnectionAnswer, CoarseStatus, ConnectionStatus, ErrorBody, RequestConnectionInput,
     RequestConnectionResponse, ResolveResponse, ScopeEnforcement, StrategySpec,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         ResolveResponse, StrategySpec, ScopeEnforcement, ErrorBody, RequestConnectionInput,
-        RequestConnectionResponse, CheckConnectionResponse, ConnectionStatus,
+        RequestConnectionResponse, CheckConnectionAnswer, CoarseStatus, ConnectionStatus,
     )),
     modifiers(&ApiKeySchemes),
     tags(

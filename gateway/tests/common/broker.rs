@@ -146,7 +146,7 @@ impl TestBroker {
     }
 
     /// An admin call that must answer `expected`; returns the JSON body (`Null` when empty).
-    async fn admin(
+    pub async fn admin(
         &self,
         method: reqwest::Method,
         path: &str,
