@@ -62,6 +62,10 @@ impl Broker {
         if let Some(path) = service.config.providers_file.clone() {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| BrokerError::ProvidersFile(format!("{}: {e}", path.display())))?;
+            // The operator's own file: `${NAME}` comes from the broker's environment here, and
+            // only here (a document sent to the admin API is taken literally).
+            let text = providers::file::expand_document(&text, &|name| std::env::var(name).ok())
+                .map_err(|e| BrokerError::ProvidersFile(format!("{}: {e}", path.display())))?;
             let report = service
                 .apply_providers(
                     &text,

@@ -17,6 +17,7 @@ pub mod connection;
 pub mod error;
 pub mod identity;
 pub mod internal;
+pub mod nesting;
 pub mod paths;
 pub mod resolve;
 pub mod secret;
