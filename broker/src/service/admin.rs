@@ -66,10 +66,10 @@ impl Service {
                 }
                 (None, Some(credentials))
             }
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "unknown import kind `{other}` (api_key, refresh_token, credentials)"
-                )));
+            _ => {
+                return Err(ApiError::invalid(
+                    "unknown import kind (api_key, refresh_token, credentials)",
+                ));
             }
         };
         let scopes = if req.scopes.is_empty() {
