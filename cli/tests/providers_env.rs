@@ -174,3 +174,50 @@ fn the_cli_expands_from_its_own_environment_and_sends_nothing_when_a_variable_is
     );
     assert!(provider(&stack, "stolen").is_none());
 }
+
+/// Issue 14 item 8: nesting is refused before parsing, so a deep document costs no CPU time
+/// (before, 100,000 levels took seconds of it, quadratic in the depth).
+#[test]
+fn deeply_nested_documents_are_refused_with_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = DevStack::start(&tmp.path().join("home"));
+    let megabyte = 1 << 20;
+    for (what, doc) in [
+        ("100k flow sequences", "[".repeat(100_000)),
+        ("100k flow mappings", "{a: ".repeat(100_000)),
+        ("100k block sequences", "- ".repeat(100_000) + "x"),
+        (
+            "1 MB of JSON objects",
+            format!("{{\"providers\": {}", "{\"a\": ".repeat(megabyte / 6)),
+        ),
+        ("1 MB of flow sequences", "[".repeat(megabyte)),
+    ] {
+        let (status, body) = admin_call(&stack, "POST", "/admin/v1/providers/apply", Some(&doc));
+        assert_eq!(status, 400, "{what}: {body}");
+        let error: Value = serde_json::from_str(&body).expect("a JSON error");
+        assert_eq!(error["error"], "invalid_request", "{what}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("deeper than 64"),
+            "{what}: {body}"
+        );
+    }
+    // A large but shallow document is still accepted.
+    let entries: Vec<String> = (0..2000)
+        .map(|i| {
+            format!(
+                "{{\"name\": \"p{i}\", \"auth_type\": \"api_key\", \"strategy\": {{\"type\": \"header\", \"config\": {{\"header_name\": \"X-Key\"}}}}}}"
+            )
+        })
+        .collect();
+    let doc = format!("{{\"providers\": [{}]}}", entries.join(", "));
+    let (status, body) = admin_call(
+        &stack,
+        "POST",
+        "/admin/v1/providers/apply?dry_run=true",
+        Some(&doc),
+    );
+    assert_eq!(status, 200, "{body}");
+}
