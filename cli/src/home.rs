@@ -78,13 +78,7 @@ impl DevHome {
     /// file is dropped, or by the kernel when the process dies, so a crash leaves no stale lock.
     pub fn lock(&self) -> CliResult<fs::File> {
         let path = self.path(".lock");
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(SECRET_FILE_MODE)
-            .open(&path)
-            .map_err(|e| write_error(&path, e))?;
+        let file = open_private(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(fs::TryLockError::WouldBlock) => Err(CliError::config(format!(
@@ -123,13 +117,7 @@ impl DevHome {
     /// files that others can read.
     pub fn prepare_database_file(&self) -> CliResult<()> {
         let path = self.path(DATABASE_FILE);
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(SECRET_FILE_MODE)
-            .open(&path)
-            .map_err(|e| write_error(&path, e))?;
+        open_private(&path)?;
         restrict_sqlite_files(&path)
     }
 
@@ -349,6 +337,17 @@ fn restrict_mode(path: &Path, mode: u32) -> CliResult<()> {
         path.display()
     );
     Ok(())
+}
+
+/// Open `path` for writing without truncating it, creating it with mode 0600 when missing.
+fn open_private(path: &Path) -> CliResult<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(SECRET_FILE_MODE)
+        .open(path)
+        .map_err(|e| write_error(path, e))
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> CliError {

@@ -55,6 +55,17 @@ fn provider(stack: &DevStack, name: &str) -> Option<Value> {
         .cloned()
 }
 
+/// A dev stack whose process environment holds [`BROKER_ONLY`].
+fn start_with_broker_secrets(dir: &std::path::Path) -> DevStack {
+    let free_ports = [
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--broker-addr",
+        "127.0.0.1:0",
+    ];
+    DevStack::start_with_env(&dir.join("home"), &free_ports, &BROKER_ONLY)
+}
+
 fn assert_no_canary(text: &str) {
     for (_, value) in BROKER_ONLY {
         assert!(
@@ -68,16 +79,7 @@ fn assert_no_canary(text: &str) {
 #[test]
 fn the_admin_api_never_reads_the_brokers_environment() {
     let tmp = tempfile::tempdir().unwrap();
-    let stack = DevStack::start_with_env(
-        &tmp.path().join("home"),
-        &[
-            "--gateway-addr",
-            "127.0.0.1:0",
-            "--broker-addr",
-            "127.0.0.1:0",
-        ],
-        &BROKER_ONLY,
-    );
+    let stack = start_with_broker_secrets(tmp.path());
 
     // Stored literally: reading the provider back shows the reference, not the value.
     let doc = "providers:\n  - name: leak\n    auth_type: oauth2\n    client_id: ${NEXUS_MASTER_KEY}\n    display_name: ${NEXUS_DATABASE_URL}\n    auth_url: https://idp.example.com/authorize\n    token_url: https://idp.example.com/token\n    scopes: ${NEXUS_INTERNAL_TOKEN:-x}\n";
@@ -115,16 +117,7 @@ fn the_admin_api_never_reads_the_brokers_environment() {
 #[test]
 fn the_cli_expands_from_its_own_environment_and_sends_nothing_when_a_variable_is_unset() {
     let tmp = tempfile::tempdir().unwrap();
-    let stack = DevStack::start_with_env(
-        &tmp.path().join("home"),
-        &[
-            "--gateway-addr",
-            "127.0.0.1:0",
-            "--broker-addr",
-            "127.0.0.1:0",
-        ],
-        &BROKER_ONLY,
-    );
+    let stack = start_with_broker_secrets(tmp.path());
     let file = tmp.path().join("providers.yaml");
     std::fs::write(
         &file,
