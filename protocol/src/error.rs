@@ -25,6 +25,8 @@ pub enum ErrorCode {
     ConnectionNotActive,
     /// 413: the request body or headers are too large.
     PayloadTooLarge,
+    /// 408: the request body stopped arriving before the server's body timeout.
+    RequestTimeout,
     /// 429: slow down; the response carries `Retry-After`.
     RateLimited,
     /// 502/503: the upstream provider (or the broker) could not be reached or failed.
@@ -53,6 +55,7 @@ impl ErrorCode {
             Self::ReauthRequired => "reauth_required",
             Self::ConnectionNotActive => "connection_not_active",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::ScopeNotAllowed => "scope_not_allowed",
@@ -74,6 +77,7 @@ impl ErrorCode {
             "reauth_required" => Self::ReauthRequired,
             "connection_not_active" => Self::ConnectionNotActive,
             "payload_too_large" => Self::PayloadTooLarge,
+            "request_timeout" => Self::RequestTimeout,
             "rate_limited" => Self::RateLimited,
             "upstream_unavailable" => Self::UpstreamUnavailable,
             "scope_not_allowed" => Self::ScopeNotAllowed,
@@ -92,6 +96,7 @@ impl ErrorCode {
             Self::Forbidden | Self::ScopeNotAllowed | Self::UserNotAuthorizedForScope => 403,
             Self::NotFound | Self::ConnectionNotFound | Self::ProviderNotFound => 404,
             Self::ReauthRequired | Self::ConnectionNotActive => 409,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::UpstreamUnavailable => 502,
@@ -236,6 +241,7 @@ mod tests {
             "reauth_required",
             "connection_not_active",
             "payload_too_large",
+            "request_timeout",
             "rate_limited",
             "upstream_unavailable",
             "scope_not_allowed",

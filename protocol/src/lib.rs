@@ -23,6 +23,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod internal;
+pub mod nesting;
 pub mod paths;
 pub mod resolve;
 pub mod secret;

@@ -95,6 +95,10 @@ impl Vault {
         if let Some(path) = &config.providers_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| StartError::ProvidersFile(format!("{}: {e}", path.display())))?;
+            // The operator's own file: `${NAME}` comes from the broker's environment here, and
+            // only here (a document sent to the admin API is taken literally).
+            let text = providers::file::expand_document(&text, &|name| std::env::var(name).ok())
+                .map_err(|e| StartError::ProvidersFile(format!("{}: {e}", path.display())))?;
             let caller = Caller {
                 principal: "providers_file".into(),
                 request_id: None,

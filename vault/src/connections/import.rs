@@ -70,10 +70,10 @@ impl ConnectionService {
                 }
                 (None, Some(credentials))
             }
-            other => {
-                return Err(VaultError::invalid(format!(
-                    "unknown import kind `{other}` (api_key, refresh_token, credentials)"
-                )));
+            _ => {
+                return Err(VaultError::invalid(
+                    "unknown import kind (api_key, refresh_token, credentials)",
+                ));
             }
         };
         let scopes = if req.scopes.is_empty() {

@@ -25,11 +25,13 @@ pub const STATIC_KINDS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProviderError {
-    #[error("provider name must match [a-z0-9][a-z0-9_.-]{{0,62}}, got `{0}`")]
+    #[error("provider name must match [a-z0-9][a-z0-9_.-]{{0,62}}")]
     BadName(String),
-    #[error("provider `{name}`: unknown auth_type `{auth_type}`")]
+    #[error(
+        "provider `{name}`: unknown auth_type (oauth2, api_key, basic_auth, header, query_param, hmac_payload, aws_sigv4)"
+    )]
     UnknownAuthType { name: String, auth_type: String },
-    #[error("provider `{name}`: unknown catalog entry `{catalog}`")]
+    #[error("provider `{name}`: unknown catalog entry")]
     UnknownCatalog { name: String, catalog: String },
     #[error("provider `{name}`: {reason}")]
     Invalid { name: String, reason: String },
