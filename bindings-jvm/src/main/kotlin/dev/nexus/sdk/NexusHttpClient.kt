@@ -25,6 +25,7 @@ class NexusHttpClient @JvmOverloads constructor(
 ) {
     /** Send [request] (its method, URI, headers, timeout) with [body], authenticated. */
     @JvmOverloads
+    @Throws(java.io.IOException::class, InterruptedException::class)
     fun <T> send(request: HttpRequest, handler: HttpResponse.BodyHandler<T>, body: ByteArray? = null): HttpResponse<T> {
         val token = client.getCachedTokenBlocking(cache, workspaceId, provider)
         val first = http.send(authenticate(request, token, body), handler)
