@@ -3,7 +3,8 @@
 # (bindings-jvm/build-native.sh), then `mvn install`: Kotlin compile, the JUnit suite (vectors,
 # client behaviour through every entry point, concurrency, cancellation, stdout purity, and
 # end to end against `nexus dev` + the testkit), the jar with the native library inside, put in
-# the local Maven repository. Last, a project that depends only on that artifact runs against it.
+# the local Maven repository. Then a project that depends only on that artifact runs against it,
+# and the MCP example (official Java MCP SDK, stdio) runs its stdout-purity test.
 #
 # Maven runs offline once a build with the same pom.xml files has resolved everything.
 set -euo pipefail
@@ -21,7 +22,7 @@ export NEXUS_TESTKIT_BIN="${NEXUS_TESTKIT_BIN:-$TARGET/debug/nexus-testkit}"
 bash bindings-jvm/build-native.sh
 
 stamp="$ROOT/bindings-jvm/target/.maven-resolved"
-poms="$(cat bindings-jvm/pom.xml bindings-jvm/smoke/pom.xml | sha256sum | cut -d' ' -f1)"
+poms="$(cat bindings-jvm/pom.xml bindings-jvm/smoke/pom.xml examples/jvm-mcp/pom.xml | sha256sum | cut -d' ' -f1)"
 offline=()
 [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$poms" ] && offline=(-o)
 
@@ -29,5 +30,8 @@ offline=()
 
 cd bindings-jvm/smoke
 mvn -B -q "${offline[@]}" compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
-echo "$poms" >"$stamp"
 java -Djna.nosys=true -cp "target/classes:$(cat target/classpath.txt)" smoke.Smoke
+
+cd "$ROOT/examples/jvm-mcp"
+mvn -B -q "${offline[@]}" verify
+echo "$poms" >"$stamp"
