@@ -182,7 +182,8 @@ impl NativeClient {
 
     /// Drop the cached token of (workspace, provider) for the current principal.
     pub fn invalidate(&self, cache: Arc<NativeTokenCache>, workspace_id: String, provider: String) {
-        crate::policy::invalidate(&self.inner, &cache.inner, &workspace_id, &provider);
+        self.inner
+            .invalidate(&cache.inner, &workspace_id, &provider);
     }
 
     /// The one 401 rule (the core's): drop `rejected` and force one refresh through the single
@@ -196,17 +197,17 @@ impl NativeClient {
     ) -> Result<Arc<NativeToken>, NativeError> {
         let client = self.inner.clone();
         let token = run(async move {
-            crate::policy::replace_rejected(
-                &client,
-                &cache.inner,
-                &workspace_id,
-                &provider,
-                &rejected.inner,
-            )
-            .await
+            client
+                .replace_rejected(&cache.inner, &workspace_id, &provider, &rejected.inner)
+                .await
         })
         .await?;
         Ok(NativeToken::new(token))
+    }
+
+    /// Whether an upstream status means the credential was refused (the 401 rule applies).
+    pub fn is_rejection(&self, status: u16) -> bool {
+        nexus_sdk::policy::is_rejection(status)
     }
 
     /// Apply `token`'s strategy to `request` (no I/O); the caller sends it.

@@ -1,12 +1,12 @@
 //! `NativeError`: every core error, flattened into one UniFFI error with the core's stable code,
-//! its kind, and the exception class of the core's one error table (the Kotlin layer builds the
-//! class of that name; `ErrorTableTest` checks the Kotlin hierarchy against the table).
+//! its kind, and the exception class of the core's one error table (`ERROR_TABLE`; the Kotlin
+//! layer builds the class of that name, and `ErrorTableTest` checks the Kotlin hierarchy against
+//! the table).
 //!
 //! Messages are the core's, which never contain a secret.
 
 use nexus_sdk::NexusError;
-use std::collections::HashMap;
-use std::sync::LazyLock;
+use nexus_sdk::error::{ERROR_TABLE, ErrorKind, class_name};
 
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum NativeError {
@@ -30,7 +30,7 @@ impl From<NexusError> for NativeError {
         Self::Failure {
             code: e.code().to_owned(),
             kind: kind.to_owned(),
-            class_name: class_for(e.code(), kind).to_owned(),
+            class_name: e.class_name().to_owned(),
             detail: e.message(),
             status: e.status(),
             request_id: e.request_id().map(str::to_owned),
@@ -54,64 +54,24 @@ pub struct NativeErrorClass {
     pub parent: String,
 }
 
-/// The table rows, and the class for a code the table does not list, by kind.
-struct Table {
-    rows: Vec<NativeErrorClass>,
-    fallback: HashMap<String, String>,
-}
-
-// The core's error table as published in tests/vectors/client_behaviour.json (the core's Rust
-// runner keeps the two equal). Read from that file until the core exports the table itself.
-static TABLE: LazyLock<Table> = LazyLock::new(|| {
-    let file: serde_json::Value =
-        serde_json::from_str(include_str!("../../tests/vectors/client_behaviour.json"))
-            .expect("client_behaviour.json is valid JSON");
-    let text = |row: &serde_json::Value, key: &str| {
-        row[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("error_classes rows have a string `{key}`"))
-            .to_owned()
-    };
-    let rows = file["error_classes"]
-        .as_array()
-        .expect("client_behaviour.json has error_classes")
-        .iter()
-        .map(|row| NativeErrorClass {
-            code: text(row, "code"),
-            kind: text(row, "kind"),
-            class_name: text(row, "class"),
-            parent: text(row, "parent"),
-        })
-        .collect();
-    let fallback = file["fallback_class"]
-        .as_object()
-        .expect("client_behaviour.json has fallback_class")
-        .iter()
-        .map(|(kind, class)| (kind.clone(), class.as_str().unwrap_or_default().to_owned()))
-        .collect();
-    Table { rows, fallback }
-});
-
-/// The class name for `code` of `kind`: the table's row, else the kind's fallback, else the base.
-pub(crate) fn class_for(code: &str, kind: &str) -> &'static str {
-    let table = &*TABLE;
-    table
-        .rows
-        .iter()
-        .find(|row| row.code == code && row.kind == kind)
-        .map(|row| row.class_name.as_str())
-        .or_else(|| table.fallback.get(kind).map(String::as_str))
-        .unwrap_or("NexusError")
-}
-
-/// The whole table, for the Kotlin layer's drift test.
+/// The core's error table (`nexus_sdk::error::ERROR_TABLE`), for the Kotlin layer's drift test.
 #[uniffi::export]
 pub fn error_table() -> Vec<NativeErrorClass> {
-    TABLE.rows.clone()
+    ERROR_TABLE
+        .iter()
+        .map(|row| NativeErrorClass {
+            code: row.code.to_owned(),
+            kind: row.kind.as_str().to_owned(),
+            class_name: row.class.to_owned(),
+            parent: row.parent.to_owned(),
+        })
+        .collect()
 }
 
-/// The class of a code the table does not list, for `kind`.
+/// The class the core gives an error of `code` and `kind` (codes the table lacks included);
+/// `None` for a kind the core does not have.
 #[uniffi::export]
-pub fn fallback_error_class(kind: String) -> Option<String> {
-    TABLE.fallback.get(&kind).cloned()
+pub fn error_class_name(code: String, kind: String) -> Option<String> {
+    let kind = ErrorKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+    Some(class_name(&code, kind).to_owned())
 }

@@ -95,6 +95,9 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
     fun replaceRejectedBlocking(cache: TokenCache, workspaceId: String, provider: String, rejected: Token): Token =
         blocking { replaceRejected(cache, workspaceId, provider, rejected) }
 
+    /** Whether an upstream status means the credential was refused (the core's 401 rule). */
+    fun isRejection(status: Int): Boolean = native.isRejection(status.toUShort())
+
     /**
      * Apply [token]'s injection strategy to a request (no I/O): the final URL and the caller's
      * headers merged with the injected ones. The signing strategies read [body].

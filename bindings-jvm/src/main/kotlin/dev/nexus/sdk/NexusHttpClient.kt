@@ -29,7 +29,7 @@ class NexusHttpClient @JvmOverloads constructor(
     fun <T> send(request: HttpRequest, handler: HttpResponse.BodyHandler<T>, body: ByteArray? = null): HttpResponse<T> {
         val token = client.getCachedTokenBlocking(cache, workspaceId, provider)
         val first = http.send(authenticate(request, token, body), handler)
-        if (first.statusCode() != 401) return first
+        if (!client.isRejection(first.statusCode())) return first
         log.debug("upstream answered 401 for provider {}; refreshing the credential once", provider)
         val fresh = client.replaceRejectedBlocking(cache, workspaceId, provider, token)
         return http.send(authenticate(request, fresh, body), handler)
@@ -40,7 +40,7 @@ class NexusHttpClient @JvmOverloads constructor(
     suspend fun <T> sendSuspending(request: HttpRequest, handler: HttpResponse.BodyHandler<T>, body: ByteArray? = null): HttpResponse<T> {
         val token = client.getCachedToken(cache, workspaceId, provider)
         val first = http.sendAsync(authenticate(request, token, body), handler).await()
-        if (first.statusCode() != 401) return first
+        if (!client.isRejection(first.statusCode())) return first
         val fresh = client.replaceRejected(cache, workspaceId, provider, token)
         return http.sendAsync(authenticate(request, fresh, body), handler).await()
     }

@@ -34,7 +34,7 @@ class NexusInterceptor(
         val bytes = if (body != null && replayable) Buffer().also(body::writeTo).readByteArray() else null
         val token = nexus { client.getCachedTokenBlocking(cache, workspaceId, provider) }
         val first = chain.proceed(authenticate(original, token, bytes))
-        if (first.code != 401 || !replayable) return first
+        if (!client.isRejection(first.code) || !replayable) return first
         first.close()
         log.debug("upstream answered 401 for provider {}; refreshing the credential once", provider)
         val fresh = nexus { client.replaceRejectedBlocking(cache, workspaceId, provider, token) }
