@@ -11,7 +11,8 @@ use crate::store::Store;
 use crate::store::api_keys::{ApiKeyInfo, CreatedApiKey};
 use crate::store::audit::AuditEvent;
 use crate::store::providers::{StoredProvider, UpsertOutcome};
-use crate::store::workspaces::{Workspace, is_valid_workspace_id};
+use crate::store::workspaces::Workspace;
+use nexus_protocol::WorkspaceId;
 
 /// What applying a providers document did (or, in a dry run, would do), by provider name.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,15 +32,12 @@ pub struct KeyRotation {
     pub reencrypted: u64,
 }
 
-/// The workspace id rule, as a caller sees it.
+/// The workspace id rule ([`WorkspaceId`]), as a caller sees it: the message states the rule
+/// and never quotes the value.
 pub fn check_workspace_id(id: &str) -> Result<(), VaultError> {
-    if is_valid_workspace_id(id) {
-        Ok(())
-    } else {
-        Err(VaultError::invalid(
-            "workspace id must match [a-z0-9][a-z0-9_-]{0,62}",
-        ))
-    }
+    WorkspaceId::new(id)
+        .map(drop)
+        .map_err(|e| VaultError::invalid(format!("{} {}", e.what(), e.expected())))
 }
 
 fn no_such_provider(name: &str) -> VaultError {

@@ -8,7 +8,7 @@
 pub mod catalog;
 pub mod file;
 
-use nexus_protocol::{SecretString, Strategy, StrategySpec};
+use nexus_protocol::{ProviderName, SecretString, Strategy, StrategySpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -25,8 +25,8 @@ pub const STATIC_KINDS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProviderError {
-    #[error("provider name must match [a-z0-9][a-z0-9_.-]{{0,62}}, got `{0}`")]
-    BadName(String),
+    #[error("{0}")]
+    BadName(nexus_protocol::IdError),
     #[error("provider `{name}`: unknown auth_type `{auth_type}`")]
     UnknownAuthType { name: String, auth_type: String },
     #[error("provider `{name}`: unknown catalog entry `{catalog}`")]
@@ -184,16 +184,6 @@ impl Provider {
     }
 }
 
-fn is_valid_provider_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.')
-        })
-}
-
 fn check_url(name: &str, field: &str, value: &Option<String>) -> Result<(), ProviderError> {
     let Some(value) = value else { return Ok(()) };
     match url::Url::parse(value) {
@@ -247,10 +237,9 @@ impl ProviderInput {
     /// Merge over the catalog entry, fill defaults, validate. Returns the provider and the client
     /// secret (kept apart so it can be sealed).
     pub fn resolve(self) -> Result<(Provider, Option<SecretString>), ProviderError> {
-        let name = self.name.clone();
-        if !is_valid_provider_name(&name) {
-            return Err(ProviderError::BadName(name));
-        }
+        let name = ProviderName::new(self.name.as_str())
+            .map_err(ProviderError::BadName)?
+            .into_string();
         let input = match &self.catalog {
             Some(entry) => {
                 let base = catalog::lookup(entry).ok_or_else(|| ProviderError::UnknownCatalog {

@@ -12,17 +12,6 @@ pub struct Workspace {
     pub created_at: String,
 }
 
-/// `[a-z0-9][a-z0-9_-]{0,62}`: safe in URLs, logs and file names.
-pub fn is_valid_workspace_id(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
-}
-
 impl Store {
     pub async fn create_workspace(
         &self,
