@@ -13,24 +13,7 @@ use crate::store::audit::AuditEvent;
 use crate::store::providers::{StoredProvider, UpsertOutcome};
 use crate::store::workspaces::Workspace;
 use nexus_protocol::WorkspaceId;
-
-/// What applying a providers document did (or, in a dry run, would do), by provider name.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ProvidersApplied {
-    pub created: Vec<String>,
-    pub updated: Vec<String>,
-    pub unchanged: Vec<String>,
-    pub pruned: Vec<String>,
-    pub dry_run: bool,
-}
-
-/// The result of a key rotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRotation {
-    pub active_key_id: String,
-    /// Rows whose secrets were sealed again under the new key.
-    pub reencrypted: u64,
-}
+use nexus_protocol::admin::{DriftReport, RotateResponse};
 
 /// The workspace id rule ([`WorkspaceId`]), as a caller sees it: the message states the rule
 /// and never quotes the value.
@@ -73,7 +56,12 @@ impl AdminService {
         }
         let ws = self.store.create_workspace(id, name).await?;
         self.audit
-            .admin_event(Some(&ws.id), "workspace.created", &ws.id, caller)
+            .admin_event(
+                Some(ws.id.as_str()),
+                "workspace.created",
+                ws.id.as_str(),
+                caller,
+            )
             .await;
         Ok(ws)
     }
@@ -179,13 +167,13 @@ impl AdminService {
         dry_run: bool,
         prune: bool,
         caller: &Caller,
-    ) -> Result<ProvidersApplied, VaultError> {
+    ) -> Result<DriftReport, VaultError> {
         let inputs = parse_document(text).map_err(|e| VaultError::invalid(e.to_string()))?;
         let resolved = inputs
             .into_iter()
             .map(|i| i.resolve().map_err(|e| VaultError::invalid(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut report = ProvidersApplied {
+        let mut report = DriftReport {
             dry_run,
             ..Default::default()
         };
@@ -242,7 +230,7 @@ impl AdminService {
         &self,
         new_key: Option<&str>,
         caller: &Caller,
-    ) -> Result<KeyRotation, VaultError> {
+    ) -> Result<RotateResponse, VaultError> {
         let key = match new_key {
             Some(text) => {
                 MasterKey::from_base64(text).map_err(|e| VaultError::invalid(e.to_string()))?
@@ -264,7 +252,7 @@ impl AdminService {
         self.audit
             .admin_event(None, "keys.rotated", &active, caller)
             .await;
-        Ok(KeyRotation {
+        Ok(RotateResponse {
             active_key_id: active,
             reencrypted,
         })

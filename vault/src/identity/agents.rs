@@ -182,7 +182,7 @@ impl IdentityService {
             .add_identity_provider(ws, issuer, jwks_url, audience)
             .await?;
         self.audit
-            .admin_event(Some(ws), "identity_provider.added", &idp.id, caller)
+            .admin_event(Some(ws), "identity_provider.added", idp.id.as_str(), caller)
             .await;
         Ok(idp)
     }

@@ -1,10 +1,9 @@
 //! Connection rows: one authorized link between a workspace (and optionally a user) and a
 //! provider, holding the sealed tokens or static credentials.
 
-use super::{Backend, Store, StoreError, now_ms, rfc3339};
+use super::{Backend, Store, StoreError, now_ms, rfc3339, stored_id};
 use crate::crypto::Aad;
 use nexus_protocol::{ConnectionStatus, Credentials, SecretString};
-use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str = "id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, \
@@ -38,11 +37,12 @@ impl ConnectionRow {
         self.sealed_refresh.is_some()
     }
 
-    pub fn info(&self) -> ConnectionInfo {
-        ConnectionInfo {
+    /// What the admin API shows about this connection: status and times, never a secret.
+    pub fn info(&self) -> Result<ConnectionInfo, StoreError> {
+        Ok(ConnectionInfo {
             id: self.id.clone(),
-            workspace_id: self.workspace_id.clone(),
-            provider_name: self.provider_name.clone(),
+            workspace_id: stored_id(self.workspace_id.clone())?,
+            provider_name: stored_id(self.provider_name.clone())?,
             user_id: self.user_id.clone(),
             status: self.status,
             scopes: self.scopes.clone(),
@@ -52,27 +52,11 @@ impl ConnectionRow {
             last_error: self.last_error.clone(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
-        }
+        })
     }
 }
 
-/// What the admin API shows about a connection: status and times, never a secret.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ConnectionInfo {
-    pub id: String,
-    pub workspace_id: String,
-    pub provider_name: String,
-    pub user_id: Option<String>,
-    pub status: ConnectionStatus,
-    pub scopes: Vec<String>,
-    pub access_expires_at: Option<String>,
-    pub has_refresh_token: bool,
-    pub last_refresh_at: Option<String>,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+pub use nexus_protocol::admin::ConnectionInfo;
 
 /// Tokens from a provider's token endpoint (or imported).
 #[derive(Debug, Clone, Default)]

@@ -23,6 +23,15 @@ use sqlx::{AnyPool, Executor};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// An id read back from the database (or about to be answered), as its protocol type. Ids are
+/// checked before they are stored, so one that breaks its rule means the row is corrupt.
+pub(crate) fn stored_id<T>(value: String) -> Result<T, StoreError>
+where
+    T: TryFrom<String, Error = nexus_protocol::IdError>,
+{
+    T::try_from(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A database failure. sqlx errors name the query and the database error, never bound values.
