@@ -55,33 +55,12 @@ impl Broker {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
-    workspace_param_patterns(&mut doc);
+    // Every `{ws}` path parameter is a workspace id.
+    nexus_protocol::ids::apply_param_patterns(
+        &mut doc,
+        &[("ws", nexus_protocol::WorkspaceId::PATTERN)],
+    );
     doc
-}
-
-/// Every `{ws}` path parameter is a workspace id: its schema gets `WorkspaceId::PATTERN` (utoipa
-/// takes only a literal in `params(…)`, and the rule must not be written twice).
-fn workspace_param_patterns(doc: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::path::ParameterIn;
-    use utoipa::openapi::{RefOr, schema::Schema};
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            for param in operation.parameters.iter_mut().flatten() {
-                if param.name == "ws" && param.parameter_in == ParameterIn::Path {
-                    if let Some(RefOr::T(Schema::Object(object))) = &mut param.schema {
-                        object.pattern = Some(nexus_protocol::WorkspaceId::PATTERN.to_owned());
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

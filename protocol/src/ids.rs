@@ -227,6 +227,33 @@ pub fn rule_of_refusal(message: &str) -> Option<String> {
         .map(|(what, expected)| format!("{what} {expected}"))
 }
 
+/// Gives every parameter of `doc` named like one of `rules` that rule's `pattern` (utoipa takes
+/// only a literal in `params(…)`, and a rule must not be written twice): for example
+/// `[("ws", WorkspaceId::PATTERN)]`.
+#[cfg(feature = "openapi")]
+pub fn apply_param_patterns(doc: &mut utoipa::openapi::OpenApi, rules: &[(&str, &str)]) {
+    use utoipa::openapi::{RefOr, schema::Schema};
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for param in operation.parameters.iter_mut().flatten() {
+                let rule = rules.iter().find(|(name, _)| param.name == *name);
+                if let (Some((_, pattern)), Some(RefOr::T(Schema::Object(object)))) =
+                    (rule, &mut param.schema)
+                {
+                    object.pattern = Some((*pattern).to_owned());
+                }
+            }
+        }
+    }
+}
+
 /// `[a-z0-9]` then up to `max_rest` of `[a-z0-9]` or one of `extra`.
 fn lower_slug(value: &str, max_len: usize, extra: &[u8]) -> bool {
     let bytes = value.as_bytes();

@@ -235,18 +235,18 @@ impl AdminService {
             Some(text) => {
                 MasterKey::from_base64(text).map_err(|e| VaultError::invalid(e.to_string()))?
             }
-            None if self.store.vault().has_file() => MasterKey::generate(),
+            None if self.store.sealer().has_file() => MasterKey::generate(),
             None => {
                 return Err(VaultError::invalid(
                     "no keyring file is configured (NEXUS_MASTER_KEY_FILE): pass `new_key`, or configure a file so the generated key is kept",
                 ));
             }
         };
-        self.store.vault().rotate_to(key).map_err(|e| {
+        self.store.sealer().rotate_to(key).map_err(|e| {
             tracing::error!(error = %e, "could not save the keyring");
             VaultError::Internal
         })?;
-        let active = self.store.vault().active_id();
+        let active = self.store.sealer().active_id();
         self.store.record_active_key(&active).await?;
         let reencrypted = self.store.reencrypt_all().await?;
         self.audit

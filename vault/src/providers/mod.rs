@@ -136,6 +136,19 @@ fn scopes_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String
     })
 }
 
+/// A stored provider, as the admin API shows it (the provider's own schema, defined here with
+/// it rather than in the store, which holds no wire types).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredProvider {
+    pub id: String,
+    #[serde(flatten)]
+    pub provider: Provider,
+    pub has_client_secret: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 /// A validated provider, secret excluded. This is what the store keeps (as JSON) and compares
 /// for drift, and what the admin API shows (plus `has_client_secret`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -100,7 +100,7 @@ impl Store {
         let now = now_ms();
         let seal = |column: &str, value: Option<&SecretString>| {
             value.map(|v| {
-                self.vault
+                self.sealer
                     .seal(v.expose(), &aad(new.workspace_id, &id, column))
             })
         };
@@ -240,7 +240,7 @@ impl Store {
         tokens: &TokenSet,
     ) -> Result<(), StoreError> {
         let seal = |column: &str, v: &SecretString| {
-            self.vault
+            self.sealer
                 .seal(v.expose(), &aad(&row.workspace_id, &row.id, column))
         };
         let access = tokens
@@ -278,7 +278,7 @@ impl Store {
         row: &ConnectionRow,
         refresh_token: &SecretString,
     ) -> Result<(), StoreError> {
-        let sealed = self.vault.seal(
+        let sealed = self.sealer.seal(
             refresh_token.expose(),
             &aad(&row.workspace_id, &row.id, "refresh_token"),
         );
@@ -341,7 +341,7 @@ impl Store {
     ) -> Result<Option<SecretString>, StoreError> {
         match sealed {
             Some(bytes) => Ok(Some(SecretString::new(
-                self.vault
+                self.sealer
                     .open(bytes, &aad(&row.workspace_id, &row.id, column))?,
             ))),
             None => Ok(None),
@@ -404,7 +404,7 @@ impl Store {
         let text =
             serde_json::to_string(credentials).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let sealed = self
-            .vault
+            .sealer
             .seal(&text, &aad(workspace_id, id, "credentials"));
         let done = sqlx::query(
             "UPDATE connections SET credentials = $1, status = 'active', last_error = NULL, version = version + 1, updated_at = $2 \
