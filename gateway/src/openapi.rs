@@ -67,5 +67,14 @@ impl Modify for ApiKeySchemes {
 /// The gateway's document. Every path in it is routed by [`crate::routes::router`] and every
 /// route is in it (`tests/gateway_api.rs` checks both ways).
 pub fn document() -> utoipa::openapi::OpenApi {
-    GatewayApi::openapi()
+    let mut doc = GatewayApi::openapi();
+    // The id rules of the protocol, not copies of them.
+    nexus_protocol::ids::apply_param_patterns(
+        &mut doc,
+        &[
+            ("workspace_id", nexus_protocol::WorkspaceId::PATTERN),
+            ("provider_name", nexus_protocol::ProviderName::PATTERN),
+        ],
+    );
+    doc
 }

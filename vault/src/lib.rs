@@ -33,7 +33,7 @@ pub use connections::ConnectionService;
 pub use error::VaultError;
 pub use identity::IdentityService;
 
-use crypto::{CryptoError, Vault as Sealer};
+use crypto::{CryptoError, Sealer};
 use oauth::OAuthClient;
 use std::sync::Arc;
 use store::{Store, StoreError};

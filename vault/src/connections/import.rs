@@ -96,7 +96,7 @@ impl ConnectionService {
         self.audit
             .admin_event(Some(workspace_id), "connection.imported", &row.id, caller)
             .await;
-        Ok(row.info())
+        Ok(row.info()?)
     }
 
     pub async fn revoke_connection(
@@ -132,6 +132,6 @@ impl ConnectionService {
             .await?
             .iter()
             .map(|r| r.info())
-            .collect())
+            .collect::<Result<_, _>>()?)
     }
 }

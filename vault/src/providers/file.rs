@@ -52,7 +52,9 @@ pub fn parse_document(text: &str) -> Result<Vec<ProviderInput>, FileError> {
     for (index, entry) in entries.into_iter().enumerate() {
         let provider = entry_input(index, entry)?;
         // A name that is not a valid provider name is refused later without being repeated.
-        if super::is_valid_provider_name(&provider.name) && !seen.insert(provider.name.clone()) {
+        if nexus_protocol::ProviderName::is_valid(&provider.name)
+            && !seen.insert(provider.name.clone())
+        {
             return Err(FileError::Duplicate(provider.name));
         }
         providers.push(provider);
