@@ -8,11 +8,11 @@ use crate::args::{
 use crate::error::{CliError, CliResult};
 use crate::http::{ApiClient, Body, parse_answer};
 use crate::output::{outln, print_json, print_table, rows};
+use nexus_broker::providers::file::expand_document;
 use nexus_protocol::admin::{
     self, AdminConnectRequest, CreateWorkspaceRequest, CreatedApiKey, DriftReport, ImportRequest,
     ImportSecret, RotateKeysRequest, RotateResponse,
 };
-use nexus_broker::providers::file::expand_document;
 use nexus_protocol::{ProviderName, RequestConnectionResponse, WorkspaceId};
 use reqwest::Method;
 use serde_json::{Value, json};
