@@ -81,6 +81,25 @@ type ConnectionStatus struct {
 	ReauthURL string `json:"reauth_url,omitempty"`
 }
 
+// UnmarshalJSON reads the gateway's answer, whose `status` keeps the original protocol's value
+// set (pending, active, failed) while `state` carries the finer state: Status is `state` when
+// the answer has one, else `status` (an older gateway).
+func (s *ConnectionStatus) UnmarshalJSON(data []byte) error {
+	type plain ConnectionStatus
+	var aux struct {
+		plain
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	*s = ConnectionStatus(aux.plain)
+	if aux.State != "" {
+		s.Status = aux.State
+	}
+	return nil
+}
+
 // terminalFailure reports whether polling will never see the connection become active.
 func (s *ConnectionStatus) terminalFailure() bool {
 	return s.Status == StatusNeedsReauth || s.Status == StatusRevoked || s.Status == StatusFailed

@@ -179,11 +179,25 @@ func binaryPath(t *testing.T, envName, fallback string) string {
 	return ""
 }
 
-// startEcho runs `nexus-testkit echo` and returns its URL. Its stdin is a pipe that is closed
-// at cleanup, which is how the testkit knows to stop.
+// startEcho runs `nexus-testkit echo` and returns its URL.
 func startEcho(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "echo")
+	var announce struct {
+		URL string `json:"url"`
+	}
+	startTestkit(t, bin, "echo", &announce)
+	if announce.URL == "" {
+		t.Fatal("nexus-testkit echo announced no URL")
+	}
+	return announce.URL
+}
+
+// startTestkit runs `nexus-testkit <kind>` and decodes its first stdout line (its JSON
+// announcement) into announce. Its stdin is a pipe that is closed at cleanup, which is how the
+// testkit knows to stop.
+func startTestkit(t *testing.T, bin, kind string, announce any) {
+	t.Helper()
+	cmd := exec.Command(bin, kind)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +213,7 @@ func startEcho(t *testing.T, bin string) string {
 	}
 	t.Cleanup(func() {
 		stdin.Close()
-		stopProcess(t, cmd, "nexus-testkit echo")
+		stopProcess(t, cmd, "nexus-testkit "+kind)
 	})
 	line := make(chan string, 1)
 	go func() {
@@ -209,16 +223,11 @@ func startEcho(t *testing.T, bin string) string {
 	}()
 	select {
 	case l := <-line:
-		var announce struct {
-			URL string `json:"url"`
+		if err := json.Unmarshal([]byte(l), announce); err != nil {
+			t.Fatalf("nexus-testkit %s announced %q (stderr: %s)", kind, l, stderr.String())
 		}
-		if err := json.Unmarshal([]byte(l), &announce); err != nil || announce.URL == "" {
-			t.Fatalf("nexus-testkit echo announced %q (stderr: %s)", l, stderr.String())
-		}
-		return announce.URL
 	case <-time.After(stackStartTimeout):
-		t.Fatalf("nexus-testkit echo did not announce its URL (stderr: %s)", stderr.String())
-		return ""
+		t.Fatalf("nexus-testkit %s did not announce itself (stderr: %s)", kind, stderr.String())
 	}
 }
 

@@ -131,6 +131,37 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Error kinds: the coarse category of an error, the same strings the Rust core (and through it
+// Python and Node) reports; tests/vectors/client_behaviour.json holds the code → kind table.
+const (
+	KindAPI             = "api"              // the gateway answered with a protocol error
+	KindStrategy        = "strategy"         // the credential cannot produce a safe request
+	KindInvalidInput    = "invalid_input"    // the request handed to the SDK is malformed
+	KindTransport       = "transport"        // the gateway could not be reached in time
+	KindInvalidResponse = "invalid_response" // the gateway answered something not protocol v1
+	KindConnection      = "connection"       // WaitForActive stopped
+)
+
+// Kind returns the error's category (KindAPI, KindStrategy, …). invalid_request is KindAPI when
+// the gateway sent it and KindInvalidInput when the SDK refused the request itself.
+func (e *Error) Kind() string {
+	switch e.Code {
+	case CodeUnknownStrategy, CodeInvalidStrategyConfig, CodeMissingCredentialField, CodeInvalidCredentialValue:
+		return KindStrategy
+	case CodeConnectionError, CodeTimeout:
+		return KindTransport
+	case CodeInvalidResponse:
+		return KindInvalidResponse
+	case CodeConnectionFailed, CodeWaitAborted:
+		return KindConnection
+	case CodeInvalidRequest:
+		if e.StatusCode == 0 {
+			return KindInvalidInput
+		}
+	}
+	return KindAPI
+}
+
 // sdkError builds an error raised by the SDK itself (no HTTP status).
 func sdkError(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

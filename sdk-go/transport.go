@@ -18,7 +18,8 @@ const maxDiscardBytes = 64 << 10
 // It never changes the caller's request: each request is cloned first. When the upstream
 // answers 401, the cached credential is dropped, a new one is resolved with force_refresh and
 // the request is sent once more, provided its body can be replayed (no body, or GetBody set, as
-// http.NewRequest does for in-memory bodies).
+// http.NewRequest does for in-memory bodies). A second 401 is returned as it is; a failed
+// refresh returns its *Error (reauth_required, say) instead of the first 401.
 type AuthenticatedTransport struct {
 	client    *Client
 	cache     *TokenCache
@@ -67,13 +68,14 @@ func (t *AuthenticatedTransport) RoundTrip(req *http.Request) (*http.Response, e
 	t.client.logger.LogAttrs(ctx, slog.LevelInfo, "nexus: upstream answered 401, refreshing credential",
 		slog.String("workspace_id", t.workspace), slog.String("provider", t.provider))
 	fresh, err := t.client.refreshCachedToken(ctx, t.cache, t.workspace, t.provider, cred)
-	if err != nil {
-		// Keep the upstream's 401: it is the more useful answer, and the refresh error is logged.
-		t.client.logger.LogAttrs(ctx, slog.LevelWarn, "nexus: credential refresh after 401 failed",
-			slog.String("provider", t.provider), slog.String("error", err.Error()))
-		return resp, nil
-	}
 	drain(resp)
+	if err != nil {
+		// The refresh itself failed (e.g. reauth_required: the provider revoked the grant). That
+		// typed error says what to do; the upstream's 401 would not (the rule of every SDK,
+		// tests/vectors/client_behaviour.json).
+		closeBody(req)
+		return nil, err
+	}
 	return t.send(req, fresh, true)
 }
 

@@ -26,6 +26,8 @@ const defaultVectorNow = "2026-11-24T12:00:00Z"
 type vectorFile struct {
 	Description string       `json:"description"`
 	Cases       []vectorCase `json:"cases"`
+	// BehaviourCases are run by TestClientBehaviourVectors (behaviour_vectors_test.go).
+	BehaviourCases []json.RawMessage `json:"behaviour_cases"`
 }
 
 type vectorCase struct {
@@ -97,7 +99,7 @@ func TestVectors(t *testing.T) {
 		if err := json.Unmarshal(raw, &vf); err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		if len(vf.Cases) == 0 {
+		if len(vf.Cases) == 0 && len(vf.BehaviourCases) == 0 {
 			t.Errorf("%s: no cases", file)
 		}
 		seen := map[string]bool{}

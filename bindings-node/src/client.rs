@@ -1,8 +1,9 @@
 //! `NativeClient`: one core `NexusClient` and the `TokenCache` every fetcher of it shares.
 //!
-//! Each method is one call into the core (two for a forced refresh, the same pair the core's own
-//! 401 handling uses); the conversions live in [`crate::convert`], the error encoding in
-//! [`crate::error`].
+//! Each method is one call into the core; the 401 rule (one forced refresh through the single
+//! flight, one retry) is the core's `nexus_sdk::policy`, reached through
+//! [`NativeClient::prepare_retry`]. The conversions live in [`crate::convert`], the error
+//! encoding in [`crate::error`].
 
 use crate::convert::{
     NativeConnectionInput, NativeConnectionRequest, NativeConnectionState, NativeCredential,
@@ -166,7 +167,11 @@ impl NativeClient {
         provider: Option<String>,
     ) -> napi::Result<()> {
         match (workspace_id, provider) {
-            (Some(workspace_id), Some(provider)) => self.cache.invalidate(&workspace_id, &provider),
+            // The current principal's key: an active session's tokens live in its namespace.
+            (Some(workspace_id), Some(provider)) => {
+                self.client
+                    .invalidate(&self.cache, &workspace_id, &provider);
+            }
             (None, None) => self.cache.clear(),
             _ => {
                 return Err(invalid_argument(
@@ -177,45 +182,14 @@ impl NativeClient {
         Ok(())
     }
 
-    /// Headers and URL for `request` when the cached credential is fresh, else `null` (then call
-    /// [`Self::prepare_request`]). Synchronous: the hit path of a fetcher.
-    #[napi]
-    pub fn prepare_cached(
-        &self,
-        workspace_id: String,
-        provider: String,
-        request: NativeRequest,
-    ) -> napi::Result<Option<NativePrepared>> {
-        let Some(token) = self
-            .client
-            .peek_cached(&self.cache, &workspace_id, &provider)
-        else {
-            return Ok(None);
-        };
-        let (method, url, headers, body) = request_fields(request);
-        let parts = RequestParts {
-            method: &method,
-            url: &url,
-            headers: &headers,
-            body: &body,
-        };
-        let prepared = prepare_with(token, &parts).map_err(to_napi)?;
-        Ok(Some(NativePrepared {
-            url: prepared.url,
-            headers: prepared.headers,
-        }))
-    }
-
-    /// Resolve through the cache and apply the strategy to `request`; the caller sends it. With
-    /// `forceRefresh` (after an upstream 401) the cached credential is dropped and the gateway
-    /// refreshes at the provider.
+    /// Resolve through the cache and apply the strategy to `request`; the caller sends it. The
+    /// answer names the token used (`generation`), for [`Self::prepare_retry`].
     #[napi]
     pub async fn prepare_request(
         &self,
         workspace_id: String,
         provider: String,
         request: NativeRequest,
-        force_refresh: bool,
     ) -> napi::Result<NativePrepared> {
         let (method, url, headers, body) = request_fields(request);
         let parts = RequestParts {
@@ -224,24 +198,44 @@ impl NativeClient {
             headers: &headers,
             body: &body,
         };
-        let prepared = if force_refresh {
-            self.cache.invalidate(&workspace_id, &provider);
-            let token = self
-                .client
-                .resolve_through(&self.cache, &workspace_id, &provider, true)
-                .await
-                .map_err(to_napi)?;
-            prepare_with(token, &parts)
-        } else {
-            self.client
-                .prepare_request(&self.cache, &workspace_id, &provider, &parts)
-                .await
-        }
-        .map_err(to_napi)?;
-        Ok(NativePrepared {
-            url: prepared.url,
-            headers: prepared.headers,
-        })
+        let prepared = self
+            .client
+            .prepare_request(&self.cache, &workspace_id, &provider, &parts)
+            .await
+            .map_err(to_napi)?;
+        Ok(prepared.into())
+    }
+
+    /// After the upstream rejected (401) the token of `rejectedGeneration`: the core's 401 rule
+    /// replaces it (one forced refresh through the single flight, or the replacement a
+    /// concurrent caller already got) and applies the new one to `request`, to send once more.
+    #[napi]
+    pub async fn prepare_retry(
+        &self,
+        workspace_id: String,
+        provider: String,
+        request: NativeRequest,
+        rejected_generation: f64,
+    ) -> napi::Result<NativePrepared> {
+        let (method, url, headers, body) = request_fields(request);
+        let parts = RequestParts {
+            method: &method,
+            url: &url,
+            headers: &headers,
+            body: &body,
+        };
+        let prepared = self
+            .client
+            .prepare_retry(
+                &self.cache,
+                &workspace_id,
+                &provider,
+                generation_from_js(rejected_generation)?,
+                &parts,
+            )
+            .await
+            .map_err(to_napi)?;
+        Ok(prepared.into())
     }
 
     #[napi]
@@ -369,6 +363,17 @@ fn millis(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
 }
 
+/// A token generation back from JavaScript, where it travelled as a number (exact below 2^53).
+fn generation_from_js(generation: f64) -> napi::Result<u64> {
+    if generation.is_finite() && generation >= 0.0 && generation.fract() == 0.0 {
+        Ok(generation as u64)
+    } else {
+        Err(invalid_argument(
+            "a token generation is a non-negative integer",
+        ))
+    }
+}
+
 fn request_fields(request: NativeRequest) -> (String, String, Vec<(String, String)>, Vec<u8>) {
     let body = request
         .body
@@ -390,10 +395,12 @@ pub fn peek_generation(hot: &External<Arc<HotPath>>, key: u32) -> Option<f64> {
         .map(|token| token.generation() as f64)
 }
 
-/// The fetcher's hit path: [`NativeClient::prepare_cached`] without napi objects, whose property
-/// accesses cost several microseconds per call. `headers` is `name\nvalue\n…` (a `Headers`
-/// object never holds a line feed); the answer is `url\nname\nvalue…` with the complete header
-/// list (the core rejects line feeds in every value it returns), or `null` on a cache miss.
+/// The fetcher's hit path: the cached token applied to a request, without napi objects, whose
+/// property accesses cost several microseconds per call. `headers` is `name\nvalue\n…` (a
+/// `Headers` object never holds a line feed); the answer is `generation\nurl\nname\nvalue…`
+/// (the token's generation for [`NativeClient::prepare_retry`], then the final URL and the
+/// complete header list: the core rejects line feeds in every value it returns), or `null` on a
+/// cache miss.
 #[napi(
     ts_args_type = "hot: ExternalObject<'NexusHotPath'>, key: number, method: string, url: string, headers: string, body?: Uint8Array | undefined | null"
 )]
@@ -428,7 +435,9 @@ pub fn prepare_hit(
         body: &body,
     };
     let prepared = prepare_with(token, &parts).map_err(to_napi)?;
-    let mut line = prepared.url;
+    let mut line = prepared.token.generation().to_string();
+    line.push('\n');
+    line.push_str(&prepared.url);
     for (name, value) in &prepared.headers {
         line.push('\n');
         line.push_str(name);

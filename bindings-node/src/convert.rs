@@ -70,6 +70,18 @@ pub struct NativeRequest {
 pub struct NativePrepared {
     pub url: String,
     pub headers: Vec<(String, String)>,
+    /// The cache generation of the token applied (see `NativeClient::prepare_retry`).
+    pub generation: f64,
+}
+
+impl From<nexus_sdk::fetch::PreparedRequest> for NativePrepared {
+    fn from(prepared: nexus_sdk::fetch::PreparedRequest) -> Self {
+        Self {
+            generation: prepared.token.generation() as f64,
+            url: prepared.url,
+            headers: prepared.headers,
+        }
+    }
 }
 
 /// Input of `requestConnection`. `metadataJson` is a JSON object as text (arbitrary JSON does not

@@ -5,6 +5,7 @@
 //! `requestId`, `reauthUrl`, `retryAfterMs`, `connectionStatus` when known). `src/errors.ts`
 //! (`fromNative`) is the only reader. The core's messages never contain a secret.
 
+use napi_derive::napi;
 use nexus_sdk::NexusError;
 use serde_json::{Map, Value, json};
 
@@ -49,6 +50,30 @@ fn message(error: &NexusError) -> String {
         Some(api) => api.message.clone(),
         None => error.to_string(),
     }
+}
+
+/// One row of the core's error table (`nexus_sdk::error::ERROR_TABLE`).
+#[napi(object)]
+pub struct NativeErrorClass {
+    pub code: String,
+    pub kind: String,
+    pub class: String,
+    pub parent: String,
+}
+
+/// The core's error table, code → kind → class (and its parent class): `test/errors.test.mjs`
+/// checks `ERROR_TABLE` in `src/errors.ts` against it.
+#[napi]
+pub fn error_table() -> Vec<NativeErrorClass> {
+    nexus_sdk::error::ERROR_TABLE
+        .iter()
+        .map(|row| NativeErrorClass {
+            code: row.code.to_owned(),
+            kind: row.kind.as_str().to_owned(),
+            class: row.class.to_owned(),
+            parent: row.parent.to_owned(),
+        })
+        .collect()
 }
 
 /// An invalid argument detected here, before the core is called.

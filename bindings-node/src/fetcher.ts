@@ -3,10 +3,11 @@
  *
  * Per request: normalise the arguments exactly as `fetch` would, ask the core (through the native
  * `prepareHit`, or `prepareRequest` on a cache miss) which headers to send and what the final URL
- * is — the core owns the cache,
- * the resolve call and all six strategies — then send with the global `fetch` and return its
- * real `Response` (so streaming, redirects and `signal` behave as they always do). On an upstream
- * 401 the core refreshes the credential and the request is sent once more.
+ * is — the core owns the cache, the resolve call and all six strategies — then send with the
+ * global `fetch` and return its real `Response` (so streaming, redirects and `signal` behave as
+ * they always do). On an upstream 401 the core's 401 rule (`nexus_sdk::policy`, through the
+ * native `prepareRetry`) replaces the rejected token, with one forced refresh shared by every
+ * request it rejected, and the request is sent once more; that answer is returned as it is.
  */
 
 import type { NexusClient } from './client.js';
@@ -28,41 +29,48 @@ export function createFetcher(client: NexusClient, options: FetcherOptions): Fet
   const logger = client.logger;
   const key = client.native.internKey(workspaceId, provider);
 
-  async function attempt(call: PreparedCall, forceRefresh: boolean): Promise<Response> {
-    try {
-      // Hit path first: one synchronous native call looks the token up in the core's cache and
-      // applies the strategy, with strings only (napi objects cost microseconds per property).
-      // On a miss the core resolves (one gateway call shared by every concurrent miss).
-      if (!forceRefresh) {
-        const { method, url, body } = call.forCore;
-        const line = native.prepareHit(client.hot, key, method, url, call.headerText, body);
-        if (line !== null) return call.send(...parseHit(line));
-      }
-      const prepared = await client.native.prepareRequest(workspaceId, provider, call.forCore, forceRefresh);
-      return call.send(prepared.url, prepared.headers);
-    } catch (error) {
-      throw fromNative(error);
+  /** The first attempt: the response, and the generation of the token it carried. */
+  async function first(call: PreparedCall): Promise<[Response, number]> {
+    // Hit path first: one synchronous native call looks the token up in the core's cache and
+    // applies the strategy, with strings only (napi objects cost microseconds per property).
+    // On a miss the core resolves (one gateway call shared by every concurrent miss).
+    const { method, url, body } = call.forCore;
+    const line = native.prepareHit(client.hot, key, method, url, call.headerText, body);
+    if (line !== null) {
+      const [generation, finalUrl, headers] = parseHit(line);
+      return [await call.send(finalUrl, headers), generation];
     }
+    const prepared = await client.native.prepareRequest(workspaceId, provider, call.forCore);
+    return [await call.send(prepared.url, prepared.headers), prepared.generation];
   }
 
   return async function nexusFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const call = await prepareCall(input, init);
-    const response = await attempt(call, false);
-    if (response.status !== 401) return response;
-    // The credential may have been revoked or rotated before its expiry: drop this answer, let
-    // the core refresh at the provider, and try once more. The body was buffered, so it replays.
-    await response.body?.cancel().catch(() => undefined);
-    logger.info('upstream answered 401; refreshing the credential and retrying once', { provider });
-    return attempt(call, true);
+    try {
+      const [response, generation] = await first(call);
+      if (response.status !== 401) return response;
+      // The credential may have been revoked before its expiry: drop this answer and let the
+      // core replace the token (a forced refresh at the provider), then try once more. The body
+      // was buffered, so it replays.
+      await response.body?.cancel().catch(() => undefined);
+      logger.info('upstream answered 401; refreshing the credential and retrying once', { provider });
+      const prepared = await client.native.prepareRetry(workspaceId, provider, call.forCore, generation);
+      return await call.send(prepared.url, prepared.headers);
+    } catch (error) {
+      throw fromNative(error);
+    }
   };
 }
 
-/** `url\nname\nvalue…` (see `prepare_hit` in src/client.rs) into the URL and header pairs. */
-function parseHit(line: string): [string, [string, string][]] {
+/**
+ * `generation\nurl\nname\nvalue…` (see `prepare_hit` in src/client.rs) into the token's
+ * generation, the URL and the header pairs.
+ */
+function parseHit(line: string): [number, string, [string, string][]] {
   const fields = line.split('\n');
   const headers: [string, string][] = [];
-  for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i] as string, fields[i + 1] as string]);
-  return [fields[0] as string, headers];
+  for (let i = 2; i + 1 < fields.length; i += 2) headers.push([fields[i] as string, fields[i + 1] as string]);
+  return [Number(fields[0]), fields[1] as string, headers];
 }
 
 function headerLines(pairs: [string, string][]): string {

@@ -24,6 +24,7 @@ export {
   InvalidResponseError,
   InvalidSubjectTokenError,
   NexusError,
+  NexusTimeoutError,
   NotFoundError,
   PayloadTooLargeError,
   ProviderNotFoundError,

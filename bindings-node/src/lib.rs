@@ -8,7 +8,8 @@
 //! - [`bridge`]: `NativeWebSocketBridge`, the core's bridged WebSocket.
 //! - [`client`]: `NativeClient`, one core client plus its token cache.
 //! - [`convert`]: the plain objects crossing the boundary (credential, request, connection).
-//! - [`error`]: how a core error travels to JavaScript.
+//! - [`error`]: how a core error travels to JavaScript, and the core's error table
+//!   (`errorTable`, which `src/errors.ts` is checked against).
 //! - [`vectors`]: the strategy engine as a pure function, for the shared conformance vectors.
 //!
 //! Nothing here writes to stdout: the core logs through `tracing`, and no subscriber is installed.

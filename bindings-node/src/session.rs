@@ -2,10 +2,11 @@
 //!
 //! The behaviour (renewal at 80 % of the lifetime, single flight, the session's own namespace
 //! in the token cache) is the core's (`nexus_sdk::session`); the synchronous hit paths
-//! (`peekToken`, `peekGeneration`, `prepareCached`, `prepareHit`) look up through
-//! `NexusClient::peek_cached`, so they use the session's namespace too. The cache is also
-//! cleared when a session starts or closes, which frees the other principal's entries (they
-//! would never be read again). The session token is never handed to JavaScript.
+//! (`peekToken`, `peekGeneration`, `prepareHit`) look up through `NexusClient::peek_cached`, so
+//! they use the session's namespace too. The cache is not cleared when a session starts or
+//! closes: each principal's tokens stay apart in it, and the API key's are served again after
+//! the session (tests/vectors/client_behaviour.json). The session token is never handed to
+//! JavaScript.
 
 use crate::client::NativeClient;
 use crate::error::{invalid_argument, to_napi};
@@ -76,16 +77,13 @@ impl NativeClient {
             agent_credential: request.agent_credential.map(SecretString::new),
         };
         let session = self.core().start_session(request).await.map_err(to_napi)?;
-        self.token_cache().clear();
         Ok(NativeSession::from(&session))
     }
 
     /// `DELETE /v1/sessions/{id}` of the active session (a no-op without one).
     #[napi]
     pub async fn close_session(&self) -> napi::Result<()> {
-        let closed = self.core().close_session().await;
-        self.token_cache().clear();
-        closed.map_err(to_napi)
+        self.core().close_session().await.map_err(to_napi)
     }
 
     /// `POST /v1/authorize` with the active session.

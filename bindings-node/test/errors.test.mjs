@@ -2,15 +2,16 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
-import { closedPort, loadSdk, PACKAGE_DIR } from './helpers.mjs';
+import { closedPort, loadSdk, PACKAGE_DIR, REPO_ROOT } from './helpers.mjs';
 
 const sdk = await loadSdk();
 const require = createRequire(import.meta.url);
 const native = require(path.join(PACKAGE_DIR, 'native', 'index.js'));
-const { fromNative } = require(path.join(PACKAGE_DIR, 'dist', 'errors.js'));
+const { fromNative, errorForCode, ERROR_TABLE, CLASS_OF_KIND } = require(path.join(PACKAGE_DIR, 'dist', 'errors.js'));
 
 /** The error the SDK raises for a gateway answer (through the core's parser and our mapping). */
 function gatewayError(status, body) {
@@ -52,6 +53,36 @@ test('every protocol error code maps to its class, with code and statusCode', ()
     assert.equal(e.requestId, 'req-9');
     assert.equal(e.message, `m-${code}`);
     assert.equal(e.kind, 'api');
+  }
+});
+
+// The core's one error table (code → kind → class), read from the addon; the shared vectors
+// (tests/vectors/client_behaviour.json) hold the same rows for the SDKs without the core.
+const VECTORS = JSON.parse(readFileSync(path.join(REPO_ROOT, 'tests', 'vectors', 'client_behaviour.json'), 'utf8'));
+
+test("the error table is the core's: same codes, kinds, classes and parents", () => {
+  const rows = native.errorTable();
+  assert.ok(rows.length > 0, 'the core exports its table');
+  assert.deepEqual(rows.map((r) => ({ ...r })), VECTORS.error_classes, 'the vectors hold the core table');
+  for (const { code, kind, class: className, parent } of rows) {
+    const Class = sdk[className];
+    assert.equal(typeof Class, 'function', `${className} (for ${code}) is exported`);
+    assert.equal(Object.getPrototypeOf(Class), sdk[parent], `${className} extends ${parent}`);
+    const e = errorForCode(code, 'm', { kind });
+    assert.equal(e.constructor, Class, `${code}/${kind} → ${className}, got ${e.name}`);
+    assert.equal(e.name, className);
+    assert.equal(e.kind, kind);
+  }
+  // Every code of the TypeScript table is a row of the core's, with the core's kind for it.
+  const coreKinds = new Map();
+  for (const { code, kind } of rows) coreKinds.set(code, [...(coreKinds.get(code) ?? []), kind]);
+  assert.deepEqual(Object.keys(ERROR_TABLE).sort(), [...coreKinds.keys()].sort());
+  for (const [code, [kind]] of Object.entries(ERROR_TABLE)) {
+    assert.ok(coreKinds.get(code).includes(kind), `${code}: kind ${kind} is not the core's ${coreKinds.get(code)}`);
+  }
+  for (const [kind, className] of Object.entries(VECTORS.fallback_class)) {
+    assert.equal(CLASS_OF_KIND[kind], sdk[className], `fallback of kind ${kind}`);
+    assert.equal(errorForCode('code_from_the_future', 'm', { kind }).name, className);
   }
 });
 

@@ -87,7 +87,27 @@ test('a session resolves with its token; the API key token is not served to it',
   assert.deepEqual(del.map((r) => [r.path, r.bearer]), [['/v1/sessions/sess_1', 'tok_1']]);
   assert.equal(client.session, undefined);
   assert.equal((await client.getToken('ws_1', 'github')).accessToken, `at-${KEY}`);
-  assert.equal(gw.seen.filter((r) => r.path === '/v1/resolve').length, 3);
+  // The API key's token stayed cached in its own namespace (tests/vectors/client_behaviour.json).
+  assert.equal(gw.seen.filter((r) => r.path === '/v1/resolve').length, 2);
+});
+
+test("clearToken under a session forgets the session's token, not only the API key's", async (t) => {
+  const { NexusClient } = await loadSdk();
+  const gw = await sessionGateway(t);
+  const client = new NexusClient({ gatewayUrl: gw.url, apiKey: KEY });
+  await client.startSession({ scopes: ['provider:github'] });
+  const resolves = () => gw.seen.filter((r) => r.path === '/v1/resolve').length;
+  assert.equal((await client.getToken('ws_1', 'github')).accessToken, 'at-tok_1');
+  assert.equal(resolves(), 1);
+  client.clearToken('ws_1', 'github');
+  assert.equal((await client.getToken('ws_1', 'github')).accessToken, 'at-tok_1');
+  assert.equal(resolves(), 2, 'the cleared session token was served from the cache');
+  const fetcher = client.createFetcher({ workspaceId: 'ws_1', provider: 'github' });
+  client.clearToken('ws_1', 'github');
+  const upstream = await startHttpServer(t, (req, res) => res.end(req.headers.authorization));
+  assert.equal(await (await fetcher(`${upstream.url}/x`)).text(), 'Bearer at-tok_1');
+  assert.equal(resolves(), 3, 'the fetcher resolved again after clearToken');
+  await client.closeSession();
 });
 
 test('session refusals are typed errors', async (t) => {

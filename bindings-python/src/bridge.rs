@@ -138,7 +138,7 @@ pub fn open_websocket(
         events: tx.clone(),
         sender: sender.clone(),
     });
-    let bridge = Bridge::new(client.core().clone(), cache.core.clone());
+    let bridge = Bridge::new(client.core()?, cache.core.clone());
     let (ws, provider, url) = (
         workspace_id.to_owned(),
         provider_name.to_owned(),

@@ -147,6 +147,13 @@ impl CachedToken {
         self.inner.connection_id()
     }
 
+    /// Which cache flight produced this token (the core's `CachedToken::generation`): what
+    /// `Client.replace_rejected` needs to know which token an upstream refused.
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.inner.generation()
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "CachedToken(token_type={:?}, strategy={:?}, scopes={:?}, expires_at={:?}, \

@@ -3,24 +3,44 @@
 
 use crate::cache::{CachedToken, TokenCache};
 use crate::convert::{body_from_py, borrow_str, headers_from_py, response_headers_to_py};
-use crate::errors::invalid_input;
-use crate::runtime::wait;
+use crate::errors::{invalid_input, to_py_err};
+use crate::runtime::{fork_generation, wait};
 use nexus_sdk::{
     CheckConnectionResponse, ClientOptions, FetchRequest, NexusClient, RequestConnectionInput,
     RequestParts, ResolveOptions, RetryPolicy,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
-use std::sync::Arc;
+use std::mem::ManuallyDrop;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// One attempt of a request the caller sends: (url, headers, generation of the token applied).
+type Attempt = (String, Vec<(String, String)>, u64);
 
 /// The user agent the Python SDK sends to the gateway.
 const USER_AGENT: &str = concat!("nexus-sdk-python/", env!("CARGO_PKG_VERSION"));
 
 /// The native client. Python's `nexus_sdk.NexusClient` subclasses it.
+///
+/// Fork safety: the core client holds a connection pool whose sockets and driving tasks belong
+/// to the process that built it. In a child after `fork` (gunicorn, celery prefork,
+/// `multiprocessing`), the first call builds a new core client from the same options: the child
+/// reuses the configuration, never the parent's connections (sharing a socket with the parent
+/// would interleave two processes' HTTP), nor an agent session the parent started (its renewal
+/// ran on the parent's runtime: start a new one in the child). Token caches are plain memory
+/// and stay usable in the child: a credential the parent cached is served there too.
 #[pyclass(module = "nexus_sdk._native", name = "Client", subclass, frozen)]
 pub struct Client {
-    pub(crate) core: NexusClient,
+    /// The client of the process that built this object. Never dropped in a forked child (see
+    /// `Drop`), hence `ManuallyDrop`.
+    core: ManuallyDrop<NexusClient>,
+    /// The fork generation `core` was built in.
+    built_in: u64,
+    options: ClientOptions,
+    /// The client of a forked child: (fork generation, client). Locked only with the GIL held
+    /// (see `runtime.rs`), and only in a child.
+    child: Mutex<Option<(u64, NexusClient)>>,
 }
 
 /// A `Duration` from seconds given by Python, rejecting negative, NaN and infinite values.
@@ -82,19 +102,57 @@ fn check_to_py<'py>(
     Ok(dict)
 }
 
+impl Drop for Client {
+    /// In the process that built it, the core client is dropped as usual. In a forked child it
+    /// is leaked: dropping its connection pool would wake tasks of the parent's runtime, which
+    /// has no thread here, through an event descriptor the child shares with the parent.
+    fn drop(&mut self) {
+        if fork_generation() == self.built_in {
+            // SAFETY: `core` is not used after this (we are in `drop`), and dropped only here.
+            unsafe { ManuallyDrop::drop(&mut self.core) };
+        }
+    }
+}
+
 impl Client {
-    /// The core client (for the bridge module).
-    pub(crate) fn core(&self) -> &NexusClient {
-        &self.core
+    /// Run `f` with this process's core client: the one built at construction, or in a forked
+    /// child, one built there from the same options. One atomic load when nothing forked.
+    pub(crate) fn with_core<R>(&self, f: impl FnOnce(&NexusClient) -> R) -> PyResult<R> {
+        let generation = fork_generation();
+        if generation == self.built_in {
+            return Ok(f(&self.core));
+        }
+        let mut child = self
+            .child
+            .lock()
+            .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("client lock poisoned"))?;
+        match &*child {
+            Some((built_in, core)) if *built_in == generation => Ok(f(core)),
+            _ => {
+                let core = NexusClient::new(self.options.clone()).map_err(to_py_err)?;
+                let result = f(&core);
+                *child = Some((generation, core));
+                Ok(result)
+            }
+        }
+    }
+
+    /// This process's core client (a cheap clone: clones share the pool).
+    pub(crate) fn core(&self) -> PyResult<NexusClient> {
+        self.with_core(NexusClient::clone)
     }
 
     /// What a spawned core call owns: a handle on the client (a cheap clone) and the key.
-    fn owned(&self, workspace_id: &str, provider_name: &str) -> (NexusClient, String, String) {
-        (
-            self.core.clone(),
+    fn owned(
+        &self,
+        workspace_id: &str,
+        provider_name: &str,
+    ) -> PyResult<(NexusClient, String, String)> {
+        Ok((
+            self.core()?,
             workspace_id.to_owned(),
             provider_name.to_owned(),
-        )
+        ))
     }
 }
 
@@ -113,8 +171,13 @@ impl Client {
         }
         core_options.retry = retry_policy(options.getattr_opt("retry_policy")?)?;
         core_options.user_agent = option(options, "user_agent", USER_AGENT.to_owned())?;
-        let core = NexusClient::new(core_options).map_err(crate::errors::to_py_err)?;
-        Ok(Self { core })
+        let core = NexusClient::new(core_options.clone()).map_err(to_py_err)?;
+        Ok(Self {
+            core: ManuallyDrop::new(core),
+            built_in: fork_generation(),
+            options: core_options,
+            child: Mutex::new(None),
+        })
     }
 
     /// A fresh credential from the gateway, bypassing any cache.
@@ -130,7 +193,7 @@ impl Client {
             min_ttl: None,
             force_refresh,
         };
-        let (core, ws, provider) = self.owned(workspace_id, provider_name);
+        let (core, ws, provider) = self.owned(workspace_id, provider_name)?;
         let token = wait(
             py,
             async move { core.resolve(&ws, &provider, options).await },
@@ -149,13 +212,12 @@ impl Client {
     ) -> PyResult<CachedToken> {
         let (workspace_id, provider_name) = (borrow_str(workspace_id)?, borrow_str(provider_name)?);
         // Under an agent session the key includes the session (see `nexus_sdk::session`).
-        if let Some(hit) = self
-            .core
-            .peek_cached(&cache.core, workspace_id, provider_name)
+        if let Some(hit) =
+            self.with_core(|core| core.peek_cached(&cache.core, workspace_id, provider_name))?
         {
             return Ok(CachedToken::new(hit));
         }
-        let (core, ws, provider) = self.owned(workspace_id, provider_name);
+        let (core, ws, provider) = self.owned(workspace_id, provider_name)?;
         let cache = cache.core.clone();
         let token = wait(py, async move {
             core.resolve_cached(&cache, &ws, &provider).await
@@ -163,18 +225,89 @@ impl Client {
         Ok(CachedToken::new(token))
     }
 
-    /// Forget the cached credential of one (workspace, provider).
+    /// Forget the cached credential of one (workspace, provider) for the current principal (the
+    /// API key, or the active session): the next call resolves again, not forced.
+    fn invalidate(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &Bound<'_, PyString>,
+        provider_name: &Bound<'_, PyString>,
+    ) -> PyResult<()> {
+        let (workspace_id, provider_name) = (borrow_str(workspace_id)?, borrow_str(provider_name)?);
+        self.with_core(|core| core.invalidate(&cache.core, workspace_id, provider_name))
+    }
+
+    /// The older name of `invalidate`.
     fn clear_token(
         &self,
         cache: &TokenCache,
         workspace_id: &Bound<'_, PyString>,
         provider_name: &Bound<'_, PyString>,
     ) -> PyResult<()> {
-        let workspace_id = self.core.cache_namespace(borrow_str(workspace_id)?);
-        cache
-            .core
-            .invalidate(&workspace_id, borrow_str(provider_name)?);
-        Ok(())
+        self.invalidate(cache, workspace_id, provider_name)
+    }
+
+    /// The core's 401 rule: the token of `generation` (`CachedToken.generation`) was refused by
+    /// an upstream; drop it and force one refresh through the single flight (or take the
+    /// replacement a concurrent caller already got). Returns the new token.
+    fn replace_rejected(
+        &self,
+        py: Python<'_>,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider_name: &str,
+        generation: u64,
+    ) -> PyResult<CachedToken> {
+        let (core, ws, provider) = self.owned(workspace_id, provider_name)?;
+        let cache = cache.core.clone();
+        let token = wait(py, async move {
+            core.replace_rejected_generation(&cache, &ws, &provider, generation)
+                .await
+        })?;
+        Ok(CachedToken::new(token))
+    }
+
+    /// One attempt of a request the caller sends itself (the `httpx` and `requests` adapters):
+    /// `(url, headers, generation)`. Without `rejected_generation` it is `prepare_request`;
+    /// with the generation of the attempt an upstream answered 401 to, it is the core's retry
+    /// (`NexusClient::prepare_retry`: one forced refresh through the single flight). The caller
+    /// makes at most that one retry and returns its answer, a second 401 included.
+    #[pyo3(signature = (cache, workspace_id, provider_name, method, url, headers = None, data = None, rejected_generation = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_attempt(
+        &self,
+        py: Python<'_>,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider_name: &str,
+        method: &str,
+        url: &str,
+        headers: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
+        rejected_generation: Option<u64>,
+    ) -> PyResult<Attempt> {
+        let headers = headers_from_py(headers)?;
+        let body = body_from_py(data)?;
+        let (method, url) = (method.to_owned(), url.to_owned());
+        let (core, ws, provider) = self.owned(workspace_id, provider_name)?;
+        let cache = cache.core.clone();
+        let prepared = wait(py, async move {
+            let parts = RequestParts {
+                method: &method,
+                url: &url,
+                headers: &headers,
+                body: &body,
+            };
+            match rejected_generation {
+                None => core.prepare_request(&cache, &ws, &provider, &parts).await,
+                Some(rejected) => {
+                    core.prepare_retry(&cache, &ws, &provider, rejected, &parts)
+                        .await
+                }
+            }
+        })?;
+        let generation = prepared.token.generation();
+        Ok((prepared.url, prepared.headers, generation))
     }
 
     /// Resolve through `cache` and apply the strategy: the final URL and the full header list
@@ -193,21 +326,18 @@ impl Client {
         headers: Option<&Bound<'_, PyAny>>,
         data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(String, Vec<(String, String)>)> {
-        let headers = headers_from_py(headers)?;
-        let body = body_from_py(data)?;
-        let (method, url) = (method.to_owned(), url.to_owned());
-        let (core, ws, provider) = self.owned(workspace_id, provider_name);
-        let cache = cache.core.clone();
-        let prepared = wait(py, async move {
-            let parts = RequestParts {
-                method: &method,
-                url: &url,
-                headers: &headers,
-                body: &body,
-            };
-            core.prepare_request(&cache, &ws, &provider, &parts).await
-        })?;
-        Ok((prepared.url, prepared.headers))
+        let (url, headers, _) = self.prepare_attempt(
+            py,
+            cache,
+            workspace_id,
+            provider_name,
+            method,
+            url,
+            headers,
+            data,
+            None,
+        )?;
+        Ok((url, headers))
     }
 
     /// Send an authenticated request to the upstream and read the whole response:
@@ -237,7 +367,7 @@ impl Client {
                 None
             },
         };
-        let (core, ws, provider) = self.owned(workspace_id, provider_name);
+        let (core, ws, provider) = self.owned(workspace_id, provider_name)?;
         let cache = cache.core.clone();
         let response = wait(py, async move {
             core.authenticated_fetch(&cache, &ws, &provider, request)
@@ -255,7 +385,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyDict>> {
         let input: RequestConnectionInput = serde_json::from_str(body_json)
             .map_err(|e| invalid_input(format!("invalid connection request ({e})")))?;
-        let core = self.core.clone();
+        let core = self.core()?;
         let answer = wait(py, async move { core.request_connection(&input).await })?;
         let dict = PyDict::new(py);
         dict.set_item("auth_url", answer.auth_url)?;
@@ -271,7 +401,7 @@ impl Client {
         py: Python<'py>,
         connection_id: &str,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let (core, id) = (self.core()?, connection_id.to_owned());
         let check = wait(py, async move { core.check_connection(&id).await })?;
         check_to_py(py, &check)
     }
@@ -285,7 +415,7 @@ impl Client {
     ) -> PyResult<Bound<'py, PyDict>> {
         let timeout = seconds(timeout, "timeout")?;
         let interval = seconds(interval, "interval")?;
-        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let (core, id) = (self.core()?, connection_id.to_owned());
         let check = wait(py, async move {
             core.wait_for_active(&id, interval, timeout).await
         })?;
@@ -297,13 +427,13 @@ impl Client {
         py: Python<'_>,
         connection_id: &str,
     ) -> PyResult<CachedToken> {
-        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let (core, id) = (self.core()?, connection_id.to_owned());
         let token = wait(py, async move { core.get_token(&id).await })?;
         Ok(CachedToken::new(Arc::new(token)))
     }
 
     fn _refresh_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<CachedToken> {
-        let (core, id) = (self.core.clone(), connection_id.to_owned());
+        let (core, id) = (self.core()?, connection_id.to_owned());
         let token = wait(py, async move { core.refresh_connection(&id).await })?;
         Ok(CachedToken::new(Arc::new(token)))
     }
@@ -311,6 +441,7 @@ impl Client {
     /// The gateway base URL.
     #[getter]
     fn gateway_url(&self) -> &str {
+        // The same in every process: the child's client is built from the same options.
         self.core.gateway_url()
     }
 }

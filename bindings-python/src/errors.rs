@@ -1,4 +1,12 @@
-//! The Python exception hierarchy and the one function that maps a core error onto it.
+//! The Python exception hierarchy, generated from the core's error table, and the one function
+//! that maps a core error onto it.
+//!
+//! The classes are built at import from `nexus_sdk::error::ERROR_TABLE` (code → kind → class →
+//! parent), so the table cannot drift from the classes; the table itself is exported as
+//! `_native.ERROR_TABLE` for the drift test of the Python-side names (`errors.py`, stubs).
+//! Python keeps its older names as aliases of the table's classes ([`ALIASES`]) and one
+//! Python-only base, `NexusTimeout`, which the classes of `timeout` and `wait_aborted` both
+//! inherit (it was the class of both before the table existed).
 //!
 //! Every exception is a `NexusError` carrying `code`, `message`, `status_code`, `request_id`,
 //! `reauth_url` and `retry_after` as attributes. `code` is the core's stable string
@@ -6,9 +14,13 @@
 //! The message is the core's `Display`, which never contains a secret.
 
 use nexus_sdk::NexusError as CoreError;
+use nexus_sdk::error::{ERROR_TABLE, ROOT_CLASS, UNKNOWN_API_CODE_CLASS};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
+use std::collections::HashMap;
 
 create_exception!(
     nexus_sdk,
@@ -18,159 +30,111 @@ create_exception!(
 );
 create_exception!(
     nexus_sdk,
-    InvalidRequest,
-    NexusError,
-    "The request is malformed."
-);
-create_exception!(
-    nexus_sdk,
-    Unauthorized,
-    NexusError,
-    "The API key is missing, unknown or revoked."
-);
-create_exception!(
-    nexus_sdk,
-    Forbidden,
-    NexusError,
-    "The caller may not do this."
-);
-create_exception!(nexus_sdk, NotFound, NexusError, "No such resource.");
-create_exception!(
-    nexus_sdk,
-    ProviderNotFound,
-    NotFound,
-    "No provider of that name."
-);
-create_exception!(
-    nexus_sdk,
-    ConnectionNotFound,
-    NotFound,
-    "The workspace has no connection for this provider or id."
-);
-create_exception!(
-    nexus_sdk,
-    ReauthRequired,
-    NexusError,
-    "A person must authorize the connection again; see `reauth_url`."
-);
-create_exception!(
-    nexus_sdk,
-    ConnectionNotActive,
-    NexusError,
-    "The connection is not usable yet."
-);
-create_exception!(
-    nexus_sdk,
-    ConnectionFailed,
-    NexusError,
-    "A waited-on connection reached a state it will not leave by itself."
-);
-create_exception!(
-    nexus_sdk,
-    RateLimited,
-    NexusError,
-    "Slow down; see `retry_after` (seconds)."
-);
-create_exception!(
-    nexus_sdk,
-    UpstreamUnavailable,
-    NexusError,
-    "The provider (or the broker) could not be reached or failed."
-);
-create_exception!(
-    nexus_sdk,
-    ServerError,
-    NexusError,
-    "The gateway failed, or sent an unknown code."
-);
-create_exception!(
-    nexus_sdk,
-    StrategyError,
-    NexusError,
-    "The strategy or credential cannot produce a safe, authenticated request."
-);
-create_exception!(
-    nexus_sdk,
-    TransportError,
-    NexusError,
-    "The gateway or the upstream could not be reached."
-);
-create_exception!(
-    nexus_sdk,
     NexusTimeout,
     NexusError,
-    "A call or a wait ran out of time."
-);
-create_exception!(
-    nexus_sdk,
-    InvalidResponse,
-    NexusError,
-    "The gateway answered something that is not protocol v1."
+    "A call or a wait ran out of time (`timeout`, `wait_aborted`)."
 );
 
-/// Register every exception class on the module, with `None`/empty class-level defaults for the
-/// attributes so that an exception raised from Python code (which has none set) still has them.
+/// Python's older class names, kept as aliases of the table's classes.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("InvalidRequest", "InvalidRequestError"),
+    ("Unauthorized", "UnauthorizedError"),
+    ("Forbidden", "ForbiddenError"),
+    ("NotFound", "NotFoundError"),
+    ("ProviderNotFound", "ProviderNotFoundError"),
+    ("ConnectionNotFound", "ConnectionNotFoundError"),
+    ("ReauthRequired", "ReauthRequiredError"),
+    ("ConnectionNotActive", "ConnectionNotActiveError"),
+    ("ConnectionFailed", "ConnectionFailedError"),
+    ("RateLimited", "RateLimitedError"),
+    ("UpstreamUnavailable", "UpstreamUnavailableError"),
+    ("ServerError", "InternalServerError"),
+    ("InvalidResponse", "InvalidResponseError"),
+];
+
+/// Classes of the table that also inherit the Python-only `NexusTimeout`.
+const TIMEOUT_CLASSES: &[&str] = &["NexusTimeoutError", "WaitAbortedError"];
+
+/// The table's classes by name, built once at import.
+static CLASSES: PyOnceLock<HashMap<&'static str, Py<PyType>>> = PyOnceLock::new();
+
+/// Build every class of the table (parents first), set the attribute defaults, and add the
+/// classes, the aliases and the table itself to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes = [
-        py.get_type::<NexusError>(),
-        py.get_type::<InvalidRequest>(),
-        py.get_type::<Unauthorized>(),
-        py.get_type::<Forbidden>(),
-        py.get_type::<NotFound>(),
-        py.get_type::<ProviderNotFound>(),
-        py.get_type::<ConnectionNotFound>(),
-        py.get_type::<ReauthRequired>(),
-        py.get_type::<ConnectionNotActive>(),
-        py.get_type::<ConnectionFailed>(),
-        py.get_type::<RateLimited>(),
-        py.get_type::<UpstreamUnavailable>(),
-        py.get_type::<ServerError>(),
-        py.get_type::<StrategyError>(),
-        py.get_type::<TransportError>(),
-        py.get_type::<NexusTimeout>(),
-        py.get_type::<InvalidResponse>(),
-    ];
-    let base = &classes[0];
-    base.setattr("code", "")?;
-    base.setattr("message", "")?;
+    let root = py.get_type::<NexusError>();
+    // Class-level defaults, so that an exception raised from Python code (which has none set)
+    // still has every attribute.
+    root.setattr("code", "")?;
+    root.setattr("message", "")?;
     for attr in ["status_code", "request_id", "reauth_url", "retry_after"] {
-        base.setattr(attr, py.None())?;
+        root.setattr(attr, py.None())?;
     }
-    for class in classes {
-        m.add(class.name()?, class)?;
+    let classes = CLASSES.get_or_try_init(py, || build_classes(py))?;
+    m.add(ROOT_CLASS, &root)?;
+    m.add("NexusTimeout", py.get_type::<NexusTimeout>())?;
+    for (name, class) in classes {
+        if *name != ROOT_CLASS {
+            m.add(*name, class.bind(py))?;
+        }
     }
+    for (alias, class) in ALIASES {
+        m.add(*alias, classes[class].bind(py))?;
+    }
+    let table = PyList::empty(py);
+    for row in ERROR_TABLE {
+        let entry = PyDict::new(py);
+        entry.set_item("code", row.code)?;
+        entry.set_item("kind", row.kind.as_str())?;
+        entry.set_item("class", row.class)?;
+        entry.set_item("parent", row.parent)?;
+        table.append(entry)?;
+    }
+    m.add("ERROR_TABLE", table)?;
+    m.add("UNKNOWN_API_CODE_CLASS", UNKNOWN_API_CODE_CLASS)?;
     Ok(())
 }
 
-/// The exception class for a core error: by protocol code for gateway errors, by kind otherwise.
-fn class_for<'py>(py: Python<'py>, err: &CoreError) -> Bound<'py, pyo3::types::PyType> {
-    match err {
-        CoreError::Api(_) => match err.code() {
-            "invalid_request" | "payload_too_large" => py.get_type::<InvalidRequest>(),
-            "unauthorized" | "invalid_subject_token" => py.get_type::<Unauthorized>(),
-            "forbidden" | "scope_not_allowed" | "user_not_authorized_for_scope" => {
-                py.get_type::<Forbidden>()
-            }
-            "not_found" => py.get_type::<NotFound>(),
-            "provider_not_found" => py.get_type::<ProviderNotFound>(),
-            "connection_not_found" => py.get_type::<ConnectionNotFound>(),
-            "reauth_required" => py.get_type::<ReauthRequired>(),
-            "connection_not_active" => py.get_type::<ConnectionNotActive>(),
-            "rate_limited" => py.get_type::<RateLimited>(),
-            "upstream_unavailable" => py.get_type::<UpstreamUnavailable>(),
-            _ => py.get_type::<ServerError>(),
-        },
-        CoreError::UnknownStrategy(_)
-        | CoreError::InvalidStrategyConfig(_)
-        | CoreError::MissingCredentialField { .. }
-        | CoreError::InvalidCredentialValue { .. } => py.get_type::<StrategyError>(),
-        CoreError::InvalidRequest(_) => py.get_type::<InvalidRequest>(),
-        CoreError::Connect(_) => py.get_type::<TransportError>(),
-        CoreError::Timeout(_) | CoreError::WaitAborted(_) => py.get_type::<NexusTimeout>(),
-        CoreError::InvalidResponse { .. } => py.get_type::<InvalidResponse>(),
-        CoreError::ConnectionFailed { .. } => py.get_type::<ConnectionFailed>(),
+fn build_classes(py: Python<'_>) -> PyResult<HashMap<&'static str, Py<PyType>>> {
+    let mut classes: HashMap<&'static str, Py<PyType>> = HashMap::new();
+    classes.insert(ROOT_CLASS, py.get_type::<NexusError>().unbind());
+    // Parents first: a pass creates every class whose parent exists; the table has no cycles
+    // (a core unit test checks that every parent is a class of the table).
+    while let Some(row) = ERROR_TABLE
+        .iter()
+        .find(|r| !classes.contains_key(r.class) && classes.contains_key(r.parent))
+    {
+        let mut bases = Vec::new();
+        if TIMEOUT_CLASSES.contains(&row.class) {
+            bases.push(py.get_type::<NexusTimeout>().into_any());
+        }
+        bases.push(classes[row.parent].bind(py).clone().into_any());
+        let codes: Vec<&str> = ERROR_TABLE
+            .iter()
+            .filter(|r| r.class == row.class)
+            .map(|r| r.code)
+            .collect();
+        let namespace = PyDict::new(py);
+        namespace.set_item("__module__", "nexus_sdk")?;
+        namespace.set_item("__doc__", format!("Raised for: {}.", codes.join(", ")))?;
+        let class = py
+            .get_type::<PyType>()
+            .call1((row.class, PyTuple::new(py, bases)?, namespace))?
+            .cast_into::<PyType>()?;
+        classes.insert(row.class, class.unbind());
     }
+    Ok(classes)
+}
+
+/// The exception class for a core error: the table's class for its code and kind.
+fn class_for<'py>(py: Python<'py>, err: &CoreError) -> Bound<'py, PyType> {
+    CLASSES
+        .get(py)
+        .and_then(|classes| classes.get(err.class_name()))
+        .map_or_else(
+            || py.get_type::<NexusError>(),
+            |class| class.bind(py).clone(),
+        )
 }
 
 /// The one mapping from a core error to a Python exception (with its attributes set).

@@ -38,6 +38,13 @@ fn init_logging() {
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
+/// Whether an upstream status means the credential was refused (the core's 401 rule applies):
+/// what the `httpx` and `requests` adapters ask before their one retry.
+#[pyfunction]
+fn is_rejection(status: u16) -> bool {
+    nexus_sdk::policy::is_rejection(status)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     init_logging();
@@ -49,6 +56,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::CachedToken>()?;
     m.add_class::<bridge::WebSocketBridge>()?;
     m.add_function(wrap_pyfunction!(bridge::open_websocket, m)?)?;
+    m.add_function(wrap_pyfunction!(is_rejection, m)?)?;
     m.add_function(wrap_pyfunction!(testing::apply_resolve_body, m)?)?;
     m.add_function(wrap_pyfunction!(testing::gateway_error, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -10,21 +10,63 @@ use crate::errors::to_py_err;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+/// The runtime of this process, with the fork generation it was built in. Locked only with the
+/// GIL held: `os.fork()` runs holding the GIL, so a child never inherits this lock locked.
+static RUNTIME: Mutex<Option<(u64, &'static Runtime)>> = Mutex::new(None);
+
+/// Bumped in every child right after `fork` (a `pthread_atfork` handler: one atomic add, which
+/// is async-signal-safe). State built under an older value belongs to the parent.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many forks separate this process from the one that imported the module (0 there): a
+/// value object built under one generation must not be used under another. One atomic load.
+pub fn fork_generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
 
 /// Two workers: the work is I/O-bound (waiting on the gateway and upstreams), and a small,
 /// fixed number of threads keeps an SDK embedded in someone else's process unobtrusive.
 const WORKER_THREADS: usize = 2;
 
 /// Build the runtime at import time, so that a failure is an `ImportError`-time exception and
-/// not a panic later.
+/// not a panic later; and register the fork handler.
+///
+/// Fork safety: a forked child has only the thread that called `fork`, so the parent's runtime
+/// (its worker threads, its timers, the connections they drove) is dead there. The first call
+/// in a child builds a new runtime; the parent's is leaked, never dropped (dropping it would
+/// wait for threads that do not exist in the child). See `client.rs` for what a child may reuse.
 pub fn init() -> PyResult<()> {
-    if RUNTIME.get().is_some() {
-        return Ok(());
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: the handler only performs an atomic add (async-signal-safe), and the
+        // registration happens once per process.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+    runtime().map(|_| ())
+}
+
+/// This process's runtime, built on first use in each process (the importing one, or a child
+/// after `fork`). Call with the GIL held (see [`RUNTIME`]).
+fn runtime() -> PyResult<&'static Runtime> {
+    let generation = fork_generation();
+    let mut slot = RUNTIME
+        .lock()
+        .map_err(|_| PyRuntimeError::new_err("the I/O runtime lock is poisoned"))?;
+    if let Some((built_in, runtime)) = *slot
+        && built_in == generation
+    {
+        return Ok(runtime);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKER_THREADS)
@@ -32,15 +74,10 @@ pub fn init() -> PyResult<()> {
         .enable_all()
         .build()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the I/O runtime: {e}")))?;
-    // A concurrent init (two sub-interpreters) may win the race; its runtime is as good as ours.
-    let _ = RUNTIME.set(runtime);
-    Ok(())
-}
-
-fn runtime() -> PyResult<&'static Runtime> {
-    RUNTIME
-        .get()
-        .ok_or_else(|| PyRuntimeError::new_err("the I/O runtime is not running"))
+    // Leaked on purpose: one per process (plus one per fork in a child), for the life of it.
+    let runtime: &'static Runtime = Box::leak(Box::new(runtime));
+    *slot = Some((generation, runtime));
+    Ok(runtime)
 }
 
 /// How often a waiting call looks for a pending signal (Ctrl-C) while the core works.

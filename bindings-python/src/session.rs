@@ -8,7 +8,7 @@
 use crate::client::Client;
 use crate::errors::invalid_input;
 use crate::runtime::wait;
-use nexus_sdk::{SecretString, Session, SessionRequest};
+use nexus_sdk::{NexusClient, SecretString, Session, SessionRequest};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::time::Duration;
@@ -49,7 +49,7 @@ pub fn start_session<'py>(
         on_behalf_of: on_behalf_of.map(SecretString::new),
         agent_credential: agent_credential.map(SecretString::new),
     };
-    let core = client.core.clone();
+    let core = client.core()?;
     let session = wait(py, async move { core.start_session(request).await })?;
     session_to_py(py, &session)
 }
@@ -57,7 +57,7 @@ pub fn start_session<'py>(
 /// `DELETE /v1/sessions/{id}` of the active session (a no-op without one).
 #[pyfunction]
 pub fn close_session(py: Python<'_>, client: &Client) -> PyResult<()> {
-    let core = client.core.clone();
+    let core = client.core()?;
     wait(py, async move { core.close_session().await })
 }
 
@@ -69,7 +69,7 @@ pub fn authorize<'py>(
     client: &Client,
     scope: String,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let core = client.core.clone();
+    let core = client.core()?;
     let answer = wait(py, async move { core.authorize(&scope).await })?;
     let dict = PyDict::new(py);
     dict.set_item("allowed", answer.allowed)?;
@@ -85,8 +85,7 @@ pub fn current_session<'py>(
     client: &Client,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     client
-        .core
-        .session()
+        .with_core(NexusClient::session)?
         .map(|s| session_to_py(py, &s))
         .transpose()
 }

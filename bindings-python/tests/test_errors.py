@@ -18,10 +18,11 @@ def envelope(code: str, **extra: object) -> bytes:
     ("status", "code", "cls"),
     [
         (400, "invalid_request", errors.InvalidRequest),
-        (413, "payload_too_large", errors.InvalidRequest),
+        # Their own classes since the core's table (subclasses of the older ones).
+        (413, "payload_too_large", errors.PayloadTooLargeError),
         (401, "unauthorized", errors.Unauthorized),
         (403, "forbidden", errors.Forbidden),
-        (403, "scope_not_allowed", errors.Forbidden),
+        (403, "scope_not_allowed", errors.ScopeNotAllowedError),
         (404, "not_found", errors.NotFound),
         (404, "provider_not_found", errors.ProviderNotFound),
         (404, "connection_not_found", errors.ConnectionNotFound),

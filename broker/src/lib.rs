@@ -66,5 +66,35 @@ impl Broker {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
+    // Every `{ws}` path parameter is a workspace id.
+    nexus_protocol::ids::apply_param_patterns(
+        &mut doc,
+        &[("ws", nexus_protocol::WorkspaceId::PATTERN)],
+    );
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `{ws}` parameter of the document states the protocol's workspace id rule.
+    #[test]
+    fn workspace_path_parameters_carry_the_protocol_pattern() {
+        let doc = serde_json::to_value(super::api_doc()).unwrap();
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["name"] == "ws" {
+                        seen += 1;
+                        assert_eq!(
+                            p["schema"]["pattern"],
+                            nexus_protocol::WorkspaceId::PATTERN,
+                            "{path}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(seen >= 10, "only {seen} `ws` parameters");
+    }
 }

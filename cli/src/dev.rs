@@ -14,7 +14,7 @@ use crate::args::DevArgs;
 use crate::error::{CliError, CliResult};
 use crate::home::{DevEnv, DevHome, random_token};
 use crate::http::{ApiClient, Body, parse_answer};
-use crate::server::{Services, bind, local_url, wait_until_serving};
+use crate::server::{Services, bind, listener_limits, local_url, wait_until_serving};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use nexus_broker::{Broker, BrokerConfig};
@@ -38,9 +38,11 @@ const API_KEY_FILE: &str = "dev-api-key";
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 
 pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
+    crate::home::restrict_umask();
     let home = DevHome::create(home_dir)?;
     let _home_lock = home.lock()?;
     home.remove_dev_env()?;
+    home.prepare_database_file()?;
     let secrets = DevSecrets::load_or_create(&home)?;
 
     let broker_listener = bind(args.broker_addr, "broker", "--broker-addr").await?;
@@ -54,7 +56,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
     let gateway = Gateway::new(gateway_config(&broker_url, &secrets)?)
         .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
 
-    let mut services = Services::new();
+    let mut services = Services::new(listener_limits()?);
     services.spawn("broker", broker_listener, broker.router());
     services.on_stop(move || broker.close_event_streams());
     services.spawn("gateway", gateway_listener, gateway.router());

@@ -3,11 +3,15 @@
 //!
 //! | file | what | mode |
 //! | ---- | ---- | ---- |
-//! | `nexus.db` | the SQLite database | (SQLite's) |
+//! | `nexus.db` (+ `-wal`, `-shm`) | the SQLite database | 0600 |
 //! | `master.key` | the master keyring the broker encrypts secrets with | 0600 |
 //! | `admin.token`, `internal.token` | the two service tokens, generated once | 0600 |
 //! | `dev-api-key` | the `dev` workspace's API key (the broker stores only its hash) | 0600 |
 //! | `dev.env` | what clients need, written last, once both listeners accept connections | 0600 |
+//!
+//! The directory itself is 0700. An existing home that others can read or enter is restricted
+//! (loudly) before anything is written to it, and so are store files left readable by an older
+//! version.
 
 use crate::error::{CliError, CliResult};
 use base64::Engine;
@@ -25,6 +29,7 @@ const SECRET_FILE_MODE: u32 = 0o600;
 const HOME_DIR_MODE: u32 = 0o700;
 
 pub const DEV_ENV_FILE: &str = "dev.env";
+const DATABASE_FILE: &str = "nexus.db";
 
 /// Keys of `dev.env`, in the order they are written.
 pub const ENV_GATEWAY_URL: &str = "NEXUS_GATEWAY_URL";
@@ -55,6 +60,8 @@ impl DevHome {
                 "{} is not a directory",
                 dir.display()
             )));
+        } else {
+            restrict_mode(dir, HOME_DIR_MODE)?;
         }
         // An absolute path keeps the SQLite URL and messages meaningful whatever the cwd.
         let dir = dir.canonicalize().map_err(|e| {
@@ -71,13 +78,7 @@ impl DevHome {
     /// file is dropped, or by the kernel when the process dies, so a crash leaves no stale lock.
     pub fn lock(&self) -> CliResult<fs::File> {
         let path = self.path(".lock");
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(SECRET_FILE_MODE)
-            .open(&path)
-            .map_err(|e| write_error(&path, e))?;
+        let file = open_private(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(fs::TryLockError::WouldBlock) => Err(CliError::config(format!(
@@ -106,9 +107,18 @@ impl DevHome {
         self.dir.join(file)
     }
 
-    /// `sqlite://…/nexus.db?mode=rwc`: SQLite creates the file on first use.
+    /// `sqlite://…/nexus.db?mode=rwc`.
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.path("nexus.db").display())
+        format!("sqlite://{}?mode=rwc", self.path(DATABASE_FILE).display())
+    }
+
+    /// Create the SQLite file with mode 0600 before SQLite opens it (SQLite would create it
+    /// 0644, and gives `-wal` and `-shm` the mode of the main file), and restrict existing store
+    /// files that others can read.
+    pub fn prepare_database_file(&self) -> CliResult<()> {
+        let path = self.path(DATABASE_FILE);
+        open_private(&path)?;
+        restrict_sqlite_files(&path)
     }
 
     pub fn dev_env_path(&self) -> PathBuf {
@@ -278,6 +288,68 @@ fn write_atomically(path: &Path, contents: &str) -> CliResult<()> {
     })
 }
 
+/// Files created by this process from now on are private to its user: SQLite's database, `-wal`
+/// and `-shm` files and the keyring the broker rewrites on rotation would otherwise follow the
+/// usual umask (0644).
+pub fn restrict_umask() {
+    // SAFETY: umask(2) only sets the process's file mode creation mask; it cannot fail.
+    unsafe { libc::umask(0o077) };
+}
+
+/// Restrict `db` and its `-wal` / `-shm` files to mode 0600 when others can read them.
+pub fn restrict_sqlite_files(db: &Path) -> CliResult<()> {
+    let name = db
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("nexus.db");
+    for file in [
+        db.to_path_buf(),
+        db.with_file_name(format!("{name}-wal")),
+        db.with_file_name(format!("{name}-shm")),
+    ] {
+        if file.exists() {
+            restrict_mode(&file, SECRET_FILE_MODE)?;
+        }
+    }
+    Ok(())
+}
+
+/// Set `path` to `mode` if group or others have any access, saying so on stderr; refuse when the
+/// mode cannot be changed (a directory of another user, say).
+fn restrict_mode(path: &Path, mode: u32) -> CliResult<()> {
+    let current = fs::metadata(path)
+        .map_err(|e| CliError::config(format!("cannot use {}: {e}", path.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if current & 0o077 == 0 {
+        return Ok(());
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
+        CliError::config(format!(
+            "{} is open to other users (mode {current:o}) and cannot be restricted: {e}; run `chmod {mode:o} {}` or use another --home",
+            path.display(),
+            path.display()
+        ))
+    })?;
+    eprintln!(
+        "nexus: {} was open to other users (mode {current:o}); changed it to {mode:o}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Open `path` for writing without truncating it, creating it with mode 0600 when missing.
+fn open_private(path: &Path) -> CliResult<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(SECRET_FILE_MODE)
+        .open(path)
+        .map_err(|e| write_error(path, e))
+}
+
 fn write_error(path: &Path, e: std::io::Error) -> CliError {
     CliError::config(format!("cannot write {}: {e}", path.display()))
 }
@@ -321,6 +393,26 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = fs::metadata(home.dir()).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn an_open_home_and_open_store_files_are_restricted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("home");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(dir.join("nexus.db-wal"), "").unwrap();
+        fs::set_permissions(dir.join("nexus.db-wal"), fs::Permissions::from_mode(0o644)).unwrap();
+        let home = DevHome::create(&dir).unwrap();
+        home.prepare_database_file().unwrap();
+        for (path, want) in [
+            (home.dir().to_path_buf(), 0o700),
+            (home.path("nexus.db"), 0o600),
+            (home.path("nexus.db-wal"), 0o600),
+        ] {
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, want, "{}", path.display());
+        }
     }
 
     #[test]

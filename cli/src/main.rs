@@ -16,10 +16,12 @@ mod dev;
 mod error;
 mod home;
 mod http;
+mod listener;
 mod output;
 mod serve;
 mod server;
 mod target;
+mod tokens;
 
 use args::{Cli, Command};
 use clap::Parser;

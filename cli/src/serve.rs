@@ -13,11 +13,13 @@
 
 use crate::args::{Component, ServeArgs};
 use crate::error::{CliError, CliResult};
-use crate::server::{Services, bind, local_url};
+use crate::server::{Services, bind, listener_limits, local_url};
+use crate::tokens::check_service_tokens;
 use nexus_broker::{Broker, BrokerConfig};
 use nexus_gateway::{Gateway, GatewayConfig};
+use nexus_protocol::SecretString;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const DEFAULT_GATEWAY_ADDR: &str = "0.0.0.0:8080";
 const DEFAULT_BROKER_ADDR: &str = "0.0.0.0:8081";
@@ -69,7 +71,8 @@ fn parse_config(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 pub async fn run(args: ServeArgs) -> CliResult<()> {
-    let mut services = Services::new();
+    crate::home::restrict_umask();
+    let mut services = Services::new(listener_limits()?);
     let run_broker = matches!(args.component, Component::Broker | Component::All);
     let run_gateway = matches!(args.component, Component::Gateway | Component::All);
 
@@ -78,6 +81,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         let addr = listen_addr(args.broker_addr, "NEXUS_BROKER_ADDR", DEFAULT_BROKER_ADDR)?;
         let mut config = BrokerConfig::from_env()
             .map_err(|e| CliError::config(format!("broker configuration: {e}")))?;
+        check_service_tokens(Some(&config.admin_token), Some(&config.internal_token))?;
         let listener = bind(addr, "broker", "--broker-addr").await?;
         let bound = listener
             .local_addr()
@@ -91,6 +95,9 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
             );
         }
         check_database_reachable(&config.database_url).await?;
+        if let Some(db) = sqlite_file(&config.database_url) {
+            crate::home::restrict_sqlite_files(&db)?;
+        }
         let broker = Broker::start(config).await.map_err(broker_start_error)?;
         eprintln!("nexus: broker listening on {bound}");
         local_broker_url = Some(local_url(bound));
@@ -112,6 +119,11 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
             }
         })
         .map_err(|e| CliError::config(format!("gateway configuration: {e}")))?;
+        let admin_token = std::env::var("NEXUS_ADMIN_TOKEN")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from);
+        check_service_tokens(admin_token.as_ref(), Some(&config.internal_token))?;
         let listener = bind(addr, "gateway", "--gateway-addr").await?;
         let bound = listener
             .local_addr()
@@ -149,6 +161,15 @@ async fn check_database_reachable(database_url: &str) -> CliResult<()> {
     Err(CliError::config(format!(
         "cannot reach the database server {host}:{port}: {reason}\n  hint: check NEXUS_DATABASE_URL and that PostgreSQL is running"
     )))
+}
+
+/// The file of a `sqlite://PATH?…` / `sqlite:PATH` URL (none for an in-memory database).
+fn sqlite_file(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 const DATABASE_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -3,9 +3,11 @@
 //! `nexus serve`.
 
 use crate::error::{CliError, CliResult};
+use crate::listener::{self, Connections, Limits};
 use axum::Router;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -31,6 +33,12 @@ pub async fn bind(addr: SocketAddr, service: &str, flag: &str) -> CliResult<TcpL
     })
 }
 
+/// The listener limits from `NEXUS_HTTP_*`, with the connection cap fitted to the descriptor
+/// limit (raised to its hard limit first).
+pub fn listener_limits() -> CliResult<Limits> {
+    Ok(Limits::from_env()?.fit_descriptor_limit())
+}
+
 /// The URL clients use to reach a listener: an unspecified bind address (`0.0.0.0`, `::`)
 /// is reached through loopback.
 pub fn local_url(addr: SocketAddr) -> String {
@@ -49,34 +57,27 @@ pub fn local_url(addr: SocketAddr) -> String {
 pub struct Services {
     tasks: JoinSet<(String, std::io::Result<()>)>,
     stop: watch::Sender<bool>,
-}
-
-impl Default for Services {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The connections of every listener (they share the descriptor limit).
+    connections: Arc<Connections>,
 }
 
 impl Services {
-    pub fn new() -> Self {
+    pub fn new(limits: Limits) -> Self {
         let (stop, _) = watch::channel(false);
         Self {
             tasks: JoinSet::new(),
             stop,
+            connections: Connections::new(limits),
         }
     }
 
-    /// Serve `router` on `listener` until [`Services::shutdown`].
+    /// Serve `router` on `listener` until [`Services::shutdown`], within the listener limits.
     pub fn spawn(&mut self, name: &str, listener: TcpListener, router: Router) {
-        let mut stop = self.stop.subscribe();
+        let stop = self.stop.subscribe();
         let name = name.to_owned();
+        let connections = self.connections.clone();
         self.tasks.spawn(async move {
-            let result = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    // Err means the sender is gone, which also means stop.
-                    let _ = stop.wait_for(|stopped| *stopped).await;
-                })
-                .await;
+            let result = listener::serve(listener, router, connections, stop).await;
             (name, result)
         });
     }
@@ -185,7 +186,7 @@ mod tests {
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut services = Services::new();
+        let mut services = Services::new(Limits::default());
         services.spawn(
             "test",
             listener,

@@ -6,6 +6,8 @@ mod common;
 use common::*;
 
 const VALID_MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // 32 bytes
+const ADMIN_TOKEN: &str = "admin-token-for-tests-0123456789abcdef";
+const INTERNAL_TOKEN: &str = "internal-token-for-tests-0123456789abcdef";
 
 fn assert_no_panic(out: &std::process::Output) {
     let err = stderr(out);
@@ -45,8 +47,8 @@ fn serve_broker(home: &std::path::Path, vars: &[(&str, &str)]) -> std::process::
     let mut cmd = nexus(home);
     cmd.args(["serve", "broker", "--broker-addr", "127.0.0.1:0"])
         .env("NEXUS_MASTER_KEY", VALID_MASTER_KEY)
-        .env("NEXUS_ADMIN_TOKEN", "admin-token-for-tests")
-        .env("NEXUS_INTERNAL_TOKEN", "internal-token-for-tests");
+        .env("NEXUS_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("NEXUS_INTERNAL_TOKEN", INTERNAL_TOKEN);
     for (k, v) in vars {
         if v.is_empty() {
             cmd.env_remove(k);
@@ -85,6 +87,42 @@ fn a_missing_master_key_is_a_config_error_that_names_it() {
         "the key is never echoed: {}",
         stderr(&out)
     );
+}
+
+#[test]
+fn weak_service_tokens_are_refused_at_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let short = "x"; // the one-character admin token `nexus serve` used to accept
+    for (vars, named) in [
+        (
+            vec![("NEXUS_ADMIN_TOKEN", short)],
+            "NEXUS_ADMIN_TOKEN is too short",
+        ),
+        (
+            vec![("NEXUS_INTERNAL_TOKEN", "internal-but-short")],
+            "NEXUS_INTERNAL_TOKEN is too short",
+        ),
+        (vec![("NEXUS_INTERNAL_TOKEN", ADMIN_TOKEN)], "are the same"),
+    ] {
+        let out = serve_broker(tmp.path(), &vars);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(named), "{err}");
+        assert!(!err.contains("listening"), "it never started: {err}");
+        assert!(
+            !err.contains(ADMIN_TOKEN) && !err.contains("internal-but-short"),
+            "no token is shown: {err}"
+        );
+        assert_no_panic(&out);
+    }
+    // A gateway alone checks its internal token too.
+    let mut cmd = nexus(tmp.path());
+    cmd.args(["serve", "gateway", "--gateway-addr", "127.0.0.1:0"])
+        .env("NEXUS_BROKER_URL", "http://127.0.0.1:9")
+        .env("NEXUS_INTERNAL_TOKEN", "short");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NEXUS_INTERNAL_TOKEN is too short"));
 }
 
 #[test]

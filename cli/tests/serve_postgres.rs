@@ -94,7 +94,7 @@ fn serve_all_on_postgres_with_a_config_file() {
     std::fs::write(
         &config,
         format!(
-            "database_url = \"{}\"\nmaster_key = \"{MASTER_KEY}\"\nadmin_token = \"serve-admin-token\"\ninternal_token = \"serve-internal-token\"\n",
+            "database_url = \"{}\"\nmaster_key = \"{MASTER_KEY}\"\nadmin_token = \"serve-admin-token-0123456789abcdefghijklmnop\"\ninternal_token = \"serve-internal-token-0123456789abcdefghijklmnop\"\n",
             db.url()
         ),
     )
@@ -121,9 +121,10 @@ fn serve_all_on_postgres_with_a_config_file() {
 
     let admin = |args: &[&str]| {
         let mut cmd = nexus(tmp.path());
-        cmd.args(args)
-            .env("NEXUS_BROKER_URL", &broker_url)
-            .env("NEXUS_ADMIN_TOKEN", "serve-admin-token");
+        cmd.args(args).env("NEXUS_BROKER_URL", &broker_url).env(
+            "NEXUS_ADMIN_TOKEN",
+            "serve-admin-token-0123456789abcdefghijklmnop",
+        );
         cmd
     };
     assert_ok(
@@ -178,8 +179,14 @@ fn an_unreachable_database_is_a_config_error() {
             format!("postgres://nexus:pw-not-shown@{closed}/nexus"),
         )
         .env("NEXUS_MASTER_KEY", MASTER_KEY)
-        .env("NEXUS_ADMIN_TOKEN", "a")
-        .env("NEXUS_INTERNAL_TOKEN", "i");
+        .env(
+            "NEXUS_ADMIN_TOKEN",
+            "admin-token-for-tests-0123456789abcdef",
+        )
+        .env(
+            "NEXUS_INTERNAL_TOKEN",
+            "internal-token-for-tests-0123456789abcdef",
+        );
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("database"), "{}", stderr(&out));

@@ -216,19 +216,31 @@ impl NexusClient {
         let key = principal.cache_workspace(workspace_id);
         cache
             .get_or_fetch(&key, provider, force_refresh, || {
-                let (client, principal) = (self.clone(), principal.clone());
-                let (workspace_id, provider) = (workspace_id.to_owned(), provider.to_owned());
-                let options = ResolveOptions {
-                    min_ttl: None,
-                    force_refresh,
-                };
-                async move {
-                    client
-                        .resolve_as(&principal, &workspace_id, &provider, options)
-                        .await
-                }
+                self.owned_resolve(&principal, workspace_id, provider, force_refresh)
             })
             .await
+    }
+
+    /// A resolve as `principal` that owns everything it needs (a cache flight outlives its
+    /// starter: whichever waiter is polled drives it).
+    pub(crate) fn owned_resolve(
+        &self,
+        principal: &crate::session::Principal,
+        workspace_id: &str,
+        provider: &str,
+        force_refresh: bool,
+    ) -> impl Future<Output = Result<CachedToken>> + Send + 'static {
+        let (client, principal) = (self.clone(), principal.clone());
+        let (workspace_id, provider) = (workspace_id.to_owned(), provider.to_owned());
+        let options = ResolveOptions {
+            min_ttl: None,
+            force_refresh,
+        };
+        async move {
+            client
+                .resolve_as(&principal, &workspace_id, &provider, options)
+                .await
+        }
     }
 
     /// `POST /v1/request-connection`: start a connect flow; returns the URL to send a person to.

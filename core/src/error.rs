@@ -33,6 +33,16 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 6] = [
+        Self::Api,
+        Self::Strategy,
+        Self::InvalidInput,
+        Self::Transport,
+        Self::InvalidResponse,
+        Self::Connection,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Api => "api",
@@ -42,6 +52,159 @@ impl ErrorKind {
             Self::InvalidResponse => "invalid_response",
             Self::Connection => "connection",
         }
+    }
+}
+
+/// One row of the error table: the exception class every binding raises for `code` of `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorClass {
+    /// The stable code ([`NexusError::code`]).
+    pub code: &'static str,
+    pub kind: ErrorKind,
+    /// The class name (Python and Node use it; Python keeps older names as aliases).
+    pub class: &'static str,
+    /// A class the class must be a subclass of (`NexusError` is the root).
+    pub parent: &'static str,
+}
+
+const fn row(
+    code: &'static str,
+    kind: ErrorKind,
+    class: &'static str,
+    parent: &'static str,
+) -> ErrorClass {
+    ErrorClass {
+        code,
+        kind,
+        class,
+        parent,
+    }
+}
+
+/// The root class of every SDK error.
+pub const ROOT_CLASS: &str = "NexusError";
+
+/// The class of a protocol code this table does not list (a code newer than the SDK).
+pub const UNKNOWN_API_CODE_CLASS: &str = "InternalServerError";
+
+/// The one error table (code → kind → class), exported so that the bindings generate or check
+/// their exception classes against it, and mirrored by `error_classes` in
+/// `tests/vectors/client_behaviour.json` (the vector runner checks they are equal). A code may
+/// appear once per kind (`invalid_request` is both a gateway answer and the SDK's own input
+/// error), always with the same class. New protocol codes that can reach a client belong here.
+pub const ERROR_TABLE: &[ErrorClass] = {
+    use ErrorKind::*;
+    &[
+        row("invalid_request", Api, "InvalidRequestError", ROOT_CLASS),
+        row(
+            "invalid_request",
+            InvalidInput,
+            "InvalidRequestError",
+            ROOT_CLASS,
+        ),
+        row("unauthorized", Api, "UnauthorizedError", ROOT_CLASS),
+        row("forbidden", Api, "ForbiddenError", ROOT_CLASS),
+        row("not_found", Api, "NotFoundError", ROOT_CLASS),
+        row(
+            "connection_not_found",
+            Api,
+            "ConnectionNotFoundError",
+            "NotFoundError",
+        ),
+        row(
+            "provider_not_found",
+            Api,
+            "ProviderNotFoundError",
+            "NotFoundError",
+        ),
+        row("reauth_required", Api, "ReauthRequiredError", ROOT_CLASS),
+        row(
+            "connection_not_active",
+            Api,
+            "ConnectionNotActiveError",
+            ROOT_CLASS,
+        ),
+        row(
+            "payload_too_large",
+            Api,
+            "PayloadTooLargeError",
+            "InvalidRequestError",
+        ),
+        row("rate_limited", Api, "RateLimitedError", ROOT_CLASS),
+        row(
+            "upstream_unavailable",
+            Api,
+            "UpstreamUnavailableError",
+            ROOT_CLASS,
+        ),
+        row(
+            "scope_not_allowed",
+            Api,
+            "ScopeNotAllowedError",
+            "ForbiddenError",
+        ),
+        row(
+            "user_not_authorized_for_scope",
+            Api,
+            "UserNotAuthorizedForScopeError",
+            "ForbiddenError",
+        ),
+        row(
+            "invalid_subject_token",
+            Api,
+            "InvalidSubjectTokenError",
+            "UnauthorizedError",
+        ),
+        row("internal_error", Api, "InternalServerError", ROOT_CLASS),
+        row("unknown_strategy", Strategy, "StrategyError", ROOT_CLASS),
+        row(
+            "invalid_strategy_config",
+            Strategy,
+            "StrategyError",
+            ROOT_CLASS,
+        ),
+        row(
+            "missing_credential_field",
+            Strategy,
+            "StrategyError",
+            ROOT_CLASS,
+        ),
+        row(
+            "invalid_credential_value",
+            Strategy,
+            "StrategyError",
+            ROOT_CLASS,
+        ),
+        row("connection_error", Transport, "TransportError", ROOT_CLASS),
+        row("timeout", Transport, "NexusTimeoutError", "TransportError"),
+        row(
+            "invalid_response",
+            InvalidResponse,
+            "InvalidResponseError",
+            ROOT_CLASS,
+        ),
+        row(
+            "connection_failed",
+            Connection,
+            "ConnectionFailedError",
+            ROOT_CLASS,
+        ),
+        row("wait_aborted", Connection, "WaitAbortedError", ROOT_CLASS),
+    ]
+};
+
+/// The class name for an error of `code` and `kind`: the table's, else (an unknown protocol
+/// code) [`UNKNOWN_API_CODE_CLASS`] for `api`, else the class of the kind's first row.
+pub fn class_name(code: &str, kind: ErrorKind) -> &'static str {
+    if let Some(row) = ERROR_TABLE.iter().find(|r| r.code == code) {
+        return row.class;
+    }
+    match kind {
+        ErrorKind::Api => UNKNOWN_API_CODE_CLASS,
+        other => ERROR_TABLE
+            .iter()
+            .find(|r| r.kind == other)
+            .map_or(ROOT_CLASS, |r| r.class),
     }
 }
 
@@ -132,6 +295,11 @@ impl NexusError {
             Self::ConnectionFailed { .. } => "connection_failed",
             Self::WaitAborted(_) => "wait_aborted",
         }
+    }
+
+    /// The exception class the bindings raise for this error ([`ERROR_TABLE`]).
+    pub fn class_name(&self) -> &'static str {
+        class_name(self.code(), self.kind())
     }
 
     /// The coarse category of this error.
@@ -227,6 +395,90 @@ impl From<StrategyError> for NexusError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One error of every variant (and every protocol code the SDK knows).
+    fn one_of_each() -> Vec<NexusError> {
+        let mut errors = vec![
+            NexusError::UnknownStrategy("x".into()),
+            NexusError::InvalidStrategyConfig("x".into()),
+            NexusError::MissingCredentialField {
+                strategy: "s".into(),
+                field: "f".into(),
+            },
+            NexusError::InvalidCredentialValue {
+                strategy: "s".into(),
+                field: "f".into(),
+            },
+            NexusError::InvalidRequest("x".into()),
+            NexusError::Connect("x".into()),
+            NexusError::Timeout("x".into()),
+            NexusError::InvalidResponse {
+                status: 200,
+                detail: "x".into(),
+                request_id: None,
+            },
+            NexusError::ConnectionFailed {
+                status: "revoked".into(),
+                reauth_url: None,
+            },
+            NexusError::WaitAborted("x".into()),
+        ];
+        for code in ERROR_TABLE.iter().filter(|r| r.kind == ErrorKind::Api) {
+            let body = ErrorBody::new(ErrorCode::parse(code.code), "m");
+            errors.push(NexusError::from_envelope(400, body, None));
+        }
+        errors
+    }
+
+    #[test]
+    fn every_error_the_sdk_can_raise_has_a_row_of_its_code_and_kind() {
+        for error in one_of_each() {
+            assert!(
+                ERROR_TABLE
+                    .iter()
+                    .any(|r| r.code == error.code() && r.kind == error.kind()),
+                "no row for ({}, {})",
+                error.code(),
+                error.kind().as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn every_known_protocol_code_is_in_the_table() {
+        for row in ERROR_TABLE.iter().filter(|r| r.kind == ErrorKind::Api) {
+            assert!(
+                !matches!(ErrorCode::parse(row.code), ErrorCode::Other(_)),
+                "{} is not a protocol code",
+                row.code
+            );
+        }
+    }
+
+    #[test]
+    fn one_class_per_code_and_every_parent_is_a_class() {
+        for row in ERROR_TABLE {
+            for other in ERROR_TABLE.iter().filter(|o| o.code == row.code) {
+                assert_eq!(row.class, other.class, "{} has two classes", row.code);
+            }
+            assert!(
+                row.parent == ROOT_CLASS || ERROR_TABLE.iter().any(|r| r.class == row.parent),
+                "{}: parent {} is not a class of the table",
+                row.code,
+                row.parent
+            );
+        }
+        let unknown = NexusError::from_envelope(
+            418,
+            ErrorBody::new(ErrorCode::Other("brand_new".into()), "m"),
+            None,
+        );
+        assert_eq!(unknown.class_name(), UNKNOWN_API_CODE_CLASS);
+        assert_eq!(
+            NexusError::WaitAborted("x".into()).class_name(),
+            "WaitAbortedError"
+        );
+    }
 
     #[test]
     fn codes_are_the_documented_strings() {

@@ -5,11 +5,14 @@
 //! - [`NexusClient::authenticated_fetch`]: the whole request in Rust (Python).
 //! - [`AuthenticatedClient`]: the same for Rust users, over `reqwest`.
 //!
-//! On an upstream `401` the cached token is invalidated, a forced refresh is resolved, and the
-//! request is sent once more (when its body can be replayed).
+//! On an upstream `401` all three follow the client policy of [`crate::policy`] (one forced
+//! refresh through the single flight, one retry, a second `401` returned); the first two through
+//! [`NexusClient::replace_rejected`], `prepare_request` callers through
+//! [`NexusClient::prepare_retry`] (or [`NexusClient::replace_rejected_generation`] when they
+//! keep only the rejected token's [`CachedToken::generation`], as the Node binding does).
 
 use crate::cache::TokenCache;
-use crate::client::{NexusClient, ResolveOptions, transport_error};
+use crate::client::{NexusClient, transport_error};
 use crate::error::{NexusError, Result};
 use crate::strategy::{self, RequestParts, header_names};
 use crate::token::CachedToken;
@@ -106,7 +109,7 @@ impl NexusClient {
     ) -> Result<FetchResponse> {
         let token = self.resolve_cached(cache, workspace_id, provider).await?;
         let first = self.send_once(token.clone(), &request).await?;
-        if first.status != 401 {
+        if !crate::policy::is_rejection(first.status) {
             return Ok(first);
         }
         tracing::debug!(
@@ -117,35 +120,6 @@ impl NexusClient {
             .replace_rejected(cache, workspace_id, provider, &token)
             .await?;
         self.send_once(fresh, &request).await
-    }
-
-    /// After an upstream rejected `rejected`: drop it from the cache and force a refresh, unless
-    /// a concurrent caller already replaced it (then use theirs: one refresh, not N).
-    pub(crate) async fn replace_rejected(
-        &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-        rejected: &Arc<CachedToken>,
-    ) -> Result<Arc<CachedToken>> {
-        // The same principal for the cache key and the credential (see `crate::session`).
-        let principal = self.principal();
-        let key = principal.cache_workspace(workspace_id);
-        cache
-            .replace_rejected(&key, provider, rejected, || {
-                let (client, principal) = (self.clone(), principal.clone());
-                let (workspace_id, provider) = (workspace_id.to_owned(), provider.to_owned());
-                let options = ResolveOptions {
-                    min_ttl: None,
-                    force_refresh: true,
-                };
-                async move {
-                    client
-                        .resolve_as(&principal, &workspace_id, &provider, options)
-                        .await
-                }
-            })
-            .await
     }
 
     async fn send_once(
@@ -255,7 +229,7 @@ impl AuthenticatedClient {
         let token = self.token().await?;
         let response = self.execute_with(token.clone(), request).await?;
         match replay {
-            Some(again) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
+            Some(again) if crate::policy::is_rejection(response.status().as_u16()) => {
                 let fresh = self
                     .client
                     .replace_rejected(&self.cache, &self.workspace_id, &self.provider, &token)

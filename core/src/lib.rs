@@ -10,9 +10,13 @@
 //! - [`strategy`]: [`strategy::apply`], the six injection strategies (pure functions).
 //! - [`fetch`]: authenticated upstream requests ([`NexusClient::prepare_request`],
 //!   [`NexusClient::authenticated_fetch`], [`AuthenticatedClient`]).
+//! - [`policy`]: the client policy every SDK shares: the 401 rule
+//!   ([`NexusClient::replace_rejected`]), invalidation ([`NexusClient::invalidate`]), per-principal
+//!   cache keys.
 //! - [`session`]: agent sessions ([`NexusClient::start_session`]): a scoped, renewed session
 //!   token instead of the API key, with its own cache namespace.
-//! - [`error`]: [`NexusError`] and its stable `code()` strings.
+//! - [`error`]: [`NexusError`], its stable `code()` strings, and [`error::ERROR_TABLE`] (code →
+//!   kind → exception class), the table the bindings' classes are checked against.
 //! - `bridge` (feature `bridge`, on by default): long-lived WebSocket connections and gRPC
 //!   calls authenticated with Nexus credentials (`docs/bridge.md`).
 //!
@@ -26,6 +30,7 @@ pub mod client;
 pub mod error;
 pub mod expiry;
 pub mod fetch;
+pub mod policy;
 pub mod retry;
 pub mod session;
 pub mod strategy;

@@ -77,7 +77,7 @@ kill "$GW_PID"
 DB="nexus_bench_$$"
 psql "$PG_URL" -qc "CREATE DATABASE $DB" >/dev/null
 PG_DB_URL="${PG_URL%/*}/$DB"
-BPORT="$(free_port)"; ADMIN="bench-admin-$RANDOM$RANDOM"; INTERNAL_PG="bench-internal-$RANDOM$RANDOM"
+BPORT="$(free_port)"; ADMIN="bench-admin-$(openssl rand -hex 24)"; INTERNAL_PG="bench-internal-$(openssl rand -hex 24)"
 env NEXUS_DATABASE_URL="$PG_DB_URL" NEXUS_MASTER_KEY="$(head -c32 /dev/urandom | base64)" \
   NEXUS_ADMIN_TOKEN="$ADMIN" NEXUS_INTERNAL_TOKEN="$INTERNAL_PG" NEXUS_BROKER_ADDR="127.0.0.1:$BPORT" \
   NEXUS_BROKER_PUBLIC_URL="http://127.0.0.1:$BPORT" NEXUS_LOG=warn "$NEXUS" serve broker 2>>"$WORK/broker.log" &

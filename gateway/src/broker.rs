@@ -101,7 +101,9 @@ impl BrokerClient {
     ) -> Result<ResolveResponse, ApiError> {
         let request_id = request.request_id.as_deref().unwrap_or_default();
         let http = self.http.post(self.url(RESOLVE_PATH)).json(request);
-        self.call(http, request_id, "resolve").await
+        self.call(http, request_id, "resolve")
+            .await
+            .map(for_clients)
     }
 
     pub async fn request_connection(
@@ -136,6 +138,7 @@ impl BrokerClient {
         let url = self.connection_url(principal, connection_id, "/token");
         self.call(self.http.get(url), request_id, "connection token")
             .await
+            .map(for_clients)
     }
 
     pub async fn refresh_connection(
@@ -147,6 +150,7 @@ impl BrokerClient {
         let url = self.connection_url(principal, connection_id, "/refresh");
         self.call(self.http.post(url), request_id, "refresh connection")
             .await
+            .map(for_clients)
     }
 
     /// Ready when the broker's `/readyz` answers 2xx **and** the broker accepts our internal
@@ -349,6 +353,21 @@ impl BrokerClient {
             }
         }
     }
+}
+
+/// Every credential leaves the gateway in the form clients read (effective strategy, `scope`;
+/// see `nexus_protocol::effective`). A stored strategy the protocol rejects is sent as it is,
+/// so the SDK reports its own typed strategy error; the broker validates providers on write,
+/// so this is logged as the server fault it is.
+fn for_clients(mut response: ResolveResponse) -> ResolveResponse {
+    if let Err(err) = response.for_clients() {
+        tracing::error!(
+            provider = response.provider.as_deref().unwrap_or_default(),
+            error = %err,
+            "a stored strategy is invalid; sent as stored"
+        );
+    }
+    response
 }
 
 /// What went wrong talking to the broker, before it is turned into an [`ApiError`].

@@ -4,7 +4,7 @@
 
 use crate::routes::{connections, health, resolve, sessions};
 use nexus_protocol::{
-    CheckConnectionResponse, ConnectionStatus, ErrorBody, RequestConnectionInput,
+    CheckConnectionAnswer, CoarseStatus, ConnectionStatus, ErrorBody, RequestConnectionInput,
     RequestConnectionResponse, ResolveResponse, ScopeEnforcement, StrategySpec,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,7 +35,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         ResolveResponse, StrategySpec, ScopeEnforcement, ErrorBody, RequestConnectionInput,
-        RequestConnectionResponse, CheckConnectionResponse, ConnectionStatus,
+        RequestConnectionResponse, CheckConnectionAnswer, CoarseStatus, ConnectionStatus,
     )),
     modifiers(&ApiKeySchemes),
     tags(
@@ -67,5 +67,14 @@ impl Modify for ApiKeySchemes {
 /// The gateway's document. Every path in it is routed by [`crate::routes::router`] and every
 /// route is in it (`tests/gateway_api.rs` checks both ways).
 pub fn document() -> utoipa::openapi::OpenApi {
-    GatewayApi::openapi()
+    let mut doc = GatewayApi::openapi();
+    // The id rules of the protocol, not copies of them.
+    nexus_protocol::ids::apply_param_patterns(
+        &mut doc,
+        &[
+            ("workspace_id", nexus_protocol::WorkspaceId::PATTERN),
+            ("provider_name", nexus_protocol::ProviderName::PATTERN),
+        ],
+    );
+    doc
 }

@@ -279,6 +279,8 @@ mod tests {
             strategy: StrategySpec::new("oauth2"),
             credentials: Default::default(),
             scopes: vec![],
+            scope: None,
+            provider: None,
             api_base_url: None,
             scope_enforcement: None,
             connection_id: None,

@@ -47,6 +47,29 @@ impl ConnectionStatus {
     pub fn is_terminal_failure(self) -> bool {
         matches!(self, Self::NeedsReauth | Self::Revoked | Self::Failed)
     }
+
+    /// This state in the value set of the original protocol (`pending`, `active`, `failed`):
+    /// every state that will not become active by itself is `failed` there, which is what
+    /// makes an original client's `wait_for_active` stop.
+    pub fn coarse(self) -> CoarseStatus {
+        match self {
+            Self::Pending => CoarseStatus::Pending,
+            Self::Active => CoarseStatus::Active,
+            Self::NeedsReauth | Self::Revoked | Self::Failed => CoarseStatus::Failed,
+        }
+    }
+}
+
+/// The `status` values of `check-connection` in the original Nexus protocol. The finer
+/// [`ConnectionStatus`] travels beside it as `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CoarseStatus {
+    Pending,
+    Active,
+    /// Will not become active by itself (`state` says why).
+    Failed,
 }
 
 /// Body of `POST /v1/request-connection`.
@@ -82,9 +105,12 @@ pub struct RequestConnectionResponse {
     pub provider_id: String,
 }
 
-/// 200 body of `GET /v1/check-connection/{id}`.
+/// A connection's status as the broker reports it to the gateway, and as clients read the
+/// gateway's [`CheckConnectionAnswer`]: `status` is the finer state. Reading accepts both
+/// forms: the finer `state` when present and known, else `status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(from = "CheckConnectionWire")]
 pub struct CheckConnectionResponse {
     pub status: ConnectionStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +120,66 @@ pub struct CheckConnectionResponse {
     /// With `needs_reauth`: where to send the person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reauth_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CheckConnectionWire {
+    status: ConnectionStatus,
+    /// A string, not the enum: a state this version does not know falls back to `status`.
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    connection_id: Option<String>,
+    #[serde(default)]
+    provider_name: Option<String>,
+    #[serde(default)]
+    reauth_url: Option<String>,
+}
+
+impl From<CheckConnectionWire> for CheckConnectionResponse {
+    fn from(wire: CheckConnectionWire) -> Self {
+        Self {
+            status: wire
+                .state
+                .as_deref()
+                .and_then(ConnectionStatus::parse)
+                .unwrap_or(wire.status),
+            connection_id: wire.connection_id,
+            provider_name: wire.provider_name,
+            reauth_url: wire.reauth_url,
+        }
+    }
+}
+
+/// 200 body of `GET /v1/check-connection/{id}`: `status` in the original protocol's value set
+/// (so an original client's `wait_for_active` stops on every state that will not become
+/// active by itself), and the finer `state` beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckConnectionAnswer {
+    /// `pending`, `active` or `failed` ([`ConnectionStatus::coarse`] of `state`).
+    pub status: CoarseStatus,
+    /// The connection's state.
+    pub state: ConnectionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_name: Option<String>,
+    /// With `needs_reauth` or `failed`: where to send the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reauth_url: Option<String>,
+}
+
+impl From<CheckConnectionResponse> for CheckConnectionAnswer {
+    fn from(check: CheckConnectionResponse) -> Self {
+        Self {
+            status: check.status.coarse(),
+            state: check.status,
+            connection_id: check.connection_id,
+            provider_name: check.provider_name,
+            reauth_url: check.reauth_url,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +209,39 @@ mod tests {
         let c: CheckConnectionResponse =
             serde_json::from_value(json!({"status": "active"})).unwrap();
         assert_eq!(c.status, ConnectionStatus::Active);
+    }
+
+    #[test]
+    fn the_answer_keeps_the_original_value_set_and_adds_the_state() {
+        let expected = [
+            ("pending", "pending"),
+            ("active", "active"),
+            ("needs_reauth", "failed"),
+            ("revoked", "failed"),
+            ("failed", "failed"),
+        ];
+        for (state, coarse) in expected {
+            let check = CheckConnectionResponse {
+                status: ConnectionStatus::parse(state).unwrap(),
+                connection_id: Some("c1".into()),
+                provider_name: None,
+                reauth_url: None,
+            };
+            let answer = serde_json::to_value(CheckConnectionAnswer::from(check.clone())).unwrap();
+            assert_eq!(
+                answer,
+                json!({"status": coarse, "state": state, "connection_id": "c1"})
+            );
+            // A client of this protocol reads the finer state back.
+            let read: CheckConnectionResponse = serde_json::from_value(answer).unwrap();
+            assert_eq!(read, check);
+        }
+    }
+
+    #[test]
+    fn an_unknown_state_falls_back_to_status() {
+        let c: CheckConnectionResponse =
+            serde_json::from_value(json!({"status": "failed", "state": "suspended"})).unwrap();
+        assert_eq!(c.status, ConnectionStatus::Failed);
     }
 }

@@ -1,4 +1,4 @@
-//! The error envelope: `{"error": "<code>", "message": "…", "request_id": "…"}`.
+//! The error envelope: `{"error": "<code>", "code": "<code>", "message": "…", "request_id": "…"}`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -25,6 +25,8 @@ pub enum ErrorCode {
     ConnectionNotActive,
     /// 413: the request body or headers are too large.
     PayloadTooLarge,
+    /// 408: the request body stopped arriving before the server's body timeout.
+    RequestTimeout,
     /// 429: slow down; the response carries `Retry-After`.
     RateLimited,
     /// 502/503: the upstream provider (or the broker) could not be reached or failed.
@@ -53,6 +55,7 @@ impl ErrorCode {
             Self::ReauthRequired => "reauth_required",
             Self::ConnectionNotActive => "connection_not_active",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::ScopeNotAllowed => "scope_not_allowed",
@@ -74,6 +77,7 @@ impl ErrorCode {
             "reauth_required" => Self::ReauthRequired,
             "connection_not_active" => Self::ConnectionNotActive,
             "payload_too_large" => Self::PayloadTooLarge,
+            "request_timeout" => Self::RequestTimeout,
             "rate_limited" => Self::RateLimited,
             "upstream_unavailable" => Self::UpstreamUnavailable,
             "scope_not_allowed" => Self::ScopeNotAllowed,
@@ -92,6 +96,7 @@ impl ErrorCode {
             Self::Forbidden | Self::ScopeNotAllowed | Self::UserNotAuthorizedForScope => 403,
             Self::NotFound | Self::ConnectionNotFound | Self::ProviderNotFound => 404,
             Self::ReauthRequired | Self::ConnectionNotActive => 409,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::UpstreamUnavailable => 502,
@@ -120,21 +125,92 @@ impl<'de> Deserialize<'de> for ErrorCode {
 }
 
 /// The body of every non-2xx response from the gateway and the broker.
+///
+/// On the wire the code is sent twice, as `error` and as `code` (the same value): the original
+/// Nexus Go SDK reads `code`, every other client reads `error`. Either name is accepted when
+/// reading, so an answer from a server that sends only one of them still parses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(into = "Envelope", try_from = "Envelope")]
 pub struct ErrorBody {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "provider_not_found"))]
     pub error: ErrorCode,
     /// Human-readable, safe to show; never contains a secret.
     pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// With `reauth_required`: where a person can authorize the connection again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reauth_url: Option<String>,
     /// With `rate_limited`: seconds to wait (mirrors the `Retry-After` header).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+}
+
+/// [`ErrorBody`] as it is written and read: the code under both of its names.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+struct Envelope {
+    /// The error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, example = "provider_not_found"))]
+    error: Option<ErrorCode>,
+    /// The same value as `error` (the name older Nexus clients read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, example = "provider_not_found"))]
+    code: Option<ErrorCode>,
+    /// Human-readable, safe to show; never contains a secret.
+    message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    /// With `reauth_required`: where a person can authorize the connection again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reauth_url: Option<String>,
+    /// With `rate_limited`: seconds to wait (mirrors the `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+impl From<ErrorBody> for Envelope {
+    fn from(body: ErrorBody) -> Self {
+        Self {
+            code: Some(body.error.clone()),
+            error: Some(body.error),
+            message: body.message,
+            request_id: body.request_id,
+            reauth_url: body.reauth_url,
+            retry_after: body.retry_after,
+        }
+    }
+}
+
+impl TryFrom<Envelope> for ErrorBody {
+    type Error = &'static str;
+
+    fn try_from(envelope: Envelope) -> Result<Self, Self::Error> {
+        // `error` wins when a server sent both and they differ: it is this protocol's name.
+        let error = envelope
+            .error
+            .or(envelope.code)
+            .ok_or("missing field `error`")?;
+        Ok(Self {
+            error,
+            message: envelope.message,
+            request_id: envelope.request_id,
+            reauth_url: envelope.reauth_url,
+            retry_after: envelope.retry_after,
+        })
+    }
+}
+
+// The document describes what is on the wire (the envelope), under the name `ErrorBody`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ErrorBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <Envelope as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ErrorBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ErrorBody")
+    }
 }
 
 impl ErrorBody {
@@ -165,6 +241,7 @@ mod tests {
             "reauth_required",
             "connection_not_active",
             "payload_too_large",
+            "request_timeout",
             "rate_limited",
             "upstream_unavailable",
             "scope_not_allowed",
@@ -186,12 +263,28 @@ mod tests {
     }
 
     #[test]
-    fn envelope_omits_empty_fields() {
+    fn envelope_sends_the_code_under_both_names_and_omits_empty_fields() {
         let body = ErrorBody::new(ErrorCode::Unauthorized, "missing API key");
         let json = serde_json::to_value(&body).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"error": "unauthorized", "message": "missing API key"})
+            serde_json::json!({"error": "unauthorized", "code": "unauthorized",
+                               "message": "missing API key"})
         );
+    }
+
+    #[test]
+    fn envelope_is_read_with_either_name_of_the_code() {
+        for body in [
+            serde_json::json!({"error": "reauth_required", "message": "m"}),
+            serde_json::json!({"code": "reauth_required", "message": "m"}),
+            serde_json::json!({"error": "reauth_required", "code": "reauth_required", "message": "m"}),
+            serde_json::json!({"error": "reauth_required", "code": "other", "message": "m"}),
+        ] {
+            let parsed: ErrorBody = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(parsed.error, ErrorCode::ReauthRequired, "{body}");
+        }
+        let without_code = serde_json::json!({"message": "m"});
+        assert!(serde_json::from_value::<ErrorBody>(without_code).is_err());
     }
 }

@@ -108,6 +108,10 @@ macro_rules! id_type {
         impl $name {
             /// The rule as a regular expression (for OpenAPI `pattern`s and documentation).
             pub const PATTERN: &'static str = $pattern;
+            /// What the id is, as refusals name it (`workspace id`).
+            pub const WHAT: &'static str = $what;
+            /// The rule in words, as refusals state it (`must match …`).
+            pub const EXPECTED: &'static str = $expected;
 
             /// Checks `value` against the rule; the error quotes only a safe form of it.
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
@@ -198,6 +202,56 @@ macro_rules! id_type {
             }
         }
     };
+}
+
+/// The rule an id refusal states (`workspace id must match [a-z0-9][a-z0-9_-]{0,62}`), found in
+/// the text of an error that carries an [`IdError`]: a deserializer's message, which wraps the
+/// refusal and may add a position. The refused value is left out, so the result can be shown
+/// where values must not be (a JSON body may hold a secret next to the id). `None` when the text
+/// is not an id refusal.
+pub fn rule_of_refusal(message: &str) -> Option<String> {
+    const RULES: [(&str, &str); 7] = [
+        (WorkspaceId::WHAT, WorkspaceId::EXPECTED),
+        (ProviderName::WHAT, ProviderName::EXPECTED),
+        (ConnectionId::WHAT, ConnectionId::EXPECTED),
+        (AgentId::WHAT, AgentId::EXPECTED),
+        (SessionId::WHAT, SessionId::EXPECTED),
+        (IdentityProviderId::WHAT, IdentityProviderId::EXPECTED),
+        (Scope::WHAT, Scope::EXPECTED),
+    ];
+    RULES
+        .iter()
+        .find(|(what, expected)| {
+            message.contains(&format!(" is not a valid {what}: it {expected}"))
+        })
+        .map(|(what, expected)| format!("{what} {expected}"))
+}
+
+/// Gives every parameter of `doc` named like one of `rules` that rule's `pattern` (utoipa takes
+/// only a literal in `params(…)`, and a rule must not be written twice): for example
+/// `[("ws", WorkspaceId::PATTERN)]`.
+#[cfg(feature = "openapi")]
+pub fn apply_param_patterns(doc: &mut utoipa::openapi::OpenApi, rules: &[(&str, &str)]) {
+    use utoipa::openapi::{RefOr, schema::Schema};
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for param in operation.parameters.iter_mut().flatten() {
+                let rule = rules.iter().find(|(name, _)| param.name == *name);
+                if let (Some((_, pattern)), Some(RefOr::T(Schema::Object(object)))) =
+                    (rule, &mut param.schema)
+                {
+                    object.pattern = Some((*pattern).to_owned());
+                }
+            }
+        }
+    }
 }
 
 /// `[a-z0-9]` then up to `max_rest` of `[a-z0-9]` or one of `extra`.

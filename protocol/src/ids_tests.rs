@@ -165,3 +165,20 @@ fn errors_escape_and_cap_the_value() {
     let err = AgentId::new("a`b\\c").unwrap_err();
     assert_eq!(err.shown(), "a\\u{60}b\\\\c");
 }
+
+#[test]
+fn the_rule_of_a_refusal_is_found_without_the_value() {
+    let err = WorkspaceId::new("Secret Value").unwrap_err();
+    let wrapped = format!("{err} at line 1 column 22");
+    assert_eq!(
+        rule_of_refusal(&wrapped).as_deref(),
+        Some("workspace id must match [a-z0-9][a-z0-9_-]{0,62}")
+    );
+    let err = serde_json::from_str::<Vec<Scope>>(r#"["two words"]"#).unwrap_err();
+    let rule = rule_of_refusal(&err.to_string()).unwrap();
+    assert!(
+        rule.starts_with("scope must be") && !rule.contains("two"),
+        "{rule}"
+    );
+    assert_eq!(rule_of_refusal("missing field `id`"), None);
+}

@@ -6,6 +6,7 @@
 //!
 //! - [`resolve`]: the `GET /v1/resolve` query and its response.
 //! - [`strategy`]: how a credential is injected into an upstream request (typed and validated).
+//! - [`effective`]: the strategy with every default written out, and the answer as clients get it.
 //! - [`error`]: the error envelope and the closed set of error codes.
 //! - [`connection`]: the connection lifecycle (`request-connection`, `check-connection`, …).
 //! - [`identity`]: agent sessions, authorization checks, On-Behalf-Of.
@@ -17,17 +18,20 @@
 
 pub mod admin;
 pub mod connection;
+pub mod effective;
 pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod internal;
+pub mod nesting;
 pub mod paths;
 pub mod resolve;
 pub mod secret;
 pub mod strategy;
 
 pub use connection::{
-    CheckConnectionResponse, ConnectionStatus, RequestConnectionInput, RequestConnectionResponse,
+    CheckConnectionAnswer, CheckConnectionResponse, CoarseStatus, ConnectionStatus,
+    RequestConnectionInput, RequestConnectionResponse,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{

@@ -96,6 +96,13 @@ pub struct ResolveResponse {
     pub credentials: Credentials,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// `scopes` as one space-separated string (RFC 6749 §3.3), for clients that read `scope`
+    /// (the original Nexus SDKs). Filled by the gateway ([`ResolveResponse::for_clients`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The name of the provider this credential is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
     /// Present when the caller is an agent session (see `docs/identity.md`).

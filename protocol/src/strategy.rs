@@ -95,7 +95,10 @@ pub enum Strategy {
 /// Why a strategy cannot be used. Never contains a credential value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StrategyError {
-    #[error("unknown strategy type `{0}`")]
+    // Messages never repeat the submitted value: it may be anything, even a secret.
+    #[error(
+        "unknown strategy type (oauth2, header, query_param, basic_auth, hmac_payload, aws_sigv4)"
+    )]
     UnknownType(String),
     #[error("strategy `{strategy}`: config field `{field}` must be {expected}")]
     InvalidConfig {
@@ -105,7 +108,7 @@ pub enum StrategyError {
     },
     #[error("strategy `{strategy}`: config field `{field}` is required")]
     MissingConfig { strategy: String, field: String },
-    #[error("`{0}` is not a valid HTTP header name")]
+    #[error("`header_name` is not a valid HTTP header name")]
     InvalidHeaderName(String),
     #[error("strategy `{strategy}`: `{field}` contains CR, LF or NUL")]
     ForbiddenCharacter { strategy: String, field: String },

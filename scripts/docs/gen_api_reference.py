@@ -142,6 +142,14 @@ ERROR_ADVICE: dict[str, tuple[str, str, str]] = {
         "no",
     ),
     "payload_too_large": ("413", "Send a smaller body or fewer/shorter headers.", "no"),
+    "request_timeout": (
+        "408",
+        (
+            "The request body stopped arriving before the server's body timeout "
+            "(`NEXUS_HTTP_BODY_TIMEOUT_MS`): send the whole body promptly, then retry."
+        ),
+        "yes, once, on a new connection",
+    ),
     "rate_limited": (
         "429",
         "Slow down: wait `retry_after` seconds (also the `Retry-After` header), then retry.",

@@ -11,35 +11,16 @@ use crate::store::Store;
 use crate::store::api_keys::{ApiKeyInfo, CreatedApiKey};
 use crate::store::audit::AuditEvent;
 use crate::store::providers::{StoredProvider, UpsertOutcome};
-use crate::store::workspaces::{Workspace, is_valid_workspace_id};
+use crate::store::workspaces::Workspace;
+use nexus_protocol::WorkspaceId;
+use nexus_protocol::admin::{DriftReport, RotateResponse};
 
-/// What applying a providers document did (or, in a dry run, would do), by provider name.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ProvidersApplied {
-    pub created: Vec<String>,
-    pub updated: Vec<String>,
-    pub unchanged: Vec<String>,
-    pub pruned: Vec<String>,
-    pub dry_run: bool,
-}
-
-/// The result of a key rotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRotation {
-    pub active_key_id: String,
-    /// Rows whose secrets were sealed again under the new key.
-    pub reencrypted: u64,
-}
-
-/// The workspace id rule, as a caller sees it.
+/// The workspace id rule ([`WorkspaceId`]), as a caller sees it: the message states the rule
+/// and never quotes the value.
 pub fn check_workspace_id(id: &str) -> Result<(), VaultError> {
-    if is_valid_workspace_id(id) {
-        Ok(())
-    } else {
-        Err(VaultError::invalid(
-            "workspace id must match [a-z0-9][a-z0-9_-]{0,62}",
-        ))
-    }
+    WorkspaceId::new(id)
+        .map(drop)
+        .map_err(|e| VaultError::invalid(format!("{} {}", e.what(), e.expected())))
 }
 
 fn no_such_provider(name: &str) -> VaultError {
@@ -75,7 +56,12 @@ impl AdminService {
         }
         let ws = self.store.create_workspace(id, name).await?;
         self.audit
-            .admin_event(Some(&ws.id), "workspace.created", &ws.id, caller)
+            .admin_event(
+                Some(ws.id.as_str()),
+                "workspace.created",
+                ws.id.as_str(),
+                caller,
+            )
             .await;
         Ok(ws)
     }
@@ -181,13 +167,13 @@ impl AdminService {
         dry_run: bool,
         prune: bool,
         caller: &Caller,
-    ) -> Result<ProvidersApplied, VaultError> {
+    ) -> Result<DriftReport, VaultError> {
         let inputs = parse_document(text).map_err(|e| VaultError::invalid(e.to_string()))?;
         let resolved = inputs
             .into_iter()
             .map(|i| i.resolve().map_err(|e| VaultError::invalid(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut report = ProvidersApplied {
+        let mut report = DriftReport {
             dry_run,
             ..Default::default()
         };
@@ -244,29 +230,29 @@ impl AdminService {
         &self,
         new_key: Option<&str>,
         caller: &Caller,
-    ) -> Result<KeyRotation, VaultError> {
+    ) -> Result<RotateResponse, VaultError> {
         let key = match new_key {
             Some(text) => {
                 MasterKey::from_base64(text).map_err(|e| VaultError::invalid(e.to_string()))?
             }
-            None if self.store.vault().has_file() => MasterKey::generate(),
+            None if self.store.sealer().has_file() => MasterKey::generate(),
             None => {
                 return Err(VaultError::invalid(
                     "no keyring file is configured (NEXUS_MASTER_KEY_FILE): pass `new_key`, or configure a file so the generated key is kept",
                 ));
             }
         };
-        self.store.vault().rotate_to(key).map_err(|e| {
+        self.store.sealer().rotate_to(key).map_err(|e| {
             tracing::error!(error = %e, "could not save the keyring");
             VaultError::Internal
         })?;
-        let active = self.store.vault().active_id();
+        let active = self.store.sealer().active_id();
         self.store.record_active_key(&active).await?;
         let reencrypted = self.store.reencrypt_all().await?;
         self.audit
             .admin_event(None, "keys.rotated", &active, caller)
             .await;
-        Ok(KeyRotation {
+        Ok(RotateResponse {
             active_key_id: active,
             reencrypted,
         })

@@ -404,15 +404,15 @@ mod tests {
 
 /// The keyring shared by every task of one broker process, plus where to reload it from.
 ///
-/// A ciphertext under an unknown key id means another broker process rotated: the vault then
+/// A ciphertext under an unknown key id means another broker process rotated: the sealer then
 /// reloads the keyring file once and retries, so rotation needs no restart anywhere.
 #[derive(Debug)]
-pub struct Vault {
+pub struct Sealer {
     ring: parking_lot::RwLock<Keyring>,
     file: Option<std::path::PathBuf>,
 }
 
-impl Vault {
+impl Sealer {
     pub fn new(ring: Keyring, file: Option<std::path::PathBuf>) -> Self {
         Self {
             ring: parking_lot::RwLock::new(ring),

@@ -33,7 +33,7 @@ pub use connections::ConnectionService;
 pub use error::VaultError;
 pub use identity::IdentityService;
 
-use crypto::{CryptoError, Vault as Sealer};
+use crypto::{CryptoError, Sealer};
 use oauth::OAuthClient;
 use std::sync::Arc;
 use store::{Store, StoreError};
@@ -94,6 +94,10 @@ impl Vault {
         };
         if let Some(path) = &config.providers_file {
             let text = std::fs::read_to_string(path)
+                .map_err(|e| StartError::ProvidersFile(format!("{}: {e}", path.display())))?;
+            // The operator's own file: `${NAME}` comes from the broker's environment here, and
+            // only here (a document sent to the admin API is taken literally).
+            let text = providers::file::expand_document(&text, &|name| std::env::var(name).ok())
                 .map_err(|e| StartError::ProvidersFile(format!("{}: {e}", path.display())))?;
             let caller = Caller {
                 principal: "providers_file".into(),

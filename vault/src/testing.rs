@@ -2,7 +2,7 @@
 //! new PostgreSQL database when `NEXUS_TEST_DATABASE_URL` names a server — and a store on it.
 //! Used by the vault's and the broker's integration tests.
 
-use crate::crypto::{Keyring, MasterKey, Vault};
+use crate::crypto::{Keyring, MasterKey, Sealer};
 use crate::store::Store;
 use sqlx::Executor;
 use std::sync::Arc;
@@ -74,8 +74,8 @@ pub async fn all_dbs() -> Vec<TestDb> {
     dbs
 }
 
-pub fn test_vault() -> Arc<Vault> {
-    Arc::new(Vault::new(Keyring::single(MasterKey::generate()), None))
+pub fn test_vault() -> Arc<Sealer> {
+    Arc::new(Sealer::new(Keyring::single(MasterKey::generate()), None))
 }
 
 pub async fn store_for(db: &TestDb) -> Store {

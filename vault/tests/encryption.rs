@@ -3,14 +3,14 @@
 //! re-encryption moves every row to the new key. (Through the HTTP API: `broker/tests/encryption.rs`.)
 
 use nexus_protocol::{ConnectionStatus, Credentials};
-use nexus_vault::crypto::{CryptoError, MasterKey, Vault, sealed_key_id};
+use nexus_vault::crypto::{CryptoError, MasterKey, Sealer, sealed_key_id};
 use nexus_vault::store::connections::NewConnection;
 use nexus_vault::store::{Store, StoreError};
 use nexus_vault::testing::{all_dbs, raw_pool, test_vault};
 use sqlx::Row;
 use std::sync::Arc;
 
-async fn seeded_store(url: &str, vault: Arc<Vault>) -> (Store, String, String) {
+async fn seeded_store(url: &str, vault: Arc<Sealer>) -> (Store, String, String) {
     let store = Store::connect(url, vault).await.expect("store");
     store.create_workspace("w1", None).await.expect("workspace");
     let mut ids = Vec::new();

@@ -3,9 +3,8 @@
 //! scope outside `agent ∩ requested` at mint, nor a provider scope outside
 //! `agent ∩ requested ∩ connection` at resolve.
 
-use nexus_vault::identity::scopes::{
-    Grant, ProviderScopes, dedup, grant, is_valid_scope, narrow, provider_scopes,
-};
+use nexus_protocol::Scope;
+use nexus_vault::identity::scopes::{Grant, ProviderScopes, dedup, grant, narrow, provider_scopes};
 use proptest::prelude::*;
 
 fn s(v: &[&str]) -> Vec<String> {
@@ -95,10 +94,10 @@ fn narrowing_keeps_the_connections_order_and_only_named_scopes() {
 
 #[test]
 fn scope_syntax() {
-    assert!(is_valid_scope("crm:contacts:read"));
-    assert!(!is_valid_scope(""));
-    assert!(!is_valid_scope("two words"));
-    assert!(!is_valid_scope(&"x".repeat(201)));
+    assert!(Scope::is_valid("crm:contacts:read"));
+    assert!(!Scope::is_valid(""));
+    assert!(!Scope::is_valid("two words"));
+    assert!(!Scope::is_valid(&"x".repeat(201)));
     assert_eq!(dedup(&s(&["a", "b", "a"])), s(&["a", "b"]));
 }
 

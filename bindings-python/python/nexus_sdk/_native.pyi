@@ -6,26 +6,47 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "ERROR_TABLE",
+    "UNKNOWN_API_CODE_CLASS",
     "CachedToken",
     "Client",
     "ConnectionFailed",
+    "ConnectionFailedError",
     "ConnectionNotActive",
+    "ConnectionNotActiveError",
     "ConnectionNotFound",
+    "ConnectionNotFoundError",
     "Forbidden",
+    "ForbiddenError",
+    "InternalServerError",
     "InvalidRequest",
+    "InvalidRequestError",
     "InvalidResponse",
+    "InvalidResponseError",
+    "InvalidSubjectTokenError",
     "NexusError",
     "NexusTimeout",
+    "NexusTimeoutError",
     "NotFound",
+    "NotFoundError",
+    "PayloadTooLargeError",
     "ProviderNotFound",
+    "ProviderNotFoundError",
     "RateLimited",
+    "RateLimitedError",
     "ReauthRequired",
+    "ReauthRequiredError",
+    "ScopeNotAllowedError",
     "ServerError",
     "StrategyError",
     "TokenCache",
     "TransportError",
     "Unauthorized",
+    "UnauthorizedError",
     "UpstreamUnavailable",
+    "UpstreamUnavailableError",
+    "UserNotAuthorizedForScopeError",
+    "WaitAbortedError",
     "WebSocketBridge",
     "__version__",
     "apply_resolve_body",
@@ -33,6 +54,7 @@ __all__ = [
     "close_session",
     "current_session",
     "gateway_error",
+    "is_rejection",
     "open_websocket",
     "parse_session_body",
     "start_session",
@@ -51,22 +73,47 @@ class NexusError(Exception):
     reauth_url: str | None
     retry_after: float | None
 
-class InvalidRequest(NexusError): ...
-class Unauthorized(NexusError): ...
-class Forbidden(NexusError): ...
-class NotFound(NexusError): ...
-class ProviderNotFound(NotFound): ...
-class ConnectionNotFound(NotFound): ...
-class ReauthRequired(NexusError): ...
-class ConnectionNotActive(NexusError): ...
-class ConnectionFailed(NexusError): ...
-class RateLimited(NexusError): ...
-class UpstreamUnavailable(NexusError): ...
-class ServerError(NexusError): ...
+class NexusTimeout(NexusError): ...
+class InvalidRequestError(NexusError): ...
+class UnauthorizedError(NexusError): ...
+class ForbiddenError(NexusError): ...
+class NotFoundError(NexusError): ...
+class ConnectionNotFoundError(NotFoundError): ...
+class ProviderNotFoundError(NotFoundError): ...
+class ReauthRequiredError(NexusError): ...
+class ConnectionNotActiveError(NexusError): ...
+class PayloadTooLargeError(InvalidRequestError): ...
+class RateLimitedError(NexusError): ...
+class UpstreamUnavailableError(NexusError): ...
+class ScopeNotAllowedError(ForbiddenError): ...
+class UserNotAuthorizedForScopeError(ForbiddenError): ...
+class InvalidSubjectTokenError(UnauthorizedError): ...
+class InternalServerError(NexusError): ...
 class StrategyError(NexusError): ...
 class TransportError(NexusError): ...
-class NexusTimeout(NexusError): ...
-class InvalidResponse(NexusError): ...
+class NexusTimeoutError(NexusTimeout, TransportError): ...
+class InvalidResponseError(NexusError): ...
+class ConnectionFailedError(NexusError): ...
+class WaitAbortedError(NexusTimeout, NexusError): ...
+
+InvalidRequest = InvalidRequestError
+Unauthorized = UnauthorizedError
+Forbidden = ForbiddenError
+NotFound = NotFoundError
+ProviderNotFound = ProviderNotFoundError
+ConnectionNotFound = ConnectionNotFoundError
+ReauthRequired = ReauthRequiredError
+ConnectionNotActive = ConnectionNotActiveError
+ConnectionFailed = ConnectionFailedError
+RateLimited = RateLimitedError
+UpstreamUnavailable = UpstreamUnavailableError
+ServerError = InternalServerError
+InvalidResponse = InvalidResponseError
+
+ERROR_TABLE: list[dict[str, str]]
+UNKNOWN_API_CODE_CLASS: str
+
+def is_rejection(status: int) -> bool: ...
 
 @final
 class TokenCache:
@@ -97,6 +144,8 @@ class CachedToken:
     def api_base_url(self) -> str | None: ...
     @property
     def connection_id(self) -> str | None: ...
+    @property
+    def generation(self) -> int: ...
 
 @disjoint_base
 class Client:
@@ -109,7 +158,22 @@ class Client:
     def get_cached_token(
         self, cache: TokenCache, workspace_id: str, provider_name: str
     ) -> CachedToken: ...
+    def invalidate(self, cache: TokenCache, workspace_id: str, provider_name: str) -> None: ...
     def clear_token(self, cache: TokenCache, workspace_id: str, provider_name: str) -> None: ...
+    def replace_rejected(
+        self, cache: TokenCache, workspace_id: str, provider_name: str, generation: int
+    ) -> CachedToken: ...
+    def prepare_attempt(
+        self,
+        cache: TokenCache,
+        workspace_id: str,
+        provider_name: str,
+        method: str,
+        url: str,
+        headers: _Headers = None,
+        data: _Body = None,
+        rejected_generation: int | None = None,
+    ) -> tuple[str, list[tuple[str, str]], int]: ...
     def prepare_request(
         self,
         cache: TokenCache,

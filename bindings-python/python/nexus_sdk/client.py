@@ -15,15 +15,17 @@ from collections.abc import Iterable, Mapping
 from typing import Union
 
 from . import _native
-from ._native import CachedToken, TokenCache
+from ._native import CachedToken, TokenCache, is_rejection
 from .session import Authorization, Session
 from .types import ConnectionCheck, ConnectionRequest, NexusClientOptions, RequestConnectionInput
 
-__all__ = ["NexusClient"]
+__all__ = ["Attempt", "NexusClient", "is_rejection"]
 
 Body = Union[bytes, bytearray, memoryview, str, None]
 Headers = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 FetchResult = tuple[int, dict[str, str], bytes]
+# One attempt of a request the caller sends itself: (url, headers, generation of the token).
+Attempt = tuple[str, list[tuple[str, str]], int]
 
 
 class NexusClient(_native.Client):
@@ -153,6 +155,36 @@ class NexusClient(_native.Client):
     ) -> tuple[str, list[tuple[str, str]]]:
         return await asyncio.to_thread(
             self.prepare_request, cache, workspace_id, provider_name, method, url, headers, data
+        )
+
+    async def aprepare_attempt(
+        self,
+        cache: TokenCache,
+        workspace_id: str,
+        provider_name: str,
+        method: str,
+        url: str,
+        headers: Headers = None,
+        data: Body = None,
+        rejected_generation: int | None = None,
+    ) -> Attempt:
+        return await asyncio.to_thread(
+            self.prepare_attempt,
+            cache,
+            workspace_id,
+            provider_name,
+            method,
+            url,
+            headers,
+            data,
+            rejected_generation,
+        )
+
+    async def areplace_rejected(
+        self, cache: TokenCache, workspace_id: str, provider_name: str, generation: int
+    ) -> CachedToken:
+        return await asyncio.to_thread(
+            self.replace_rejected, cache, workspace_id, provider_name, generation
         )
 
     async def authenticated_fetch_async(

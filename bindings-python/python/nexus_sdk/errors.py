@@ -13,66 +13,117 @@ in Rust) and re-exported here. Every exception is a :class:`NexusError` with the
 - ``reauth_url`` (:class:`ReauthRequired`, :class:`ConnectionFailed`) and ``retry_after``
   (:class:`RateLimited`, seconds).
 
+The classes are generated in the native module from the core's error table
+(``nexus_sdk::error::ERROR_TABLE``, exported as ``_native.ERROR_TABLE``; one class per code,
+the same names in Node), and re-exported here. Python's older names stay as aliases
+(``ReauthRequired is ReauthRequiredError``); ``NexusTimeout`` is a Python-only base of the
+classes of ``timeout`` and ``wait_aborted``. ``tests/test_error_table.py`` fails if these
+exports drift from the table.
+
 ::
 
     NexusError
-    ├── InvalidRequest          invalid_request, payload_too_large
-    ├── Unauthorized            unauthorized, invalid_subject_token
-    ├── Forbidden               forbidden, scope_not_allowed, user_not_authorized_for_scope
-    ├── NotFound                not_found
-    │   ├── ProviderNotFound    provider_not_found
-    │   └── ConnectionNotFound  connection_not_found
-    ├── ReauthRequired          reauth_required
-    ├── ConnectionNotActive     connection_not_active
-    ├── ConnectionFailed        connection_failed (wait_for_active saw needs_reauth/revoked/failed)
-    ├── RateLimited             rate_limited
-    ├── UpstreamUnavailable     upstream_unavailable
-    ├── ServerError             internal_error and codes this SDK does not know
-    ├── StrategyError           unknown_strategy, invalid_strategy_config,
-    │                           missing_credential_field, invalid_credential_value
-    ├── TransportError          connection_error: the gateway or upstream could not be reached
-    ├── NexusTimeout            timeout, wait_aborted: a call or a wait ran out of time
-    └── InvalidResponse         invalid_response: the gateway's answer is not protocol v1
+    ├── InvalidRequestError (InvalidRequest)    invalid_request
+    │   └── PayloadTooLargeError                payload_too_large
+    ├── UnauthorizedError (Unauthorized)        unauthorized
+    │   └── InvalidSubjectTokenError            invalid_subject_token
+    ├── ForbiddenError (Forbidden)              forbidden
+    │   ├── ScopeNotAllowedError                scope_not_allowed
+    │   └── UserNotAuthorizedForScopeError      user_not_authorized_for_scope
+    ├── NotFoundError (NotFound)                not_found
+    │   ├── ProviderNotFoundError               provider_not_found
+    │   └── ConnectionNotFoundError             connection_not_found
+    ├── ReauthRequiredError (ReauthRequired)    reauth_required
+    ├── ConnectionNotActiveError                connection_not_active
+    ├── RateLimitedError (RateLimited)          rate_limited
+    ├── UpstreamUnavailableError                upstream_unavailable
+    ├── InternalServerError (ServerError)       internal_error and codes this SDK does not know
+    ├── StrategyError                           unknown_strategy, invalid_strategy_config,
+    │                                           missing_credential_field, invalid_credential_value
+    ├── TransportError                          connection_error
+    │   └── NexusTimeoutError (+NexusTimeout)   timeout
+    ├── InvalidResponseError (InvalidResponse)  invalid_response
+    ├── ConnectionFailedError (ConnectionFailed) connection_failed
+    ├── WaitAbortedError (+NexusTimeout)        wait_aborted
+    └── NexusTimeout                            Python-only base of the two timeout classes
 """
 
 from __future__ import annotations
 
 from ._native import (
     ConnectionFailed,
+    ConnectionFailedError,
     ConnectionNotActive,
+    ConnectionNotActiveError,
     ConnectionNotFound,
+    ConnectionNotFoundError,
     Forbidden,
+    ForbiddenError,
+    InternalServerError,
     InvalidRequest,
+    InvalidRequestError,
     InvalidResponse,
+    InvalidResponseError,
+    InvalidSubjectTokenError,
     NexusError,
     NexusTimeout,
+    NexusTimeoutError,
     NotFound,
+    NotFoundError,
+    PayloadTooLargeError,
     ProviderNotFound,
+    ProviderNotFoundError,
     RateLimited,
+    RateLimitedError,
     ReauthRequired,
+    ReauthRequiredError,
+    ScopeNotAllowedError,
     ServerError,
     StrategyError,
     TransportError,
     Unauthorized,
+    UnauthorizedError,
     UpstreamUnavailable,
+    UpstreamUnavailableError,
+    UserNotAuthorizedForScopeError,
+    WaitAbortedError,
 )
 
 __all__ = [
     "ConnectionFailed",
+    "ConnectionFailedError",
     "ConnectionNotActive",
+    "ConnectionNotActiveError",
     "ConnectionNotFound",
+    "ConnectionNotFoundError",
     "Forbidden",
+    "ForbiddenError",
+    "InternalServerError",
     "InvalidRequest",
+    "InvalidRequestError",
     "InvalidResponse",
+    "InvalidResponseError",
+    "InvalidSubjectTokenError",
     "NexusError",
     "NexusTimeout",
+    "NexusTimeoutError",
     "NotFound",
+    "NotFoundError",
+    "PayloadTooLargeError",
     "ProviderNotFound",
+    "ProviderNotFoundError",
     "RateLimited",
+    "RateLimitedError",
     "ReauthRequired",
+    "ReauthRequiredError",
+    "ScopeNotAllowedError",
     "ServerError",
     "StrategyError",
     "TransportError",
     "Unauthorized",
+    "UnauthorizedError",
     "UpstreamUnavailable",
+    "UpstreamUnavailableError",
+    "UserNotAuthorizedForScopeError",
+    "WaitAbortedError",
 ]

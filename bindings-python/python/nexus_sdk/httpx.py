@@ -8,21 +8,24 @@
     with httpx.Client(auth=auth) as http:
         http.get("https://api.github.com/user/repos")
 
-The credential is injected by the core's ``prepare_request`` (any strategy, including signing
-ones, which is why the body is read first). On a 401 from the upstream the cached token is
-dropped and the request is sent once more with a freshly resolved one. Importing this module
-requires ``httpx``; ``import nexus_sdk`` alone never does.
+The credential is injected by the core's ``prepare_attempt`` (any strategy, including signing
+ones, which is why the body is read first). On a 401 from the upstream the core's rule applies
+(``nexus_sdk::policy``): the rejected token is replaced by one forced refresh through the
+cache's single flight and the request is sent once more; a second 401 is returned as it is.
+This module is only the ``httpx`` glue. Importing it requires ``httpx``; ``import nexus_sdk``
+alone never does.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Generator
+from typing import Any
 
 import httpx
 
 from ._native import TokenCache
-from .client import NexusClient
+from .client import Attempt, NexusClient, is_rejection
 
 __all__ = ["NexusAuth"]
 
@@ -43,16 +46,11 @@ class NexusAuth(httpx.Auth):
         self._workspace_id = workspace_id
         self._provider_name = provider_name
 
-    def _target(self) -> tuple[NexusClient, TokenCache, str, str]:
-        return self._client, self._cache, self._workspace_id, self._provider_name
-
     @staticmethod
-    def _rebuild(
-        original: httpx.Request, prepared: tuple[str, list[tuple[str, str]]]
-    ) -> httpx.Request:
+    def _rebuild(original: httpx.Request, prepared: Attempt) -> httpx.Request:
         # The core returns the caller's headers with the injected ones merged in; build a new
         # request from them so that a retry starts again from the caller's request.
-        url, headers = prepared
+        url, headers, _generation = prepared
         return httpx.Request(
             original.method,
             url,
@@ -61,49 +59,40 @@ class NexusAuth(httpx.Auth):
             extensions=original.extensions,
         )
 
+    def _attempt(self, request: httpx.Request, rejected: int | None) -> dict[str, Any]:
+        """The arguments of ``prepare_attempt`` for ``request`` (a retry when ``rejected``)."""
+        return {
+            "cache": self._cache,
+            "workspace_id": self._workspace_id,
+            "provider_name": self._provider_name,
+            "method": request.method,
+            "url": str(request.url),
+            "headers": request.headers.multi_items(),
+            "data": request.content,
+            "rejected_generation": rejected,
+        }
+
+    def _prepare(self, request: httpx.Request, rejected: int | None = None) -> Attempt:
+        return self._client.prepare_attempt(**self._attempt(request, rejected))
+
+    async def _aprepare(self, request: httpx.Request, rejected: int | None = None) -> Attempt:
+        # A cache miss or a refresh means a gateway call: run it off the event loop.
+        return await self._client.aprepare_attempt(**self._attempt(request, rejected))
+
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        client, cache, ws, provider = self._target()
-
-        def prepare() -> httpx.Request:
-            prepared = client.prepare_request(
-                cache,
-                ws,
-                provider,
-                request.method,
-                str(request.url),
-                request.headers.multi_items(),
-                request.content,
-            )
-            return self._rebuild(request, prepared)
-
-        response = yield prepare()
-        if response.status_code == 401:
+        first = self._prepare(request)
+        response = yield self._rebuild(request, first)
+        if is_rejection(response.status_code):
             logger.debug("upstream answered 401; retrying once with a fresh credential")
-            client.clear_token(cache, ws, provider)
-            yield prepare()
+            yield self._rebuild(request, self._prepare(request, rejected=first[2]))
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        client, cache, ws, provider = self._target()
-
-        async def prepare() -> httpx.Request:
-            # A cache miss means a gateway call: run it off the event loop.
-            prepared = await client.aprepare_request(
-                cache,
-                ws,
-                provider,
-                request.method,
-                str(request.url),
-                request.headers.multi_items(),
-                request.content,
-            )
-            return self._rebuild(request, prepared)
-
-        response = yield await prepare()
-        if response.status_code == 401:
+        first = await self._aprepare(request)
+        response = yield self._rebuild(request, first)
+        if is_rejection(response.status_code):
             logger.debug("upstream answered 401; retrying once with a fresh credential")
-            client.clear_token(cache, ws, provider)
-            yield await prepare()
+            yield self._rebuild(request, await self._aprepare(request, rejected=first[2]))

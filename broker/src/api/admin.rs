@@ -1,8 +1,5 @@
 //! The admin API (`/admin/v1`), authenticated with the admin token.
 
-use super::wire::{
-    ConnectBody, CreateWorkspace, DriftReport, ImportRequest, RotateBody, RotateResponse,
-};
 use super::{AppState, JsonBody, QueryParams, admin_caller, parse_json, require_admin};
 use crate::error::ApiError;
 use axum::extract::{Path, State};
@@ -10,16 +7,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use nexus_protocol::admin::{
+    AdminConnectRequest, ApiKeyInfo, AuditRecord, ConnectionInfo, CreateWorkspaceRequest,
+    CreatedApiKey, DriftReport, ImportRequest, RotateKeysRequest, RotateResponse, Workspace,
+};
 use nexus_protocol::internal::RevocationEvent;
 use nexus_protocol::{RequestConnectionInput, RequestConnectionResponse};
 use nexus_vault::admin::check_workspace_id;
 use nexus_vault::connections::ImportConnection;
 use nexus_vault::providers::ProviderInput;
-use nexus_vault::store::api_keys::{ApiKeyInfo, CreatedApiKey};
-use nexus_vault::store::audit::{AuditQuery, AuditRecord};
-use nexus_vault::store::connections::ConnectionInfo;
+use nexus_vault::store::audit::AuditQuery;
 use nexus_vault::store::providers::StoredProvider;
-use nexus_vault::store::workspaces::Workspace;
 use serde::Deserialize;
 
 pub fn router(service: AppState) -> Router<AppState> {
@@ -147,7 +145,7 @@ async fn apply_providers(
         .admin()
         .apply_providers(text, dry_run, prune, &admin_caller(&headers))
         .await?;
-    Ok(Json(report.into()))
+    Ok(Json(report))
 }
 
 // ---- workspaces and API keys ------------------------------------------------------------------
@@ -157,22 +155,26 @@ async fn list_workspaces(State(s): State<AppState>) -> Result<Json<Vec<Workspace
     Ok(Json(s.vault.admin().list_workspaces().await?))
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces", tag = "admin", security(("admin_token" = [])), request_body = CreateWorkspace,
+#[utoipa::path(post, path = "/admin/v1/workspaces", tag = "admin", security(("admin_token" = [])), request_body = CreateWorkspaceRequest,
     responses((status = 201, body = Workspace), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn create_workspace(
     State(s): State<AppState>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<CreateWorkspace>,
+    JsonBody(body): JsonBody<CreateWorkspaceRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ws = s
         .vault
         .admin()
-        .create_workspace(&body.id, body.name.as_deref(), &admin_caller(&headers))
+        .create_workspace(
+            body.id.as_str(),
+            body.name.as_deref(),
+            &admin_caller(&headers),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(ws)))
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path)),
     responses((status = 201, description = "The key, shown this once", body = CreatedApiKey), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn create_api_key(
     State(s): State<AppState>,
@@ -188,7 +190,7 @@ async fn create_api_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/api-keys", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path)),
     responses((status = 200, body = [ApiKeyInfo])))]
 async fn list_api_keys(
     State(s): State<AppState>,
@@ -199,7 +201,7 @@ async fn list_api_keys(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/api-keys/{key_id}", tag = "admin", security(("admin_token" = [])),
-    params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$"), ("key_id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
+    params(("ws" = String, Path), ("key_id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn revoke_api_key(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -224,7 +226,7 @@ async fn revoke_api_key(
 
 // ---- connections -------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path)),
     responses((status = 200, body = [ConnectionInfo])))]
 async fn list_connections(
     State(s): State<AppState>,
@@ -234,7 +236,7 @@ async fn list_connections(
     Ok(Json(s.vault.connections().list(&ws).await?))
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path)),
     request_body = ImportRequest, responses((status = 201, body = ConnectionInfo), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn import_connection(
     State(s): State<AppState>,
@@ -244,9 +246,9 @@ async fn import_connection(
 ) -> Result<impl IntoResponse, ApiError> {
     valid_ws(&ws)?;
     let import = ImportConnection {
-        provider_name: &req.provider_name,
-        kind: &req.kind,
-        secret: &req.secret,
+        provider_name: req.provider_name.as_str(),
+        kind: req.kind.as_str(),
+        secret: &req.secret.0,
         user_id: req.user_id.as_deref(),
         scopes: &req.scopes,
     };
@@ -259,7 +261,7 @@ async fn import_connection(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/connections/{id}", tag = "admin", security(("admin_token" = [])),
-    params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$"), ("id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
+    params(("ws" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn revoke_connection(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -282,18 +284,18 @@ async fn revoke_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connect", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")),
-    request_body = ConnectBody, responses((status = 200, body = RequestConnectionResponse), (status = 404, body = nexus_protocol::ErrorBody)))]
+#[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connect", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path)),
+    request_body = AdminConnectRequest, responses((status = 200, body = RequestConnectionResponse), (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn connect(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(ws): Path<String>,
-    JsonBody(body): JsonBody<ConnectBody>,
+    JsonBody(body): JsonBody<AdminConnectRequest>,
 ) -> Result<Json<RequestConnectionResponse>, ApiError> {
     valid_ws(&ws)?;
     let input = RequestConnectionInput {
         user_id: body.user_id.unwrap_or_default(),
-        provider_name: body.provider_name,
+        provider_name: body.provider_name.into_string(),
         scopes: body.scopes,
         return_url: body.return_url,
         metadata: Default::default(),
@@ -308,7 +310,7 @@ async fn connect(
 
 // ---- keys and audit ------------------------------------------------------------------------------
 
-#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", security(("admin_token" = [])), request_body = RotateBody,
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", security(("admin_token" = [])), request_body = RotateKeysRequest,
     responses((status = 200, body = RotateResponse), (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn rotate_keys(
     State(s): State<AppState>,
@@ -316,17 +318,20 @@ async fn rotate_keys(
     body: axum::body::Bytes,
 ) -> Result<Json<RotateResponse>, ApiError> {
     // An empty body means "generate a key".
-    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateBody::default()
+    let body: RotateKeysRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateKeysRequest::default()
     } else {
         parse_json(&body)?
     };
     let rotation = s
         .vault
         .admin()
-        .rotate_keys(body.new_key.as_deref(), &admin_caller(&headers))
+        .rotate_keys(
+            body.new_key.as_ref().map(|k| k.expose()),
+            &admin_caller(&headers),
+        )
         .await?;
-    Ok(Json(rotation.into()))
+    Ok(Json(rotation))
 }
 
 #[derive(Deserialize)]

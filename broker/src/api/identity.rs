@@ -3,7 +3,6 @@
 //! Admin (admin token): agents, trusted identity providers, audit chain verification.
 //! Internal (internal token, called by the gateway): sessions, authorize, token exchange, JWKS.
 
-use super::wire::{AddIdentityProvider, CreateAgentRequest, CreatedAgent, RotatedCredential};
 use crate::api::{
     AppState, JsonBody, QueryParams, admin_caller, request_id, require_admin, require_internal,
 };
@@ -12,7 +11,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use nexus_protocol::ErrorBody;
+use nexus_protocol::admin::{
+    AddIdentityProviderRequest, Agent, ChainVerdict, CreateAgentRequest, CreatedAgent,
+    IdentityProvider, RotatedCredential,
+};
 use nexus_protocol::identity::{
     AuthorizeResponse, INTERNAL_AUTHORIZE_PATH, INTERNAL_JWKS_PATH, INTERNAL_SESSION_REVOKE_PATH,
     INTERNAL_SESSION_STATUS_PATH, INTERNAL_SESSIONS_PATH, INTERNAL_TOKEN_EXCHANGE_PATH,
@@ -21,10 +23,11 @@ use nexus_protocol::identity::{
     TokenExchangeResponse,
 };
 use nexus_protocol::internal::Principal;
+use nexus_protocol::{AgentId, ErrorBody};
 use nexus_vault::admin::check_workspace_id;
+use nexus_vault::error::VaultError;
 use nexus_vault::identity::NewAgent;
-use nexus_vault::store::audit_chain::ChainVerdict;
-use nexus_vault::store::identity::{Agent, IdentityProvider};
+use nexus_vault::store::identity::Agent as AgentRow;
 use serde::Deserialize;
 
 pub fn admin_router(service: AppState) -> axum::Router<AppState> {
@@ -79,6 +82,11 @@ fn valid_ws(ws: &str) -> Result<(), ApiError> {
 
 // ---- agents -----------------------------------------------------------------------------
 
+/// An agent row as the admin API answers it.
+fn wire_agent(agent: &AgentRow) -> Result<Agent, ApiError> {
+    Ok(agent.to_wire().map_err(VaultError::from)?)
+}
+
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/agents", tag = "identity", security(("admin_token" = [])),
     params(("ws" = String, Path)), request_body = CreateAgentRequest,
     responses((status = 201, body = CreatedAgent), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -88,9 +96,10 @@ async fn create_agent(
     Path(ws): Path<String>,
     JsonBody(req): JsonBody<CreateAgentRequest>,
 ) -> Result<(StatusCode, Json<CreatedAgent>), ApiError> {
+    let scopes: Vec<String> = req.scopes.into_iter().map(String::from).collect();
     let new = NewAgent {
         name: &req.name,
-        scopes: &req.scopes,
+        scopes: &scopes,
         max_session_ttl_seconds: req.max_session_ttl_seconds,
     };
     let (agent, credential) = s
@@ -101,7 +110,7 @@ async fn create_agent(
     Ok((
         StatusCode::CREATED,
         Json(CreatedAgent {
-            agent,
+            agent: wire_agent(&agent)?,
             agent_credential: credential,
         }),
     ))
@@ -113,7 +122,10 @@ async fn list_agents(
     State(s): State<AppState>,
     Path(ws): Path<String>,
 ) -> Result<Json<Vec<Agent>>, ApiError> {
-    Ok(Json(s.vault.identity().list_agents(&ws).await?))
+    let agents = s.vault.identity().list_agents(&ws).await?;
+    Ok(Json(
+        agents.iter().map(wire_agent).collect::<Result<_, _>>()?,
+    ))
 }
 
 #[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/agents/{id}", tag = "identity", security(("admin_token" = [])),
@@ -122,7 +134,7 @@ async fn get_agent(
     State(s): State<AppState>,
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<Json<Agent>, ApiError> {
-    Ok(Json(s.vault.identity().get_agent(&ws, &id).await?))
+    wire_agent(&s.vault.identity().get_agent(&ws, &id).await?).map(Json)
 }
 
 async fn set_disabled(
@@ -137,7 +149,7 @@ async fn set_disabled(
         .identity()
         .set_agent_disabled(ws, id, disabled, &admin_caller(headers))
         .await?;
-    Ok(Json(agent))
+    wire_agent(&agent).map(Json)
 }
 
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/agents/{id}/disable", tag = "identity", security(("admin_token" = [])),
@@ -172,8 +184,10 @@ async fn rotate_credential(
         .identity()
         .rotate_agent_credential(&ws, &id, &admin_caller(&headers))
         .await?;
+    // The vault found the agent, so the id follows the rule.
+    let agent_id = AgentId::new(id).map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(Json(RotatedCredential {
-        agent_id: id,
+        agent_id,
         agent_credential: credential,
     }))
 }
@@ -181,13 +195,13 @@ async fn rotate_credential(
 // ---- trusted identity providers -------------------------------------------------------------
 
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/identity-providers", tag = "identity", security(("admin_token" = [])),
-    params(("ws" = String, Path)), request_body = AddIdentityProvider,
+    params(("ws" = String, Path)), request_body = AddIdentityProviderRequest,
     responses((status = 201, body = IdentityProvider), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn add_idp(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(ws): Path<String>,
-    JsonBody(req): JsonBody<AddIdentityProvider>,
+    JsonBody(req): JsonBody<AddIdentityProviderRequest>,
 ) -> Result<(StatusCode, Json<IdentityProvider>), ApiError> {
     let idp = s
         .vault

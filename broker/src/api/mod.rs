@@ -14,7 +14,6 @@ pub mod browser;
 pub mod events;
 pub mod identity;
 pub mod internal;
-pub mod wire;
 
 use crate::error::ApiError;
 use axum::Router;
@@ -181,7 +180,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 let text = e.to_string();
                 // "missing field `x`" / "unknown variant `x`" name schema items, not values.
-                if text.starts_with("missing field") || text.starts_with("unknown field") {
+                if let Some(rule) = nexus_protocol::ids::rule_of_refusal(&text) {
+                    // An id or scope against its rule: the rule, never the value.
+                    rule
+                } else if text.starts_with("missing field") || text.starts_with("unknown field") {
                     text.split(" at line")
                         .next()
                         .unwrap_or("invalid field")

@@ -8,6 +8,7 @@ use crate::args::{
 use crate::error::{CliError, CliResult};
 use crate::http::{ApiClient, Body, parse_answer};
 use crate::output::{outln, print_json, print_table, rows};
+use nexus_broker::providers::file::expand_document;
 use nexus_protocol::admin::{
     self, AdminConnectRequest, CreateWorkspaceRequest, CreatedApiKey, DriftReport, ImportRequest,
     ImportSecret, RotateKeysRequest, RotateResponse,
@@ -124,20 +125,18 @@ pub async fn providers(client: &ApiClient, command: ProvidersCommand, json: bool
     Ok(())
 }
 
-/// The YAML or JSON providers file as a request body (sent as text: the broker parses it, so
-/// its error messages point at the file's own lines).
+/// The YAML or JSON providers file as a request body, with `${NAME}` and `${NAME:-default}`
+/// expanded from this process's environment (the broker never expands what it is sent). An unset
+/// variable stops the command before anything is sent; the message names it, never a value.
 fn read_providers_file(file: &Path) -> CliResult<Body> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::config(format!("cannot read {}: {e}", file.display())))?;
-    let is_json = file
-        .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-    let content_type = if is_json {
-        "application/json"
-    } else {
-        "application/yaml"
-    };
-    Ok(Body::Text { content_type, text })
+    let expanded = expand_document(&text, &|name| std::env::var(name).ok())
+        .map_err(|e| CliError::config(format!("{}: {e}", file.display())))?;
+    Ok(Body::Text {
+        content_type: "application/json",
+        text: expanded,
+    })
 }
 
 fn print_drift_report(report: &DriftReport) {

@@ -198,7 +198,26 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken>> + Send + 'static,
     {
-        match self.join_or_start(workspace_id, provider, Want::Replacing(rejected), fetch) {
+        self.replace_rejected_generation(workspace_id, provider, rejected.generation(), fetch)
+            .await
+    }
+
+    /// [`Self::replace_rejected`] for a caller that kept only the rejected token's
+    /// [`CachedToken::generation`] (a binding that hands out copies of tokens). The identity of
+    /// a cached token *is* its generation, so both forms decide the same way.
+    pub async fn replace_rejected_generation<F, Fut>(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+        rejected_generation: u64,
+        fetch: F,
+    ) -> Result<Arc<CachedToken>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken>> + Send + 'static,
+    {
+        let want = Want::Replacing(rejected_generation);
+        match self.join_or_start(workspace_id, provider, want, fetch) {
             Ok(newer) => Ok(newer),
             Err(flight) => flight.await,
         }
@@ -209,7 +228,7 @@ impl TokenCache {
         &self,
         workspace_id: &str,
         provider: &str,
-        want: Want<'_>,
+        want: Want,
         fetch: F,
     ) -> std::result::Result<Arc<CachedToken>, FlightFuture>
     where
@@ -249,13 +268,14 @@ impl TokenCache {
 
 /// What a caller of the slow path accepts from the cache.
 #[derive(Clone, Copy)]
-enum Want<'a> {
+enum Want {
     /// Any fresh token.
     Fresh,
     /// Nothing cached: a forced refresh.
     Refreshed,
-    /// A fresh token other than this rejected one (which is dropped), else a forced refresh.
-    Replacing(&'a Arc<CachedToken>),
+    /// A fresh token other than the one of this generation (which is dropped), else a forced
+    /// refresh.
+    Replacing(u64),
 }
 
 /// The shared future of one fetch: stores a success, then leaves the flights table.
@@ -323,17 +343,17 @@ impl Inner {
         &self,
         workspace_id: &str,
         provider: &str,
-        want: Want<'_>,
+        want: Want,
     ) -> Option<Arc<CachedToken>> {
         match want {
             Want::Fresh => self.get(workspace_id, provider),
             Want::Refreshed => None,
-            Want::Replacing(rejected) => {
+            Want::Replacing(rejected_generation) => {
                 let mut entries = self.entries.write();
                 let providers = entries.get_mut(workspace_id)?;
                 let current = providers.get(provider)?;
                 // Threads hold copies, so identity is the generation, not the pointer.
-                if current.generation == rejected.generation {
+                if current.generation == rejected_generation {
                     providers.remove(provider);
                     self.bump_epoch();
                     None

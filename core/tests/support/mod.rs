@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
+pub mod stack;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

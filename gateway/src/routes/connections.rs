@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use nexus_protocol::internal::InternalRequestConnection;
 use nexus_protocol::{
-    CheckConnectionResponse, ErrorBody, RequestConnectionInput, RequestConnectionResponse,
+    CheckConnectionAnswer, ErrorBody, RequestConnectionInput, RequestConnectionResponse,
     ResolveResponse,
 };
 use nexus_protocol::{ConnectionId, ProviderName};
@@ -69,7 +69,7 @@ pub async fn request_connection(
     params(("id" = String, Path, description = "Connection id", pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")),
     security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 200, description = "The connection's status", body = CheckConnectionResponse),
+        (status = 200, description = "The connection's status: `status` in the original value set (`pending`, `active`, `failed`), `state` the finer one", body = CheckConnectionAnswer),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
         (status = 404, description = "No such connection in the caller's workspace", body = ErrorBody),
@@ -87,7 +87,7 @@ pub async fn check_connection(
         .broker
         .check_connection(&principal, &id, request_id.as_str())
         .await?;
-    Ok(private_json(&response))
+    Ok(private_json(&CheckConnectionAnswer::from(response)))
 }
 
 #[utoipa::path(

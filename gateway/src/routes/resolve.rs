@@ -21,8 +21,8 @@ use nexus_protocol::{ErrorBody, ResolveResponse};
     // generated clients and fuzzers know what is accepted. `provider` is accepted as an alias of
     // `provider_name` (older clients); sending both is a repeated parameter.
     params(
-        ("workspace_id" = String, Query, description = "The caller's workspace", pattern = "^[a-z0-9][a-z0-9_-]{0,62}$"),
-        ("provider_name" = String, Query, description = "Provider name (alias: `provider`)", pattern = "^[a-z0-9][a-z0-9_.-]{0,62}$"),
+        ("workspace_id" = String, Query, description = "The caller's workspace"),
+        ("provider_name" = String, Query, description = "Provider name (alias: `provider`)"),
         ("min_ttl" = Option<u64>, Query, description = "Seconds the credential must stay valid", minimum = 0),
         ("force_refresh" = Option<bool>, Query, description = "Skip every cache and refresh at the provider"),
     ),

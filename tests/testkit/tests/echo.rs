@@ -393,3 +393,44 @@ async fn delay_holds_the_answer() {
         400
     );
 }
+
+#[tokio::test]
+async fn early_access_token_revocation_gets_401_until_a_refresh() {
+    use nexus_testkit::{OAuthServer, OAuthServerOptions};
+    let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
+    let echo = EchoServer::start().await;
+    echo.require(Requirement::active_token_from(&oauth));
+    let (access, rt) = oauth.issue_tokens_directly(["read"]);
+    let call = |token: String| {
+        let url = format!("{}/v1/data", echo.url());
+        async move { client().get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(call(access.clone()).await.status(), 200);
+
+    // Over HTTP, as the Python, Node and Go suites do it.
+    let (status, body) = json_of(
+        client()
+            .post(format!("{}/_control/revoke-access-tokens", oauth.url()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["revoked"].as_u64()), (200, Some(1)));
+    assert_eq!(call(access.clone()).await.status(), 401);
+    assert!(
+        oauth.introspect(&rt).active,
+        "the refresh token survives an access-token revocation"
+    );
+
+    let (status, refreshed) = json_of(refresh(&oauth, &rt, None).await).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let fresh = str_field(&refreshed, "access_token").to_owned();
+    assert_eq!(call(fresh.clone()).await.status(), 200);
+    assert_eq!(call(access).await.status(), 401, "the old one stays dead");
+
+    // The Rust method revokes the new one too; nothing live is left after that.
+    assert_eq!(oauth.revoke_access_tokens(), 1);
+    assert_eq!(call(fresh).await.status(), 401);
+    assert_eq!(oauth.revoke_access_tokens(), 0);
+}

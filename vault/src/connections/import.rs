@@ -70,10 +70,10 @@ impl ConnectionService {
                 }
                 (None, Some(credentials))
             }
-            other => {
-                return Err(VaultError::invalid(format!(
-                    "unknown import kind `{other}` (api_key, refresh_token, credentials)"
-                )));
+            _ => {
+                return Err(VaultError::invalid(
+                    "unknown import kind (api_key, refresh_token, credentials)",
+                ));
             }
         };
         let scopes = if req.scopes.is_empty() {
@@ -96,7 +96,7 @@ impl ConnectionService {
         self.audit
             .admin_event(Some(workspace_id), "connection.imported", &row.id, caller)
             .await;
-        Ok(row.info())
+        Ok(row.info()?)
     }
 
     pub async fn revoke_connection(
@@ -132,6 +132,6 @@ impl ConnectionService {
             .await?
             .iter()
             .map(|r| r.info())
-            .collect())
+            .collect::<Result<_, _>>()?)
     }
 }

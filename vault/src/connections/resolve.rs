@@ -147,6 +147,8 @@ impl ConnectionService {
             strategy: provider.strategy.clone(),
             credentials,
             scopes: row.scopes.clone(),
+            scope: None,
+            provider: Some(row.provider_name.clone()),
             api_base_url: provider.api_base_url.clone(),
             scope_enforcement: None,
             connection_id: Some(row.id.clone()),
@@ -174,6 +176,8 @@ impl ConnectionService {
             strategy: provider.strategy.clone(),
             credentials,
             scopes: row.scopes.clone(),
+            scope: None,
+            provider: Some(row.provider_name.clone()),
             api_base_url: provider.api_base_url.clone(),
             scope_enforcement: None,
             connection_id: Some(row.id.clone()),
@@ -248,7 +252,7 @@ impl ConnectionService {
             e: now_ms() + REAUTH_LINK_LIFETIME_MS,
         };
         let json = serde_json::to_string(&link).unwrap_or_default();
-        let token = URL_SAFE_NO_PAD.encode(self.store.vault().seal(&json, &reauth_link_aad()));
+        let token = URL_SAFE_NO_PAD.encode(self.store.sealer().seal(&json, &reauth_link_aad()));
         format!("{}/oauth/reauthorize/{token}", self.public_url)
     }
 
@@ -258,7 +262,7 @@ impl ConnectionService {
         let sealed = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
         let json = self
             .store
-            .vault()
+            .sealer()
             .open(&sealed, &reauth_link_aad())
             .map_err(|_| invalid())?;
         let link: ReauthLink = serde_json::from_str(&json).map_err(|_| invalid())?;

@@ -1,14 +1,13 @@
 //! Agents and trusted identity providers, for operators: the rules on their fields, and the
 //! audit record of every change.
 
-use super::scopes::is_valid_scope;
 use super::{DEFAULT_SESSION_TTL_SECONDS, IdentityService, MAX_SESSION_TTL_SECONDS};
 use crate::admin::check_workspace_id;
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::StoreError;
 use crate::store::identity::{Agent, IdentityProvider};
-use nexus_protocol::SecretString;
+use nexus_protocol::{AgentId, IdentityProviderId, Scope, SecretString};
 
 /// An agent to create.
 pub struct NewAgent<'a> {
@@ -22,15 +21,11 @@ fn agent_not_found() -> VaultError {
     VaultError::not_found("no such agent in this workspace")
 }
 
-/// Agent and identity-provider ids are `[A-Za-z0-9_]{1,64}`; anything else names nothing (and
-/// never reaches the database, where e.g. a NUL byte would be a server error on PostgreSQL).
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn valid_agent(ws: &str, id: &str) -> Result<(), VaultError> {
     check_workspace_id(ws)?;
-    if valid_id(id) {
+    // An id that breaks the rule names nothing (and never reaches the database, where e.g. a
+    // NUL byte would be a server error on PostgreSQL).
+    if AgentId::is_valid(id) {
         Ok(())
     } else {
         Err(agent_not_found())
@@ -47,7 +42,7 @@ fn check_new_agent(agent: &NewAgent<'_>) -> Result<u64, VaultError> {
             "`name` must be 1..100 characters without control characters",
         ));
     }
-    if agent.scopes.len() > 100 || !agent.scopes.iter().all(|s| is_valid_scope(s)) {
+    if agent.scopes.len() > 100 || !agent.scopes.iter().all(|s| Scope::is_valid(s)) {
         return Err(VaultError::invalid(
             "`scopes` must be at most 100 non-empty strings without spaces (≤ 200 characters)",
         ));
@@ -187,7 +182,7 @@ impl IdentityService {
             .add_identity_provider(ws, issuer, jwks_url, audience)
             .await?;
         self.audit
-            .admin_event(Some(ws), "identity_provider.added", &idp.id, caller)
+            .admin_event(Some(ws), "identity_provider.added", idp.id.as_str(), caller)
             .await;
         Ok(idp)
     }
@@ -207,7 +202,7 @@ impl IdentityService {
         caller: &Caller,
     ) -> Result<(), VaultError> {
         check_workspace_id(ws)?;
-        if !valid_id(id) {
+        if !IdentityProviderId::is_valid(id) {
             return Err(VaultError::not_found("no such identity provider"));
         }
         self.store.delete_identity_provider(ws, id).await?;

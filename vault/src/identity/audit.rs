@@ -39,7 +39,7 @@ pub struct Decision<'a> {
 
 /// HMAC-SHA256 of `token` under the audit fingerprint key, hex.
 pub fn fingerprint(store: &Store, token: &str) -> String {
-    let key = store.vault().derive_key(FINGERPRINT_LABEL);
+    let key = store.sealer().derive_key(FINGERPRINT_LABEL);
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(token.as_bytes());

@@ -5,10 +5,11 @@
 use super::IdentityService;
 use super::audit::{self, Decision};
 use super::refusals::{scope_not_allowed, user_not_authorized};
-use super::scopes::{self, ProviderScopes, is_valid_scope};
+use super::scopes::{self, ProviderScopes};
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::{now_ms, rfc3339};
+use nexus_protocol::Scope;
 use nexus_protocol::identity::{AuthorizeResponse, InternalAuthorize};
 use nexus_protocol::internal::{InternalResolveRequest, Principal};
 use nexus_protocol::{ResolveResponse, ScopeEnforcement};
@@ -20,7 +21,7 @@ impl IdentityService {
         req: InternalAuthorize,
     ) -> Result<AuthorizeResponse, VaultError> {
         let rid = req.request_id.as_deref();
-        if !is_valid_scope(&req.scope) {
+        if !Scope::is_valid(&req.scope) {
             return Err(VaultError::invalid(
                 "`scope` must be a non-empty string without spaces",
             ));

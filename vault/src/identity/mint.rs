@@ -4,14 +4,16 @@
 
 use super::audit::{self, Decision};
 use super::obo::VerifiedUser;
-use super::refusals::{looks_like_jwt, scope_not_allowed, unauthorized, user_not_authorized};
-use super::scopes::{self, Grant, is_valid_scope};
+use super::refusals::{scope_not_allowed, unauthorized, user_not_authorized};
+use super::scopes::{self, Grant};
 use super::signing::SessionClaims;
 use super::{IdentityService, SESSION_AUDIENCE};
 use crate::error::VaultError;
 use crate::store::identity::{Agent, SessionRow};
 use crate::store::{now_ms, rfc3339};
+use nexus_protocol::Scope;
 use nexus_protocol::SecretString;
+use nexus_protocol::identity::looks_like_jwt;
 use nexus_protocol::identity::{
     Actor, CreateSessionRequest, InternalCreateSession, InternalTokenExchange, JWT_TOKEN_TYPE,
     SessionResponse, TokenExchangeResponse,
@@ -175,7 +177,7 @@ impl IdentityService {
         action: &str,
     ) -> Result<SessionResponse, VaultError> {
         let agent = &actor.agent;
-        if request.scopes.len() > MAX_SCOPES || !request.scopes.iter().all(|s| is_valid_scope(s)) {
+        if request.scopes.len() > MAX_SCOPES || !request.scopes.iter().all(|s| Scope::is_valid(s)) {
             return Err(VaultError::invalid(format!(
                 "`scopes` must be at most {MAX_SCOPES} non-empty strings without spaces"
             )));

@@ -24,7 +24,6 @@ pub mod signing;
 mod verify;
 
 pub use agents::NewAgent;
-pub use scopes::is_valid_scope;
 
 use crate::audit::AuditService;
 use crate::connections::ConnectionService;

@@ -19,7 +19,3 @@ pub(super) fn user_not_authorized(scopes: &[String]) -> VaultError {
         scopes.join(" ")
     ))
 }
-
-pub(super) fn looks_like_jwt(token: &str) -> bool {
-    token.starts_with("eyJ") && token.matches('.').count() == 2
-}

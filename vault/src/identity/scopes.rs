@@ -101,11 +101,6 @@ pub fn dedup(scopes: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A scope is printable ASCII without spaces, at most 200 characters.
-pub fn is_valid_scope(scope: &str) -> bool {
-    !scope.is_empty() && scope.len() <= 200 && scope.bytes().all(|b| b.is_ascii_graphic())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

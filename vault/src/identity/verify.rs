@@ -7,12 +7,13 @@
 
 use super::IdentityService;
 use super::audit::{self, Decision};
-use super::refusals::{looks_like_jwt, unauthorized};
+use super::refusals::unauthorized;
 use super::signing::SessionClaims;
 use crate::error::VaultError;
 use crate::store::identity::{Agent, SessionRow};
 use crate::store::{now_ms, rfc3339};
 use nexus_protocol::SecretString;
+use nexus_protocol::identity::looks_like_jwt;
 use nexus_protocol::identity::{Actor, InternalSessionOp, SessionStatus};
 use nexus_protocol::internal::Principal;
 

@@ -8,7 +8,7 @@
 pub mod catalog;
 pub mod file;
 
-use nexus_protocol::{SecretString, Strategy, StrategySpec};
+use nexus_protocol::{ProviderName, SecretString, Strategy, StrategySpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -25,11 +25,14 @@ pub const STATIC_KINDS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProviderError {
-    #[error("provider name must match [a-z0-9][a-z0-9_.-]{{0,62}}, got `{0}`")]
-    BadName(String),
-    #[error("provider `{name}`: unknown auth_type `{auth_type}`")]
+    /// States the rule, never the submitted name (a document may carry anything).
+    #[error("provider name {}", nexus_protocol::ProviderName::EXPECTED)]
+    BadName(nexus_protocol::IdError),
+    #[error(
+        "provider `{name}`: unknown auth_type (oauth2, api_key, basic_auth, header, query_param, hmac_payload, aws_sigv4)"
+    )]
     UnknownAuthType { name: String, auth_type: String },
-    #[error("provider `{name}`: unknown catalog entry `{catalog}`")]
+    #[error("provider `{name}`: unknown catalog entry")]
     UnknownCatalog { name: String, catalog: String },
     #[error("provider `{name}`: {reason}")]
     Invalid { name: String, reason: String },
@@ -136,6 +139,19 @@ fn scopes_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String
     })
 }
 
+/// A stored provider, as the admin API shows it (the provider's own schema, defined here with
+/// it rather than in the store, which holds no wire types).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredProvider {
+    pub id: String,
+    #[serde(flatten)]
+    pub provider: Provider,
+    pub has_client_secret: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 /// A validated provider, secret excluded. This is what the store keeps (as JSON) and compares
 /// for drift, and what the admin API shows (plus `has_client_secret`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,16 +198,6 @@ impl Provider {
     pub fn wants_openid(&self, scopes: &[String]) -> bool {
         scopes.iter().any(|s| s == "openid")
     }
-}
-
-fn is_valid_provider_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.')
-        })
 }
 
 fn check_url(name: &str, field: &str, value: &Option<String>) -> Result<(), ProviderError> {
@@ -247,10 +253,9 @@ impl ProviderInput {
     /// Merge over the catalog entry, fill defaults, validate. Returns the provider and the client
     /// secret (kept apart so it can be sealed).
     pub fn resolve(self) -> Result<(Provider, Option<SecretString>), ProviderError> {
-        let name = self.name.clone();
-        if !is_valid_provider_name(&name) {
-            return Err(ProviderError::BadName(name));
-        }
+        let name = ProviderName::new(self.name.as_str())
+            .map_err(ProviderError::BadName)?
+            .into_string();
         let input = match &self.catalog {
             Some(entry) => {
                 let base = catalog::lookup(entry).ok_or_else(|| ProviderError::UnknownCatalog {

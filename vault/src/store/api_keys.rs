@@ -2,37 +2,17 @@
 //! 256-bit random, so a plain hash is enough (no password stretching needed), and the id inside
 //! the key finds the row without scanning.
 
-use super::{Store, StoreError, now_ms, rfc3339};
+use super::{Store, StoreError, now_ms, rfc3339, stored_id};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nexus_protocol::SecretString;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
 
 const KEY_PREFIX: &str = "nxk_";
 
-/// Returned once, at creation.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CreatedApiKey {
-    pub key_id: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub api_key: SecretString,
-    pub created_at: String,
-}
-
-/// What a listing shows: never the key, never its hash.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ApiKeyInfo {
-    pub key_id: String,
-    pub workspace_id: String,
-    pub prefix: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
+pub use nexus_protocol::admin::{ApiKeyInfo, CreatedApiKey};
 
 fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -81,7 +61,7 @@ impl Store {
             .map(|r| {
                 Ok(ApiKeyInfo {
                     key_id: r.try_get("id")?,
-                    workspace_id: r.try_get("workspace_id")?,
+                    workspace_id: stored_id(r.try_get("workspace_id")?)?,
                     prefix: r.try_get("prefix")?,
                     created_at: rfc3339(r.try_get("created_at")?),
                     revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(rfc3339),

@@ -5,7 +5,6 @@
 
 use super::audit_chain::AuditIdentity;
 use super::{Store, StoreError, rfc3339};
-use serde::Serialize;
 use sqlx::Row;
 
 /// One event to record. `principal` is a non-secret label (`admin`, `api_key:<id>`).
@@ -20,24 +19,7 @@ pub struct AuditEvent<'a> {
     pub detail: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct AuditRecord {
-    pub id: i64,
-    pub at: String,
-    pub workspace_id: Option<String>,
-    pub action: String,
-    pub target: Option<String>,
-    pub principal: String,
-    pub outcome: String,
-    pub request_id: Option<String>,
-    pub detail: Option<String>,
-    pub hash: Option<String>,
-    pub agent_id: Option<String>,
-    pub session_id: Option<String>,
-    /// The acting-for user of an On-Behalf-Of session.
-    pub user: Option<String>,
-}
+pub use nexus_protocol::admin::AuditRecord;
 
 /// Filter of `GET /admin/v1/audit`. Times are unix milliseconds.
 #[derive(Debug, Clone, Default)]

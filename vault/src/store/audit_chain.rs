@@ -12,7 +12,6 @@
 
 use super::audit::AuditEvent;
 use super::{Backend, Store, StoreError, now_ms};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -27,17 +26,7 @@ pub struct AuditIdentity<'a> {
     pub user_subject: Option<&'a str>,
 }
 
-/// Answer of `GET /admin/v1/audit/verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ChainVerdict {
-    pub ok: bool,
-    /// Records checked.
-    pub checked: u64,
-    /// The first record that does not hold (for a deleted newest record: the id it had).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_broken_id: Option<i64>,
-}
+pub use nexus_protocol::admin::ChainVerdict;
 
 /// The chain a record of this workspace belongs to.
 pub fn chain_of(workspace_id: Option<&str>) -> String {

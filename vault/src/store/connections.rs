@@ -1,10 +1,9 @@
 //! Connection rows: one authorized link between a workspace (and optionally a user) and a
 //! provider, holding the sealed tokens or static credentials.
 
-use super::{Backend, Store, StoreError, now_ms, rfc3339};
+use super::{Backend, Store, StoreError, now_ms, rfc3339, stored_id};
 use crate::crypto::Aad;
 use nexus_protocol::{ConnectionStatus, Credentials, SecretString};
-use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str = "id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, \
@@ -38,11 +37,12 @@ impl ConnectionRow {
         self.sealed_refresh.is_some()
     }
 
-    pub fn info(&self) -> ConnectionInfo {
-        ConnectionInfo {
+    /// What the admin API shows about this connection: status and times, never a secret.
+    pub fn info(&self) -> Result<ConnectionInfo, StoreError> {
+        Ok(ConnectionInfo {
             id: self.id.clone(),
-            workspace_id: self.workspace_id.clone(),
-            provider_name: self.provider_name.clone(),
+            workspace_id: stored_id(self.workspace_id.clone())?,
+            provider_name: stored_id(self.provider_name.clone())?,
             user_id: self.user_id.clone(),
             status: self.status,
             scopes: self.scopes.clone(),
@@ -52,27 +52,11 @@ impl ConnectionRow {
             last_error: self.last_error.clone(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
-        }
+        })
     }
 }
 
-/// What the admin API shows about a connection: status and times, never a secret.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ConnectionInfo {
-    pub id: String,
-    pub workspace_id: String,
-    pub provider_name: String,
-    pub user_id: Option<String>,
-    pub status: ConnectionStatus,
-    pub scopes: Vec<String>,
-    pub access_expires_at: Option<String>,
-    pub has_refresh_token: bool,
-    pub last_refresh_at: Option<String>,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
+pub use nexus_protocol::admin::ConnectionInfo;
 
 /// Tokens from a provider's token endpoint (or imported).
 #[derive(Debug, Clone, Default)]
@@ -116,7 +100,7 @@ impl Store {
         let now = now_ms();
         let seal = |column: &str, value: Option<&SecretString>| {
             value.map(|v| {
-                self.vault
+                self.sealer
                     .seal(v.expose(), &aad(new.workspace_id, &id, column))
             })
         };
@@ -256,7 +240,7 @@ impl Store {
         tokens: &TokenSet,
     ) -> Result<(), StoreError> {
         let seal = |column: &str, v: &SecretString| {
-            self.vault
+            self.sealer
                 .seal(v.expose(), &aad(&row.workspace_id, &row.id, column))
         };
         let access = tokens
@@ -294,7 +278,7 @@ impl Store {
         row: &ConnectionRow,
         refresh_token: &SecretString,
     ) -> Result<(), StoreError> {
-        let sealed = self.vault.seal(
+        let sealed = self.sealer.seal(
             refresh_token.expose(),
             &aad(&row.workspace_id, &row.id, "refresh_token"),
         );
@@ -357,7 +341,7 @@ impl Store {
     ) -> Result<Option<SecretString>, StoreError> {
         match sealed {
             Some(bytes) => Ok(Some(SecretString::new(
-                self.vault
+                self.sealer
                     .open(bytes, &aad(&row.workspace_id, &row.id, column))?,
             ))),
             None => Ok(None),
@@ -420,7 +404,7 @@ impl Store {
         let text =
             serde_json::to_string(credentials).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let sealed = self
-            .vault
+            .sealer
             .seal(&text, &aad(workspace_id, id, "credentials"));
         let done = sqlx::query(
             "UPDATE connections SET credentials = $1, status = 'active', last_error = NULL, version = version + 1, updated_at = $2 \

@@ -4,11 +4,11 @@
 //! row is found without scanning, and only the SHA-256 of the credential is stored (256-bit
 //! random secrets need no password stretching).
 
-use crate::store::{Store, StoreError, now_ms, rfc3339};
+use crate::store::{Store, StoreError, now_ms, rfc3339, stored_id};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nexus_protocol::SecretString;
-use serde::Serialize;
+use nexus_protocol::admin;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
@@ -16,9 +16,9 @@ use subtle::ConstantTimeEq;
 const CREDENTIAL_PREFIX: &str = "nxa_";
 const AGENT_ID_PREFIX: &str = "agt_";
 
-/// An agent as the admin API shows it: never the credential, never its hash.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// An agent row: never the credential, never its hash. The admin API answers with
+/// [`admin::Agent`] ([`Agent::to_wire`]).
+#[derive(Debug, Clone)]
 pub struct Agent {
     pub agent_id: String,
     pub workspace_id: String,
@@ -43,16 +43,7 @@ pub struct SessionRow {
 }
 
 /// A trusted issuer of user tokens for On-Behalf-Of.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct IdentityProvider {
-    pub id: String,
-    pub workspace_id: String,
-    pub issuer: String,
-    pub jwks_url: Option<String>,
-    pub audience: Option<String>,
-    pub created_at: String,
-}
+pub use nexus_protocol::admin::IdentityProvider;
 
 fn hash_credential(credential: &str) -> String {
     hex::encode(Sha256::digest(credential.as_bytes()))
@@ -77,6 +68,25 @@ fn scopes_json(scopes: &[String]) -> String {
 
 fn scopes_from(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt("scopes column".into()))
+}
+
+impl Agent {
+    /// The agent as the admin API shows it.
+    pub fn to_wire(&self) -> Result<admin::Agent, StoreError> {
+        Ok(admin::Agent {
+            agent_id: stored_id(self.agent_id.clone())?,
+            workspace_id: stored_id(self.workspace_id.clone())?,
+            name: self.name.clone(),
+            scopes: self
+                .scopes
+                .iter()
+                .map(|s| stored_id(s.clone()))
+                .collect::<Result<_, _>>()?,
+            max_session_ttl_seconds: self.max_session_ttl_seconds,
+            disabled: self.disabled,
+            created_at: self.created_at.clone(),
+        })
+    }
 }
 
 fn agent_from_row(r: &sqlx::any::AnyRow) -> Result<Agent, StoreError> {
@@ -334,8 +344,8 @@ impl Store {
             }
         })?;
         Ok(IdentityProvider {
-            id,
-            workspace_id: workspace_id.to_owned(),
+            id: stored_id(id)?,
+            workspace_id: stored_id(workspace_id.to_owned())?,
             issuer: issuer.to_owned(),
             jwks_url: jwks_url.map(str::to_owned),
             audience: audience.map(str::to_owned),
@@ -356,8 +366,8 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(IdentityProvider {
-                    id: r.try_get("id")?,
-                    workspace_id: r.try_get("workspace_id")?,
+                    id: stored_id(r.try_get("id")?)?,
+                    workspace_id: stored_id(r.try_get("workspace_id")?)?,
                     issuer: r.try_get("issuer")?,
                     jwks_url: r.try_get("jwks_url")?,
                     audience: r.try_get("audience")?,

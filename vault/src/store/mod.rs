@@ -2,7 +2,7 @@
 //!
 //! Queries go through sqlx's `Any` driver and are written once, in the SQL both databases
 //! accept (`$1` placeholders, `ON CONFLICT`, `RETURNING`); the few dialect differences (row
-//! locks) are explicit in [`Backend`]. Secrets are sealed by the [`Vault`] before they reach a
+//! locks) are explicit in [`Backend`]. Secrets are sealed by the [`Sealer`] before they reach a
 //! query and opened after they leave one, so nothing above this module handles ciphertext and
 //! nothing below it sees plaintext in the database.
 
@@ -18,11 +18,20 @@ pub mod rotation;
 pub mod signing_keys;
 pub mod workspaces;
 
-use crate::crypto::{CryptoError, Vault};
+use crate::crypto::{CryptoError, Sealer};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// An id read back from the database (or about to be answered), as its protocol type. Ids are
+/// checked before they are stored, so one that breaks its rule means the row is corrupt.
+pub(crate) fn stored_id<T>(value: String) -> Result<T, StoreError>
+where
+    T: TryFrom<String, Error = nexus_protocol::IdError>,
+{
+    T::try_from(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,17 +70,17 @@ impl Backend {
     }
 }
 
-/// The database plus the vault that seals its secret columns. Cheap to clone.
+/// The database plus the sealer that seals its secret columns. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
-    pub(crate) vault: Arc<Vault>,
+    pub(crate) sealer: Arc<Sealer>,
 }
 
 impl Store {
     /// Connect and apply the migrations of this backend.
-    pub async fn connect(url: &str, vault: Arc<Vault>) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, sealer: Arc<Sealer>) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
         // PostgreSQL: each refresh in flight holds a connection (its row lock) for the duration
@@ -96,7 +105,7 @@ impl Store {
         let store = Self {
             pool,
             backend,
-            vault,
+            sealer,
         };
         store.migrate().await?;
         Ok(store)
@@ -122,8 +131,8 @@ impl Store {
         self.backend
     }
 
-    pub fn vault(&self) -> &Arc<Vault> {
-        &self.vault
+    pub fn sealer(&self) -> &Arc<Sealer> {
+        &self.sealer
     }
 
     /// `SELECT 1`, for `/readyz`.

@@ -55,7 +55,7 @@ impl Store {
         let hash = state_hash(p.state.expose());
         let sealed = p
             .code_verifier
-            .map(|v| self.vault.seal(v.expose(), &verifier_aad(&hash)));
+            .map(|v| self.sealer.seal(v.expose(), &verifier_aad(&hash)));
         let now = now_ms();
         sqlx::query(
             "INSERT INTO pending_authorizations (state_hash, connection_id, workspace_id, provider_name, code_verifier, \
@@ -111,7 +111,7 @@ impl Store {
         let sealed: Option<Vec<u8>> = r.try_get("code_verifier")?;
         let code_verifier = match sealed {
             Some(b) => Some(SecretString::new(
-                self.vault.open(&b, &verifier_aad(&hash))?,
+                self.sealer.open(&b, &verifier_aad(&hash))?,
             )),
             None => None,
         };

@@ -4,21 +4,10 @@ use super::{Store, StoreError, is_unique_violation, now_ms, rfc3339};
 use crate::crypto::Aad;
 use crate::providers::Provider;
 use nexus_protocol::SecretString;
-use serde::Serialize;
 use sqlx::Row;
 use subtle::ConstantTimeEq;
 
-/// A stored provider, as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct StoredProvider {
-    pub id: String,
-    #[serde(flatten)]
-    pub provider: Provider,
-    pub has_client_secret: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
+pub use crate::providers::StoredProvider;
 
 fn secret_aad(provider_id: &str) -> Aad<'_> {
     Aad {
@@ -56,7 +45,7 @@ impl Store {
                 }
                 if !dry_run {
                     let sealed =
-                        secret.map(|s| self.vault.seal(s.expose(), &secret_aad(&existing.id)));
+                        secret.map(|s| self.sealer.seal(s.expose(), &secret_aad(&existing.id)));
                     sqlx::query("UPDATE providers SET kind = $1, spec = $2, client_secret = $3, updated_at = $4 WHERE id = $5")
                         .bind(&provider.auth_type)
                         .bind(&spec)
@@ -73,7 +62,7 @@ impl Store {
                     return Ok(UpsertOutcome::Created);
                 }
                 let id = uuid::Uuid::new_v4().to_string();
-                let sealed = secret.map(|s| self.vault.seal(s.expose(), &secret_aad(&id)));
+                let sealed = secret.map(|s| self.sealer.seal(s.expose(), &secret_aad(&id)));
                 let now = now_ms();
                 let inserted = sqlx::query(
                     "INSERT INTO providers (id, name, kind, spec, client_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -153,7 +142,7 @@ impl Store {
         let sealed: Option<Vec<u8>> = row.try_get("client_secret")?;
         match sealed {
             Some(bytes) => Ok(Some(SecretString::new(
-                self.vault.open(&bytes, &secret_aad(&id))?,
+                self.sealer.open(&bytes, &secret_aad(&id))?,
             ))),
             None => Ok(None),
         }

@@ -86,7 +86,7 @@ impl Store {
 
     /// Re-seal every value not sealed under the active key. Returns how many were rewritten.
     pub async fn reencrypt_all(&self) -> Result<u64, StoreError> {
-        let active = self.vault.active_id();
+        let active = self.sealer.active_id();
         let mut total = 0;
         for col in COLUMNS {
             let mut after = String::new();
@@ -128,8 +128,8 @@ impl Store {
             row: &id,
             column: col.column,
         };
-        let plain = self.vault.open(&sealed, &aad)?;
-        let resealed = self.vault.seal(&plain, &aad);
+        let plain = self.sealer.open(&sealed, &aad)?;
+        let resealed = self.sealer.seal(&plain, &aad);
         let done = sqlx::query(col.update)
             .bind(resealed)
             .bind(&id)

@@ -31,7 +31,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let kid: String = row.try_get("kid")?;
         let sealed: Vec<u8> = row.try_get("private_key")?;
-        let der_b64 = self.vault.open(&sealed, &aad(&kid))?;
+        let der_b64 = self.sealer.open(&sealed, &aad(&kid))?;
         Ok(Some(SigningKeyRow {
             kid,
             private_der_b64: SecretString::new(der_b64),
@@ -45,7 +45,7 @@ impl Store {
         private_der_b64: &str,
         public_jwk: &str,
     ) -> Result<(), StoreError> {
-        let sealed = self.vault.seal(private_der_b64, &aad(kid));
+        let sealed = self.sealer.seal(private_der_b64, &aad(kid));
         sqlx::query(
             "INSERT INTO signing_keys (kid, algorithm, private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5)",
         )

@@ -1,27 +1,8 @@
 //! Workspaces: the tenant boundary. Every connection, API key and audit record belongs to one.
 
-use super::{Store, StoreError, is_unique_violation, now_ms, rfc3339};
-use serde::Serialize;
+use super::{Store, StoreError, is_unique_violation, now_ms, rfc3339, stored_id};
+pub use nexus_protocol::admin::Workspace;
 use sqlx::Row;
-
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Workspace {
-    pub id: String,
-    pub name: Option<String>,
-    pub created_at: String,
-}
-
-/// `[a-z0-9][a-z0-9_-]{0,62}`: safe in URLs, logs and file names.
-pub fn is_valid_workspace_id(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
-}
 
 impl Store {
     pub async fn create_workspace(
@@ -39,7 +20,7 @@ impl Store {
                 .await;
         match result {
             Ok(_) => Ok(Workspace {
-                id: id.to_owned(),
+                id: stored_id(id.to_owned())?,
                 name: name.map(str::to_owned),
                 created_at: rfc3339(now),
             }),
@@ -76,7 +57,7 @@ impl Store {
 
 fn workspace_from_row(r: &sqlx::any::AnyRow) -> Result<Workspace, StoreError> {
     Ok(Workspace {
-        id: r.try_get("id")?,
+        id: stored_id(r.try_get("id")?)?,
         name: r.try_get("name")?,
         created_at: rfc3339(r.try_get("created_at")?),
     })

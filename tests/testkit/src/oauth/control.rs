@@ -32,6 +32,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_control/mint-jwt", post(mint_jwt))
         .route("/_control/expire", post(expire))
         .route("/_control/revoke-all", post(revoke_all))
+        .route("/_control/revoke-access-tokens", post(revoke_access_tokens))
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Json<OAuthStats> {
@@ -206,6 +207,12 @@ async fn expire(State(shared): State<Arc<Shared>>, Json(body): Json<ExpireBody>)
 
 async fn revoke_all(State(shared): State<Arc<Shared>>) -> Response {
     let revoked = shared.provider.lock().revoke_all();
+    Json(json!({ "revoked": revoked })).into_response()
+}
+
+/// Provider-side early revocation of every access token; refresh tokens stay valid.
+async fn revoke_access_tokens(State(shared): State<Arc<Shared>>) -> Response {
+    let revoked = shared.provider.lock().revoke_access_tokens();
     Json(json!({ "revoked": revoked })).into_response()
 }
 

@@ -25,6 +25,7 @@
 //! | `POST /_control/issue` `{"scopes":[…]}` → `{access_token, refresh_token, expires_in, scope}` | [`OAuthServer::issue_tokens_directly`] |
 //! | `POST /_control/expire` `{"access_token":"…"}` or `{}` (all) | [`OAuthServer::expire_access_token`] |
 //! | `POST /_control/revoke-all` | [`OAuthServer::revoke_all`] |
+//! | `POST /_control/revoke-access-tokens` → `{"revoked": n}` | [`OAuthServer::revoke_access_tokens`] |
 
 mod control;
 mod failure;
@@ -292,6 +293,15 @@ impl OAuthServer {
     /// Revoke one access or refresh token (as `POST /revoke` does). Returns whether it was known.
     pub fn revoke_token(&self, token: &str) -> bool {
         self.shared.provider.lock().revoke_token(token)
+    }
+
+    /// Provider-side early revocation: every access token issued so far stops being active
+    /// before its expiry (introspection, `/userinfo` and an echo gated on
+    /// [`crate::Requirement::OauthToken`] reject it with 401), while refresh tokens stay valid,
+    /// so a refresh issues a new, accepted access token. What a client sees when a user changes
+    /// their password: a cached token that is dead early. Returns how many were still live.
+    pub fn revoke_access_tokens(&self) -> usize {
+        self.shared.provider.lock().revoke_access_tokens()
     }
 
     /// Revoke every access and refresh token (the user disconnected the app at the provider):

@@ -383,6 +383,20 @@ impl Provider {
         false
     }
 
+    /// Revoke every access token issued so far, before its expiry, and keep the refresh tokens
+    /// (provider-side early revocation: a password change, an admin action). Introspection
+    /// reports them inactive, so an echo gated on [`crate::Requirement::OauthToken`] answers 401,
+    /// while a refresh still issues a new, active access token. Returns how many were live.
+    pub(crate) fn revoke_access_tokens(&mut self) -> usize {
+        let now = SystemTime::now();
+        let mut count = 0;
+        for access in self.access_tokens.values_mut() {
+            count += usize::from(!access.revoked && access.expires_at > now);
+            access.revoked = true;
+        }
+        count
+    }
+
     /// Revoke every token (the user disconnected the app at the provider). Returns how many
     /// tokens were still usable (unexpired access tokens, unrotated refresh tokens).
     pub(crate) fn revoke_all(&mut self) -> usize {

@@ -1,0 +1,103 @@
+//! `NativeTokenCache` (the core's `TokenCache`) and `NativeToken` (a resolved `CachedToken`).
+
+use nexus_sdk::{CachedToken, TokenCache};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A thread-safe token cache with single-flight misses (the core's).
+#[derive(uniffi::Object)]
+pub struct NativeTokenCache {
+    pub(crate) inner: TokenCache,
+}
+
+/// Counters of the cache's slow path.
+#[derive(Debug, Clone, Copy, uniffi::Record)]
+pub struct NativeCacheStats {
+    pub misses: u64,
+    pub fetches: u64,
+    pub joined: u64,
+}
+
+#[uniffi::export]
+impl NativeTokenCache {
+    /// A cache; `safety_buffer_ms` (default 30 s) is how long before its expiry a token stops
+    /// being served.
+    #[uniffi::constructor]
+    pub fn new(safety_buffer_ms: Option<u64>) -> Arc<Self> {
+        let inner = match safety_buffer_ms {
+            Some(ms) => TokenCache::with_safety_buffer(Duration::from_millis(ms)),
+            None => TokenCache::new(),
+        };
+        Arc::new(Self { inner })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.inner.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+
+    pub fn stats(&self) -> NativeCacheStats {
+        let s = self.inner.stats();
+        NativeCacheStats {
+            misses: s.misses,
+            fetches: s.fetches,
+            joined: s.joined,
+        }
+    }
+}
+
+/// A resolved credential. The Kotlin wrapper never prints its values.
+#[derive(uniffi::Object)]
+pub struct NativeToken {
+    pub(crate) inner: Arc<CachedToken>,
+}
+
+impl NativeToken {
+    pub(crate) fn new(inner: Arc<CachedToken>) -> Arc<Self> {
+        Arc::new(Self { inner })
+    }
+}
+
+#[uniffi::export]
+impl NativeToken {
+    pub fn access_token(&self) -> Option<String> {
+        self.inner.access_token().map(str::to_owned)
+    }
+
+    pub fn token_type(&self) -> String {
+        self.inner.token_type().to_owned()
+    }
+
+    pub fn scopes(&self) -> Vec<String> {
+        self.inner.scopes().to_vec()
+    }
+
+    pub fn api_base_url(&self) -> Option<String> {
+        self.inner.api_base_url().map(str::to_owned)
+    }
+
+    pub fn connection_id(&self) -> Option<String> {
+        self.inner.connection_id().map(str::to_owned)
+    }
+
+    /// RFC 3339, when the credential has an expiry.
+    pub fn expires_at(&self) -> Option<String> {
+        self.inner.expires_at_rfc3339()
+    }
+
+    pub fn seconds_remaining(&self) -> Option<u64> {
+        self.inner.seconds_remaining()
+    }
+
+    /// Identifies this resolve: a replaced token has another generation.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation()
+    }
+}
