@@ -37,6 +37,7 @@ impl Broker {
                 vault,
                 admin_token: config.admin_token,
                 internal_token: config.internal_token,
+                auth_failures: Default::default(),
             }),
         })
     }

@@ -71,12 +71,16 @@ impl Services {
         let mut stop = self.stop.subscribe();
         let name = name.to_owned();
         self.tasks.spawn(async move {
-            let result = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    // Err means the sender is gone, which also means stop.
-                    let _ = stop.wait_for(|stopped| *stopped).await;
-                })
-                .await;
+            let result = axum::serve(
+                listener,
+                // The peer address feeds per-source throttles (failed admin tokens).
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                // Err means the sender is gone, which also means stop.
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await;
             (name, result)
         });
     }
