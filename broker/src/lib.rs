@@ -42,6 +42,7 @@ impl Broker {
                 admin_token: config.admin_token,
                 internal_token: config.internal_token,
                 revocations,
+                auth_failures: Default::default(),
             }),
         })
     }

@@ -203,7 +203,11 @@ pub struct AuditRecord {
     pub target: Option<String>,
     pub principal: String,
     pub outcome: String,
+    /// The server's id of this record (unique).
     pub request_id: Option<String>,
+    /// What the client sent as `X-Request-Id` (printable ASCII, at most 128 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
     pub detail: Option<String>,
     pub hash: Option<String>,
     pub agent_id: Option<String>,

@@ -39,6 +39,28 @@ impl AuditService {
             .await;
     }
 
+    /// Record a failed caller authentication on `surface` (`admin_api`, …) from `source` (an
+    /// IP address). The presented secret is never passed here. Callers rate-limit per source.
+    pub async fn authentication_failed(
+        &self,
+        surface: &str,
+        source: &str,
+        request_id: Option<&str>,
+    ) {
+        let detail = format!("source={source}");
+        self.store
+            .audit(AuditEvent {
+                workspace_id: None,
+                action: "auth.failed",
+                target: Some(surface),
+                principal: "unauthenticated",
+                outcome: "denied",
+                request_id,
+                detail: Some(&detail),
+            })
+            .await;
+    }
+
     pub async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, VaultError> {
         Ok(self.store.query_audit(q).await?)
     }

@@ -227,12 +227,25 @@ impl Keyring {
     /// A 256-bit key for `label`, derived from the active master key (HMAC-SHA256): for
     /// secrets that are not encryption keys (e.g. audit fingerprints of issued tokens).
     pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        self.derive_key_from(&self.active, label)
+            .unwrap_or_else(|| unreachable!("the active key is always in the ring"))
+    }
+
+    /// The active key's id and the key for `label` derived from it: for a derived key that
+    /// must stay checkable after rotation, the caller records the id next to what it protects
+    /// and later derives again with [`Keyring::derive_key_from`] (older keys stay in the ring).
+    pub fn derive_active_key(&self, label: &str) -> (String, [u8; 32]) {
+        (self.active.clone(), self.derive_key(label))
+    }
+
+    /// The key for `label` derived from the master key `key_id`, if the ring holds it.
+    pub fn derive_key_from(&self, key_id: &str, label: &str) -> Option<[u8; 32]> {
         use hmac::{Hmac, Mac};
-        let key = &self.keys[&self.active];
+        let key = self.keys.get(key_id)?;
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.key.expose_secret())
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(label.as_bytes());
-        mac.finalize().into_bytes().into()
+        Some(mac.finalize().into_bytes().into())
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &Aad<'_>) -> Vec<u8> {
@@ -441,6 +454,22 @@ impl Sealer {
     /// See [`Keyring::derive_key`].
     pub fn derive_key(&self, label: &str) -> [u8; 32] {
         self.ring.read().derive_key(label)
+    }
+
+    /// See [`Keyring::derive_active_key`].
+    pub fn derive_active_key(&self, label: &str) -> (String, [u8; 32]) {
+        self.ring.read().derive_active_key(label)
+    }
+
+    /// See [`Keyring::derive_key_from`]; reloads the keyring file once for an unknown id (another
+    /// process may have rotated).
+    pub fn derive_key_from(&self, key_id: &str, label: &str) -> Option<[u8; 32]> {
+        let first = self.ring.read().derive_key_from(key_id, label);
+        first.or_else(|| {
+            self.reload()
+                .then(|| self.ring.read().derive_key_from(key_id, label))
+                .flatten()
+        })
     }
 
     pub fn key_ids(&self) -> Vec<String> {

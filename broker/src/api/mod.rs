@@ -10,6 +10,7 @@
 //! and wrong methods, so a client mistake is always a 4xx with a readable reason.
 
 pub mod admin;
+pub mod auth_failures;
 pub mod browser;
 pub mod events;
 pub mod identity;
@@ -38,6 +39,8 @@ pub struct BrokerState {
     pub internal_token: SecretString,
     /// Revocations relayed to gateways (`GET /internal/v1/events`).
     pub revocations: crate::revocations::Revocations,
+    /// Failed token authentications per source IP (throttle and log).
+    pub auth_failures: auth_failures::AuthFailures,
 }
 
 pub fn router(service: AppState) -> Router {
@@ -126,11 +129,18 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
 }
 
 pub async fn require_admin(State(service): State<AppState>, req: Request, next: Next) -> Response {
-    if token_matches(req.headers(), &service.admin_token) {
-        next.run(req).await
-    } else {
-        ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token").into_response()
+    let source = source_ip(&req);
+    if let Some(wait) = service.auth_failures.throttled(source) {
+        return too_many_failures(wait);
     }
+    if token_matches(req.headers(), &service.admin_token) {
+        return next.run(req).await;
+    }
+    if let Some(refused) = failed_authentication(&service, source, "admin_api", attempt(&req)).await
+    {
+        return refused;
+    }
+    ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token").into_response()
 }
 
 pub async fn require_internal(
@@ -138,20 +148,75 @@ pub async fn require_internal(
     req: Request,
     next: Next,
 ) -> Response {
-    if token_matches(req.headers(), &service.internal_token) {
-        next.run(req).await
-    } else {
-        let mut response =
-            ApiError::new(ErrorCode::Unauthorized, "missing or wrong internal token")
-                .into_response();
-        response.headers_mut().insert(
-            axum::http::header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static(
-                nexus_protocol::internal::INTERNAL_TOKEN_CHALLENGE,
-            ),
-        );
-        response
+    let source = source_ip(&req);
+    if let Some(wait) = service.auth_failures.throttled(source) {
+        return too_many_failures(wait);
     }
+    if token_matches(req.headers(), &service.internal_token) {
+        return next.run(req).await;
+    }
+    if let Some(refused) =
+        failed_authentication(&service, source, "internal_api", attempt(&req)).await
+    {
+        return refused;
+    }
+    let mut response =
+        ApiError::new(ErrorCode::Unauthorized, "missing or wrong internal token").into_response();
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static(nexus_protocol::internal::INTERNAL_TOKEN_CHALLENGE),
+    );
+    response
+}
+
+/// The peer's address (served with `into_make_service_with_connect_info`); without it every
+/// caller shares one bucket, the unspecified address.
+fn source_ip(req: &Request) -> std::net::IpAddr {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip())
+}
+
+/// Count a failed token authentication: log and record it, or answer 429 (`Some`) when the
+/// source is over its limit. Neither the log nor the record holds the presented token.
+async fn failed_authentication(
+    service: &BrokerState,
+    source: std::net::IpAddr,
+    surface: &str,
+    (path, rid): (String, Option<String>),
+) -> Option<Response> {
+    match service.auth_failures.fail(source) {
+        auth_failures::Failure::Throttled(wait) => Some(too_many_failures(wait)),
+        auth_failures::Failure::Counted => {
+            tracing::warn!(%source, surface, path, "failed token authentication");
+            let source = source.to_string();
+            service
+                .vault
+                .audit()
+                .authentication_failed(surface, &source, rid.as_deref())
+                .await;
+            None
+        }
+    }
+}
+
+/// What is kept of a failed attempt: its path and request id. (Taken before awaiting: a
+/// request body is not `Sync`, so the request itself must not be held across an await.)
+fn attempt(req: &Request) -> (String, Option<String>) {
+    (req.uri().path().to_owned(), request_id(req.headers()))
+}
+
+fn too_many_failures(wait_secs: u64) -> Response {
+    let mut body = nexus_protocol::ErrorBody::new(
+        ErrorCode::RateLimited,
+        "too many failed authentications from this address; retry later",
+    );
+    body.retry_after = Some(wait_secs);
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, wait_secs.into());
+    response
 }
 
 /// A JSON body whose rejection is a 400 `invalid_request` envelope. The message names the

@@ -46,12 +46,16 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("bind {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("nexus-broker listening on {local}");
-    let router = broker.router();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            broker.close_event_streams();
-        })
-        .await
-        .map_err(|e| e.to_string())
+    axum::serve(
+        listener,
+        broker
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        broker.close_event_streams();
+    })
+    .await
+    .map_err(|e| e.to_string())
 }

@@ -48,7 +48,11 @@ impl TestBroker {
             .expect("broker starts");
         let router = broker.router();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await;
         });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

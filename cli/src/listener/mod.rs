@@ -186,6 +186,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         tasks.spawn(serve_connection(
             stream,
+            peer,
             conn,
             router.clone(),
             connections.clone(),
@@ -198,6 +199,7 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     conn: Arc<Conn>,
     router: Router,
     connections: Arc<Registry>,
@@ -210,7 +212,13 @@ async fn serve_connection(
     let service_conn = conn.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_flight = service_conn.begin_request();
-        let response = router.clone().oneshot(request.map(Body::new));
+        // The peer address, as `axum::serve` would give it: per-source throttles (failed admin
+        // tokens) read it through `ConnectInfo`.
+        let mut request = request.map(Body::new);
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let response = router.clone().oneshot(request);
         async move {
             let response = response.await?;
             // The request counts as in flight until its response body is dropped (sent).

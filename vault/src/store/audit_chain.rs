@@ -36,31 +36,100 @@ pub fn chain_of(workspace_id: Option<&str>) -> String {
     }
 }
 
-/// The bytes a record's hash covers (everything but its id and its own hash).
-#[allow(clippy::too_many_arguments)]
+/// Label of the audit chain's HMAC key, derived from a master key of the keyring
+/// ([`crate::crypto::Keyring::derive_key_from`]). Each record names the master key it used
+/// (`mac_key`), so records written before `keys rotate` still verify after it.
+const CHAIN_KEY_LABEL: &str = "nexus audit chain v1";
+
+/// Longest client `X-Request-Id` kept, in bytes.
+pub const CLIENT_REQUEST_ID_MAX: usize = 128;
+
+/// A client's request id as stored: printable ASCII only, at most [`CLIENT_REQUEST_ID_MAX`]
+/// bytes; nothing when nothing printable is left.
+pub fn sanitize_client_request_id(raw: Option<&str>) -> Option<String> {
+    let kept: String = raw?
+        .chars()
+        .filter(char::is_ascii_graphic)
+        .take(CLIENT_REQUEST_ID_MAX)
+        .collect();
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// A fresh server-side request id, unique per record (128 random bits).
+fn server_request_id() -> String {
+    format!("req_{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// What a record's link covers besides the event: its chain, time and the two request ids.
+struct Stamp<'a> {
+    chain: &'a str,
+    at: i64,
+    request_id: Option<&'a str>,
+    client_request_id: Option<&'a str>,
+}
+
+/// How a record is linked: keyed (HMAC-SHA256 under a key derived from master key `key_id`),
+/// or the plain SHA-256 of records written before the chain was keyed.
+enum Link<'a> {
+    Keyed { key_id: &'a str, key: [u8; 32] },
+    Plain,
+}
+
+/// The link of one record to `prev_hash`: everything but its id and its own hash.
 fn record_hash(
     prev_hash: &str,
-    at: i64,
+    stamp: &Stamp<'_>,
     e: &AuditEvent<'_>,
     identity: &AuditIdentity<'_>,
+    link: &Link<'_>,
 ) -> String {
-    let canonical = serde_json::json!([
-        at,
-        e.workspace_id,
-        e.action,
-        e.target,
-        e.principal,
-        e.outcome,
-        e.request_id,
-        e.detail,
-        identity.agent_id,
-        identity.session_id,
-        identity.user_subject
-    ]);
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(canonical.to_string().as_bytes());
-    hex::encode(h.finalize())
+    match link {
+        Link::Plain => {
+            // The pre-keying canonical form: the client's request id sat in `request_id`.
+            let canonical = serde_json::json!([
+                stamp.at,
+                e.workspace_id,
+                e.action,
+                e.target,
+                e.principal,
+                e.outcome,
+                stamp.client_request_id,
+                e.detail,
+                identity.agent_id,
+                identity.session_id,
+                identity.user_subject
+            ]);
+            let mut h = Sha256::new();
+            h.update(prev_hash.as_bytes());
+            h.update(canonical.to_string().as_bytes());
+            hex::encode(h.finalize())
+        }
+        Link::Keyed { key_id, key } => {
+            use hmac::{Hmac, Mac};
+            let canonical = serde_json::json!([
+                "v1",
+                stamp.chain,
+                stamp.at,
+                e.workspace_id,
+                e.action,
+                e.target,
+                e.principal,
+                e.outcome,
+                stamp.request_id,
+                stamp.client_request_id,
+                e.detail,
+                identity.agent_id,
+                identity.session_id,
+                identity.user_subject,
+                key_id
+            ]);
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+                .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+            mac.update(prev_hash.as_bytes());
+            mac.update(canonical.to_string().as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+    }
 }
 
 impl Store {
@@ -91,19 +160,31 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("last_hash")?;
-        let at = now_ms();
-        let hash = record_hash(&prev, at, e, identity);
+        let client_request_id = sanitize_client_request_id(e.request_id);
+        let request_id = server_request_id();
+        let stamp = Stamp {
+            chain: &chain,
+            at: now_ms(),
+            request_id: Some(&request_id),
+            client_request_id: client_request_id.as_deref(),
+        };
+        let (key_id, key) = self.sealer.derive_active_key(CHAIN_KEY_LABEL);
+        let link = Link::Keyed {
+            key_id: &key_id,
+            key,
+        };
+        let hash = record_hash(&prev, &stamp, e, identity, &link);
         let id: i64 = sqlx::query(
-            "INSERT INTO audit_events (at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, chain) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+            "INSERT INTO audit_events (at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
-        .bind(at)
+        .bind(stamp.at)
         .bind(e.workspace_id)
         .bind(e.action)
         .bind(e.target)
         .bind(e.principal)
         .bind(e.outcome)
-        .bind(e.request_id)
+        .bind(&request_id)
         .bind(e.detail)
         .bind(&prev)
         .bind(&hash)
@@ -111,6 +192,8 @@ impl Store {
         .bind(identity.session_id)
         .bind(identity.user_subject)
         .bind(&chain)
+        .bind(client_request_id.as_deref())
+        .bind(&key_id)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -164,7 +247,7 @@ impl Store {
         let mut last_id = None;
         loop {
             let rows = sqlx::query(
-                "SELECT id, at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject \
+                "SELECT id, at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, client_request_id, mac_key \
                  FROM audit_events WHERE chain = $1 AND id > $2 ORDER BY id LIMIT $3",
             )
             .bind(chain)
@@ -178,40 +261,9 @@ impl Store {
             for r in &rows {
                 let id: i64 = r.try_get("id")?;
                 checked += 1;
-                let workspace_id: Option<String> = r.try_get("workspace_id")?;
-                let action: String = r.try_get("action")?;
-                let target: Option<String> = r.try_get("target")?;
-                let principal: String = r.try_get("principal")?;
-                let outcome: String = r.try_get("outcome")?;
-                let request_id: Option<String> = r.try_get("request_id")?;
-                let detail: Option<String> = r.try_get("detail")?;
-                let agent_id: Option<String> = r.try_get("agent_id")?;
-                let session_id: Option<String> = r.try_get("session_id")?;
-                let user_subject: Option<String> = r.try_get("user_subject")?;
-                let event = AuditEvent {
-                    workspace_id: workspace_id.as_deref(),
-                    action: &action,
-                    target: target.as_deref(),
-                    principal: &principal,
-                    outcome: &outcome,
-                    request_id: request_id.as_deref(),
-                    detail: detail.as_deref(),
-                };
-                let identity = AuditIdentity {
-                    agent_id: agent_id.as_deref(),
-                    session_id: session_id.as_deref(),
-                    user_subject: user_subject.as_deref(),
-                };
-                let stored_prev: Option<String> = r.try_get("prev_hash")?;
-                let stored_hash: Option<String> = r.try_get("hash")?;
-                let recomputed = record_hash(&expected_prev, r.try_get("at")?, &event, &identity);
-                let in_chain = chain_of(workspace_id.as_deref()) == chain;
-                if !in_chain
-                    || stored_prev.as_deref().unwrap_or("") != expected_prev
-                    || stored_hash.as_deref() != Some(recomputed.as_str())
-                {
+                let Some(recomputed) = self.relink(r, chain, &expected_prev)? else {
                     return Ok((checked, Some(id)));
-                }
+                };
                 expected_prev = recomputed;
                 after = id;
                 last_id = Some(id);
@@ -238,5 +290,129 @@ impl Store {
             };
             Ok((checked, Some(broken)))
         }
+    }
+}
+
+/// A stored record's linked fields, owned.
+pub(super) struct StoredRecord {
+    workspace_id: Option<String>,
+    action: String,
+    target: Option<String>,
+    principal: String,
+    outcome: String,
+    request_id: Option<String>,
+    client_request_id: Option<String>,
+    detail: Option<String>,
+    agent_id: Option<String>,
+    session_id: Option<String>,
+    user_subject: Option<String>,
+    at: i64,
+    pub(super) mac_key: Option<String>,
+    pub(super) prev_hash: Option<String>,
+    pub(super) hash: Option<String>,
+}
+
+impl StoredRecord {
+    pub(super) fn from_row(r: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        let text = |c: &str| r.try_get::<Option<String>, _>(c);
+        Ok(Self {
+            workspace_id: text("workspace_id")?,
+            action: r.try_get("action")?,
+            target: text("target")?,
+            principal: r.try_get("principal")?,
+            outcome: r.try_get("outcome")?,
+            request_id: text("request_id")?,
+            client_request_id: text("client_request_id")?,
+            detail: text("detail")?,
+            agent_id: text("agent_id")?,
+            session_id: text("session_id")?,
+            user_subject: text("user_subject")?,
+            at: r.try_get("at")?,
+            mac_key: text("mac_key")?,
+            prev_hash: text("prev_hash")?,
+            hash: text("hash")?,
+        })
+    }
+
+    /// Whether the record belongs to `chain` and links to `prev` as stored.
+    pub(super) fn links_to(&self, chain: &str, prev: &str, recomputed: &str) -> bool {
+        chain_of(self.workspace_id.as_deref()) == chain
+            && self.prev_hash.as_deref().unwrap_or("") == prev
+            && self.hash.as_deref() == Some(recomputed)
+    }
+
+    /// The link of this record after `prev` in `chain`.
+    fn hash_with(&self, chain: &str, prev: &str, link: &Link<'_>) -> String {
+        let event = AuditEvent {
+            workspace_id: self.workspace_id.as_deref(),
+            action: &self.action,
+            target: self.target.as_deref(),
+            principal: &self.principal,
+            outcome: &self.outcome,
+            request_id: self.client_request_id.as_deref(),
+            detail: self.detail.as_deref(),
+        };
+        let identity = AuditIdentity {
+            agent_id: self.agent_id.as_deref(),
+            session_id: self.session_id.as_deref(),
+            user_subject: self.user_subject.as_deref(),
+        };
+        let stamp = Stamp {
+            chain,
+            at: self.at,
+            request_id: self.request_id.as_deref(),
+            client_request_id: self.client_request_id.as_deref(),
+        };
+        record_hash(prev, &stamp, &event, &identity, link)
+    }
+
+    /// The plain SHA-256 link records had before the chain was keyed (migration only).
+    pub(super) fn plain_hash(&self, chain: &str, prev: &str) -> String {
+        self.hash_with(chain, prev, &Link::Plain)
+    }
+}
+
+impl Store {
+    /// The keyed link of `rec` after `prev`, under the active master key: `(key id, hash)`.
+    pub(super) fn keyed_hash(
+        &self,
+        rec: &StoredRecord,
+        chain: &str,
+        prev: &str,
+    ) -> (String, String) {
+        let (key_id, key) = self.sealer.derive_active_key(CHAIN_KEY_LABEL);
+        let hash = rec.hash_with(
+            chain,
+            prev,
+            &Link::Keyed {
+                key_id: &key_id,
+                key,
+            },
+        );
+        (key_id, hash)
+    }
+
+    /// Recompute one stored record's keyed link from `expected_prev`: `Some(hash)` when the
+    /// record holds (content, link, chain and key), `None` when it does not. A record without
+    /// a key (`mac_key` NULL) never holds: plain links were re-keyed when the chain was keyed
+    /// (`audit_rekey`), so one now is a forgery by someone who lacks the key.
+    fn relink(
+        &self,
+        r: &sqlx::any::AnyRow,
+        chain: &str,
+        expected_prev: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let rec = StoredRecord::from_row(r)?;
+        let Some(key_id) = rec.mac_key.as_deref() else {
+            return Ok(None);
+        };
+        let Some(key) = self.sealer.derive_key_from(key_id, CHAIN_KEY_LABEL) else {
+            tracing::warn!(key_id, "audit record names a master key the keyring lacks");
+            return Ok(None);
+        };
+        let recomputed = rec.hash_with(chain, expected_prev, &Link::Keyed { key_id, key });
+        Ok(rec
+            .links_to(chain, expected_prev, &recomputed)
+            .then_some(recomputed))
     }
 }

@@ -9,6 +9,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod audit_chain;
+mod audit_rekey;
 pub mod connections;
 pub mod identity;
 pub mod notify;
@@ -112,6 +113,9 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        // Migration 0003 keys the audit chain: chains written before it are re-keyed once, by
+        // the process that applies it (see `audit_rekey`).
+        let chain_was_keyed = self.migration_applied(3).await;
         match self.backend {
             Backend::Postgres => {
                 sqlx::migrate!("./migrations/postgres")
@@ -123,6 +127,9 @@ impl Store {
                     .run(&self.pool)
                     .await?
             }
+        }
+        if !chain_was_keyed {
+            self.rekey_plain_chains().await?;
         }
         Ok(())
     }

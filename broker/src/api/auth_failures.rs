@@ -1,0 +1,66 @@
+//! Failed caller authentications (admin and internal tokens), per source IP: the first
+//! [`MAX_FAILURES`] in a window are logged (warn) and recorded in the audit log; beyond that the
+//! source gets `429` with `Retry-After` until the window ends, for every request — a right
+//! token included, so guessing cannot continue at full speed. Counting stops at the limit, so a
+//! flood writes at most `MAX_FAILURES` audit records per source and window.
+//! Never logged or recorded: the presented token, or anything derived from it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Failures allowed per source within one [`WINDOW`].
+pub const MAX_FAILURES: u32 = 10;
+/// How long failures count, from a source's first failure.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// Sources remembered at most; expired ones are dropped first when full.
+const MAX_SOURCES: usize = 100_000;
+
+#[derive(Default)]
+pub struct AuthFailures {
+    sources: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+/// What to do with a failed attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Answer 401; log and record it.
+    Counted,
+    /// Answer 429; wait this many seconds.
+    Throttled(u64),
+}
+
+impl AuthFailures {
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
+        // A panic while holding this lock leaves only counters behind: keep using them.
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seconds until `source` may try again, if it is throttled now.
+    pub fn throttled(&self, source: IpAddr) -> Option<u64> {
+        let sources = self.lock();
+        let (start, count) = sources.get(&source)?;
+        let left = WINDOW.checked_sub(start.elapsed())?;
+        (*count >= MAX_FAILURES).then(|| left.as_secs().max(1))
+    }
+
+    /// Count one failed attempt of `source`.
+    pub fn fail(&self, source: IpAddr) -> Failure {
+        let now = Instant::now();
+        let mut sources = self.lock();
+        if sources.len() >= MAX_SOURCES {
+            sources.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        let entry = sources.entry(source).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        if entry.1 >= MAX_FAILURES {
+            let left = WINDOW.saturating_sub(now.duration_since(entry.0));
+            return Failure::Throttled(left.as_secs().max(1));
+        }
+        entry.1 += 1;
+        Failure::Counted
+    }
+}
