@@ -5,6 +5,8 @@
 //! the database and must be reported broken.
 
 mod common;
+#[path = "identity/sessions_end.rs"]
+mod sessions_end;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1178,6 +1180,11 @@ async fn sqlite_admin_input_is_validated() {
 }
 
 #[tokio::test]
+async fn sqlite_sessions_end_with_their_agent() {
+    sessions_end::sessions_end_with_their_agent(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
 async fn postgres_identity_end_to_end() {
     let Some(url) = common::broker::fresh_postgres_database().await else {
         return;
@@ -1187,6 +1194,7 @@ async fn postgres_identity_end_to_end() {
     on_behalf_of(&stack).await;
     scope_narrowing(&stack).await;
     admin_input_is_validated(&stack).await;
+    sessions_end::sessions_end_with_their_agent(&stack).await;
     tampering_is_detected(&stack).await;
 }
 

@@ -18,7 +18,7 @@ pub struct NewAgent<'a> {
     pub max_session_ttl_seconds: Option<u64>,
 }
 
-fn agent_not_found() -> VaultError {
+pub(super) fn agent_not_found() -> VaultError {
     VaultError::not_found("no such agent in this workspace")
 }
 
@@ -28,7 +28,7 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn valid_agent(ws: &str, id: &str) -> Result<(), VaultError> {
+pub(super) fn valid_agent(ws: &str, id: &str) -> Result<(), VaultError> {
     check_workspace_id(ws)?;
     if valid_id(id) {
         Ok(())
@@ -107,7 +107,8 @@ impl IdentityService {
             .ok_or_else(agent_not_found)
     }
 
-    /// Disable (or enable again) an agent: its sessions stop working at their next request.
+    /// Disable (or enable again) an agent: its sessions end (disabling bumps the agent's
+    /// credential generation, so enabling again does not revive them).
     pub async fn set_agent_disabled(
         &self,
         ws: &str,
@@ -132,7 +133,8 @@ impl IdentityService {
             .ok_or_else(agent_not_found)
     }
 
-    /// A new credential for the agent (returned this once); the old one stops working.
+    /// A new credential for the agent (returned this once); the old one and every session
+    /// minted with it stop working.
     pub async fn rotate_agent_credential(
         &self,
         ws: &str,
