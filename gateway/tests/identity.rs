@@ -5,6 +5,8 @@
 //! the database and must be reported broken.
 
 mod common;
+#[path = "identity/obo_claims.rs"]
+mod obo_claims;
 #[path = "identity/sessions_end.rs"]
 mod sessions_end;
 
@@ -1185,6 +1187,11 @@ async fn sqlite_sessions_end_with_their_agent() {
 }
 
 #[tokio::test]
+async fn sqlite_user_token_claims_are_enforced() {
+    obo_claims::user_token_claims_are_enforced(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
 async fn postgres_identity_end_to_end() {
     let Some(url) = common::broker::fresh_postgres_database().await else {
         return;
@@ -1195,6 +1202,7 @@ async fn postgres_identity_end_to_end() {
     scope_narrowing(&stack).await;
     admin_input_is_validated(&stack).await;
     sessions_end::sessions_end_with_their_agent(&stack).await;
+    obo_claims::user_token_claims_are_enforced(&stack).await;
     tampering_is_detected(&stack).await;
 }
 
