@@ -5,6 +5,8 @@
 //! the database and must be reported broken.
 
 mod common;
+#[path = "identity/jwt_details.rs"]
+mod jwt_details;
 #[path = "identity/obo_claims.rs"]
 mod obo_claims;
 #[path = "identity/sessions_end.rs"]
@@ -1192,6 +1194,11 @@ async fn sqlite_user_token_claims_are_enforced() {
 }
 
 #[tokio::test]
+async fn sqlite_high_s_signatures_are_refused() {
+    jwt_details::high_s_signatures_are_refused(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
 async fn postgres_identity_end_to_end() {
     let Some(url) = common::broker::fresh_postgres_database().await else {
         return;
@@ -1203,6 +1210,7 @@ async fn postgres_identity_end_to_end() {
     admin_input_is_validated(&stack).await;
     sessions_end::sessions_end_with_their_agent(&stack).await;
     obo_claims::user_token_claims_are_enforced(&stack).await;
+    jwt_details::high_s_signatures_are_refused(&stack).await;
     tampering_is_detected(&stack).await;
 }
 

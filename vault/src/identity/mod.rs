@@ -17,6 +17,7 @@
 mod agents;
 pub mod audit;
 mod authorize;
+mod low_s;
 mod mint;
 pub mod obo;
 mod refusals;
