@@ -53,15 +53,15 @@ async fn control_characters_are_refused_by_import_and_form() {
             }
         }
         // Nothing was stored; a clean value still imports.
-        let (status, listed) = TestBroker::send(
-            b.admin(Method::GET, "/admin/v1/workspaces/w1/connections"),
-        )
-        .await;
+        let (status, listed) =
+            TestBroker::send(b.admin(Method::GET, "/admin/v1/workspaces/w1/connections")).await;
         assert_eq!(status, 200, "{listed}");
         assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
         let (status, answer) = TestBroker::send(
             b.admin(Method::POST, "/admin/v1/workspaces/w1/connections/import")
-                .json(&json!({"provider_name": "static-api", "kind": "api_key", "secret": "sk_ok"})),
+                .json(
+                    &json!({"provider_name": "static-api", "kind": "api_key", "secret": "sk_ok"}),
+                ),
         )
         .await;
         assert_eq!(status, 201, "{answer}");

@@ -193,7 +193,9 @@ async fn list_agent_sessions(
     State(s): State<AppState>,
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<Json<Vec<AgentSession>>, ApiError> {
-    Ok(Json(s.vault.identity().list_agent_sessions(&ws, &id).await?))
+    Ok(Json(
+        s.vault.identity().list_agent_sessions(&ws, &id).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/agents/{id}/sessions", tag = "identity", security(("admin_token" = [])),

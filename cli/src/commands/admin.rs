@@ -290,9 +290,10 @@ fn parse_secret(kind: ImportKind, raw: &str) -> CliResult<Value> {
         }
         ImportKind::Credentials => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(fields))
-                if fields
-                    .values()
-                    .any(|v| v.as_str().is_some_and(|t| !nexus_protocol::is_storable_credential(t))) =>
+                if fields.values().any(|v| {
+                    v.as_str()
+                        .is_some_and(|t| !nexus_protocol::is_storable_credential(t))
+                }) =>
             {
                 Err(CliError::config(
                     "a credential field on stdin holds a control character (CR, LF, NUL, …); credentials must be single-line printable text",

@@ -36,7 +36,10 @@ pub(super) async fn user_token_claims_are_enforced(stack: &IdStack) {
         let credential = credential.clone();
         async move {
             stack
-                .session(&credential, json!({"on_behalf_of": {"subject_token": subject}}))
+                .session(
+                    &credential,
+                    json!({"on_behalf_of": {"subject_token": subject}}),
+                )
                 .await
         }
     };

@@ -59,7 +59,10 @@ pub(super) async fn sessions_end_with_their_agent(stack: &IdStack) {
     let state = status_of(stack, &credential, &sid).await;
     assert_eq!(state["status"], "revoked", "{state}");
     assert_eq!(state["active"], false, "{state}");
-    assert_eq!(state["inactive_reason"], "agent_credential_changed", "{state}");
+    assert_eq!(
+        state["inactive_reason"], "agent_credential_changed",
+        "{state}"
+    );
 
     // Disable then enable: the session minted before stays dead; a new one works.
     let (token, sid) = new_session(stack, &credential).await;
@@ -72,10 +75,7 @@ pub(super) async fn sessions_end_with_their_agent(stack: &IdStack) {
         .await;
     let (status, body) = authorize(stack, &token).await;
     common::assert_error(status, &body, 401, "unauthorized");
-    assert_eq!(
-        status_of(stack, &credential, &sid).await["active"],
-        false
-    );
+    assert_eq!(status_of(stack, &credential, &sid).await["active"], false);
 
     // The admin listing shows which sessions are usable; revoke one, then all.
     let (one, one_id) = new_session(stack, &credential).await;
@@ -115,9 +115,17 @@ pub(super) async fn sessions_end_with_their_agent(stack: &IdStack) {
     let (_, other_credential) = stack.create_agent("acme", &["acme:gliding"], None).await;
     let (other, other_sid) = new_session(stack, &other_credential).await;
     let (status, body) = stack
-        .admin("DELETE", &format!("{agent_path}/sessions/{other_sid}"), None)
+        .admin(
+            "DELETE",
+            &format!("{agent_path}/sessions/{other_sid}"),
+            None,
+        )
         .await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
     assert_eq!(authorize(stack, &other).await.0, 200);
 
     let revoked = stack

@@ -167,10 +167,14 @@ impl TrustedIssuers {
         })?;
         let latest = chrono::Utc::now().timestamp() + CLOCK_SKEW_SECONDS;
         if data.claims.nbf.is_some_and(|nbf| nbf > latest) {
-            return Err(SubjectTokenError::Invalid("the token is not valid yet (`nbf`)"));
+            return Err(SubjectTokenError::Invalid(
+                "the token is not valid yet (`nbf`)",
+            ));
         }
         if data.claims.iat.is_some_and(|iat| iat > latest) {
-            return Err(SubjectTokenError::Invalid("the token is issued in the future (`iat`)"));
+            return Err(SubjectTokenError::Invalid(
+                "the token is issued in the future (`iat`)",
+            ));
         }
         if data.claims.act.is_some() {
             return Err(SubjectTokenError::Invalid(
@@ -188,7 +192,9 @@ impl TrustedIssuers {
             .map_err(|_| SubjectTokenError::KeysUnavailable)?
             .is_some_and(|agent| agent.workspace_id == workspace_id);
         if names_an_agent {
-            return Err(SubjectTokenError::Invalid("`sub` names an agent, not a user"));
+            return Err(SubjectTokenError::Invalid(
+                "`sub` names an agent, not a user",
+            ));
         }
         let permissions = match (data.claims.scope, data.claims.permissions) {
             (Some(scope), _) => scope.split_whitespace().map(str::to_owned).collect(),

@@ -74,7 +74,9 @@ impl IdentityService {
             Some(sid) => ("session.revoked", sid),
             None => ("agent.sessions_revoked", agent_id),
         };
-        self.audit.admin_event(Some(ws), action, target, caller).await;
+        self.audit
+            .admin_event(Some(ws), action, target, caller)
+            .await;
         Ok(RevokedSessions { revoked })
     }
 }

@@ -109,9 +109,8 @@ impl IdentityService {
             .agent_by_id(&row.agent_id)
             .await?
             .ok_or_else(|| unauthorized("this session's agent no longer exists"))?;
-        let refusal = unusable(&row, Some(&agent)).or_else(|| {
-            (claims.exp.saturating_mul(1000) <= now_ms()).then_some(Unusable::Expired)
-        });
+        let refusal = unusable(&row, Some(&agent))
+            .or_else(|| (claims.exp.saturating_mul(1000) <= now_ms()).then_some(Unusable::Expired));
         if let Some(why) = refusal {
             let (reason, message) = (why.reason(), why.message());
             audit::record(

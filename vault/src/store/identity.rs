@@ -305,10 +305,14 @@ impl Store {
     }
 
     pub async fn get_session(&self, session_id: &str) -> Result<Option<SessionRow>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", session_columns!(), " FROM agent_sessions WHERE id = $1"))
-            .bind(session_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM agent_sessions WHERE id = $1"
+        ))
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
