@@ -1199,6 +1199,11 @@ async fn sqlite_high_s_signatures_are_refused() {
 }
 
 #[tokio::test]
+async fn sqlite_issuer_is_the_configured_public_url() {
+    jwt_details::issuer_is_the_configured_public_url(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
 async fn postgres_identity_end_to_end() {
     let Some(url) = common::broker::fresh_postgres_database().await else {
         return;

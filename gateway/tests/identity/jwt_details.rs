@@ -53,3 +53,26 @@ pub(super) async fn high_s_signatures_are_refused(stack: &IdStack) {
         common::assert_error(status, &body, 401, "unauthorized");
     }
 }
+
+/// The session `iss` is the configured public URL, whatever `Host` and `X-Forwarded-Proto`
+/// the caller sends.
+pub(super) async fn issuer_is_the_configured_public_url(stack: &IdStack) {
+    let mut config = common::test_config(&stack.broker_url);
+    config.public_url = Some("https://nexus.example.com".into());
+    let gateway = common::serve_gateway(config).await;
+    let (_, credential) = stack.create_agent("acme", &["acme:gliding"], None).await;
+    let response = stack
+        .http
+        .post(format!("{gateway}/v1/sessions"))
+        .bearer_auth(&credential)
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("gateway reachable");
+    let (status, session) = common::status_and_json(response).await;
+    assert_eq!(status, 201, "{session}");
+    let claims = super::jwt_part(session["session_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["iss"], "https://nexus.example.com", "{claims}");
+}
