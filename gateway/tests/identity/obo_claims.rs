@@ -70,10 +70,11 @@ pub(super) async fn user_token_claims_are_enforced(stack: &IdStack) {
         assert_eq!(record["outcome"], "denied", "{what}: {record}");
     }
 
-    // Eight exchanges, one discovery document fetch.
-    assert_eq!(
-        stack.oauth.stats().discovery_requests - discoveries_before,
-        1,
-        "the discovery document is cached"
+    // Eight exchanges, at most one discovery document fetch (none when an earlier scenario on
+    // the same stack already discovered this issuer); without the cache there are eight.
+    let fetched = stack.oauth.stats().discovery_requests - discoveries_before;
+    assert!(
+        fetched <= 1,
+        "the discovery document is cached: {fetched} fetches"
     );
 }
