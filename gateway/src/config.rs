@@ -58,6 +58,11 @@ pub struct GatewayConfig {
     pub broker_timeout: Duration,
     /// Deadline to open a TCP connection to the broker.
     pub broker_connect_timeout: Duration,
+    /// This gateway's public base URL, the `iss` of the session tokens it hands out
+    /// (`NEXUS_PUBLIC_URL`, e.g. `https://nexus.example.com`). Unset: the URL as the caller
+    /// reached it (`Host`, and `X-Forwarded-Proto: https`), which a client can choose — set it
+    /// in production.
+    pub public_url: Option<String>,
 }
 
 impl GatewayConfig {
@@ -81,6 +86,7 @@ impl GatewayConfig {
             request_timeout: Duration::from_secs(30),
             broker_timeout: Duration::from_secs(15),
             broker_connect_timeout: Duration::from_secs(2),
+            public_url: None,
         }
     }
 
@@ -144,7 +150,26 @@ impl GatewayConfig {
         if let Some(ms) = number("NEXUS_GATEWAY_BROKER_TIMEOUT_MS")? {
             config.broker_timeout = Duration::from_millis(ms);
         }
+        if let Some(url) = get("NEXUS_PUBLIC_URL").filter(|u| !u.trim().is_empty()) {
+            config.public_url = Some(public_url(&url)?);
+        }
         Ok(config)
+    }
+}
+
+/// An absolute http(s) URL without query or fragment, kept without its trailing `/`.
+fn public_url(raw: &str) -> Result<String, ConfigError> {
+    let raw = raw.trim();
+    let ok = reqwest::Url::parse(raw).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    });
+    if ok {
+        Ok(raw.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::NotAUrl("NEXUS_PUBLIC_URL"))
     }
 }
 
@@ -163,6 +188,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0} must be a non-negative integer")]
     NotANumber(&'static str),
+    #[error("{0} must be an absolute http(s) URL without query or fragment")]
+    NotAUrl(&'static str),
 }
 
 #[cfg(test)]
@@ -202,6 +229,19 @@ mod tests {
         assert_eq!(config.internal_token.expose(), "t");
 
         let mut bad = base.to_vec();
+        let mut with_url = vars.clone();
+        with_url.push(("NEXUS_PUBLIC_URL", "https://nexus.example.com/"));
+        let config = GatewayConfig::from_lookup(lookup(&with_url)).unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://nexus.example.com")
+        );
+        let mut bad_url = vars.clone();
+        bad_url.push(("NEXUS_PUBLIC_URL", "nexus.example.com"));
+        assert_eq!(
+            GatewayConfig::from_lookup(lookup(&bad_url)).unwrap_err(),
+            ConfigError::NotAUrl("NEXUS_PUBLIC_URL")
+        );
         bad.push(("NEXUS_GATEWAY_MAX_BODY_BYTES", "lots"));
         assert_eq!(
             GatewayConfig::from_lookup(lookup(&bad)).unwrap_err(),

@@ -5,6 +5,12 @@
 //! the database and must be reported broken.
 
 mod common;
+#[path = "identity/jwt_details.rs"]
+mod jwt_details;
+#[path = "identity/obo_claims.rs"]
+mod obo_claims;
+#[path = "identity/sessions_end.rs"]
+mod sessions_end;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1178,6 +1184,26 @@ async fn sqlite_admin_input_is_validated() {
 }
 
 #[tokio::test]
+async fn sqlite_sessions_end_with_their_agent() {
+    sessions_end::sessions_end_with_their_agent(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_user_token_claims_are_enforced() {
+    obo_claims::user_token_claims_are_enforced(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_high_s_signatures_are_refused() {
+    jwt_details::high_s_signatures_are_refused(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_issuer_is_the_configured_public_url() {
+    jwt_details::issuer_is_the_configured_public_url(&IdStack::start(None).await).await;
+}
+
+#[tokio::test]
 async fn postgres_identity_end_to_end() {
     let Some(url) = common::broker::fresh_postgres_database().await else {
         return;
@@ -1187,7 +1213,12 @@ async fn postgres_identity_end_to_end() {
     on_behalf_of(&stack).await;
     scope_narrowing(&stack).await;
     admin_input_is_validated(&stack).await;
+    // `tampering_is_detected` edits `globex`'s records by position: before the scenarios
+    // below add records there.
     tampering_is_detected(&stack).await;
+    sessions_end::sessions_end_with_their_agent(&stack).await;
+    obo_claims::user_token_claims_are_enforced(&stack).await;
+    jwt_details::high_s_signatures_are_refused(&stack).await;
 }
 
 #[tokio::test]

@@ -275,6 +275,34 @@ pub struct RotatedCredential {
     pub agent_credential: SecretString,
 }
 
+/// One session of an agent, as `GET …/agents/{id}/sessions` lists it (never its token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentSession {
+    pub session_id: String,
+    pub agent_id: AgentId,
+    /// The agent itself, or the user it acts for.
+    pub sub: String,
+    /// The user of an On-Behalf-Of session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// Whether the session can be used now.
+    pub active: bool,
+    /// Why it cannot (`session_revoked`, `agent_disabled`, `agent_credential_changed`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_reason: Option<String>,
+}
+
+/// Answer of `DELETE …/agents/{id}/sessions[/{sid}]`: how many sessions this call ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RevokedSessions {
+    pub revoked: u64,
+}
+
 /// A trusted issuer of user tokens (On-Behalf-Of).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -107,10 +107,18 @@ pub struct SessionStatus {
     pub sub: String,
     pub scopes: Vec<String>,
     pub expires_at: String,
-    /// `active`, `expired` or `revoked`.
+    /// `active`, `expired` or `revoked` (also when the session ended with its agent's
+    /// credential rotation or disable; `inactive_reason` says which).
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// Whether the session can be used now (absent from brokers that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// Why it cannot: `session_revoked`, `session_expired`, `agent_disabled`,
+    /// `agent_credential_changed` or `agent_deleted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_reason: Option<String>,
 }
 
 /// Body of `POST /v1/authorize`.

@@ -38,7 +38,7 @@ pub use ids::{
     AgentId, ConnectionId, IdError, IdentityProviderId, ProviderName, Scope, SessionId, WorkspaceId,
 };
 pub use resolve::{Credentials, ResolveQuery, ResolveResponse, ScopeEnforcement};
-pub use secret::SecretString;
+pub use secret::{SecretString, is_storable_credential};
 pub use strategy::{Strategy, StrategyError, StrategySpec};
 
 /// The version segment of every public path (`/v1/...`).

@@ -61,6 +61,14 @@ impl Drop for SecretString {
     }
 }
 
+/// True when `value` may be stored as a credential (an API key, a refresh token, a credential
+/// field): no C0 control character (CR, LF, NUL, TAB, …) and no DEL. Such a value breaks the
+/// header or query it is applied to in every SDK, so the vault refuses it at import (admin API,
+/// browser form) and the CLI before sending. Messages about a refusal never quote the value.
+pub fn is_storable_credential(value: &str) -> bool {
+    !value.bytes().any(|b| b < 0x20 || b == 0x7f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use nexus_protocol::admin::{
-    AddIdentityProviderRequest, Agent, ChainVerdict, CreateAgentRequest, CreatedAgent,
-    IdentityProvider, RotatedCredential,
+    AddIdentityProviderRequest, Agent, AgentSession, ChainVerdict, CreateAgentRequest,
+    CreatedAgent, IdentityProvider, RevokedSessions, RotatedCredential,
 };
 use nexus_protocol::identity::{
     AuthorizeResponse, INTERNAL_AUTHORIZE_PATH, INTERNAL_JWKS_PATH, INTERNAL_SESSION_REVOKE_PATH,
@@ -48,6 +48,14 @@ pub fn admin_router(service: AppState) -> axum::Router<AppState> {
         .route(
             "/admin/v1/workspaces/{ws}/agents/{id}/rotate-credential",
             post(rotate_credential),
+        )
+        .route(
+            "/admin/v1/workspaces/{ws}/agents/{id}/sessions",
+            get(list_agent_sessions).delete(revoke_all_agent_sessions),
+        )
+        .route(
+            "/admin/v1/workspaces/{ws}/agents/{id}/sessions/{sid}",
+            delete(revoke_agent_session),
         )
         .route(
             "/admin/v1/workspaces/{ws}/identity-providers",
@@ -190,6 +198,50 @@ async fn rotate_credential(
         agent_id,
         agent_credential: credential,
     }))
+}
+
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/agents/{id}/sessions", tag = "identity", security(("admin_token" = [])),
+    params(("ws" = String, Path), ("id" = String, Path)), responses((status = 200, body = [AgentSession]), (status = 404, body = ErrorBody)))]
+async fn list_agent_sessions(
+    State(s): State<AppState>,
+    Path((ws, id)): Path<(String, String)>,
+) -> Result<Json<Vec<AgentSession>>, ApiError> {
+    Ok(Json(
+        s.vault.identity().list_agent_sessions(&ws, &id).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/agents/{id}/sessions", tag = "identity", security(("admin_token" = [])),
+    params(("ws" = String, Path), ("id" = String, Path)), responses((status = 200, body = RevokedSessions), (status = 404, body = ErrorBody)))]
+async fn revoke_all_agent_sessions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((ws, id)): Path<(String, String)>,
+) -> Result<Json<RevokedSessions>, ApiError> {
+    let caller = admin_caller(&headers);
+    let identity = s.vault.identity();
+    Ok(Json(
+        identity
+            .revoke_agent_sessions(&ws, &id, None, &caller)
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/workspaces/{ws}/agents/{id}/sessions/{sid}", tag = "identity", security(("admin_token" = [])),
+    params(("ws" = String, Path), ("id" = String, Path), ("sid" = String, Path)),
+    responses((status = 200, body = RevokedSessions), (status = 404, body = ErrorBody)))]
+async fn revoke_agent_session(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((ws, id, sid)): Path<(String, String, String)>,
+) -> Result<Json<RevokedSessions>, ApiError> {
+    let caller = admin_caller(&headers);
+    let identity = s.vault.identity();
+    Ok(Json(
+        identity
+            .revoke_agent_sessions(&ws, &id, Some(&sid), &caller)
+            .await?,
+    ))
 }
 
 // ---- trusted identity providers -------------------------------------------------------------
@@ -343,6 +395,9 @@ async fn jwks(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiE
         disable_agent,
         enable_agent,
         rotate_credential,
+        list_agent_sessions,
+        revoke_all_agent_sessions,
+        revoke_agent_session,
         add_idp,
         list_idps,
         remove_idp,

@@ -278,15 +278,26 @@ fn parse_secret(kind: ImportKind, raw: &str) -> CliResult<Value> {
     }
     match kind {
         ImportKind::ApiKey | ImportKind::RefreshToken => {
-            if text.contains(['\n', '\r']) {
+            // The vault's rule (protocol): no control character anywhere in a stored value.
+            if !nexus_protocol::is_storable_credential(text) {
                 return Err(CliError::config(format!(
-                    "the {} on stdin spans several lines; pipe a single value",
+                    "the {} on stdin spans several lines or holds a control character; pipe a single printable value",
                     kind.wire_name()
                 )));
             }
             Ok(Value::String(text.to_owned()))
         }
         ImportKind::Credentials => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields))
+                if fields.values().any(|v| {
+                    v.as_str()
+                        .is_some_and(|t| !nexus_protocol::is_storable_credential(t))
+                }) =>
+            {
+                Err(CliError::config(
+                    "a credential field on stdin holds a control character (CR, LF, NUL, …); credentials must be single-line printable text",
+                ))
+            }
             Ok(Value::Object(fields)) if !fields.is_empty() => Ok(Value::Object(fields)),
             Ok(_) => Err(CliError::config(
                 "stdin must hold a non-empty JSON object of credential fields, e.g. {\"username\": \"…\", \"password\": \"…\"}",
@@ -484,6 +495,8 @@ mod tests {
             2
         );
         assert!(parse_secret(ImportKind::RefreshToken, "a\nb").is_err());
+        assert!(parse_secret(ImportKind::ApiKey, "a\u{0}b").is_err());
+        assert!(parse_secret(ImportKind::Credentials, r#"{"password":"p\r\nX: y"}"#).is_err());
         let fields = parse_secret(
             ImportKind::Credentials,
             r#"{"username":"u","password":"p"}"#,

@@ -37,7 +37,8 @@ pub enum AgentsCommand {
         #[arg(long, value_name = "W")]
         workspace: String,
     },
-    /// Disable an agent: no new sessions, and its live sessions stop working.
+    /// Disable an agent: no new sessions, and its live sessions end (enabling it again does not
+    /// revive them).
     Disable {
         #[arg(long, value_name = "W")]
         workspace: String,
@@ -49,12 +50,16 @@ pub enum AgentsCommand {
         workspace: String,
         agent_id: String,
     },
-    /// Issue a new credential; the old one stops working at once. Prints only the credential.
+    /// Issue a new credential; the old one and every session minted with it stop working at
+    /// once. Prints only the credential.
     Rotate {
         #[arg(long, value_name = "W")]
         workspace: String,
         agent_id: String,
     },
+    /// An agent's sessions: list, revoke.
+    #[command(subcommand)]
+    Sessions(super::agent_sessions::SessionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +195,9 @@ pub async fn agents(client: &ApiClient, command: AgentsCommand, json: bool) -> C
             let path = agents_path(&workspace, &format!("/{agent_id}/rotate-credential"))?;
             let rotated = client.post(&path, &[], Body::Json(json!({}))).await?;
             print_credential(&rotated, json, "rotated the credential of")
+        }
+        AgentsCommand::Sessions(command) => {
+            super::agent_sessions::sessions(client, command, json).await
         }
     }
 }

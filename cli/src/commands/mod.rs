@@ -1,5 +1,6 @@
 //! The operator commands: admin calls to the broker, and `resolve` through the gateway.
 
 pub mod admin;
+pub mod agent_sessions;
 pub mod agents;
 pub mod resolve;

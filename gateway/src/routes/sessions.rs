@@ -83,8 +83,12 @@ pub async fn resolve_for_session(
     Ok(private_json(&response))
 }
 
-/// The `iss` of session tokens: this gateway's public URL as the caller reached it.
-fn issuer(headers: &HeaderMap) -> String {
+/// The `iss` of session tokens: the configured public URL (`NEXUS_PUBLIC_URL`); without one,
+/// this gateway's URL as the caller reached it.
+fn issuer(gateway: &Gateway, headers: &HeaderMap) -> String {
+    if let Some(url) = &gateway.inner.config.public_url {
+        return url.clone();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -139,7 +143,7 @@ pub async fn create_session(
     let body = InternalCreateSession {
         credential,
         request,
-        issuer: issuer(&headers),
+        issuer: issuer(&gateway, &headers),
         request_id: Some(request_id.as_str().to_owned()),
     };
     let session: SessionResponse = gateway
@@ -382,7 +386,7 @@ pub async fn token_exchange(
         subject_token: SecretString::new(required(form.subject_token, "subject_token")?),
         actor_token: SecretString::new(required(form.actor_token, "actor_token")?),
         scope: form.scope.filter(|s| !s.trim().is_empty()),
-        issuer: issuer(&headers),
+        issuer: issuer(&gateway, &headers),
         request_id: Some(request_id.as_str().to_owned()),
     };
     let answer: TokenExchangeResponse = gateway

@@ -383,7 +383,10 @@ impl ConnectionService {
         let mut credentials = Credentials::default();
         for name in &required {
             match fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-                Some(v) => credentials.insert(name.clone(), v),
+                Some(v) => {
+                    super::check_storable(name, v)?;
+                    credentials.insert(name.clone(), v);
+                }
                 None => return Err(VaultError::invalid(format!("field `{name}` is required"))),
             }
         }

@@ -123,9 +123,24 @@ fn check_return_url(url: &str) -> Result<(), VaultError> {
     }
 }
 
+/// The refusal of a credential value with a control character (never quoting the value).
+pub(crate) fn check_storable(field: &str, value: &str) -> Result<(), VaultError> {
+    if nexus_protocol::is_storable_credential(value) {
+        Ok(())
+    } else {
+        Err(VaultError::invalid(format!(
+            "credential `{field}` contains a control character (CR, LF, NUL, TAB or another); \
+             credentials must be single-line printable text"
+        )))
+    }
+}
+
 fn secret_string(v: &Value) -> Result<SecretString, VaultError> {
     match v {
-        Value::String(s) if !s.is_empty() => Ok(SecretString::new(s.clone())),
+        Value::String(s) if !s.is_empty() => {
+            check_storable("secret", s)?;
+            Ok(SecretString::new(s.clone()))
+        }
         _ => Err(VaultError::invalid(
             "`secret` must be a non-empty string for this kind",
         )),
@@ -141,7 +156,11 @@ fn credentials_object(v: &Value) -> Result<Credentials, VaultError> {
     let mut c = Credentials::default();
     for (k, v) in map {
         match v {
-            Value::String(_) | Value::Number(_) | Value::Bool(_) => c.insert(k.clone(), v.clone()),
+            Value::String(text) => {
+                check_storable(k, text)?;
+                c.insert(k.clone(), v.clone());
+            }
+            Value::Number(_) | Value::Bool(_) => c.insert(k.clone(), v.clone()),
             _ => {
                 return Err(VaultError::invalid(format!(
                     "credential field `{k}` must be a string"

@@ -17,11 +17,11 @@ pub struct NewAgent<'a> {
     pub max_session_ttl_seconds: Option<u64>,
 }
 
-fn agent_not_found() -> VaultError {
+pub(super) fn agent_not_found() -> VaultError {
     VaultError::not_found("no such agent in this workspace")
 }
 
-fn valid_agent(ws: &str, id: &str) -> Result<(), VaultError> {
+pub(super) fn valid_agent(ws: &str, id: &str) -> Result<(), VaultError> {
     check_workspace_id(ws)?;
     // An id that breaks the rule names nothing (and never reaches the database, where e.g. a
     // NUL byte would be a server error on PostgreSQL).
@@ -102,7 +102,8 @@ impl IdentityService {
             .ok_or_else(agent_not_found)
     }
 
-    /// Disable (or enable again) an agent: its sessions stop working at their next request.
+    /// Disable (or enable again) an agent: its sessions end (disabling bumps the agent's
+    /// credential generation, so enabling again does not revive them).
     pub async fn set_agent_disabled(
         &self,
         ws: &str,
@@ -127,7 +128,8 @@ impl IdentityService {
             .ok_or_else(agent_not_found)
     }
 
-    /// A new credential for the agent (returned this once); the old one stops working.
+    /// A new credential for the agent (returned this once); the old one and every session
+    /// minted with it stop working.
     pub async fn rotate_agent_credential(
         &self,
         ws: &str,

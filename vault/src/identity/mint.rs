@@ -238,6 +238,8 @@ impl IdentityService {
             scopes: granted.clone(),
             expires_at,
             revoked_at: None,
+            agent_generation: agent.credential_generation,
+            created_at: now,
         };
         self.store
             .insert_session(&row, user.as_ref().map(|u| u.issuer.as_str()))

@@ -5,6 +5,7 @@
 //! - `verify`: session tokens → principals; status and revocation.
 //! - `authorize`: `authorize` checks and the scope check of a session's resolve.
 //! - `agents`: agents and trusted identity providers for operators.
+//! - `sessions`: an agent's sessions for operators (list, revoke).
 //! - [`signing`]: the session signing keys (ES256; private keys sealed by the vault) and JWKS.
 //! - [`obo`]: verifying a user's JWT against the workspace's trusted issuers.
 //! - [`audit`]: identity audit records (decision, reason, token fingerprint).
@@ -16,10 +17,12 @@
 mod agents;
 pub mod audit;
 mod authorize;
+mod low_s;
 mod mint;
 pub mod obo;
 mod refusals;
 pub mod scopes;
+mod sessions;
 pub mod signing;
 mod verify;
 

@@ -5,6 +5,12 @@
 //! discovery at `{issuer}/.well-known/openid-configuration`. Key sets are cached for five
 //! minutes and fetched again once when a token names an unknown `kid` (key rotation at the IdP).
 //! Only asymmetric algorithms are accepted.
+//!
+//! Claims (RFC 7519, RFC 8693): `exp` is required and has no leeway; `nbf` and `iat` may be
+//! at most [`CLOCK_SKEW`] in the future; `aud` is required and must match when the provider is
+//! registered with an audience; a token that is itself delegated (carries `act`) is refused
+//! (Nexus does not build delegation chains); a `sub` that names an agent of the workspace is
+//! refused (a user token cannot make an agent act as another agent).
 
 use crate::store::Store;
 use crate::store::identity::IdentityProvider;
@@ -16,6 +22,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const JWKS_CACHE_FOR: Duration = Duration::from_secs(300);
+/// How long an issuer's discovery document (its `jwks_uri`) is reused.
+pub const DISCOVERY_CACHE_FOR: Duration = Duration::from_secs(3600);
+/// How far in the future `nbf` and `iat` may be (the two clocks may disagree this much).
+pub const CLOCK_SKEW_SECONDS: i64 = 60;
 /// Longest user token looked at.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
@@ -56,6 +66,12 @@ struct UnverifiedClaims {
 struct UserClaims {
     sub: Option<String>,
     #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    act: Option<serde_json::Value>,
+    #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
     permissions: Option<Vec<String>>,
@@ -70,6 +86,8 @@ pub struct TrustedIssuers {
     http: reqwest::Client,
     /// JWKS URL → (fetched at, key set).
     keys: Mutex<HashMap<String, (Instant, JwkSet)>>,
+    /// Issuer → (fetched at, `jwks_uri` of its discovery document).
+    discovered: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 impl TrustedIssuers {
@@ -81,6 +99,7 @@ impl TrustedIssuers {
         Self {
             http,
             keys: Mutex::new(HashMap::new()),
+            discovered: Mutex::new(HashMap::new()),
         }
     }
 
@@ -118,28 +137,65 @@ impl TrustedIssuers {
         let mut validation = Validation::new(header.alg);
         validation.leeway = 0;
         validation.set_issuer(&[&idp.issuer]);
+        // `nbf` is checked below with the documented skew (the library's leeway would also
+        // stretch `exp`).
+        validation.validate_nbf = false;
         match &idp.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+            }
+            None => {
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+            }
         }
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         let data = jsonwebtoken::decode::<UserClaims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => SubjectTokenError::Expired,
                 ErrorKind::InvalidAudience => SubjectTokenError::WrongAudience,
                 ErrorKind::InvalidSignature => SubjectTokenError::BadSignature,
+                ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
+                    SubjectTokenError::WrongAudience
+                }
                 ErrorKind::MissingRequiredClaim(_) => {
                     SubjectTokenError::Invalid("a required claim is missing")
                 }
                 _ => SubjectTokenError::Invalid("claims do not validate"),
             }
         })?;
+        let latest = chrono::Utc::now().timestamp() + CLOCK_SKEW_SECONDS;
+        if data.claims.nbf.is_some_and(|nbf| nbf > latest) {
+            return Err(SubjectTokenError::Invalid(
+                "the token is not valid yet (`nbf`)",
+            ));
+        }
+        if data.claims.iat.is_some_and(|iat| iat > latest) {
+            return Err(SubjectTokenError::Invalid(
+                "the token is issued in the future (`iat`)",
+            ));
+        }
+        if data.claims.act.is_some() {
+            return Err(SubjectTokenError::Invalid(
+                "a delegated token (with `act`) cannot be a subject token",
+            ));
+        }
         let subject = data
             .claims
             .sub
             .filter(|s| !s.is_empty() && s.len() <= 500 && !s.chars().any(char::is_control))
             .ok_or(SubjectTokenError::Invalid("no usable `sub` claim"))?;
+        let names_an_agent = store
+            .agent_by_id(&subject)
+            .await
+            .map_err(|_| SubjectTokenError::KeysUnavailable)?
+            .is_some_and(|agent| agent.workspace_id == workspace_id);
+        if names_an_agent {
+            return Err(SubjectTokenError::Invalid(
+                "`sub` names an agent, not a user",
+            ));
+        }
         let permissions = match (data.claims.scope, data.claims.permissions) {
             (Some(scope), _) => scope.split_whitespace().map(str::to_owned).collect(),
             (None, Some(perms)) => perms,
@@ -177,12 +233,26 @@ impl TrustedIssuers {
         pick(&set, kid).unwrap_or(Err(SubjectTokenError::BadSignature))
     }
 
+    /// The issuer's `jwks_uri`, from its discovery document (reused for
+    /// [`DISCOVERY_CACHE_FOR`]).
     async fn discover(&self, issuer: &str) -> Result<String, SubjectTokenError> {
+        let cached = self
+            .discovered
+            .lock()
+            .get(issuer)
+            .filter(|(at, _)| at.elapsed() < DISCOVERY_CACHE_FOR)
+            .map(|(_, uri)| uri.clone());
+        if let Some(uri) = cached {
+            return Ok(uri);
+        }
         let url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
         let doc: Discovery = self.get_json(&url).await?;
+        self.discovered
+            .lock()
+            .insert(issuer.to_owned(), (Instant::now(), doc.jwks_uri.clone()));
         Ok(doc.jwks_uri)
     }
 

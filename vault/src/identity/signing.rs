@@ -13,6 +13,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use parking_lot::RwLock;
@@ -62,6 +63,17 @@ fn key_failure(what: &str) -> VaultError {
     VaultError::Internal
 }
 
+/// `token` with its signature in the low-S form (see [`super::low_s`]).
+fn canonical(token: String) -> Option<String> {
+    let (signed, signature) = token.rsplit_once('.')?;
+    let mut raw = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    if raw.len() != 64 {
+        return None;
+    }
+    super::low_s::normalize(&mut raw);
+    Some(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(raw)))
+}
+
 impl Signer {
     /// Sign `claims` with the current key.
     pub async fn sign(&self, store: &Store, claims: &SessionClaims) -> Result<String, VaultError> {
@@ -69,7 +81,9 @@ impl Signer {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.key).map_err(|_| key_failure("sign"))
+        let token =
+            jsonwebtoken::encode(&header, claims, &key.key).map_err(|_| key_failure("sign"))?;
+        canonical(token).ok_or_else(|| key_failure("signature shape"))
     }
 
     /// Check signature and audience. Expiry is the caller's to check (against `exp` and the
@@ -80,6 +94,13 @@ impl Signer {
             return Err(TokenError::Invalid);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let signature = token.rsplit('.').next().unwrap_or_default();
+        let raw = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TokenError::Invalid)?;
+        if !super::low_s::is_low_s(&raw) {
+            return Err(TokenError::Invalid);
+        }
         let key = match self.decoding_key(&kid) {
             Some(k) => k,
             None => {

@@ -17,6 +17,62 @@ use nexus_protocol::identity::looks_like_jwt;
 use nexus_protocol::identity::{Actor, InternalSessionOp, SessionStatus};
 use nexus_protocol::internal::Principal;
 
+/// Why a session cannot be used (any more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    Revoked,
+    Expired,
+    AgentDisabled,
+    /// The agent's credential was rotated (or the agent disabled) after the session was minted.
+    AgentCredentialChanged,
+    AgentDeleted,
+}
+
+impl Unusable {
+    /// The reason as the status, the admin listing and the audit record name it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Revoked => "session_revoked",
+            Self::Expired => "session_expired",
+            Self::AgentDisabled => "agent_disabled",
+            Self::AgentCredentialChanged => "agent_credential_changed",
+            Self::AgentDeleted => "agent_deleted",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::Revoked => "this session has been revoked",
+            Self::Expired => "this session has expired",
+            Self::AgentDisabled => "this session's agent is disabled",
+            Self::AgentCredentialChanged => {
+                "this session ended when its agent's credential was rotated or the agent disabled"
+            }
+            Self::AgentDeleted => "this session's agent no longer exists",
+        }
+    }
+}
+
+/// Why `row` cannot be used now, or `None` when it can. One rule for verify, status and the
+/// admin listing: revoked, expired, agent gone, disabled, or minted under an older credential
+/// generation (rotation and disable bump it, so re-enabling never revives a session).
+pub fn unusable(row: &SessionRow, agent: Option<&Agent>) -> Option<Unusable> {
+    let Some(agent) = agent else {
+        return Some(Unusable::AgentDeleted);
+    };
+    if row.revoked_at.is_some() {
+        Some(Unusable::Revoked)
+    } else if row.expires_at <= now_ms() {
+        Some(Unusable::Expired)
+    } else if agent.disabled {
+        Some(Unusable::AgentDisabled)
+    } else if row.agent_generation != agent.credential_generation {
+        Some(Unusable::AgentCredentialChanged)
+    } else {
+        None
+    }
+}
+
 /// What a verified session token gives: its claims, its row and its agent.
 pub(super) struct LiveSession {
     pub(super) claims: SessionClaims,
@@ -54,16 +110,10 @@ impl IdentityService {
             .agent_by_id(&row.agent_id)
             .await?
             .ok_or_else(|| unauthorized("this session's agent no longer exists"))?;
-        let refusal = if row.revoked_at.is_some() {
-            Some(("session_revoked", "this session has been revoked"))
-        } else if row.expires_at <= now_ms() || claims.exp.saturating_mul(1000) <= now_ms() {
-            Some(("session_expired", "this session has expired"))
-        } else if agent.disabled {
-            Some(("agent_disabled", "this session's agent is disabled"))
-        } else {
-            None
-        };
-        if let Some((reason, message)) = refusal {
+        let refusal = unusable(&row, Some(&agent))
+            .or_else(|| (claims.exp.saturating_mul(1000) <= now_ms()).then_some(Unusable::Expired));
+        if let Some(why) = refusal {
+            let (reason, message) = (why.reason(), why.message());
             audit::record(
                 &self.store,
                 Decision {
@@ -128,14 +178,17 @@ impl IdentityService {
     /// `GET /v1/sessions/{id}`.
     pub async fn session_status(&self, op: InternalSessionOp) -> Result<SessionStatus, VaultError> {
         let row = self.owned_session(&op).await?;
-        let status = if row.revoked_at.is_some() {
-            "revoked"
-        } else if row.expires_at <= now_ms() {
-            "expired"
-        } else {
-            "active"
+        let agent = self.store.agent_by_id(&row.agent_id).await?;
+        let why = unusable(&row, agent.as_ref());
+        let status = match why {
+            Some(Unusable::Revoked) => "revoked",
+            Some(Unusable::Expired) => "expired",
+            Some(_) => "revoked",
+            None => "active",
         };
         Ok(SessionStatus {
+            active: Some(why.is_none()),
+            inactive_reason: why.map(|w| w.reason().to_owned()),
             act: row.user_subject.as_ref().map(|_| Actor {
                 sub: row.agent_id.clone(),
             }),

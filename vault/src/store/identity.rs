@@ -27,6 +27,9 @@ pub struct Agent {
     pub max_session_ttl_seconds: u64,
     pub disabled: bool,
     pub created_at: String,
+    /// Bumped by every credential rotation and every disable; sessions minted under an older
+    /// generation are dead. Never shown.
+    pub credential_generation: i64,
 }
 
 /// A session row: what makes a signed token usable (or not any more).
@@ -40,6 +43,9 @@ pub struct SessionRow {
     pub scopes: Vec<String>,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The agent's `credential_generation` when the session was minted.
+    pub agent_generation: i64,
+    pub created_at: i64,
 }
 
 /// A trusted issuer of user tokens for On-Behalf-Of.
@@ -89,6 +95,28 @@ impl Agent {
     }
 }
 
+/// The columns [`session_from_row`] reads (a macro so queries stay static strings).
+macro_rules! session_columns {
+    () => {
+        "id, workspace_id, agent_id, subject, user_subject, scopes, expires_at, revoked_at, agent_generation, created_at"
+    };
+}
+
+fn session_from_row(r: &sqlx::any::AnyRow) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        id: r.try_get("id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        agent_id: r.try_get("agent_id")?,
+        subject: r.try_get("subject")?,
+        user_subject: r.try_get("user_subject")?,
+        scopes: scopes_from(&r.try_get::<String, _>("scopes")?)?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+        agent_generation: r.try_get("agent_generation")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 fn agent_from_row(r: &sqlx::any::AnyRow) -> Result<Agent, StoreError> {
     let ttl: i64 = r.try_get("max_session_ttl_seconds")?;
     Ok(Agent {
@@ -99,6 +127,7 @@ fn agent_from_row(r: &sqlx::any::AnyRow) -> Result<Agent, StoreError> {
         max_session_ttl_seconds: u64::try_from(ttl).unwrap_or(0),
         disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
         created_at: rfc3339(r.try_get("created_at")?),
+        credential_generation: r.try_get("credential_generation")?,
     })
 }
 
@@ -138,13 +167,14 @@ impl Store {
             max_session_ttl_seconds,
             disabled: false,
             created_at: rfc3339(now),
+            credential_generation: 0,
         };
         Ok((agent, credential))
     }
 
     pub async fn list_agents(&self, workspace_id: &str) -> Result<Vec<Agent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at FROM agents WHERE workspace_id = $1 ORDER BY created_at, id",
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_generation FROM agents WHERE workspace_id = $1 ORDER BY created_at, id",
         )
         .bind(workspace_id)
         .fetch_all(&self.pool)
@@ -158,7 +188,7 @@ impl Store {
         agent_id: &str,
     ) -> Result<Option<Agent>, StoreError> {
         sqlx::query(
-            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at FROM agents WHERE workspace_id = $1 AND id = $2",
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_generation FROM agents WHERE workspace_id = $1 AND id = $2",
         )
         .bind(workspace_id)
         .bind(agent_id)
@@ -178,8 +208,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let done = sqlx::query(
-            "UPDATE agents SET disabled_at = CASE WHEN $1 = 1 THEN COALESCE(disabled_at, $2) ELSE NULL END, updated_at = $2 \
-             WHERE workspace_id = $3 AND id = $4",
+            "UPDATE agents SET disabled_at = CASE WHEN $1 = 1 THEN COALESCE(disabled_at, $2) ELSE NULL END, updated_at = $2, \
+             credential_generation = credential_generation + $1 WHERE workspace_id = $3 AND id = $4",
         )
         .bind(i64::from(disabled))
         .bind(now)
@@ -204,7 +234,8 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("agent `{agent_id}`")))?;
         let credential = new_credential(hex_id);
         let done = sqlx::query(
-            "UPDATE agents SET credential_hash = $1, updated_at = $2 WHERE workspace_id = $3 AND id = $4",
+            "UPDATE agents SET credential_hash = $1, updated_at = $2, credential_generation = credential_generation + 1 \
+             WHERE workspace_id = $3 AND id = $4",
         )
         .bind(hash_credential(credential.expose()))
         .bind(now_ms())
@@ -228,7 +259,7 @@ impl Store {
             return Ok(None);
         };
         let row = sqlx::query(
-            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_hash FROM agents WHERE id = $1",
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_generation, credential_hash FROM agents WHERE id = $1",
         )
         .bind(&agent_id)
         .fetch_optional(&self.pool)
@@ -246,7 +277,7 @@ impl Store {
     /// The agent by id alone (for a session's agent).
     pub async fn agent_by_id(&self, agent_id: &str) -> Result<Option<Agent>, StoreError> {
         sqlx::query(
-            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at FROM agents WHERE id = $1",
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_generation FROM agents WHERE id = $1",
         )
             .bind(agent_id)
             .fetch_optional(&self.pool)
@@ -264,8 +295,8 @@ impl Store {
         user_issuer: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO agent_sessions (id, workspace_id, agent_id, subject, user_subject, user_issuer, scopes, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO agent_sessions (id, workspace_id, agent_id, subject, user_subject, user_issuer, scopes, expires_at, created_at, agent_generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&s.id)
         .bind(&s.workspace_id)
@@ -275,30 +306,70 @@ impl Store {
         .bind(user_issuer)
         .bind(scopes_json(&s.scopes))
         .bind(s.expires_at)
-        .bind(now_ms())
+        .bind(s.created_at)
+        .bind(s.agent_generation)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     pub async fn get_session(&self, session_id: &str) -> Result<Option<SessionRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, workspace_id, agent_id, subject, user_subject, scopes, expires_at, revoked_at FROM agent_sessions WHERE id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM agent_sessions WHERE id = $1"
+        ))
         .bind(session_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(SessionRow {
-            id: r.try_get("id")?,
-            workspace_id: r.try_get("workspace_id")?,
-            agent_id: r.try_get("agent_id")?,
-            subject: r.try_get("subject")?,
-            user_subject: r.try_get("user_subject")?,
-            scopes: scopes_from(&r.try_get::<String, _>("scopes")?)?,
-            expires_at: r.try_get("expires_at")?,
-            revoked_at: r.try_get("revoked_at")?,
-        }))
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// The sessions of an agent that have not expired, newest first (at most `limit`).
+    pub async fn list_agent_sessions(
+        &self,
+        workspace_id: &str,
+        agent_id: &str,
+        limit: i64,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM agent_sessions WHERE workspace_id = $1 AND agent_id = $2 AND expires_at > $3 \
+             ORDER BY created_at DESC, id LIMIT $4"
+        ))
+        .bind(workspace_id)
+        .bind(agent_id)
+        .bind(now_ms())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Revoke the live sessions of an agent (`session_id`: only that one). Returns how many
+    /// this call revoked (sessions already revoked, expired or ended by a rotation are not
+    /// counted).
+    pub async fn revoke_agent_sessions(
+        &self,
+        workspace_id: &str,
+        agent_id: &str,
+        session_id: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE agent_sessions SET revoked_at = $1 \
+             WHERE workspace_id = $2 AND agent_id = $3 AND revoked_at IS NULL AND expires_at > $1 \
+             AND ($4 = '' OR id = $4) \
+             AND agent_generation = (SELECT credential_generation FROM agents WHERE id = $3)",
+        )
+        .bind(now)
+        .bind(workspace_id)
+        .bind(agent_id)
+        .bind(session_id.unwrap_or(""))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Revoke; idempotent.

@@ -605,6 +605,7 @@ async fn revoke(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
 // Discovery
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
+    shared.stats.send_modify(|s| s.discovery_requests += 1);
     let issuer = &shared.issuer;
     let auth_methods: &[&str] = match shared.provider.lock().settings.client_auth {
         ClientAuth::Basic => &["client_secret_basic"],

@@ -32,6 +32,9 @@ pub struct OAuthStats {
     pub failures_pending: u64,
     /// Access tokens issued (by any grant or by `issue_tokens_directly`).
     pub access_tokens_issued: u64,
+    /// `GET /.well-known/openid-configuration` (and `oauth-authorization-server`) requests.
+    #[serde(default)]
+    pub discovery_requests: u64,
 }
 
 impl OAuthStats {
@@ -50,6 +53,7 @@ impl OAuthStats {
             "failures_injected" => self.failures_injected,
             "failures_pending" => self.failures_pending,
             "access_tokens_issued" => self.access_tokens_issued,
+            "discovery_requests" => self.discovery_requests,
             _ => return None,
         };
         Some(value)
