@@ -1,7 +1,8 @@
 //! Failed admin-token attempts over real HTTP (issue 14 items 5d and 7): each of the first
 //! `MAX_FAILURES` is a 401 recorded in the audit log (without the attempted token); beyond
-//! them the source gets 429 with `Retry-After` — even with the right token — and no more
-//! records are written, so a flood cannot fill the table.
+//! them the source's failures get 429 with `Retry-After` and no more records are written, so a
+//! flood cannot fill the table; the right token still passes (a gateway sharing the address must
+//! not be locked out).
 
 mod common;
 
@@ -38,11 +39,11 @@ async fn failed_admin_tokens_are_recorded_then_throttled() {
             let body: serde_json::Value = resp.json().await.unwrap();
             assert_eq!(body["error"], "rate_limited", "{l}: {body}");
         }
-        // The throttled source cannot use the right token either until the window ends.
+        // The right token still passes from the throttled source.
         let (status, _) = TestBroker::send(b.admin(Method::GET, "/admin/v1/workspaces")).await;
-        assert_eq!(status, 429, "{l}");
+        assert_eq!(status, 200, "{l}");
 
-        // Read the log from the store (the HTTP API is throttled for this address now).
+        // Read the log from the store.
         let records = b
             .broker
             .store()

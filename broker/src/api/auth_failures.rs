@@ -1,8 +1,9 @@
 //! Failed caller authentications (admin and internal tokens), per source IP: the first
 //! [`MAX_FAILURES`] in a window are logged (warn) and recorded in the audit log; beyond that the
-//! source gets `429` with `Retry-After` until the window ends, for every request — a right
-//! token included, so guessing cannot continue at full speed. Counting stops at the limit, so a
-//! flood writes at most `MAX_FAILURES` audit records per source and window.
+//! source's failed attempts get `429` with `Retry-After` until the window ends. A right token
+//! still passes (see `require_admin`): the tokens are too long to guess, and refusing it would
+//! let anyone sharing an address with a gateway lock that gateway out. Counting stops at the
+//! limit, so a flood writes at most `MAX_FAILURES` audit records per source and window.
 //! Never logged or recorded: the presented token, or anything derived from it.
 
 use std::collections::HashMap;
@@ -35,14 +36,6 @@ impl AuthFailures {
     fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
         // A panic while holding this lock leaves only counters behind: keep using them.
         self.sources.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Seconds until `source` may try again, if it is throttled now.
-    pub fn throttled(&self, source: IpAddr) -> Option<u64> {
-        let sources = self.lock();
-        let (start, count) = sources.get(&source)?;
-        let left = WINDOW.checked_sub(start.elapsed())?;
-        (*count >= MAX_FAILURES).then(|| left.as_secs().max(1))
     }
 
     /// Count one failed attempt of `source`.
