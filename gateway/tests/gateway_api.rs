@@ -832,12 +832,17 @@ async fn the_broker_audits_the_callers_principal_and_request_id() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "audit-probe-42");
 
+    // The client's id is kept apart; the stored request id is the server's own and unique
+    // (a client cannot make two records share an id, issue 14 item 13).
     let records = stack.broker.audit(WS).await;
     let issued = records
         .iter()
-        .find(|r| r["request_id"] == "audit-probe-42")
-        .unwrap_or_else(|| panic!("no audit record with the request id: {records:?}"));
+        .find(|r| r["client_request_id"] == "audit-probe-42")
+        .unwrap_or_else(|| panic!("no audit record with the client's request id: {records:?}"));
     assert_eq!(issued["principal"], format!("api_key:{key_id}").as_str());
+    let server_id = issued["request_id"].as_str().expect("a server request id");
+    assert_ne!(server_id, "audit-probe-42");
+    assert!(server_id.starts_with("req_"), "{server_id}");
     assert!(!serde_json::to_string(&records).unwrap().contains(&key));
 }
 
