@@ -13,7 +13,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "operators" / "configuration.md"
-SOURCE_DIRS = [ROOT / "broker" / "src", ROOT / "vault" / "src", ROOT / "gateway" / "src", ROOT / "cli" / "src"]
+SOURCE_DIRS = [
+    ROOT / "broker" / "src",
+    ROOT / "vault" / "src",
+    ROOT / "gateway" / "src",
+    ROOT / "cli" / "src",
+]
 # A setting is read through a string literal: `var("NEXUS_…")`, clap's `env = "NEXUS_…"`.
 NAME = re.compile(r'"(NEXUS_[A-Z][A-Z0-9_]*[A-Z0-9])"')
 
