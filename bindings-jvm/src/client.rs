@@ -111,7 +111,7 @@ pub struct NativeClient {
 impl NativeClient {
     #[uniffi::constructor]
     pub fn new(options: NativeClientOptions) -> Result<Arc<Self>, NativeError> {
-        crate::init_logging();
+        nexus_sdk::logging::init_from_env();
         let mut core = ClientOptions::new(options.gateway_url, options.api_key);
         core.timeout = Duration::from_millis(options.timeout_ms.max(1));
         if let Some(max_retries) = options.max_retries {

@@ -25,22 +25,3 @@ pub mod testing;
 pub mod token;
 
 uniffi::setup_scaffolding!();
-
-/// Logs of the core go nowhere unless `NEXUS_LOG` is set (e.g. `NEXUS_LOG=nexus_sdk=debug`), and
-/// then to stderr only: stdout belongs to an MCP server's JSON-RPC. (The Kotlin layer logs
-/// through SLF4J.)
-pub(crate) fn init_logging() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let Ok(filter) = std::env::var("NEXUS_LOG") else {
-            return;
-        };
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .with_ansi(false)
-            .finish();
-        // Another library in the process may have installed a subscriber first; keep theirs.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    });
-}

@@ -12,7 +12,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
-    crate::init_logging();
+    nexus_sdk::logging::init_from_env();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("nexus-core")

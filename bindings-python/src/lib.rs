@@ -23,21 +23,6 @@ mod testing;
 
 use pyo3::prelude::*;
 
-/// Logs of the core go nowhere unless `NEXUS_LOG` is set (e.g. `NEXUS_LOG=nexus_sdk=debug`),
-/// and then to stderr only: stdout belongs to an MCP server's JSON-RPC.
-fn init_logging() {
-    let Ok(filter) = std::env::var("NEXUS_LOG") else {
-        return;
-    };
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .finish();
-    // Another library in the process may have installed a subscriber first; keep theirs.
-    let _ = tracing::subscriber::set_global_default(subscriber);
-}
-
 /// Whether an upstream status means the credential was refused (the core's 401 rule applies):
 /// what the `httpx` and `requests` adapters ask before their one retry.
 #[pyfunction]
@@ -47,7 +32,7 @@ fn is_rejection(status: u16) -> bool {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    init_logging();
+    nexus_sdk::logging::init_from_env();
     runtime::init()?;
     errors::register(m)?;
     m.add_class::<client::Client>()?;

@@ -30,6 +30,8 @@ pub mod client;
 pub mod error;
 pub mod expiry;
 pub mod fetch;
+#[cfg(feature = "stderr-logging")]
+pub mod logging;
 pub mod policy;
 pub mod retry;
 pub mod session;
