@@ -48,5 +48,5 @@ pub use nexus_protocol::{
 };
 pub use retry::RetryPolicy;
 pub use session::{Session, SessionRequest};
-pub use strategy::{Injection, RequestParts, apply};
+pub use strategy::{BodyNeed, Injection, RequestParts, apply, body_need};
 pub use token::CachedToken;

@@ -60,8 +60,10 @@ pub struct ProxyConfig {
     /// Time to the upstream's response headers, milliseconds (`timeout: 30s` in YAML).
     #[serde(
         default,
-        alias = "timeout",
+        rename = "timeout",
+        alias = "timeout_ms",
         deserialize_with = "duration_ms_de",
+        serialize_with = "duration_ms_ser",
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout_ms: Option<u64>,
@@ -165,6 +167,14 @@ fn size_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     }
 }
 
+/// Written as `"<n>ms"`, so reading it back (a bare number is seconds) gives the same value.
+fn duration_ms_ser<S: serde::Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(ms) => s.serialize_str(&format!("{ms}ms")),
+        None => s.serialize_none(),
+    }
+}
+
 fn duration_ms_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match Option::<NumberOrText>::deserialize(d)? {
         None => Ok(None),
@@ -203,6 +213,47 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
     };
     number.parse::<u64>().ok()?.checked_mul(factor)
 }
+
+/// `POST` (internal API): the gateway's batch of proxied-call records → 204.
+pub const AUDIT_BATCH_PATH: &str = "/internal/v1/audit/proxy";
+
+/// One proxied call, as the audit trail records it (action `proxy.request`). Never a header
+/// value, a body, the query or a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyAuditRecord {
+    pub request_id: Option<String>,
+    pub workspace_id: String,
+    /// The principal's audit label (`api_key:<id>`, `session:<id>`).
+    pub principal: String,
+    pub provider: String,
+    pub method: String,
+    pub host: String,
+    /// The normalised path with id-like segments replaced by `{id}`.
+    pub path_template: String,
+    /// The upstream's status; 0 when there was none.
+    pub status: u16,
+    /// `ok`, `upstream_error`, `gateway_error`, `response_truncated`, `client_aborted`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// To the upstream's response headers.
+    pub latency_ms: u64,
+    /// To the last byte of the response body.
+    pub duration_ms: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    #[serde(default)]
+    pub retried_401: bool,
+}
+
+/// Body of [`AUDIT_BATCH_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyAuditBatch {
+    pub records: Vec<ProxyAuditRecord>,
+}
+
+/// Most records in one batch (the broker refuses more).
+pub const MAX_AUDIT_BATCH: usize = 500;
 
 #[cfg(test)]
 mod tests {
