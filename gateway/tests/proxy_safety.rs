@@ -288,15 +288,7 @@ async fn gateway_failures_are_typed_and_marked() {
     drop(closed);
     let provider = json!({"name": "dead", "auth_type": "api_key", "api_base_url": dead,
         "strategy": {"type": "header", "config": {"header_name": "X-K"}}});
-    p.stack
-        .broker
-        .admin(
-            reqwest::Method::POST,
-            "/admin/v1/providers",
-            Some(provider),
-            200,
-        )
-        .await;
+    p.add_provider(provider).await;
     p.stack.broker.add_connection(proxy_kit::WS, "dead").await;
     let down = p
         .request(reqwest::Method::GET, "dead", "/x")
@@ -406,4 +398,58 @@ async fn response_bodies_stream_to_the_caller_before_they_end() {
     }
     assert_eq!(got.len(), 2000);
     assert!(got[1000..].iter().all(|b| *b == b'2'));
+}
+
+#[tokio::test]
+async fn agent_sessions_proxy_within_their_scopes_and_their_token_stays_home() {
+    let p = ProxyStack::start().await;
+    p.header_provider(Value::Null).await;
+    let session = |scopes: &'static [&'static str]| {
+        let p = &p;
+        async move {
+            let (_, credential) = p.stack.broker.new_agent(proxy_kit::WS, scopes).await;
+            let created: Value = p
+                .http
+                .post(p.stack.url("/v1/sessions"))
+                .bearer_auth(credential)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            created["session_token"]
+                .as_str()
+                .expect("session token")
+                .to_owned()
+        }
+    };
+    let allowed = session(&["provider:up"]).await;
+    let response = p
+        .http
+        .get(p.url("up", "/me"))
+        .bearer_auth(&allowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = &p.upstream.requests()[0];
+    assert_eq!(seen.header("X-Upstream-Key"), Some("sk_upstream"));
+    assert!(
+        seen.header("authorization").is_none(),
+        "the session token stays at the gateway"
+    );
+
+    let other = session(&["provider:static-api"]).await;
+    let refused = p
+        .http
+        .get(p.url("up", "/me"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.headers()["nexus-error"], "scope_not_allowed");
+    assert_eq!(p.upstream.count(), 1);
 }

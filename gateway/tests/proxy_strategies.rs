@@ -202,22 +202,10 @@ async fn oauth_provider(p: &ProxyStack) {
         "auth_url": oauth.authorize_url(), "token_url": oauth.token_url(),
         "scopes": ["read"], "api_base_url": format!("{}/v2", p.upstream.url)
     });
-    p.stack
-        .broker
-        .admin(
-            reqwest::Method::POST,
-            "/admin/v1/providers",
-            Some(provider),
-            200,
-        )
-        .await;
+    p.add_provider(provider).await;
     let (_, refresh) = oauth.issue_tokens_directly(["read"]);
     let body = json!({"provider_name": "crm", "kind": "refresh_token", "secret": refresh});
-    let path = format!("/admin/v1/workspaces/{WS}/connections/import");
-    p.stack
-        .broker
-        .admin(reqwest::Method::POST, &path, Some(body), 201)
-        .await;
+    p.import_connection(body).await;
 }
 
 #[tokio::test]

@@ -130,18 +130,15 @@ pub async fn proxy(
     .await?;
 
     let mut facts = CallFacts::new(&principal, &token_request, &method, &target, &path, started);
-    let client = &gateway.inner.proxy_client;
-    let mut response = send(
-        client,
-        &method,
-        &url,
-        &forwarded,
-        &mut out_body,
-        &token,
-        &meter,
-        &limits,
-    )
-    .await;
+    let call = Call {
+        client: &gateway.inner.proxy_client,
+        method: &method,
+        url: &url,
+        forwarded: &forwarded,
+        meter: &meter,
+        limits: &limits,
+    };
+    let mut response = call.send(&mut out_body, &token).await;
     if let Ok(answer) = &response
         && nexus_sdk::policy::is_rejection(answer.status().as_u16())
     {
@@ -153,17 +150,7 @@ pub async fn proxy(
             .await?;
         if let OutBody::Whole(_) = out_body {
             facts.retried_401 = true;
-            response = send(
-                client,
-                &method,
-                &url,
-                &forwarded,
-                &mut out_body,
-                &token,
-                &meter,
-                &limits,
-            )
-            .await;
+            response = call.send(&mut out_body, &token).await;
         }
     }
     facts.bytes_in = meter.bytes();
@@ -265,67 +252,79 @@ async fn plan_body(
     Ok(OutBody::Whole(bytes))
 }
 
-/// Inject the credential and send once. The strategy sees the exact bytes of a whole body.
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    client: &reqwest::Client,
-    method: &Method,
-    url: &str,
-    forwarded: &HeaderMap,
-    body: &mut OutBody,
-    token: &CachedToken,
-    meter: &Arc<RequestMeter>,
-    limits: &CallLimits,
-) -> Result<reqwest::Response, ApiError> {
-    let strategy = token.strategy().map_err(strategy_error)?;
-    let signed_headers = match strategy {
-        nexus_protocol::Strategy::AwsSigV4 { .. } => header_list(forwarded)?,
-        _ => Vec::new(),
-    };
-    let whole: &[u8] = match body {
-        OutBody::Whole(bytes) => bytes,
-        OutBody::Stream(_) => b"",
-    };
-    let parts = RequestParts {
-        method: method.as_str(),
-        url,
-        headers: &signed_headers,
-        body: whole,
-    };
-    let injection = nexus_sdk::apply(strategy, token.credentials(), &parts, chrono::Utc::now())
-        .map_err(strategy_error)?;
-    let mut headers = forwarded.clone();
-    injection
-        .apply_to_header_map(&mut headers)
-        .map_err(strategy_error)?;
-    let out = match body {
-        OutBody::Whole(bytes) => reqwest::Body::from(bytes.clone()),
-        OutBody::Stream(stream) => {
-            let stream = stream.take().unwrap_or_default();
-            reqwest::Body::wrap_stream(limited_request(stream, limits.max_body, meter.clone()))
+/// What stays the same between the first attempt and the retry after a 401.
+struct Call<'a> {
+    client: &'a reqwest::Client,
+    method: &'a Method,
+    url: &'a str,
+    forwarded: &'a HeaderMap,
+    meter: &'a Arc<RequestMeter>,
+    limits: &'a CallLimits,
+}
+
+impl Call<'_> {
+    /// Inject the credential and send once. The strategy sees the exact bytes of a whole body.
+    async fn send(
+        &self,
+        body: &mut OutBody,
+        token: &CachedToken,
+    ) -> Result<reqwest::Response, ApiError> {
+        let (method, url, limits) = (self.method, self.url, self.limits);
+        let strategy = token.strategy().map_err(strategy_error)?;
+        let signed_headers = match strategy {
+            nexus_protocol::Strategy::AwsSigV4 { .. } => header_list(self.forwarded)?,
+            _ => Vec::new(),
+        };
+        let whole: &[u8] = match body {
+            OutBody::Whole(bytes) => bytes,
+            OutBody::Stream(_) => b"",
+        };
+        let parts = RequestParts {
+            method: method.as_str(),
+            url,
+            headers: &signed_headers,
+            body: whole,
+        };
+        let injection = nexus_sdk::apply(strategy, token.credentials(), &parts, chrono::Utc::now())
+            .map_err(strategy_error)?;
+        let mut headers = self.forwarded.clone();
+        injection
+            .apply_to_header_map(&mut headers)
+            .map_err(strategy_error)?;
+        let out = match body {
+            OutBody::Whole(bytes) => reqwest::Body::from(bytes.clone()),
+            OutBody::Stream(stream) => {
+                let stream = stream.take().unwrap_or_default();
+                reqwest::Body::wrap_stream(limited_request(
+                    stream,
+                    limits.max_body,
+                    self.meter.clone(),
+                ))
+            }
+        };
+        let request = self
+            .client
+            .request(method.clone(), injection.url.as_str())
+            .headers(headers)
+            .body(out)
+            .send();
+        match tokio::time::timeout(limits.timeout, request).await {
+            Err(_) => Err(ApiError::new(
+                ErrorCode::UpstreamTimeout,
+                format!(
+                    "the upstream sent no response headers within {} ms",
+                    limits.timeout.as_millis()
+                ),
+            )),
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) if self.meter.over_limit() => Err(too_large(limits.max_body)),
+            // Never the error's text: it names the URL, whose query may carry a credential.
+            Ok(Err(err)) => Err(ApiError::bad_gateway(if err.is_connect() {
+                "could not connect to the upstream"
+            } else {
+                "the upstream failed before answering"
+            })),
         }
-    };
-    let request = client
-        .request(method.clone(), injection.url.as_str())
-        .headers(headers)
-        .body(out)
-        .send();
-    match tokio::time::timeout(limits.timeout, request).await {
-        Err(_) => Err(ApiError::new(
-            ErrorCode::UpstreamTimeout,
-            format!(
-                "the upstream sent no response headers within {} ms",
-                limits.timeout.as_millis()
-            ),
-        )),
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(_)) if meter.over_limit() => Err(too_large(limits.max_body)),
-        // Never the error's text: it names the URL, whose query may carry a credential.
-        Ok(Err(err)) => Err(ApiError::bad_gateway(if err.is_connect() {
-            "could not connect to the upstream"
-        } else {
-            "the upstream failed before answering"
-        })),
     }
 }
 

@@ -58,6 +58,13 @@ impl ProxyStack {
         if !proxy.is_null() {
             provider["proxy"] = proxy;
         }
+        self.add_provider(provider).await;
+        let body = json!({"provider_name": name, "kind": "credentials", "secret": credentials});
+        self.import_connection(body).await;
+    }
+
+    /// `POST /admin/v1/providers` with `provider` (must succeed).
+    pub async fn add_provider(&self, provider: Value) {
         self.stack
             .broker
             .admin(
@@ -67,7 +74,10 @@ impl ProxyStack {
                 200,
             )
             .await;
-        let body = json!({"provider_name": name, "kind": "credentials", "secret": credentials});
+    }
+
+    /// Import a connection of [`WS`] (`body` as `POST …/connections/import` takes it).
+    pub async fn import_connection(&self, body: Value) {
         let path = format!("/admin/v1/workspaces/{WS}/connections/import");
         self.stack
             .broker
