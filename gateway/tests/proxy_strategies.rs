@@ -254,6 +254,42 @@ async fn an_upstream_401_refreshes_once_and_retries_only_a_replayable_body() {
 }
 
 #[tokio::test]
+async fn concurrent_401s_share_one_forced_refresh() {
+    let p = ProxyStack::start().await;
+    oauth_provider(&p).await;
+    let warm = p
+        .request(reqwest::Method::GET, "crm", "/warm")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 200);
+    let revoked = p.upstream.requests()[0]
+        .header("authorization")
+        .unwrap()
+        .to_owned();
+    p.upstream.reject_authorization(&revoked);
+    let calls = (0..8).map(|i| {
+        p.request(reqwest::Method::GET, "crm", &format!("/contacts/{i}"))
+            .send()
+    });
+    for response in futures::future::join_all(calls).await {
+        assert_eq!(response.unwrap().status(), 200, "each call recovered");
+    }
+    assert_eq!(
+        p.stack.broker.oauth.stats().refresh_token_requests,
+        2,
+        "the first resolve and exactly one forced refresh for all eight rejections"
+    );
+    let fresh: Vec<_> = p
+        .upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.header("authorization") != Some(revoked.as_str()))
+        .collect();
+    assert_eq!(fresh.len(), 8, "each call ended with the new token once");
+}
+
+#[tokio::test]
 async fn every_proxied_call_leaves_one_audit_record_without_query_or_secret() {
     let p = ProxyStack::start().await;
     p.header_provider(Value::Null).await;

@@ -84,6 +84,8 @@ impl Reply {
 
 struct State {
     requests: Mutex<Vec<RawRequest>>,
+    /// `Authorization` values answered 401 (a revoked credential), before the script.
+    rejected: Mutex<Vec<String>>,
     script: Mutex<VecDeque<Reply>>,
     progress: watch::Sender<u64>,
 }
@@ -102,6 +104,7 @@ impl RecordingUpstream {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(State {
             requests: Mutex::new(Vec::new()),
+            rejected: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
             progress: watch::channel(0).0,
         });
@@ -128,6 +131,12 @@ impl RecordingUpstream {
     }
 
     /// Every request received so far.
+    /// From now on, answer 401 to every request whose `Authorization` is `value` (the
+    /// credential was revoked at the provider).
+    pub fn reject_authorization(&self, value: &str) {
+        self.state.rejected.lock().push(value.to_owned());
+    }
+
     pub fn requests(&self) -> Vec<RawRequest> {
         self.state.requests.lock().clone()
     }
@@ -196,8 +205,15 @@ async fn serve(stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
     {
         read_exact_counted(&mut reader, &mut request.body, len, &state).await?;
     }
+    let revoked = request
+        .header("authorization")
+        .is_some_and(|v| state.rejected.lock().iter().any(|r| r == v));
     state.requests.lock().push(request);
-    let reply = state.script.lock().pop_front();
+    let reply = if revoked {
+        Some(Reply::status(401))
+    } else {
+        state.script.lock().pop_front()
+    };
     let mut stream = reader.into_inner();
     match reply.unwrap_or_else(|| Reply::with(200, &[("Content-Type", "text/plain")], b"ok")) {
         Reply::Fixed {
