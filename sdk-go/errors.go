@@ -42,6 +42,17 @@ const (
 	CodeInvalidSubjectToken = "invalid_subject_token"
 	// CodeInternalError — 500: a server fault, never a client mistake.
 	CodeInternalError = "internal_error"
+	// Proxy mode (issue 16).
+	// CodeInsufficientScope — 403: the agent session holds no scope whose proxy rule allows this call.
+	CodeInsufficientScope = "insufficient_scope"
+	// CodeInvalidProxyPath — 400: the proxied path was refused (traversal, bad or double encoding).
+	CodeInvalidProxyPath = "invalid_proxy_path"
+	// CodeProxyHostNotAllowed — 400: `Nexus-Proxy-Host` is not in the provider's `proxy.allowed_hosts`.
+	CodeProxyHostNotAllowed = "proxy_host_not_allowed"
+	// CodeProxyNotEnabled — 404: the provider has no `api_base_url` or its proxy is disabled.
+	CodeProxyNotEnabled = "proxy_not_enabled"
+	// CodeUpstreamTimeout — 504: the upstream sent no response headers within the proxy timeout.
+	CodeUpstreamTimeout = "upstream_timeout"
 )
 
 // Error kinds raised by the SDK itself while applying a strategy. They are identical in every

@@ -115,6 +115,27 @@ export class UserNotAuthorizedForScopeError extends ForbiddenError {
 export class InvalidSubjectTokenError extends UnauthorizedError {
   override name = 'InvalidSubjectTokenError';
 }
+// Proxy mode (issue 16).
+/** 403: the agent session holds no scope whose proxy rule allows this call. */
+export class InsufficientScopeError extends ForbiddenError {
+  override name = 'InsufficientScopeError';
+}
+/** 400: the proxied path was refused (traversal, bad or double encoding). */
+export class InvalidProxyPathError extends InvalidRequestError {
+  override name = 'InvalidProxyPathError';
+}
+/** 400: `Nexus-Proxy-Host` is not in the provider's `proxy.allowed_hosts`. */
+export class ProxyHostNotAllowedError extends InvalidRequestError {
+  override name = 'ProxyHostNotAllowedError';
+}
+/** 404: the provider has no `api_base_url` or its proxy is disabled. */
+export class ProxyNotEnabledError extends NotFoundError {
+  override name = 'ProxyNotEnabledError';
+}
+/** 504: the upstream sent no response headers within the proxy timeout. */
+export class UpstreamTimeoutError extends UpstreamUnavailableError {
+  override name = 'UpstreamTimeoutError';
+}
 /** 500: a server fault (also any error code this SDK version does not know). */
 export class InternalServerError extends NexusError {
   override name = 'InternalServerError';
@@ -182,6 +203,11 @@ export const ERROR_TABLE: Readonly<Record<string, readonly [NexusErrorKind, Erro
   user_not_authorized_for_scope: ['api', UserNotAuthorizedForScopeError],
   invalid_subject_token: ['api', InvalidSubjectTokenError],
   internal_error: ['api', InternalServerError],
+  insufficient_scope: ['api', InsufficientScopeError],
+  invalid_proxy_path: ['api', InvalidProxyPathError],
+  proxy_host_not_allowed: ['api', ProxyHostNotAllowedError],
+  proxy_not_enabled: ['api', ProxyNotEnabledError],
+  upstream_timeout: ['api', UpstreamTimeoutError],
   unknown_strategy: ['strategy', StrategyError],
   invalid_strategy_config: ['strategy', StrategyError],
   missing_credential_field: ['strategy', StrategyError],

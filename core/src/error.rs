@@ -156,6 +156,37 @@ pub const ERROR_TABLE: &[ErrorClass] = {
             "UnauthorizedError",
         ),
         row("internal_error", Api, "InternalServerError", ROOT_CLASS),
+        // Proxy mode (issue 16).
+        row(
+            "insufficient_scope",
+            Api,
+            "InsufficientScopeError",
+            "ForbiddenError",
+        ),
+        row(
+            "invalid_proxy_path",
+            Api,
+            "InvalidProxyPathError",
+            "InvalidRequestError",
+        ),
+        row(
+            "proxy_host_not_allowed",
+            Api,
+            "ProxyHostNotAllowedError",
+            "InvalidRequestError",
+        ),
+        row(
+            "proxy_not_enabled",
+            Api,
+            "ProxyNotEnabledError",
+            "NotFoundError",
+        ),
+        row(
+            "upstream_timeout",
+            Api,
+            "UpstreamTimeoutError",
+            "UpstreamUnavailableError",
+        ),
         row("unknown_strategy", Strategy, "StrategyError", ROOT_CLASS),
         row(
             "invalid_strategy_config",

@@ -13,6 +13,7 @@
 //! - [`policy`]: the client policy every SDK shares: the 401 rule
 //!   ([`NexusClient::replace_rejected`]), invalidation ([`NexusClient::invalidate`]), per-principal
 //!   cache keys.
+//! - [`proxy`]: proxy mode's URL and the upstream-or-gateway classification of an answer.
 //! - [`session`]: agent sessions ([`NexusClient::start_session`]): a scoped, renewed session
 //!   token instead of the API key, with its own cache namespace.
 //! - [`error`]: [`NexusError`], its stable `code()` strings, and [`error::ERROR_TABLE`] (code →
@@ -33,6 +34,7 @@ pub mod fetch;
 #[cfg(feature = "stderr-logging")]
 pub mod logging;
 pub mod policy;
+pub mod proxy;
 pub mod retry;
 pub mod session;
 pub mod strategy;
@@ -48,5 +50,5 @@ pub use nexus_protocol::{
 };
 pub use retry::RetryPolicy;
 pub use session::{Session, SessionRequest};
-pub use strategy::{Injection, RequestParts, apply};
+pub use strategy::{BodyNeed, Injection, RequestParts, apply, body_need};
 pub use token::CachedToken;

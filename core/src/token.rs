@@ -23,6 +23,8 @@ pub struct CachedToken {
     api_base_url: Option<String>,
     connection_id: Option<String>,
     scope_enforcement: Option<ScopeEnforcement>,
+    /// The provider's proxy settings, when the broker sent them (the gateway's proxy mode).
+    proxy: Option<nexus_protocol::proxy::ProxyConfig>,
     /// Wall-clock expiry (for display); `None` for credentials that never expire.
     expires_at: Option<DateTime<Utc>>,
     /// Monotonic instant after which the credential must not be used (cache decisions).
@@ -58,6 +60,7 @@ impl CachedToken {
             api_base_url: response.api_base_url,
             connection_id: response.connection_id,
             scope_enforcement: response.scope_enforcement,
+            proxy: response.proxy,
             expires_at: lifetime.expires_at,
             valid_until: received + lifetime.ttl,
             generation: 0,
@@ -96,6 +99,11 @@ impl CachedToken {
 
     pub fn api_base_url(&self) -> Option<&str> {
         self.api_base_url.as_deref()
+    }
+
+    /// The provider's proxy settings (only the broker's answers to the gateway carry them).
+    pub fn proxy_config(&self) -> Option<&nexus_protocol::proxy::ProxyConfig> {
+        self.proxy.as_ref()
     }
 
     pub fn connection_id(&self) -> Option<&str> {

@@ -46,10 +46,13 @@ impl FromRequestParts<Gateway> for Caller {
             .unwrap_or_default();
         let principal = if crate::routes::sessions::is_session_token(&key) {
             // Agent sessions: checked at the broker on every request (never cached), so a
-            // revocation takes effect at once. They may only resolve.
-            if parts.uri.path() != crate::routes::paths::RESOLVE {
+            // revocation takes effect at once. They may only resolve, and proxy (issue 16).
+            let path = parts.uri.path();
+            if path != crate::routes::paths::RESOLVE
+                && !path.starts_with(nexus_protocol::proxy::PROXY_PREFIX)
+            {
                 return Err(ApiError::forbidden(
-                    "a session token may only be used with /v1/resolve and /v1/authorize",
+                    "a session token may only be used with /v1/resolve, /v1/proxy and /v1/authorize",
                 ));
             }
             crate::routes::sessions::verify_session(gateway, &key, request_id).await?

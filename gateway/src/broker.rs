@@ -106,6 +106,23 @@ impl BrokerClient {
             .map(for_clients)
     }
 
+    /// Store a batch of proxied-call audit records (`crate::proxy::audit`).
+    pub async fn append_proxy_audit(
+        &self,
+        records: &[nexus_protocol::proxy::ProxyAuditRecord],
+    ) -> Result<(), ApiError> {
+        let body = nexus_protocol::proxy::ProxyAuditBatch {
+            records: records.to_vec(),
+        };
+        let http = self
+            .http
+            .post(self.url(nexus_protocol::proxy::AUDIT_BATCH_PATH))
+            .json(&body);
+        self.call::<serde_json::Value>(http, "", "proxy audit")
+            .await
+            .map(|_| ())
+    }
+
     pub async fn request_connection(
         &self,
         request: &InternalRequestConnection,
@@ -138,7 +155,7 @@ impl BrokerClient {
         let url = self.connection_url(principal, connection_id, "/token");
         self.call(self.http.get(url), request_id, "connection token")
             .await
-            .map(for_clients)
+            .map(for_clients_only)
     }
 
     pub async fn refresh_connection(
@@ -150,7 +167,7 @@ impl BrokerClient {
         let url = self.connection_url(principal, connection_id, "/refresh");
         self.call(self.http.post(url), request_id, "refresh connection")
             .await
-            .map(for_clients)
+            .map(for_clients_only)
     }
 
     /// Ready when the broker's `/readyz` answers 2xx **and** the broker accepts our internal
@@ -359,6 +376,13 @@ impl BrokerClient {
 /// see `nexus_protocol::effective`). A stored strategy the protocol rejects is sent as it is,
 /// so the SDK reports its own typed strategy error; the broker validates providers on write,
 /// so this is logged as the server fault it is.
+/// [`for_clients`] for answers that go straight to a client: without the proxy settings.
+fn for_clients_only(response: ResolveResponse) -> ResolveResponse {
+    let mut response = for_clients(response);
+    response.proxy = None;
+    response
+}
+
 fn for_clients(mut response: ResolveResponse) -> ResolveResponse {
     if let Err(err) = response.for_clients() {
         tracing::error!(

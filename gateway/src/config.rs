@@ -63,6 +63,8 @@ pub struct GatewayConfig {
     /// reached it (`Host`, and `X-Forwarded-Proto: https`), which a client can choose — set it
     /// in production.
     pub public_url: Option<String>,
+    /// Proxy mode's gateway-wide limits (`NEXUS_PROXY_*`, see [`crate::proxy::ProxyLimits`]).
+    pub proxy: crate::proxy::ProxyLimits,
 }
 
 impl GatewayConfig {
@@ -87,6 +89,7 @@ impl GatewayConfig {
             broker_timeout: Duration::from_secs(15),
             broker_connect_timeout: Duration::from_secs(2),
             public_url: None,
+            proxy: crate::proxy::ProxyLimits::default(),
         }
     }
 
@@ -149,6 +152,22 @@ impl GatewayConfig {
         }
         if let Some(ms) = number("NEXUS_GATEWAY_BROKER_TIMEOUT_MS")? {
             config.broker_timeout = Duration::from_millis(ms);
+        }
+        // Proxy mode (issue 16).
+        if let Some(n) = number("NEXUS_PROXY_MAX_BODY")? {
+            config.proxy.max_body = n;
+        }
+        if let Some(n) = number("NEXUS_PROXY_MAX_BUFFERED_BODY")? {
+            config.proxy.max_buffered_body = n;
+        }
+        if let Some(n) = number("NEXUS_PROXY_REPLAY_BUFFER")? {
+            config.proxy.replay_buffer = n;
+        }
+        if let Some(n) = number("NEXUS_PROXY_MAX_RESPONSE_BODY")? {
+            config.proxy.max_response_body = n;
+        }
+        if let Some(ms) = number("NEXUS_PROXY_MAX_TIMEOUT_MS")? {
+            config.proxy.max_timeout = Duration::from_millis(ms);
         }
         if let Some(url) = get("NEXUS_PUBLIC_URL").filter(|u| !u.trim().is_empty()) {
             config.public_url = Some(public_url(&url)?);

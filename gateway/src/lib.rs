@@ -13,6 +13,7 @@
 //! - [`query`]: strict parsing of the resolve query and of ids.
 //! - [`token_cache`]: access tokens per (workspace, provider), single-flight.
 //! - [`revocation_feed`]: the broker's revocation stream, which empties those caches at once.
+//! - [`proxy`]: proxy mode (`/v1/proxy/…`): path, header and body rules, audit batches.
 //! - [`broker`]: the internal-API client; maps broker answers to [`ApiError`]s.
 //! - [`tls`]: the broker client's TLS (rustls, `ring` provider passed explicitly).
 //! - [`metrics`], [`openapi`], [`config`], [`error`].
@@ -27,6 +28,7 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod proxy;
 pub mod query;
 pub mod rate_limit;
 pub mod revocation_feed;
@@ -62,6 +64,9 @@ pub(crate) struct Inner {
     pub(crate) feed: Arc<revocation_feed::FeedStatus>,
     /// Rendered once: the document does not change while the process runs.
     pub(crate) openapi_json: Bytes,
+    /// Proxy mode: the upstream client (redirects not followed) and the audit batcher.
+    pub(crate) proxy_client: reqwest::Client,
+    pub(crate) proxy_audit: Arc<proxy::audit::ProxyAudit>,
 }
 
 impl Gateway {
@@ -101,7 +106,11 @@ impl Gateway {
         let openapi_json =
             Bytes::from(serde_json::to_vec(&openapi::document()).map_err(GatewayError::OpenApi)?);
         let feed = Arc::new(revocation_feed::FeedStatus::default());
+        let proxy_client = proxy::upstream_client(&config.proxy)?;
+        let proxy_audit = Arc::new(proxy::audit::ProxyAudit::new(broker.clone()));
         let inner = Inner {
+            proxy_client,
+            proxy_audit,
             config,
             broker: broker.clone(),
             keys,

@@ -57,7 +57,14 @@ pub async fn finalize(mut request: Request, next: Next) -> Response {
 
     if let Some(PendingError(body)) = response.extensions_mut().remove::<PendingError>() {
         write_error_body(&mut response, body, &request_id);
-    } else if is_error(response.status()) && !is_json(&response) {
+    } else if is_error(response.status())
+        && !is_json(&response)
+        // A proxied upstream's answer passes as it is.
+        && response
+            .extensions()
+            .get::<crate::routes::proxy::UpstreamAnswer>()
+            .is_none()
+    {
         let body = envelope_for_plain_error(&response);
         write_error_body(&mut response, body, &request_id);
     }

@@ -26,10 +26,13 @@ use std::time::{Duration, Instant};
 
 pub struct TokenCache {
     cache: Option<Cache<TokenKey, Arc<CachedToken>>>,
-    broker: BrokerClient,
+    pub(crate) broker: BrokerClient,
     metrics: Arc<Metrics>,
-    refresh_margin: Duration,
-    max_ttl: Duration,
+    pub(crate) refresh_margin: Duration,
+    pub(crate) max_ttl: Duration,
+    /// Proxy mode's tokens (API keys only): the core's cache, so the single flight and the 401
+    /// rule (`replace_rejected`) are the client policy itself (`crate::proxy::tokens`).
+    pub(crate) proxy: nexus_sdk::TokenCache,
 }
 
 /// What a cached token is shared by. Every API key of a workspace gets the same credential, so
@@ -70,6 +73,8 @@ impl CachedToken {
     fn render(&self, now: Instant) -> ResolveResponse {
         let mut response = self.response.clone();
         response.expires_in = self.expires_in(now);
+        // The proxy settings are for the gateway's proxy mode, not for clients.
+        response.proxy = None;
         response
     }
 
@@ -138,6 +143,7 @@ impl TokenCache {
             metrics,
             refresh_margin,
             max_ttl,
+            proxy: nexus_sdk::TokenCache::with_safety_buffer(refresh_margin),
         }
     }
 
@@ -146,6 +152,7 @@ impl TokenCache {
         if let Some(cache) = &self.cache {
             cache.invalidate_all();
         }
+        self.proxy.clear();
     }
 
     pub async fn resolve(
@@ -284,6 +291,7 @@ mod tests {
             api_base_url: None,
             scope_enforcement: None,
             connection_id: None,
+            proxy: None,
         }
     }
 

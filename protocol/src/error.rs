@@ -39,6 +39,17 @@ pub enum ErrorCode {
     InvalidSubjectToken,
     /// 500: a server fault. Never used for a client mistake.
     InternalError,
+    // Proxy mode (issue 16).
+    /// 403: the agent session holds no scope whose proxy rule allows this method and path.
+    InsufficientScope,
+    /// 400: the proxied path was refused by the normaliser (traversal, bad encoding).
+    InvalidProxyPath,
+    /// 400: `Nexus-Proxy-Host` names a host the provider's `proxy.allowed_hosts` does not list.
+    ProxyHostNotAllowed,
+    /// 404: the provider has no `api_base_url`, or its proxy is disabled.
+    ProxyNotEnabled,
+    /// 504: the upstream sent no response headers within the provider's proxy timeout.
+    UpstreamTimeout,
     /// Any code this version does not know.
     Other(String),
 }
@@ -62,6 +73,11 @@ impl ErrorCode {
             Self::UserNotAuthorizedForScope => "user_not_authorized_for_scope",
             Self::InvalidSubjectToken => "invalid_subject_token",
             Self::InternalError => "internal_error",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidProxyPath => "invalid_proxy_path",
+            Self::ProxyHostNotAllowed => "proxy_host_not_allowed",
+            Self::ProxyNotEnabled => "proxy_not_enabled",
+            Self::UpstreamTimeout => "upstream_timeout",
             Self::Other(code) => code,
         }
     }
@@ -84,6 +100,11 @@ impl ErrorCode {
             "user_not_authorized_for_scope" => Self::UserNotAuthorizedForScope,
             "invalid_subject_token" => Self::InvalidSubjectToken,
             "internal_error" => Self::InternalError,
+            "insufficient_scope" => Self::InsufficientScope,
+            "invalid_proxy_path" => Self::InvalidProxyPath,
+            "proxy_host_not_allowed" => Self::ProxyHostNotAllowed,
+            "proxy_not_enabled" => Self::ProxyNotEnabled,
+            "upstream_timeout" => Self::UpstreamTimeout,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -91,15 +112,22 @@ impl ErrorCode {
     /// The HTTP status a server sends with this code.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidRequest => 400,
+            Self::InvalidRequest | Self::InvalidProxyPath | Self::ProxyHostNotAllowed => 400,
             Self::Unauthorized | Self::InvalidSubjectToken => 401,
-            Self::Forbidden | Self::ScopeNotAllowed | Self::UserNotAuthorizedForScope => 403,
-            Self::NotFound | Self::ConnectionNotFound | Self::ProviderNotFound => 404,
+            Self::Forbidden
+            | Self::ScopeNotAllowed
+            | Self::UserNotAuthorizedForScope
+            | Self::InsufficientScope => 403,
+            Self::NotFound
+            | Self::ConnectionNotFound
+            | Self::ProviderNotFound
+            | Self::ProxyNotEnabled => 404,
             Self::ReauthRequired | Self::ConnectionNotActive => 409,
             Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::UpstreamUnavailable => 502,
+            Self::UpstreamTimeout => 504,
             Self::InternalError | Self::Other(_) => 500,
         }
     }
@@ -248,6 +276,11 @@ mod tests {
             "user_not_authorized_for_scope",
             "invalid_subject_token",
             "internal_error",
+            "insufficient_scope",
+            "invalid_proxy_path",
+            "proxy_host_not_allowed",
+            "proxy_not_enabled",
+            "upstream_timeout",
         ] {
             let parsed = ErrorCode::parse(code);
             assert!(

@@ -12,6 +12,7 @@
 //! - [`identity`]: agent sessions, authorization checks, On-Behalf-Of.
 //! - [`internal`]: the authenticated gateway → broker API (not public).
 //! - [`paths`]: the public paths of protocol v1.
+//! - [`proxy`]: proxy mode: a provider's `proxy` settings and the gateway's control headers.
 //! - [`ids`]: id newtypes (`WorkspaceId`, `ProviderName`, `Scope`, …), each rule checked once.
 //! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod internal;
 pub mod nesting;
 pub mod paths;
+pub mod proxy;
 pub mod resolve;
 pub mod secret;
 pub mod strategy;

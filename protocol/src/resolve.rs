@@ -111,6 +111,11 @@ pub struct ResolveResponse {
     /// The connection this credential belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
+    /// Broker → gateway only: the provider's proxy settings (proxy mode). The gateway removes
+    /// it before answering `/v1/resolve`, so clients never see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub proxy: Option<crate::proxy::ProxyConfig>,
 }
 
 fn default_token_type() -> String {

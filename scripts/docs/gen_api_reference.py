@@ -168,6 +168,32 @@ ERROR_ADVICE: dict[str, tuple[str, str, str]] = {
         "A server fault, never a client mistake: report it with the `request_id`.",
         "no",
     ),
+    # Proxy mode (issue 16); these carry `Nexus-Error` (docs/proxy.md).
+    "insufficient_scope": (
+        "403",
+        "Proxy mode: no scope of the session allows this method and path; ask for the scope.",
+        "no",
+    ),
+    "invalid_proxy_path": (
+        "400",
+        "Proxy mode: the path was refused (dot segments, double or bad encoding); fix the path.",
+        "no",
+    ),
+    "proxy_host_not_allowed": (
+        "400",
+        "Proxy mode: `Nexus-Proxy-Host` names a host the provider does not allow.",
+        "no",
+    ),
+    "proxy_not_enabled": (
+        "404",
+        "Proxy mode: the provider has no `api_base_url` or its proxy is off; ask an operator.",
+        "no",
+    ),
+    "upstream_timeout": (
+        "504",
+        "Proxy mode: the provider sent no response headers in time; retry later.",
+        "no",
+    ),
 }
 
 

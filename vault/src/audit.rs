@@ -7,6 +7,7 @@ use crate::error::VaultError;
 use crate::store::Store;
 use crate::store::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::store::audit_chain::ChainVerdict;
+use nexus_protocol::proxy::ProxyAuditRecord;
 
 #[derive(Clone)]
 pub struct AuditService {
@@ -59,6 +60,38 @@ impl AuditService {
                 detail: Some(&detail),
             })
             .await;
+    }
+
+    /// Record the gateway's proxied calls (proxy mode), one `proxy.request` event each, target
+    /// the provider. The detail holds method, host, path template, status, sizes and times;
+    /// the gateway never sends headers, bodies, the query or a credential.
+    pub async fn proxy_calls(&self, records: &[ProxyAuditRecord]) {
+        for r in records {
+            let detail = serde_json::json!({
+                "method": r.method,
+                "host": r.host,
+                "path": r.path_template,
+                "status": r.status,
+                "error_code": r.error_code,
+                "latency_ms": r.latency_ms,
+                "duration_ms": r.duration_ms,
+                "bytes_in": r.bytes_in,
+                "bytes_out": r.bytes_out,
+                "retried_401": r.retried_401,
+            })
+            .to_string();
+            self.store
+                .audit(AuditEvent {
+                    workspace_id: Some(&r.workspace_id),
+                    action: "proxy.request",
+                    target: Some(&r.provider),
+                    principal: &r.principal,
+                    outcome: &r.outcome,
+                    request_id: r.request_id.as_deref(),
+                    detail: Some(&detail),
+                })
+                .await;
+        }
     }
 
     pub async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, VaultError> {

@@ -24,19 +24,24 @@ exports drift from the table.
 
     NexusError
     ├── InvalidRequestError (InvalidRequest)    invalid_request
-    │   └── PayloadTooLargeError                payload_too_large
+    │   ├── PayloadTooLargeError                payload_too_large
+    │   ├── InvalidProxyPathError               invalid_proxy_path
+    │   └── ProxyHostNotAllowedError            proxy_host_not_allowed
     ├── UnauthorizedError (Unauthorized)        unauthorized
     │   └── InvalidSubjectTokenError            invalid_subject_token
     ├── ForbiddenError (Forbidden)              forbidden
     │   ├── ScopeNotAllowedError                scope_not_allowed
-    │   └── UserNotAuthorizedForScopeError      user_not_authorized_for_scope
+    │   ├── UserNotAuthorizedForScopeError      user_not_authorized_for_scope
+    │   └── InsufficientScopeError              insufficient_scope
     ├── NotFoundError (NotFound)                not_found
     │   ├── ProviderNotFoundError               provider_not_found
-    │   └── ConnectionNotFoundError             connection_not_found
+    │   ├── ConnectionNotFoundError             connection_not_found
+    │   └── ProxyNotEnabledError                proxy_not_enabled
     ├── ReauthRequiredError (ReauthRequired)    reauth_required
     ├── ConnectionNotActiveError                connection_not_active
     ├── RateLimitedError (RateLimited)          rate_limited
     ├── UpstreamUnavailableError                upstream_unavailable
+    │   └── UpstreamTimeoutError                upstream_timeout
     ├── InternalServerError (ServerError)       internal_error and codes this SDK does not know
     ├── StrategyError                           unknown_strategy, invalid_strategy_config,
     │                                           missing_credential_field, invalid_credential_value
@@ -59,7 +64,9 @@ from ._native import (
     ConnectionNotFoundError,
     Forbidden,
     ForbiddenError,
+    InsufficientScopeError,
     InternalServerError,
+    InvalidProxyPathError,
     InvalidRequest,
     InvalidRequestError,
     InvalidResponse,
@@ -73,6 +80,8 @@ from ._native import (
     PayloadTooLargeError,
     ProviderNotFound,
     ProviderNotFoundError,
+    ProxyHostNotAllowedError,
+    ProxyNotEnabledError,
     RateLimited,
     RateLimitedError,
     ReauthRequired,
@@ -83,6 +92,7 @@ from ._native import (
     TransportError,
     Unauthorized,
     UnauthorizedError,
+    UpstreamTimeoutError,
     UpstreamUnavailable,
     UpstreamUnavailableError,
     UserNotAuthorizedForScopeError,
@@ -98,7 +108,9 @@ __all__ = [
     "ConnectionNotFoundError",
     "Forbidden",
     "ForbiddenError",
+    "InsufficientScopeError",
     "InternalServerError",
+    "InvalidProxyPathError",
     "InvalidRequest",
     "InvalidRequestError",
     "InvalidResponse",
@@ -112,6 +124,8 @@ __all__ = [
     "PayloadTooLargeError",
     "ProviderNotFound",
     "ProviderNotFoundError",
+    "ProxyHostNotAllowedError",
+    "ProxyNotEnabledError",
     "RateLimited",
     "RateLimitedError",
     "ReauthRequired",
@@ -122,6 +136,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "UnauthorizedError",
+    "UpstreamTimeoutError",
     "UpstreamUnavailable",
     "UpstreamUnavailableError",
     "UserNotAuthorizedForScopeError",

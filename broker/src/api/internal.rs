@@ -12,6 +12,7 @@ use nexus_protocol::internal::{
     InternalRequestConnection, InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH,
     RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest, VerifyKeyResponse,
 };
+use nexus_protocol::proxy::{AUDIT_BATCH_PATH, MAX_AUDIT_BATCH, ProxyAuditBatch};
 use nexus_protocol::{
     CheckConnectionResponse, ErrorCode, RequestConnectionResponse, ResolveResponse,
 };
@@ -22,6 +23,8 @@ pub fn router(service: AppState) -> Router<AppState> {
         .route(VERIFY_API_KEY_PATH, post(verify_key))
         .route(RESOLVE_PATH, post(resolve))
         .route(REQUEST_CONNECTION_PATH, post(request_connection))
+        // Proxy mode (issue 16): the gateway's audit records of proxied calls.
+        .route(AUDIT_BATCH_PATH, post(proxy_audit))
         .route(
             "/internal/v1/workspaces/{ws}/connections/{id}",
             get(check_connection),
@@ -107,6 +110,21 @@ async fn resolve(
             )
             .await?,
     ))
+}
+
+/// Append the gateway's batch of proxied-call records to the audit trail.
+async fn proxy_audit(
+    State(s): State<AppState>,
+    JsonBody(batch): JsonBody<ProxyAuditBatch>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if batch.records.len() > MAX_AUDIT_BATCH {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("at most {MAX_AUDIT_BATCH} records per batch"),
+        ));
+    }
+    s.vault.audit().proxy_calls(&batch.records).await;
+    Ok(Json(serde_json::json!({ "stored": batch.records.len() })))
 }
 
 async fn request_connection(

@@ -64,6 +64,54 @@ impl Injection {
     }
 }
 
+impl Injection {
+    /// [`Injection::merge_into`] for an `http::HeaderMap` (the gateway's proxy mode): every
+    /// header the injection sets replaces the request's headers of that name.
+    pub fn apply_to_header_map(&self, headers: &mut http::HeaderMap) -> Result<()> {
+        for (name, value) in &self.headers {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                NexusError::InvalidStrategyConfig(format!("`{name}` is not a valid header name"))
+            })?;
+            // `apply` refused control characters already; this only guards the conversion.
+            let value = http::HeaderValue::from_str(value).map_err(|_| {
+                NexusError::InvalidRequest(format!("header `{name}` has an invalid value"))
+            })?;
+            headers.remove(&name);
+            headers.append(name, value);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a strategy must read the whole request body before it can sign the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyNeed {
+    /// The body is not signed: it can stream.
+    None,
+    /// The signature covers the body (`hmac_payload`; `aws_sigv4` unless S3's
+    /// `x-amz-content-sha256: UNSIGNED-PAYLOAD`).
+    Full,
+}
+
+/// What `strategy` needs of the body of a request with these headers.
+pub fn body_need(strategy: &Strategy, headers: &http::HeaderMap) -> BodyNeed {
+    match strategy {
+        Strategy::HmacPayload { .. } => BodyNeed::Full,
+        Strategy::AwsSigV4 { service, .. } => {
+            let unsigned = service == "s3"
+                && headers
+                    .get("x-amz-content-sha256")
+                    .is_some_and(|v| v.as_bytes() == b"UNSIGNED-PAYLOAD");
+            if unsigned {
+                BodyNeed::None
+            } else {
+                BodyNeed::Full
+            }
+        }
+        _ => BodyNeed::None,
+    }
+}
+
 impl fmt::Debug for Injection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Header values and the URL carry the credential: names only.
@@ -330,6 +378,42 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code(), "invalid_credential_value");
         assert!(!e.to_string().contains("X: y"));
+    }
+
+    #[test]
+    fn header_map_merge_replaces_and_body_need_follows_the_strategy() {
+        let i = Injection {
+            headers: vec![("Authorization".into(), "Bearer new".into())],
+            url: String::new(),
+        };
+        let mut h = http::HeaderMap::new();
+        h.append("authorization", http::HeaderValue::from_static("old"));
+        h.append("authorization", http::HeaderValue::from_static("older"));
+        h.append("accept", http::HeaderValue::from_static("x"));
+        i.apply_to_header_map(&mut h).unwrap();
+        let auth: Vec<_> = h.get_all("authorization").iter().collect();
+        assert_eq!(auth, vec!["Bearer new"]);
+        assert_eq!(h["accept"], "x");
+
+        let spec = |v: serde_json::Value| {
+            Strategy::from_spec(&serde_json::from_value(v).unwrap()).unwrap()
+        };
+        let hmac =
+            spec(serde_json::json!({"type": "hmac_payload", "config": {"header_name": "X-Sig"}}));
+        let s3 = spec(
+            serde_json::json!({"type": "aws_sigv4", "config": {"region": "us-east-1", "service": "s3"}}),
+        );
+        let bearer = spec(serde_json::json!({"type": "oauth2"}));
+        let empty = http::HeaderMap::new();
+        let mut unsigned = http::HeaderMap::new();
+        unsigned.insert(
+            "x-amz-content-sha256",
+            http::HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+        );
+        assert_eq!(body_need(&hmac, &empty), BodyNeed::Full);
+        assert_eq!(body_need(&s3, &empty), BodyNeed::Full);
+        assert_eq!(body_need(&s3, &unsigned), BodyNeed::None);
+        assert_eq!(body_need(&bearer, &empty), BodyNeed::None);
     }
 
     #[test]

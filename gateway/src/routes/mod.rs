@@ -3,6 +3,7 @@
 
 pub mod connections;
 pub mod health;
+pub mod proxy;
 pub mod resolve;
 pub mod sessions;
 
@@ -15,7 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -34,6 +35,9 @@ pub mod paths {
     pub const AUTHORIZE: &str = nexus_protocol::identity::AUTHORIZE_PATH;
     pub const TOKEN_EXCHANGE: &str = nexus_protocol::identity::TOKEN_EXCHANGE_PATH;
     pub const JWKS: &str = nexus_protocol::identity::JWKS_PATH;
+    // Proxy mode (issue 16).
+    pub const PROXY: &str = "/v1/proxy/{workspace_id}/{provider_name}/{*path}";
+    pub const PROXY_ROOT: &str = "/v1/proxy/{workspace_id}/{provider_name}";
 
     pub const ALL: &[&str] = &[
         RESOLVE,
@@ -55,7 +59,7 @@ pub mod paths {
 
 pub fn router(gateway: Gateway) -> Router {
     let max_body = gateway.inner.config.max_body_bytes;
-    Router::new()
+    let api = Router::new()
         .route(paths::RESOLVE, get(resolve::resolve))
         .route(
             paths::REQUEST_CONNECTION,
@@ -86,7 +90,20 @@ pub fn router(gateway: Gateway) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             middleware::enforce_limits,
+        ));
+    // Proxy mode (issue 16): bodies stream (no body limit layer; the handler enforces the proxy's
+    // own limits), and the gateway's own errors carry `Nexus-Error`.
+    let proxied = Router::new()
+        .route(paths::PROXY, any(proxy::proxy))
+        .route(paths::PROXY_ROOT, any(proxy::proxy))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            proxy::deadline,
         ))
+        .layer(axum::middleware::from_fn(proxy::mark_gateway_errors));
+    Router::new()
+        .merge(proxied)
+        .merge(api)
         .layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             middleware::observe,

@@ -79,7 +79,9 @@ pub async fn resolve_for_session(
         force_refresh: params.force_refresh,
         request_id: Some(request_id.to_owned()).filter(|id| !id.is_empty()),
     };
-    let response = gateway.inner.broker.resolve(&request).await?;
+    let mut response = gateway.inner.broker.resolve(&request).await?;
+    // The proxy settings are for the gateway's proxy mode, not for clients.
+    response.proxy = None;
     Ok(private_json(&response))
 }
 

@@ -35,6 +35,7 @@
 
 pub mod echo;
 pub mod oauth;
+pub mod recording;
 mod serve;
 pub mod ws;
 
@@ -43,5 +44,6 @@ pub use oauth::{
     AuthorizeMode, ClientAuth, Failure, FailureSpec, Introspection, IssParam, OAuthServer,
     OAuthServerOptions, OAuthStats, TokenRequestRecord, WaitTimeout, pkce_s256,
 };
+pub use recording::{RawRequest, RecordingUpstream, Reply};
 pub use serve::LOOPBACK_ANY_PORT;
 pub use ws::{WsAttempt, WsClose, WsServer, WsServerOptions};

@@ -152,6 +152,7 @@ impl ConnectionService {
             api_base_url: provider.api_base_url.clone(),
             scope_enforcement: None,
             connection_id: Some(row.id.clone()),
+            proxy: provider.proxy.clone(),
         })
     }
 
@@ -181,6 +182,7 @@ impl ConnectionService {
             api_base_url: provider.api_base_url.clone(),
             scope_enforcement: None,
             connection_id: Some(row.id.clone()),
+            proxy: provider.proxy.clone(),
         })
     }
 

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod file;
 
+use nexus_protocol::proxy::ProxyConfig;
 use nexus_protocol::{ProviderName, SecretString, Strategy, StrategySpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -117,6 +118,9 @@ pub struct ProviderInput {
     /// can be minted with only the session's scopes (`scope_enforcement: token`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supports_scope_narrowing: Option<bool>,
+    /// Proxy mode settings (`docs/proxy.md`); validated by [`ProxyConfig::check`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyConfig>,
 }
 
 /// Accept scopes as a list or as one space/comma-separated string.
@@ -187,6 +191,9 @@ pub struct Provider {
     /// See [`ProviderInput::supports_scope_narrowing`].
     #[serde(default)]
     pub supports_scope_narrowing: bool,
+    /// See [`ProviderInput::proxy`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl Provider {
@@ -236,7 +243,8 @@ fn overlay(base: ProviderInput, over: ProviderInput) -> ProviderInput {
         rotates_refresh_tokens,
         expires_in_field,
         default_expires_in,
-        supports_scope_narrowing
+        supports_scope_narrowing,
+        proxy
     )
 }
 
@@ -287,6 +295,14 @@ impl ProviderInput {
         ] {
             check_url(&name, field, value)?;
         }
+        if let Some(proxy) = &input.proxy {
+            proxy
+                .check(input.api_base_url.as_deref())
+                .map_err(|e| ProviderError::Invalid {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
         let enable_discovery = input.enable_discovery.unwrap_or(input.issuer.is_some());
         if auth_type == "oauth2" {
             let invalid = |reason: &str| ProviderError::Invalid {
@@ -326,6 +342,7 @@ impl ProviderInput {
                 .unwrap_or_else(|| "expires_in".into()),
             default_expires_in: input.default_expires_in.unwrap_or(3600),
             supports_scope_narrowing: input.supports_scope_narrowing.unwrap_or(false),
+            proxy: input.proxy,
         };
         Ok((provider, input.client_secret.filter(|s| !s.is_empty())))
     }
@@ -385,6 +402,29 @@ mod tests {
             input(json!({"name": "x", "client_id": "c", "auth_url": "javascript:alert(1)", "token_url": "https://t"})).resolve(),
             Err(ProviderError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn proxy_settings_are_validated_and_kept() {
+        let (p, _) = input(json!({"name": "crm", "auth_type": "api_key",
+            "api_base_url": "https://api.crm.example/v2",
+            "proxy": {"allowed_hosts": ["uploads.crm.example"], "timeout": "5s"}}))
+        .resolve()
+        .unwrap();
+        let proxy = p.proxy.unwrap();
+        assert_eq!(proxy.allowed_hosts, vec!["uploads.crm.example"]);
+        assert_eq!(proxy.timeout_ms, Some(5000));
+        let refused = input(json!({"name": "crm", "auth_type": "api_key",
+            "proxy": {"enabled": true}}))
+        .resolve();
+        assert!(
+            matches!(&refused, Err(ProviderError::Invalid { reason, .. }) if reason.contains("api_base_url")),
+            "{refused:?}"
+        );
+        let wildcard = input(json!({"name": "crm", "auth_type": "api_key",
+            "api_base_url": "https://api.crm.example", "proxy": {"allowed_hosts": ["*.crm.example"]}}))
+        .resolve();
+        assert!(matches!(wildcard, Err(ProviderError::Invalid { .. })));
     }
 
     #[test]

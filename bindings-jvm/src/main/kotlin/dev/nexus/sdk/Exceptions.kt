@@ -54,8 +54,14 @@ class ProviderNotFoundException(d: ErrorDetails) : NotFoundException(d)
 class ReauthRequiredException(d: ErrorDetails) : NexusException(d)
 class ConnectionNotActiveException(d: ErrorDetails) : NexusException(d)
 class RateLimitedException(d: ErrorDetails) : NexusException(d)
-class UpstreamUnavailableException(d: ErrorDetails) : NexusException(d)
+open class UpstreamUnavailableException(d: ErrorDetails) : NexusException(d)
 class InternalServerException(d: ErrorDetails) : NexusException(d)
+// Proxy mode (issue 16).
+class InsufficientScopeException(d: ErrorDetails) : ForbiddenException(d)
+class InvalidProxyPathException(d: ErrorDetails) : InvalidRequestException(d)
+class ProxyHostNotAllowedException(d: ErrorDetails) : InvalidRequestException(d)
+class ProxyNotEnabledException(d: ErrorDetails) : NotFoundException(d)
+class UpstreamTimeoutException(d: ErrorDetails) : UpstreamUnavailableException(d)
 class StrategyException(d: ErrorDetails) : NexusException(d)
 open class TransportException(d: ErrorDetails) : NexusException(d)
 class NexusTimeoutException(d: ErrorDetails) : TransportException(d)
@@ -84,6 +90,11 @@ internal val EXCEPTION_CLASSES: Map<String, (ErrorDetails) -> NexusException> = 
     "RateLimitedError" to ::RateLimitedException,
     "UpstreamUnavailableError" to ::UpstreamUnavailableException,
     "InternalServerError" to ::InternalServerException,
+    "InsufficientScopeError" to ::InsufficientScopeException,
+    "InvalidProxyPathError" to ::InvalidProxyPathException,
+    "ProxyHostNotAllowedError" to ::ProxyHostNotAllowedException,
+    "ProxyNotEnabledError" to ::ProxyNotEnabledException,
+    "UpstreamTimeoutError" to ::UpstreamTimeoutException,
     "StrategyError" to ::StrategyException,
     "TransportError" to ::TransportException,
     "NexusTimeoutError" to ::NexusTimeoutException,

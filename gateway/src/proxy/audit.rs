@@ -1,0 +1,232 @@
+//! One audit record per proxied call (design 16 §10), sent to the broker in batches off the
+//! request path: a bounded queue, flushed every [`MAX_AUDIT_BATCH`] records or 250 ms to
+//! `POST /internal/v1/audit/proxy`, which appends them to the same audit trail as every other
+//! event (action `proxy.request`). A full queue makes the recording task wait (never a silent
+//! loss); a broker that refuses or is down gets the batch again with a growing delay. Records
+//! still queued when the gateway process dies are lost (the documented loss window).
+
+use super::Target;
+use super::body::BodyEnd;
+use super::path::NormalPath;
+use super::tokens::TokenRequest;
+use crate::broker::BrokerClient;
+use axum::http::Method;
+use nexus_protocol::internal::Principal;
+use nexus_protocol::proxy::{MAX_AUDIT_BATCH, ProxyAuditRecord};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const QUEUE: usize = 10_000;
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const MAX_TEMPLATE: usize = 256;
+
+/// How a call ended, for the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    UpstreamError,
+    GatewayError,
+    ResponseTruncated,
+    ClientAborted,
+}
+
+impl Outcome {
+    pub fn from_end(end: BodyEnd, status: u16) -> Self {
+        match end {
+            BodyEnd::Complete if status >= 400 => Self::UpstreamError,
+            BodyEnd::Complete => Self::Ok,
+            BodyEnd::UpstreamError => Self::UpstreamError,
+            BodyEnd::Truncated => Self::ResponseTruncated,
+            BodyEnd::ClientAborted => Self::ClientAborted,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::UpstreamError => "upstream_error",
+            Self::GatewayError => "gateway_error",
+            Self::ResponseTruncated => "response_truncated",
+            Self::ClientAborted => "client_aborted",
+        }
+    }
+}
+
+/// What is known of a call before its answer ends.
+pub struct CallFacts {
+    record: ProxyAuditRecord,
+    started: Instant,
+    pub latency_ms: u64,
+    pub bytes_in: u64,
+    pub retried_401: bool,
+}
+
+impl CallFacts {
+    pub fn new(
+        principal: &Principal,
+        call: &TokenRequest,
+        method: &Method,
+        target: &Target,
+        path: &NormalPath,
+        started: Instant,
+    ) -> Self {
+        Self {
+            record: ProxyAuditRecord {
+                request_id: Some(call.request_id.clone()).filter(|id| !id.is_empty()),
+                workspace_id: call.workspace_id.clone(),
+                principal: principal.audit_label(),
+                provider: call.provider_name.clone(),
+                method: method.as_str().to_owned(),
+                host: target.host().to_owned(),
+                path_template: template(&path.joined()),
+                status: 0,
+                outcome: String::new(),
+                error_code: None,
+                latency_ms: 0,
+                duration_ms: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                retried_401: false,
+            },
+            started,
+            latency_ms: 0,
+            bytes_in: 0,
+            retried_401: false,
+        }
+    }
+
+    pub fn finish(
+        self,
+        status: u16,
+        outcome: Outcome,
+        error_code: Option<&str>,
+        bytes_out: u64,
+    ) -> ProxyAuditRecord {
+        let duration_ms = self.started.elapsed().as_millis() as u64;
+        ProxyAuditRecord {
+            status,
+            outcome: outcome.as_str().to_owned(),
+            error_code: error_code.map(str::to_owned),
+            latency_ms: if status == 0 {
+                duration_ms
+            } else {
+                self.latency_ms
+            },
+            duration_ms,
+            bytes_in: self.bytes_in,
+            bytes_out,
+            retried_401: self.retried_401,
+            ..self.record
+        }
+    }
+}
+
+/// `/contacts/12345/notes` → `/contacts/{id}/notes`: segments that look like ids (all digits,
+/// a UUID, or 16+ characters of `[A-Za-z0-9_-]`) are not kept, capped at 256 bytes.
+pub fn template(joined: &str) -> String {
+    let mut out = String::from("/");
+    let segments: Vec<&str> = joined
+        .split('/')
+        .map(|seg| if looks_like_id(seg) { "{id}" } else { seg })
+        .collect();
+    out.push_str(&segments.join("/"));
+    if out.len() > MAX_TEMPLATE {
+        let mut cut = MAX_TEMPLATE;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
+}
+
+fn looks_like_id(seg: &str) -> bool {
+    let digits = !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit());
+    let uuid = seg.len() == 36 && uuid::Uuid::parse_str(seg).is_ok();
+    let token = seg.len() >= 16
+        && seg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    digits || uuid || token
+}
+
+/// The gateway's side of the audit trail for proxied calls. The flushing task starts with the
+/// first record (inside the server's runtime).
+pub struct ProxyAudit {
+    broker: BrokerClient,
+    queue: OnceLock<mpsc::Sender<ProxyAuditRecord>>,
+}
+
+impl ProxyAudit {
+    pub fn new(broker: BrokerClient) -> Self {
+        Self {
+            broker,
+            queue: OnceLock::new(),
+        }
+    }
+
+    fn queue(&self) -> &mpsc::Sender<ProxyAuditRecord> {
+        self.queue.get_or_init(|| {
+            let (queue, receiver) = mpsc::channel(QUEUE);
+            tokio::spawn(flush_loop(receiver, self.broker.clone()));
+            queue
+        })
+    }
+
+    /// Queue a record; when the queue is full, a task waits for room (backpressure, no loss).
+    pub fn record(&self, record: ProxyAuditRecord) {
+        let queue = self.queue();
+        if let Err(mpsc::error::TrySendError::Full(record)) = queue.try_send(record) {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let _ = queue.send(record).await;
+            });
+        }
+    }
+}
+
+async fn flush_loop(mut receiver: mpsc::Receiver<ProxyAuditRecord>, broker: BrokerClient) {
+    let mut batch = Vec::with_capacity(MAX_AUDIT_BATCH);
+    loop {
+        let Some(first) = receiver.recv().await else {
+            return;
+        };
+        batch.push(first);
+        let deadline = tokio::time::sleep(FLUSH_EVERY);
+        tokio::pin!(deadline);
+        while batch.len() < MAX_AUDIT_BATCH {
+            tokio::select! {
+                _ = &mut deadline => break,
+                next = receiver.recv() => match next {
+                    Some(record) => batch.push(record),
+                    None => break,
+                },
+            }
+        }
+        let mut delay = Duration::from_millis(100);
+        while let Err(err) = broker.append_proxy_audit(&batch).await {
+            tracing::warn!(records = batch.len(), error = %err.body.message, "proxy audit batch not stored; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+        batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_hide_ids_and_keep_the_shape() {
+        assert_eq!(template("contacts/12345/notes"), "/contacts/{id}/notes");
+        assert_eq!(
+            template("users/5f0c6c2e-0f1d-4c47-9c8e-2f3a1b4c5d6e"),
+            "/users/{id}"
+        );
+        assert_eq!(template("files/AbCdEfGhIjKlMnOp_q"), "/files/{id}");
+        assert_eq!(template("v1/me/"), "/v1/me/");
+        assert_eq!(template(&"a/".repeat(300)).len(), MAX_TEMPLATE);
+    }
+}

@@ -1,0 +1,202 @@
+//! Proxy mode (`/v1/proxy/{workspace_id}/{provider_name}/{path…}`, design 16): the agent calls
+//! the provider's API through the gateway, which injects the credential with the core's strategy
+//! engine, so the agent never holds it.
+//!
+//! - [`path`]: the path normaliser (no input escapes the provider's base path).
+//! - [`headers`]: what crosses in each direction (hop-by-hop, `Proxy-*`, `Nexus-*`, credentials).
+//! - [`body`]: streamed bodies with limits and byte counts.
+//! - [`audit`]: one audit record per call, batched to the broker off the request path.
+//! - [`tokens`]: the credential of a call and the 401 rule (the core's cache and policy).
+//! - [`Target`]: the upstream URL of one call (base URL or an allowed host, never a caller URL).
+//!
+//! The handler is `routes::proxy`.
+
+pub mod audit;
+pub mod body;
+pub mod headers;
+pub mod path;
+pub mod tokens;
+
+use crate::error::{ApiError, GatewayError};
+use nexus_protocol::ErrorCode;
+use nexus_protocol::proxy::ProxyConfig;
+use std::time::Duration;
+
+/// Gateway-wide limits of proxy mode; a provider's `proxy` settings may only lower them.
+#[derive(Debug, Clone)]
+pub struct ProxyLimits {
+    /// Largest streamed request body (`NEXUS_PROXY_MAX_BODY`, bytes; default 1 GiB).
+    pub max_body: u64,
+    /// Largest body a signing strategy reads whole (`NEXUS_PROXY_MAX_BUFFERED_BODY`; 8 MiB).
+    pub max_buffered_body: u64,
+    /// Bodies up to this size are read first so a 401 can be retried (`NEXUS_PROXY_REPLAY_BUFFER`;
+    /// 64 KiB).
+    pub replay_buffer: u64,
+    /// Largest response body streamed back (`NEXUS_PROXY_MAX_RESPONSE_BODY`; 1 GiB).
+    pub max_response_body: u64,
+    /// Time to the upstream's response headers when the provider sets none (30 s).
+    pub default_timeout: Duration,
+    /// Cap of any provider's timeout (`NEXUS_PROXY_MAX_TIMEOUT_MS`; 120 s).
+    pub max_timeout: Duration,
+    /// Deadline to open a connection to an upstream (5 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for ProxyLimits {
+    fn default() -> Self {
+        Self {
+            max_body: 1 << 30,
+            max_buffered_body: 8 << 20,
+            replay_buffer: 64 << 10,
+            max_response_body: 1 << 30,
+            default_timeout: Duration::from_secs(30),
+            max_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The limits of one call: the provider's settings under the gateway's caps.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    pub max_body: u64,
+    pub max_buffered_body: u64,
+    pub replay_buffer: u64,
+    pub timeout: Duration,
+}
+
+impl ProxyLimits {
+    pub fn for_provider(&self, config: Option<&ProxyConfig>) -> CallLimits {
+        let pick = |own: Option<u64>, cap: u64| own.map_or(cap, |v| v.min(cap));
+        let config = config.cloned().unwrap_or_default();
+        CallLimits {
+            max_body: pick(config.max_body, self.max_body),
+            max_buffered_body: pick(config.max_buffered_body, self.max_buffered_body),
+            replay_buffer: pick(config.replay_buffer, self.replay_buffer),
+            timeout: config
+                .timeout_ms
+                .map_or(self.default_timeout, Duration::from_millis)
+                .min(self.max_timeout),
+        }
+    }
+}
+
+/// The client every proxied call goes through: redirects are returned, never followed; no
+/// cookies; no decompression (bytes pass as the upstream sent them); no environment proxy.
+pub fn upstream_client(limits: &ProxyLimits) -> Result<reqwest::Client, GatewayError> {
+    let tls = crate::tls::broker_client_config()
+        .map_err(|e| GatewayError::InvalidConfig(format!("TLS for the proxy client: {e}")))?;
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(limits.connect_timeout)
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(GatewayError::HttpClient)
+}
+
+/// Where one call goes: `scheme://authority` and the base path (no trailing `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub origin: String,
+    pub base_path: String,
+}
+
+impl Target {
+    /// The provider's base URL, or (with `Nexus-Proxy-Host`) an entry of `allowed_hosts` with
+    /// the base URL's scheme and path. Nothing else can be named.
+    pub fn choose(
+        api_base_url: &str,
+        config: Option<&ProxyConfig>,
+        wanted_host: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let base = reqwest::Url::parse(api_base_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ProxyNotEnabled,
+                    "the provider's api_base_url is not an http(s) URL",
+                )
+            })?;
+        let authority = match wanted_host {
+            None => authority_of(&base),
+            Some(wanted) => config
+                .and_then(|c| c.allowed_host(wanted))
+                .map(str::to_ascii_lowercase)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::ProxyHostNotAllowed,
+                        "Nexus-Proxy-Host is not in the provider's proxy.allowed_hosts",
+                    )
+                })?,
+        };
+        Ok(Self {
+            origin: format!("{}://{authority}", base.scheme()),
+            base_path: base.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The host the audit record names (no scheme).
+    pub fn host(&self) -> &str {
+        self.origin
+            .split_once("://")
+            .map_or(self.origin.as_str(), |(_, a)| a)
+    }
+}
+
+fn authority_of(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_is_the_base_or_an_allowed_host_only() {
+        let config = ProxyConfig {
+            allowed_hosts: vec!["uploads.crm.example".into()],
+            ..Default::default()
+        };
+        let base = Target::choose("https://api.crm.example/v2/", Some(&config), None).unwrap();
+        assert_eq!(base.origin, "https://api.crm.example");
+        assert_eq!(base.base_path, "/v2");
+        let other = Target::choose(
+            "https://api.crm.example/v2",
+            Some(&config),
+            Some("Uploads.CRM.example"),
+        )
+        .unwrap();
+        assert_eq!(other.origin, "https://uploads.crm.example");
+        let refused = Target::choose(
+            "https://api.crm.example",
+            Some(&config),
+            Some("evil.example"),
+        )
+        .unwrap_err();
+        assert_eq!(refused.body.error, ErrorCode::ProxyHostNotAllowed);
+        let none = Target::choose("https://api.crm.example", None, Some("api.crm.example"));
+        assert!(none.is_err(), "no allow-list: only the base");
+    }
+
+    #[test]
+    fn provider_limits_only_lower_the_gateway_caps() {
+        let limits = ProxyLimits::default();
+        let config = ProxyConfig {
+            max_buffered_body: Some(1 << 40),
+            replay_buffer: Some(10),
+            timeout_ms: Some(600_000),
+            ..Default::default()
+        };
+        let call = limits.for_provider(Some(&config));
+        assert_eq!(call.max_buffered_body, limits.max_buffered_body);
+        assert_eq!(call.replay_buffer, 10);
+        assert_eq!(call.timeout, limits.max_timeout);
+    }
+}

@@ -1,0 +1,391 @@
+//! `/v1/proxy/{workspace_id}/{provider_name}/{path…}` (every method): forward the caller's
+//! request to the provider's API with the credential injected, and stream the answer back.
+//! The rules are in [`crate::proxy`]; this is the order they run in (design 16 §1).
+
+use crate::Gateway;
+use crate::auth::Caller;
+use crate::error::{ApiError, PendingError};
+use crate::middleware::RequestId;
+use crate::proxy::audit::{CallFacts, Outcome};
+use crate::proxy::body::{MeteredResponse, RequestMeter, limited_request};
+use crate::proxy::path::{check_query, normalise};
+use crate::proxy::tokens::TokenRequest;
+use crate::proxy::{CallLimits, Target, headers};
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use nexus_protocol::internal::Principal;
+use nexus_protocol::proxy::{GATEWAY_ERROR_HEADER, PROXY_HOST_HEADER, PROXY_PREFIX, ProxyConfig};
+use nexus_protocol::{ErrorCode, ProviderName, WorkspaceId};
+use nexus_sdk::strategy::{BodyNeed, body_need};
+use nexus_sdk::{CachedToken, RequestParts};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Marks a response that is the upstream's answer: the error renderer leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UpstreamAnswer;
+
+/// The request body as it will be sent: whole (replayable) or a one-shot stream.
+enum OutBody {
+    Whole(Bytes),
+    Stream(Option<Body>),
+}
+
+pub async fn proxy(
+    State(gateway): State<Gateway>,
+    Caller(principal): Caller,
+    Extension(request_id): Extension<RequestId>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let method = parts.method.clone();
+    if method == Method::CONNECT || method == Method::TRACE {
+        return Err(ApiError::with_status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::InvalidRequest,
+            "CONNECT and TRACE are not proxied",
+        ));
+    }
+    if parts.headers.contains_key(header::UPGRADE) {
+        return Err(ApiError::invalid_request(
+            "protocol upgrades are not proxied; use the bridge for WebSockets",
+        ));
+    }
+    let (workspace_id, provider_name, tail) = split_path(parts.uri.path())?;
+    if !matches!(principal, Principal::Session { .. })
+        && workspace_id.as_str() != principal.workspace_id()
+    {
+        return Err(ApiError::forbidden(
+            "this API key does not belong to that workspace",
+        ));
+    }
+    // Checked before any broker call (encoded slashes are judged again with the provider's rule).
+    normalise(tail, true).map_err(path_error)?;
+    let query = parts.uri.query();
+    if let Some(q) = query {
+        check_query(q).map_err(path_error)?;
+    }
+    let limits_cap = &gateway.inner.config.proxy;
+    let declared = declared_length(&parts.headers)?;
+    if declared.is_some_and(|len| len > limits_cap.max_body) {
+        return Err(too_large(limits_cap.max_body));
+    }
+
+    let token_request = TokenRequest {
+        principal: principal.clone(),
+        workspace_id: workspace_id.to_string(),
+        provider_name: provider_name.to_string(),
+        request_id: request_id.as_str().to_owned(),
+    };
+    let tokens = &gateway.inner.tokens;
+    let mut token = tokens.proxy_token(&token_request).await?;
+    let config = token.proxy_config().cloned();
+    let base_url = match token.api_base_url() {
+        Some(url) if ProxyConfig::is_enabled(config.as_ref(), Some(url)) => url.to_owned(),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::ProxyNotEnabled,
+                "this provider has no api_base_url or its proxy is off",
+            ));
+        }
+    };
+    let allow_encoded_slash = config.as_ref().is_some_and(|c| c.allow_encoded_slash);
+    let path = normalise(tail, allow_encoded_slash).map_err(path_error)?;
+    let wanted_host = match parts.headers.get(PROXY_HOST_HEADER) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::new(
+                ErrorCode::ProxyHostNotAllowed,
+                "Nexus-Proxy-Host is not ASCII",
+            )
+        })?),
+    };
+    let target = Target::choose(&base_url, config.as_ref(), wanted_host)?;
+    let limits = limits_cap.for_provider(config.as_ref());
+    if declared.is_some_and(|len| len > limits.max_body) {
+        return Err(too_large(limits.max_body));
+    }
+    let url = match query {
+        Some(q) => format!("{}{}?{q}", target.origin, path.under(&target.base_path)),
+        None => format!("{}{}", target.origin, path.under(&target.base_path)),
+    };
+    let forwarded = headers::request_headers(&parts.headers);
+    let strategy = token.strategy().map_err(strategy_error)?.clone();
+    let meter = Arc::new(RequestMeter::default());
+    let mut out_body = plan_body(
+        body,
+        &strategy,
+        &forwarded,
+        &parts.headers,
+        declared,
+        &limits,
+        &meter,
+    )
+    .await?;
+
+    let mut facts = CallFacts::new(&principal, &token_request, &method, &target, &path, started);
+    let call = Call {
+        client: &gateway.inner.proxy_client,
+        method: &method,
+        url: &url,
+        forwarded: &forwarded,
+        meter: &meter,
+        limits: &limits,
+    };
+    let mut response = call.send(&mut out_body, &token).await;
+    if let Ok(answer) = &response
+        && nexus_sdk::policy::is_rejection(answer.status().as_u16())
+    {
+        // The credential was refused: replace it (one forced refresh for all concurrent
+        // callers), then retry once if the body can be sent again.
+        let rejected = token.clone();
+        token = tokens
+            .proxy_replace_rejected(&token_request, &rejected)
+            .await?;
+        if let OutBody::Whole(_) = out_body {
+            facts.retried_401 = true;
+            response = call.send(&mut out_body, &token).await;
+        }
+    }
+    facts.bytes_in = meter.bytes();
+    let answer = match response {
+        Ok(answer) => answer,
+        Err(err) => {
+            gateway.inner.proxy_audit.record(facts.finish(
+                0,
+                Outcome::GatewayError,
+                Some(err.body.error.as_str()),
+                0,
+            ));
+            return Err(err);
+        }
+    };
+    facts.latency_ms = started.elapsed().as_millis() as u64;
+    let status = answer.status();
+    let response_headers = headers::response_headers(answer.headers());
+    let audit = gateway.inner.proxy_audit.clone();
+    let body = MeteredResponse::new(
+        answer,
+        limits_cap.max_response_body,
+        Box::new(move |bytes_out, end| {
+            let outcome = Outcome::from_end(end, status.as_u16());
+            audit.record(facts.finish(status.as_u16(), outcome, None, bytes_out));
+        }),
+    );
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    response.extensions_mut().insert(UpstreamAnswer);
+    Ok(response)
+}
+
+/// `{ws}/{provider}{tail}` from the raw path (never percent-decoded: ids are unreserved
+/// characters only, and the tail goes to the normaliser as sent).
+fn split_path(raw: &str) -> Result<(WorkspaceId, ProviderName, &str), ApiError> {
+    let rest = raw.strip_prefix(PROXY_PREFIX).unwrap_or_default();
+    let (ws, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let (provider, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let ws = WorkspaceId::new(ws).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let provider =
+        ProviderName::new(provider).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    Ok((ws, provider, tail))
+}
+
+fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid_request("invalid Content-Length")),
+    }
+}
+
+/// Read the body whole when a signing strategy needs it or it is small enough to replay;
+/// otherwise stream it.
+async fn plan_body(
+    body: Body,
+    strategy: &nexus_protocol::Strategy,
+    forwarded: &HeaderMap,
+    incoming: &HeaderMap,
+    declared: Option<u64>,
+    limits: &CallLimits,
+    meter: &Arc<RequestMeter>,
+) -> Result<OutBody, ApiError> {
+    let signed = body_need(strategy, forwarded) == BodyNeed::Full;
+    let no_body = declared.is_none() && !incoming.contains_key(header::TRANSFER_ENCODING);
+    let replayable = no_body || declared.is_some_and(|len| len <= limits.replay_buffer);
+    if !signed && !replayable {
+        return Ok(OutBody::Stream(Some(body)));
+    }
+    let limit = if signed {
+        limits.max_buffered_body.min(limits.max_body)
+    } else {
+        limits.replay_buffer
+    };
+    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| {
+            if signed {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "the signing strategy reads the whole body; the limit is {limit} bytes"
+                    ),
+                )
+            } else {
+                ApiError::invalid_request("could not read the request body")
+            }
+        })?;
+    meter.add(bytes.len() as u64);
+    Ok(OutBody::Whole(bytes))
+}
+
+/// What stays the same between the first attempt and the retry after a 401.
+struct Call<'a> {
+    client: &'a reqwest::Client,
+    method: &'a Method,
+    url: &'a str,
+    forwarded: &'a HeaderMap,
+    meter: &'a Arc<RequestMeter>,
+    limits: &'a CallLimits,
+}
+
+impl Call<'_> {
+    /// Inject the credential and send once. The strategy sees the exact bytes of a whole body.
+    async fn send(
+        &self,
+        body: &mut OutBody,
+        token: &CachedToken,
+    ) -> Result<reqwest::Response, ApiError> {
+        let (method, url, limits) = (self.method, self.url, self.limits);
+        let strategy = token.strategy().map_err(strategy_error)?;
+        let signed_headers = match strategy {
+            nexus_protocol::Strategy::AwsSigV4 { .. } => header_list(self.forwarded)?,
+            _ => Vec::new(),
+        };
+        let whole: &[u8] = match body {
+            OutBody::Whole(bytes) => bytes,
+            OutBody::Stream(_) => b"",
+        };
+        let parts = RequestParts {
+            method: method.as_str(),
+            url,
+            headers: &signed_headers,
+            body: whole,
+        };
+        let injection = nexus_sdk::apply(strategy, token.credentials(), &parts, chrono::Utc::now())
+            .map_err(strategy_error)?;
+        let mut headers = self.forwarded.clone();
+        injection
+            .apply_to_header_map(&mut headers)
+            .map_err(strategy_error)?;
+        let out = match body {
+            OutBody::Whole(bytes) => reqwest::Body::from(bytes.clone()),
+            OutBody::Stream(stream) => {
+                let stream = stream.take().unwrap_or_default();
+                reqwest::Body::wrap_stream(limited_request(
+                    stream,
+                    limits.max_body,
+                    self.meter.clone(),
+                ))
+            }
+        };
+        let request = self
+            .client
+            .request(method.clone(), injection.url.as_str())
+            .headers(headers)
+            .body(out)
+            .send();
+        match tokio::time::timeout(limits.timeout, request).await {
+            Err(_) => Err(ApiError::new(
+                ErrorCode::UpstreamTimeout,
+                format!(
+                    "the upstream sent no response headers within {} ms",
+                    limits.timeout.as_millis()
+                ),
+            )),
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) if self.meter.over_limit() => Err(too_large(limits.max_body)),
+            // Never the error's text: it names the URL, whose query may carry a credential.
+            Ok(Err(err)) => Err(ApiError::bad_gateway(if err.is_connect() {
+                "could not connect to the upstream"
+            } else {
+                "the upstream failed before answering"
+            })),
+        }
+    }
+}
+
+/// The forwarded headers as text, for SigV4 (which signs them).
+fn header_list(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            v.to_str()
+                .map(|v| (n.as_str().to_owned(), v.to_owned()))
+                .map_err(|_| {
+                    ApiError::invalid_request(format!(
+                        "header `{n}` is not text and cannot be signed"
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn path_error(err: crate::proxy::path::PathError) -> ApiError {
+    ApiError::new(ErrorCode::InvalidProxyPath, err.to_string())
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body exceeds the proxy limit of {limit} bytes"),
+    )
+}
+
+/// A credential the strategy cannot use: the message names the field, never a value.
+fn strategy_error(err: nexus_sdk::NexusError) -> ApiError {
+    ApiError::bad_gateway(format!("the credential cannot be injected: {err}"))
+}
+
+/// Layer of the proxy routes: the gateway's own answers carry `Nexus-Error: <code>`, so a
+/// caller can tell them from the upstream's (whose `Nexus-*` headers are stripped).
+pub async fn mark_gateway_errors(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let code = response
+        .extensions()
+        .get::<PendingError>()
+        .map(|pending| pending.0.error.as_str().to_owned());
+    if let Some(code) = code
+        && let Ok(value) = HeaderValue::from_str(&code)
+    {
+        let headers = response.headers_mut();
+        headers.insert(GATEWAY_ERROR_HEADER, value);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The proxy's whole-request deadline: the gateway's broker and upstream timeouts, so a slow
+/// caller body cannot hold the handler forever. Bounds the time to response headers only.
+pub async fn deadline(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
+    let config = &gateway.inner.config;
+    let cap = config.proxy.max_timeout * 2 + config.broker_timeout;
+    match tokio::time::timeout(cap, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(ErrorCode::UpstreamTimeout, "the proxied call took too long")
+            .into_response(),
+    }
+}

@@ -1,0 +1,315 @@
+//! Proxy mode (`/v1/proxy/{workspace_id}/{provider_name}/{path…}`): a provider's `proxy`
+//! settings and the gateway's control header.
+//!
+//! An operator writes [`ProxyConfig`] on a provider (YAML or the admin API); the broker validates
+//! it ([`ProxyConfig::check`]) and hands it to the gateway with every resolve answer
+//! ([`crate::ResolveResponse::proxy`]), which the gateway removes before answering `/v1/resolve`.
+//! Sizes are bytes (`8388608`) or a string with a binary unit (`"8MiB"`, `"64KiB"`); the timeout
+//! is seconds (`30`) or a string (`"30s"`, `"500ms"`).
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Request header naming an entry of `proxy.allowed_hosts` as the target (`host[:port]`).
+pub const PROXY_HOST_HEADER: &str = "nexus-proxy-host";
+/// Response header on every answer that is the gateway's own (an error envelope), never on an
+/// upstream's answer: its value is the error code. Upstream `nexus-*` headers are stripped.
+pub const GATEWAY_ERROR_HEADER: &str = "nexus-error";
+/// The public path prefix of proxy mode.
+pub const PROXY_PREFIX: &str = "/v1/proxy/";
+
+/// Hard upper bound of `proxy.timeout` (the gateway may cap lower).
+pub const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// A provider's proxy settings as written. Every field is optional; the gateway fills defaults
+/// and applies its own caps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Default: on when the provider has an `api_base_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Other hosts (exact `host[:port]`, same scheme as `api_base_url`) a caller may select with
+    /// `Nexus-Proxy-Host`. No wildcards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// Forward `%2F` inside a segment (GitLab-style ids) instead of refusing it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_encoded_slash: bool,
+    /// Largest streamed request body, bytes.
+    #[serde(
+        default,
+        deserialize_with = "size_de",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_body: Option<u64>,
+    /// Largest body a signing strategy (`hmac_payload`, `aws_sigv4`) may read whole, bytes.
+    #[serde(
+        default,
+        deserialize_with = "size_de",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_buffered_body: Option<u64>,
+    /// Bodies up to this size are read before sending so a 401 can be retried, bytes.
+    #[serde(
+        default,
+        deserialize_with = "size_de",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub replay_buffer: Option<u64>,
+    /// Time to the upstream's response headers, milliseconds (`timeout: 30s` in YAML).
+    #[serde(
+        default,
+        rename = "timeout",
+        alias = "timeout_ms",
+        deserialize_with = "duration_ms_de",
+        serialize_with = "duration_ms_ser",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Why a [`ProxyConfig`] is refused (the words name the rule, never echo a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proxy: {0}")]
+pub struct ProxyConfigError(pub String);
+
+impl ProxyConfig {
+    /// True when the proxy serves this provider (`api_base_url` set and not switched off).
+    pub fn is_enabled(config: Option<&Self>, api_base_url: Option<&str>) -> bool {
+        api_base_url.is_some() && config.and_then(|c| c.enabled).unwrap_or(true)
+    }
+
+    /// Validate against the provider's `api_base_url`.
+    pub fn check(&self, api_base_url: Option<&str>) -> Result<(), ProxyConfigError> {
+        let err = |s: &str| Err(ProxyConfigError(s.to_owned()));
+        if self.enabled == Some(true) && api_base_url.is_none() {
+            return err("`enabled: true` needs the provider's `api_base_url`");
+        }
+        if self.allowed_hosts.len() > 32 {
+            return err("`allowed_hosts` lists at most 32 hosts");
+        }
+        for host in &self.allowed_hosts {
+            if !is_host_port(host) {
+                return err(
+                    "`allowed_hosts` entries are exact `host[:port]` (no scheme, path, user or wildcard)",
+                );
+            }
+        }
+        for (field, value) in [
+            ("max_body", self.max_body),
+            ("max_buffered_body", self.max_buffered_body),
+            ("replay_buffer", self.replay_buffer),
+            ("timeout", self.timeout_ms),
+        ] {
+            if value == Some(0) {
+                return Err(ProxyConfigError(format!("`{field}` must be above zero")));
+            }
+        }
+        if self.timeout_ms.is_some_and(|t| t > MAX_TIMEOUT_MS) {
+            return err("`timeout` is at most 600s");
+        }
+        Ok(())
+    }
+
+    /// The entry of `allowed_hosts` equal to `wanted` (ASCII case-insensitive).
+    pub fn allowed_host(&self, wanted: &str) -> Option<&str> {
+        self.allowed_hosts
+            .iter()
+            .find(|h| h.eq_ignore_ascii_case(wanted))
+            .map(String::as_str)
+    }
+}
+
+/// `host` or `host:port`: DNS labels (letters, digits, `-`, `.`) or a bracketed IPv6 literal,
+/// and a decimal port 1..=65535.
+pub fn is_host_port(value: &str) -> bool {
+    let (host, port) = match value.rsplit_once(':') {
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (value, None),
+        Some((h, p)) => (h, Some(p)),
+        None => (value, None),
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    });
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'))
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    host_ok && port_ok
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(u64),
+    Text(String),
+}
+
+fn size_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<NumberOrText>::deserialize(d)? {
+        None => Ok(None),
+        Some(NumberOrText::Number(n)) => Ok(Some(n)),
+        Some(NumberOrText::Text(t)) => parse_size(&t).map(Some).ok_or_else(|| {
+            serde::de::Error::custom("a size is bytes or a number with B, KiB, MiB or GiB")
+        }),
+    }
+}
+
+/// Written as `"<n>ms"`, so reading it back (a bare number is seconds) gives the same value.
+fn duration_ms_ser<S: serde::Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(ms) => s.serialize_str(&format!("{ms}ms")),
+        None => s.serialize_none(),
+    }
+}
+
+fn duration_ms_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<NumberOrText>::deserialize(d)? {
+        None => Ok(None),
+        Some(NumberOrText::Number(secs)) => Ok(secs.checked_mul(1000)),
+        Some(NumberOrText::Text(t)) => parse_duration_ms(&t)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("a duration is seconds or `30s` / `500ms`")),
+    }
+}
+
+/// `8MiB` → 8388608. Units: `B`, `KiB`, `MiB`, `GiB` (binary), or none.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+/// `30s` → 30000, `500ms` → 500; a bare number is seconds.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let factor: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+/// `POST` (internal API): the gateway's batch of proxied-call records → 204.
+pub const AUDIT_BATCH_PATH: &str = "/internal/v1/audit/proxy";
+
+/// One proxied call, as the audit trail records it (action `proxy.request`). Never a header
+/// value, a body, the query or a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyAuditRecord {
+    pub request_id: Option<String>,
+    pub workspace_id: String,
+    /// The principal's audit label (`api_key:<id>`, `session:<id>`).
+    pub principal: String,
+    pub provider: String,
+    pub method: String,
+    pub host: String,
+    /// The normalised path with id-like segments replaced by `{id}`.
+    pub path_template: String,
+    /// The upstream's status; 0 when there was none.
+    pub status: u16,
+    /// `ok`, `upstream_error`, `gateway_error`, `response_truncated`, `client_aborted`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// To the upstream's response headers.
+    pub latency_ms: u64,
+    /// To the last byte of the response body.
+    pub duration_ms: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    #[serde(default)]
+    pub retried_401: bool,
+}
+
+/// Body of [`AUDIT_BATCH_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyAuditBatch {
+    pub records: Vec<ProxyAuditRecord>,
+}
+
+/// Most records in one batch (the broker refuses more).
+pub const MAX_AUDIT_BATCH: usize = 500;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_and_durations_parse_in_both_forms() {
+        let c: ProxyConfig = serde_json::from_value(json!({
+            "allowed_hosts": ["uploads.crm.example", "127.0.0.1:8080"],
+            "max_buffered_body": "8MiB", "replay_buffer": 65536, "timeout": "30s"
+        }))
+        .unwrap();
+        assert_eq!(c.max_buffered_body, Some(8 << 20));
+        assert_eq!(c.replay_buffer, Some(65536));
+        assert_eq!(c.timeout_ms, Some(30_000));
+        assert!(c.check(Some("https://api.crm.example")).is_ok());
+        assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("1GB"), None);
+        let back: ProxyConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_rule() {
+        let parse = |v| serde_json::from_value::<ProxyConfig>(v);
+        assert!(parse(json!({"allowed_host": []})).is_err(), "unknown field");
+        assert!(parse(json!({"max_body": "ten"})).is_err());
+        for host in [
+            "https://x.example",
+            "x.example/path",
+            "*.example",
+            "user@x.example",
+            "x.example:0",
+            "x.example:99999",
+            "",
+        ] {
+            let c = ProxyConfig {
+                allowed_hosts: vec![host.into()],
+                ..Default::default()
+            };
+            assert!(c.check(Some("https://a")).is_err(), "{host}");
+        }
+        let on = ProxyConfig {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        assert!(on.check(None).is_err());
+        let zero = ProxyConfig {
+            max_body: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.check(Some("https://a")).is_err());
+        assert!(is_host_port("[::1]:8080"));
+        assert!(ProxyConfig::is_enabled(None, Some("https://a")));
+        assert!(!ProxyConfig::is_enabled(None, None));
+    }
+}
