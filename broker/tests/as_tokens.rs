@@ -12,6 +12,9 @@ use common::{TestBroker, all_dbs};
 use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
 use nexus_protocol::oauth::AccessTokenClaims;
 
+/// Changes one field of a token request.
+type Tamper = fn(&mut Vec<(&str, String)>);
+
 async fn verified_claims(broker: &TestBroker, token: &str) -> AccessTokenClaims {
     let (status, jwks) = TestBroker::send(broker.http.get(format!("{}/as/jwks", broker.url))).await;
     assert_eq!(status, 200);
@@ -134,7 +137,7 @@ async fn pkce_and_redirect_and_resource_are_checked_at_the_token_endpoint() {
     add_resource(&broker, WS, "http://127.0.0.1:10/other").await;
     let redirect_uri = "http://127.0.0.1:33333/callback";
     let client_id = docs.client("client.json", redirect_uri);
-    let cases: [(&str, fn(&mut Vec<(&str, String)>), &str); 5] = [
+    let cases: [(&str, Tamper, &str); 5] = [
         (
             "wrong verifier",
             |f| f[3].1 = "x".repeat(43),

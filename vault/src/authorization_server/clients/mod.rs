@@ -57,13 +57,13 @@ impl AuthorizationServerService {
         if !self.is_document_client_id(client_id) {
             return stored.ok_or_else(|| ClientRefusal::new("client_unknown"));
         }
-        if let Some(row) = stored.filter(|r| r.kind == "cimd") {
-            if row.cache_expires_at.is_some_and(|t| t > now_ms()) {
-                return match row.fetch_error {
-                    Some(reason) => Err(ClientRefusal::new(reason)),
-                    None => Ok(row),
-                };
-            }
+        if let Some(row) = stored.filter(|r| r.kind == "cimd")
+            && row.cache_expires_at.is_some_and(|t| t > now_ms())
+        {
+            return match row.fetch_error {
+                Some(reason) => Err(ClientRefusal::new(reason)),
+                None => Ok(row),
+            };
         }
         match self.fetch_document_client(client_id).await {
             Ok(row) => {

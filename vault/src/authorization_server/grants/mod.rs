@@ -70,7 +70,7 @@ impl AuthorizationServerService {
         presented.client_secret = form.get("client_secret").map(|s| s.to_owned().into());
         let grant_type = form.require("grant_type")?.to_owned();
         let client = self.authenticate_client(&presented).await?;
-        if !client.grant_types.iter().any(|g| *g == grant_type) {
+        if !client.grant_types.contains(&grant_type) {
             let known =
                 [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN].contains(&grant_type.as_str());
             return Err(if known {
