@@ -4,19 +4,11 @@
 
 mod common;
 
-use common::{DevStack, assert_ok, run, stdout};
+use common::{assert_ok, nexus_json, run, stdout};
 use serde_json::Value;
 
 const RESOURCE: &str = "http://127.0.0.1:9/mcp";
 const REDIRECT: &str = "http://127.0.0.1:33333/callback";
-
-fn nexus_json(stack: &DevStack, args: &[&str]) -> Value {
-    let mut cmd = stack.nexus();
-    cmd.arg("--json").args(args);
-    let out = run(cmd);
-    assert_ok(&out, &args.join(" "));
-    serde_json::from_str(&stdout(&out)).expect("JSON on stdout")
-}
 
 fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -27,7 +19,7 @@ fn hidden(page: &str, name: &str) -> String {
 #[test]
 fn resources_cli_and_a_dev_login_end_in_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let stack = DevStack::start(&dir.path().join("home"));
+    let stack = common::DevStack::start(&dir.path().join("home"));
     let added = nexus_json(
         &stack,
         &[

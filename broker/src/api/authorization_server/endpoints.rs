@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use nexus_protocol::oauth::{self, ClientMetadata, OAuthErrorCode};
 use nexus_vault::authorization_server::AuthorizationError;
+use nexus_vault::authorization_server::clients::auth::PresentedClient;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -45,35 +46,45 @@ async fn jwks(State(s): State<AppState>) -> Result<Response, ApiError> {
 }
 
 async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let presented = match basic_credentials(&headers) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(&e, true),
-    };
-    let basic = presented.basic.is_some();
-    match s
-        .vault
-        .authorization_server()
-        .token(&pairs(&body), presented)
-        .await
-    {
-        Ok(answer) => (no_store(), Json(answer)).into_response(),
-        Err(e) => oauth_error(&e, basic),
-    }
+    let server = s.vault.authorization_server();
+    let form = pairs(&body);
+    with_client(
+        &headers,
+        |c| server.token(&form, c),
+        |answer| (no_store(), Json(answer)).into_response(),
+    )
+    .await
 }
 
 async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let presented = match basic_credentials(&headers) {
+    let server = s.vault.authorization_server();
+    let form = pairs(&body);
+    with_client(
+        &headers,
+        |c| server.revoke(&form, c),
+        |()| (StatusCode::OK, no_store()).into_response(),
+    )
+    .await
+}
+
+/// Run a client-authenticated call: the Basic credentials are read first (a malformed header
+/// is `invalid_client`), and a refusal is an RFC 6749 error (with the Basic challenge when
+/// Basic was used).
+async fn with_client<T, Fut>(
+    headers: &HeaderMap,
+    call: impl FnOnce(PresentedClient) -> Fut,
+    answer: impl FnOnce(T) -> Response,
+) -> Response
+where
+    Fut: std::future::Future<Output = Result<T, AuthorizationError>>,
+{
+    let presented = match basic_credentials(headers) {
         Ok(p) => p,
         Err(e) => return oauth_error(&e, true),
     };
     let basic = presented.basic.is_some();
-    match s
-        .vault
-        .authorization_server()
-        .revoke(&pairs(&body), presented)
-        .await
-    {
-        Ok(()) => (StatusCode::OK, no_store()).into_response(),
+    match call(presented).await {
+        Ok(value) => answer(value),
         Err(e) => oauth_error(&e, basic),
     }
 }
