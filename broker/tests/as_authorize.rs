@@ -1,7 +1,7 @@
 //! `/as/authorize` and the pages over real HTTP: RFC 8414 metadata, exact redirect matching
 //! (refusals are pages, never redirects), PKCE and resource failures redirected with `error`,
 //! `state` and `iss`, CSRF and `Origin` checks on the forms, the pages' security headers, a
-//! denial, and the admin API of MCP resources.
+//! denial.
 
 mod as_common;
 mod common;
@@ -473,64 +473,4 @@ async fn forms_need_our_origin_and_their_one_time_csrf_token() {
     )
     .await;
     assert_eq!((replay.status, replay.location.is_none()), (400, true));
-}
-
-#[tokio::test]
-async fn mcp_resources_admin_api_refuses_bad_input() {
-    let db = common::sqlite_db();
-    let broker = as_broker(&db.url).await;
-    let path = format!("/admin/v1/workspaces/{WS}/mcp-resources");
-    for (body, status) in [
-        (serde_json::json!({"resource_uri": "not a url"}), 400),
-        (
-            serde_json::json!({"resource_uri": "https://x.example/#f"}),
-            400,
-        ),
-        (
-            serde_json::json!({"resource_uri": "https://x.example/", "scopes": ["a b"]}),
-            400,
-        ),
-        (
-            serde_json::json!({"resource_uri": "https://x.example/", "scopes": ["offline_access"]}),
-            400,
-        ),
-        (
-            serde_json::json!({"resource_uri": "https://x.example/", "scopes": ["a"], "default_scopes": ["b"]}),
-            400,
-        ),
-        (
-            serde_json::json!({"resource_uri": "https://x.example/", "access_token_ttl_seconds": 86400}),
-            400,
-        ),
-        (serde_json::json!({"resource_uri": RESOURCE}), 400),
-        (
-            serde_json::json!({"resource_uri": "https://x.example/", "unknown": 1}),
-            400,
-        ),
-    ] {
-        let (got, answer) =
-            TestBroker::send(broker.admin(reqwest::Method::POST, &path).json(&body)).await;
-        assert_eq!(got, status, "{body}: {answer}");
-    }
-    let (status, created) = TestBroker::send(
-        broker
-            .admin(reqwest::Method::POST, &path)
-            .json(&serde_json::json!({"resource_uri": "HTTPS://X.example/"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(created["resource_uri"], "https://x.example");
-    assert_eq!(created["name"], "x.example");
-    let (status, _) = TestBroker::send(broker.admin(
-        reqwest::Method::GET,
-        "/admin/v1/workspaces/nope/mcp-resources",
-    ))
-    .await;
-    assert_eq!(status, 404);
-    let (status, _) = TestBroker::send(broker.http.get(format!("{}{path}", broker.url))).await;
-    assert_eq!(status, 401, "admin token required");
-    let (status, _) =
-        TestBroker::send(broker.admin(reqwest::Method::POST, &format!("{path}/mres_nope/disable")))
-            .await;
-    assert_eq!(status, 404);
 }
