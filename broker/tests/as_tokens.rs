@@ -244,6 +244,7 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
         let docs = DocServer::start().await;
         let a = authorized_client(&broker, &docs, "client.json").await;
         let rt1 = a.tokens["refresh_token"].as_str().unwrap().to_owned();
+        let rt1_text = rt1.clone();
         let refresh = |rt: String, extra: Vec<(&'static str, &'static str)>| {
             let broker = &broker;
             let client_id = a.client_id.clone();
@@ -300,6 +301,19 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
                 .await
                 .unwrap();
         assert_eq!(reason.as_deref(), Some("refresh_reuse"));
+        // Recorded in the workspace's audit chain, without the token.
+        let (status, records) = TestBroker::send(broker.admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/audit?workspace_id={WS}"),
+        ))
+        .await;
+        assert_eq!(status, 200, "{records}");
+        let text = records.to_string();
+        assert!(
+            text.contains("oauth.refresh_reuse") && text.contains("oauth.token"),
+            "{text}"
+        );
+        assert!(!text.contains(&rt1_text), "no token in the audit log");
     }
 }
 

@@ -120,6 +120,7 @@ impl From<crate::VaultError> for AuthorizationError {
 pub struct AuthorizationServerService {
     store: Store,
     signer: Arc<Signer>,
+    /// Kept for admin-side records; grant events are written through the store directly.
     #[allow(dead_code)]
     audit: AuditService,
     issuer: String,
@@ -178,6 +179,28 @@ impl AuthorizationServerService {
 
     pub fn config(&self) -> &AsConfig {
         &self.config
+    }
+
+    /// Record a grant event in the workspace's audit chain: `action` (`oauth.token`,
+    /// `oauth.code_reuse`, `oauth.refresh_reuse`, `oauth.revoke`) on a family, by a client.
+    /// Never a token, code or secret: the family id and the client id only.
+    pub(crate) async fn audit_family(&self, action: &str, family_id: &str, outcome: &str) {
+        let family = match self.store.token_family(family_id).await {
+            Ok(Some(f)) => f,
+            _ => return,
+        };
+        let detail = format!("user={} resource={}", family.user_id, family.resource_id);
+        self.store
+            .audit(crate::store::audit::AuditEvent {
+                workspace_id: Some(&family.workspace_id),
+                action,
+                target: Some(family_id),
+                principal: &family.client_id,
+                outcome,
+                request_id: None,
+                detail: Some(&detail),
+            })
+            .await;
     }
 
     /// `{"keys": [...]}`: the same keys as the session tokens'.

@@ -73,6 +73,8 @@ impl AuthorizationServerService {
         let family = match self.store.rotate_refresh_token(presented, &next).await? {
             RefreshRotation::Rotated(f) => f,
             RefreshRotation::Reused(family) => {
+                self.audit_family("oauth.refresh_reuse", &family, "denied")
+                    .await;
                 tracing::warn!(family, "refresh token replayed: grant revoked");
                 return Err(bad());
             }
