@@ -35,6 +35,8 @@ pub struct BrokerConfig {
     pub provider_backoff: Duration,
     /// Lifetime of a pending authorization (`state`).
     pub pending_lifetime: Duration,
+    /// The OAuth authorization server for MCP servers (issue 17).
+    pub authorization_server: nexus_vault::AsConfig,
 }
 
 impl Default for BrokerConfig {
@@ -52,6 +54,7 @@ impl Default for BrokerConfig {
             provider_retries: 3,
             provider_backoff: Duration::from_millis(200),
             pending_lifetime: Duration::from_secs(600),
+            authorization_server: nexus_vault::AsConfig::default(),
         }
     }
 }
@@ -107,6 +110,7 @@ impl BrokerConfig {
             })?;
             config.provider_timeout = Duration::from_millis(ms);
         }
+        read_authorization_server(&mut config.authorization_server, &var)?;
         Ok(config)
     }
 
@@ -123,10 +127,32 @@ impl BrokerConfig {
             provider_retries: self.provider_retries,
             provider_backoff: self.provider_backoff,
             pending_lifetime: self.pending_lifetime,
+            authorization_server: self.authorization_server.clone(),
         }
     }
 
     pub fn redirect_uri(&self) -> String {
         format!("{}/oauth/callback", self.public_url.trim_end_matches('/'))
     }
+}
+
+/// `NEXUS_AS_ISSUER`, `NEXUS_AS_DCR` (`open`|`off`), `NEXUS_AS_CIMD_ALLOW_LOOPBACK` (`1`).
+/// The development login is never read from the environment: only `nexus dev` sets it.
+fn read_authorization_server(
+    config: &mut nexus_vault::AsConfig,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    config.issuer = var("NEXUS_AS_ISSUER").map(|v| v.trim_end_matches('/').to_owned());
+    match var("NEXUS_AS_DCR").as_deref() {
+        None | Some("open") => config.registration_open = true,
+        Some("off") => config.registration_open = false,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                name: "NEXUS_AS_DCR",
+                reason: "must be open or off".into(),
+            });
+        }
+    }
+    config.cimd_allow_loopback = var("NEXUS_AS_CIMD_ALLOW_LOOPBACK").as_deref() == Some("1");
+    Ok(())
 }

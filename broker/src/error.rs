@@ -25,6 +25,8 @@ pub enum BrokerError {
     Store(#[from] StoreError),
     #[error("providers file: {0}")]
     ProvidersFile(String),
+    #[error(transparent)]
+    AuthorizationServer(#[from] nexus_vault::authorization_server::AsConfigError),
 }
 
 impl From<StartError> for BrokerError {
@@ -33,6 +35,7 @@ impl From<StartError> for BrokerError {
             StartError::Crypto(e) => Self::Crypto(e),
             StartError::Store(e) => Self::Store(e),
             StartError::ProvidersFile(e) => Self::ProvidersFile(e),
+            StartError::AuthorizationServer(e) => Self::AuthorizationServer(e),
         }
     }
 }

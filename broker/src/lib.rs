@@ -43,6 +43,10 @@ impl Broker {
                 internal_token: config.internal_token,
                 revocations,
                 auth_failures: Default::default(),
+                as_registrations: api::authorization_server::RateLimiter::new(
+                    config.authorization_server.registrations_per_minute,
+                    std::time::Duration::from_secs(60),
+                ),
             }),
         })
     }
@@ -67,6 +71,7 @@ impl Broker {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::authorization_server::resources::McpAdminDoc as utoipa::OpenApi>::openapi());
     // Every `{ws}` path parameter is a workspace id.
     nexus_protocol::ids::apply_param_patterns(
         &mut doc,

@@ -69,6 +69,9 @@ pub enum Command {
     Idp(crate::commands::agents::IdpCommand),
     /// Resolve a credential through the gateway, like an SDK does (the token is masked).
     Resolve(ResolveArgs),
+    /// Nexus as OAuth authorization server of remote MCP servers (their resources).
+    #[command(subcommand)]
+    Mcp(crate::commands::mcp::McpCommand),
 }
 
 #[derive(Debug, Args)]

@@ -50,7 +50,14 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
     let broker_url = local_url(local_addr(&broker_listener)?);
     let gateway_url = local_url(local_addr(&gateway_listener)?);
 
-    let broker = Broker::start(broker_config(&home, &secrets, &broker_url))
+    // The authorization server's development login and loopback client documents exist only
+    // when the broker is reachable from this machine alone.
+    let loopback = local_addr(&broker_listener)?.ip().is_loopback();
+    let dev_login_password = loopback.then(|| SecretString::new(random_token("nxdl_", 18)));
+    let mut config = broker_config(&home, &secrets, &broker_url);
+    config.authorization_server.dev_login_password = dev_login_password.clone();
+    config.authorization_server.cimd_allow_loopback = loopback;
+    let broker = Broker::start(config)
         .await
         .map_err(crate::serve::broker_start_error)?;
     let gateway = Gateway::new(gateway_config(&broker_url, &secrets)?)
@@ -71,6 +78,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
             admin_token: secrets.admin_token.clone(),
             api_key,
             workspace_id: DEV_WORKSPACE.to_owned(),
+            dev_login_password,
         };
         home.write_dev_env(&env)
     };
@@ -205,6 +213,8 @@ fn print_banner(home: &DevHome, gateway_url: &str, broker_url: &str) {
 nexus dev is running (Ctrl-C to stop)
   gateway:   {gateway_url}
   broker:    {broker_url}   (admin API, OAuth callback {broker_url}/oauth/callback)
+  MCP auth:  {broker_url}/.well-known/oauth-authorization-server   (development login: any
+             username, password NEXUS_DEV_LOGIN_PASSWORD in the settings file)
   workspace: {DEV_WORKSPACE}
   data:      {}
   settings:  {}   (API key, admin token, URLs)

@@ -37,6 +37,8 @@ pub const ENV_BROKER_URL: &str = "NEXUS_BROKER_URL";
 pub const ENV_ADMIN_TOKEN: &str = "NEXUS_ADMIN_TOKEN";
 pub const ENV_API_KEY: &str = "NEXUS_API_KEY";
 pub const ENV_WORKSPACE_ID: &str = "NEXUS_WORKSPACE_ID";
+/// The password of the authorization server's development login (issue 17).
+pub const ENV_DEV_LOGIN_PASSWORD: &str = "NEXUS_DEV_LOGIN_PASSWORD";
 
 /// The dev home directory.
 #[derive(Debug, Clone)]
@@ -223,6 +225,8 @@ pub struct DevEnv {
     pub admin_token: SecretString,
     pub api_key: SecretString,
     pub workspace_id: String,
+    /// The development login's password (only when the broker listens on loopback).
+    pub dev_login_password: Option<SecretString>,
 }
 
 impl DevEnv {
@@ -236,7 +240,15 @@ impl DevEnv {
             (ENV_API_KEY, self.api_key.expose()),
             (ENV_WORKSPACE_ID, self.workspace_id.as_str()),
         ];
-        lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        let login = self
+            .dev_login_password
+            .as_ref()
+            .map(|p| (ENV_DEV_LOGIN_PASSWORD, p.expose()));
+        lines
+            .iter()
+            .chain(login.iter())
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect()
     }
 }
 
@@ -448,6 +460,7 @@ mod tests {
             admin_token: "adm".into(),
             api_key: "key".into(),
             workspace_id: "dev".into(),
+            dev_login_password: None,
         };
         home.write_dev_env(&env).unwrap();
         let read = home.read_dev_env().unwrap().unwrap();

@@ -185,6 +185,9 @@ pub fn broker_start_error(e: nexus_broker::BrokerError) -> CliError {
             "check NEXUS_DATABASE_URL (sqlite://PATH?mode=rwc or postgres://USER@HOST/DB) and that the database is reachable"
         }
         BrokerError::ProvidersFile(_) => "check NEXUS_PROVIDERS_FILE",
+        BrokerError::AuthorizationServer(_) => {
+            "check NEXUS_AS_ISSUER and NEXUS_AS_CIMD_ALLOW_LOOPBACK (loopback documents need a loopback issuer)"
+        }
     };
     CliError::config(format!("cannot start the broker: {e}\n  hint: {hint}"))
 }

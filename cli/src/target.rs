@@ -112,6 +112,7 @@ mod tests {
             admin_token: "from-file".into(),
             api_key: "key-from-file".into(),
             workspace_id: "dev".into(),
+            dev_login_password: None,
         })
         .unwrap();
         (tmp, home)

@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::{DevStack, assert_ok, run, stderr, stdout};
+use common::{DevStack, assert_ok, nexus_json, run, stderr, stdout};
 use serde_json::Value;
-
-fn nexus_json(stack: &DevStack, args: &[&str]) -> Value {
-    let mut cmd = stack.nexus();
-    cmd.arg("--json").args(args);
-    let out = run(cmd);
-    assert_ok(&out, &args.join(" "));
-    serde_json::from_str(&stdout(&out)).expect("JSON on stdout")
-}
 
 fn nexus_out(stack: &DevStack, args: &[&str]) -> std::process::Output {
     let mut cmd = stack.nexus();

@@ -16,6 +16,7 @@
 //! - [`ids`]: id newtypes (`WorkspaceId`, `ProviderName`, `Scope`, …), each rule checked once.
 //! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
+//! - [`oauth`]: Nexus as OAuth authorization server for MCP servers (metadata, tokens, errors).
 
 pub mod admin;
 pub mod connection;
@@ -25,6 +26,7 @@ pub mod identity;
 pub mod ids;
 pub mod internal;
 pub mod nesting;
+pub mod oauth;
 pub mod paths;
 pub mod proxy;
 pub mod resolve;

@@ -27,6 +27,8 @@ pub struct VaultConfig {
     pub provider_backoff: Duration,
     /// Lifetime of a pending authorization (`state`).
     pub pending_lifetime: Duration,
+    /// The OAuth authorization server for MCP servers.
+    pub authorization_server: crate::authorization_server::AsConfig,
 }
 
 impl VaultConfig {

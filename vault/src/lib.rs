@@ -5,7 +5,8 @@
 //! - [`ConnectionService`]: resolve, the connect flow, import, refresh, scope narrowing;
 //! - [`IdentityService`]: agents, sessions (mint, verify, authorize), On-Behalf-Of, signing;
 //! - [`AdminService`]: workspaces, API keys, providers, master key rotation;
-//! - [`AuditService`]: the admin audit records, queries and the hash chain's verification.
+//! - [`AuditService`]: the admin audit records, queries and the hash chain's verification;
+//! - [`AuthorizationServerService`]: Nexus as OAuth authorization server of MCP servers.
 //!
 //! Underneath: [`store`] (all SQL, PostgreSQL and SQLite), [`crypto`] (AES-256-GCM, keyring),
 //! [`providers`] (specs, catalog, YAML documents), [`oauth`] (the client to providers).
@@ -13,6 +14,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod authorization_server;
 pub mod caller;
 pub mod config;
 pub mod connections;
@@ -27,6 +29,7 @@ pub mod testing;
 
 pub use admin::AdminService;
 pub use audit::AuditService;
+pub use authorization_server::{AsConfig, AuthorizationServerService};
 pub use caller::Caller;
 pub use config::VaultConfig;
 pub use connections::ConnectionService;
@@ -47,6 +50,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("providers file: {0}")]
     ProvidersFile(String),
+    #[error(transparent)]
+    AuthorizationServer(#[from] authorization_server::AsConfigError),
 }
 
 /// The vault's services, wired once.
@@ -56,6 +61,7 @@ pub struct Vault {
     identity: IdentityService,
     admin: AdminService,
     audit: AuditService,
+    authorization_server: AuthorizationServerService,
 }
 
 impl Vault {
@@ -85,12 +91,20 @@ impl Vault {
             config.provider_timeout,
         );
         let admin = AdminService::new(store.clone(), audit.clone());
+        let authorization_server = AuthorizationServerService::new(
+            store.clone(),
+            identity.signer(),
+            audit.clone(),
+            &config.public_url,
+            config.authorization_server.clone(),
+        )?;
         let vault = Self {
             store,
             connections,
             identity,
             admin,
             audit,
+            authorization_server,
         };
         if let Some(path) = &config.providers_file {
             let text = std::fs::read_to_string(path)
@@ -127,6 +141,11 @@ impl Vault {
 
     pub fn audit(&self) -> &AuditService {
         &self.audit
+    }
+
+    /// The OAuth authorization server of remote MCP servers.
+    pub fn authorization_server(&self) -> &AuthorizationServerService {
+        &self.authorization_server
     }
 
     /// The store, for tests and tools that inspect the database.

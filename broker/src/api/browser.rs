@@ -102,7 +102,7 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
         .into_response()
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

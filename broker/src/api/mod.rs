@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod auth_failures;
+pub mod authorization_server;
 pub mod browser;
 pub mod events;
 pub mod identity;
@@ -41,6 +42,8 @@ pub struct BrokerState {
     pub revocations: crate::revocations::Revocations,
     /// Failed token authentications per source IP (throttle and log).
     pub auth_failures: auth_failures::AuthFailures,
+    /// MCP authorization server: open registrations per source IP.
+    pub as_registrations: authorization_server::RateLimiter,
 }
 
 pub fn router(service: AppState) -> Router {
@@ -51,6 +54,9 @@ pub fn router(service: AppState) -> Router {
         .merge(identity::admin_router(service.clone()))
         .merge(identity::internal_router(service.clone()))
         .merge(browser::router())
+        // MCP authorization server (issue 17): metadata, /as/* endpoints and pages, admin API.
+        .merge(authorization_server::router())
+        .merge(authorization_server::resources::router(service.clone()))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -171,7 +177,7 @@ pub async fn require_internal(
 
 /// The peer's address (served with `into_make_service_with_connect_info`); without it every
 /// caller shares one bucket, the unspecified address.
-fn source_ip(req: &Request) -> std::net::IpAddr {
+pub(crate) fn source_ip(req: &Request) -> std::net::IpAddr {
     req.extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip())

@@ -304,3 +304,12 @@ pub fn terminate(child: &mut Child) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Run `nexus --json ARGS` against the stack; its stdout as JSON (fails the test otherwise).
+pub fn nexus_json(stack: &DevStack, args: &[&str]) -> serde_json::Value {
+    let mut cmd = stack.nexus();
+    cmd.arg("--json").args(args);
+    let out = run(cmd);
+    assert_ok(&out, &args.join(" "));
+    serde_json::from_str(&stdout(&out)).expect("JSON on stdout")
+}

@@ -48,7 +48,7 @@ pub const SESSION_AUDIENCE: &str = "nexus";
 /// [`crate::Vault`].
 pub struct IdentityService {
     store: Store,
-    signer: Signer,
+    signer: Arc<Signer>,
     trusted: obo::TrustedIssuers,
     connections: Arc<ConnectionService>,
     audit: AuditService,
@@ -63,7 +63,7 @@ impl IdentityService {
     ) -> Self {
         Self {
             store,
-            signer: Signer::default(),
+            signer: Arc::default(),
             trusted: obo::TrustedIssuers::new(provider_timeout),
             connections,
             audit,
@@ -73,5 +73,11 @@ impl IdentityService {
     /// `{"keys": [...]}`: the public keys session tokens are signed with.
     pub async fn jwks(&self) -> Result<serde_json::Value, VaultError> {
         self.signer.jwks(&self.store).await
+    }
+
+    /// The signing keys, shared with the authorization server (its access tokens are
+    /// published in the same JWK set).
+    pub(crate) fn signer(&self) -> Arc<Signer> {
+        self.signer.clone()
     }
 }

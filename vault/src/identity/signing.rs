@@ -75,8 +75,13 @@ fn canonical(token: String) -> Option<String> {
 }
 
 impl Signer {
-    /// Sign `claims` with the current key.
-    pub async fn sign(&self, store: &Store, claims: &SessionClaims) -> Result<String, VaultError> {
+    /// Sign `claims` (a session's, or an authorization server access token's) with the
+    /// current key, as an `at+jwt`.
+    pub async fn sign<T: Serialize>(
+        &self,
+        store: &Store,
+        claims: &T,
+    ) -> Result<String, VaultError> {
         let key = self.current(store).await?;
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("at+jwt".into());
@@ -89,6 +94,18 @@ impl Signer {
     /// Check signature and audience. Expiry is the caller's to check (against `exp` and the
     /// session row), so that a refusal of an expired session can still name it in the audit.
     pub async fn verify(&self, store: &Store, token: &str) -> Result<SessionClaims, TokenError> {
+        self.verify_claims(store, token, Some(SESSION_AUDIENCE))
+            .await
+    }
+
+    /// Check the signature (and the audience when given) of a token signed by [`Self::sign`],
+    /// and decode its claims. Expiry is the caller's to check.
+    pub async fn verify_claims<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &Store,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<T, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::ES256 {
             return Err(TokenError::Invalid);
@@ -111,10 +128,13 @@ impl Signer {
             }
         };
         let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_audience(&[SESSION_AUDIENCE]);
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-        jsonwebtoken::decode::<SessionClaims>(token, &key, &validation)
+        jsonwebtoken::decode::<T>(token, &key, &validation)
             .map(|d| d.claims)
             .map_err(|_| TokenError::Invalid)
     }

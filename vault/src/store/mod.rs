@@ -7,12 +7,16 @@
 //! nothing below it sees plaintext in the database.
 
 pub mod api_keys;
+pub mod as_sessions;
 pub mod audit;
 pub mod audit_chain;
 mod audit_rekey;
 pub mod connections;
 pub mod identity;
+pub mod mcp_resources;
 pub mod notify;
+pub mod oauth_clients;
+pub mod oauth_grants;
 pub mod pending;
 pub mod providers;
 pub mod rotation;

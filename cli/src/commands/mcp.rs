@@ -1,0 +1,120 @@
+//! `nexus mcp resources add|list|disable`: register the URL of a remote MCP server in a
+//! workspace, so the authorization server mints tokens for it (its `resource`, RFC 8707).
+
+use super::admin::workspace_id;
+use crate::error::CliResult;
+use crate::http::{ApiClient, Body, parse_answer};
+use crate::output::{outln, print_json, print_table, rows};
+use clap::Subcommand;
+use nexus_protocol::oauth::{McpResource, NewMcpResource, mcp_resources_path};
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// MCP servers (resources) the authorization server issues tokens for.
+    #[command(subcommand)]
+    Resources(ResourcesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourcesCommand {
+    /// Register an MCP server's resource URL; prints its id.
+    Add {
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        /// The MCP server's canonical URL (e.g. `https://mcp.example.com/mcp`).
+        #[arg(long = "url", value_name = "URL")]
+        resource_uri: String,
+        /// A name shown on the consent page (default: the host).
+        #[arg(long)]
+        name: Option<String>,
+        /// A scope the server understands (repeat, or separate with spaces/commas).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Scopes granted when a client asks for none (default: all of --scope).
+        #[arg(long = "default-scope", value_name = "SCOPE")]
+        default_scopes: Vec<String>,
+        /// Access token lifetime in seconds (60..3600, default 600).
+        #[arg(long)]
+        token_ttl: Option<u64>,
+    },
+    /// List a workspace's MCP resources.
+    List {
+        #[arg(long, value_name = "W")]
+        workspace: String,
+    },
+    /// Stop issuing tokens for a resource (by id); refreshes stop too.
+    Disable {
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        id: String,
+    },
+}
+
+fn split(values: Vec<String>) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| v.split([' ', ',']))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub async fn mcp(client: &ApiClient, command: McpCommand, json: bool) -> CliResult<()> {
+    let McpCommand::Resources(command) = command;
+    match command {
+        ResourcesCommand::Add {
+            workspace,
+            resource_uri,
+            name,
+            scopes,
+            default_scopes,
+            token_ttl,
+        } => {
+            let path = mcp_resources_path(workspace_id(&workspace)?.as_str());
+            let default_scopes = split(default_scopes);
+            let body = NewMcpResource {
+                resource_uri,
+                name,
+                scopes: split(scopes),
+                default_scopes: (!default_scopes.is_empty()).then_some(default_scopes),
+                access_token_ttl_seconds: token_ttl,
+            };
+            let added = client.post(&path, &[], Body::json(&body)?).await?;
+            if json {
+                print_json(&added);
+            } else {
+                let added: McpResource = parse_answer(&added, "broker")?;
+                outln!("{}", added.id);
+            }
+        }
+        ResourcesCommand::List { workspace } => {
+            let path = mcp_resources_path(workspace_id(&workspace)?.as_str());
+            let list = client.get(&path, &[]).await?;
+            if json {
+                print_json(&list);
+            } else {
+                print_table(
+                    rows(&list, &[]),
+                    &[
+                        ("ID", "id"),
+                        ("RESOURCE", "resource_uri"),
+                        ("NAME", "name"),
+                        ("SCOPES", "scopes"),
+                        ("DISABLED", "disabled_at"),
+                    ],
+                );
+            }
+        }
+        ResourcesCommand::Disable { workspace, id } => {
+            let path = format!(
+                "{}/{id}/disable",
+                mcp_resources_path(workspace_id(&workspace)?.as_str())
+            );
+            client.post(&path, &[], Body::None).await?;
+            if !json {
+                outln!("disabled {id}");
+            }
+        }
+    }
+    Ok(())
+}

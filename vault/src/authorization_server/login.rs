@@ -1,0 +1,122 @@
+//! Login at the authorization server. Here: the local development login of `nexus dev`
+//! (design 17 §5.2) — a username and the password `nexus dev` generated — and the browser
+//! login sessions it creates. Login through the workspace's identity providers is WP-B.
+
+use super::{AuthorizationServerService, random_secret};
+use crate::store::as_sessions::LoginSession;
+use crate::store::now_ms;
+use crate::store::pending::state_hash as sha256_hex;
+use nexus_protocol::SecretString;
+use subtle::ConstantTimeEq;
+
+pub const LOGIN_PATH: &str = "/as/login";
+/// The `idp_issuer` of users created by the development login.
+pub const DEV_ISSUER: &str = "nexus-dev-local";
+const SESSION_LIFETIME_MS: i64 = 8 * 3600 * 1000;
+
+/// What the login page shows.
+#[derive(Debug)]
+pub struct LoginView {
+    pub request_id: SecretString,
+    pub csrf: SecretString,
+    /// The development login is on (`nexus dev`).
+    pub dev_login: bool,
+}
+
+/// A failed login: an HTTP status and a message for the page (never the password).
+#[derive(Debug)]
+pub struct LoginRefusal {
+    pub status: u16,
+    pub message: &'static str,
+}
+
+fn refusal(status: u16, message: &'static str) -> LoginRefusal {
+    LoginRefusal { status, message }
+}
+
+/// `[a-z0-9._-]{1,64}`.
+pub fn is_dev_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+impl AuthorizationServerService {
+    /// The login page of a pending request (a fresh CSRF token each time it is shown).
+    pub async fn login_view(&self, request_id: &str) -> Result<LoginView, LoginRefusal> {
+        match self.store.authorization_request(request_id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(refusal(400, "This authorization request has expired.")),
+            Err(_) => return Err(refusal(500, "internal error; see the broker log")),
+        }
+        let csrf = random_secret();
+        self.store
+            .set_request_csrf(request_id, csrf.expose())
+            .await
+            .map_err(|_| refusal(500, "internal error; see the broker log"))?;
+        Ok(LoginView {
+            request_id: SecretString::new(request_id.to_owned()),
+            csrf,
+            dev_login: self.config.dev_login_password.is_some(),
+        })
+    }
+
+    /// Log in with the development login; answers the new session's cookie value.
+    pub async fn dev_login(
+        &self,
+        request_id: &str,
+        csrf: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SecretString, LoginRefusal> {
+        let Some(expected) = &self.config.dev_login_password else {
+            return Err(refusal(
+                404,
+                "The development login is not enabled on this server.",
+            ));
+        };
+        match self.store.take_request_csrf(request_id, csrf).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(refusal(
+                    403,
+                    "This form has expired or was not issued by Nexus.",
+                ));
+            }
+            Err(_) => return Err(refusal(500, "internal error; see the broker log")),
+        }
+        let a = sha256_hex(password);
+        let b = sha256_hex(expected.expose());
+        if !bool::from(a.as_bytes().ct_eq(b.as_bytes())) || !is_dev_username(username) {
+            tracing::info!("development login refused");
+            return Err(refusal(401, "Wrong username or password."));
+        }
+        let request = match self.store.authorization_request(request_id).await {
+            Ok(Some(r)) => r,
+            _ => return Err(refusal(400, "This authorization request has expired.")),
+        };
+        let internal = |_| refusal(500, "internal error; see the broker log");
+        let user_id = self
+            .store
+            .upsert_as_user(&request.workspace_id, DEV_ISSUER, username)
+            .await
+            .map_err(internal)?;
+        let cookie = random_secret();
+        let session = LoginSession {
+            workspace_id: request.workspace_id,
+            user_id,
+            auth_time: now_ms() / 1000,
+        };
+        self.store
+            .insert_login_session(cookie.expose(), &session, SESSION_LIFETIME_MS)
+            .await
+            .map_err(internal)?;
+        Ok(cookie)
+    }
+
+    /// Seconds a login cookie lives.
+    pub fn login_cookie_max_age(&self) -> i64 {
+        SESSION_LIFETIME_MS / 1000
+    }
+}

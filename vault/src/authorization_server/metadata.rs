@@ -1,0 +1,48 @@
+//! The RFC 8414 document. Only what is implemented is advertised: no `scopes_supported`
+//! (scopes are per resource; a union would leak across workspaces, and the MCP server's
+//! protected-resource metadata carries them), no JWT-bearer grant yet.
+
+use super::AuthorizationServerService;
+use nexus_protocol::oauth::{self, AuthorizationServerMetadata};
+
+/// Client authentication methods of the token and revocation endpoints.
+pub const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+
+impl AuthorizationServerService {
+    pub fn metadata(&self) -> AuthorizationServerMetadata {
+        let at = |path: &str| format!("{}{path}", self.issuer);
+        let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+        AuthorizationServerMetadata {
+            issuer: self.issuer.clone(),
+            authorization_endpoint: at(oauth::AUTHORIZE_PATH),
+            token_endpoint: at(oauth::TOKEN_PATH),
+            registration_endpoint: self
+                .config
+                .registration_open
+                .then(|| at(oauth::REGISTER_PATH)),
+            revocation_endpoint: at(oauth::REVOKE_PATH),
+            jwks_uri: at(oauth::JWKS_PATH),
+            response_types_supported: strings(&["code"]),
+            response_modes_supported: strings(&["query"]),
+            grant_types_supported: strings(&[
+                oauth::GRANT_AUTHORIZATION_CODE,
+                oauth::GRANT_REFRESH_TOKEN,
+            ]),
+            code_challenge_methods_supported: strings(&["S256"]),
+            token_endpoint_auth_methods_supported: strings(&AUTH_METHODS),
+            revocation_endpoint_auth_methods_supported: strings(&AUTH_METHODS),
+            client_id_metadata_document_supported: true,
+            authorization_response_iss_parameter_supported: true,
+            service_documentation: None,
+        }
+    }
+
+    /// The path the metadata is served at: RFC 8414 §3 inserts the well-known segment between
+    /// the host and the issuer's path.
+    pub fn metadata_path(&self) -> String {
+        let path = url::Url::parse(&self.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        format!("{}{path}", oauth::METADATA_PATH)
+    }
+}

@@ -1,0 +1,284 @@
+//! Grants of the authorization server: authorization codes (single use), token families (one
+//! per redeemed code; the access tokens' `sid`) and the refresh tokens of a family (rotated on
+//! every use). Codes and refresh tokens are stored only as their SHA-256.
+//!
+//! Single use is enforced by the database: "mark used where not yet used" is one statement,
+//! so of two concurrent redemptions exactly one wins and the other sees a reuse.
+
+use super::mcp_resources::{json_list, list_from};
+use super::pending::state_hash as sha256_hex;
+use super::{Store, StoreError, now_ms};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct CodeRow {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub resource_id: String,
+    pub workspace_id: String,
+    pub scopes: Vec<String>,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// What presenting a code found.
+#[derive(Debug)]
+pub enum CodeRedemption {
+    /// First use: the code is now spent.
+    Fresh(CodeRow),
+    /// Already used; the family minted from it (to revoke), if any.
+    Reused(Option<String>),
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct FamilyRow {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub workspace_id: String,
+    pub resource_id: String,
+    pub scopes: Vec<String>,
+    pub agent_id: Option<String>,
+    pub auth_time: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug)]
+pub enum RefreshRotation {
+    /// The token was live and is now spent; its successor is stored.
+    Rotated(FamilyRow),
+    /// The token was already spent: the family is now revoked.
+    Reused(String),
+    Unknown,
+}
+
+const FAMILY_COLUMNS: &str = "id, client_id, user_id, workspace_id, resource_id, scopes, agent_id, \
+     auth_time, last_used_at, expires_at, revoked_at";
+
+fn family_from(r: &sqlx::any::AnyRow) -> Result<FamilyRow, StoreError> {
+    Ok(FamilyRow {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        resource_id: r.try_get("resource_id")?,
+        scopes: list_from(&r.try_get::<String, _>("scopes")?, "scopes")?,
+        agent_id: r.try_get("agent_id")?,
+        auth_time: r.try_get("auth_time")?,
+        last_used_at: r.try_get("last_used_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_authorization_code(
+        &self,
+        code: &str,
+        c: &CodeRow,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_authorization_codes (code_hash, client_id, redirect_uri, code_challenge, resource_id, \
+             workspace_id, scopes, user_id, auth_time, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(sha256_hex(code))
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.code_challenge)
+        .bind(&c.resource_id)
+        .bind(&c.workspace_id)
+        .bind(json_list(&c.scopes))
+        .bind(&c.user_id)
+        .bind(c.auth_time)
+        .bind(c.expires_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Spend a code (whatever its expiry: the caller refuses expired ones, and an expired
+    /// code must not become usable by a retry either).
+    pub async fn redeem_authorization_code(
+        &self,
+        code: &str,
+    ) -> Result<CodeRedemption, StoreError> {
+        let hash = sha256_hex(code);
+        let row = sqlx::query(
+            "UPDATE oauth_authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL \
+             RETURNING client_id, redirect_uri, code_challenge, resource_id, workspace_id, scopes, user_id, auth_time, expires_at",
+        )
+        .bind(now_ms())
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = row {
+            return Ok(CodeRedemption::Fresh(CodeRow {
+                client_id: r.try_get("client_id")?,
+                redirect_uri: r.try_get("redirect_uri")?,
+                code_challenge: r.try_get("code_challenge")?,
+                resource_id: r.try_get("resource_id")?,
+                workspace_id: r.try_get("workspace_id")?,
+                scopes: list_from(&r.try_get::<String, _>("scopes")?, "scopes")?,
+                user_id: r.try_get("user_id")?,
+                auth_time: r.try_get("auth_time")?,
+                expires_at: r.try_get("expires_at")?,
+            }));
+        }
+        let used =
+            sqlx::query("SELECT family_id FROM oauth_authorization_codes WHERE code_hash = $1")
+                .bind(&hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match used {
+            Some(r) => CodeRedemption::Reused(r.try_get("family_id")?),
+            None => CodeRedemption::Unknown,
+        })
+    }
+
+    /// Store a new family, remember it on the code it came from (so a replayed code revokes
+    /// it), and store its first refresh token, if any — in one transaction.
+    pub async fn create_token_family(
+        &self,
+        f: &FamilyRow,
+        from_code: Option<&str>,
+        refresh_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO oauth_token_families (id, client_id, user_id, workspace_id, resource_id, scopes, agent_id, \
+             auth_time, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
+        )
+        .bind(&f.id)
+        .bind(&f.client_id)
+        .bind(&f.user_id)
+        .bind(&f.workspace_id)
+        .bind(&f.resource_id)
+        .bind(json_list(&f.scopes))
+        .bind(&f.agent_id)
+        .bind(f.auth_time)
+        .bind(now)
+        .bind(f.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(code) = from_code {
+            sqlx::query("UPDATE oauth_authorization_codes SET family_id = $1 WHERE code_hash = $2")
+                .bind(&f.id)
+                .bind(sha256_hex(code))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(token) = refresh_token {
+            insert_refresh_token(&mut tx, token, &f.id, 0).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn token_family(&self, id: &str) -> Result<Option<FamilyRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FAMILY_COLUMNS} FROM oauth_token_families WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(family_from).transpose()
+    }
+
+    /// Spend `presented` and store `next` in its family. A spent token presented again revokes
+    /// the family (reason `refresh_reuse`). The caller checks the family is still live.
+    pub async fn rotate_refresh_token(
+        &self,
+        presented: &str,
+        next: &str,
+    ) -> Result<RefreshRotation, StoreError> {
+        let hash = sha256_hex(presented);
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
+             RETURNING family_id, generation",
+        )
+        .bind(now)
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(spent) = spent else {
+            tx.rollback().await?;
+            let known = self.family_of_refresh_token(presented).await?;
+            return Ok(match known {
+                Some(family) => {
+                    self.revoke_token_family(&family, "refresh_reuse").await?;
+                    RefreshRotation::Reused(family)
+                }
+                None => RefreshRotation::Unknown,
+            });
+        };
+        let family_id: String = spent.try_get("family_id")?;
+        let generation: i64 = spent.try_get("generation")?;
+        let family = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FAMILY_COLUMNS} FROM oauth_token_families WHERE id = $1"
+        )))
+        .bind(&family_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let family = family_from(&family)?;
+        insert_refresh_token(&mut tx, next, &family_id, generation + 1).await?;
+        sqlx::query("UPDATE oauth_token_families SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&family_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RefreshRotation::Rotated(family))
+    }
+
+    /// The family of a refresh token, spent or not.
+    pub async fn family_of_refresh_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT family_id FROM oauth_refresh_tokens WHERE token_hash = $1")
+            .bind(sha256_hex(token))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("family_id").map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// Revoke a family (idempotent: the first reason stays).
+    pub async fn revoke_token_family(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE oauth_token_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn insert_refresh_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    token: &str,
+    family_id: &str,
+    generation: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_refresh_tokens (token_hash, family_id, generation, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(sha256_hex(token))
+    .bind(family_id)
+    .bind(generation)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
