@@ -260,7 +260,10 @@ async fn callback_without_iss_is_refused_when_the_provider_advertises_it() {
     let started = start_connect(&b, "w1", "testprov", json!([])).await;
     let auth_url = started["authUrl"].as_str().unwrap();
     let at_provider = b.http.get(auth_url).send().await.unwrap();
-    let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
+    let callback = at_provider.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(query_param(&callback, "iss").is_none(), "{callback}");
     let refused = b.http.get(&callback).send().await.unwrap();
     assert_eq!(refused.status(), 400);

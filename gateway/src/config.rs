@@ -63,6 +63,11 @@ pub struct GatewayConfig {
     /// reached it (`Host`, and `X-Forwarded-Proto: https`), which a client can choose — set it
     /// in production.
     pub public_url: Option<String>,
+    /// Relay `/auth/callback` (the original gateway's OAuth redirect target) to the broker's
+    /// `/oauth/callback`, for providers registered with the gateway's URL (the broker then runs
+    /// with `NEXUS_OAUTH_REDIRECT_URI` set to it). Off: `/auth/callback` answers 404 naming the
+    /// broker's callback. `NEXUS_GATEWAY_RELAY_AUTH_CALLBACK=true`.
+    pub relay_auth_callback: bool,
 }
 
 impl GatewayConfig {
@@ -87,6 +92,7 @@ impl GatewayConfig {
             broker_timeout: Duration::from_secs(15),
             broker_connect_timeout: Duration::from_secs(2),
             public_url: None,
+            relay_auth_callback: false,
         }
     }
 
@@ -150,6 +156,14 @@ impl GatewayConfig {
         if let Some(ms) = number("NEXUS_GATEWAY_BROKER_TIMEOUT_MS")? {
             config.broker_timeout = Duration::from_millis(ms);
         }
+        match get("NEXUS_GATEWAY_RELAY_AUTH_CALLBACK")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("") | Some("false") | Some("0") => {}
+            Some("true") | Some("1") => config.relay_auth_callback = true,
+            Some(_) => return Err(ConfigError::NotABool("NEXUS_GATEWAY_RELAY_AUTH_CALLBACK")),
+        }
         if let Some(url) = get("NEXUS_PUBLIC_URL").filter(|u| !u.trim().is_empty()) {
             config.public_url = Some(public_url(&url)?);
         }
@@ -188,6 +202,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0} must be a non-negative integer")]
     NotANumber(&'static str),
+    #[error("{0} must be true or false")]
+    NotABool(&'static str),
     #[error("{0} must be an absolute http(s) URL without query or fragment")]
     NotAUrl(&'static str),
 }

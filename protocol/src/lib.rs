@@ -14,9 +14,11 @@
 //! - [`paths`]: the public paths of protocol v1.
 //! - [`ids`]: id newtypes (`WorkspaceId`, `ProviderName`, `Scope`, …), each rule checked once.
 //! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
+//! - [`compat`]: the original gateway's endpoints kept for its clients (providers, capture, revoke).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
 
 pub mod admin;
+pub mod compat;
 pub mod connection;
 pub mod effective;
 pub mod error;

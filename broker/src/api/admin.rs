@@ -270,7 +270,12 @@ async fn revoke_connection(
     valid_ws(&ws)?;
     s.vault
         .connections()
-        .revoke_connection(&ws, &id, &admin_caller(&headers))
+        .revoke_connection(
+            &ws,
+            &id,
+            Some("revoked by an admin"),
+            &admin_caller(&headers),
+        )
         .await?;
     s.revocations
         .publish(

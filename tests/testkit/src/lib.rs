@@ -35,6 +35,7 @@
 
 pub mod echo;
 pub mod oauth;
+pub mod raw_recorder;
 mod serve;
 pub mod ws;
 
@@ -43,5 +44,6 @@ pub use oauth::{
     AuthorizeMode, ClientAuth, Failure, FailureSpec, Introspection, IssParam, OAuthServer,
     OAuthServerOptions, OAuthStats, TokenRequestRecord, WaitTimeout, pkce_s256,
 };
+pub use raw_recorder::{RawRecorder, RawRequest};
 pub use serve::LOOPBACK_ANY_PORT;
 pub use ws::{WsAttempt, WsClose, WsServer, WsServerOptions};
