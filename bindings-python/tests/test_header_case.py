@@ -33,7 +33,10 @@ def header_gateway(gateway: FakeGateway) -> FakeGateway:
             200,
             resolve_body(
                 token=f"k-{n}",
-                strategy={"type": "header", "config": {"header_name": DECLARED, "value_prefix": ""}},
+                strategy={
+                    "type": "header",
+                    "config": {"header_name": DECLARED, "value_prefix": ""},
+                },
                 credentials={"api_key": f"k-{n}"},
             ),
         )
@@ -47,7 +50,10 @@ def names(server: LoopbackServer) -> list[list[str]]:
 
 
 def test_httpx_sends_names_as_written(
-    client: NexusClient, cache: TokenCache, header_gateway: FakeGateway, raw_upstream: LoopbackServer
+    client: NexusClient,
+    cache: TokenCache,
+    header_gateway: FakeGateway,
+    raw_upstream: LoopbackServer,
 ) -> None:
     from nexus_sdk.httpx import NexusAuth
 
@@ -60,7 +66,10 @@ def test_httpx_sends_names_as_written(
 
 
 def test_requests_sends_names_as_written(
-    client: NexusClient, cache: TokenCache, header_gateway: FakeGateway, raw_upstream: LoopbackServer
+    client: NexusClient,
+    cache: TokenCache,
+    header_gateway: FakeGateway,
+    raw_upstream: LoopbackServer,
 ) -> None:
     from nexus_sdk.requests import NexusAuth
 

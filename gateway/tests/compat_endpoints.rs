@@ -172,6 +172,12 @@ async fn capture_schema_and_credential_complete_a_static_connection_with_the_sta
     assert_eq!(status, 200, "{resolved}");
     assert!(resolved.to_string().contains("sk-captured-123"));
 
+    // A value of the wrong type is refused without being quoted back.
+    let typed = json!({"state": state, "credentials": {"api_key": 987654321}});
+    let (status, refused) = call(&stack, None, "POST", "/v1/capture-credential", Some(typed)).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(!refused.to_string().contains("987654321"), "{refused}");
+
     // Used, forged or missing: one answer, which says nothing of which it was.
     let (used_status, used) =
         call(&stack, None, "POST", "/v1/capture-credential", Some(good)).await;

@@ -83,20 +83,7 @@ async fn revoke_connection(
 ) -> Result<Json<RevokeConnectionResponse>, ApiError> {
     authorize(&body.principal, &ws)?;
     let caller = caller(&body.principal, body.request_id.clone(), &headers);
-    let outcome = s
-        .vault
-        .connections()
-        .revoke_connection(&ws, &id, body.reason.as_deref(), &caller)
-        .await?;
-    s.revocations
-        .publish(
-            s.vault.store(),
-            RevocationEvent::ConnectionRevoked {
-                workspace_id: ws,
-                connection_id: id.clone(),
-            },
-        )
-        .await;
+    let outcome = revoke_and_publish(&s, ws, &id, body.reason.as_deref(), &caller).await?;
     Ok(Json(RevokeConnectionResponse {
         connection_id: id,
         status: "revoked".into(),
@@ -104,4 +91,31 @@ async fn revoke_connection(
         provider_revoked: outcome.provider_revoked,
         sessions_closed: 0,
     }))
+}
+
+/// Revoke a connection (store, audit, RFC 7009 at the provider: the vault's one operation) and
+/// tell every gateway (the revocation feed). The admin API and the gateway's
+/// `DELETE /v1/connections/{id}` both come here.
+pub(super) async fn revoke_and_publish(
+    s: &AppState,
+    ws: String,
+    id: &str,
+    reason: Option<&str>,
+    caller: &nexus_vault::Caller,
+) -> Result<nexus_vault::connections::RevokeOutcome, ApiError> {
+    let outcome = s
+        .vault
+        .connections()
+        .revoke_connection(&ws, id, reason, caller)
+        .await?;
+    s.revocations
+        .publish(
+            s.vault.store(),
+            RevocationEvent::ConnectionRevoked {
+                workspace_id: ws,
+                connection_id: id.to_owned(),
+            },
+        )
+        .await;
+    Ok(outcome)
 }

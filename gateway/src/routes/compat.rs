@@ -188,7 +188,14 @@ pub async fn capture_credential(
     Extension(request_id): Extension<RequestId>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let request: CaptureCredentialRequest = json_body(body, gateway.inner.config.max_body_bytes)?;
+    // serde's own message may quote a value, and the values here are credentials.
+    let request: CaptureCredentialRequest = json_body(body, gateway.inner.config.max_body_bytes)
+        .map_err(|e| match e.status {
+            StatusCode::PAYLOAD_TOO_LARGE => e,
+            _ => ApiError::invalid_request(
+                "the body must be JSON: {\"state\": \"…\", \"credentials\": {\"field\": \"value\"}}",
+            ),
+        })?;
     if !is_plausible_state(request.state.expose()) {
         return Err(bad_state());
     }
