@@ -85,7 +85,7 @@ function headerLines(pairs: [string, string][]): string {
  * (a body's default `Content-Type`) are appended. A `Headers` object given by the caller has
  * already lost the case: its names go as they are.
  */
-function headersAsWritten(given: HeadersInit | undefined, normalised: Headers): [string, string][] {
+function headersAsWritten(given: RequestInit['headers'], normalised: Headers): [string, string][] {
   const written: [string, string][] =
     given === undefined || given instanceof Headers
       ? []
