@@ -247,7 +247,7 @@ func (s *Strategy) Apply(req *http.Request, cred *Credential, body []byte, now t
 		if hasControlChar(s.ValuePrefix) {
 			return sdkError(CodeInvalidStrategyConfig, "strategy %q: value_prefix contains a control character", s.Kind)
 		}
-		req.Header.Set(s.HeaderName, s.ValuePrefix+value)
+		setHeaderAsDeclared(req.Header, s.HeaderName, s.ValuePrefix+value)
 	case StrategyQueryParam:
 		value, err := s.headerSafeField(cred, s.CredentialField)
 		if err != nil {
@@ -273,7 +273,7 @@ func (s *Strategy) Apply(req *http.Request, cred *Credential, body []byte, now t
 		if err != nil {
 			return err
 		}
-		req.Header.Set(s.HeaderName, s.hmacSignature([]byte(secret), body))
+		setHeaderAsDeclared(req.Header, s.HeaderName, s.hmacSignature([]byte(secret), body))
 	case StrategyAWSSigV4:
 		var keys awsKeys
 		var err error
@@ -291,6 +291,20 @@ func (s *Strategy) Apply(req *http.Request, cred *Credential, body []byte, now t
 		return sdkError(CodeUnknownStrategy, "unknown strategy type %q", s.Kind)
 	}
 	return nil
+}
+
+// setHeaderAsDeclared replaces every header named name (any case) with one header whose name is
+// written exactly as the provider declared it. http.Header.Set would canonicalise it (X-API-Key
+// becomes X-Api-Key); net/http writes a map key as it is, and some upstreams (and the MCP
+// servers that read Authorization from a case-sensitive map) compare names exactly. Note that
+// http.Header.Get looks up the canonical form only: read such a header as h[name].
+func setHeaderAsDeclared(h http.Header, name, value string) {
+	for key := range h {
+		if strings.EqualFold(key, name) {
+			delete(h, key)
+		}
+	}
+	h[name] = []string{value}
 }
 
 // validateRequest rejects a request no strategy should sign: a method that is not an HTTP

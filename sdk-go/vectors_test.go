@@ -157,7 +157,8 @@ func runVectorCase(t *testing.T, vc vectorCase) {
 		}
 	}
 	for name, want := range vc.Expect.Headers {
-		got := req.out.Header.Values(name)
+		// The exact map key: injected names are sent as declared (X-API-Key, not X-Api-Key).
+		got := req.out.Header[name]
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("header %s: got %q, want %q", name, got, want)
 		}

@@ -78,6 +78,26 @@ function headerLines(pairs: [string, string][]): string {
 }
 
 /**
+ * The caller's headers with their names as the caller wrote them: a `Headers` object lower-cases
+ * names, and some upstreams (and MCP servers reading `Authorization` from a plain object) compare
+ * them exactly; undici sends names as given. `normalised` is the same set after fetch's own
+ * checks (it throws on a bad name or value first); names it holds that the caller did not write
+ * (a body's default `Content-Type`) are appended. A `Headers` object given by the caller has
+ * already lost the case: its names go as they are.
+ */
+function headersAsWritten(given: RequestInit['headers'], normalised: Headers): [string, string][] {
+  const written: [string, string][] =
+    given === undefined || given instanceof Headers
+      ? []
+      : Array.isArray(given)
+        ? given.map(([name, value]) => [String(name), String(value).trim()])
+        : Object.entries(given).map(([name, value]) => [name, String(value).trim()]);
+  const seen = new Set(written.map(([name]) => name.toLowerCase()));
+  for (const [name, value] of normalised) if (!seen.has(name)) written.push([name, value]);
+  return written;
+}
+
+/**
  * Normalise `fetch`'s arguments. A URL without a body takes a fast path that keeps `init` as
  * given; anything else goes through `Request`, which applies fetch's own rules (the default
  * `Content-Type` of a string body, a `Request` input's body, signal and redirect mode), and the
@@ -87,7 +107,7 @@ async function prepareCall(input: string | URL | Request, init: RequestInit | un
   init?.signal?.throwIfAborted();
   if (!(input instanceof Request) && init?.body == null) {
     const method = normaliseMethod(init?.method ?? 'GET');
-    const headers: [string, string][] = init?.headers === undefined ? [] : [...new Headers(init.headers)];
+    const headers = headersAsWritten(init?.headers, new Headers(init?.headers));
     return {
       forCore: { method, url: String(input), headers },
       headerText: headerLines(headers),
@@ -97,7 +117,7 @@ async function prepareCall(input: string | URL | Request, init: RequestInit | un
 
   const request = new Request(input, init);
   const body = request.body === null ? undefined : new Uint8Array(await request.arrayBuffer());
-  const headers = [...request.headers];
+  const headers = headersAsWritten(init?.headers, request.headers);
   return {
     forCore: { method: request.method, url: request.url, headers, body },
     headerText: headerLines(headers),

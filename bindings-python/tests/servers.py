@@ -36,6 +36,8 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    # Header names exactly as they arrived (the stdlib parser keeps their case).
+    raw_header_names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class LoopbackServer:
                     query=parse_qs(parts.query),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    raw_header_names=list(self.headers.keys()),
                 )
                 with owner._lock:
                     owner.requests.append(recorded)

@@ -23,6 +23,10 @@ pub struct BrokerConfig {
     pub internal_token: SecretString,
     /// Public base URL of the broker; the OAuth redirect URI is `{public_url}/oauth/callback`.
     pub public_url: String,
+    /// The OAuth redirect URI when it is not the broker's own callback: a gateway's
+    /// `/auth/callback`, which relays to the broker (the original gateway's redirect URI, kept so
+    /// provider registrations made for it keep working). `NEXUS_OAUTH_REDIRECT_URI`.
+    pub oauth_redirect_uri: Option<String>,
     /// Declarative providers file applied at start-up (no pruning).
     pub providers_file: Option<PathBuf>,
     /// Refresh an access token when it expires within this margin (plus jitter).
@@ -48,6 +52,7 @@ impl Default for BrokerConfig {
             admin_token: SecretString::default(),
             internal_token: SecretString::default(),
             public_url: "http://127.0.0.1:8081".into(),
+            oauth_redirect_uri: None,
             providers_file: None,
             refresh_margin: Duration::from_secs(300),
             provider_timeout: Duration::from_secs(10),
@@ -72,6 +77,7 @@ pub enum ConfigError {
 impl BrokerConfig {
     /// Read `NEXUS_DATABASE_URL`, `NEXUS_MASTER_KEY` / `NEXUS_MASTER_KEY_FILE`,
     /// `NEXUS_ADMIN_TOKEN`, `NEXUS_INTERNAL_TOKEN`, `NEXUS_BROKER_PUBLIC_URL`,
+    /// `NEXUS_OAUTH_REDIRECT_URI`,
     /// `NEXUS_PROVIDERS_FILE`, and optionally `NEXUS_REFRESH_MARGIN_SECS`,
     /// `NEXUS_PROVIDER_TIMEOUT_MS`.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -95,6 +101,8 @@ impl BrokerConfig {
         if let Some(url) = var("NEXUS_BROKER_PUBLIC_URL") {
             config.public_url = url.trim_end_matches('/').to_owned();
         }
+        config.oauth_redirect_uri =
+            var("NEXUS_OAUTH_REDIRECT_URI").filter(|u| !u.trim().is_empty());
         config.providers_file = var("NEXUS_PROVIDERS_FILE").map(PathBuf::from);
         if let Some(secs) = var("NEXUS_REFRESH_MARGIN_SECS") {
             let secs = secs.parse().map_err(|_| ConfigError::Invalid {
@@ -121,6 +129,7 @@ impl BrokerConfig {
             keyring: self.keyring.clone(),
             master_key_file: self.master_key_file.clone(),
             public_url: self.public_url.clone(),
+            oauth_redirect_uri: self.oauth_redirect_uri.clone(),
             providers_file: self.providers_file.clone(),
             refresh_margin: self.refresh_margin,
             provider_timeout: self.provider_timeout,
@@ -132,7 +141,7 @@ impl BrokerConfig {
     }
 
     pub fn redirect_uri(&self) -> String {
-        format!("{}/oauth/callback", self.public_url.trim_end_matches('/'))
+        self.vault_config().redirect_uri()
     }
 }
 

@@ -241,3 +241,72 @@ async fn a_connect_flow_that_cannot_start_leaves_nothing_behind() {
         TestBroker::send(b.admin(Method::GET, "/admin/v1/workspaces/w1/connections")).await;
     assert_eq!(conns, json!([]));
 }
+
+/// A connect flow started at a provider that omits `iss` from its authorization responses and
+/// advertises RFC 9207 support or not.
+async fn connect_without_iss(
+    advertise: bool,
+) -> (OAuthServer, TestBroker, Value, nexus_vault::testing::TestDb) {
+    let oauth = OAuthServer::start(OAuthServerOptions {
+        iss_param: IssParam::Omit,
+        advertise_iss_support: advertise,
+        ..OAuthServerOptions::default()
+    })
+    .await;
+    let db = sqlite_db();
+    let b = TestBroker::start(test_config(&db.url)).await;
+    b.create_workspace("w1").await;
+    b.put_provider(testkit_provider(&oauth, "testprov")).await;
+    let started = start_connect(&b, "w1", "testprov", json!([])).await;
+    (oauth, b, started, db)
+}
+
+/// RFC 9207: a provider whose discovery advertises `authorization_response_iss_parameter_supported`
+/// always sends `iss`, so a callback without it is refused before the one-time state is used:
+/// the connection stays pending and the genuine response still completes it.
+#[tokio::test]
+async fn callback_without_iss_is_refused_when_the_provider_advertises_it() {
+    let (oauth, b, started, _db) = connect_without_iss(true).await;
+    let auth_url = started["authUrl"].as_str().unwrap();
+    let at_provider = b.http.get(auth_url).send().await.unwrap();
+    let callback = at_provider.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(query_param(&callback, "iss").is_none(), "{callback}");
+    let refused = b.http.get(&callback).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("missing_iss"));
+    assert_eq!(
+        oauth.stats().authorization_code_requests,
+        0,
+        "the code must not be redeemed without `iss`"
+    );
+    let id = started["connection_id"].as_str().unwrap();
+    let check_path = format!("/internal/v1/workspaces/w1/connections/{id}");
+    let (_, check) = TestBroker::send(b.internal(Method::GET, &check_path)).await;
+    assert_eq!(check["status"], json!("pending"), "{check}");
+
+    // Nothing was lost: the provider's genuine response (with `iss`) completes the same flow.
+    oauth.set_iss_param(IssParam::Correct);
+    let landing = run_browser(&b, auth_url).await;
+    assert_eq!(
+        query_param(&landing, "status").as_deref(),
+        Some("success"),
+        "{landing}"
+    );
+    let (_, check) = TestBroker::send(b.internal(Method::GET, &check_path)).await;
+    assert_eq!(check["status"], json!("active"), "{check}");
+}
+
+/// A provider that does not advertise RFC 9207 may omit `iss` (older providers do).
+#[tokio::test]
+async fn callback_without_iss_is_accepted_when_the_provider_does_not_advertise_it() {
+    let (_oauth, b, started, _db) = connect_without_iss(false).await;
+    let landing = run_browser(&b, started["authUrl"].as_str().unwrap()).await;
+    assert_eq!(
+        query_param(&landing, "status").as_deref(),
+        Some("success"),
+        "{landing}"
+    );
+}

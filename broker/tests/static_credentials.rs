@@ -181,7 +181,8 @@ async fn static_credentials_form_captures_and_activates() {
         .send()
         .await
         .unwrap();
-    assert_eq!(again.status(), 404, "the form link must be one-time");
+    // One answer for every unusable link (unknown, used, expired): 400.
+    assert_eq!(again.status(), 400, "the form link must be one-time");
 }
 
 #[tokio::test]

@@ -115,6 +115,11 @@ impl NexusClient {
         })?;
         authorization.set_sensitive(true);
         let http = reqwest::Client::builder()
+            // HTTP/1 names go out in Title-Case (`Authorization`, `X-Trial-Key`), not hyper's
+            // lower case: upstreams and MCP servers that read headers from a case-sensitive map
+            // find them. hyper cannot write any other case (`X-API-Key` leaves as `X-Api-Key`);
+            // the language adapters that send through their own HTTP client keep names as written.
+            .http1_title_case_headers()
             .user_agent(options.user_agent)
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))

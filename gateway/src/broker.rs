@@ -10,6 +10,9 @@
 
 use crate::error::{ApiError, GatewayError};
 use crate::metrics::{BrokerErrorKind, Metrics};
+use nexus_protocol::compat::{
+    INTERNAL_REVOKE_SUFFIX, InternalRevokeConnection, RevokeConnectionResponse,
+};
 use nexus_protocol::internal::{
     CONNECTIONS_PREFIX, EVENTS_PATH, INTERNAL_TOKEN_CHALLENGE, InternalRequestConnection,
     InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH,
@@ -59,6 +62,9 @@ impl BrokerClient {
             .map_err(|e| GatewayError::InvalidConfig(format!("TLS for the broker client: {e}")))?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls.clone())
+            // The internal API never redirects; the relayed OAuth callback's redirect is the
+            // browser's to follow, not ours.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -168,6 +174,60 @@ impl BrokerClient {
         self.call(self.http.post(url), request_id, "refresh connection")
             .await
             .map(for_clients_only)
+    }
+
+    /// `GET` one of the broker's internal endpoints for the original clients
+    /// (`nexus_protocol::compat`).
+    pub async fn compat_get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<T, ApiError> {
+        self.call(self.http.get(self.url(path)), request_id, what)
+            .await
+    }
+
+    /// `POST` counterpart of [`Self::compat_get`].
+    pub async fn compat_post<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        request_id: &str,
+        what: &'static str,
+    ) -> Result<T, ApiError> {
+        let request = self.http.post(self.url(path)).json(body);
+        self.call(request, request_id, what).await
+    }
+
+    pub async fn revoke_connection(
+        &self,
+        request: &InternalRevokeConnection,
+        connection_id: &ConnectionId,
+        request_id: &str,
+    ) -> Result<RevokeConnectionResponse, ApiError> {
+        let url = self.connection_url(&request.principal, connection_id, INTERNAL_REVOKE_SUFFIX);
+        self.call(
+            self.http.post(url).json(request),
+            request_id,
+            "revoke connection",
+        )
+        .await
+    }
+
+    /// The broker's `GET /oauth/callback` with `query` as it came (a browser route: no internal
+    /// token, and its redirect is passed on, not followed).
+    pub async fn relay_callback(&self, query: Option<&str>) -> Result<reqwest::Response, ApiError> {
+        let mut url = self.url("/oauth/callback");
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        self.http
+            .get(url)
+            .send()
+            .await
+            .map_err(|err| self.api_error_for(Failure::Unreachable(err), "relay OAuth callback"))
     }
 
     /// Ready when the broker's `/readyz` answers 2xx **and** the broker accepts our internal

@@ -65,6 +65,11 @@ pub struct GatewayConfig {
     pub public_url: Option<String>,
     /// Proxy mode's gateway-wide limits (`NEXUS_PROXY_*`, see [`crate::proxy::ProxyLimits`]).
     pub proxy: crate::proxy::ProxyLimits,
+    /// Relay `/auth/callback` (the original gateway's OAuth redirect target) to the broker's
+    /// `/oauth/callback`, for providers registered with the gateway's URL (the broker then runs
+    /// with `NEXUS_OAUTH_REDIRECT_URI` set to it). Off: `/auth/callback` answers 404 naming the
+    /// broker's callback. `NEXUS_GATEWAY_RELAY_AUTH_CALLBACK=true`.
+    pub relay_auth_callback: bool,
 }
 
 impl GatewayConfig {
@@ -90,6 +95,7 @@ impl GatewayConfig {
             broker_connect_timeout: Duration::from_secs(2),
             public_url: None,
             proxy: crate::proxy::ProxyLimits::default(),
+            relay_auth_callback: false,
         }
     }
 
@@ -169,6 +175,14 @@ impl GatewayConfig {
         if let Some(ms) = number("NEXUS_PROXY_MAX_TIMEOUT_MS")? {
             config.proxy.max_timeout = Duration::from_millis(ms);
         }
+        match get("NEXUS_GATEWAY_RELAY_AUTH_CALLBACK")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("") | Some("false") | Some("0") => {}
+            Some("true") | Some("1") => config.relay_auth_callback = true,
+            Some(_) => return Err(ConfigError::NotABool("NEXUS_GATEWAY_RELAY_AUTH_CALLBACK")),
+        }
         if let Some(url) = get("NEXUS_PUBLIC_URL").filter(|u| !u.trim().is_empty()) {
             config.public_url = Some(public_url(&url)?);
         }
@@ -207,6 +221,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0} must be a non-negative integer")]
     NotANumber(&'static str),
+    #[error("{0} must be true or false")]
+    NotABool(&'static str),
     #[error("{0} must be an absolute http(s) URL without query or fragment")]
     NotAUrl(&'static str),
 }

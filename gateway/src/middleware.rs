@@ -64,6 +64,7 @@ pub async fn finalize(mut request: Request, next: Next) -> Response {
             .extensions()
             .get::<crate::routes::proxy::UpstreamAnswer>()
             .is_none()
+        && response.extensions().get::<RelayedPage>().is_none()
     {
         let body = envelope_for_plain_error(&response);
         write_error_body(&mut response, body, &request_id);
@@ -73,6 +74,11 @@ pub async fn finalize(mut request: Request, next: Next) -> Response {
         .insert(REQUEST_ID_HEADER, request_id.0);
     response
 }
+
+/// Marks a response relayed as it is from the broker's browser routes (`/auth/callback`): its
+/// HTML error page is for the person's browser and is not rewritten into the JSON envelope.
+#[derive(Clone, Copy)]
+pub struct RelayedPage;
 
 fn is_error(status: StatusCode) -> bool {
     status.is_client_error() || status.is_server_error()

@@ -68,6 +68,8 @@ impl Modify for ApiKeySchemes {
 /// route is in it (`tests/gateway_api.rs` checks both ways).
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = GatewayApi::openapi();
+    // The original gateway's endpoints (issue 15).
+    doc.merge(crate::routes::compat::CompatApi::openapi());
     // The id rules of the protocol, not copies of them.
     nexus_protocol::ids::apply_param_patterns(
         &mut doc,

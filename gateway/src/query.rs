@@ -83,6 +83,22 @@ pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError>
     })
 }
 
+/// Every `name=value` pair of a query string, decoded (for the endpoints whose parameters are
+/// looked up by name; unknown ones are ignored there, as the original gateway did).
+pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    raw.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((
+                decode_component(name)?.into_owned(),
+                decode_component(value)?.into_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// `application/x-www-form-urlencoded` decoding (`+` is a space) that refuses invalid UTF-8.
 /// Borrows when nothing is escaped (the common case).
 fn decode_component(raw: &str) -> Result<Cow<'_, str>, ApiError> {

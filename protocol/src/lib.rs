@@ -15,10 +15,12 @@
 //! - [`proxy`]: proxy mode: a provider's `proxy` settings and the gateway's control headers.
 //! - [`ids`]: id newtypes (`WorkspaceId`, `ProviderName`, `Scope`, …), each rule checked once.
 //! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
+//! - [`compat`]: the original gateway's endpoints kept for its clients (providers, capture, revoke).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
 //! - [`oauth`]: Nexus as OAuth authorization server for MCP servers (metadata, tokens, errors).
 
 pub mod admin;
+pub mod compat;
 pub mod connection;
 pub mod effective;
 pub mod error;

@@ -119,6 +119,22 @@ impl AdminService {
         Ok(self.store.list_providers().await?)
     }
 
+    /// What clients may know of every provider, grouped by auth type (the original gateway's
+    /// `GET /v1/providers`): see [`crate::providers::Provider::metadata`].
+    pub async fn providers_metadata(
+        &self,
+    ) -> Result<nexus_protocol::compat::ProvidersMetadata, VaultError> {
+        let mut by_type = nexus_protocol::compat::ProvidersMetadata::new();
+        for stored in self.store.list_providers().await? {
+            let provider = stored.provider;
+            by_type
+                .entry(provider.auth_type.clone())
+                .or_default()
+                .insert(provider.name.clone(), provider.metadata());
+        }
+        Ok(by_type)
+    }
+
     pub async fn get_provider(&self, name: &str) -> Result<StoredProvider, VaultError> {
         self.store
             .get_provider(name)

@@ -15,6 +15,9 @@ pub struct VaultConfig {
     pub master_key_file: Option<PathBuf>,
     /// Public base URL of the broker; the OAuth redirect URI is `{public_url}/oauth/callback`.
     pub public_url: String,
+    /// The OAuth redirect URI when it is not `{public_url}/oauth/callback` (a gateway's
+    /// `/auth/callback` that relays to it).
+    pub oauth_redirect_uri: Option<String>,
     /// Declarative providers file applied at start-up (no pruning).
     pub providers_file: Option<PathBuf>,
     /// Refresh an access token when it expires within this margin (plus jitter).
@@ -48,6 +51,9 @@ impl VaultConfig {
     }
 
     pub fn redirect_uri(&self) -> String {
-        format!("{}/oauth/callback", self.public_url.trim_end_matches('/'))
+        match &self.oauth_redirect_uri {
+            Some(uri) => uri.clone(),
+            None => format!("{}/oauth/callback", self.public_url.trim_end_matches('/')),
+        }
     }
 }

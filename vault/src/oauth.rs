@@ -46,6 +46,11 @@ pub struct Endpoints {
     pub token: String,
     pub jwks: Option<String>,
     pub issuer: Option<String>,
+    /// RFC 7009 token revocation endpoint (configured, else discovered), if any.
+    pub revocation: Option<String>,
+    /// RFC 9207: the provider's discovery says every authorization response carries `iss`, so
+    /// a callback without it is refused.
+    pub iss_required: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +59,9 @@ struct Discovery {
     authorization_endpoint: Option<String>,
     token_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    revocation_endpoint: Option<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 /// A token endpoint's answer, parsed.
@@ -116,11 +124,20 @@ impl OAuthClient {
             .as_ref()
             .and_then(|d| d.issuer.clone())
             .or_else(|| p.issuer.clone());
+        let revocation = pick(
+            &p.revocation_url,
+            discovered.as_ref().map(|d| &d.revocation_endpoint),
+        );
+        let iss_required = discovered
+            .as_ref()
+            .is_some_and(|d| d.authorization_response_iss_parameter_supported);
         Ok(Endpoints {
             authorize,
             token,
             jwks,
             issuer,
+            revocation,
+            iss_required,
         })
     }
 
@@ -214,13 +231,7 @@ impl OAuthClient {
         mut form: Vec<(&'static str, String)>,
     ) -> Result<TokenResponse, OAuthError> {
         let endpoints = self.endpoints(p).await?;
-        let client_id = p.client_id.clone().unwrap_or_default();
-        if p.token_endpoint_auth_method == TokenAuthMethod::ClientSecretPost || secret.is_none() {
-            form.push(("client_id", client_id.clone()));
-            if let Some(s) = secret {
-                form.push(("client_secret", s.expose().to_owned()));
-            }
-        }
+        let basic = client_authentication(p, secret, &mut form);
         let mut attempt = 0;
         loop {
             let mut req = self
@@ -228,11 +239,8 @@ impl OAuthClient {
                 .post(&endpoints.token)
                 .header("Accept", "application/json")
                 .form(&form);
-            if let (TokenAuthMethod::ClientSecretBasic, Some(s)) =
-                (p.token_endpoint_auth_method, secret)
-            {
-                // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-                req = req.basic_auth(form_encode(&client_id), Some(form_encode(s.expose())));
+            if let Some((id, secret)) = &basic {
+                req = req.basic_auth(id, Some(secret));
             }
             let outcome = match req.send().await {
                 Ok(resp) => classify(p, resp).await,
@@ -256,6 +264,41 @@ impl OAuthClient {
                     attempt += 1;
                 }
             }
+        }
+    }
+
+    /// RFC 7009: ask the provider to revoke `token` (`hint`: `access_token` or
+    /// `refresh_token`), authenticated as the client is at the token endpoint. One attempt: a
+    /// revocation is best effort (the broker has already dropped the token).
+    pub async fn revoke_token(
+        &self,
+        p: &Provider,
+        secret: Option<&SecretString>,
+        endpoint: &str,
+        token: &SecretString,
+        hint: &str,
+    ) -> Result<(), OAuthError> {
+        let mut form = vec![
+            ("token", token.expose().to_owned()),
+            ("token_type_hint", hint.to_owned()),
+        ];
+        let basic = client_authentication(p, secret, &mut form);
+        let mut req = self.http.post(endpoint).form(&form);
+        if let Some((id, secret)) = &basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| OAuthError::Unavailable(describe(&e)))?;
+        // §2.2: 200 whether or not the token was known; anything else is a refusal.
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(OAuthError::Protocol(format!(
+                "revocation endpoint answered {}",
+                resp.status().as_u16()
+            )))
         }
     }
 
@@ -415,6 +458,29 @@ fn describe(e: &reqwest::Error) -> String {
         "could not connect to the provider".into()
     } else {
         "request to the provider failed".into()
+    }
+}
+
+/// RFC 6749 §2.3.1 client authentication as the provider wants it: `client_id` (and the
+/// secret) in the form, or the HTTP Basic pair returned here (both parts form-urlencoded
+/// before base64, as the RFC says).
+fn client_authentication(
+    p: &Provider,
+    secret: Option<&SecretString>,
+    form: &mut Vec<(&'static str, String)>,
+) -> Option<(String, String)> {
+    let client_id = p.client_id.clone().unwrap_or_default();
+    match (p.token_endpoint_auth_method, secret) {
+        (TokenAuthMethod::ClientSecretBasic, Some(s)) => {
+            Some((form_encode(&client_id), form_encode(s.expose())))
+        }
+        (_, secret) => {
+            form.push(("client_id", client_id));
+            if let Some(s) = secret {
+                form.push(("client_secret", s.expose().to_owned()));
+            }
+            None
+        }
     }
 }
 

@@ -67,7 +67,12 @@ class NexusAuth(httpx.Auth):
             "provider_name": self._provider_name,
             "method": request.method,
             "url": str(request.url),
-            "headers": request.headers.multi_items(),
+            # `raw` keeps each name as the caller wrote it (`multi_items` lower-cases them):
+            # some upstreams, and MCP servers reading a plain dict, compare names exactly.
+            "headers": [
+                (name.decode(request.headers.encoding), value.decode(request.headers.encoding))
+                for name, value in request.headers.raw
+            ],
             "data": request.content,
             "rejected_generation": rejected,
         }

@@ -268,19 +268,8 @@ async fn revoke_connection(
     Path((ws, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     valid_ws(&ws)?;
-    s.vault
-        .connections()
-        .revoke_connection(&ws, &id, &admin_caller(&headers))
-        .await?;
-    s.revocations
-        .publish(
-            s.vault.store(),
-            RevocationEvent::ConnectionRevoked {
-                workspace_id: ws,
-                connection_id: id,
-            },
-        )
-        .await;
+    let caller = admin_caller(&headers);
+    super::compat::revoke_and_publish(&s, ws, &id, Some("revoked by an admin"), &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

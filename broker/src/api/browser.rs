@@ -35,9 +35,10 @@ async fn reauthorize(State(s): State<AppState>, Path(token): Path<String>) -> Re
 }
 
 async fn show_form(State(s): State<AppState>, Path(state): Path<String>) -> Response {
-    match s.vault.connections().form_fields(&state).await {
-        Ok((provider, fields)) => {
-            let inputs: String = fields
+    match s.vault.connections().capture_form(&state).await {
+        Ok(form) => {
+            let inputs: String = form
+                .fields
                 .iter()
                 .map(|f| {
                     let f = escape(f);
@@ -46,7 +47,7 @@ async fn show_form(State(s): State<AppState>, Path(state): Path<String>) -> Resp
                 .collect();
             let body = format!(
                 "<p>Enter the credentials for {}.</p><form method=\"post\">{inputs}<button type=\"submit\">Save</button></form>",
-                escape(&provider)
+                escape(&form.display_name)
             );
             html(StatusCode::OK, "Connect", &body)
         }
@@ -60,8 +61,19 @@ async fn submit_form(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     let fields = form.map(|Form(f)| f).unwrap_or_default();
-    match s.vault.connections().submit_form(&state, &fields).await {
-        Ok(outcome) => outcome_response(outcome),
+    match s
+        .vault
+        .connections()
+        .capture_credentials(&state, &fields)
+        .await
+    {
+        Ok(captured) => outcome_response(match captured.redirect_url {
+            Some(url) => CallbackOutcome::Redirect(url),
+            None => CallbackOutcome::Page {
+                ok: true,
+                message: "Saved. You can close this window.".into(),
+            },
+        }),
         Err(e) => error_page(e.into()),
     }
 }

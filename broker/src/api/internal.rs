@@ -43,7 +43,7 @@ pub fn router(service: AppState) -> Router<AppState> {
         ))
 }
 
-fn authorize(principal: &Principal, workspace_id: &str) -> Result<(), ApiError> {
+pub(super) fn authorize(principal: &Principal, workspace_id: &str) -> Result<(), ApiError> {
     if principal.workspace_id() == workspace_id {
         Ok(())
     } else {
@@ -54,7 +54,11 @@ fn authorize(principal: &Principal, workspace_id: &str) -> Result<(), ApiError> 
     }
 }
 
-fn caller(principal: &Principal, body_request_id: Option<String>, headers: &HeaderMap) -> Caller {
+pub(super) fn caller(
+    principal: &Principal,
+    body_request_id: Option<String>,
+    headers: &HeaderMap,
+) -> Caller {
     Caller {
         principal: principal.audit_label(),
         request_id: body_request_id.or_else(|| request_id(headers)),

@@ -2,6 +2,7 @@
 //! - [`admin`]: `/admin/v1/*`, for operators (admin token);
 //! - [`internal`]: `/internal/v1/*`, for the gateway (internal token);
 //! - [`events`]: `/internal/v1/events`, the revocation stream gateways hold open;
+//! - [`compat`]: `/internal/v1/…` behind the gateway's routes for the original clients;
 //! - [`browser`]: `/oauth/callback`, `/oauth/reauthorize/{token}`, `/connect/{state}` (a person's
 //!   browser; authenticated by the one-time state);
 //! - health: `/healthz`, `/readyz`.
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod auth_failures;
 pub mod authorization_server;
 pub mod browser;
+pub mod compat;
 pub mod events;
 pub mod identity;
 pub mod internal;
@@ -57,6 +59,8 @@ pub fn router(service: AppState) -> Router {
         // MCP authorization server (issue 17): metadata, /as/* endpoints and pages, admin API.
         .merge(authorization_server::router())
         .merge(authorization_server::resources::router(service.clone()))
+        // Drop-in endpoints for the original Nexus clients (issue 15): internal side.
+        .merge(compat::router(service.clone()))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),

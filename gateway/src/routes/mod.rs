@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per group of endpoints, and [`router`] that wires them with the
 //! middleware of [`crate::middleware`].
 
+pub mod compat;
 pub mod connections;
 pub mod health;
 pub mod proxy;
@@ -16,7 +17,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -38,6 +39,11 @@ pub mod paths {
     // Proxy mode (issue 16).
     pub const PROXY: &str = "/v1/proxy/{workspace_id}/{provider_name}/{*path}";
     pub const PROXY_ROOT: &str = "/v1/proxy/{workspace_id}/{provider_name}";
+    // The original gateway's endpoints (issue 15).
+    pub use nexus_protocol::compat::{
+        AUTH_CALLBACK, CAPTURE_CREDENTIAL, CAPTURE_SCHEMA, CONNECTION, PROVIDER, PROVIDERS,
+        PROVIDERS_METADATA,
+    };
 
     pub const ALL: &[&str] = &[
         RESOLVE,
@@ -54,6 +60,13 @@ pub mod paths {
         AUTHORIZE,
         TOKEN_EXCHANGE,
         JWKS,
+        PROVIDERS,
+        PROVIDERS_METADATA,
+        PROVIDER,
+        CAPTURE_SCHEMA,
+        CAPTURE_CREDENTIAL,
+        CONNECTION,
+        AUTH_CALLBACK,
     ];
 }
 
@@ -80,6 +93,23 @@ pub fn router(gateway: Gateway) -> Router {
         .route(paths::AUTHORIZE, post(sessions::authorize))
         .route(paths::TOKEN_EXCHANGE, post(sessions::token_exchange))
         .route(paths::JWKS, get(sessions::jwks))
+        // The original gateway's endpoints, for its clients (issue 15).
+        .route(
+            paths::PROVIDERS,
+            get(compat::providers).post(compat::create_provider_refused),
+        )
+        .route(paths::PROVIDERS_METADATA, get(compat::providers_metadata))
+        .route(
+            paths::PROVIDER,
+            get(compat::provider_by_id_refused)
+                .put(compat::provider_by_id_refused)
+                .patch(compat::provider_by_id_refused)
+                .delete(compat::provider_by_id_refused),
+        )
+        .route(paths::CAPTURE_SCHEMA, get(compat::capture_schema))
+        .route(paths::CAPTURE_CREDENTIAL, post(compat::capture_credential))
+        .route(paths::CONNECTION, delete(compat::revoke_connection))
+        .route(paths::AUTH_CALLBACK, any(compat::auth_callback))
         .fallback(not_found)
         // `.layer` wraps what is above it: the last one added runs first.
         .layer(axum::middleware::from_fn_with_state(

@@ -32,7 +32,11 @@ impl CountingProxy {
         let (gate, _) = watch::channel(true);
         let state = Arc::new(ProxyState {
             upstream: upstream.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            // A proxy passes redirects on (the relayed OAuth callback's), never follows them.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("proxy client"),
             counts: Mutex::new(HashMap::new()),
             held_path: Mutex::new(None),
             gate,

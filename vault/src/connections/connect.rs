@@ -172,6 +172,18 @@ impl ConnectionService {
                 message: "The request has no state parameter.".into(),
             };
         };
+        if q.iss.as_deref().is_none_or(str::is_empty) && self.iss_required(state).await {
+            // RFC 9207 §2.4: this provider always sends `iss`, so a response without it did not
+            // come from it (or was tampered with). Refused before the one-time state is taken,
+            // so the connection stays pending and the genuine response can still complete it.
+            tracing::warn!("callback without `iss` from a provider that always sends it");
+            return CallbackOutcome::Page {
+                ok: false,
+                message: "The authorization response has no `iss` parameter, which this \
+                          provider always sends (missing_iss); nothing was changed."
+                    .into(),
+            };
+        }
         let pending = match self.store.take_pending(state).await {
             Ok(Some(p)) => p,
             Ok(None) => {
@@ -253,6 +265,22 @@ impl ConnectionService {
                 },
             },
         }
+    }
+
+    /// True when the provider of the pending authorization `state` advertises
+    /// `authorization_response_iss_parameter_supported`. An unknown state or a provider that
+    /// cannot be read is left to the usual checks (which refuse it with their own code).
+    async fn iss_required(&self, state: &str) -> bool {
+        let Ok(Some((_, provider_name, _))) = self.store.peek_pending(state).await else {
+            return false;
+        };
+        let Ok(provider) = self.provider(&provider_name).await else {
+            return false;
+        };
+        self.oauth
+            .endpoints(&provider)
+            .await
+            .is_ok_and(|e| e.iss_required)
     }
 
     /// Returns a short error code on failure (used in the redirect and the audit record).
@@ -350,38 +378,45 @@ impl ConnectionService {
         Ok(())
     }
 
-    /// The fields the static-credential form asks for.
-    pub async fn form_fields(&self, state: &str) -> Result<(String, Vec<String>), VaultError> {
+    /// What the static-credential step asks for: the provider and the credential fields its
+    /// strategy reads (the broker's form and `GET /v1/capture-schema` show the same list).
+    pub async fn capture_form(&self, state: &str) -> Result<CaptureForm, VaultError> {
         let (_, provider_name, expired) = self
             .store
             .peek_pending(state)
             .await?
-            .ok_or_else(|| VaultError::not_found("this link is unknown or was already used"))?;
+            .ok_or_else(bad_state)?;
         if expired {
-            return Err(VaultError::invalid("this link has expired"));
+            return Err(bad_state());
         }
         let provider = self.provider(&provider_name).await?;
         let strategy = Strategy::from_spec(&provider.strategy)
             .map_err(|e| VaultError::invalid(e.to_string()))?;
-        Ok((
-            provider.display_name.unwrap_or(provider.name),
-            strategy
-                .required_fields()
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        ))
+        let fields = strategy
+            .required_fields()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        Ok(CaptureForm {
+            display_name: provider
+                .display_name
+                .unwrap_or_else(|| provider.name.clone()),
+            provider_name: provider.name,
+            fields,
+        })
     }
 
-    /// Store what the form captured.
-    pub async fn submit_form(
+    /// Store what the static-credential step captured (the broker's form and
+    /// `POST /v1/capture-credential`): every required field present, none with a control
+    /// character, the one-time state used up, the connection active. Values are never echoed.
+    pub async fn capture_credentials(
         &self,
         state: &str,
         fields: &std::collections::HashMap<String, String>,
-    ) -> Result<CallbackOutcome, VaultError> {
-        let (_, required) = self.form_fields(state).await?;
+    ) -> Result<Captured, VaultError> {
+        let form = self.capture_form(state).await?;
         let mut credentials = Credentials::default();
-        for name in &required {
+        for name in &form.fields {
             match fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
                 Some(v) => {
                     super::check_storable(name, v)?;
@@ -394,7 +429,7 @@ impl ConnectionService {
             .store
             .take_pending(state)
             .await?
-            .ok_or_else(|| VaultError::not_found("this link was already used"))?;
+            .ok_or_else(bad_state)?;
         self.store
             .set_credentials(&pending.workspace_id, &pending.connection_id, &credentials)
             .await?;
@@ -409,19 +444,39 @@ impl ConnectionService {
                 detail: Some(&pending.provider_name),
             })
             .await;
-        Ok(
-            match pending.return_url.and_then(|u| url::Url::parse(&u).ok()) {
-                Some(mut url) => {
-                    url.query_pairs_mut()
-                        .append_pair("status", "success")
-                        .append_pair("connection_id", &pending.connection_id);
-                    CallbackOutcome::Redirect(url.to_string())
-                }
-                None => CallbackOutcome::Page {
-                    ok: true,
-                    message: "Saved. You can close this window.".into(),
-                },
-            },
-        )
+        let redirect_url = pending
+            .return_url
+            .and_then(|u| url::Url::parse(&u).ok())
+            .map(|mut url| {
+                url.query_pairs_mut()
+                    .append_pair("status", "success")
+                    .append_pair("connection_id", &pending.connection_id);
+                url.to_string()
+            });
+        Ok(Captured {
+            connection_id: pending.connection_id,
+            redirect_url,
+        })
     }
+}
+
+/// See [`ConnectionService::capture_form`].
+pub struct CaptureForm {
+    pub provider_name: String,
+    /// What a person reads: the display name, else the name.
+    pub display_name: String,
+    pub fields: Vec<String>,
+}
+
+/// See [`ConnectionService::capture_credentials`].
+pub struct Captured {
+    pub connection_id: String,
+    /// The caller's `return_url` with `status=success&connection_id=…`, if it gave one.
+    pub redirect_url: Option<String>,
+}
+
+/// One answer for every state that cannot be used (unknown, already used, expired): the state
+/// is the credential here, so which of the three it was is not said.
+fn bad_state() -> VaultError {
+    VaultError::invalid("this link is unknown, already used or expired")
 }

@@ -1,7 +1,7 @@
 //! Connections for operators: import (a refresh token, an API key, a credential set), list,
 //! revoke.
 
-use super::{ConnectionService, connection_not_found, credentials_object, secret_string};
+use super::{ConnectionService, credentials_object, secret_string};
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::connections::{ConnectionInfo, NewConnection, TokenSet};
@@ -97,30 +97,6 @@ impl ConnectionService {
             .admin_event(Some(workspace_id), "connection.imported", &row.id, caller)
             .await;
         Ok(row.info()?)
-    }
-
-    pub async fn revoke_connection(
-        &self,
-        workspace_id: &str,
-        id: &str,
-        caller: &Caller,
-    ) -> Result<(), VaultError> {
-        if !self
-            .store
-            .set_connection_status(
-                workspace_id,
-                id,
-                ConnectionStatus::Revoked,
-                Some("revoked by an admin"),
-            )
-            .await?
-        {
-            return Err(connection_not_found());
-        }
-        self.audit
-            .admin_event(Some(workspace_id), "connection.revoked", id, caller)
-            .await;
-        Ok(())
     }
 
     /// The connections of a workspace (which must exist).

@@ -2,7 +2,8 @@
 //!
 //! - `resolve`: credentials for callers, and the sealed re-authorization links;
 //! - `connect`: the connect flow (authorize URL or form) and its callback;
-//! - `import`: importing, listing and revoking connections for operators;
+//! - `import`: importing and listing connections for operators;
+//! - `revoke`: revoking a connection (store, audit, RFC 7009 at the provider);
 //! - `refresh`: the refresh engine (one refresh per connection across processes);
 //! - `narrowing`: access tokens minted with fewer scopes for agent sessions.
 
@@ -11,8 +12,11 @@ mod import;
 pub mod narrowing;
 pub mod refresh;
 mod resolve;
+mod revoke;
 
+pub use connect::{CaptureForm, Captured};
 pub use import::ImportConnection;
+pub use revoke::RevokeOutcome;
 
 use crate::audit::AuditService;
 use crate::config::VaultConfig;

@@ -85,6 +85,14 @@ pub struct ProviderInput {
     pub token_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
+    /// RFC 7009 token revocation endpoint (else the one discovery names, if any): revoking a
+    /// connection also revokes its tokens there.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "revocation_endpoint"
+    )]
+    pub revocation_url: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -179,6 +187,9 @@ pub struct Provider {
     pub token_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
+    /// See [`ProviderInput::revocation_url`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<String>,
     pub scopes: Vec<String>,
     pub scope_separator: String,
     pub token_endpoint_auth_method: TokenAuthMethod,
@@ -199,6 +210,18 @@ pub struct Provider {
 impl Provider {
     pub fn is_oauth2(&self) -> bool {
         self.auth_type == "oauth2"
+    }
+
+    /// What a client may know of this provider: its API base URL, default scopes and display
+    /// name. Nothing the broker uses on its own behalf (client id, endpoints) and no secret.
+    pub fn metadata(&self) -> nexus_protocol::compat::ProviderMetadata {
+        nexus_protocol::compat::ProviderMetadata {
+            api_base_url: self.api_base_url.clone().unwrap_or_default(),
+            user_info_endpoint: String::new(),
+            scopes: self.scopes.clone(),
+            description: self.display_name.clone(),
+            category: None,
+        }
     }
 
     /// True when `openid` is among the scopes (id_token validation applies).
@@ -233,6 +256,7 @@ fn overlay(base: ProviderInput, over: ProviderInput) -> ProviderInput {
         auth_url,
         token_url,
         api_base_url,
+        revocation_url,
         scopes,
         scope_separator,
         token_endpoint_auth_method,
@@ -292,6 +316,7 @@ impl ProviderInput {
             ("token_url", &input.token_url),
             ("issuer", &input.issuer),
             ("api_base_url", &input.api_base_url),
+            ("revocation_url", &input.revocation_url),
         ] {
             check_url(&name, field, value)?;
         }
@@ -330,6 +355,7 @@ impl ProviderInput {
             auth_url: input.auth_url,
             token_url: input.token_url,
             api_base_url: input.api_base_url,
+            revocation_url: input.revocation_url,
             scopes: input.scopes.unwrap_or_default(),
             scope_separator: input.scope_separator.unwrap_or_else(|| " ".into()),
             token_endpoint_auth_method: input.token_endpoint_auth_method.unwrap_or_default(),

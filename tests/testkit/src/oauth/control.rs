@@ -115,6 +115,7 @@ struct ConfigBody {
     client_auth: Option<ClientAuth>,
     authorize_mode: Option<AuthorizeMode>,
     iss_param: Option<IssParam>,
+    advertise_iss_support: Option<bool>,
     access_token_ttl_secs: Option<u64>,
     redirect_uris: Option<Vec<String>>,
     /// `null` is "no restriction", so this field is set only when present.
@@ -144,6 +145,9 @@ async fn config(State(shared): State<Arc<Shared>>, Json(body): Json<ConfigBody>)
     }
     if let Some(value) = body.iss_param {
         settings.iss_param = value;
+    }
+    if let Some(value) = body.advertise_iss_support {
+        settings.advertise_iss_support = value;
     }
     if let Some(secs) = body.access_token_ttl_secs {
         settings.access_token_ttl = Duration::from_secs(secs);

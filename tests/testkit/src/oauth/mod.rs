@@ -21,7 +21,7 @@
 //! | `GET /_control/token-requests` | [`OAuthServer::token_request_log`] |
 //! | `GET /_control/wait?token_requests=N&…&timeout_ms=M` (200 stats, or 408) | [`OAuthServer::wait_for`] |
 //! | `POST /_control/failures` (a [`FailureSpec`], an array, or `{"failures":[…]}`) / `DELETE` | [`OAuthServer::inject_failures`] / [`OAuthServer::clear_failures`] |
-//! | `POST /_control/config` `{client_auth, authorize_mode, iss_param, access_token_ttl_secs, redirect_uris, grantable_scopes, reuse_revokes_grant}` (all optional) | the `set_*` methods |
+//! | `POST /_control/config` `{client_auth, authorize_mode, iss_param, advertise_iss_support, access_token_ttl_secs, redirect_uris, grantable_scopes, reuse_revokes_grant}` (all optional) | the `set_*` methods |
 //! | `POST /_control/issue` `{"scopes":[…]}` → `{access_token, refresh_token, expires_in, scope}` | [`OAuthServer::issue_tokens_directly`] |
 //! | `POST /_control/expire` `{"access_token":"…"}` or `{}` (all) | [`OAuthServer::expire_access_token`] |
 //! | `POST /_control/revoke-all` | [`OAuthServer::revoke_all`] |
@@ -326,6 +326,12 @@ impl OAuthServer {
     /// The `iss` parameter of authorization responses from now on.
     pub fn set_iss_param(&self, iss: IssParam) {
         self.shared.provider.lock().settings.iss_param = iss;
+    }
+
+    /// Whether discovery advertises `authorization_response_iss_parameter_supported` from now
+    /// on (clients cache discovery: set it before the client first looks).
+    pub fn set_advertise_iss_support(&self, advertise: bool) {
+        self.shared.provider.lock().settings.advertise_iss_support = advertise;
     }
 
     /// The client authentication required from now on.

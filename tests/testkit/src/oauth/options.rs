@@ -70,6 +70,9 @@ pub struct OAuthServerOptions {
     pub authorize_mode: AuthorizeMode,
     /// The `iss` redirect parameter. Default: the correct issuer.
     pub iss_param: IssParam,
+    /// Discovery advertises `authorization_response_iss_parameter_supported: true` (RFC 9207),
+    /// so a client must refuse a response without `iss`. Default true.
+    pub advertise_iss_support: bool,
     /// If set, the provider grants only the requested scopes that are in this list (like a user
     /// unticking boxes on a consent page). Default: every requested scope is granted.
     pub grantable_scopes: Option<Vec<String>>,
@@ -92,6 +95,7 @@ impl Default for OAuthServerOptions {
             access_token_ttl: Duration::from_secs(3600),
             authorize_mode: AuthorizeMode::default(),
             iss_param: IssParam::default(),
+            advertise_iss_support: true,
             grantable_scopes: None,
             reuse_revokes_grant: false,
             subject: "user-1234".to_owned(),
@@ -110,6 +114,7 @@ impl std::fmt::Debug for OAuthServerOptions {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("authorize_mode", &self.authorize_mode)
             .field("iss_param", &self.iss_param)
+            .field("advertise_iss_support", &self.advertise_iss_support)
             .field("grantable_scopes", &self.grantable_scopes)
             .field("reuse_revokes_grant", &self.reuse_revokes_grant)
             .field("subject", &self.subject)

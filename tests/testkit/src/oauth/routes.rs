@@ -607,7 +607,14 @@ async fn revoke(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     shared.stats.send_modify(|s| s.discovery_requests += 1);
     let issuer = &shared.issuer;
-    let auth_methods: &[&str] = match shared.provider.lock().settings.client_auth {
+    let (client_auth, advertise_iss) = {
+        let provider = shared.provider.lock();
+        (
+            provider.settings.client_auth,
+            provider.settings.advertise_iss_support,
+        )
+    };
+    let auth_methods: &[&str] = match client_auth {
         ClientAuth::Basic => &["client_secret_basic"],
         ClientAuth::Post => &["client_secret_post"],
         ClientAuth::Either => &["client_secret_basic", "client_secret_post"],
@@ -627,7 +634,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "authorization_response_iss_parameter_supported": true,
+        "authorization_response_iss_parameter_supported": advertise_iss,
     }))
     .into_response()
 }

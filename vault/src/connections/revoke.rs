@@ -1,0 +1,129 @@
+//! Revoking a connection: the secrets are dropped from the store, the revocation is audited,
+//! and (RFC 7009) the tokens are revoked at the provider when it has a revocation endpoint. The
+//! same operation serves the admin API and `DELETE /v1/connections/{id}`.
+
+use super::{ConnectionService, connection_not_found};
+use crate::caller::Caller;
+use crate::error::VaultError;
+use crate::store::audit::AuditEvent;
+use nexus_protocol::{ConnectionStatus, SecretString};
+
+/// Longest revocation reason kept in the audit record (a caller's free text).
+const MAX_REASON_CHARS: usize = 200;
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokeOutcome {
+    /// The connection held a token or credentials, now deleted.
+    pub token_deleted: bool,
+    /// The provider accepted an RFC 7009 revocation of the connection's tokens.
+    pub provider_revoked: bool,
+}
+
+impl ConnectionService {
+    /// Revoke a connection of `workspace_id`. `reason` (free text, shortened) goes to the audit
+    /// record and the connection's `last_error`. The provider is asked to revoke the tokens
+    /// after the store no longer holds them; its failure is logged, never the caller's error
+    /// (the connection is revoked here either way).
+    pub async fn revoke_connection(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        reason: Option<&str>,
+        caller: &Caller,
+    ) -> Result<RevokeOutcome, VaultError> {
+        let row = self
+            .store
+            .get_connection(workspace_id, id)
+            .await?
+            .ok_or_else(connection_not_found)?;
+        // Opened before the row forgets them: what the provider is asked to revoke.
+        let refresh = self.store.open_refresh_token(&row)?;
+        let access = self.store.open_access_token(&row)?;
+        let had_credentials = self.store.open_credentials(&row)?.is_some();
+        let reason: Option<String> = reason
+            .map(|r| {
+                r.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_REASON_CHARS)
+                    .collect()
+            })
+            .filter(|r: &String| !r.trim().is_empty());
+        let last_error = reason.as_deref().unwrap_or("revoked");
+        if !self
+            .store
+            .set_connection_status(
+                workspace_id,
+                id,
+                ConnectionStatus::Revoked,
+                Some(last_error),
+            )
+            .await?
+        {
+            return Err(connection_not_found());
+        }
+        let provider_revoked = self
+            .revoke_at_provider(&row.provider_name, refresh.as_ref(), access.as_ref())
+            .await;
+        self.store
+            .audit(AuditEvent {
+                workspace_id: Some(workspace_id),
+                action: "connection.revoked",
+                target: Some(id),
+                principal: &caller.principal,
+                outcome: "ok",
+                request_id: caller.request_id.as_deref(),
+                detail: reason.as_deref(),
+            })
+            .await;
+        Ok(RevokeOutcome {
+            token_deleted: refresh.is_some() || access.is_some() || had_credentials,
+            provider_revoked,
+        })
+    }
+
+    /// RFC 7009 at the provider: the refresh token first (revoking it usually ends the grant),
+    /// then the access token. True when every token held was accepted.
+    async fn revoke_at_provider(
+        &self,
+        provider_name: &str,
+        refresh: Option<&SecretString>,
+        access: Option<&SecretString>,
+    ) -> bool {
+        if refresh.is_none() && access.is_none() {
+            return false;
+        }
+        let Ok(provider) = self.provider(provider_name).await else {
+            return false;
+        };
+        if !provider.is_oauth2() {
+            return false;
+        }
+        let Ok(endpoints) = self.oauth.endpoints(&provider).await else {
+            return false;
+        };
+        let Some(endpoint) = endpoints.revocation else {
+            return false;
+        };
+        let secret = match self.store.provider_client_secret(&provider.name).await {
+            Ok(secret) => secret,
+            Err(e) => {
+                tracing::warn!(provider = %provider.name, error = %e, "revocation: client secret unreadable");
+                return false;
+            }
+        };
+        let mut all_accepted = true;
+        for (token, hint) in [(refresh, "refresh_token"), (access, "access_token")] {
+            let Some(token) = token else { continue };
+            if let Err(e) = self
+                .oauth
+                .revoke_token(&provider, secret.as_ref(), &endpoint, token, hint)
+                .await
+            {
+                tracing::warn!(provider = %provider.name, error = %e, "token revocation at the provider failed");
+                all_accepted = false;
+            }
+        }
+        all_accepted
+    }
+}
