@@ -5,7 +5,8 @@
 //! - [`ConnectionService`]: resolve, the connect flow, import, refresh, scope narrowing;
 //! - [`IdentityService`]: agents, sessions (mint, verify, authorize), On-Behalf-Of, signing;
 //! - [`AdminService`]: workspaces, API keys, providers, master key rotation;
-//! - [`AuditService`]: the admin audit records, queries and the hash chain's verification.
+//! - [`AuditService`]: the admin audit records, queries and the hash chain's verification;
+//! - [`browser_sessions::BrowserSessions`]: connect-page and console sessions of browsers.
 //!
 //! Underneath: [`store`] (all SQL, PostgreSQL and SQLite), [`crypto`] (AES-256-GCM, keyring),
 //! [`providers`] (specs, catalog, YAML documents), [`oauth`] (the client to providers).
@@ -13,9 +14,11 @@
 
 pub mod admin;
 pub mod audit;
+pub mod browser_sessions;
 pub mod caller;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod crypto;
 pub mod error;
 pub mod identity;
@@ -56,6 +59,7 @@ pub struct Vault {
     identity: IdentityService,
     admin: AdminService,
     audit: AuditService,
+    browser_sessions: browser_sessions::BrowserSessions,
 }
 
 impl Vault {
@@ -86,6 +90,7 @@ impl Vault {
         );
         let admin = AdminService::new(store.clone(), audit.clone());
         let vault = Self {
+            browser_sessions: browser_sessions::BrowserSessions::new(store.clone()),
             store,
             connections,
             identity,
@@ -127,6 +132,11 @@ impl Vault {
 
     pub fn audit(&self) -> &AuditService {
         &self.audit
+    }
+
+    /// Connect-page and console sessions of browsers.
+    pub fn browser_sessions(&self) -> &browser_sessions::BrowserSessions {
+        &self.browser_sessions
     }
 
     /// The store, for tests and tools that inspect the database.

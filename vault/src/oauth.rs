@@ -46,6 +46,8 @@ pub struct Endpoints {
     pub token: String,
     pub jwks: Option<String>,
     pub issuer: Option<String>,
+    /// RFC 7009: configured `revocation_url`, else discovery's `revocation_endpoint`.
+    pub revocation: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +56,7 @@ struct Discovery {
     authorization_endpoint: Option<String>,
     token_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    revocation_endpoint: Option<String>,
 }
 
 /// A token endpoint's answer, parsed.
@@ -64,7 +67,7 @@ pub struct TokenResponse {
 }
 
 pub struct OAuthClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     retries: u32,
     backoff: Duration,
     discovery: Mutex<HashMap<String, (Instant, Discovery)>>,
@@ -116,11 +119,16 @@ impl OAuthClient {
             .as_ref()
             .and_then(|d| d.issuer.clone())
             .or_else(|| p.issuer.clone());
+        let revocation = pick(
+            &p.revocation_url,
+            discovered.as_ref().map(|d| &d.revocation_endpoint),
+        );
         Ok(Endpoints {
             authorize,
             token,
             jwks,
             issuer,
+            revocation,
         })
     }
 
@@ -214,26 +222,15 @@ impl OAuthClient {
         mut form: Vec<(&'static str, String)>,
     ) -> Result<TokenResponse, OAuthError> {
         let endpoints = self.endpoints(p).await?;
-        let client_id = p.client_id.clone().unwrap_or_default();
-        if p.token_endpoint_auth_method == TokenAuthMethod::ClientSecretPost || secret.is_none() {
-            form.push(("client_id", client_id.clone()));
-            if let Some(s) = secret {
-                form.push(("client_secret", s.expose().to_owned()));
-            }
-        }
+        let client = ClientAuthentication::new(p, secret, &mut form);
         let mut attempt = 0;
         loop {
-            let mut req = self
+            let req = self
                 .http
                 .post(&endpoints.token)
                 .header("Accept", "application/json")
                 .form(&form);
-            if let (TokenAuthMethod::ClientSecretBasic, Some(s)) =
-                (p.token_endpoint_auth_method, secret)
-            {
-                // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-                req = req.basic_auth(form_encode(&client_id), Some(form_encode(s.expose())));
-            }
+            let req = client.apply(req);
             let outcome = match req.send().await {
                 Ok(resp) => classify(p, resp).await,
                 Err(e) => Attempt::Retry(describe(&e), None),
@@ -314,6 +311,43 @@ impl OAuthClient {
             .lock()
             .insert(url.to_owned(), (Instant::now(), set.clone()));
         Ok(set)
+    }
+}
+
+/// How the broker authenticates to the provider's token (and revocation) endpoint: the client
+/// credentials in the form (`client_secret_post`, or a public client) or HTTP Basic.
+pub(crate) struct ClientAuthentication {
+    basic: Option<(String, String)>,
+}
+
+impl ClientAuthentication {
+    /// Adds the form fields this method needs; [`Self::apply`] adds the header, if any.
+    pub(crate) fn new(
+        p: &Provider,
+        secret: Option<&SecretString>,
+        form: &mut Vec<(&'static str, String)>,
+    ) -> Self {
+        let client_id = p.client_id.clone().unwrap_or_default();
+        match (p.token_endpoint_auth_method, secret) {
+            (TokenAuthMethod::ClientSecretBasic, Some(s)) => Self {
+                // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+                basic: Some((form_encode(&client_id), form_encode(s.expose()))),
+            },
+            _ => {
+                form.push(("client_id", client_id));
+                if let Some(s) = secret {
+                    form.push(("client_secret", s.expose().to_owned()));
+                }
+                Self { basic: None }
+            }
+        }
+    }
+
+    pub(crate) fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.basic {
+            Some((id, secret)) => req.basic_auth(id, Some(secret)),
+            None => req,
+        }
     }
 }
 
@@ -401,14 +435,14 @@ fn parse_tokens(p: &Provider, json: &Value) -> Result<TokenResponse, OAuthError>
 }
 
 /// An OAuth error code echoed into our messages: only the RFC 6749 charset, bounded.
-fn safe_code(code: &str) -> String {
+pub(crate) fn safe_code(code: &str) -> String {
     code.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(64)
         .collect()
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "token endpoint timed out".into()
     } else if e.is_connect() {

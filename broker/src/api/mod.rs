@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth_failures;
 pub mod browser;
+pub mod connect_links;
 pub mod events;
 pub mod identity;
 pub mod internal;
@@ -41,6 +42,8 @@ pub struct BrokerState {
     pub revocations: crate::revocations::Revocations,
     /// Failed token authentications per source IP (throttle and log).
     pub auth_failures: auth_failures::AuthFailures,
+    /// Where the browser pages are served (public URL, cookie policy).
+    pub web: crate::web::WebConfig,
 }
 
 pub fn router(service: AppState) -> Router {
@@ -51,6 +54,9 @@ pub fn router(service: AppState) -> Router {
         .merge(identity::admin_router(service.clone()))
         .merge(identity::internal_router(service.clone()))
         .merge(browser::router())
+        // Connect page and operators' console (design 18, branch connect-pages).
+        .merge(crate::web::router())
+        .merge(connect_links::router(service.clone()))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -111,6 +117,12 @@ pub fn token_matches(headers: &HeaderMap, expected: &SecretString) -> bool {
     else {
         return false;
     };
+    secret_matches(presented, expected)
+}
+
+/// Compare a presented secret with the expected one in constant time (both hashed first, so
+/// the length does not leak). An empty expected secret matches nothing.
+pub fn secret_matches(presented: &str, expected: &SecretString) -> bool {
     if expected.is_empty() {
         return false;
     }

@@ -13,6 +13,7 @@ use nexus_protocol::admin::{
     self, AdminConnectRequest, CreateWorkspaceRequest, CreatedApiKey, DriftReport, ImportRequest,
     ImportSecret, RotateKeysRequest, RotateResponse,
 };
+use nexus_protocol::connect_link::{ConnectLinkRequest, ConnectLinkResponse};
 use nexus_protocol::{ProviderName, RequestConnectionResponse, WorkspaceId};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -313,9 +314,42 @@ fn parse_secret(kind: ImportKind, raw: &str) -> CliResult<Value> {
 }
 
 pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliResult<()> {
+    if args.direct {
+        return connect_direct(client, args, json).await;
+    }
+    let path = workspace_path(&args.workspace, "/connect-links")?;
+    let body = ConnectLinkRequest {
+        user_id: args.user_id,
+        providers: args
+            .providers
+            .into_iter()
+            .map(provider_name)
+            .collect::<CliResult<_>>()?,
+        ttl_seconds: args.ttl,
+    };
+    let issued = client.post(&path, &[], Body::json(&body)?).await?;
+    if json {
+        print_json(&issued);
+        return Ok(());
+    }
+    let issued: ConnectLinkResponse = parse_answer(&issued, "broker")?;
+    // Only the link on stdout: `LINK=$(nexus connect --workspace w)` must work.
+    outln!("{}", issued.url);
+    eprintln!(
+        "single-use connect link for workspace {}, valid until {}",
+        args.workspace, issued.expires_at
+    );
+    Ok(())
+}
+
+/// `nexus connect --direct`: start one OAuth flow (the behaviour before connect links).
+async fn connect_direct(client: &ApiClient, args: ConnectArgs, json: bool) -> CliResult<()> {
     let path = workspace_path(&args.workspace, "/connect")?;
+    let [provider] = <[String; 1]>::try_from(args.providers).map_err(|_| {
+        CliError::Config("`--direct` needs exactly one `--provider`".into())
+    })?;
     let body = AdminConnectRequest {
-        provider_name: provider_name(args.provider)?,
+        provider_name: provider_name(provider)?,
         user_id: args.user_id,
         scopes: args.scopes,
         return_url: args.return_url,

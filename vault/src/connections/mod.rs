@@ -4,10 +4,16 @@
 //! - `connect`: the connect flow (authorize URL or form) and its callback;
 //! - `import`: importing, listing and revoking connections for operators;
 //! - `refresh`: the refresh engine (one refresh per connection across processes);
-//! - `narrowing`: access tokens minted with fewer scopes for agent sessions.
+//! - `narrowing`: access tokens minted with fewer scopes for agent sessions;
+//! - `links`: signed, single-use connect links; `page`: what the connect page shows and does;
+//! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider.
 
 mod connect;
+pub mod disconnect;
 mod import;
+pub mod links;
+pub mod page;
+pub mod revocation;
 pub mod narrowing;
 pub mod refresh;
 mod resolve;

@@ -82,6 +82,12 @@ pub struct ProviderInput {
     pub auth_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
+    /// RFC 7009 revocation endpoint (else discovery's `revocation_endpoint`), used by disconnect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<String>,
+    /// Where a person removes the app's access by hand (shown when revocation is impossible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
     #[serde(
@@ -174,6 +180,10 @@ pub struct Provider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base_url: Option<String>,
     pub scopes: Vec<String>,
     pub scope_separator: String,
@@ -225,6 +235,8 @@ fn overlay(base: ProviderInput, over: ProviderInput) -> ProviderInput {
         enable_discovery,
         auth_url,
         token_url,
+        revocation_url,
+        manage_url,
         api_base_url,
         scopes,
         scope_separator,
@@ -282,6 +294,8 @@ impl ProviderInput {
         for (field, value) in [
             ("auth_url", &input.auth_url),
             ("token_url", &input.token_url),
+            ("revocation_url", &input.revocation_url),
+            ("manage_url", &input.manage_url),
             ("issuer", &input.issuer),
             ("api_base_url", &input.api_base_url),
         ] {
@@ -313,6 +327,8 @@ impl ProviderInput {
             enable_discovery,
             auth_url: input.auth_url,
             token_url: input.token_url,
+            revocation_url: input.revocation_url,
+            manage_url: input.manage_url,
             api_base_url: input.api_base_url,
             scopes: input.scopes.unwrap_or_default(),
             scope_separator: input.scope_separator.unwrap_or_else(|| " ".into()),
