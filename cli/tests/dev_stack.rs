@@ -287,7 +287,14 @@ fn connect_prints_only_the_url_to_open() {
     let stack = DevStack::start(&tmp.path().join("home"));
     apply_provider(&stack, tmp.path(), "formed");
     let mut connect = stack.nexus();
-    connect.args(["connect", "--direct", "--workspace", "dev", "--provider", "formed"]);
+    connect.args([
+        "connect",
+        "--direct",
+        "--workspace",
+        "dev",
+        "--provider",
+        "formed",
+    ]);
     let out = run(connect);
     assert_ok(&out, "connect");
     let text = stdout(&out);

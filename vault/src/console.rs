@@ -30,13 +30,8 @@ struct Cursor {
 }
 
 fn filter_hash(f: &ConsoleFilter) -> String {
-    let text = serde_json::to_string(&(
-        &f.workspace_id,
-        &f.provider_name,
-        &f.status,
-        &f.user_id,
-    ))
-    .unwrap_or_default();
+    let text = serde_json::to_string(&(&f.workspace_id, &f.provider_name, &f.status, &f.user_id))
+        .unwrap_or_default();
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
@@ -45,9 +40,9 @@ fn filter_hash(f: &ConsoleFilter) -> String {
 pub fn clean_filter(raw: ConsoleFilter) -> Result<ConsoleFilter, VaultError> {
     let clean = |v: Option<String>| -> Result<Option<String>, VaultError> {
         match v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
-            Some(s) if s.len() > 256 || s.chars().any(char::is_control) => {
-                Err(VaultError::invalid("a filter value is too long or not printable"))
-            }
+            Some(s) if s.len() > 256 || s.chars().any(char::is_control) => Err(
+                VaultError::invalid("a filter value is too long or not printable"),
+            ),
             other => Ok(other),
         }
     };
@@ -76,13 +71,17 @@ pub async fn connections_page(
 ) -> Result<ConsolePage, VaultError> {
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(VaultError::invalid(format!("limit must be 1 to {MAX_PAGE}")));
+        return Err(VaultError::invalid(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
     }
     let hash = filter_hash(filter);
     let after = match cursor.filter(|c| !c.is_empty()) {
         None => None,
         Some(text) => {
-            let invalid = || VaultError::invalid("invalid_cursor: this page link is not valid for these filters");
+            let invalid = || {
+                VaultError::invalid("invalid_cursor: this page link is not valid for these filters")
+            };
             let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
             let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
             if c.v != 1 || c.f != hash {
@@ -92,7 +91,11 @@ pub async fn connections_page(
         }
     };
     let mut rows = store
-        .console_connections(filter, after.as_ref().map(|(t, id)| (*t, id.as_str())), limit + 1)
+        .console_connections(
+            filter,
+            after.as_ref().map(|(t, id)| (*t, id.as_str())),
+            limit + 1,
+        )
         .await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);

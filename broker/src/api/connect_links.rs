@@ -39,5 +39,8 @@ async fn create_connect_link(
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create_connect_link), components(schemas(nexus_protocol::ErrorBody)))]
+#[openapi(
+    paths(create_connect_link),
+    components(schemas(nexus_protocol::ErrorBody))
+)]
 pub struct ConnectLinksDoc;

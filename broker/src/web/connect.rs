@@ -5,7 +5,9 @@
 
 use super::layout::{Esc, banner, csrf_input, document, message_page};
 use super::security::{html_response, see_other};
-use super::session::{Connect, CsrfForm, OriginForm, csrf_for, session, take_field, vault_error_page};
+use super::session::{
+    Connect, CsrfForm, OriginForm, csrf_for, session, take_field, vault_error_page,
+};
 use crate::api::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -27,7 +29,10 @@ pub fn router() -> Router<AppState> {
         .route("/connect/l/{token}", get(interstitial))
         .route("/connect/redeem", post(redeem))
         .route("/connect/oauth/{provider}", post(start_oauth))
-        .route("/connect/static/{provider}", get(static_form).post(save_static))
+        .route(
+            "/connect/static/{provider}",
+            get(static_form).post(save_static),
+        )
         .route("/connect/reconnect/{id}", post(reconnect))
         .route(
             "/connect/disconnect/{id}",
@@ -49,7 +54,10 @@ fn link_error_page(e: LinkError) -> Response {
             StatusCode::BAD_REQUEST,
             "This connect link is not valid. Ask for a new one.",
         ),
-        LinkError::Expired => (StatusCode::GONE, "This connect link has expired. Ask for a new one."),
+        LinkError::Expired => (
+            StatusCode::GONE,
+            "This connect link has expired. Ask for a new one.",
+        ),
         LinkError::AlreadyUsed => (
             StatusCode::GONE,
             "This connect link was already used. Ask for a new one.",
@@ -78,7 +86,11 @@ async fn interstitial(State(s): State<AppState>, Path(token): Path<String>) -> R
         token = Esc(&token),
         exp = Esc(&rfc3339(claims.e)),
     );
-    html_response(StatusCode::OK, document("Connect your accounts", &body), &[])
+    html_response(
+        StatusCode::OK,
+        document("Connect your accounts", &body),
+        &[],
+    )
 }
 
 /// `POST /connect/redeem`: use the link, open a session, leave the token out of the address bar.
@@ -95,7 +107,10 @@ async fn redeem(State(s): State<AppState>, mut form: OriginForm) -> Response {
         Err(e) => return vault_error_page(e),
     };
     let mut response = see_other("/connect");
-    let set = s.web.cookies.set(Connect::COOKIE_NAME, cookie.expose(), "Lax", 2 * 3600);
+    let set = s
+        .web
+        .cookies
+        .set(Connect::COOKIE_NAME, cookie.expose(), "Lax", 2 * 3600);
     if let Ok(v) = HeaderValue::from_str(&set) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -112,7 +127,11 @@ struct Outcome {
 }
 
 /// `GET /connect`: the providers of this session and what can be done with each.
-async fn show_page(State(s): State<AppState>, headers: HeaderMap, query: Result<axum::extract::Query<Outcome>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn show_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<Outcome>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let session = match session::<Connect>(&s, &headers).await {
         Ok(session) => session,
         Err(page) => return page,
@@ -137,7 +156,11 @@ async fn show_page(State(s): State<AppState>, headers: HeaderMap, query: Result<
     }
     body.push_str("</tbody></table>");
     let origins = s.vault.connections().authorize_origins(&cards).await;
-    html_response(StatusCode::OK, document("Connect your accounts", &body), &origins)
+    html_response(
+        StatusCode::OK,
+        document("Connect your accounts", &body),
+        &origins,
+    )
 }
 
 fn outcome_banner(o: &Outcome, cards: &[ProviderCard]) -> String {
@@ -198,11 +221,25 @@ fn card_row(card: &ProviderCard, csrf: &str) -> String {
     let name = &card.name;
     match (card.oauth, status) {
         (true, Some(ConnectionStatus::NeedsReauth | ConnectionStatus::Failed)) => {
-            let id = &card.connection.as_ref().map(|c| c.id.clone()).unwrap_or_default();
-            actions.push_str(&post_button(&format!("/connect/reconnect/{id}"), &format!("Reconnect {}", card.label), csrf, true));
+            let id = &card
+                .connection
+                .as_ref()
+                .map(|c| c.id.clone())
+                .unwrap_or_default();
+            actions.push_str(&post_button(
+                &format!("/connect/reconnect/{id}"),
+                &format!("Reconnect {}", card.label),
+                csrf,
+                true,
+            ));
         }
         (true, Some(ConnectionStatus::Active)) => {}
-        (true, _) => actions.push_str(&post_button(&format!("/connect/oauth/{name}"), &format!("Connect {}", card.label), csrf, true)),
+        (true, _) => actions.push_str(&post_button(
+            &format!("/connect/oauth/{name}"),
+            &format!("Connect {}", card.label),
+            csrf,
+            true,
+        )),
         (false, Some(ConnectionStatus::Active)) => actions.push_str(&format!(
             "<a href=\"/connect/static/{}\">Replace the {} credential</a> ",
             Esc(name),
@@ -237,28 +274,54 @@ fn return_url(s: &AppState, provider: &str) -> String {
 }
 
 /// `POST /connect/oauth/{provider}` → 303 to the provider's authorize URL.
-async fn start_oauth(State(s): State<AppState>, Path(provider): Path<String>, form: CsrfForm<Connect>) -> Response {
+async fn start_oauth(
+    State(s): State<AppState>,
+    Path(provider): Path<String>,
+    form: CsrfForm<Connect>,
+) -> Response {
     let scope = scope(&form.session);
-    match s.vault.connections().page_start_oauth(&scope, &provider, &return_url(&s, &provider)).await {
+    match s
+        .vault
+        .connections()
+        .page_start_oauth(&scope, &provider, &return_url(&s, &provider))
+        .await
+    {
         Ok(url) => see_other(&url),
         Err(e) => vault_error_page(e),
     }
 }
 
 /// `POST /connect/reconnect/{id}` → 303 to the provider, same connection.
-async fn reconnect(State(s): State<AppState>, Path(id): Path<String>, form: CsrfForm<Connect>) -> Response {
+async fn reconnect(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<Connect>,
+) -> Response {
     let scope = scope(&form.session);
     let provider = match s.vault.connections().page_connection(&scope, &id).await {
         Ok(row) => row.provider_name,
         Err(e) => return vault_error_page(e),
     };
-    match s.vault.connections().page_reconnect(&scope, &id, &return_url(&s, &provider)).await {
+    match s
+        .vault
+        .connections()
+        .page_reconnect(&scope, &id, &return_url(&s, &provider))
+        .await
+    {
         Ok(url) => see_other(&url),
         Err(e) => vault_error_page(e),
     }
 }
 
-fn static_form_page(status: StatusCode, label: &str, provider: &str, fields: &[ConnectField], csrf: &str, error: Option<&str>, refill: &[(String, String)]) -> Response {
+fn static_form_page(
+    status: StatusCode,
+    label: &str,
+    provider: &str,
+    fields: &[ConnectField],
+    csrf: &str,
+    error: Option<&str>,
+    refill: &[(String, String)],
+) -> Response {
     let mut body = error.map(|e| banner(false, e)).unwrap_or_default();
     body.push_str(&format!(
         "<p>Enter the credential Nexus should use for {}. Secret values are stored encrypted and never shown again.</p>\
@@ -270,20 +333,38 @@ fn static_form_page(status: StatusCode, label: &str, provider: &str, fields: &[C
     for f in fields {
         let id = format!("field-{}", f.name);
         let input = if f.secret {
-            format!("<input type=\"password\" id=\"{id}\" name=\"{}\" required autocomplete=\"off\" spellcheck=\"false\" maxlength=\"4096\">", Esc(&f.name))
+            format!(
+                "<input type=\"password\" id=\"{id}\" name=\"{}\" required autocomplete=\"off\" spellcheck=\"false\" maxlength=\"4096\">",
+                Esc(&f.name)
+            )
         } else {
             // Text fields are refilled after an error; secret fields never are.
-            let value = refill.iter().find(|(k, _)| k == &f.name).map(|(_, v)| v.as_str()).unwrap_or("");
-            format!("<input type=\"text\" id=\"{id}\" name=\"{}\" value=\"{}\" required autocomplete=\"off\" spellcheck=\"false\" maxlength=\"4096\">", Esc(&f.name), Esc(value))
+            let value = refill
+                .iter()
+                .find(|(k, _)| k == &f.name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            format!(
+                "<input type=\"text\" id=\"{id}\" name=\"{}\" value=\"{}\" required autocomplete=\"off\" spellcheck=\"false\" maxlength=\"4096\">",
+                Esc(&f.name),
+                Esc(value)
+            )
         };
-        body.push_str(&format!("<label for=\"{id}\">{}</label>{input}", Esc(&f.label)));
+        body.push_str(&format!(
+            "<label for=\"{id}\">{}</label>{input}",
+            Esc(&f.label)
+        ));
     }
     body.push_str("<p><button type=\"submit\" class=\"primary\">Save</button> <a href=\"/connect\">Cancel</a></p></form>");
     html_response(status, document(&format!("Connect {label}"), &body), &[])
 }
 
 /// `GET /connect/static/{provider}`: the credential form.
-async fn static_form(State(s): State<AppState>, Path(provider): Path<String>, headers: HeaderMap) -> Response {
+async fn static_form(
+    State(s): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let session = match session::<Connect>(&s, &headers).await {
         Ok(session) => session,
         Err(page) => return page,
@@ -294,36 +375,77 @@ async fn static_form(State(s): State<AppState>, Path(provider): Path<String>, he
         Err(e) => return vault_error_page(e),
     };
     match connect_fields(&p) {
-        Ok(fields) if !p.is_oauth2() => static_form_page(StatusCode::OK, &label, &p.name, &fields, &csrf_for(&s, &session), None, &[]),
-        Ok(_) => message_page(StatusCode::BAD_REQUEST, "Cannot do that", "This provider connects through OAuth."),
+        Ok(fields) if !p.is_oauth2() => static_form_page(
+            StatusCode::OK,
+            &label,
+            &p.name,
+            &fields,
+            &csrf_for(&s, &session),
+            None,
+            &[],
+        ),
+        Ok(_) => message_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot do that",
+            "This provider connects through OAuth.",
+        ),
         Err(e) => vault_error_page(e),
     }
 }
 
 /// `POST /connect/static/{provider}`: save, or show the form again with the reason.
-async fn save_static(State(s): State<AppState>, Path(provider): Path<String>, form: CsrfForm<Connect>) -> Response {
+async fn save_static(
+    State(s): State<AppState>,
+    Path(provider): Path<String>,
+    form: CsrfForm<Connect>,
+) -> Response {
     let scope = scope(&form.session);
     let (p, label) = match s.vault.connections().page_provider(&scope, &provider).await {
         Ok(found) => found,
         Err(e) => return vault_error_page(e),
     };
-    match s.vault.connections().page_save_static(&scope, &p.name, &form.fields).await {
-        Ok(()) => see_other(&format!("/connect?provider={}&result=saved", url::form_urlencoded::byte_serialize(p.name.as_bytes()).collect::<String>())),
+    match s
+        .vault
+        .connections()
+        .page_save_static(&scope, &p.name, &form.fields)
+        .await
+    {
+        Ok(()) => see_other(&format!(
+            "/connect?provider={}&result=saved",
+            url::form_urlencoded::byte_serialize(p.name.as_bytes()).collect::<String>()
+        )),
         Err(nexus_vault::VaultError::InvalidInput(reason)) => {
             let fields = connect_fields(&p).unwrap_or_default();
-            static_form_page(StatusCode::BAD_REQUEST, &label, &p.name, &fields, &csrf_for(&s, &form.session), Some(&reason), &form.fields)
+            static_form_page(
+                StatusCode::BAD_REQUEST,
+                &label,
+                &p.name,
+                &fields,
+                &csrf_for(&s, &form.session),
+                Some(&reason),
+                &form.fields,
+            )
         }
         Err(e) => vault_error_page(e),
     }
 }
 
 /// `GET /connect/disconnect/{id}`: confirm.
-async fn confirm_disconnect(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn confirm_disconnect(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let session = match session::<Connect>(&s, &headers).await {
         Ok(session) => session,
         Err(page) => return page,
     };
-    let row = match s.vault.connections().page_connection(&scope(&session), &id).await {
+    let row = match s
+        .vault
+        .connections()
+        .page_connection(&scope(&session), &id)
+        .await
+    {
         Ok(row) => row,
         Err(e) => return vault_error_page(e),
     };
@@ -331,22 +453,42 @@ async fn confirm_disconnect(State(s): State<AppState>, Path(id): Path<String>, h
         "<p>Disconnect <strong>{}</strong>? Agents will no longer be able to use it. Nexus also asks the \
          service to revoke its access where the service supports that.</p>{}<p><a href=\"/connect\">Keep it</a></p>",
         Esc(&row.provider_name),
-        post_button(&format!("/connect/disconnect/{id}"), "Disconnect", &csrf_for(&s, &session), true)
+        post_button(
+            &format!("/connect/disconnect/{id}"),
+            "Disconnect",
+            &csrf_for(&s, &session),
+            true
+        )
     );
     html_response(StatusCode::OK, document("Disconnect", &body), &[])
 }
 
 /// `POST /connect/disconnect/{id}`: disconnect (revoking at the provider where it can) and say how it went.
-async fn disconnect(State(s): State<AppState>, Path(id): Path<String>, form: CsrfForm<Connect>) -> Response {
+async fn disconnect(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    form: CsrfForm<Connect>,
+) -> Response {
     let scope = scope(&form.session);
-    let caller = nexus_vault::Caller { principal: format!("connect_page:{}", scope.user_id.unwrap_or("-")), request_id: None };
+    let caller = nexus_vault::Caller {
+        principal: format!("connect_page:{}", scope.user_id.unwrap_or("-")),
+        request_id: None,
+    };
     match s.vault.connections().page_connection(&scope, &id).await {
         Ok(_) => {}
         Err(e) => return vault_error_page(e),
     }
-    match s.vault.connections().disconnect(scope.workspace_id, scope.user_id, &id, &caller).await {
+    match s
+        .vault
+        .connections()
+        .disconnect(scope.workspace_id, scope.user_id, &id, &caller)
+        .await
+    {
         Ok(done) => {
-            let body = format!("{}<p><a href=\"/connect\">Back to your accounts</a></p>", banner(true, &disconnect_text(&done)));
+            let body = format!(
+                "{}<p><a href=\"/connect\">Back to your accounts</a></p>",
+                banner(true, &disconnect_text(&done))
+            );
             html_response(StatusCode::OK, document("Disconnected", &body), &[])
         }
         Err(e) => vault_error_page(e),
@@ -362,7 +504,9 @@ pub fn disconnect_text(d: &Disconnected) -> String {
     };
     match &d.revocation {
         Revocation::Revoked => format!("Disconnected and revoked at {p}."),
-        Revocation::Unsupported => format!("Disconnected. {p} offers no way for Nexus to revoke its access: {by_hand}."),
+        Revocation::Unsupported => {
+            format!("Disconnected. {p} offers no way for Nexus to revoke its access: {by_hand}.")
+        }
         Revocation::Failed { status, error } => {
             let why = match (status, error) {
                 (Some(st), Some(e)) => format!("HTTP {st} {e}"),

@@ -5,7 +5,9 @@
 
 use super::layout::{Esc, csrf_input, document, message_page};
 use super::security::{html_response, see_other};
-use super::session::{Console, CsrfForm, OriginForm, csrf_for, session, take_field, vault_error_page};
+use super::session::{
+    Console, CsrfForm, OriginForm, csrf_for, session, take_field, vault_error_page,
+};
 use crate::api::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -18,7 +20,10 @@ use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console", get(|| async { see_other("/console/connections") }))
+        .route(
+            "/console",
+            get(|| async { see_other("/console/connections") }),
+        )
         .route("/console/login", get(login_page))
         .route("/console/login/token", post(login_with_token))
         .route("/console/logout", post(logout))
@@ -52,12 +57,20 @@ async fn login_with_token(State(s): State<AppState>, mut form: OriginForm) -> Re
             &[],
         );
     }
-    let (cookie, _) = match s.vault.browser_sessions().start_console("admin-token", now_ms()).await {
+    let (cookie, _) = match s
+        .vault
+        .browser_sessions()
+        .start_console("admin-token", now_ms())
+        .await
+    {
         Ok(started) => started,
         Err(e) => return vault_error_page(e),
     };
     let mut response = see_other("/console/connections");
-    let set = s.web.cookies.set("nexus_console", cookie.expose(), "Strict", 8 * 3600);
+    let set = s
+        .web
+        .cookies
+        .set("nexus_console", cookie.expose(), "Strict", 8 * 3600);
     if let Ok(v) = HeaderValue::from_str(&set) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -93,13 +106,21 @@ fn text_filter(name: &str, label: &str, value: &Option<String>) -> String {
 }
 
 /// `GET /console/connections`: one page of connections under the filters.
-async fn connections(State(s): State<AppState>, headers: HeaderMap, query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn connections(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let session = match session::<Console>(&s, &headers).await {
         Ok(session) => session,
         Err(page) => return page,
     };
     let Ok(axum::extract::Query(q)) = query else {
-        return message_page(StatusCode::BAD_REQUEST, "Cannot do that", "The filters are malformed.");
+        return message_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot do that",
+            "The filters are malformed.",
+        );
     };
     let filter = match clean_filter(ConsoleFilter {
         workspace_id: q.workspace.clone(),
@@ -110,18 +131,27 @@ async fn connections(State(s): State<AppState>, headers: HeaderMap, query: Resul
         Ok(f) => f,
         Err(e) => return vault_error_page(e),
     };
-    let page = match connections_page(s.vault.store(), &filter, q.cursor.as_deref(), q.limit).await {
+    let page = match connections_page(s.vault.store(), &filter, q.cursor.as_deref(), q.limit).await
+    {
         Ok(page) => page,
         Err(e) => return vault_error_page(e),
     };
-    let mut body = String::from("<form method=\"get\" action=\"/console/connections\" class=\"filters\" role=\"search\">");
+    let mut body = String::from(
+        "<form method=\"get\" action=\"/console/connections\" class=\"filters\" role=\"search\">",
+    );
     body.push_str(&text_filter("workspace", "Workspace", &filter.workspace_id));
     body.push_str(&text_filter("provider", "Provider", &filter.provider_name));
     body.push_str("<div><label for=\"f-status\">Status</label><select id=\"f-status\" name=\"status\" data-autosubmit>");
     for st in ["", "active", "needs_reauth", "failed", "pending", "revoked"] {
-        let selected = if filter.status.as_deref().unwrap_or("") == st { " selected" } else { "" };
+        let selected = if filter.status.as_deref().unwrap_or("") == st {
+            " selected"
+        } else {
+            ""
+        };
         let label = if st.is_empty() { "any" } else { st };
-        body.push_str(&format!("<option value=\"{st}\"{selected}>{label}</option>"));
+        body.push_str(&format!(
+            "<option value=\"{st}\"{selected}>{label}</option>"
+        ));
     }
     body.push_str("</select></div>");
     body.push_str(&text_filter("user", "User", &filter.user_id));
@@ -135,7 +165,13 @@ async fn connections(State(s): State<AppState>, headers: HeaderMap, query: Resul
         let opt = |v: Option<i64>| v.map(rfc3339).unwrap_or_else(|| "—".into());
         // Stored `last_error`s are short codes and reasons written by the vault (never a
         // token); bounded here anyway.
-        let error: String = row.last_error.as_deref().unwrap_or("—").chars().take(200).collect();
+        let error: String = row
+            .last_error
+            .as_deref()
+            .unwrap_or("—")
+            .chars()
+            .take(200)
+            .collect();
         body.push_str(&format!(
             "<tr data-id=\"{id}\"><td>{ws}</td><td>{p}</td><td>{u}</td><td class=\"status\">{st}</td><td>{lr}</td><td>{err}</td><td>{exp}</td><td>{up}</td></tr>",
             id = Esc(&row.id),
@@ -155,7 +191,12 @@ async fn connections(State(s): State<AppState>, headers: HeaderMap, query: Resul
     body.push_str("</tbody></table>");
     if let Some(next) = &page.next_cursor {
         let mut qs = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("workspace", &filter.workspace_id), ("provider", &filter.provider_name), ("status", &filter.status), ("user", &filter.user_id)] {
+        for (k, v) in [
+            ("workspace", &filter.workspace_id),
+            ("provider", &filter.provider_name),
+            ("status", &filter.status),
+            ("user", &filter.user_id),
+        ] {
             if let Some(v) = v {
                 qs.append_pair(k, v);
             }
@@ -164,7 +205,10 @@ async fn connections(State(s): State<AppState>, headers: HeaderMap, query: Resul
             qs.append_pair("limit", &limit.to_string());
         }
         qs.append_pair("cursor", next);
-        body.push_str(&format!("<p><a href=\"/console/connections?{}\" rel=\"next\">Next page</a></p>", Esc(&qs.finish())));
+        body.push_str(&format!(
+            "<p><a href=\"/console/connections?{}\" rel=\"next\">Next page</a></p>",
+            Esc(&qs.finish())
+        ));
     }
     body.push_str(&format!(
         "<form method=\"post\" action=\"/console/logout\">{}<button type=\"submit\">Sign out</button></form>",

@@ -39,7 +39,9 @@ impl WebConfig {
         if let Some(why) = &disabled {
             tracing::warn!(%why, "connect page and console are disabled");
         } else if !public_url.starts_with("https://") {
-            tracing::info!("browser pages on a loopback http URL: cookies without Secure/__Host- (development only)");
+            tracing::info!(
+                "browser pages on a loopback http URL: cookies without Secure/__Host- (development only)"
+            );
         }
         Self {
             public_origin: origin_of(&public_url).unwrap_or_default(),

@@ -163,10 +163,16 @@ pub fn csrf_matches(key: &[u8; 32], session_hash: &str, presented: &str) -> bool
     expected.as_bytes().ct_eq(presented.as_bytes()).into()
 }
 
-/// Did the request come from a page of `public_origin`? `Origin` must equal it; without an
-/// `Origin`, `Sec-Fetch-Site` must say `same-origin`. Neither header: refused.
+/// Did the request come from a page of `public_origin`? `Origin` must equal it; without a
+/// usable `Origin`, `Sec-Fetch-Site` must say `same-origin`. Neither: refused.
+///
+/// `Origin: null` is what Chromium sends for a form POST from a page served with
+/// `Referrer-Policy: no-referrer` (ours), so it defers to `Sec-Fetch-Site`, which no page can
+/// set (a forbidden header) and which says `cross-site` for a sandboxed or foreign page.
 pub fn same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && origin.as_bytes() != b"null"
+    {
         return origin.to_str().is_ok_and(|o| o == public_origin);
     }
     headers
@@ -195,9 +201,20 @@ mod tests {
         assert!(!same_origin(&h, "http://127.0.0.1:8081"));
         h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
         assert!(same_origin(&h, "http://127.0.0.1:8081"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://localhost:8081"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(same_origin(&h, "http://127.0.0.1:8081"));
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h, "http://127.0.0.1:8081"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8081"));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://localhost:8081"),
+        );
+        assert!(!same_origin(&h, "http://127.0.0.1:8081"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8081"),
+        );
         assert!(same_origin(&h, "http://127.0.0.1:8081"));
     }
 

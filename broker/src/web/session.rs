@@ -52,14 +52,22 @@ fn web(s: &AppState) -> &WebConfig {
 }
 
 /// The live session of kind `K` behind the request's cookie, or the page that says there is none.
-pub async fn session<K: Kind>(s: &AppState, headers: &HeaderMap) -> Result<BrowserSession, Response> {
+pub async fn session<K: Kind>(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> Result<BrowserSession, Response> {
     if let Some(refusal) = web(s).refusal() {
         return Err(refusal);
     }
     let Some(cookie) = web(s).cookies.read(headers, K::COOKIE) else {
         return Err(no_session::<K>());
     };
-    match s.vault.browser_sessions().lookup(K::KIND, cookie, now_ms()).await {
+    match s
+        .vault
+        .browser_sessions()
+        .lookup(K::KIND, cookie, now_ms())
+        .await
+    {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(no_session::<K>()),
         Err(e) => Err(vault_error_page(e)),
@@ -112,7 +120,11 @@ impl<K: Kind> FromRequest<AppState> for CsrfForm<K> {
         }
         let mut fields = read_fields(body).await?;
         let presented = take_field(&mut fields, CSRF_FIELD).unwrap_or_default();
-        if !csrf_matches(&s.vault.browser_sessions().csrf_key(), &session.id_hash, &presented) {
+        if !csrf_matches(
+            &s.vault.browser_sessions().csrf_key(),
+            &session.id_hash,
+            &presented,
+        ) {
             return Err(csrf_failed());
         }
         Ok(Self {
@@ -146,13 +158,15 @@ impl FromRequest<AppState> for OriginForm {
 }
 
 async fn read_fields(body: axum::body::Body) -> Result<Vec<(String, String)>, Response> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
-        message_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Form too large",
-            "The form is larger than 64 KiB; nothing was saved.",
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| {
+            message_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Form too large",
+                "The form is larger than 64 KiB; nothing was saved.",
+            )
+        })?;
     Ok(url::form_urlencoded::parse(&bytes).into_owned().collect())
 }
 

@@ -345,9 +345,8 @@ pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliRe
 /// `nexus connect --direct`: start one OAuth flow (the behaviour before connect links).
 async fn connect_direct(client: &ApiClient, args: ConnectArgs, json: bool) -> CliResult<()> {
     let path = workspace_path(&args.workspace, "/connect")?;
-    let [provider] = <[String; 1]>::try_from(args.providers).map_err(|_| {
-        CliError::Config("`--direct` needs exactly one `--provider`".into())
-    })?;
+    let [provider] = <[String; 1]>::try_from(args.providers)
+        .map_err(|_| CliError::Config("`--direct` needs exactly one `--provider`".into()))?;
     let body = AdminConnectRequest {
         provider_name: provider_name(provider)?,
         user_id: args.user_id,

@@ -39,7 +39,9 @@ impl ConnectionService {
             .filter(|r| user_id.is_none() || r.user_id.as_deref() == user_id)
             .ok_or_else(connection_not_found)?;
         if row.status == ConnectionStatus::Revoked {
-            return Err(VaultError::invalid("this connection is already disconnected"));
+            return Err(VaultError::invalid(
+                "this connection is already disconnected",
+            ));
         }
         let provider = self.provider(&row.provider_name).await.ok();
         let revocation = match &provider {

@@ -98,7 +98,11 @@ impl ConnectionService {
             j: random_token(16),
             w: workspace_id.to_owned(),
             u: req.user_id.clone(),
-            p: req.providers.iter().map(|p| p.as_str().to_owned()).collect(),
+            p: req
+                .providers
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
             i: now,
             e: now + (ttl as i64) * 1000,
         };
@@ -120,7 +124,9 @@ impl ConnectionService {
             return Err(LinkError::Invalid);
         }
         let body = token.strip_prefix(TOKEN_PREFIX).ok_or(LinkError::Invalid)?;
-        let sealed = URL_SAFE_NO_PAD.decode(body).map_err(|_| LinkError::Invalid)?;
+        let sealed = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| LinkError::Invalid)?;
         let json = self
             .store
             .sealer()
@@ -142,7 +148,10 @@ impl ConnectionService {
     ) -> Result<ConnectLinkClaims, RedeemError> {
         let claims = self.open_connect_link(token, now)?;
         // Housekeeping on the (rare) redeem path: expired sessions and ledger rows go.
-        self.store.prune_browser_state(now).await.map_err(VaultError::from)?;
+        self.store
+            .prune_browser_state(now)
+            .await
+            .map_err(VaultError::from)?;
         if !self
             .store
             .record_link_use(&claims.j, now, claims.e)

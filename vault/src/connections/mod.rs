@@ -12,11 +12,11 @@ mod connect;
 pub mod disconnect;
 mod import;
 pub mod links;
-pub mod page;
-pub mod revocation;
 pub mod narrowing;
+pub mod page;
 pub mod refresh;
 mod resolve;
+pub mod revocation;
 
 pub use import::ImportConnection;
 

@@ -66,7 +66,10 @@ pub fn connect_fields(provider: &Provider) -> Result<Vec<ConnectField>, VaultErr
         .map(|name| ConnectField {
             name: name.to_owned(),
             label: field_label(name),
-            secret: !matches!(name, "username" | "user" | "access_key" | "account" | "email"),
+            secret: !matches!(
+                name,
+                "username" | "user" | "access_key" | "account" | "email"
+            ),
         })
         .collect())
 }
@@ -148,7 +151,9 @@ impl ConnectionService {
         name: &str,
     ) -> Result<(Provider, String), VaultError> {
         if !scope.allows(name) {
-            return Err(VaultError::provider_not_found("no such provider on this page"));
+            return Err(VaultError::provider_not_found(
+                "no such provider on this page",
+            ));
         }
         let p = self.provider(name).await?;
         let label = label_of(&p);
@@ -235,7 +240,9 @@ impl ConnectionService {
         let mut credentials = Credentials::default();
         for (key, _) in submitted {
             if !fields.iter().any(|f| &f.name == key) {
-                return Err(VaultError::invalid("the form has a field this provider does not take"));
+                return Err(VaultError::invalid(
+                    "the form has a field this provider does not take",
+                ));
             }
         }
         for f in &fields {
