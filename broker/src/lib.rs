@@ -64,6 +64,11 @@ impl Broker {
     pub fn store(&self) -> &Store {
         self.state.vault.store()
     }
+
+    /// The vault's services, for tests that drive the domain with an injected clock.
+    pub fn vault(&self) -> &Vault {
+        &self.state.vault
+    }
 }
 
 /// The admin API's OpenAPI document, served at the broker's `GET /openapi.json`.
