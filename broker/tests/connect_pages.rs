@@ -117,6 +117,19 @@ async fn connect_links_open_until_expiry_once_and_never_when_forged() {
     }
 }
 
+async fn disconnect(
+    b: &TestBroker,
+    user: Option<&str>,
+    id: &str,
+) -> Result<nexus_vault::connections::disconnect::Disconnected, nexus_vault::VaultError> {
+    let caller = Caller::admin(None);
+    b.broker
+        .vault()
+        .connections()
+        .disconnect("w1", user, id, &caller)
+        .await
+}
+
 #[tokio::test]
 async fn disconnect_revokes_the_grant_at_the_provider_when_it_can() {
     let db = sqlite_db();
@@ -128,18 +141,11 @@ async fn disconnect_revokes_the_grant_at_the_provider_when_it_can() {
     without["enable_discovery"] = json!(false);
     without["manage_url"] = json!("https://accounts.example.com/apps");
     b.put_provider(without).await;
-    let caller = Caller::admin(None);
 
     let (_, refresh) = oauth.issue_tokens_directly(["read"]);
     let id = b.import_refresh_token("w1", "withrevoke", &refresh).await;
     assert!(oauth.introspect(&refresh).active);
-    let done = b
-        .broker
-        .vault()
-        .connections()
-        .disconnect("w1", None, &id, &caller)
-        .await
-        .unwrap();
+    let done = disconnect(&b, None, &id).await.unwrap();
     assert_eq!(done.revocation, Revocation::Revoked);
     assert!(
         !oauth.introspect(&refresh).active,
@@ -156,12 +162,7 @@ async fn disconnect_revokes_the_grant_at_the_provider_when_it_can() {
     assert_eq!(row.status, ConnectionStatus::Revoked);
     assert!(!row.has_refresh_token(), "secrets dropped");
     // A second disconnect is a clear client error, not a second revocation.
-    let again = b
-        .broker
-        .vault()
-        .connections()
-        .disconnect("w1", None, &id, &caller)
-        .await;
+    let again = disconnect(&b, None, &id).await;
     assert!(matches!(
         again,
         Err(nexus_vault::VaultError::InvalidInput(_))
@@ -170,13 +171,7 @@ async fn disconnect_revokes_the_grant_at_the_provider_when_it_can() {
 
     let (_, refresh) = oauth.issue_tokens_directly(["read"]);
     let id = b.import_refresh_token("w1", "norevoke", &refresh).await;
-    let done = b
-        .broker
-        .vault()
-        .connections()
-        .disconnect("w1", None, &id, &caller)
-        .await
-        .unwrap();
+    let done = disconnect(&b, None, &id).await.unwrap();
     assert_eq!(done.revocation, Revocation::Unsupported);
     assert_eq!(
         done.manage_url.as_deref(),
@@ -187,12 +182,7 @@ async fn disconnect_revokes_the_grant_at_the_provider_when_it_can() {
     // A user may only disconnect their own connection.
     let (_, refresh) = oauth.issue_tokens_directly(["read"]);
     let id = b.import_refresh_token("w1", "withrevoke", &refresh).await;
-    let theirs = b
-        .broker
-        .vault()
-        .connections()
-        .disconnect("w1", Some("someone-else"), &id, &caller)
-        .await;
+    let theirs = disconnect(&b, Some("someone-else"), &id).await;
     assert!(matches!(
         theirs,
         Err(nexus_vault::VaultError::NotFound { .. })

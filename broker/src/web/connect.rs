@@ -7,14 +7,14 @@ use super::connect_view::{
     Outcome, card_row, disconnect_text, outcome_banner, post_button, static_form_page,
 };
 use super::layout::{Esc, banner, document, message_page};
-use super::security::{html_response, see_other};
+use super::security::{html_response, see_other, with_cookie};
 use super::session::{
-    Connect, CsrfForm, OriginForm, csrf_for, session, take_field, vault_error_page,
+    Connect, CsrfForm, OriginForm, PageSession, csrf_for, take_field, vault_error_page,
 };
 use crate::api::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use nexus_vault::browser_sessions::BrowserSession;
@@ -105,27 +105,19 @@ async fn redeem(State(s): State<AppState>, mut form: OriginForm) -> Response {
         Ok(started) => started,
         Err(e) => return vault_error_page(e),
     };
-    let mut response = see_other("/connect");
     let set = s
         .web
         .cookies
         .set(Connect::COOKIE_NAME, cookie.expose(), "Lax", 2 * 3600);
-    if let Ok(v) = HeaderValue::from_str(&set) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
+    with_cookie(see_other("/connect"), &set)
 }
 
 /// `GET /connect`: the providers of this session and what can be done with each.
 async fn show_page(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    PageSession(session, _): PageSession<Connect>,
     query: Result<axum::extract::Query<Outcome>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match session::<Connect>(&s, &headers).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
     let outcome = query.map(|q| q.0).unwrap_or_default();
     let scope = scope(&session);
     let cards = match s.vault.connections().page_cards(&scope).await {
@@ -205,12 +197,8 @@ async fn reconnect(
 async fn static_form(
     State(s): State<AppState>,
     Path(provider): Path<String>,
-    headers: HeaderMap,
+    PageSession(session, _): PageSession<Connect>,
 ) -> Response {
-    let session = match session::<Connect>(&s, &headers).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
     let scope = scope(&session);
     let (p, label) = match s.vault.connections().page_provider(&scope, &provider).await {
         Ok(found) => found,
@@ -276,12 +264,8 @@ async fn save_static(
 async fn confirm_disconnect(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    PageSession(session, _): PageSession<Connect>,
 ) -> Response {
-    let session = match session::<Connect>(&s, &headers).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
     let row = match s
         .vault
         .connections()

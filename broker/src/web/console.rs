@@ -4,14 +4,14 @@
 //! cursors (`vault::console`). Sign-in through console IdPs and the detail page come later.
 
 use super::layout::{Esc, csrf_input, document, message_page};
-use super::security::{html_response, see_other};
+use super::security::{html_response, see_other, with_cookie};
 use super::session::{
-    Console, CsrfForm, OriginForm, csrf_for, session, take_field, vault_error_page,
+    Console, CsrfForm, OriginForm, PageSession, csrf_for, take_field, vault_error_page,
 };
 use crate::api::AppState;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use nexus_vault::console::{ConsoleFilter, clean_filter, connections_page};
@@ -66,26 +66,21 @@ async fn login_with_token(State(s): State<AppState>, mut form: OriginForm) -> Re
         Ok(started) => started,
         Err(e) => return vault_error_page(e),
     };
-    let mut response = see_other("/console/connections");
     let set = s
         .web
         .cookies
         .set("nexus_console", cookie.expose(), "Strict", 8 * 3600);
-    if let Ok(v) = HeaderValue::from_str(&set) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
+    with_cookie(see_other("/console/connections"), &set)
 }
 
 async fn logout(State(s): State<AppState>, form: CsrfForm<Console>) -> Response {
     if let Err(e) = s.vault.browser_sessions().end(&form.session).await {
         return vault_error_page(e);
     }
-    let mut response = see_other("/console/login");
-    if let Ok(v) = HeaderValue::from_str(&s.web.cookies.clear("nexus_console", "Strict")) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
+    with_cookie(
+        see_other("/console/login"),
+        &s.web.cookies.clear("nexus_console", "Strict"),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -108,13 +103,9 @@ fn text_filter(name: &str, label: &str, value: &Option<String>) -> String {
 /// `GET /console/connections`: one page of connections under the filters.
 async fn connections(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    PageSession(session, _): PageSession<Console>,
     query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match session::<Console>(&s, &headers).await {
-        Ok(session) => session,
-        Err(page) => return page,
-    };
     let Ok(axum::extract::Query(q)) = query else {
         return message_page(
             StatusCode::BAD_REQUEST,

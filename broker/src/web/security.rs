@@ -74,6 +74,14 @@ pub fn see_other(location: &str) -> Response {
     response
 }
 
+/// `response` with a `Set-Cookie` header (a value from [`CookiePolicy::set`] / `clear`).
+pub fn with_cookie(mut response: Response, set_cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(set_cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
 pub fn origin_of(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;

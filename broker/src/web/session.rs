@@ -102,6 +102,23 @@ pub fn csrf_failed() -> Response {
     )
 }
 
+/// The live session of kind `K` (an extractor; rejection: the "session ended" page).
+pub struct PageSession<K: Kind>(pub BrowserSession, pub std::marker::PhantomData<K>);
+
+impl<K: Kind> axum::extract::FromRequestParts<AppState> for PageSession<K> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Response> {
+        Ok(Self(
+            session::<K>(s, &parts.headers).await?,
+            std::marker::PhantomData,
+        ))
+    }
+}
+
 /// A form POST with a session of kind `K` and a valid CSRF token; fields without `_csrf`.
 pub struct CsrfForm<K: Kind> {
     pub session: BrowserSession,
