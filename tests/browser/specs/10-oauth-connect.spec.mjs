@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  broker, gateway, oauth, connectLink, connections, oauthStats, openBrowser, redeem, screenshot,
+  broker, brokerLog, gateway, oauth, connectLink, connections, oauthStats, openBrowser, redeem, screenshot,
 } from '../lib/harness.mjs';
 
 const apiKey = process.env.NEXUS_API_KEY;
@@ -80,6 +80,7 @@ test('connect, reconnect and disconnect an OAuth provider', async () => {
     const redeemed = evidence.urls.findIndex((u) => u.endsWith('/connect/redeem'));
     assert.ok(redeemed >= 0);
     assert.deepEqual(evidence.urls.slice(redeemed).filter((u) => u.includes(linkToken)), []);
+    assert.ok(!brokerLog().includes(linkToken), 'the link token is not in the broker log');
     assert.deepEqual(evidence.csp, []);
     assert.deepEqual(evidence.dialogs, []);
   } finally {
