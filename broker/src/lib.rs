@@ -5,6 +5,7 @@
 //!   and form), health; authentication of callers; the OpenAPI document.
 //! - [`error`]: start-up errors, and the one mapping of vault errors to HTTP statuses.
 //! - [`revocations`]: the bus that pushes revocations to gateways.
+//! - [`web`]: server-rendered pages: the connect page and the operators' console.
 //!
 //! Everything the broker decides lives in the vault; this crate parses, authenticates, calls a
 //! service and renders the answer.
@@ -13,6 +14,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod revocations;
+pub mod web;
 
 pub use config::BrokerConfig;
 pub use error::{ApiError, BrokerError};
@@ -47,6 +49,7 @@ impl Broker {
                     config.authorization_server.registrations_per_minute,
                     std::time::Duration::from_secs(60),
                 ),
+                web: web::WebConfig::new(&config.public_url),
             }),
         })
     }
@@ -65,6 +68,11 @@ impl Broker {
     pub fn store(&self) -> &Store {
         self.state.vault.store()
     }
+
+    /// The vault's services, for tests that drive the domain with an injected clock.
+    pub fn vault(&self) -> &Vault {
+        &self.state.vault
+    }
 }
 
 /// The admin API's OpenAPI document, served at the broker's `GET /openapi.json`.
@@ -72,6 +80,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::authorization_server::resources::McpAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::connect_links::ConnectLinksDoc as utoipa::OpenApi>::openapi());
     // Every `{ws}` path parameter is a workspace id.
     nexus_protocol::ids::apply_param_patterns(
         &mut doc,

@@ -51,7 +51,7 @@ pub enum Command {
     /// List and import connections (a workspace's credentials for a provider).
     #[command(subcommand)]
     Connections(ConnectionsCommand),
-    /// Start an OAuth connect flow and print the URL a person must open.
+    /// Print a signed, single-use link to the connect page (`--direct`: one OAuth flow's URL).
     Connect(ConnectArgs),
     /// Manage a workspace's API keys (what agents use to call the gateway).
     #[command(subcommand, name = "api-keys")]
@@ -198,16 +198,23 @@ pub struct ConnectArgs {
     /// The workspace id (e.g. `dev`).
     #[arg(long, value_name = "W")]
     pub workspace: String,
-    /// The provider name (as in the providers file).
-    #[arg(long, value_name = "P")]
-    pub provider: String,
-    /// The end user the connection is for.
-    #[arg(long)]
+    /// A provider the page offers (repeat for several; all providers when none). With
+    /// `--direct`, exactly one.
+    #[arg(long = "provider", value_name = "P")]
+    pub providers: Vec<String>,
+    /// The end user the connections are for.
+    #[arg(long = "user", alias = "user-id", value_name = "U")]
     pub user_id: Option<String>,
-    /// A scope to request (repeat for several; the provider's defaults when none).
+    /// How long the link stays valid, in seconds (60 to 86400; default 900).
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<u64>,
+    /// Start one OAuth flow and print the provider's authorize URL instead of a connect link.
+    #[arg(long)]
+    pub direct: bool,
+    /// With `--direct`: a scope to request (repeat for several; the provider's defaults when none).
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
-    /// Where the browser goes after the callback.
+    /// With `--direct`: where the browser goes after the callback.
     #[arg(long)]
     pub return_url: Option<String>,
 }

@@ -76,7 +76,7 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             commands::admin::connections(&admin_client(&cli.home)?, command, json).await
         }
         Command::Connect(args) => {
-            commands::admin::connect(&admin_client(&cli.home)?, args, json).await
+            commands::connect::connect(&admin_client(&cli.home)?, args, json).await
         }
         Command::ApiKeys(command) => {
             commands::admin::api_keys(&admin_client(&cli.home)?, command, json).await

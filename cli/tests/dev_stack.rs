@@ -287,7 +287,14 @@ fn connect_prints_only_the_url_to_open() {
     let stack = DevStack::start(&tmp.path().join("home"));
     apply_provider(&stack, tmp.path(), "formed");
     let mut connect = stack.nexus();
-    connect.args(["connect", "--workspace", "dev", "--provider", "formed"]);
+    connect.args([
+        "connect",
+        "--direct",
+        "--workspace",
+        "dev",
+        "--provider",
+        "formed",
+    ]);
     let out = run(connect);
     assert_ok(&out, "connect");
     let text = stdout(&out);
@@ -313,6 +320,40 @@ fn connect_prints_only_the_url_to_open() {
         records.to_string().contains("workspace.created"),
         "{records}"
     );
+}
+
+#[test]
+fn connect_prints_only_a_signed_connect_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stack = DevStack::start(&tmp.path().join("home"));
+    apply_provider(&stack, tmp.path(), "linked");
+    let mut connect = stack.nexus();
+    connect.args([
+        "connect",
+        "--workspace",
+        "dev",
+        "--provider",
+        "linked",
+        "--user",
+        "u-7",
+        "--ttl",
+        "300",
+    ]);
+    let out = run(connect);
+    assert_ok(&out, "connect");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text:?}");
+    let prefix = format!("{}/connect/l/v1.", stack.get("NEXUS_BROKER_URL"));
+    assert!(lines[0].starts_with(&prefix), "{text:?}");
+    assert!(!lines[0].contains("u-7"), "the link is opaque: {text:?}");
+
+    // A TTL out of range is the broker's clear refusal, not a link.
+    let mut bad = stack.nexus();
+    bad.args(["connect", "--workspace", "dev", "--ttl", "5"]);
+    let out = run(bad);
+    assert!(!out.status.success());
+    assert!(stdout(&out).is_empty());
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! - [`strategy`]: how a credential is injected into an upstream request (typed and validated).
 //! - [`effective`]: the strategy with every default written out, and the answer as clients get it.
 //! - [`error`]: the error envelope and the closed set of error codes.
+//! - [`connect_link`]: signed, single-use links to the broker's connect page.
 //! - [`connection`]: the connection lifecycle (`request-connection`, `check-connection`, …).
 //! - [`identity`]: agent sessions, authorization checks, On-Behalf-Of.
 //! - [`internal`]: the authenticated gateway → broker API (not public).
@@ -21,6 +22,7 @@
 
 pub mod admin;
 pub mod compat;
+pub mod connect_link;
 pub mod connection;
 pub mod effective;
 pub mod error;

@@ -7,6 +7,7 @@
 //! - [`AdminService`]: workspaces, API keys, providers, master key rotation;
 //! - [`AuditService`]: the admin audit records, queries and the hash chain's verification;
 //! - [`AuthorizationServerService`]: Nexus as OAuth authorization server of MCP servers.
+//! - [`browser_sessions::BrowserSessions`]: connect-page and console sessions of browsers.
 //!
 //! Underneath: [`store`] (all SQL, PostgreSQL and SQLite), [`crypto`] (AES-256-GCM, keyring),
 //! [`providers`] (specs, catalog, YAML documents), [`oauth`] (the client to providers).
@@ -15,9 +16,11 @@
 pub mod admin;
 pub mod audit;
 pub mod authorization_server;
+pub mod browser_sessions;
 pub mod caller;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod crypto;
 pub mod error;
 pub mod identity;
@@ -62,6 +65,7 @@ pub struct Vault {
     admin: AdminService,
     audit: AuditService,
     authorization_server: AuthorizationServerService,
+    browser_sessions: browser_sessions::BrowserSessions,
 }
 
 impl Vault {
@@ -99,6 +103,7 @@ impl Vault {
             config.authorization_server.clone(),
         )?;
         let vault = Self {
+            browser_sessions: browser_sessions::BrowserSessions::new(store.clone()),
             store,
             connections,
             identity,
@@ -146,6 +151,11 @@ impl Vault {
     /// The OAuth authorization server of remote MCP servers.
     pub fn authorization_server(&self) -> &AuthorizationServerService {
         &self.authorization_server
+    }
+
+    /// Connect-page and console sessions of browsers.
+    pub fn browser_sessions(&self) -> &browser_sessions::BrowserSessions {
+        &self.browser_sessions
     }
 
     /// The store, for tests and tools that inspect the database.

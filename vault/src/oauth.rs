@@ -72,7 +72,7 @@ pub struct TokenResponse {
 }
 
 pub struct OAuthClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     retries: u32,
     backoff: Duration,
     discovery: Mutex<HashMap<String, (Instant, Discovery)>>,
@@ -231,17 +231,15 @@ impl OAuthClient {
         mut form: Vec<(&'static str, String)>,
     ) -> Result<TokenResponse, OAuthError> {
         let endpoints = self.endpoints(p).await?;
-        let basic = client_authentication(p, secret, &mut form);
+        let client = ClientAuthentication::new(p, secret, &mut form);
         let mut attempt = 0;
         loop {
-            let mut req = self
+            let req = self
                 .http
                 .post(&endpoints.token)
                 .header("Accept", "application/json")
                 .form(&form);
-            if let Some((id, secret)) = &basic {
-                req = req.basic_auth(id, Some(secret));
-            }
+            let req = client.apply(req);
             let outcome = match req.send().await {
                 Ok(resp) => classify(p, resp).await,
                 Err(e) => Attempt::Retry(describe(&e), None),
@@ -264,41 +262,6 @@ impl OAuthClient {
                     attempt += 1;
                 }
             }
-        }
-    }
-
-    /// RFC 7009: ask the provider to revoke `token` (`hint`: `access_token` or
-    /// `refresh_token`), authenticated as the client is at the token endpoint. One attempt: a
-    /// revocation is best effort (the broker has already dropped the token).
-    pub async fn revoke_token(
-        &self,
-        p: &Provider,
-        secret: Option<&SecretString>,
-        endpoint: &str,
-        token: &SecretString,
-        hint: &str,
-    ) -> Result<(), OAuthError> {
-        let mut form = vec![
-            ("token", token.expose().to_owned()),
-            ("token_type_hint", hint.to_owned()),
-        ];
-        let basic = client_authentication(p, secret, &mut form);
-        let mut req = self.http.post(endpoint).form(&form);
-        if let Some((id, secret)) = &basic {
-            req = req.basic_auth(id, Some(secret));
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| OAuthError::Unavailable(describe(&e)))?;
-        // §2.2: 200 whether or not the token was known; anything else is a refusal.
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(OAuthError::Protocol(format!(
-                "revocation endpoint answered {}",
-                resp.status().as_u16()
-            )))
         }
     }
 
@@ -357,6 +320,43 @@ impl OAuthClient {
             .lock()
             .insert(url.to_owned(), (Instant::now(), set.clone()));
         Ok(set)
+    }
+}
+
+/// How the broker authenticates to the provider's token (and revocation) endpoint: the client
+/// credentials in the form (`client_secret_post`, or a public client) or HTTP Basic.
+pub(crate) struct ClientAuthentication {
+    basic: Option<(String, String)>,
+}
+
+impl ClientAuthentication {
+    /// Adds the form fields this method needs; [`Self::apply`] adds the header, if any.
+    pub(crate) fn new(
+        p: &Provider,
+        secret: Option<&SecretString>,
+        form: &mut Vec<(&'static str, String)>,
+    ) -> Self {
+        let client_id = p.client_id.clone().unwrap_or_default();
+        match (p.token_endpoint_auth_method, secret) {
+            (TokenAuthMethod::ClientSecretBasic, Some(s)) => Self {
+                // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+                basic: Some((form_encode(&client_id), form_encode(s.expose()))),
+            },
+            _ => {
+                form.push(("client_id", client_id));
+                if let Some(s) = secret {
+                    form.push(("client_secret", s.expose().to_owned()));
+                }
+                Self { basic: None }
+            }
+        }
+    }
+
+    pub(crate) fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.basic {
+            Some((id, secret)) => req.basic_auth(id, Some(secret)),
+            None => req,
+        }
     }
 }
 
@@ -444,14 +444,14 @@ fn parse_tokens(p: &Provider, json: &Value) -> Result<TokenResponse, OAuthError>
 }
 
 /// An OAuth error code echoed into our messages: only the RFC 6749 charset, bounded.
-fn safe_code(code: &str) -> String {
+pub(crate) fn safe_code(code: &str) -> String {
     code.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(64)
         .collect()
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "token endpoint timed out".into()
     } else if e.is_connect() {
@@ -464,25 +464,6 @@ fn describe(e: &reqwest::Error) -> String {
 /// RFC 6749 §2.3.1 client authentication as the provider wants it: `client_id` (and the
 /// secret) in the form, or the HTTP Basic pair returned here (both parts form-urlencoded
 /// before base64, as the RFC says).
-fn client_authentication(
-    p: &Provider,
-    secret: Option<&SecretString>,
-    form: &mut Vec<(&'static str, String)>,
-) -> Option<(String, String)> {
-    let client_id = p.client_id.clone().unwrap_or_default();
-    match (p.token_endpoint_auth_method, secret) {
-        (TokenAuthMethod::ClientSecretBasic, Some(s)) => {
-            Some((form_encode(&client_id), form_encode(s.expose())))
-        }
-        (_, secret) => {
-            form.push(("client_id", client_id));
-            if let Some(s) = secret {
-                form.push(("client_secret", s.expose().to_owned()));
-            }
-            None
-        }
-    }
-}
 
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -15,6 +15,7 @@ pub mod auth_failures;
 pub mod authorization_server;
 pub mod browser;
 pub mod compat;
+pub mod connect_links;
 pub mod events;
 pub mod identity;
 pub mod internal;
@@ -46,6 +47,8 @@ pub struct BrokerState {
     pub auth_failures: auth_failures::AuthFailures,
     /// MCP authorization server: open registrations per source IP.
     pub as_registrations: authorization_server::RateLimiter,
+    /// Where the browser pages are served (public URL, cookie policy).
+    pub web: crate::web::WebConfig,
 }
 
 pub fn router(service: AppState) -> Router {
@@ -61,6 +64,9 @@ pub fn router(service: AppState) -> Router {
         .merge(authorization_server::resources::router(service.clone()))
         // Drop-in endpoints for the original Nexus clients (issue 15): internal side.
         .merge(compat::router(service.clone()))
+        // Connect page and operators' console (design 18, branch connect-pages).
+        .merge(crate::web::router())
+        .merge(connect_links::router(service.clone()))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
@@ -121,6 +127,12 @@ pub fn token_matches(headers: &HeaderMap, expected: &SecretString) -> bool {
     else {
         return false;
     };
+    secret_matches(presented, expected)
+}
+
+/// Compare a presented secret with the expected one in constant time (both hashed first, so
+/// the length does not leak). An empty expected secret matches nothing.
+pub fn secret_matches(presented: &str, expected: &SecretString) -> bool {
     if expected.is_empty() {
         return false;
     }

@@ -2,18 +2,18 @@
 //! printing its answer.
 
 use crate::args::{
-    ApiKeysCommand, AuditArgs, ConnectArgs, ConnectionsCommand, ImportKind, KeysCommand,
-    ProvidersCommand, WorkspacesCommand,
+    ApiKeysCommand, AuditArgs, ConnectionsCommand, ImportKind, KeysCommand, ProvidersCommand,
+    WorkspacesCommand,
 };
 use crate::error::{CliError, CliResult};
 use crate::http::{ApiClient, Body, parse_answer};
 use crate::output::{outln, print_json, print_table, rows};
 use nexus_broker::providers::file::expand_document;
 use nexus_protocol::admin::{
-    self, AdminConnectRequest, CreateWorkspaceRequest, CreatedApiKey, DriftReport, ImportRequest,
-    ImportSecret, RotateKeysRequest, RotateResponse,
+    self, CreateWorkspaceRequest, CreatedApiKey, DriftReport, ImportRequest, ImportSecret,
+    RotateKeysRequest, RotateResponse,
 };
-use nexus_protocol::{ProviderName, RequestConnectionResponse, WorkspaceId};
+use nexus_protocol::{ProviderName, WorkspaceId};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Read};
@@ -33,12 +33,12 @@ pub fn workspace_id(workspace: &str) -> CliResult<WorkspaceId> {
 }
 
 /// `/admin/v1/workspaces/{ws}` with the id checked, so a typo cannot produce a different path.
-fn workspace_path(workspace: &str, rest: &str) -> CliResult<String> {
+pub(crate) fn workspace_path(workspace: &str, rest: &str) -> CliResult<String> {
     Ok(admin::workspace_path(&workspace_id(workspace)?, rest))
 }
 
 /// A provider name given on the command line, checked by the protocol's rule.
-fn provider_name(provider: String) -> CliResult<ProviderName> {
+pub(crate) fn provider_name(provider: String) -> CliResult<ProviderName> {
     ProviderName::new(provider).map_err(|e| CliError::config(e.to_string()))
 }
 
@@ -310,28 +310,6 @@ fn parse_secret(kind: ImportKind, raw: &str) -> CliResult<Value> {
             ))),
         },
     }
-}
-
-pub async fn connect(client: &ApiClient, args: ConnectArgs, json: bool) -> CliResult<()> {
-    let path = workspace_path(&args.workspace, "/connect")?;
-    let body = AdminConnectRequest {
-        provider_name: provider_name(args.provider)?,
-        user_id: args.user_id,
-        scopes: args.scopes,
-        return_url: args.return_url,
-    };
-    let started = client.post(&path, &[], Body::json(&body)?).await?;
-    if json {
-        print_json(&started);
-        return Ok(());
-    }
-    let started: RequestConnectionResponse = parse_answer(&started, "broker")?;
-    outln!("{}", started.auth_url);
-    eprintln!(
-        "open the URL above to authorize; connection {} stays pending until then (`nexus connections list --workspace {}`)",
-        started.connection_id, args.workspace
-    );
-    Ok(())
 }
 
 pub async fn api_keys(client: &ApiClient, command: ApiKeysCommand, json: bool) -> CliResult<()> {

@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod agent_sessions;
 pub mod agents;
+pub mod connect;
 pub mod mcp;
 pub mod resolve;

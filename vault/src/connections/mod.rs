@@ -5,13 +5,19 @@
 //! - `import`: importing and listing connections for operators;
 //! - `revoke`: revoking a connection (store, audit, RFC 7009 at the provider);
 //! - `refresh`: the refresh engine (one refresh per connection across processes);
-//! - `narrowing`: access tokens minted with fewer scopes for agent sessions.
+//! - `narrowing`: access tokens minted with fewer scopes for agent sessions;
+//! - `links`: signed, single-use connect links; `page`: what the connect page shows and does;
+//! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider.
 
 mod connect;
+pub mod disconnect;
 mod import;
+pub mod links;
 pub mod narrowing;
+pub mod page;
 pub mod refresh;
 mod resolve;
+pub mod revocation;
 mod revoke;
 
 pub use connect::{CaptureForm, Captured};

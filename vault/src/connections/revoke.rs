@@ -6,7 +6,7 @@ use super::{ConnectionService, connection_not_found};
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::audit::AuditEvent;
-use nexus_protocol::{ConnectionStatus, SecretString};
+use nexus_protocol::ConnectionStatus;
 
 /// Longest revocation reason kept in the audit record (a caller's free text).
 const MAX_REASON_CHARS: usize = 200;
@@ -62,9 +62,11 @@ impl ConnectionService {
         {
             return Err(connection_not_found());
         }
-        let provider_revoked = self
-            .revoke_at_provider(&row.provider_name, refresh.as_ref(), access.as_ref())
-            .await;
+        // The same RFC 7009 call as the connect page's disconnect (one rule).
+        let provider_revoked = matches!(
+            self.revocation_at_provider(&row).await,
+            super::revocation::Revocation::Revoked
+        );
         self.store
             .audit(AuditEvent {
                 workspace_id: Some(workspace_id),
@@ -80,50 +82,5 @@ impl ConnectionService {
             token_deleted: refresh.is_some() || access.is_some() || had_credentials,
             provider_revoked,
         })
-    }
-
-    /// RFC 7009 at the provider: the refresh token first (revoking it usually ends the grant),
-    /// then the access token. True when every token held was accepted.
-    async fn revoke_at_provider(
-        &self,
-        provider_name: &str,
-        refresh: Option<&SecretString>,
-        access: Option<&SecretString>,
-    ) -> bool {
-        if refresh.is_none() && access.is_none() {
-            return false;
-        }
-        let Ok(provider) = self.provider(provider_name).await else {
-            return false;
-        };
-        if !provider.is_oauth2() {
-            return false;
-        }
-        let Ok(endpoints) = self.oauth.endpoints(&provider).await else {
-            return false;
-        };
-        let Some(endpoint) = endpoints.revocation else {
-            return false;
-        };
-        let secret = match self.store.provider_client_secret(&provider.name).await {
-            Ok(secret) => secret,
-            Err(e) => {
-                tracing::warn!(provider = %provider.name, error = %e, "revocation: client secret unreadable");
-                return false;
-            }
-        };
-        let mut all_accepted = true;
-        for (token, hint) in [(refresh, "refresh_token"), (access, "access_token")] {
-            let Some(token) = token else { continue };
-            if let Err(e) = self
-                .oauth
-                .revoke_token(&provider, secret.as_ref(), &endpoint, token, hint)
-                .await
-            {
-                tracing::warn!(provider = %provider.name, error = %e, "token revocation at the provider failed");
-                all_accepted = false;
-            }
-        }
-        all_accepted
     }
 }

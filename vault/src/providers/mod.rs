@@ -83,16 +83,19 @@ pub struct ProviderInput {
     pub auth_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base_url: Option<String>,
-    /// RFC 7009 token revocation endpoint (else the one discovery names, if any): revoking a
-    /// connection also revokes its tokens there.
+    /// RFC 7009 revocation endpoint (else discovery's `revocation_endpoint`), used when a
+    /// connection is disconnected or revoked.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         alias = "revocation_endpoint"
     )]
     pub revocation_url: Option<String>,
+    /// Where a person removes the app's access by hand (shown when revocation is impossible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -186,10 +189,11 @@ pub struct Provider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_base_url: Option<String>,
-    /// See [`ProviderInput::revocation_url`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
     pub scopes: Vec<String>,
     pub scope_separator: String,
     pub token_endpoint_auth_method: TokenAuthMethod,
@@ -255,8 +259,9 @@ fn overlay(base: ProviderInput, over: ProviderInput) -> ProviderInput {
         enable_discovery,
         auth_url,
         token_url,
-        api_base_url,
         revocation_url,
+        manage_url,
+        api_base_url,
         scopes,
         scope_separator,
         token_endpoint_auth_method,
@@ -314,9 +319,10 @@ impl ProviderInput {
         for (field, value) in [
             ("auth_url", &input.auth_url),
             ("token_url", &input.token_url),
+            ("revocation_url", &input.revocation_url),
+            ("manage_url", &input.manage_url),
             ("issuer", &input.issuer),
             ("api_base_url", &input.api_base_url),
-            ("revocation_url", &input.revocation_url),
         ] {
             check_url(&name, field, value)?;
         }
@@ -354,8 +360,9 @@ impl ProviderInput {
             enable_discovery,
             auth_url: input.auth_url,
             token_url: input.token_url,
-            api_base_url: input.api_base_url,
             revocation_url: input.revocation_url,
+            manage_url: input.manage_url,
+            api_base_url: input.api_base_url,
             scopes: input.scopes.unwrap_or_default(),
             scope_separator: input.scope_separator.unwrap_or_else(|| " ".into()),
             token_endpoint_auth_method: input.token_endpoint_auth_method.unwrap_or_default(),

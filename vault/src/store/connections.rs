@@ -6,7 +6,7 @@ use crate::crypto::Aad;
 use nexus_protocol::{ConnectionStatus, Credentials, SecretString};
 use sqlx::{AnyConnection, Row};
 
-const COLUMNS: &str = "id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, \
+pub(crate) const COLUMNS: &str = "id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, \
      refresh_token, credentials, token_type, version, last_refresh_at, last_error, created_at, updated_at";
 
 /// A connection row. Secret columns stay sealed here; open them with the `Store` methods.
@@ -353,7 +353,7 @@ fn scopes_json(scopes: &[String]) -> String {
     serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
 }
 
-fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreError> {
+pub(crate) fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreError> {
     let status: String = r.try_get("status")?;
     let scopes: String = r.try_get("scopes")?;
     Ok(ConnectionRow {
@@ -420,5 +420,29 @@ impl Store {
             return Err(StoreError::NotFound(format!("connection `{id}`")));
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// The connections of one end user (`None`: the workspace's own, without a user) in a
+    /// workspace, the most useful first per provider: active, then needing repair, then the rest,
+    /// newest first within each.
+    pub async fn connections_of_user(
+        &self,
+        workspace_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 \
+             AND ((user_id IS NULL AND $2 IS NULL) OR user_id = $2) \
+             ORDER BY provider_name, CASE status WHEN 'active' THEN 0 WHEN 'needs_reauth' THEN 1 \
+             WHEN 'failed' THEN 2 WHEN 'pending' THEN 3 ELSE 4 END, updated_at DESC, id LIMIT 1000"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(connection_from_row).collect()
     }
 }

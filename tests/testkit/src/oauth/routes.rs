@@ -597,7 +597,9 @@ async fn revoke(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
             "token is required",
         );
     };
-    shared.provider.lock().revoke_token(token);
+    if shared.provider.lock().revoke_token(token) {
+        shared.stats.send_modify(|s| s.tokens_revoked += 1);
+    }
     StatusCode::OK.into_response()
 }
 

@@ -35,6 +35,9 @@ pub struct OAuthStats {
     /// `GET /.well-known/openid-configuration` (and `oauth-authorization-server`) requests.
     #[serde(default)]
     pub discovery_requests: u64,
+    /// `POST /revoke` requests that revoked a token the server knew (RFC 7009).
+    #[serde(default)]
+    pub tokens_revoked: u64,
 }
 
 impl OAuthStats {
@@ -54,6 +57,7 @@ impl OAuthStats {
             "failures_pending" => self.failures_pending,
             "access_tokens_issued" => self.access_tokens_issued,
             "discovery_requests" => self.discovery_requests,
+            "tokens_revoked" => self.tokens_revoked,
             _ => return None,
         };
         Some(value)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The connect page and the console in a real browser: Debian's Chromium driven by playwright-core
+# (tests/browser/specs), against a real `nexus dev` stack and the testkit OAuth provider, both on
+# loopback. Screenshots of every page go to target/artifacts/browser/ (CI keeps that folder).
+# Everything started here is stopped on every exit path (trap).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT="$PWD"
+
+bash scripts/install.d/50-browser.sh
+cargo build -q -p nexus-cli -p nexus-testkit
+NEXUS="${CARGO_TARGET_DIR:-$ROOT/target}/debug/nexus"
+TESTKIT="${CARGO_TARGET_DIR:-$ROOT/target}/debug/nexus-testkit"
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# wait_for FILE WHAT PID: poll (with a deadline) until FILE is non-empty, or fail if PID died.
+wait_for() {
+  local deadline=$((SECONDS + 120))
+  until [ -s "$1" ]; do
+    if ! kill -0 "$3" 2>/dev/null; then echo "55-browser: $2 exited early" >&2; cat "$WORK"/*.log >&2; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then echo "55-browser: $2 not ready after 120 s" >&2; exit 1; fi
+    sleep 0.2
+  done
+}
+
+"$TESTKIT" oauth --ignore-stdin </dev/null >"$WORK/oauth.json" 2>"$WORK/oauth.log" &
+PIDS+=($!)
+wait_for "$WORK/oauth.json" "the testkit OAuth server" "${PIDS[-1]}"
+OAUTH_URL="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]).url)' "$WORK/oauth.json")"
+
+"$NEXUS" dev --home "$WORK/home" --gateway-addr 127.0.0.1:0 --broker-addr 127.0.0.1:0 2>"$WORK/stack.log" &
+PIDS+=($!)
+wait_for "$WORK/home/dev.env" "nexus dev" "${PIDS[-1]}"
+set -a; . "$WORK/home/dev.env"; set +a
+
+# An OAuth provider with discovery (its revocation endpoint included), the same provider without
+# a revocation endpoint, and a static API-key provider.
+export OAUTH_URL
+"$NEXUS" providers apply tests/browser/providers.yaml >&2
+
+export NEXUS_BROKER_LOG="$WORK/stack.log" NEXUS_OAUTH_URL="$OAUTH_URL"
+export NEXUS_BROWSER_ARTIFACTS="$ROOT/target/artifacts/browser"
+mkdir -p "$NEXUS_BROWSER_ARTIFACTS"
+cd tests/browser
+# Explicit files: node 20 does not pick up `*.spec.mjs` from a directory on its own.
+node --test --test-concurrency=1 --test-reporter=spec specs/*.spec.mjs
