@@ -15,6 +15,7 @@
 //! - [`ids`]: id newtypes (`WorkspaceId`, `ProviderName`, `Scope`, …), each rule checked once.
 //! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
+//! - [`webhooks`]: connection events, Standard Webhooks headers, the webhook admin API.
 
 pub mod admin;
 pub mod connection;
@@ -28,6 +29,7 @@ pub mod paths;
 pub mod resolve;
 pub mod secret;
 pub mod strategy;
+pub mod webhooks;
 
 pub use connection::{
     CheckConnectionAnswer, CheckConnectionResponse, CoarseStatus, ConnectionStatus,

@@ -27,6 +27,8 @@ pub struct VaultConfig {
     pub provider_backoff: Duration,
     /// Lifetime of a pending authorization (`state`).
     pub pending_lifetime: Duration,
+    /// How webhooks are delivered (and which endpoint URLs are allowed).
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 impl VaultConfig {

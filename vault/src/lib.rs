@@ -1,11 +1,13 @@
 //! The Nexus vault: everything the broker knows and decides, without HTTP.
 //!
-//! A [`Vault`] is built once ([`Vault::start`]) and hands out four services, each with its
+//! A [`Vault`] is built once ([`Vault::start`]) and hands out five services, each with its
 //! own dependencies:
 //! - [`ConnectionService`]: resolve, the connect flow, import, refresh, scope narrowing;
 //! - [`IdentityService`]: agents, sessions (mint, verify, authorize), On-Behalf-Of, signing;
 //! - [`AdminService`]: workspaces, API keys, providers, master key rotation;
-//! - [`AuditService`]: the admin audit records, queries and the hash chain's verification.
+//! - [`AuditService`]: the admin audit records, queries and the hash chain's verification;
+//! - [`WebhookService`]: webhook endpoints and deliveries ([`webhooks`]; the outbox is written
+//!   by [`events`] in the transaction of each connection change).
 //!
 //! Underneath: [`store`] (all SQL, PostgreSQL and SQLite), [`crypto`] (AES-256-GCM, keyring),
 //! [`providers`] (specs, catalog, YAML documents), [`oauth`] (the client to providers).
@@ -18,12 +20,14 @@ pub mod config;
 pub mod connections;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod oauth;
 pub mod providers;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 pub use admin::AdminService;
 pub use audit::AuditService;
@@ -32,6 +36,7 @@ pub use config::VaultConfig;
 pub use connections::ConnectionService;
 pub use error::VaultError;
 pub use identity::IdentityService;
+pub use webhooks::{Dispatcher, WebhookConfig, WebhookService};
 
 use crypto::{CryptoError, Sealer};
 use oauth::OAuthClient;
@@ -56,6 +61,8 @@ pub struct Vault {
     identity: IdentityService,
     admin: AdminService,
     audit: AuditService,
+    webhooks: WebhookService,
+    webhook_config: WebhookConfig,
 }
 
 impl Vault {
@@ -85,12 +92,16 @@ impl Vault {
             config.provider_timeout,
         );
         let admin = AdminService::new(store.clone(), audit.clone());
+        let webhooks =
+            WebhookService::new(store.clone(), audit.clone(), config.webhooks.allow_loopback);
         let vault = Self {
             store,
             connections,
             identity,
             admin,
             audit,
+            webhooks,
+            webhook_config: config.webhooks.clone(),
         };
         if let Some(path) = &config.providers_file {
             let text = std::fs::read_to_string(path)
@@ -127,6 +138,18 @@ impl Vault {
 
     pub fn audit(&self) -> &AuditService {
         &self.audit
+    }
+
+    pub fn webhooks(&self) -> &WebhookService {
+        &self.webhooks
+    }
+
+    /// A dispatcher for this vault's outbox (the broker runs one per process; `None` when
+    /// dispatch is paused by configuration).
+    pub fn dispatcher(&self) -> Option<Dispatcher> {
+        self.webhook_config
+            .dispatch
+            .then(|| Dispatcher::new(self.store.clone(), self.webhook_config.clone()))
     }
 
     /// The store, for tests and tools that inspect the database.

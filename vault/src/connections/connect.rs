@@ -346,6 +346,7 @@ impl ConnectionService {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("connection `{id}`")))?;
         self.store.write_tokens(&mut tx, &row, tokens).await?;
+        super::health::record_activation(&self.store, &mut tx, &row).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -395,9 +396,22 @@ impl ConnectionService {
             .take_pending(state)
             .await?
             .ok_or_else(|| VaultError::not_found("this link was already used"))?;
+        let mut tx = self.store.begin_locking().await?;
+        let before = self
+            .store
+            .lock_connection(&mut tx, &pending.workspace_id, &pending.connection_id)
+            .await?
+            .ok_or_else(super::connection_not_found)?;
         self.store
-            .set_credentials(&pending.workspace_id, &pending.connection_id, &credentials)
+            .set_credentials(
+                &mut tx,
+                &pending.workspace_id,
+                &pending.connection_id,
+                &credentials,
+            )
             .await?;
+        super::health::record_activation(&self.store, &mut tx, &before).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         self.store
             .audit(AuditEvent {
                 workspace_id: Some(&pending.workspace_id),

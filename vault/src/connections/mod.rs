@@ -4,9 +4,11 @@
 //! - `connect`: the connect flow (authorize URL or form) and its callback;
 //! - `import`: importing, listing and revoking connections for operators;
 //! - `refresh`: the refresh engine (one refresh per connection across processes);
+//! - `health`: what refresh outcomes do to a connection's health, and the events they emit;
 //! - `narrowing`: access tokens minted with fewer scopes for agent sessions.
 
 mod connect;
+pub mod health;
 mod import;
 pub mod narrowing;
 pub mod refresh;

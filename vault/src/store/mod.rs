@@ -11,12 +11,14 @@ pub mod audit;
 pub mod audit_chain;
 mod audit_rekey;
 pub mod connections;
+pub mod events;
 pub mod identity;
 pub mod notify;
 pub mod pending;
 pub mod providers;
 pub mod rotation;
 pub mod signing_keys;
+pub mod webhooks;
 pub mod workspaces;
 
 use crate::crypto::{CryptoError, Sealer};
