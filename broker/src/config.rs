@@ -1,7 +1,7 @@
 //! Broker configuration: what the operator sets, read from the environment by `from_env`.
 
 use nexus_protocol::SecretString;
-use nexus_vault::VaultConfig;
+use nexus_vault::{VaultConfig, WebhookConfig};
 use nexus_vault::crypto::{CryptoError, Keyring, MasterKey};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +35,8 @@ pub struct BrokerConfig {
     pub provider_backoff: Duration,
     /// Lifetime of a pending authorization (`state`).
     pub pending_lifetime: Duration,
+    /// Webhook delivery (`NEXUS_WEBHOOK_*`).
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for BrokerConfig {
@@ -52,6 +54,7 @@ impl Default for BrokerConfig {
             provider_retries: 3,
             provider_backoff: Duration::from_millis(200),
             pending_lifetime: Duration::from_secs(600),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -70,7 +73,7 @@ impl BrokerConfig {
     /// Read `NEXUS_DATABASE_URL`, `NEXUS_MASTER_KEY` / `NEXUS_MASTER_KEY_FILE`,
     /// `NEXUS_ADMIN_TOKEN`, `NEXUS_INTERNAL_TOKEN`, `NEXUS_BROKER_PUBLIC_URL`,
     /// `NEXUS_PROVIDERS_FILE`, and optionally `NEXUS_REFRESH_MARGIN_SECS`,
-    /// `NEXUS_PROVIDER_TIMEOUT_MS`.
+    /// `NEXUS_PROVIDER_TIMEOUT_MS` and the `NEXUS_WEBHOOK_*` settings (`webhook_config_from`).
     pub fn from_env() -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let mut config = Self::default();
@@ -107,6 +110,7 @@ impl BrokerConfig {
             })?;
             config.provider_timeout = Duration::from_millis(ms);
         }
+        config.webhooks = webhook_config_from(&var)?;
         Ok(config)
     }
 
@@ -123,10 +127,71 @@ impl BrokerConfig {
             provider_retries: self.provider_retries,
             provider_backoff: self.provider_backoff,
             pending_lifetime: self.pending_lifetime,
+            webhooks: self.webhooks.clone(),
         }
     }
 
     pub fn redirect_uri(&self) -> String {
         format!("{}/oauth/callback", self.public_url.trim_end_matches('/'))
     }
+}
+
+/// `NEXUS_WEBHOOK_DISPATCH=on|paused`, `NEXUS_WEBHOOK_BACKOFF=5s,30s,…`,
+/// `NEXUS_WEBHOOK_MAX_ATTEMPTS`, `NEXUS_WEBHOOK_MAX_AGE`, `NEXUS_WEBHOOK_LEASE`,
+/// `NEXUS_WEBHOOK_TIMEOUT`, `NEXUS_WEBHOOK_POLL` (durations like `250ms`, `5s`, `2m`, `1h`) and
+/// `NEXUS_WEBHOOK_ALLOW_LOOPBACK=1` (development and tests only).
+pub fn webhook_config_from(
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<WebhookConfig, ConfigError> {
+    use nexus_vault::webhooks::{parse_duration, parse_schedule};
+    let mut c = WebhookConfig::default();
+    let invalid = |name: &'static str, reason: &str| ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    };
+    let duration = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+        var(name)
+            .map(|v| {
+                parse_duration(&v).ok_or_else(|| invalid(name, "a duration like 250ms, 5s, 2m, 1h"))
+            })
+            .transpose()
+    };
+    if let Some(v) = var("NEXUS_WEBHOOK_DISPATCH") {
+        c.dispatch = match v.as_str() {
+            "on" => true,
+            "paused" => false,
+            _ => return Err(invalid("NEXUS_WEBHOOK_DISPATCH", "on or paused")),
+        };
+    }
+    if let Some(v) = var("NEXUS_WEBHOOK_BACKOFF") {
+        c.backoff = parse_schedule(&v)
+            .ok_or_else(|| invalid("NEXUS_WEBHOOK_BACKOFF", "durations separated by commas"))?;
+    }
+    if let Some(v) = var("NEXUS_WEBHOOK_MAX_ATTEMPTS") {
+        c.max_attempts = v
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| invalid("NEXUS_WEBHOOK_MAX_ATTEMPTS", "a number of at least 1"))?;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_MAX_AGE")? {
+        c.max_age = d;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_LEASE")? {
+        c.lease = d;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_TIMEOUT")? {
+        c.timeout = d;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_POLL")? {
+        c.poll = d;
+    }
+    c.allow_loopback = var("NEXUS_WEBHOOK_ALLOW_LOOPBACK").as_deref() == Some("1");
+    if c.timeout >= c.lease {
+        return Err(invalid(
+            "NEXUS_WEBHOOK_TIMEOUT",
+            "must be shorter than NEXUS_WEBHOOK_LEASE",
+        ));
+    }
+    Ok(c)
 }

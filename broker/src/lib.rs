@@ -17,7 +17,7 @@ pub mod revocations;
 pub use config::BrokerConfig;
 pub use error::{ApiError, BrokerError};
 /// The vault's modules, under the paths callers of the broker have always used.
-pub use nexus_vault::{crypto, providers, store};
+pub use nexus_vault::{crypto, providers, store, webhooks};
 
 use nexus_vault::Vault;
 use std::sync::Arc;
@@ -36,6 +36,12 @@ impl Broker {
         let vault = Vault::start(config.vault_config()).await?;
         let revocations = revocations::Revocations::default();
         revocations.start_relay(config.database_url.clone()).await;
+        // The webhook outbox is sent from every broker process (claims are safe across them).
+        let dispatcher = vault.dispatcher().map(Arc::new);
+        let dispatch_task = dispatcher.clone().map(|d| {
+            let url = config.database_url.clone();
+            Arc::new(AbortOnDrop(tokio::spawn(d.run(url))))
+        });
         Ok(Self {
             state: Arc::new(api::BrokerState {
                 vault,
@@ -43,6 +49,8 @@ impl Broker {
                 internal_token: config.internal_token,
                 revocations,
                 auth_failures: Default::default(),
+                dispatcher,
+                _dispatch_task: dispatch_task,
             }),
         })
     }
@@ -61,12 +69,29 @@ impl Broker {
     pub fn store(&self) -> &Store {
         self.state.vault.store()
     }
+
+    /// Run a webhook dispatch round soon (the dispatcher also polls on its own).
+    pub fn wake_webhooks(&self) {
+        if let Some(d) = &self.state.dispatcher {
+            d.wake();
+        }
+    }
+}
+
+/// A background task that ends with the last clone of the broker state.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The admin API's OpenAPI document, served at the broker's `GET /openapi.json`.
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::webhooks::WebhooksAdminDoc as utoipa::OpenApi>::openapi());
     // Every `{ws}` path parameter is a workspace id.
     nexus_protocol::ids::apply_param_patterns(
         &mut doc,

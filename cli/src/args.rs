@@ -69,6 +69,9 @@ pub enum Command {
     Idp(crate::commands::agents::IdpCommand),
     /// Resolve a credential through the gateway, like an SDK does (the token is masked).
     Resolve(ResolveArgs),
+    /// Signed webhooks about connections (failures, recoveries, …) and their deliveries.
+    #[command(subcommand)]
+    Webhooks(crate::commands::webhooks::WebhooksCommand),
 }
 
 #[derive(Debug, Args)]

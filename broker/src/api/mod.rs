@@ -1,6 +1,7 @@
 //! The HTTP surfaces of the broker, each in its own module:
 //! - [`admin`]: `/admin/v1/*`, for operators (admin token);
 //! - [`internal`]: `/internal/v1/*`, for the gateway (internal token);
+//! - [`webhooks`]: `/admin/v1/webhooks…`, webhook endpoints and deliveries (admin token);
 //! - [`events`]: `/internal/v1/events`, the revocation stream gateways hold open;
 //! - [`browser`]: `/oauth/callback`, `/oauth/reauthorize/{token}`, `/connect/{state}` (a person's
 //!   browser; authenticated by the one-time state);
@@ -15,6 +16,7 @@ pub mod browser;
 pub mod events;
 pub mod identity;
 pub mod internal;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use axum::Router;
@@ -41,6 +43,10 @@ pub struct BrokerState {
     pub revocations: crate::revocations::Revocations,
     /// Failed token authentications per source IP (throttle and log).
     pub auth_failures: auth_failures::AuthFailures,
+    /// This process's webhook dispatcher (`None` when dispatch is paused).
+    pub dispatcher: Option<Arc<nexus_vault::Dispatcher>>,
+    /// Its task, aborted when the state goes away (tests start many brokers in one process).
+    pub _dispatch_task: Option<Arc<crate::AbortOnDrop>>,
 }
 
 pub fn router(service: AppState) -> Router {
@@ -51,6 +57,8 @@ pub fn router(service: AppState) -> Router {
         .merge(identity::admin_router(service.clone()))
         .merge(identity::internal_router(service.clone()))
         .merge(browser::router())
+        // Webhooks (design 18 §6): endpoints, deliveries, redelivery.
+        .merge(webhooks::router(service.clone()))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),

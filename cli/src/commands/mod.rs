@@ -4,3 +4,4 @@ pub mod admin;
 pub mod agent_sessions;
 pub mod agents;
 pub mod resolve;
+pub mod webhooks;
