@@ -1,8 +1,8 @@
 //! Broker configuration: what the operator sets, read from the environment by `from_env`.
 
 use nexus_protocol::SecretString;
-use nexus_vault::{VaultConfig, WebhookConfig};
 use nexus_vault::crypto::{CryptoError, Keyring, MasterKey};
+use nexus_vault::{VaultConfig, WebhookConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -15,7 +15,10 @@ use serde::Deserialize;
 
 pub fn router(service: AppState) -> Router<AppState> {
     Router::new()
-        .route("/admin/v1/webhooks", get(list_webhooks).post(create_webhook))
+        .route(
+            "/admin/v1/webhooks",
+            get(list_webhooks).post(create_webhook),
+        )
         .route("/admin/v1/webhooks/{id}", delete(remove_webhook))
         .route("/admin/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
         .route("/admin/v1/webhooks/{id}/deliveries", get(list_deliveries))

@@ -92,7 +92,9 @@ pub async fn webhooks(client: &ApiClient, command: WebhooksCommand, json: bool) 
                 .await?;
             let created: CreatedWebhook = parse_answer(&answer, "broker")?;
             if json {
-                print_json(&serde_json::json!({"id": created.id, "secret": created.secret.expose()}));
+                print_json(
+                    &serde_json::json!({"id": created.id, "secret": created.secret.expose()}),
+                );
             } else {
                 outln!("{}", created.secret.expose());
                 eprintln!(
@@ -183,7 +185,10 @@ pub async fn webhooks(client: &ApiClient, command: WebhooksCommand, json: bool) 
                 print_json(&answer);
             } else {
                 outln!("{}", queued.delivery_id);
-                eprintln!("queued delivery {} (a copy of {delivery_id})", queued.delivery_id);
+                eprintln!(
+                    "queued delivery {} (a copy of {delivery_id})",
+                    queued.delivery_id
+                );
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Loopback test servers for Nexus: a fake OAuth provider with failure injection
 //! ([`OAuthServer`]), an echo upstream ([`EchoServer`]) and a credential-checking WebSocket
-//! upstream with its own token endpoint ([`WsServer`]).
+//! upstream with its own token endpoint ([`WsServer`]), and a webhook receiver that verifies
+//! Standard Webhooks signatures with its own HMAC code ([`WebhookReceiver`]).
 //!
 //! Both bind `127.0.0.1:0` by default and serve real HTTP, so the code under test runs exactly
 //! as in production. Every behaviour can be driven from Rust or over HTTP (`/_control/*`), and
@@ -36,6 +37,7 @@
 pub mod echo;
 pub mod oauth;
 mod serve;
+pub mod webhooks;
 pub mod ws;
 
 pub use echo::{EchoResponse, EchoServer, RecordedRequest, Requirement};
@@ -44,4 +46,5 @@ pub use oauth::{
     OAuthServerOptions, OAuthStats, TokenRequestRecord, WaitTimeout, pkce_s256,
 };
 pub use serve::LOOPBACK_ANY_PORT;
+pub use webhooks::{Received, ReceiverLog, ReceiverMode, WebhookReceiver};
 pub use ws::{WsAttempt, WsClose, WsServer, WsServerOptions};
