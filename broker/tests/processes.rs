@@ -29,11 +29,7 @@ struct BrokerProcess {
 impl BrokerProcess {
     /// Start the binary on 127.0.0.1:0 and read the address it reports on stderr.
     async fn spawn(database_url: &str, master_key: &str) -> Self {
-        Self::spawn_with_log_level(database_url, master_key, "warn").await
-    }
-
-    async fn spawn_with_log_level(database_url: &str, master_key: &str, rust_log: &str) -> Self {
-        Self::spawn_with_env(database_url, master_key, rust_log, &[]).await
+        Self::spawn_with_env(database_url, master_key, "warn", &[]).await
     }
 
     async fn spawn_with_env(
@@ -348,7 +344,41 @@ async fn no_secret_in_the_log_even_at_debug() {
     let key = MasterKey::generate().to_base64();
     let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
     let http = reqwest::Client::new();
-    let broker = BrokerProcess::spawn_with_log_level(&db.url, &key, "debug").await;
+    let broker = BrokerProcess::spawn_with_env(
+        &db.url,
+        &key,
+        "debug",
+        &[
+            ("NEXUS_WEBHOOK_ALLOW_LOOPBACK", "1"),
+            ("NEXUS_WEBHOOK_POLL", "50ms"),
+        ],
+    )
+    .await;
+    // A webhook endpoint: its secrets (the first and a rotated one) must not be logged either.
+    let receiver = nexus_testkit::WebhookReceiver::start().await;
+    let (status, hook) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            "/admin/v1/webhooks",
+            Some(json!({"url": receiver.url()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let hook_secret = hook["secret"].as_str().unwrap().to_owned();
+    let (_, rotated) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            &format!(
+                "/admin/v1/webhooks/{}/rotate-secret",
+                hook["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    let rotated_secret = rotated["secret"].as_str().unwrap().to_owned();
+    receiver.set_secrets([rotated_secret.clone()]);
     let imported_refresh = seed(&broker, &http, &oauth).await;
     let (status, first) = broker.resolve(&http).await;
     assert_eq!(status, 200, "{first}");
@@ -394,6 +424,10 @@ async fn no_secret_in_the_log_even_at_debug() {
         .await;
     assert_eq!(status, 201);
 
+    receiver
+        .wait_until(WAIT, |l| l.accepted().len() >= 2)
+        .await
+        .unwrap_or_else(|l| panic!("webhooks were not sent: {l:?}"));
     let log = broker.log.lock().join("\n");
     assert!(
         log.lines().count() > 5,
@@ -417,6 +451,12 @@ async fn no_secret_in_the_log_even_at_debug() {
         ("admin token", ADMIN_TOKEN.to_owned()),
         ("internal token", INTERNAL_TOKEN.to_owned()),
         ("master key", key.clone()),
+        ("webhook secret", hook_secret.clone()),
+        (
+            "webhook secret key",
+            hook_secret["whsec_".len()..].to_owned(),
+        ),
+        ("rotated webhook secret", rotated_secret.clone()),
     ] {
         assert!(
             !secret.is_empty() && !log.contains(&secret),
