@@ -313,6 +313,64 @@ async fn a_delivery_older_than_the_max_age_dies_on_its_next_failure() {
 }
 
 #[tokio::test]
+async fn retention_prunes_delivered_rows_after_7_days_and_events_after_30() {
+    let db = sqlite_db();
+    let mut c = config(&db.url);
+    c.webhooks.dispatch = false;
+    let webhooks = c.webhooks.clone();
+    let (b, oauth, receiver, id, _) = setup(c).await;
+    new_connection(&b, &oauth).await; // delivered
+    let now = Arc::new(AtomicI64::new(nexus_broker::store::now_ms()));
+    let clock = now.clone();
+    let dispatcher = nexus_broker::webhooks::Dispatcher::with_clock(
+        b.broker.store().clone(),
+        webhooks,
+        Arc::new(move || clock.load(Ordering::SeqCst)),
+    );
+    assert_eq!(dispatcher.run_once().await.unwrap(), 1);
+    assert_eq!(receiver.log().accepted().len(), 1);
+    receiver.set_mode(ReceiverMode::Fail(503));
+    new_connection(&b, &oauth).await; // still pending
+    let pool = raw_pool(&db.url).await;
+    let count = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {table}"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    const DAY: i64 = 24 * 3_600_000;
+    assert_eq!(dispatcher.prune().await.unwrap(), 0, "nothing is old yet");
+    now.fetch_add(8 * DAY, Ordering::SeqCst);
+    assert_eq!(dispatcher.prune().await.unwrap(), 1, "the delivered row");
+    assert_eq!(
+        (
+            count("webhook_deliveries").await,
+            count("webhook_events").await
+        ),
+        (1, 2)
+    );
+    now.fetch_add(30 * DAY, Ordering::SeqCst);
+    dispatcher.prune().await.unwrap();
+    // The delivered event is gone; the one still waiting to be sent is kept.
+    assert_eq!(
+        (
+            count("webhook_deliveries").await,
+            count("webhook_events").await
+        ),
+        (1, 1)
+    );
+    let (_, list) =
+        TestBroker::send(b.admin(Method::GET, &format!("/admin/v1/webhooks/{id}/deliveries")))
+            .await;
+    assert_eq!(list[0]["state"], "pending");
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_with_clear_errors() {
     let db = sqlite_db();
     let mut strict = test_config(&db.url);

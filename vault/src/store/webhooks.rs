@@ -416,4 +416,35 @@ impl Store {
             .await?
             .is_some())
     }
+
+    /// Retention, one batch: delivered and cancelled deliveries created before
+    /// `deliveries_before`, and events created before `events_before` with nothing left to send
+    /// (their remaining deliveries, dead ones included, go with them). Rows removed.
+    pub async fn prune_webhooks(
+        &self,
+        deliveries_before: i64,
+        events_before: i64,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let deliveries = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+             WHERE state IN ('delivered', 'cancelled') AND created_at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(deliveries_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let events = sqlx::query(
+            "DELETE FROM webhook_events WHERE id IN (SELECT e.id FROM webhook_events e WHERE e.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id \
+             AND d.state IN ('pending', 'delivering')) ORDER BY e.created_at LIMIT $2)",
+        )
+        .bind(events_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deliveries + events)
+    }
 }

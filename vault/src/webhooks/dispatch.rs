@@ -9,6 +9,9 @@
 //! A process that dies mid-delivery loses its lease; another re-claims and sends the same
 //! `webhook-id` again (at least once: receivers dedupe on it).
 //!
+//! Once an hour each dispatcher also prunes: delivered rows after 7 days, events (with their
+//! dead letters) after 30 days, in batches of 1000.
+//!
 //! Rounds run when woken (`wake`, or PostgreSQL `LISTEN` on the outbox channel, notified by
 //! the emitting transaction's commit) and every `poll` interval. The schedule uses an
 //! injectable clock so tests can move time instead of waiting.
@@ -32,6 +35,12 @@ const ERROR_KEEP: usize = 200;
 const BATCH: i64 = 32;
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER_MS: i64 = 3_600_000;
+/// Retention: delivered deliveries are kept 7 days, events (and dead letters) 30 days.
+const KEEP_DELIVERED_MS: i64 = 7 * 24 * 3_600_000;
+const KEEP_EVENTS_MS: i64 = 30 * 24 * 3_600_000;
+const PRUNE_BATCH: i64 = 1000;
+/// How often a dispatcher prunes.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
 
 /// Milliseconds since the epoch, as the dispatcher schedules (replaceable in tests).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -109,7 +118,14 @@ impl Dispatcher {
             let me = self.clone();
             tokio::spawn(async move { me.listen(database_url).await });
         }
+        let mut pruned_at = i64::MIN;
         loop {
+            if (self.clock)().saturating_sub(pruned_at) >= PRUNE_EVERY_MS {
+                pruned_at = (self.clock)();
+                if let Err(e) = self.prune().await {
+                    tracing::warn!(error = %e, "webhook retention failed");
+                }
+            }
             match self.run_once().await {
                 // A full batch: there may be more due right away.
                 Ok(n) if n as i64 >= BATCH => continue,
@@ -117,6 +133,23 @@ impl Dispatcher {
                 Err(e) => tracing::warn!(error = %e, "webhook dispatch round failed"),
             }
             let _ = tokio::time::timeout(self.config.poll, self.wake.notified()).await;
+        }
+    }
+
+    /// Retention: remove old delivered deliveries and old finished events, in batches, until
+    /// none is left. Rows removed.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        let now = (self.clock)();
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .prune_webhooks(now - KEEP_DELIVERED_MS, now - KEEP_EVENTS_MS, PRUNE_BATCH)
+                .await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
         }
     }
 
