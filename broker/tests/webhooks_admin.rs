@@ -273,6 +273,21 @@ async fn dead_letters_can_be_redelivered_and_410_disables_the_endpoint() {
     assert_eq!(receiver.log().received.len(), before);
 }
 
+/// A dispatcher on the broker's store whose clock the test moves (starts at the wall clock).
+fn clocked_dispatcher(
+    b: &TestBroker,
+    webhooks: nexus_broker::webhooks::WebhookConfig,
+) -> (nexus_broker::webhooks::Dispatcher, Arc<AtomicI64>) {
+    let now = Arc::new(AtomicI64::new(nexus_broker::store::now_ms()));
+    let clock = now.clone();
+    let dispatcher = nexus_broker::webhooks::Dispatcher::with_clock(
+        b.broker.store().clone(),
+        webhooks,
+        Arc::new(move || clock.load(Ordering::SeqCst)),
+    );
+    (dispatcher, now)
+}
+
 #[tokio::test]
 async fn a_delivery_older_than_the_max_age_dies_on_its_next_failure() {
     let db = sqlite_db();
@@ -285,13 +300,7 @@ async fn a_delivery_older_than_the_max_age_dies_on_its_next_failure() {
     let (b, oauth, receiver, id, _) = setup(c).await;
     receiver.set_mode(ReceiverMode::Fail(503));
     new_connection(&b, &oauth).await;
-    let now = Arc::new(AtomicI64::new(nexus_broker::store::now_ms()));
-    let clock = now.clone();
-    let dispatcher = nexus_broker::webhooks::Dispatcher::with_clock(
-        b.broker.store().clone(),
-        webhooks,
-        Arc::new(move || clock.load(Ordering::SeqCst)),
-    );
+    let (dispatcher, now) = clocked_dispatcher(&b, webhooks);
     assert_eq!(dispatcher.run_once().await.unwrap(), 1);
     // Not due again until the backoff (60 s ± 20 %) has passed on the clock.
     assert_eq!(dispatcher.run_once().await.unwrap(), 0);
@@ -320,13 +329,7 @@ async fn retention_prunes_delivered_rows_after_7_days_and_events_after_30() {
     let webhooks = c.webhooks.clone();
     let (b, oauth, receiver, id, _) = setup(c).await;
     new_connection(&b, &oauth).await; // delivered
-    let now = Arc::new(AtomicI64::new(nexus_broker::store::now_ms()));
-    let clock = now.clone();
-    let dispatcher = nexus_broker::webhooks::Dispatcher::with_clock(
-        b.broker.store().clone(),
-        webhooks,
-        Arc::new(move || clock.load(Ordering::SeqCst)),
-    );
+    let (dispatcher, now) = clocked_dispatcher(&b, webhooks);
     assert_eq!(dispatcher.run_once().await.unwrap(), 1);
     assert_eq!(receiver.log().accepted().len(), 1);
     receiver.set_mode(ReceiverMode::Fail(503));
