@@ -1,8 +1,8 @@
 //! Broker configuration: what the operator sets, read from the environment by `from_env`.
 
 use nexus_protocol::SecretString;
-use nexus_vault::VaultConfig;
 use nexus_vault::crypto::{CryptoError, Keyring, MasterKey};
+use nexus_vault::{VaultConfig, WebhookConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,6 +41,8 @@ pub struct BrokerConfig {
     pub pending_lifetime: Duration,
     /// The OAuth authorization server for MCP servers (issue 17).
     pub authorization_server: nexus_vault::AsConfig,
+    /// Webhook delivery (`NEXUS_WEBHOOK_*`).
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for BrokerConfig {
@@ -60,6 +62,7 @@ impl Default for BrokerConfig {
             provider_backoff: Duration::from_millis(200),
             pending_lifetime: Duration::from_secs(600),
             authorization_server: nexus_vault::AsConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -79,7 +82,7 @@ impl BrokerConfig {
     /// `NEXUS_ADMIN_TOKEN`, `NEXUS_INTERNAL_TOKEN`, `NEXUS_BROKER_PUBLIC_URL`,
     /// `NEXUS_OAUTH_REDIRECT_URI`,
     /// `NEXUS_PROVIDERS_FILE`, and optionally `NEXUS_REFRESH_MARGIN_SECS`,
-    /// `NEXUS_PROVIDER_TIMEOUT_MS`.
+    /// `NEXUS_PROVIDER_TIMEOUT_MS` and the `NEXUS_WEBHOOK_*` settings (`webhook_config_from`).
     pub fn from_env() -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let mut config = Self::default();
@@ -119,6 +122,7 @@ impl BrokerConfig {
             config.provider_timeout = Duration::from_millis(ms);
         }
         read_authorization_server(&mut config.authorization_server, &var)?;
+        config.webhooks = webhook_config_from(&var)?;
         Ok(config)
     }
 
@@ -137,6 +141,7 @@ impl BrokerConfig {
             provider_backoff: self.provider_backoff,
             pending_lifetime: self.pending_lifetime,
             authorization_server: self.authorization_server.clone(),
+            webhooks: self.webhooks.clone(),
         }
     }
 
@@ -164,4 +169,64 @@ fn read_authorization_server(
     }
     config.cimd_allow_loopback = var("NEXUS_AS_CIMD_ALLOW_LOOPBACK").as_deref() == Some("1");
     Ok(())
+}
+
+/// `NEXUS_WEBHOOK_DISPATCH=on|paused`, `NEXUS_WEBHOOK_BACKOFF=5s,30s,…`,
+/// `NEXUS_WEBHOOK_MAX_ATTEMPTS`, `NEXUS_WEBHOOK_MAX_AGE`, `NEXUS_WEBHOOK_LEASE`,
+/// `NEXUS_WEBHOOK_TIMEOUT`, `NEXUS_WEBHOOK_POLL` (durations like `250ms`, `5s`, `2m`, `1h`) and
+/// `NEXUS_WEBHOOK_ALLOW_LOOPBACK=1` (development and tests only).
+pub fn webhook_config_from(
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<WebhookConfig, ConfigError> {
+    use nexus_vault::webhooks::{parse_duration, parse_schedule};
+    let mut c = WebhookConfig::default();
+    let invalid = |name: &'static str, reason: &str| ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    };
+    let duration = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+        var(name)
+            .map(|v| {
+                parse_duration(&v).ok_or_else(|| invalid(name, "a duration like 250ms, 5s, 2m, 1h"))
+            })
+            .transpose()
+    };
+    if let Some(v) = var("NEXUS_WEBHOOK_DISPATCH") {
+        c.dispatch = match v.as_str() {
+            "on" => true,
+            "paused" => false,
+            _ => return Err(invalid("NEXUS_WEBHOOK_DISPATCH", "on or paused")),
+        };
+    }
+    if let Some(v) = var("NEXUS_WEBHOOK_BACKOFF") {
+        c.backoff = parse_schedule(&v)
+            .ok_or_else(|| invalid("NEXUS_WEBHOOK_BACKOFF", "durations separated by commas"))?;
+    }
+    if let Some(v) = var("NEXUS_WEBHOOK_MAX_ATTEMPTS") {
+        c.max_attempts = v
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| invalid("NEXUS_WEBHOOK_MAX_ATTEMPTS", "a number of at least 1"))?;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_MAX_AGE")? {
+        c.max_age = d;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_LEASE")? {
+        c.lease = d;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_TIMEOUT")? {
+        c.timeout = d;
+    }
+    if let Some(d) = duration("NEXUS_WEBHOOK_POLL")? {
+        c.poll = d;
+    }
+    c.allow_loopback = var("NEXUS_WEBHOOK_ALLOW_LOOPBACK").as_deref() == Some("1");
+    if c.timeout >= c.lease {
+        return Err(invalid(
+            "NEXUS_WEBHOOK_TIMEOUT",
+            "must be shorter than NEXUS_WEBHOOK_LEASE",
+        ));
+    }
+    Ok(c)
 }

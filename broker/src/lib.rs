@@ -19,7 +19,7 @@ pub mod web;
 pub use config::BrokerConfig;
 pub use error::{ApiError, BrokerError};
 /// The vault's modules, under the paths callers of the broker have always used.
-pub use nexus_vault::{crypto, providers, store};
+pub use nexus_vault::{crypto, providers, store, webhooks};
 
 use nexus_vault::Vault;
 use std::sync::Arc;
@@ -38,6 +38,12 @@ impl Broker {
         let vault = Vault::start(config.vault_config()).await?;
         let revocations = revocations::Revocations::default();
         revocations.start_relay(config.database_url.clone()).await;
+        // The webhook outbox is sent from every broker process (claims are safe across them).
+        let dispatcher = vault.dispatcher().map(Arc::new);
+        let dispatch_task = dispatcher.clone().map(|d| {
+            let url = config.database_url.clone();
+            Arc::new(AbortOnDrop(tokio::spawn(d.run(url))))
+        });
         Ok(Self {
             state: Arc::new(api::BrokerState {
                 vault,
@@ -50,6 +56,8 @@ impl Broker {
                     std::time::Duration::from_secs(60),
                 ),
                 web: web::WebConfig::new(&config.public_url),
+                dispatcher,
+                _dispatch_task: dispatch_task,
             }),
         })
     }
@@ -73,6 +81,22 @@ impl Broker {
     pub fn vault(&self) -> &Vault {
         &self.state.vault
     }
+
+    /// Run a webhook dispatch round soon (the dispatcher also polls on its own).
+    pub fn wake_webhooks(&self) {
+        if let Some(d) = &self.state.dispatcher {
+            d.wake();
+        }
+    }
+}
+
+/// A background task that ends with the last clone of the broker state.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The admin API's OpenAPI document, served at the broker's `GET /openapi.json`.
@@ -81,6 +105,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::authorization_server::resources::McpAdminDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::connect_links::ConnectLinksDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::webhooks::WebhooksAdminDoc as utoipa::OpenApi>::openapi());
     // Every `{ws}` path parameter is a workspace id.
     nexus_protocol::ids::apply_param_patterns(
         &mut doc,

@@ -1,5 +1,6 @@
-//! Real `nexus-broker` processes: three of them racing on one PostgreSQL, and a broker killed
-//! with SIGKILL in the middle of a refresh.
+//! Real `nexus-broker` processes: three of them racing on one PostgreSQL, a broker killed
+//! with SIGKILL in the middle of a refresh, and one killed after a change whose webhook it
+//! never sent.
 
 mod common;
 
@@ -28,11 +29,17 @@ struct BrokerProcess {
 impl BrokerProcess {
     /// Start the binary on 127.0.0.1:0 and read the address it reports on stderr.
     async fn spawn(database_url: &str, master_key: &str) -> Self {
-        Self::spawn_with_log_level(database_url, master_key, "warn").await
+        Self::spawn_with_env(database_url, master_key, "warn", &[]).await
     }
 
-    async fn spawn_with_log_level(database_url: &str, master_key: &str, rust_log: &str) -> Self {
+    async fn spawn_with_env(
+        database_url: &str,
+        master_key: &str,
+        rust_log: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-broker"))
+            .envs(env.iter().copied())
             .env("NEXUS_DATABASE_URL", database_url)
             .env("NEXUS_MASTER_KEY", master_key)
             .env("NEXUS_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -253,6 +260,82 @@ async fn kill_9_mid_refresh_sqlite() {
     crash_mid_refresh(&db.url).await;
 }
 
+/// The outbox is written with the change: a broker killed with SIGKILL after committing a
+/// change (its dispatch paused, a real operator switch) loses no event; the next broker sends
+/// them, signed and in order.
+async fn kill_9_after_the_commit_still_delivers(database_url: &str) {
+    let key = MasterKey::generate().to_base64();
+    let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
+    let receiver = nexus_testkit::WebhookReceiver::start().await;
+    let http = reqwest::Client::new();
+    let webhook_env = |dispatch| {
+        [
+            ("NEXUS_WEBHOOK_ALLOW_LOOPBACK", "1"),
+            ("NEXUS_WEBHOOK_DISPATCH", dispatch),
+            ("NEXUS_WEBHOOK_POLL", "50ms"),
+        ]
+    };
+    let mut broker =
+        BrokerProcess::spawn_with_env(database_url, &key, "warn", &webhook_env("paused")).await;
+    let (status, created) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            "/admin/v1/webhooks",
+            Some(json!({"url": receiver.url()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    receiver.set_secrets([created["secret"].as_str().unwrap()]);
+    seed(&broker, &http, &oauth).await;
+    oauth.inject_failure(Failure::InvalidGrant);
+    let (status, body) = broker.resolve(&http).await;
+    assert_eq!(status, 409, "{body}");
+
+    let pool = common::raw_pool(database_url).await;
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(queued, 2, "created and needs_reauth wait in the outbox");
+    pool.close().await;
+    broker.child.start_kill().expect("SIGKILL");
+    broker.child.wait().await.expect("reaped");
+    assert!(receiver.log().received.is_empty());
+
+    let _restarted =
+        BrokerProcess::spawn_with_env(database_url, &key, "warn", &webhook_env("on")).await;
+    let log = receiver
+        .wait_until(WAIT, |l| l.accepted().len() >= 2)
+        .await
+        .unwrap_or_else(|l| panic!("{l:?}"));
+    let got: Vec<(&str, i64)> = log
+        .accepted()
+        .iter()
+        .map(|r| (r.event_type.as_str(), r.sequence))
+        .collect();
+    assert_eq!(
+        got,
+        [("connection.created", 1), ("connection.needs_reauth", 2)]
+    );
+    assert_eq!(log.rejected, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_the_commit_still_delivers_postgres() {
+    let Some(server) = pg_server_url() else {
+        return;
+    };
+    kill_9_after_the_commit_still_delivers(&fresh_pg_url(&server).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_the_commit_still_delivers_sqlite() {
+    let db = sqlite_db();
+    kill_9_after_the_commit_still_delivers(&db.url).await;
+}
+
 /// Even at `debug`, the broker's log (its own lines, sqlx, hyper, reqwest) contains no client
 /// secret, refresh token, access token, static credential or API key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,7 +344,41 @@ async fn no_secret_in_the_log_even_at_debug() {
     let key = MasterKey::generate().to_base64();
     let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
     let http = reqwest::Client::new();
-    let broker = BrokerProcess::spawn_with_log_level(&db.url, &key, "debug").await;
+    let broker = BrokerProcess::spawn_with_env(
+        &db.url,
+        &key,
+        "debug",
+        &[
+            ("NEXUS_WEBHOOK_ALLOW_LOOPBACK", "1"),
+            ("NEXUS_WEBHOOK_POLL", "50ms"),
+        ],
+    )
+    .await;
+    // A webhook endpoint: its secrets (the first and a rotated one) must not be logged either.
+    let receiver = nexus_testkit::WebhookReceiver::start().await;
+    let (status, hook) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            "/admin/v1/webhooks",
+            Some(json!({"url": receiver.url()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let hook_secret = hook["secret"].as_str().unwrap().to_owned();
+    let (_, rotated) = broker
+        .admin(
+            &http,
+            reqwest::Method::POST,
+            &format!(
+                "/admin/v1/webhooks/{}/rotate-secret",
+                hook["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    let rotated_secret = rotated["secret"].as_str().unwrap().to_owned();
+    receiver.set_secrets([rotated_secret.clone()]);
     let imported_refresh = seed(&broker, &http, &oauth).await;
     let (status, first) = broker.resolve(&http).await;
     assert_eq!(status, 200, "{first}");
@@ -307,6 +424,10 @@ async fn no_secret_in_the_log_even_at_debug() {
         .await;
     assert_eq!(status, 201);
 
+    receiver
+        .wait_until(WAIT, |l| l.accepted().len() >= 2)
+        .await
+        .unwrap_or_else(|l| panic!("webhooks were not sent: {l:?}"));
     let log = broker.log.lock().join("\n");
     assert!(
         log.lines().count() > 5,
@@ -330,6 +451,12 @@ async fn no_secret_in_the_log_even_at_debug() {
         ("admin token", ADMIN_TOKEN.to_owned()),
         ("internal token", INTERNAL_TOKEN.to_owned()),
         ("master key", key.clone()),
+        ("webhook secret", hook_secret.clone()),
+        (
+            "webhook secret key",
+            hook_secret["whsec_".len()..].to_owned(),
+        ),
+        ("rotated webhook secret", rotated_secret.clone()),
     ] {
         assert!(
             !secret.is_empty() && !log.contains(&secret),

@@ -72,6 +72,9 @@ pub enum Command {
     /// Nexus as OAuth authorization server of remote MCP servers (their resources).
     #[command(subcommand)]
     Mcp(crate::commands::mcp::McpCommand),
+    /// Signed webhooks about connections (failures, recoveries, …) and their deliveries.
+    #[command(subcommand)]
+    Webhooks(crate::commands::webhooks::WebhooksCommand),
 }
 
 #[derive(Debug, Args)]

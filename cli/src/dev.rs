@@ -54,7 +54,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
     // when the broker is reachable from this machine alone.
     let loopback = local_addr(&broker_listener)?.ip().is_loopback();
     let dev_login_password = loopback.then(|| SecretString::new(random_token("nxdl_", 18)));
-    let mut config = broker_config(&home, &secrets, &broker_url);
+    let mut config = broker_config(&home, &secrets, &broker_url)?;
     config.authorization_server.dev_login_password = dev_login_password.clone();
     config.authorization_server.cimd_allow_loopback = loopback;
     let broker = Broker::start(config)
@@ -125,16 +125,26 @@ impl DevSecrets {
     }
 }
 
-fn broker_config(home: &DevHome, secrets: &DevSecrets, broker_url: &str) -> BrokerConfig {
-    BrokerConfig {
+fn broker_config(
+    home: &DevHome,
+    secrets: &DevSecrets,
+    broker_url: &str,
+) -> CliResult<BrokerConfig> {
+    // `NEXUS_WEBHOOK_*` still apply; a dev stack may always call webhook receivers on loopback.
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut webhooks = nexus_broker::config::webhook_config_from(&var)
+        .map_err(|e| CliError::config(format!("broker configuration: {e}")))?;
+    webhooks.allow_loopback = true;
+    Ok(BrokerConfig {
         database_url: home.database_url(),
         keyring: None,
         master_key_file: Some(home.path(MASTER_KEY_FILE)),
         admin_token: secrets.admin_token.clone(),
         internal_token: secrets.internal_token.clone(),
         public_url: broker_url.to_owned(),
+        webhooks,
         ..BrokerConfig::default()
-    }
+    })
 }
 
 /// The gateway talks to this process's broker; its tuning (`NEXUS_GATEWAY_*`: caches, rate

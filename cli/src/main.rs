@@ -97,6 +97,9 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             commands::agents::idp(&admin_client(&cli.home)?, command, json).await
         }
         Command::Mcp(command) => commands::mcp::mcp(&admin_client(&cli.home)?, command, json).await,
+        Command::Webhooks(command) => {
+            commands::webhooks::webhooks(&admin_client(&cli.home)?, command, json).await
+        }
         Command::Resolve(args) => {
             let target = Settings::load(DevHome::existing(&cli.home))?.gateway()?;
             commands::resolve::resolve(target, args, json).await

@@ -19,6 +19,7 @@
 //! - [`compat`]: the original gateway's endpoints kept for its clients (providers, capture, revoke).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
 //! - [`oauth`]: Nexus as OAuth authorization server for MCP servers (metadata, tokens, errors).
+//! - [`webhooks`]: connection events, Standard Webhooks headers, the webhook admin API.
 
 pub mod admin;
 pub mod compat;
@@ -36,6 +37,7 @@ pub mod proxy;
 pub mod resolve;
 pub mod secret;
 pub mod strategy;
+pub mod webhooks;
 
 pub use connection::{
     CheckConnectionAnswer, CheckConnectionResponse, CoarseStatus, ConnectionStatus,

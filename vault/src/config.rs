@@ -32,6 +32,8 @@ pub struct VaultConfig {
     pub pending_lifetime: Duration,
     /// The OAuth authorization server for MCP servers.
     pub authorization_server: crate::authorization_server::AsConfig,
+    /// How webhooks are delivered (and which endpoint URLs are allowed).
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 impl VaultConfig {

@@ -1,6 +1,6 @@
 //! The Nexus vault: everything the broker knows and decides, without HTTP.
 //!
-//! A [`Vault`] is built once ([`Vault::start`]) and hands out four services, each with its
+//! A [`Vault`] is built once ([`Vault::start`]) and hands out five services, each with its
 //! own dependencies:
 //! - [`ConnectionService`]: resolve, the connect flow, import, refresh, scope narrowing;
 //! - [`IdentityService`]: agents, sessions (mint, verify, authorize), On-Behalf-Of, signing;
@@ -8,6 +8,8 @@
 //! - [`AuditService`]: the admin audit records, queries and the hash chain's verification;
 //! - [`AuthorizationServerService`]: Nexus as OAuth authorization server of MCP servers.
 //! - [`browser_sessions::BrowserSessions`]: connect-page and console sessions of browsers.
+//! - [`WebhookService`]: webhook endpoints and deliveries ([`webhooks`]; the outbox is written
+//!   by [`events`] in the transaction of each connection change).
 //!
 //! Underneath: [`store`] (all SQL, PostgreSQL and SQLite), [`crypto`] (AES-256-GCM, keyring),
 //! [`providers`] (specs, catalog, YAML documents), [`oauth`] (the client to providers).
@@ -23,12 +25,14 @@ pub mod connections;
 pub mod console;
 pub mod crypto;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod oauth;
 pub mod providers;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 pub use admin::AdminService;
 pub use audit::AuditService;
@@ -38,6 +42,7 @@ pub use config::VaultConfig;
 pub use connections::ConnectionService;
 pub use error::VaultError;
 pub use identity::IdentityService;
+pub use webhooks::{Dispatcher, WebhookConfig, WebhookService};
 
 use crypto::{CryptoError, Sealer};
 use oauth::OAuthClient;
@@ -66,6 +71,8 @@ pub struct Vault {
     audit: AuditService,
     authorization_server: AuthorizationServerService,
     browser_sessions: browser_sessions::BrowserSessions,
+    webhooks: WebhookService,
+    webhook_config: WebhookConfig,
 }
 
 impl Vault {
@@ -102,6 +109,8 @@ impl Vault {
             &config.public_url,
             config.authorization_server.clone(),
         )?;
+        let webhooks =
+            WebhookService::new(store.clone(), audit.clone(), config.webhooks.allow_loopback);
         let vault = Self {
             browser_sessions: browser_sessions::BrowserSessions::new(store.clone()),
             store,
@@ -110,6 +119,8 @@ impl Vault {
             admin,
             audit,
             authorization_server,
+            webhooks,
+            webhook_config: config.webhooks.clone(),
         };
         if let Some(path) = &config.providers_file {
             let text = std::fs::read_to_string(path)
@@ -156,6 +167,18 @@ impl Vault {
     /// Connect-page and console sessions of browsers.
     pub fn browser_sessions(&self) -> &browser_sessions::BrowserSessions {
         &self.browser_sessions
+    }
+
+    pub fn webhooks(&self) -> &WebhookService {
+        &self.webhooks
+    }
+
+    /// A dispatcher for this vault's outbox (the broker runs one per process; `None` when
+    /// dispatch is paused by configuration).
+    pub fn dispatcher(&self) -> Option<Dispatcher> {
+        self.webhook_config
+            .dispatch
+            .then(|| Dispatcher::new(self.store.clone(), self.webhook_config.clone()))
     }
 
     /// The store, for tests and tools that inspect the database.

@@ -1,6 +1,7 @@
 //! The HTTP surfaces of the broker, each in its own module:
 //! - [`admin`]: `/admin/v1/*`, for operators (admin token);
 //! - [`internal`]: `/internal/v1/*`, for the gateway (internal token);
+//! - [`webhooks`]: `/admin/v1/webhooks…`, webhook endpoints and deliveries (admin token);
 //! - [`events`]: `/internal/v1/events`, the revocation stream gateways hold open;
 //! - [`compat`]: `/internal/v1/…` behind the gateway's routes for the original clients;
 //! - [`browser`]: `/oauth/callback`, `/oauth/reauthorize/{token}`, `/connect/{state}` (a person's
@@ -19,6 +20,7 @@ pub mod connect_links;
 pub mod events;
 pub mod identity;
 pub mod internal;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use axum::Router;
@@ -49,6 +51,10 @@ pub struct BrokerState {
     pub as_registrations: authorization_server::RateLimiter,
     /// Where the browser pages are served (public URL, cookie policy).
     pub web: crate::web::WebConfig,
+    /// This process's webhook dispatcher (`None` when dispatch is paused).
+    pub dispatcher: Option<Arc<nexus_vault::Dispatcher>>,
+    /// Its task, aborted when the state goes away (tests start many brokers in one process).
+    pub _dispatch_task: Option<Arc<crate::AbortOnDrop>>,
 }
 
 pub fn router(service: AppState) -> Router {
@@ -67,6 +73,8 @@ pub fn router(service: AppState) -> Router {
         // Connect page and operators' console (design 18, branch connect-pages).
         .merge(crate::web::router())
         .merge(connect_links::router(service.clone()))
+        // Webhooks (design 18 §6): endpoints, deliveries, redelivery.
+        .merge(webhooks::router(service.clone()))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),

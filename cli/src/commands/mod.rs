@@ -6,3 +6,4 @@ pub mod agents;
 pub mod connect;
 pub mod mcp;
 pub mod resolve;
+pub mod webhooks;

@@ -1,6 +1,7 @@
 //! Loopback test servers for Nexus: a fake OAuth provider with failure injection
 //! ([`OAuthServer`]), an echo upstream ([`EchoServer`]) and a credential-checking WebSocket
-//! upstream with its own token endpoint ([`WsServer`]).
+//! upstream with its own token endpoint ([`WsServer`]), and a webhook receiver that verifies
+//! Standard Webhooks signatures with its own HMAC code ([`WebhookReceiver`]).
 //!
 //! Both bind `127.0.0.1:0` by default and serve real HTTP, so the code under test runs exactly
 //! as in production. Every behaviour can be driven from Rust or over HTTP (`/_control/*`), and
@@ -37,6 +38,7 @@ pub mod echo;
 pub mod oauth;
 pub mod recording;
 mod serve;
+pub mod webhooks;
 pub mod ws;
 
 pub use echo::{EchoResponse, EchoServer, RecordedRequest, Requirement};
@@ -46,4 +48,5 @@ pub use oauth::{
 };
 pub use recording::{RawRequest, RecordingUpstream, Reply};
 pub use serve::LOOPBACK_ANY_PORT;
+pub use webhooks::{Received, ReceiverLog, ReceiverMode, WebhookReceiver};
 pub use ws::{WsAttempt, WsClose, WsServer, WsServerOptions};

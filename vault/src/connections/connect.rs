@@ -374,6 +374,7 @@ impl ConnectionService {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("connection `{id}`")))?;
         self.store.write_tokens(&mut tx, &row, tokens).await?;
+        super::health::record_activation(&self.store, &mut tx, &row).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -430,8 +431,7 @@ impl ConnectionService {
             .take_pending(state)
             .await?
             .ok_or_else(bad_state)?;
-        self.store
-            .set_credentials(&pending.workspace_id, &pending.connection_id, &credentials)
+        self.store_static_credentials(&pending.workspace_id, &pending.connection_id, &credentials)
             .await?;
         self.store
             .audit(AuditEvent {
@@ -457,6 +457,29 @@ impl ConnectionService {
             connection_id: pending.connection_id,
             redirect_url,
         })
+    }
+
+    /// Store static credentials on an existing connection and make it active, with the health
+    /// change and its event in the same transaction. Shared by the capture form (`/connect`,
+    /// `capture-credential`) and the connect page's reconnect.
+    pub(super) async fn store_static_credentials(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        credentials: &Credentials,
+    ) -> Result<(), VaultError> {
+        let mut tx = self.store.begin_locking().await?;
+        let before = self
+            .store
+            .lock_connection(&mut tx, workspace_id, id)
+            .await?
+            .ok_or_else(super::connection_not_found)?;
+        self.store
+            .set_credentials(&mut tx, workspace_id, id, credentials)
+            .await?;
+        super::health::record_activation(&self.store, &mut tx, &before).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
     }
 }
 

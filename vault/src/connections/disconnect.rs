@@ -44,14 +44,9 @@ impl ConnectionService {
         }
         let provider = self.provider(&row.provider_name).await.ok();
         let revocation = self.revocation_at_provider(&row).await;
-        self.store
-            .set_connection_status(
-                workspace_id,
-                id,
-                ConnectionStatus::Revoked,
-                Some("disconnected"),
-            )
-            .await?;
+        if !self.mark_revoked(workspace_id, id, "disconnected").await? {
+            return Err(connection_not_found());
+        }
         let outcome = match &revocation {
             Revocation::Revoked => "revoked_at_provider",
             Revocation::Unsupported => "revocation_unsupported",

@@ -5,12 +5,14 @@
 //! - `import`: importing and listing connections for operators;
 //! - `revoke`: revoking a connection (store, audit, RFC 7009 at the provider);
 //! - `refresh`: the refresh engine (one refresh per connection across processes);
+//! - `health`: what refresh outcomes do to a connection's health, and the events they emit;
 //! - `narrowing`: access tokens minted with fewer scopes for agent sessions;
 //! - `links`: signed, single-use connect links; `page`: what the connect page shows and does;
 //! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider.
 
 mod connect;
 pub mod disconnect;
+pub mod health;
 mod import;
 pub mod links;
 pub mod narrowing;

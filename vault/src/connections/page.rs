@@ -271,8 +271,7 @@ impl ConnectionService {
             .find(|c| c.provider_name == p.name && c.status != ConnectionStatus::Revoked);
         let id = match existing {
             Some(row) => {
-                self.store
-                    .set_credentials(scope.workspace_id, &row.id, &credentials)
+                self.store_static_credentials(scope.workspace_id, &row.id, &credentials)
                     .await?;
                 row.id
             }

@@ -13,6 +13,7 @@
 //! read the old refresh token after the provider has invalidated it. If the broker dies
 //! mid-refresh the transaction rolls back and the lock is released with the connection.
 
+use super::health::{self, Outcome};
 use crate::error::VaultError;
 use crate::oauth::{OAuthClient, OAuthError};
 use crate::store::connections::ConnectionRow;
@@ -155,6 +156,7 @@ impl RefreshEngine {
                 self.store
                     .write_tokens(&mut tx, &locked, &response.tokens)
                     .await?;
+                health::record(&self.store, &mut tx, &locked, Outcome::Success).await?;
                 tx.commit().await.map_err(crate::store::StoreError::from)?;
                 tracing::info!(connection = %locked.id, provider = %provider.name, "refreshed access token");
                 self.store
@@ -167,12 +169,18 @@ impl RefreshEngine {
                 self.store
                     .mark_needs_reauth(&mut tx, &locked.id, &reason)
                     .await?;
+                let outcome = Outcome::Rejected(health::rejected(reason.clone()));
+                health::record(&self.store, &mut tx, &locked, outcome).await?;
                 tx.commit().await.map_err(crate::store::StoreError::from)?;
                 tracing::warn!(connection = %locked.id, provider = %provider.name, code, "connection needs re-authorization");
                 Err(reauth(&locked, &reason))
             }
             Err(other) => {
-                drop(tx); // roll back: nothing changed
+                // The tokens stay as they were; only the health moves (and maybe an event).
+                let protocol = matches!(other, OAuthError::Protocol(_));
+                let outcome = Outcome::Transient(health::transient(other.to_string(), protocol));
+                health::record(&self.store, &mut tx, &locked, outcome).await?;
+                tx.commit().await.map_err(crate::store::StoreError::from)?;
                 tracing::warn!(connection = %locked.id, provider = %provider.name, error = %other, "refresh failed");
                 if valid_for(&locked, 0) {
                     // Keep serving a still-valid token through a provider outage.

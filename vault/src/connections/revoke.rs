@@ -50,16 +50,7 @@ impl ConnectionService {
             })
             .filter(|r: &String| !r.trim().is_empty());
         let last_error = reason.as_deref().unwrap_or("revoked");
-        if !self
-            .store
-            .set_connection_status(
-                workspace_id,
-                id,
-                ConnectionStatus::Revoked,
-                Some(last_error),
-            )
-            .await?
-        {
+        if !self.mark_revoked(workspace_id, id, last_error).await? {
             return Err(connection_not_found());
         }
         // The same RFC 7009 call as the connect page's disconnect (one rule).
@@ -82,5 +73,40 @@ impl ConnectionService {
             token_deleted: refresh.is_some() || access.is_some() || had_credentials,
             provider_revoked,
         })
+    }
+
+    /// Mark the connection revoked (its secrets dropped) and queue `connection.revoked` for
+    /// webhooks in the same transaction, so the event exists exactly when the change does.
+    /// Shared by revoke and the connect page's disconnect. False when there is no such row.
+    pub(super) async fn mark_revoked(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        last_error: &str,
+    ) -> Result<bool, VaultError> {
+        let mut tx = self.store.begin_locking().await?;
+        if !self
+            .store
+            .set_connection_status_in(
+                &mut tx,
+                workspace_id,
+                id,
+                ConnectionStatus::Revoked,
+                Some(last_error),
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        crate::events::emit(
+            &self.store,
+            &mut tx,
+            id,
+            nexus_protocol::webhooks::ConnectionEventKind::Revoked,
+            None,
+        )
+        .await?;
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        Ok(true)
     }
 }

@@ -3,11 +3,13 @@
 
 use super::{Backend, Store, StoreError, now_ms, rfc3339, stored_id};
 use crate::crypto::Aad;
+use nexus_protocol::webhooks::ConnectionHealth;
 use nexus_protocol::{ConnectionStatus, Credentials, SecretString};
 use sqlx::{AnyConnection, Row};
 
 pub(crate) const COLUMNS: &str = "id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, \
-     refresh_token, credentials, token_type, version, last_refresh_at, last_error, created_at, updated_at";
+     refresh_token, credentials, token_type, version, last_refresh_at, last_error, created_at, updated_at, \
+     health, consecutive_failures";
 
 /// A connection row. Secret columns stay sealed here; open them with the `Store` methods.
 #[derive(Clone)]
@@ -27,6 +29,10 @@ pub struct ConnectionRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Health of its refreshes (`connections::health`), beside the lifecycle `status`.
+    pub health: ConnectionHealth,
+    /// Transient refresh failures in a row (reset by a success).
+    pub consecutive_failures: i64,
     sealed_access: Option<Vec<u8>>,
     sealed_refresh: Option<Vec<u8>>,
     sealed_credentials: Option<Vec<u8>>,
@@ -96,12 +102,25 @@ impl Store {
         &self,
         new: NewConnection<'_>,
     ) -> Result<ConnectionRow, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let id = self.insert_connection_in(&mut conn, new).await?;
+        drop(conn);
+        self.get_connection_by_id(&id).await
+    }
+
+    /// Insert inside the caller's transaction (so an event can be emitted with it); the new id.
+    pub(crate) async fn insert_connection_in(
+        &self,
+        conn: &mut AnyConnection,
+        new: NewConnection<'_>,
+    ) -> Result<String, StoreError> {
+        let workspace_id = new.workspace_id;
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         let seal = |column: &str, value: Option<&SecretString>| {
             value.map(|v| {
                 self.sealer
-                    .seal(v.expose(), &aad(new.workspace_id, &id, column))
+                    .seal(v.expose(), &aad(workspace_id, &id, column))
             })
         };
         let tokens = new.tokens.cloned().unwrap_or_default();
@@ -117,7 +136,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, NULL, $12, $12)",
         )
         .bind(&id)
-        .bind(new.workspace_id)
+        .bind(workspace_id)
         .bind(new.provider_name)
         .bind(new.user_id)
         .bind(new.status.as_str())
@@ -128,10 +147,20 @@ impl Store {
         .bind(seal("credentials", credentials.as_ref()))
         .bind(tokens.token_type)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
-        self.get_connection(new.workspace_id, &id)
-            .await?
+        Ok(id)
+    }
+
+    /// A connection by id alone (ids are unique across workspaces).
+    pub(crate) async fn get_connection_by_id(&self, id: &str) -> Result<ConnectionRow, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM connections WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| connection_from_row(&r))
+            .transpose()?
             .ok_or_else(|| StoreError::NotFound(format!("connection `{id}`")))
     }
 
@@ -190,9 +219,25 @@ impl Store {
         status: ConnectionStatus,
         last_error: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.set_connection_status_in(&mut conn, workspace_id, id, status, last_error)
+            .await
+    }
+
+    /// [`Store::set_connection_status`] inside the caller's transaction. A revoked connection
+    /// has nothing left to refresh, so its health goes back to `ok`.
+    pub(crate) async fn set_connection_status_in(
+        &self,
+        conn: &mut AnyConnection,
+        workspace_id: &str,
+        id: &str,
+        status: ConnectionStatus,
+        last_error: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let sql = if status == ConnectionStatus::Revoked {
             "UPDATE connections SET status = $1, last_error = $2, updated_at = $3, access_token = NULL, \
-             refresh_token = NULL, credentials = NULL, version = version + 1 WHERE workspace_id = $4 AND id = $5"
+             refresh_token = NULL, credentials = NULL, version = version + 1, health = 'ok', consecutive_failures = 0 \
+             WHERE workspace_id = $4 AND id = $5"
         } else {
             "UPDATE connections SET status = $1, last_error = $2, updated_at = $3 WHERE workspace_id = $4 AND id = $5"
         };
@@ -202,7 +247,7 @@ impl Store {
             .bind(now_ms())
             .bind(workspace_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -356,7 +401,11 @@ fn scopes_json(scopes: &[String]) -> String {
 pub(crate) fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreError> {
     let status: String = r.try_get("status")?;
     let scopes: String = r.try_get("scopes")?;
+    let health: String = r.try_get("health")?;
     Ok(ConnectionRow {
+        health: ConnectionHealth::parse(&health)
+            .ok_or_else(|| StoreError::Corrupt(format!("connection health `{health}`")))?,
+        consecutive_failures: r.try_get("consecutive_failures")?,
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
         provider_name: r.try_get("provider_name")?,
@@ -394,9 +443,11 @@ impl Store {
         Ok(())
     }
 
-    /// Store static credentials on a connection (the capture form) and make it active.
-    pub async fn set_credentials(
+    /// Store static credentials on a connection (the capture form) and make it active, inside
+    /// the caller's transaction (which emits the event that goes with it).
+    pub(crate) async fn set_credentials(
         &self,
+        conn: &mut AnyConnection,
         workspace_id: &str,
         id: &str,
         credentials: &Credentials,
@@ -414,7 +465,7 @@ impl Store {
         .bind(now_ms())
         .bind(workspace_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("connection `{id}`")));

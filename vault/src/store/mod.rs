@@ -14,6 +14,7 @@ mod audit_rekey;
 pub mod browser_sessions;
 pub mod connections;
 pub mod console;
+pub mod events;
 pub mod identity;
 pub mod mcp_resources;
 pub mod notify;
@@ -23,6 +24,7 @@ pub mod pending;
 pub mod providers;
 pub mod rotation;
 pub mod signing_keys;
+pub mod webhooks;
 pub mod workspaces;
 
 use crate::crypto::{CryptoError, Sealer};

@@ -62,6 +62,22 @@ const COLUMNS: &[SealedColumn] = &[
         select: "SELECT state_hash AS id, NULL AS ws, code_verifier AS sealed FROM pending_authorizations WHERE code_verifier IS NOT NULL AND state_hash > $1 ORDER BY state_hash LIMIT $2",
         update: "UPDATE pending_authorizations SET code_verifier = $1 WHERE state_hash = $2 AND code_verifier = $3",
     },
+    SealedColumn {
+        table: "webhook_endpoints",
+        id_column: "id",
+        workspace_column: None,
+        column: "secret",
+        select: "SELECT id, NULL AS ws, secret AS sealed FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3",
+    },
+    SealedColumn {
+        table: "webhook_endpoints",
+        id_column: "id",
+        workspace_column: None,
+        column: "previous_secret",
+        select: "SELECT id, NULL AS ws, previous_secret AS sealed FROM webhook_endpoints WHERE previous_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE webhook_endpoints SET previous_secret = $1 WHERE id = $2 AND previous_secret = $3",
+    },
 ];
 
 impl Store {
