@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod audit;
+mod audit_batch;
 pub mod audit_chain;
 mod audit_rekey;
 pub mod connections;
@@ -49,6 +50,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The audit transaction that held this record failed (a database failure, named).
+    #[error("audit record not written: {0}")]
+    AuditNotWritten(String),
     #[error("unsupported database URL (use sqlite:// or postgres://)")]
     UnsupportedUrl,
 }
@@ -77,6 +81,8 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) sealer: Arc<Sealer>,
+    /// Group commit of audit records (one queue per chain), shared by the clones.
+    audit_writer: Arc<audit_batch::AuditWriter>,
 }
 
 impl Store {
@@ -107,6 +113,7 @@ impl Store {
             pool,
             backend,
             sealer,
+            audit_writer: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
