@@ -7,6 +7,7 @@
 //! - `narrowing`: access tokens minted with fewer scopes for agent sessions.
 
 mod connect;
+mod gates;
 mod import;
 pub mod narrowing;
 pub mod refresh;
