@@ -35,6 +35,9 @@ pub struct BrokerConfig {
     pub provider_backoff: Duration,
     /// Lifetime of a pending authorization (`state`).
     pub pending_lifetime: Duration,
+    /// Most database connections this process opens (`NEXUS_DATABASE_MAX_CONNECTIONS`);
+    /// `None`: the store's default (see `docs/operators/scaling.md` for sizing).
+    pub database_max_connections: Option<u32>,
 }
 
 impl Default for BrokerConfig {
@@ -52,6 +55,7 @@ impl Default for BrokerConfig {
             provider_retries: 3,
             provider_backoff: Duration::from_millis(200),
             pending_lifetime: Duration::from_secs(600),
+            database_max_connections: None,
         }
     }
 }
@@ -107,6 +111,14 @@ impl BrokerConfig {
             })?;
             config.provider_timeout = Duration::from_millis(ms);
         }
+        if let Some(n) = var("NEXUS_DATABASE_MAX_CONNECTIONS") {
+            config.database_max_connections = Some(n.parse().ok().filter(|n| *n > 0).ok_or_else(
+                || ConfigError::Invalid {
+                    name: "NEXUS_DATABASE_MAX_CONNECTIONS",
+                    reason: "not a positive number".into(),
+                },
+            )?);
+        }
         Ok(config)
     }
 
@@ -123,6 +135,7 @@ impl BrokerConfig {
             provider_retries: self.provider_retries,
             provider_backoff: self.provider_backoff,
             pending_lifetime: self.pending_lifetime,
+            database_max_connections: self.database_max_connections,
         }
     }
 

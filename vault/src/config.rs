@@ -27,6 +27,9 @@ pub struct VaultConfig {
     pub provider_backoff: Duration,
     /// Lifetime of a pending authorization (`state`).
     pub pending_lifetime: Duration,
+    /// Most database connections in the pool; `None`: [`crate::store::Store::connect`]'s
+    /// default.
+    pub database_max_connections: Option<u32>,
 }
 
 impl VaultConfig {

@@ -122,6 +122,7 @@ async fn vault_with(db: &TestDb, token_url: &str, connections: usize) -> (Arc<Va
         provider_retries: 0,
         provider_backoff: Duration::from_millis(10),
         pending_lifetime: Duration::from_secs(600),
+        database_max_connections: None,
     })
     .await
     .expect("vault");

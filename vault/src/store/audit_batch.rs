@@ -18,6 +18,7 @@ use super::audit_chain::{
     AuditIdentity, CHAIN_KEY_LABEL, Link, Stamp, chain_of, record_hash, sanitize_client_request_id,
     server_request_id,
 };
+use super::bulk::placeholders;
 use super::{Backend, Store, StoreError, now_ms};
 use parking_lot::Mutex;
 use sqlx::Row;
@@ -310,15 +311,9 @@ async fn insert_pg(
     .collect::<Result<_, _>>()?;
     ids.sort_unstable();
     for (chunk, chunk_ids) in linked.chunks(INSERT_CHUNK).zip(ids.chunks(INSERT_CHUNK)) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let params: Vec<String> = (1..=17).map(|c| format!("${}", i * 17 + c)).collect();
-                format!("({})", params.join(", "))
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO audit_events (id, {COLUMNS}) VALUES {}",
-            rows.join(", ")
+            placeholders(chunk.len(), 17)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (r, id) in chunk.iter().zip(chunk_ids) {

@@ -11,6 +11,7 @@ pub mod audit;
 mod audit_batch;
 pub mod audit_chain;
 mod audit_rekey;
+pub mod bulk;
 pub mod connections;
 pub mod identity;
 pub mod notify;
@@ -86,13 +87,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connect and apply the migrations of this backend.
+    /// Connect with the default pool size and apply the migrations of this backend.
     pub async fn connect(url: &str, sealer: Arc<Sealer>) -> Result<Self, StoreError> {
+        Self::connect_sized(url, sealer, None).await
+    }
+
+    /// Connect with at most `max_connections` pooled connections (`None`: the default).
+    pub async fn connect_sized(
+        url: &str,
+        sealer: Arc<Sealer>,
+        max_connections: Option<u32>,
+    ) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
         // PostgreSQL: each refresh in flight holds a connection (its row lock) for the duration
-        // of the provider call, so leave room for them next to ordinary queries.
-        let max_connections = if backend == Backend::Postgres { 32 } else { 16 };
+        // of the provider call, so leave room for them next to ordinary queries; audit appends
+        // take one connection per busy chain (group commit), not one per resolve.
+        let default_size = if backend == Backend::Postgres { 32 } else { 16 };
+        let max_connections = max_connections.unwrap_or(default_size);
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30));
