@@ -41,8 +41,11 @@ PREPARE move_head(bigint, text, text) AS UPDATE audit_chain_heads SET last_id = 
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE move_head(1, 'h', 'ws:$WS');
 ROLLBACK;
 \echo '--- 6. admin listing of a workspace''s connections (keyset order)'
-PREPARE list_conn(text) AS SELECT $COLUMNS FROM connections WHERE workspace_id = \$1 ORDER BY created_at, id;
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE list_conn('$WS');
+PREPARE list_conn(text, bigint, text, bigint) AS SELECT $COLUMNS FROM connections WHERE workspace_id = \$1 AND (\$2 IS NULL OR (created_at, id) > (\$2, \$3)) ORDER BY created_at, id LIMIT \$4;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE list_conn('$WS', NULL, NULL, 9223372036854775807);
+\echo '--- 6b. one keyset page of that listing (limit 50 after a cursor)'
+PREPARE page_conn(text, bigint, text, bigint) AS SELECT $COLUMNS FROM connections WHERE workspace_id = \$1 AND (\$2 IS NULL OR (created_at, id) > (\$2, \$3)) ORDER BY created_at, id LIMIT \$4;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE page_conn('$WS', 0, '', 50);
 \echo '--- 7. API key check (gateway key-cache miss)'
 PREPARE key(text) AS SELECT workspace_id, key_hash, revoked_at FROM api_keys WHERE id = \$1;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE key('key_missing');
