@@ -5,11 +5,9 @@
 
 use nexus_vault::Vault;
 use nexus_vault::caller::Caller;
-use nexus_vault::config::VaultConfig;
 use nexus_vault::connections::ImportConnection;
-use nexus_vault::crypto::{Keyring, MasterKey};
 use nexus_vault::providers::{Provider, ProviderInput};
-use nexus_vault::testing::{TestDb, fresh_pg_url, pg_server_url, sqlite_db};
+use nexus_vault::testing::{TestDb, all_dbs, pg_db, vault_config};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,21 +109,7 @@ async fn read_request_body(stream: &mut TcpStream) -> String {
 /// A vault with workspace `w`, provider `p` whose token endpoint is `token_url`, and
 /// `connections` connections imported with refresh tokens.
 async fn vault_with(db: &TestDb, token_url: &str, connections: usize) -> (Arc<Vault>, Vec<String>) {
-    let vault = Vault::start(VaultConfig {
-        database_url: db.url.clone(),
-        keyring: Some(Keyring::single(MasterKey::generate())),
-        master_key_file: None,
-        public_url: "http://127.0.0.1:9".into(),
-        providers_file: None,
-        refresh_margin: Duration::from_secs(60),
-        provider_timeout: Duration::from_secs(60),
-        provider_retries: 0,
-        provider_backoff: Duration::from_millis(10),
-        pending_lifetime: Duration::from_secs(600),
-        database_max_connections: None,
-    })
-    .await
-    .expect("vault");
+    let vault = Vault::start(vault_config(&db.url)).await.expect("vault");
     let admin = Caller::admin(None);
     vault
         .admin()
@@ -192,13 +176,8 @@ async fn mint_now(vault: &Vault, provider: &Provider, id: &str) -> String {
 /// across its provider call, so there two connections cannot mint at once by design.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_connections_narrow_at_the_same_time() {
-    let Some(server) = pg_server_url() else {
+    let Some(db) = pg_db().await else {
         return;
-    };
-    let db = TestDb {
-        label: "postgres",
-        url: fresh_pg_url(&server).await,
-        _dir: None,
     };
     let mut endpoint = HeldTokenEndpoint::start().await;
     let (vault, ids) = vault_with(&db, &endpoint.url, 2).await;
@@ -222,15 +201,7 @@ async fn two_connections_narrow_at_the_same_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connection_mints_once_for_callers_that_ask_together() {
-    let mut dbs = vec![sqlite_db()];
-    if let Some(server) = pg_server_url() {
-        dbs.push(TestDb {
-            label: "postgres",
-            url: fresh_pg_url(&server).await,
-            _dir: None,
-        });
-    }
-    for db in dbs {
+    for db in all_dbs().await {
         let mut endpoint = HeldTokenEndpoint::start().await;
         let (vault, ids) = vault_with(&db, &endpoint.url, 1).await;
         let provider = provider_p(&vault).await;

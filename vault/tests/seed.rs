@@ -4,11 +4,8 @@
 
 use nexus_vault::Vault;
 use nexus_vault::caller::Caller;
-use nexus_vault::config::VaultConfig;
-use nexus_vault::crypto::{Keyring, MasterKey};
 use nexus_vault::seed::{SeedPlan, provider_name, seed, workspace_name};
-use nexus_vault::testing::all_dbs;
-use std::time::Duration;
+use nexus_vault::testing::{all_dbs, vault_config};
 
 const CONNECTIONS: usize = 2_000;
 const WORKSPACES: usize = 20;
@@ -16,21 +13,7 @@ const WORKSPACES: usize = 20;
 #[tokio::test]
 async fn two_thousand_seeded_connections_resolve_as_their_own() {
     for db in all_dbs().await {
-        let vault = Vault::start(VaultConfig {
-            database_url: db.url.clone(),
-            keyring: Some(Keyring::single(MasterKey::generate())),
-            master_key_file: None,
-            public_url: "http://127.0.0.1:9".into(),
-            providers_file: None,
-            refresh_margin: Duration::from_secs(60),
-            provider_timeout: Duration::from_secs(5),
-            provider_retries: 0,
-            provider_backoff: Duration::from_millis(10),
-            pending_lifetime: Duration::from_secs(600),
-            database_max_connections: None,
-        })
-        .await
-        .expect("vault");
+        let vault = Vault::start(vault_config(&db.url)).await.expect("vault");
         let plan = SeedPlan {
             workspaces: WORKSPACES,
             connections: CONNECTIONS,
