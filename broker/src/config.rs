@@ -43,6 +43,9 @@ pub struct BrokerConfig {
     pub authorization_server: nexus_vault::AsConfig,
     /// Webhook delivery (`NEXUS_WEBHOOK_*`).
     pub webhooks: WebhookConfig,
+    /// Most database connections this process opens (`NEXUS_DATABASE_MAX_CONNECTIONS`);
+    /// `None`: the store's default (see `docs/operators/scaling.md` for sizing).
+    pub database_max_connections: Option<u32>,
 }
 
 impl Default for BrokerConfig {
@@ -63,6 +66,7 @@ impl Default for BrokerConfig {
             pending_lifetime: Duration::from_secs(600),
             authorization_server: nexus_vault::AsConfig::default(),
             webhooks: WebhookConfig::default(),
+            database_max_connections: None,
         }
     }
 }
@@ -123,6 +127,14 @@ impl BrokerConfig {
         }
         read_authorization_server(&mut config.authorization_server, &var)?;
         config.webhooks = webhook_config_from(&var)?;
+        if let Some(n) = var("NEXUS_DATABASE_MAX_CONNECTIONS") {
+            config.database_max_connections = Some(n.parse().ok().filter(|n| *n > 0).ok_or_else(
+                || ConfigError::Invalid {
+                    name: "NEXUS_DATABASE_MAX_CONNECTIONS",
+                    reason: "not a positive number".into(),
+                },
+            )?);
+        }
         Ok(config)
     }
 
@@ -142,6 +154,7 @@ impl BrokerConfig {
             pending_lifetime: self.pending_lifetime,
             authorization_server: self.authorization_server.clone(),
             webhooks: self.webhooks.clone(),
+            database_max_connections: self.database_max_connections,
         }
     }
 

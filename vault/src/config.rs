@@ -34,6 +34,9 @@ pub struct VaultConfig {
     pub authorization_server: crate::authorization_server::AsConfig,
     /// How webhooks are delivered (and which endpoint URLs are allowed).
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// Most database connections in the pool; `None`: [`crate::store::Store::connect`]'s
+    /// default.
+    pub database_max_connections: Option<u32>,
 }
 
 impl VaultConfig {

@@ -29,6 +29,8 @@ pub mod events;
 pub mod identity;
 pub mod oauth;
 pub mod providers;
+#[cfg(feature = "testing")]
+pub mod seed;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -81,7 +83,12 @@ impl Vault {
     pub async fn start(config: VaultConfig) -> Result<Self, StartError> {
         let ring = config.load_keyring()?;
         let sealer = Arc::new(Sealer::new(ring, config.master_key_file.clone()));
-        let store = Store::connect(&config.database_url, sealer.clone()).await?;
+        let store = Store::connect_sized(
+            &config.database_url,
+            sealer.clone(),
+            config.database_max_connections,
+        )
+        .await?;
         store.record_active_key(&sealer.active_id()).await?;
         let oauth = Arc::new(OAuthClient::new(
             config.provider_timeout,

@@ -61,17 +61,43 @@ pub fn sqlite_db() -> TestDb {
     }
 }
 
+/// A fresh PostgreSQL database when a server is configured.
+pub async fn pg_db() -> Option<TestDb> {
+    let server = pg_server_url()?;
+    Some(TestDb {
+        label: "postgres",
+        url: fresh_pg_url(&server).await,
+        _dir: None,
+    })
+}
+
 /// SQLite always; PostgreSQL when configured.
 pub async fn all_dbs() -> Vec<TestDb> {
     let mut dbs = vec![sqlite_db()];
-    if let Some(server) = pg_server_url() {
-        dbs.push(TestDb {
-            label: "postgres",
-            url: fresh_pg_url(&server).await,
-            _dir: None,
-        });
-    }
+    dbs.extend(pg_db().await);
     dbs
+}
+
+/// A vault configuration for tests and tools on `database_url`: a fresh key, no retries of
+/// provider calls, a public URL nothing listens on.
+pub fn vault_config(database_url: &str) -> crate::config::VaultConfig {
+    use std::time::Duration;
+    crate::config::VaultConfig {
+        database_url: database_url.to_owned(),
+        keyring: Some(Keyring::single(MasterKey::generate())),
+        master_key_file: None,
+        public_url: "http://127.0.0.1:9".into(),
+        oauth_redirect_uri: None,
+        providers_file: None,
+        refresh_margin: Duration::from_secs(60),
+        provider_timeout: Duration::from_secs(60),
+        provider_retries: 0,
+        provider_backoff: Duration::from_millis(10),
+        pending_lifetime: Duration::from_secs(600),
+        authorization_server: Default::default(),
+        webhooks: Default::default(),
+        database_max_connections: None,
+    }
 }
 
 pub fn test_vault() -> Arc<Sealer> {

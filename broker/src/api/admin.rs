@@ -226,14 +226,48 @@ async fn revoke_api_key(
 
 // ---- connections -------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path)),
-    responses((status = 200, body = [ConnectionInfo])))]
+/// Keyset pagination of a listing (issue 20): `limit` rows after the `after` cursor.
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// Most rows one page of a listing holds.
+const MAX_PAGE: u32 = 1000;
+
+#[utoipa::path(get, path = "/admin/v1/workspaces/{ws}/connections", tag = "admin", security(("admin_token" = [])),
+    params(("ws" = String, Path), ("limit" = Option<u32>, Query, description = "page size, 1-1000; without it, every connection"),
+        ("after" = Option<String>, Query, description = "the cursor from the previous page's `Nexus-Next-Cursor` header")),
+    responses((status = 200, body = [ConnectionInfo], headers(("Nexus-Next-Cursor" = String, description = "present when the page is full: pass it as `after` for the next page"))),
+        (status = 400, body = nexus_protocol::ErrorBody)))]
 async fn list_connections(
     State(s): State<AppState>,
     Path(ws): Path<String>,
-) -> Result<Json<Vec<ConnectionInfo>>, ApiError> {
+    QueryParams(page): QueryParams<PageQuery>,
+) -> Result<(HeaderMap, Json<Vec<ConnectionInfo>>), ApiError> {
     valid_ws(&ws)?;
-    Ok(Json(s.vault.connections().list(&ws).await?))
+    let limit = match page.limit.as_deref() {
+        None => None,
+        Some(l) => Some(
+            l.parse::<u32>()
+                .ok()
+                .filter(|l| (1..=MAX_PAGE).contains(l))
+                .ok_or_else(|| ApiError::invalid(format!("`limit` must be 1 to {MAX_PAGE}")))?,
+        ),
+    };
+    let (items, next) = s
+        .vault
+        .connections()
+        .list_page(&ws, page.after.as_deref(), limit)
+        .await?;
+    let mut headers = HeaderMap::new();
+    if let Some(next) = next.and_then(|n| n.parse().ok()) {
+        headers.insert("nexus-next-cursor", next);
+    }
+    Ok((headers, Json(items)))
 }
 
 #[utoipa::path(post, path = "/admin/v1/workspaces/{ws}/connections/import", tag = "admin", security(("admin_token" = [])), params(("ws" = String, Path)),

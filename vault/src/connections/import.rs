@@ -115,13 +115,45 @@ impl ConnectionService {
 
     /// The connections of a workspace (which must exist).
     pub async fn list(&self, workspace_id: &str) -> Result<Vec<ConnectionInfo>, VaultError> {
-        self.store.require_workspace(workspace_id).await?;
-        Ok(self
-            .store
-            .list_connections(workspace_id)
-            .await?
-            .iter()
-            .map(|r| r.info())
-            .collect::<Result<_, _>>()?)
+        Ok(self.list_page(workspace_id, None, None).await?.0)
     }
+
+    /// One page of a workspace's connections, by keyset: those after `cursor` (from the
+    /// previous page), at most `limit`; and the cursor of the next page when this one is full.
+    pub async fn list_page(
+        &self,
+        workspace_id: &str,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<ConnectionInfo>, Option<String>), VaultError> {
+        self.store.require_workspace(workspace_id).await?;
+        let after = cursor.map(parse_cursor).transpose()?;
+        let rows = self
+            .store
+            .list_connections(
+                workspace_id,
+                after.as_ref().map(|(at, id)| (*at, id.as_str())),
+                limit.map(i64::from),
+            )
+            .await?;
+        let next = match (rows.last(), limit) {
+            (Some(last), Some(limit)) if rows.len() as u64 == u64::from(limit) => {
+                Some(format!("{}.{}", last.created_at, last.id))
+            }
+            _ => None,
+        };
+        let infos = rows.iter().map(|r| r.info()).collect::<Result<_, _>>()?;
+        Ok((infos, next))
+    }
+}
+
+/// A listing cursor: `<created_at ms>.<connection id>` of the last row of the previous page.
+fn parse_cursor(cursor: &str) -> Result<(i64, String), VaultError> {
+    let invalid = || VaultError::invalid("`after` is not a cursor this listing returned");
+    let (at, id) = cursor.split_once('.').ok_or_else(invalid)?;
+    let at = at.parse().map_err(|_| invalid())?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(invalid());
+    }
+    Ok((at, id.to_owned()))
 }

@@ -12,6 +12,7 @@
 
 mod connect;
 pub mod disconnect;
+mod gates;
 pub mod health;
 mod import;
 pub mod links;

@@ -8,6 +8,7 @@
 //! reused until a minute before they expire.
 
 use super::ConnectionService;
+use super::gates::KeyedGates;
 use super::refresh::status_error;
 use crate::error::VaultError;
 use crate::providers::Provider;
@@ -28,12 +29,14 @@ pub struct NarrowedToken {
     pub expires_at: Option<i64>,
 }
 
-/// Narrowed tokens by (connection id, space-joined sorted scopes), and a gate so that one
-/// process mints each at most once at a time.
+/// Narrowed tokens by (connection id, space-joined sorted scopes), and a gate per connection:
+/// one mint at a time per connection in this process (a mint refreshes with the connection's
+/// refresh token under its row lock, so two at once would only queue on that lock), while
+/// different connections mint concurrently.
 #[derive(Default)]
 pub struct NarrowedTokens {
     cache: Mutex<HashMap<(String, String), NarrowedToken>>,
-    mint_gate: tokio::sync::Mutex<()>,
+    mint_gates: KeyedGates,
 }
 
 impl NarrowedTokens {
@@ -63,11 +66,13 @@ impl ConnectionService {
         if let Some(hit) = self.narrowed.get(&key) {
             return Ok(Some(hit));
         }
-        let _turn = self.narrowed.mint_gate.lock().await;
+        let gate = self.narrowed.mint_gates.gate(connection_id);
+        let _turn = gate.lock().await;
         if let Some(hit) = self.narrowed.get(&key) {
             return Ok(Some(hit));
         }
         let secret = self.store.provider_client_secret(&provider.name).await?;
+        let _sqlite_turn = self.refresh.sqlite_turn().await;
         let mut tx = self.store.begin_locking().await?;
         let locked = self
             .store

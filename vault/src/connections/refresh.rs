@@ -13,15 +13,14 @@
 //! read the old refresh token after the provider has invalidated it. If the broker dies
 //! mid-refresh the transaction rolls back and the lock is released with the connection.
 
+use super::gates::KeyedGates;
 use super::health::{self, Outcome};
 use crate::error::VaultError;
 use crate::oauth::{OAuthClient, OAuthError};
 use crate::store::connections::ConnectionRow;
 use crate::store::{Backend, Store, now_ms};
 use nexus_protocol::ConnectionStatus;
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// See `RefreshEngine::as_fresh_as_it_gets`.
@@ -31,7 +30,7 @@ pub struct RefreshEngine {
     store: Store,
     oauth: Arc<OAuthClient>,
     margin: Duration,
-    flights: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    flights: KeyedGates,
     /// SQLite only: one refresh transaction at a time in this process (see `refresh_locked`).
     sqlite_writer: tokio::sync::Mutex<()>,
 }
@@ -51,7 +50,7 @@ impl RefreshEngine {
             store,
             oauth,
             margin,
-            flights: Mutex::default(),
+            flights: KeyedGates::default(),
             sqlite_writer: tokio::sync::Mutex::new(()),
         }
     }
@@ -85,7 +84,7 @@ impl RefreshEngine {
             return Ok(row);
         }
         let seen_version = row.version;
-        let gate = self.flight(&row.id);
+        let gate = self.flights.gate(&row.id);
         let _in_process = gate.lock().await;
 
         let current = self
@@ -122,10 +121,7 @@ impl RefreshEngine {
         let secret = self.store.provider_client_secret(&provider.name).await?;
         // SQLite has one write lock for the whole file: queue for it here, without holding a
         // pooled connection, instead of inside `BEGIN IMMEDIATE`.
-        let _sqlite_turn = match self.store.backend() {
-            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
-            Backend::Postgres => None,
-        };
+        let _sqlite_turn = self.sqlite_turn().await;
         let mut tx = self.store.begin_locking().await?;
         let locked = self
             .store
@@ -194,6 +190,16 @@ impl RefreshEngine {
         }
     }
 
+    /// SQLite has one write lock for the whole file: every transaction of this process that
+    /// holds it across a provider call (a refresh, a narrowing mint) queues here first, without
+    /// holding a pooled connection. Nothing to wait for on PostgreSQL (row locks).
+    pub(crate) async fn sqlite_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.store.backend() {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
     /// A token refreshed moments ago that is still valid beyond the margin is as fresh as the
     /// provider makes them: a `min_ttl` longer than the provider's token lifetime must not turn
     /// every resolve into a refresh (and the provider's rate limit into an outage).
@@ -202,18 +208,6 @@ impl RefreshEngine {
         row.last_refresh_at
             .is_some_and(|at| now_ms() - at < RECENT_REFRESH_MS)
             && valid_for(row, margin)
-    }
-
-    /// The per-connection in-process gate (created on demand, dropped when nobody holds it).
-    fn flight(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut flights = self.flights.lock();
-        if let Some(gate) = flights.get(id).and_then(Weak::upgrade) {
-            return gate;
-        }
-        flights.retain(|_, w| w.strong_count() > 0);
-        let gate = Arc::new(tokio::sync::Mutex::new(()));
-        flights.insert(id.to_owned(), Arc::downgrade(&gate));
-        gate
     }
 }
 

@@ -3,7 +3,8 @@
 //! Every record carries `hash = SHA-256(prev_hash || canonical record)`, where `prev_hash` is the
 //! hash of the previous record *of the same chain* (`ws:<workspace id>`, or `-` for records
 //! without a workspace). Appends lock the chain's head row (`audit_chain_heads`), so concurrent
-//! writers — in one process or many — never fork a chain. [`Store::verify_audit_chain`] walks a
+//! writers — in one process or many — never fork a chain; within a process the records waiting
+//! on a chain are appended together, one transaction per batch ([`super::audit_batch`]). [`Store::verify_audit_chain`] walks a
 //! chain and reports the first record whose content, link or position does not hold: an edited
 //! field changes the hash, a deleted record breaks the next record's link, and a deleted newest
 //! record no longer matches the head.
@@ -11,7 +12,7 @@
 //! Records written before the chain existed (`chain IS NULL`) are not part of any chain.
 
 use super::audit::AuditEvent;
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Store, StoreError};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -39,7 +40,7 @@ pub fn chain_of(workspace_id: Option<&str>) -> String {
 /// Label of the audit chain's HMAC key, derived from a master key of the keyring
 /// ([`crate::crypto::Keyring::derive_key_from`]). Each record names the master key it used
 /// (`mac_key`), so records written before `keys rotate` still verify after it.
-const CHAIN_KEY_LABEL: &str = "nexus audit chain v1";
+pub(super) const CHAIN_KEY_LABEL: &str = "nexus audit chain v1";
 
 /// Longest client `X-Request-Id` kept, in bytes.
 pub const CLIENT_REQUEST_ID_MAX: usize = 128;
@@ -56,27 +57,27 @@ pub fn sanitize_client_request_id(raw: Option<&str>) -> Option<String> {
 }
 
 /// A fresh server-side request id, unique per record (128 random bits).
-fn server_request_id() -> String {
+pub(super) fn server_request_id() -> String {
     format!("req_{}", hex::encode(rand::random::<[u8; 16]>()))
 }
 
 /// What a record's link covers besides the event: its chain, time and the two request ids.
-struct Stamp<'a> {
-    chain: &'a str,
-    at: i64,
-    request_id: Option<&'a str>,
-    client_request_id: Option<&'a str>,
+pub(super) struct Stamp<'a> {
+    pub(super) chain: &'a str,
+    pub(super) at: i64,
+    pub(super) request_id: Option<&'a str>,
+    pub(super) client_request_id: Option<&'a str>,
 }
 
 /// How a record is linked: keyed (HMAC-SHA256 under a key derived from master key `key_id`),
 /// or the plain SHA-256 of records written before the chain was keyed.
-enum Link<'a> {
+pub(super) enum Link<'a> {
     Keyed { key_id: &'a str, key: [u8; 32] },
     Plain,
 }
 
 /// The link of one record to `prev_hash`: everything but its id and its own hash.
-fn record_hash(
+pub(super) fn record_hash(
     prev_hash: &str,
     stamp: &Stamp<'_>,
     e: &AuditEvent<'_>,
@@ -133,80 +134,6 @@ fn record_hash(
 }
 
 impl Store {
-    /// Append one record to its workspace's chain, atomically with the chain head.
-    pub(crate) async fn append_audit(
-        &self,
-        e: &AuditEvent<'_>,
-        identity: &AuditIdentity<'_>,
-    ) -> Result<(), StoreError> {
-        let chain = chain_of(e.workspace_id);
-        let mut tx = self.begin_locking().await?;
-        sqlx::query(
-            "INSERT INTO audit_chain_heads (chain, last_id, last_hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING",
-        )
-        .bind(&chain)
-        .execute(&mut *tx)
-        .await?;
-        // SQLite already holds the database write lock (BEGIN IMMEDIATE); PostgreSQL locks the
-        // head row, which serializes appends to this chain only.
-        let select_head = match self.backend {
-            Backend::Postgres => {
-                "SELECT last_hash FROM audit_chain_heads WHERE chain = $1 FOR UPDATE"
-            }
-            Backend::Sqlite => "SELECT last_hash FROM audit_chain_heads WHERE chain = $1",
-        };
-        let prev: String = sqlx::query(select_head)
-            .bind(&chain)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("last_hash")?;
-        let client_request_id = sanitize_client_request_id(e.request_id);
-        let request_id = server_request_id();
-        let stamp = Stamp {
-            chain: &chain,
-            at: now_ms(),
-            request_id: Some(&request_id),
-            client_request_id: client_request_id.as_deref(),
-        };
-        let (key_id, key) = self.sealer.derive_active_key(CHAIN_KEY_LABEL);
-        let link = Link::Keyed {
-            key_id: &key_id,
-            key,
-        };
-        let hash = record_hash(&prev, &stamp, e, identity, &link);
-        let id: i64 = sqlx::query(
-            "INSERT INTO audit_events (at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
-        )
-        .bind(stamp.at)
-        .bind(e.workspace_id)
-        .bind(e.action)
-        .bind(e.target)
-        .bind(e.principal)
-        .bind(e.outcome)
-        .bind(&request_id)
-        .bind(e.detail)
-        .bind(&prev)
-        .bind(&hash)
-        .bind(identity.agent_id)
-        .bind(identity.session_id)
-        .bind(identity.user_subject)
-        .bind(&chain)
-        .bind(client_request_id.as_deref())
-        .bind(&key_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        sqlx::query("UPDATE audit_chain_heads SET last_id = $1, last_hash = $2 WHERE chain = $3")
-            .bind(id)
-            .bind(&hash)
-            .bind(&chain)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Verify one workspace's chain, or every chain.
     pub async fn verify_audit_chain(
         &self,

@@ -197,15 +197,27 @@ impl Store {
         row.map(|r| connection_from_row(&r)).transpose()
     }
 
+    /// A workspace's connections in keyset order `(created_at, id)`: those after `after`
+    /// (the key of the last row already seen), at most `limit` (all when `None`). A row
+    /// inserted during a walk sorts after every row that existed before it started (its
+    /// `created_at` is later or equal, then its id decides), so a walk sees each of those once.
     pub async fn list_connections(
         &self,
         workspace_id: &str,
+        after: Option<(i64, &str)>,
+        limit: Option<i64>,
     ) -> Result<Vec<ConnectionRow>, StoreError> {
+        // Row-value comparison: served by the index `connections_workspace_created` on both
+        // databases (migration 0008).
         let sql = format!(
-            "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 \
+             AND ($2 IS NULL OR (created_at, id) > ($2, $3)) ORDER BY created_at, id LIMIT $4"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(workspace_id)
+            .bind(after.map(|(at, _)| at))
+            .bind(after.map(|(_, id)| id))
+            .bind(limit.unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(connection_from_row).collect()

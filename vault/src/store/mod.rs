@@ -9,9 +9,11 @@
 pub mod api_keys;
 pub mod as_sessions;
 pub mod audit;
+mod audit_batch;
 pub mod audit_chain;
 mod audit_rekey;
 pub mod browser_sessions;
+pub mod bulk;
 pub mod connections;
 pub mod console;
 pub mod events;
@@ -57,6 +59,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The audit transaction that held this record failed (a database failure, named).
+    #[error("audit record not written: {0}")]
+    AuditNotWritten(String),
     #[error("unsupported database URL (use sqlite:// or postgres://)")]
     UnsupportedUrl,
 }
@@ -85,16 +90,29 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) sealer: Arc<Sealer>,
+    /// Group commit of audit records (one queue per chain), shared by the clones.
+    audit_writer: Arc<audit_batch::AuditWriter>,
 }
 
 impl Store {
-    /// Connect and apply the migrations of this backend.
+    /// Connect with the default pool size and apply the migrations of this backend.
     pub async fn connect(url: &str, sealer: Arc<Sealer>) -> Result<Self, StoreError> {
+        Self::connect_sized(url, sealer, None).await
+    }
+
+    /// Connect with at most `max_connections` pooled connections (`None`: the default).
+    pub async fn connect_sized(
+        url: &str,
+        sealer: Arc<Sealer>,
+        max_connections: Option<u32>,
+    ) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
         // PostgreSQL: each refresh in flight holds a connection (its row lock) for the duration
-        // of the provider call, so leave room for them next to ordinary queries.
-        let max_connections = if backend == Backend::Postgres { 32 } else { 16 };
+        // of the provider call, so leave room for them next to ordinary queries; audit appends
+        // take one connection per busy chain (group commit), not one per resolve.
+        let default_size = if backend == Backend::Postgres { 32 } else { 16 };
+        let max_connections = max_connections.unwrap_or(default_size);
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30));
@@ -115,6 +133,7 @@ impl Store {
             pool,
             backend,
             sealer,
+            audit_writer: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
