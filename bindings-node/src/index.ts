@@ -30,6 +30,7 @@ export {
   ProviderNotFoundError,
   RateLimitedError,
   ReauthRequiredError,
+  RequestTimeoutError,
   ScopeNotAllowedError,
   StrategyError,
   TransportError,

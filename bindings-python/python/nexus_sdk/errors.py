@@ -35,6 +35,7 @@ exports drift from the table.
     │   └── ConnectionNotFoundError             connection_not_found
     ├── ReauthRequiredError (ReauthRequired)    reauth_required
     ├── ConnectionNotActiveError                connection_not_active
+    ├── RequestTimeoutError                     request_timeout
     ├── RateLimitedError (RateLimited)          rate_limited
     ├── UpstreamUnavailableError                upstream_unavailable
     ├── InternalServerError (ServerError)       internal_error and codes this SDK does not know
@@ -77,6 +78,7 @@ from ._native import (
     RateLimitedError,
     ReauthRequired,
     ReauthRequiredError,
+    RequestTimeoutError,
     ScopeNotAllowedError,
     ServerError,
     StrategyError,
@@ -116,6 +118,7 @@ __all__ = [
     "RateLimitedError",
     "ReauthRequired",
     "ReauthRequiredError",
+    "RequestTimeoutError",
     "ScopeNotAllowedError",
     "ServerError",
     "StrategyError",
