@@ -67,6 +67,7 @@ impl Broker {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::audit::AuditApiDoc as utoipa::OpenApi>::openapi());
     // Every `{ws}` path parameter is a workspace id.
     nexus_protocol::ids::apply_param_patterns(
         &mut doc,

@@ -17,6 +17,7 @@
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
 
 pub mod admin;
+pub mod audit;
 pub mod connection;
 pub mod effective;
 pub mod error;

@@ -10,6 +10,7 @@
 //! and wrong methods, so a client mistake is always a 4xx with a readable reason.
 
 pub mod admin;
+pub mod audit;
 pub mod auth_failures;
 pub mod browser;
 pub mod events;
@@ -46,6 +47,8 @@ pub struct BrokerState {
 pub fn router(service: AppState) -> Router {
     Router::new()
         .merge(admin::router(service.clone()))
+        // Audit checkpoints and export (issue 14, 5b/5c).
+        .merge(audit::router(service.clone()))
         .merge(internal::router(service.clone()))
         .merge(events::router(service.clone()))
         .merge(identity::admin_router(service.clone()))

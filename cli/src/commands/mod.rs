@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod agent_sessions;
 pub mod agents;
+pub mod audit;
 pub mod resolve;

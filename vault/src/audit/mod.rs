@@ -2,11 +2,17 @@
 //! hash chain that makes tampering with them detectable. (Identity decisions are recorded by
 //! `identity::audit`; the chain itself is written in [`crate::store::audit_chain`].)
 
+pub mod checkpoint;
+mod export;
+
+pub use export::{EXPORT_PAGE, export_pages};
+
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::Store;
 use crate::store::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::store::audit_chain::ChainVerdict;
+use nexus_protocol::audit::{AuditHeads, CheckpointVerdict};
 
 #[derive(Clone)]
 pub struct AuditService {
@@ -71,5 +77,30 @@ impl AuditService {
         workspace_id: Option<&str>,
     ) -> Result<ChainVerdict, VaultError> {
         Ok(self.store.verify_audit_chain(workspace_id).await?)
+    }
+
+    /// Every chain's length and head, each walked and verified (what a checkpoint states).
+    pub async fn heads(&self) -> Result<AuditHeads, VaultError> {
+        let (chains, ok) = self.store.audit_chain_heads().await?;
+        Ok(AuditHeads { chains, ok })
+    }
+
+    /// Compare the database with the chains of a checkpoint (whose signature the caller has
+    /// checked): every chain must still verify and hold the checkpoint's head at its position.
+    pub async fn check_checkpoint(
+        &self,
+        checkpoint: &AuditHeads,
+    ) -> Result<CheckpointVerdict, VaultError> {
+        let mut problems = Vec::new();
+        for head in &checkpoint.chains {
+            if let Some(problem) = self.store.check_chain_against(head).await? {
+                problems.push(problem);
+            }
+        }
+        Ok(CheckpointVerdict {
+            ok: problems.is_empty(),
+            chains_checked: checkpoint.chains.len() as u64,
+            problems,
+        })
     }
 }

@@ -9,6 +9,8 @@
 pub mod api_keys;
 pub mod audit;
 pub mod audit_chain;
+mod audit_checkpoint;
+mod audit_export;
 mod audit_rekey;
 pub mod connections;
 pub mod identity;
