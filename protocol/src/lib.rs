@@ -21,6 +21,7 @@ pub mod audit;
 pub mod connection;
 pub mod effective;
 pub mod error;
+pub mod forwarded;
 pub mod identity;
 pub mod ids;
 pub mod internal;
