@@ -35,6 +35,9 @@ pub struct BrokerConfig {
     pub provider_backoff: Duration,
     /// Lifetime of a pending authorization (`state`).
     pub pending_lifetime: Duration,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// (`NEXUS_TRUSTED_PROXIES`, CIDR blocks); empty: the client is the TCP peer.
+    pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
 }
 
 impl Default for BrokerConfig {
@@ -52,6 +55,7 @@ impl Default for BrokerConfig {
             provider_retries: 3,
             provider_backoff: Duration::from_millis(200),
             pending_lifetime: Duration::from_secs(600),
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -99,6 +103,13 @@ impl BrokerConfig {
                 reason: "not a number".into(),
             })?;
             config.refresh_margin = Duration::from_secs(secs);
+        }
+        if let Some(list) = var("NEXUS_TRUSTED_PROXIES") {
+            config.trusted_proxies = nexus_protocol::forwarded::TrustedProxies::parse(&list)
+                .map_err(|reason| ConfigError::Invalid {
+                    name: "NEXUS_TRUSTED_PROXIES",
+                    reason,
+                })?;
         }
         if let Some(ms) = var("NEXUS_PROVIDER_TIMEOUT_MS") {
             let ms = ms.parse().map_err(|_| ConfigError::Invalid {

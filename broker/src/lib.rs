@@ -43,6 +43,8 @@ impl Broker {
                 internal_token: config.internal_token,
                 revocations,
                 auth_failures: Default::default(),
+                api_key_failures: Default::default(),
+                trusted_proxies: config.trusted_proxies,
             }),
         })
     }

@@ -63,6 +63,10 @@ pub struct GatewayConfig {
     /// reached it (`Host`, and `X-Forwarded-Proto: https`), which a client can choose — set it
     /// in production.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// (`NEXUS_TRUSTED_PROXIES`, CIDR blocks). Empty (default): the client is the TCP peer and
+    /// those headers are ignored.
+    pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
 }
 
 impl GatewayConfig {
@@ -87,6 +91,7 @@ impl GatewayConfig {
             broker_timeout: Duration::from_secs(15),
             broker_connect_timeout: Duration::from_secs(2),
             public_url: None,
+            trusted_proxies: Default::default(),
         }
     }
 
@@ -153,6 +158,10 @@ impl GatewayConfig {
         if let Some(url) = get("NEXUS_PUBLIC_URL").filter(|u| !u.trim().is_empty()) {
             config.public_url = Some(public_url(&url)?);
         }
+        if let Some(list) = get("NEXUS_TRUSTED_PROXIES") {
+            config.trusted_proxies = nexus_protocol::forwarded::TrustedProxies::parse(&list)
+                .map_err(|reason| ConfigError::Invalid("NEXUS_TRUSTED_PROXIES", reason))?;
+        }
         Ok(config)
     }
 }
@@ -190,6 +199,8 @@ pub enum ConfigError {
     NotANumber(&'static str),
     #[error("{0} must be an absolute http(s) URL without query or fragment")]
     NotAUrl(&'static str),
+    #[error("{0}: {1}")]
+    Invalid(&'static str, String),
 }
 
 #[cfg(test)]

@@ -67,6 +67,32 @@ impl AuditService {
             .await;
     }
 
+    /// Record an API key a gateway presented and the store refused (unknown, revoked, wrong
+    /// secret, malformed), from client address `source`. Only the key's id (public, listed by
+    /// `api-keys list`) is kept, never the key. Callers rate-limit per source.
+    pub async fn api_key_refused(
+        &self,
+        key: &nexus_protocol::SecretString,
+        source: &str,
+        request_id: Option<&str>,
+    ) {
+        let detail = match crate::store::api_keys::key_id_of(key.expose()) {
+            Some(key_id) => format!("source={source} key_id={key_id}"),
+            None => format!("source={source} key=malformed"),
+        };
+        self.store
+            .audit(AuditEvent {
+                workspace_id: None,
+                action: "auth.failed",
+                target: Some("gateway_api_key"),
+                principal: "unauthenticated",
+                outcome: "denied",
+                request_id,
+                detail: Some(&detail),
+            })
+            .await;
+    }
+
     pub async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, VaultError> {
         Ok(self.store.query_audit(q).await?)
     }
