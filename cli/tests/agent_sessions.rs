@@ -58,6 +58,21 @@ fn listed(stack: &DevStack, agent: &str) -> (Vec<(String, bool)>, String) {
     (sessions, value.to_string())
 }
 
+/// `nexus agents sessions revoke --workspace dev AGENT <session id | --all>`.
+fn revoke(stack: &DevStack, agent: &str, which: &str) {
+    let mut cmd = stack.nexus();
+    cmd.args([
+        "agents",
+        "sessions",
+        "revoke",
+        "--workspace",
+        "dev",
+        agent,
+        which,
+    ]);
+    assert_ok(&run(cmd), &format!("sessions revoke {which}"));
+}
+
 fn is_active(sessions: &[(String, bool)], id: &str) -> bool {
     sessions.iter().any(|(s, active)| s == id && *active)
 }
@@ -96,17 +111,7 @@ fn sessions_are_listed_and_revoked_one_and_all() {
         assert_ne!(resolve_http(&gateway, token, "dev", "example").0, 401);
     }
 
-    let mut revoke = stack.nexus();
-    revoke.args([
-        "agents",
-        "sessions",
-        "revoke",
-        "--workspace",
-        "dev",
-        &agent,
-        &first,
-    ]);
-    assert_ok(&run(revoke), "sessions revoke one");
+    revoke(&stack, &agent, &first);
     let (sessions, raw) = listed(&stack, &agent);
     assert!(
         !is_active(&sessions, &first) && is_active(&sessions, &second),
@@ -121,17 +126,7 @@ fn sessions_are_listed_and_revoked_one_and_all() {
         401
     );
 
-    let mut revoke = stack.nexus();
-    revoke.args([
-        "agents",
-        "sessions",
-        "revoke",
-        "--workspace",
-        "dev",
-        &agent,
-        "--all",
-    ]);
-    assert_ok(&run(revoke), "sessions revoke --all");
+    revoke(&stack, &agent, "--all");
     let (sessions, raw) = listed(&stack, &agent);
     assert!(sessions.iter().all(|(_, active)| !active), "{raw}");
     assert_eq!(
