@@ -117,6 +117,20 @@ impl AuditService {
         &self,
         checkpoint: &AuditHeads,
     ) -> Result<CheckpointVerdict, VaultError> {
+        // Chain names are `-` or `ws:<workspace id>` (what `heads` reports); anything else is
+        // not from a checkpoint and is refused before it reaches a query.
+        for head in &checkpoint.chains {
+            let valid = head.chain == "-"
+                || head
+                    .chain
+                    .strip_prefix("ws:")
+                    .is_some_and(nexus_protocol::WorkspaceId::is_valid);
+            if !valid || head.head_id < 0 || i64::try_from(head.records).is_err() {
+                return Err(VaultError::invalid(
+                    "a checkpoint chain is `-` or `ws:<workspace id>`, with a record count and head id the database can hold",
+                ));
+            }
+        }
         let mut problems = Vec::new();
         for head in &checkpoint.chains {
             if let Some(problem) = self.store.check_chain_against(head).await? {
