@@ -30,6 +30,8 @@ const (
 	CodeConnectionNotActive = "connection_not_active"
 	// CodePayloadTooLarge — 413: the request body or headers are too large.
 	CodePayloadTooLarge = "payload_too_large"
+	// CodeRequestTimeout — 408: the request body stopped arriving before the server's body timeout.
+	CodeRequestTimeout = "request_timeout"
 	// CodeRateLimited — 429: slow down (see Error.RetryAfter).
 	CodeRateLimited = "rate_limited"
 	// CodeUpstreamUnavailable — 502/503: the provider or the broker failed or is unreachable.

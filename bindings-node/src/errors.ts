@@ -90,6 +90,10 @@ export class ConnectionNotActiveError extends NexusError {
 export class PayloadTooLargeError extends InvalidRequestError {
   override name = 'PayloadTooLargeError';
 }
+/** 408: the request body stopped arriving before the server's body timeout. */
+export class RequestTimeoutError extends NexusError {
+  override name = 'RequestTimeoutError';
+}
 /** 429: slow down; `retryAfterMs` says for how long when the gateway said so. */
 export class RateLimitedError extends NexusError {
   override name = 'RateLimitedError';
@@ -197,6 +201,7 @@ export const ERROR_TABLE: Readonly<Record<string, readonly [NexusErrorKind, Erro
   reauth_required: ['api', ReauthRequiredError],
   connection_not_active: ['api', ConnectionNotActiveError],
   payload_too_large: ['api', PayloadTooLargeError],
+  request_timeout: ['api', RequestTimeoutError],
   rate_limited: ['api', RateLimitedError],
   upstream_unavailable: ['api', UpstreamUnavailableError],
   scope_not_allowed: ['api', ScopeNotAllowedError],

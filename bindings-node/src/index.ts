@@ -34,6 +34,7 @@ export {
   ProxyNotEnabledError,
   RateLimitedError,
   ReauthRequiredError,
+  RequestTimeoutError,
   ScopeNotAllowedError,
   StrategyError,
   TransportError,

@@ -46,6 +46,9 @@ pub struct BrokerConfig {
     /// Most database connections this process opens (`NEXUS_DATABASE_MAX_CONNECTIONS`);
     /// `None`: the store's default (see `docs/operators/scaling.md` for sizing).
     pub database_max_connections: Option<u32>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// (`NEXUS_TRUSTED_PROXIES`, CIDR blocks); empty: the client is the TCP peer.
+    pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
 }
 
 impl Default for BrokerConfig {
@@ -67,6 +70,7 @@ impl Default for BrokerConfig {
             authorization_server: nexus_vault::AsConfig::default(),
             webhooks: WebhookConfig::default(),
             database_max_connections: None,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -117,6 +121,13 @@ impl BrokerConfig {
                 reason: "not a number".into(),
             })?;
             config.refresh_margin = Duration::from_secs(secs);
+        }
+        if let Some(list) = var("NEXUS_TRUSTED_PROXIES") {
+            config.trusted_proxies = nexus_protocol::forwarded::TrustedProxies::parse(&list)
+                .map_err(|reason| ConfigError::Invalid {
+                    name: "NEXUS_TRUSTED_PROXIES",
+                    reason,
+                })?;
         }
         if let Some(ms) = var("NEXUS_PROVIDER_TIMEOUT_MS") {
             let ms = ms.parse().map_err(|_| ConfigError::Invalid {

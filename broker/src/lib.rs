@@ -58,6 +58,8 @@ impl Broker {
                 web: web::WebConfig::new(&config.public_url),
                 dispatcher,
                 _dispatch_task: dispatch_task,
+                api_key_failures: Default::default(),
+                trusted_proxies: config.trusted_proxies,
             }),
         })
     }
@@ -106,6 +108,7 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     doc.merge(<api::authorization_server::resources::McpAdminDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::connect_links::ConnectLinksDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::webhooks::WebhooksAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(<api::audit::AuditApiDoc as utoipa::OpenApi>::openapi());
     // Every `{ws}` path parameter is a workspace id.
     nexus_protocol::ids::apply_param_patterns(
         &mut doc,

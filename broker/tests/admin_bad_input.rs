@@ -228,6 +228,43 @@ async fn bad_input_to_every_admin_endpoint_is_a_4xx_json_error() {
             ),
             (Method::PUT, "/admin/v1/providers".into(), None, None),
             (Method::GET, "/admin/v1/nothing-here".into(), None, None),
+            // Audit checkpoints and export: names and numbers are checked before any query.
+            (
+                Method::POST,
+                "/admin/v1/audit/checkpoint/verify".into(),
+                Some(
+                    json!({"chains": [{"chain": "ws:a\u{0}b", "records": 1, "head_id": 1, "head_hash": ""}]}),
+                ),
+                None,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/audit/checkpoint/verify".into(),
+                Some(
+                    json!({"chains": [{"chain": "-", "records": u64::MAX, "head_id": 1, "head_hash": ""}]}),
+                ),
+                None,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/audit/checkpoint/verify".into(),
+                Some(
+                    json!({"chains": [{"chain": "-", "records": 1, "head_id": -1, "head_hash": ""}]}),
+                ),
+                None,
+            ),
+            (
+                Method::GET,
+                "/admin/v1/audit/export?after_id=-1".into(),
+                None,
+                None,
+            ),
+            (
+                Method::GET,
+                "/admin/v1/audit/export?workspace_id=Bad%20Ws".into(),
+                None,
+                None,
+            ),
         ];
         for (method, path, json_body, raw) in cases {
             let mut req = b.admin(method.clone(), &path);

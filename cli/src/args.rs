@@ -255,7 +255,7 @@ pub enum KeysCommand {
 #[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
     #[command(subcommand)]
-    pub command: Option<crate::commands::agents::AuditCommand>,
+    pub command: Option<crate::commands::audit::AuditCommand>,
     /// Only records of this agent.
     #[arg(long, value_name = "AGENT_ID")]
     pub agent: Option<String>,

@@ -9,7 +9,7 @@
 //! | 2 | usage or configuration error: bad arguments, missing token/URL, unreadable file, port in use, bad database URL, missing key |
 //! | 3 | not reachable: the broker or gateway did not answer |
 //! | 4 | rejected: the admin token or API key was refused (HTTP 401/403) |
-//! | 5 | `nexus audit verify`: the audit hash chain is broken (a record was edited or deleted) |
+//! | 5 | `nexus audit verify`: the audit hash chain is broken (a record was edited or deleted), or (with `--checkpoint`) the log no longer matches a signed checkpoint |
 //!
 //! Messages never contain a secret: tokens and keys are named, never printed.
 
@@ -72,6 +72,12 @@ pub enum CliError {
         first_broken_id: String,
         checked: String,
     },
+
+    /// `nexus audit verify --checkpoint`: the checkpoint's signature does not verify, or the
+    /// log no longer holds what it states (a record edited, the chain re-computed or
+    /// truncated, a chain deleted, the table emptied).
+    #[error("the audit log does not match the checkpoint: {0}")]
+    AuditCheckpoint(String),
 }
 
 impl CliError {
@@ -90,7 +96,7 @@ impl CliError {
             Self::Unreachable { .. } => EXIT_UNREACHABLE,
             Self::Rejected { .. } => EXIT_REJECTED,
             Self::Api { .. } | Self::Runtime(_) => EXIT_RUNTIME,
-            Self::AuditChainBroken { .. } => EXIT_AUDIT_BROKEN,
+            Self::AuditChainBroken { .. } | Self::AuditCheckpoint(_) => EXIT_AUDIT_BROKEN,
         }
     }
 }

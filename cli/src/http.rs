@@ -11,6 +11,8 @@ use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Overall limit of a streamed answer ([`ApiClient::stream`]).
+const STREAM_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// What a request body is.
 pub enum Body {
@@ -117,6 +119,44 @@ impl ApiClient {
             return parse_success(&bytes, self.server);
         }
         Err(self.status_error(status, &bytes))
+    }
+
+    /// `GET` a streamed answer (the audit export) and hand each chunk to `sink` as it arrives,
+    /// so nothing holds the whole body. The client's overall timeout is lifted to
+    /// [`STREAM_TIMEOUT`] for this call: an export of a large log may take a while.
+    pub async fn stream(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        mut sink: impl FnMut(&[u8]) -> CliResult<()>,
+    ) -> CliResult<()> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self
+            .http
+            .get(&url)
+            .bearer_auth(self.token.expose())
+            .timeout(STREAM_TIMEOUT);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        let mut response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| self.transport_error(e))?;
+            return Err(self.status_error(status, &bytes));
+        }
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            CliError::runtime(format!(
+                "the {} stopped sending before the end ({e}); the output may end with a partial line",
+                self.server
+            ))
+        })? {
+            sink(&chunk)?;
+        }
+        Ok(())
     }
 
     fn transport_error(&self, e: reqwest::Error) -> CliError {

@@ -85,9 +85,7 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             commands::admin::keys(&admin_client(&cli.home)?, command, json).await
         }
         Command::Audit(mut args) => match args.command.take() {
-            Some(command) => {
-                commands::agents::audit(&admin_client(&cli.home)?, command, json).await
-            }
+            Some(command) => commands::audit::audit(&admin_client(&cli.home)?, command, json).await,
             None => commands::admin::audit(&admin_client(&cli.home)?, args, json).await,
         },
         Command::Agents(command) => {

@@ -6,82 +6,11 @@
 //! test notes so on stderr and passes, unless `NEXUS_REQUIRE_PG=1`.
 
 mod common;
+mod postgres;
 
 use common::*;
-use std::process::{Command, Stdio};
-
-const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-fn database_server_url() -> Option<String> {
-    match std::env::var("NEXUS_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("NEXUS_REQUIRE_PG").as_deref() != Ok("1"),
-                "NEXUS_REQUIRE_PG=1 but NEXUS_TEST_DATABASE_URL is not set"
-            );
-            eprintln!("note: NEXUS_TEST_DATABASE_URL is not set; skipping the PostgreSQL test");
-            None
-        }
-    }
-}
-
-/// A fresh database on the test server, dropped when this value is.
-struct TempDatabase {
-    server_url: String,
-    name: String,
-}
-
-impl TempDatabase {
-    fn create(server_url: &str) -> Self {
-        let name = format!("nexus_cli_{}_{}", std::process::id(), unique_suffix());
-        psql(server_url, &format!("CREATE DATABASE {name}"));
-        Self {
-            server_url: server_url.to_owned(),
-            name,
-        }
-    }
-
-    /// The server URL with its database path replaced by ours.
-    fn url(&self) -> String {
-        let mut url = url::Url::parse(&self.server_url).expect("NEXUS_TEST_DATABASE_URL is a URL");
-        url.set_path(&self.name);
-        url.to_string()
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.server_url)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .output();
-    }
-}
-
-fn unique_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use postgres::{MASTER_KEY, TempDatabase, database_server_url};
+use std::process::Stdio;
 
 #[test]
 fn serve_all_on_postgres_with_a_config_file() {

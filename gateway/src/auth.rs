@@ -57,11 +57,34 @@ impl FromRequestParts<Gateway> for Caller {
             }
             crate::routes::sessions::verify_session(gateway, &key, request_id).await?
         } else {
-            gateway.inner.keys.verify(&key, request_id).await?
+            let client = client_ip(parts, &gateway.inner.config.trusted_proxies);
+            gateway.inner.keys.verify(&key, client, request_id).await?
         };
         gateway.inner.rate_limiter.check(&principal)?;
         Ok(Caller(principal))
     }
+}
+
+/// The caller's address: the TCP peer, or what a trusted proxy forwarded
+/// ([`nexus_protocol::forwarded`]). `None` when the server was not given the peer.
+pub fn client_ip(
+    parts: &Parts,
+    trusted: &nexus_protocol::forwarded::TrustedProxies,
+) -> Option<std::net::IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+        .0
+        .ip();
+    let values = |name: &str| -> Vec<&str> {
+        parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    Some(trusted.client_ip(peer, &values("forwarded"), &values("x-forwarded-for")))
 }
 
 /// The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`. Both may be sent only if
@@ -151,18 +174,22 @@ impl KeyVerifier {
         }
     }
 
+    /// `client`: who presented the key (recorded by the broker when it refuses the key). A
+    /// refused key's verdict is cached too, so repeating one wrong key is recorded once per
+    /// cache lifetime at most.
     pub async fn verify(
         &self,
         key: &SecretString,
+        client: Option<std::net::IpAddr>,
         request_id: &str,
     ) -> Result<Principal, ApiError> {
         let verdict = match &self.cache {
-            None => self.ask_broker(key, request_id).await?,
+            None => self.ask_broker(key, client, request_id).await?,
             Some(cache) => {
                 let digest: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
                 let entry = cache
                     .entry_by_ref(&digest)
-                    .or_try_insert_with(self.ask_broker(key, request_id))
+                    .or_try_insert_with(self.ask_broker(key, client, request_id))
                     .await
                     .map_err(|err| ApiError::clone(&err))?;
                 self.metrics.key_cache(!entry.is_fresh());
@@ -175,9 +202,10 @@ impl KeyVerifier {
     async fn ask_broker(
         &self,
         key: &SecretString,
+        client: Option<std::net::IpAddr>,
         request_id: &str,
     ) -> Result<Option<Principal>, ApiError> {
-        let verified = self.broker.verify_api_key(key, request_id).await?;
+        let verified = self.broker.verify_api_key(key, client, request_id).await?;
         Ok(verified.map(|v| Principal::ApiKey {
             workspace_id: v.workspace_id,
             key_id: v.key_id,

@@ -85,12 +85,17 @@ impl BrokerClient {
     }
 
     /// `Ok(Some)` for a valid key, `Ok(None)` for an unknown or revoked one.
+    /// `client_ip`: who presented the key, so a refused key is recorded against them.
     pub async fn verify_api_key(
         &self,
         key: &SecretString,
+        client_ip: Option<std::net::IpAddr>,
         request_id: &str,
     ) -> Result<Option<VerifyKeyResponse>, ApiError> {
-        let body = VerifyKeyRequest { key: key.clone() };
+        let body = VerifyKeyRequest {
+            key: key.clone(),
+            client_ip,
+        };
         let request = self.http.post(self.url(VERIFY_API_KEY_PATH)).json(&body);
         match self.send(request, request_id).await {
             Ok(verified) => Ok(Some(verified)),

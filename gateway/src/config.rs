@@ -70,6 +70,10 @@ pub struct GatewayConfig {
     /// with `NEXUS_OAUTH_REDIRECT_URI` set to it). Off: `/auth/callback` answers 404 naming the
     /// broker's callback. `NEXUS_GATEWAY_RELAY_AUTH_CALLBACK=true`.
     pub relay_auth_callback: bool,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// (`NEXUS_TRUSTED_PROXIES`, CIDR blocks). Empty (default): the client is the TCP peer and
+    /// those headers are ignored.
+    pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
 }
 
 impl GatewayConfig {
@@ -96,6 +100,7 @@ impl GatewayConfig {
             public_url: None,
             proxy: crate::proxy::ProxyLimits::default(),
             relay_auth_callback: false,
+            trusted_proxies: Default::default(),
         }
     }
 
@@ -186,6 +191,10 @@ impl GatewayConfig {
         if let Some(url) = get("NEXUS_PUBLIC_URL").filter(|u| !u.trim().is_empty()) {
             config.public_url = Some(public_url(&url)?);
         }
+        if let Some(list) = get("NEXUS_TRUSTED_PROXIES") {
+            config.trusted_proxies = nexus_protocol::forwarded::TrustedProxies::parse(&list)
+                .map_err(|reason| ConfigError::Invalid("NEXUS_TRUSTED_PROXIES", reason))?;
+        }
         Ok(config)
     }
 }
@@ -225,6 +234,8 @@ pub enum ConfigError {
     NotABool(&'static str),
     #[error("{0} must be an absolute http(s) URL without query or fragment")]
     NotAUrl(&'static str),
+    #[error("{0}: {1}")]
+    Invalid(&'static str, String),
 }
 
 #[cfg(test)]

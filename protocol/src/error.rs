@@ -55,6 +55,32 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code of protocol v1, as sent on the wire. A new variant is appended here too: the
+    /// core's error table is checked against this list in both directions.
+    pub const KNOWN: &'static [&'static str] = &[
+        "invalid_request",
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "connection_not_found",
+        "provider_not_found",
+        "reauth_required",
+        "connection_not_active",
+        "payload_too_large",
+        "request_timeout",
+        "rate_limited",
+        "upstream_unavailable",
+        "scope_not_allowed",
+        "user_not_authorized_for_scope",
+        "invalid_subject_token",
+        "internal_error",
+        "insufficient_scope",
+        "invalid_proxy_path",
+        "proxy_host_not_allowed",
+        "proxy_not_enabled",
+        "upstream_timeout",
+    ];
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -259,29 +285,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for code in [
-            "invalid_request",
-            "unauthorized",
-            "forbidden",
-            "not_found",
-            "connection_not_found",
-            "provider_not_found",
-            "reauth_required",
-            "connection_not_active",
-            "payload_too_large",
-            "request_timeout",
-            "rate_limited",
-            "upstream_unavailable",
-            "scope_not_allowed",
-            "user_not_authorized_for_scope",
-            "invalid_subject_token",
-            "internal_error",
-            "insufficient_scope",
-            "invalid_proxy_path",
-            "proxy_host_not_allowed",
-            "proxy_not_enabled",
-            "upstream_timeout",
-        ] {
+        for &code in ErrorCode::KNOWN {
             let parsed = ErrorCode::parse(code);
             assert!(
                 !matches!(parsed, ErrorCode::Other(_)),

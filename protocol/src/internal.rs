@@ -70,6 +70,10 @@ impl Principal {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyKeyRequest {
     pub key: SecretString,
+    /// The address of the gateway's client (after `NEXUS_TRUSTED_PROXIES`), so that a refused
+    /// key is recorded against who presented it rather than against the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

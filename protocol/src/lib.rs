@@ -22,11 +22,13 @@
 //! - [`webhooks`]: connection events, Standard Webhooks headers, the webhook admin API.
 
 pub mod admin;
+pub mod audit;
 pub mod compat;
 pub mod connect_link;
 pub mod connection;
 pub mod effective;
 pub mod error;
+pub mod forwarded;
 pub mod identity;
 pub mod ids;
 pub mod internal;

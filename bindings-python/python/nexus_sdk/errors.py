@@ -39,6 +39,7 @@ exports drift from the table.
     │   └── ProxyNotEnabledError                proxy_not_enabled
     ├── ReauthRequiredError (ReauthRequired)    reauth_required
     ├── ConnectionNotActiveError                connection_not_active
+    ├── RequestTimeoutError                     request_timeout
     ├── RateLimitedError (RateLimited)          rate_limited
     ├── UpstreamUnavailableError                upstream_unavailable
     │   └── UpstreamTimeoutError                upstream_timeout
@@ -86,6 +87,7 @@ from ._native import (
     RateLimitedError,
     ReauthRequired,
     ReauthRequiredError,
+    RequestTimeoutError,
     ScopeNotAllowedError,
     ServerError,
     StrategyError,
@@ -130,6 +132,7 @@ __all__ = [
     "RateLimitedError",
     "ReauthRequired",
     "ReauthRequiredError",
+    "RequestTimeoutError",
     "ScopeNotAllowedError",
     "ServerError",
     "StrategyError",

@@ -40,6 +40,11 @@ impl AuthFailures {
 
     /// Count one failed attempt of `source`.
     pub fn fail(&self, source: IpAddr) -> Failure {
+        self.fail_within(source, MAX_FAILURES)
+    }
+
+    /// Count one failed attempt of `source`, allowing `max` per window.
+    fn fail_within(&self, source: IpAddr, max: u32) -> Failure {
         let now = Instant::now();
         let mut sources = self.lock();
         if sources.len() >= MAX_SOURCES {
@@ -49,11 +54,36 @@ impl AuthFailures {
         if now.duration_since(entry.0) >= WINDOW {
             *entry = (now, 0);
         }
-        if entry.1 >= MAX_FAILURES {
+        if entry.1 >= max {
             let left = WINDOW.saturating_sub(now.duration_since(entry.0));
             return Failure::Throttled(left.as_secs().max(1));
         }
         entry.1 += 1;
         Failure::Counted
+    }
+}
+
+/// Failed API-key authentications at the gateways, most records kept in one [`WINDOW`] in all
+/// (a flood from many addresses still cannot fill the table).
+pub const MAX_KEY_FAILURE_RECORDS: u32 = 600;
+
+/// API keys the broker refused when a gateway asked, per client address (the gateway still
+/// answers 401 every time: there is no lock-out to abuse). Only what [`KeyFailures::record`]
+/// admits is logged and written to the audit log: [`MAX_FAILURES`] per address and
+/// [`MAX_KEY_FAILURE_RECORDS`] in all per window.
+#[derive(Default)]
+pub struct KeyFailures {
+    per_source: AuthFailures,
+    total: AuthFailures,
+}
+
+impl KeyFailures {
+    /// Count one refused key from `source`: whether to log and record it.
+    pub fn record(&self, source: IpAddr) -> bool {
+        self.per_source.fail(source) == Failure::Counted
+            && self
+                .total
+                .fail_within(IpAddr::from([0, 0, 0, 0]), MAX_KEY_FAILURE_RECORDS)
+                == Failure::Counted
     }
 }

@@ -16,7 +16,7 @@ use nexus_protocol::proxy::{AUDIT_BATCH_PATH, MAX_AUDIT_BATCH, ProxyAuditBatch};
 use nexus_protocol::{
     CheckConnectionResponse, ErrorCode, RequestConnectionResponse, ResolveResponse,
 };
-use nexus_vault::Caller;
+use nexus_vault::{Caller, VaultError};
 
 pub fn router(service: AppState) -> Router<AppState> {
     Router::new()
@@ -76,9 +76,27 @@ fn path_caller(headers: &HeaderMap) -> Caller {
 
 async fn verify_key(
     State(s): State<AppState>,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<VerifyKeyRequest>,
 ) -> Result<Json<VerifyKeyResponse>, ApiError> {
-    let (workspace_id, key_id) = s.vault.admin().verify_api_key(&req.key).await?;
+    let verified = s.vault.admin().verify_api_key(&req.key).await;
+    if let Err(VaultError::Unauthenticated(_)) = &verified {
+        // Who presented it: the gateway's client, else the caller (an older gateway).
+        let source = req
+            .client_ip
+            .or(connect.map(|c| c.0.0.ip()))
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        if s.api_key_failures.record(source) {
+            tracing::warn!(%source, "refused API key at a gateway");
+            let rid = request_id(&headers);
+            s.vault
+                .audit()
+                .api_key_refused(&req.key, &source.to_string(), rid.as_deref())
+                .await;
+        }
+    }
+    let (workspace_id, key_id) = verified?;
     Ok(Json(VerifyKeyResponse {
         workspace_id,
         key_id,

@@ -12,6 +12,7 @@
 //! and wrong methods, so a client mistake is always a 4xx with a readable reason.
 
 pub mod admin;
+pub mod audit;
 pub mod auth_failures;
 pub mod authorization_server;
 pub mod browser;
@@ -55,11 +56,17 @@ pub struct BrokerState {
     pub dispatcher: Option<Arc<nexus_vault::Dispatcher>>,
     /// Its task, aborted when the state goes away (tests start many brokers in one process).
     pub _dispatch_task: Option<Arc<crate::AbortOnDrop>>,
+    /// Failed API-key verifications reported by gateways, per client IP (record or not).
+    pub api_key_failures: auth_failures::KeyFailures,
+    /// Proxies whose forwarded headers name the client (`NEXUS_TRUSTED_PROXIES`).
+    pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
 }
 
 pub fn router(service: AppState) -> Router {
     Router::new()
         .merge(admin::router(service.clone()))
+        // Audit checkpoints and export (issue 14, 5b/5c).
+        .merge(audit::router(service.clone()))
         .merge(internal::router(service.clone()))
         .merge(events::router(service.clone()))
         .merge(identity::admin_router(service.clone()))
@@ -159,7 +166,7 @@ pub fn request_id(headers: &HeaderMap) -> Option<String> {
 }
 
 pub async fn require_admin(State(service): State<AppState>, req: Request, next: Next) -> Response {
-    let source = source_ip(&req);
+    let source = source_ip(&service, &req);
     // A right token always passes, even from a throttled source: a gateway or operator that
     // shares an address with someone guessing must not be locked out (tokens are at least 32
     // random characters, so the throttle is about log and audit floods, not guessing).
@@ -178,7 +185,7 @@ pub async fn require_internal(
     req: Request,
     next: Next,
 ) -> Response {
-    let source = source_ip(&req);
+    let source = source_ip(&service, &req);
     // A right token always passes, even from a throttled source: a gateway or operator that
     // shares an address with someone guessing must not be locked out (tokens are at least 32
     // random characters, so the throttle is about log and audit floods, not guessing).
@@ -199,12 +206,27 @@ pub async fn require_internal(
     response
 }
 
-/// The peer's address (served with `into_make_service_with_connect_info`); without it every
-/// caller shares one bucket, the unspecified address.
-pub(crate) fn source_ip(req: &Request) -> std::net::IpAddr {
-    req.extensions()
+/// The client's address: the peer (served with `into_make_service_with_connect_info`; without
+/// it every caller shares one bucket, the unspecified address), or the address a trusted
+/// proxy forwarded (`NEXUS_TRUSTED_PROXIES`, [`nexus_protocol::forwarded`]).
+pub(crate) fn source_ip(service: &BrokerState, req: &Request) -> std::net::IpAddr {
+    let peer = req
+        .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip())
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    if service.trusted_proxies.is_empty() {
+        return peer;
+    }
+    let values = |name: &str| -> Vec<&str> {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
+    service
+        .trusted_proxies
+        .client_ip(peer, &values("forwarded"), &values("x-forwarded-for"))
 }
 
 /// Count a failed token authentication: log and record it, or answer 429 (`Some`) when the

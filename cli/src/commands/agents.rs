@@ -1,5 +1,5 @@
 //! Agent identity for operators: `nexus agents …`, `nexus idp …` (trusted issuers of user
-//! tokens for On-Behalf-Of) and `nexus audit verify` (the audit hash chain).
+//! tokens for On-Behalf-Of).
 
 use super::admin::workspace_id;
 use crate::error::{CliError, CliResult};
@@ -7,8 +7,7 @@ use crate::http::{ApiClient, Body, parse_answer};
 use crate::output::{outln, print_json, print_table, rows};
 use clap::Subcommand;
 use nexus_protocol::admin::{
-    self, AddIdentityProviderRequest, ChainVerdict, CreateAgentRequest, IdentityProvider,
-    RotatedCredential,
+    self, AddIdentityProviderRequest, CreateAgentRequest, IdentityProvider, RotatedCredential,
 };
 use nexus_protocol::{AgentId, IdentityProviderId, Scope, WorkspaceId};
 use reqwest::Method;
@@ -88,17 +87,6 @@ pub enum IdpCommand {
         #[arg(long, value_name = "W")]
         workspace: String,
         id: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Check the audit hash chain. Exit code 0 when it holds, 5 when a record was edited or
-    /// deleted.
-    Verify {
-        /// Only this workspace's chain (default: every chain).
-        #[arg(long, value_name = "W")]
-        workspace: Option<String>,
     },
 }
 
@@ -270,32 +258,4 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
         }
     }
     Ok(())
-}
-
-/// `nexus audit verify`: prints the verdict; a broken chain is [`CliError::AuditChainBroken`]
-/// (exit code 5).
-pub async fn audit(client: &ApiClient, command: AuditCommand, json: bool) -> CliResult<()> {
-    let AuditCommand::Verify { workspace } = command;
-    let mut query = Vec::new();
-    if let Some(ws) = workspace {
-        query.push(("workspace_id", workspace_id(&ws)?.into_string()));
-    }
-    let answer = client.get(admin::AUDIT_VERIFY_PATH, &query).await?;
-    let verdict: ChainVerdict = parse_answer(&answer, "broker")?;
-    let checked = verdict.checked.to_string();
-    if json {
-        print_json(&answer);
-    } else if verdict.ok {
-        outln!("ok: the audit chain holds ({checked} records checked)");
-    }
-    if verdict.ok {
-        Ok(())
-    } else {
-        Err(CliError::AuditChainBroken {
-            first_broken_id: verdict
-                .first_broken_id
-                .map_or_else(|| "-".to_owned(), |id| id.to_string()),
-            checked,
-        })
-    }
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agent_sessions;
 pub mod agents;
+pub mod audit;
 pub mod connect;
 pub mod mcp;
 pub mod resolve;

@@ -18,8 +18,9 @@ fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// The key id inside a presented key, if it has the right shape.
-fn key_id_of(key: &str) -> Option<&str> {
+/// The key id inside a presented key, if it has the right shape (the id is not secret: it is
+/// listed by `api-keys list`; the part after it is).
+pub fn key_id_of(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
     (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())

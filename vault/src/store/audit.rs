@@ -71,25 +71,26 @@ impl Store {
         .bind(q.user.clone())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRecord {
-                    id: r.try_get("id")?,
-                    at: rfc3339(r.try_get("at")?),
-                    workspace_id: r.try_get("workspace_id")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    principal: r.try_get("principal")?,
-                    outcome: r.try_get("outcome")?,
-                    request_id: r.try_get("request_id")?,
-                    client_request_id: r.try_get("client_request_id")?,
-                    detail: r.try_get("detail")?,
-                    hash: r.try_get("hash")?,
-                    agent_id: r.try_get("agent_id")?,
-                    session_id: r.try_get("session_id")?,
-                    user: r.try_get("user_subject")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_record).collect()
     }
+}
+
+/// One `audit_events` row (with the columns of [`Store::query_audit`]) as the admin API shows it.
+pub(super) fn audit_record(r: &sqlx::any::AnyRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: r.try_get("id")?,
+        at: rfc3339(r.try_get("at")?),
+        workspace_id: r.try_get("workspace_id")?,
+        action: r.try_get("action")?,
+        target: r.try_get("target")?,
+        principal: r.try_get("principal")?,
+        outcome: r.try_get("outcome")?,
+        request_id: r.try_get("request_id")?,
+        client_request_id: r.try_get("client_request_id")?,
+        detail: r.try_get("detail")?,
+        hash: r.try_get("hash")?,
+        agent_id: r.try_get("agent_id")?,
+        session_id: r.try_get("session_id")?,
+        user: r.try_get("user_subject")?,
+    })
 }

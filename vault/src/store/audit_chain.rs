@@ -141,14 +141,7 @@ impl Store {
     ) -> Result<ChainVerdict, StoreError> {
         let chains: Vec<String> = match workspace_id {
             Some(ws) => vec![chain_of(Some(ws))],
-            None => sqlx::query(
-                "SELECT chain FROM audit_chain_heads UNION SELECT DISTINCT chain FROM audit_events WHERE chain IS NOT NULL",
-            )
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>("chain"))
-            .collect::<Result<_, _>>()?,
+            None => self.audit_chains().await?,
         };
         let mut verdict = ChainVerdict {
             ok: true,
@@ -166,8 +159,29 @@ impl Store {
         Ok(verdict)
     }
 
+    /// Every chain that has a head row or a record, sorted.
+    pub(super) async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
+        let mut chains = sqlx::query(
+            "SELECT chain FROM audit_chain_heads UNION SELECT DISTINCT chain FROM audit_events WHERE chain IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("chain"))
+        .collect::<Result<Vec<_>, _>>()?;
+        chains.sort();
+        Ok(chains)
+    }
+
     /// `(records checked, first broken id)`.
     async fn verify_one_chain(&self, chain: &str) -> Result<(u64, Option<i64>), StoreError> {
+        let walk = self.walk_chain(chain).await?;
+        Ok((walk.checked, walk.first_broken_id))
+    }
+
+    /// Walk one chain from its first record, verifying every link, then compare the end of the
+    /// walk with the chain's head row.
+    pub(super) async fn walk_chain(&self, chain: &str) -> Result<ChainWalk, StoreError> {
         let mut expected_prev = String::new();
         let mut after = 0i64;
         let mut checked = 0u64;
@@ -189,7 +203,7 @@ impl Store {
                 let id: i64 = r.try_get("id")?;
                 checked += 1;
                 let Some(recomputed) = self.relink(r, chain, &expected_prev)? else {
-                    return Ok((checked, Some(id)));
+                    return Ok(ChainWalk::broken(checked, id));
                 };
                 expected_prev = recomputed;
                 after = id;
@@ -209,13 +223,38 @@ impl Store {
             None => last_id.is_none(),
         };
         if head_holds {
-            Ok((checked, None))
+            Ok(ChainWalk {
+                checked,
+                first_broken_id: None,
+                last_id: last_id.unwrap_or(0),
+                last_hash: expected_prev,
+            })
         } else {
             let broken = match head {
                 Some(h) => h.try_get::<i64, _>("last_id")?,
                 None => last_id.unwrap_or(0),
             };
-            Ok((checked, Some(broken)))
+            Ok(ChainWalk::broken(checked, broken))
+        }
+    }
+}
+
+/// The result of walking one chain: how many records were read, the first that does not hold,
+/// and (when it holds) its newest record's id and link.
+pub(super) struct ChainWalk {
+    pub(super) checked: u64,
+    pub(super) first_broken_id: Option<i64>,
+    pub(super) last_id: i64,
+    pub(super) last_hash: String,
+}
+
+impl ChainWalk {
+    fn broken(checked: u64, id: i64) -> Self {
+        Self {
+            checked,
+            first_broken_id: Some(id),
+            last_id: 0,
+            last_hash: String::new(),
         }
     }
 }

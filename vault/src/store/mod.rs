@@ -11,6 +11,8 @@ pub mod as_sessions;
 pub mod audit;
 mod audit_batch;
 pub mod audit_chain;
+mod audit_checkpoint;
+mod audit_export;
 mod audit_rekey;
 pub mod browser_sessions;
 pub mod bulk;

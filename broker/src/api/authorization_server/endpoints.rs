@@ -93,7 +93,7 @@ where
 const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
 
 async fn register(State(s): State<AppState>, req: Request) -> Response {
-    if let Err(wait) = s.as_registrations.check(source_ip(&req)) {
+    if let Err(wait) = s.as_registrations.check(source_ip(&s, &req)) {
         let e = AuthorizationError::new(
             OAuthErrorCode::TemporarilyUnavailable,
             "too many registrations from this address; retry later",

@@ -53,6 +53,7 @@ class ConnectionNotFoundException(d: ErrorDetails) : NotFoundException(d)
 class ProviderNotFoundException(d: ErrorDetails) : NotFoundException(d)
 class ReauthRequiredException(d: ErrorDetails) : NexusException(d)
 class ConnectionNotActiveException(d: ErrorDetails) : NexusException(d)
+class RequestTimeoutException(d: ErrorDetails) : NexusException(d)
 class RateLimitedException(d: ErrorDetails) : NexusException(d)
 open class UpstreamUnavailableException(d: ErrorDetails) : NexusException(d)
 class InternalServerException(d: ErrorDetails) : NexusException(d)
@@ -87,6 +88,7 @@ internal val EXCEPTION_CLASSES: Map<String, (ErrorDetails) -> NexusException> = 
     "ProviderNotFoundError" to ::ProviderNotFoundException,
     "ReauthRequiredError" to ::ReauthRequiredException,
     "ConnectionNotActiveError" to ::ConnectionNotActiveException,
+    "RequestTimeoutError" to ::RequestTimeoutException,
     "RateLimitedError" to ::RateLimitedException,
     "UpstreamUnavailableError" to ::UpstreamUnavailableException,
     "InternalServerError" to ::InternalServerException,

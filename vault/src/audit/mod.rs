@@ -2,11 +2,17 @@
 //! hash chain that makes tampering with them detectable. (Identity decisions are recorded by
 //! `identity::audit`; the chain itself is written in [`crate::store::audit_chain`].)
 
+pub mod checkpoint;
+mod export;
+
+pub use export::{EXPORT_PAGE, export_pages};
+
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::Store;
 use crate::store::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::store::audit_chain::ChainVerdict;
+use nexus_protocol::audit::{AuditHeads, CheckpointVerdict};
 use nexus_protocol::proxy::ProxyAuditRecord;
 
 #[derive(Clone)]
@@ -62,6 +68,32 @@ impl AuditService {
             .await;
     }
 
+    /// Record an API key a gateway presented and the store refused (unknown, revoked, wrong
+    /// secret, malformed), from client address `source`. Only the key's id (public, listed by
+    /// `api-keys list`) is kept, never the key. Callers rate-limit per source.
+    pub async fn api_key_refused(
+        &self,
+        key: &nexus_protocol::SecretString,
+        source: &str,
+        request_id: Option<&str>,
+    ) {
+        let detail = match crate::store::api_keys::key_id_of(key.expose()) {
+            Some(key_id) => format!("source={source} key_id={key_id}"),
+            None => format!("source={source} key=malformed"),
+        };
+        self.store
+            .audit(AuditEvent {
+                workspace_id: None,
+                action: "auth.failed",
+                target: Some("gateway_api_key"),
+                principal: "unauthenticated",
+                outcome: "denied",
+                request_id,
+                detail: Some(&detail),
+            })
+            .await;
+    }
+
     /// Record the gateway's proxied calls (proxy mode), one `proxy.request` event each, target
     /// the provider. The detail holds method, host, path template, status, sizes and times;
     /// the gateway never sends headers, bodies, the query or a credential.
@@ -104,5 +136,44 @@ impl AuditService {
         workspace_id: Option<&str>,
     ) -> Result<ChainVerdict, VaultError> {
         Ok(self.store.verify_audit_chain(workspace_id).await?)
+    }
+
+    /// Every chain's length and head, each walked and verified (what a checkpoint states).
+    pub async fn heads(&self) -> Result<AuditHeads, VaultError> {
+        let (chains, ok) = self.store.audit_chain_heads().await?;
+        Ok(AuditHeads { chains, ok })
+    }
+
+    /// Compare the database with the chains of a checkpoint (whose signature the caller has
+    /// checked): every chain must still verify and hold the checkpoint's head at its position.
+    pub async fn check_checkpoint(
+        &self,
+        checkpoint: &AuditHeads,
+    ) -> Result<CheckpointVerdict, VaultError> {
+        // Chain names are `-` or `ws:<workspace id>` (what `heads` reports); anything else is
+        // not from a checkpoint and is refused before it reaches a query.
+        for head in &checkpoint.chains {
+            let valid = head.chain == "-"
+                || head
+                    .chain
+                    .strip_prefix("ws:")
+                    .is_some_and(nexus_protocol::WorkspaceId::is_valid);
+            if !valid || head.head_id < 0 || i64::try_from(head.records).is_err() {
+                return Err(VaultError::invalid(
+                    "a checkpoint chain is `-` or `ws:<workspace id>`, with a record count and head id the database can hold",
+                ));
+            }
+        }
+        let mut problems = Vec::new();
+        for head in &checkpoint.chains {
+            if let Some(problem) = self.store.check_chain_against(head).await? {
+                problems.push(problem);
+            }
+        }
+        Ok(CheckpointVerdict {
+            ok: problems.is_empty(),
+            chains_checked: checkpoint.chains.len() as u64,
+            problems,
+        })
     }
 }
