@@ -461,10 +461,7 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// RFC 6749 §2.3.1 client authentication as the provider wants it: `client_id` (and the
-/// secret) in the form, or the HTTP Basic pair returned here (both parts form-urlencoded
-/// before base64, as the RFC says).
-
+/// RFC 6749 §2.3.1: each part of the HTTP Basic pair is form-urlencoded before base64.
 fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
