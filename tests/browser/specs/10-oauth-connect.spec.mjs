@@ -55,13 +55,14 @@ test('connect, reconnect and disconnect an OAuth provider', async () => {
     const after = (await connections()).find((c) => c.id === id);
     assert.equal(after.status, 'active', 'the reconnect repaired the same connection');
 
-    // Disconnect: the refresh token is revoked at the provider (RFC 7009).
+    // Disconnect: the refresh token, then the access token, are revoked at the provider
+    // (RFC 7009 only says a provider SHOULD drop the grant's access tokens with its refresh token).
     const revokedBefore = (await oauthStats()).tokens_revoked;
     await page.getByRole('link', { name: 'Disconnect Test IdP' }).click();
     await screenshot(page, 'disconnect-confirm');
     await page.getByRole('button', { name: 'Disconnect' }).click();
     assert.match(await page.getByRole('status').innerText(), /Disconnected and revoked at Test IdP\./);
-    assert.equal((await oauthStats()).tokens_revoked, revokedBefore + 1);
+    assert.equal((await oauthStats()).tokens_revoked, revokedBefore + 2);
     assert.equal((await connections()).find((c) => c.id === id).status, 'revoked');
     await screenshot(page, 'disconnected');
 

@@ -22,8 +22,5 @@ CREATE TABLE browser_sessions (
     expires_at    BIGINT NOT NULL
 );
 
--- The console lists connections newest first with keyset pagination: (updated_at, id) keys.
-CREATE INDEX connections_updated ON connections (updated_at DESC, id DESC);
-CREATE INDEX connections_workspace_updated ON connections (workspace_id, updated_at DESC, id DESC);
-CREATE INDEX connections_status_updated ON connections (status, updated_at DESC, id DESC);
-CREATE INDEX connections_provider_updated ON connections (provider_name, updated_at DESC, id DESC);
+-- The console's keyset indexes on `connections` are built in 0011-0014 (one per file, so
+-- PostgreSQL can build each CONCURRENTLY without blocking writes to a large table).

@@ -1,6 +1,6 @@
 //! The console's connection list: filters and keyset pagination on `(updated_at, id)`, newest
 //! first. Never OFFSET (a deep page costs the same as the first) and never COUNT per page. The
-//! indexes are in migration 0007.
+//! indexes are in migrations 0011-0014 (built CONCURRENTLY on PostgreSQL).
 
 use super::connections::{COLUMNS, ConnectionRow, connection_from_row};
 use super::{Store, StoreError};
