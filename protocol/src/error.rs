@@ -3,138 +3,88 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-/// The closed set of error codes of protocol v1, plus [`ErrorCode::Other`] so that a client
-/// keeps working when a newer server sends a code it does not know.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
+/// Declares [`ErrorCode`] and its wire strings from one list: the enum, [`ErrorCode::KNOWN`],
+/// [`ErrorCode::as_str`] and [`ErrorCode::parse`] cannot disagree, and a new code is one line.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident => $wire:literal,)*) => {
+        /// The closed set of error codes of protocol v1, plus [`ErrorCode::Other`] so that a client
+        /// keeps working when a newer server sends a code it does not know.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+            /// Any code this version does not know.
+            Other(String),
+        }
+
+        impl ErrorCode {
+            /// Every code of protocol v1, as sent on the wire (the core's error table is checked
+            /// against this list in both directions).
+            pub const KNOWN: &'static [&'static str] = &[$($wire),*];
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                    Self::Other(code) => code,
+                }
+            }
+
+            pub fn parse(code: &str) -> Self {
+                match code {
+                    $($wire => Self::$variant,)*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     /// 400: a parameter is missing, repeated or malformed.
-    InvalidRequest,
+    InvalidRequest => "invalid_request",
     /// 401: no caller credential, or one that is unknown, revoked or expired.
-    Unauthorized,
+    Unauthorized => "unauthorized",
     /// 403: the caller is known but may not do this (e.g. another workspace).
-    Forbidden,
+    Forbidden => "forbidden",
     /// 404: no such route or resource.
-    NotFound,
+    NotFound => "not_found",
     /// 404: the workspace has no connection for this provider / connection id.
-    ConnectionNotFound,
+    ConnectionNotFound => "connection_not_found",
     /// 404: no provider of that name.
-    ProviderNotFound,
+    ProviderNotFound => "provider_not_found",
     /// 409: the connection must be authorized again by a person (`reauth_url` when known).
-    ReauthRequired,
+    ReauthRequired => "reauth_required",
     /// 409: the connection exists but is not usable yet (`pending`).
-    ConnectionNotActive,
+    ConnectionNotActive => "connection_not_active",
     /// 413: the request body or headers are too large.
-    PayloadTooLarge,
+    PayloadTooLarge => "payload_too_large",
     /// 408: the request body stopped arriving before the server's body timeout.
-    RequestTimeout,
+    RequestTimeout => "request_timeout",
     /// 429: slow down; the response carries `Retry-After`.
-    RateLimited,
+    RateLimited => "rate_limited",
     /// 502/503: the upstream provider (or the broker) could not be reached or failed.
-    UpstreamUnavailable,
+    UpstreamUnavailable => "upstream_unavailable",
     /// 403: a session asked for a scope its agent did not declare.
-    ScopeNotAllowed,
+    ScopeNotAllowed => "scope_not_allowed",
     /// 403: an On-Behalf-Of user lacks the scope.
-    UserNotAuthorizedForScope,
+    UserNotAuthorizedForScope => "user_not_authorized_for_scope",
     /// 401: the user token given for On-Behalf-Of is invalid, expired or untrusted.
-    InvalidSubjectToken,
+    InvalidSubjectToken => "invalid_subject_token",
     /// 500: a server fault. Never used for a client mistake.
-    InternalError,
+    InternalError => "internal_error",
     // Proxy mode (issue 16).
     /// 403: the agent session holds no scope whose proxy rule allows this method and path.
-    InsufficientScope,
+    InsufficientScope => "insufficient_scope",
     /// 400: the proxied path was refused by the normaliser (traversal, bad encoding).
-    InvalidProxyPath,
+    InvalidProxyPath => "invalid_proxy_path",
     /// 400: `Nexus-Proxy-Host` names a host the provider's `proxy.allowed_hosts` does not list.
-    ProxyHostNotAllowed,
+    ProxyHostNotAllowed => "proxy_host_not_allowed",
     /// 404: the provider has no `api_base_url`, or its proxy is disabled.
-    ProxyNotEnabled,
+    ProxyNotEnabled => "proxy_not_enabled",
     /// 504: the upstream sent no response headers within the provider's proxy timeout.
-    UpstreamTimeout,
-    /// Any code this version does not know.
-    Other(String),
+    UpstreamTimeout => "upstream_timeout",
 }
 
 impl ErrorCode {
-    /// Every code of protocol v1, as sent on the wire. A new variant is appended here too: the
-    /// core's error table is checked against this list in both directions.
-    pub const KNOWN: &'static [&'static str] = &[
-        "invalid_request",
-        "unauthorized",
-        "forbidden",
-        "not_found",
-        "connection_not_found",
-        "provider_not_found",
-        "reauth_required",
-        "connection_not_active",
-        "payload_too_large",
-        "request_timeout",
-        "rate_limited",
-        "upstream_unavailable",
-        "scope_not_allowed",
-        "user_not_authorized_for_scope",
-        "invalid_subject_token",
-        "internal_error",
-        "insufficient_scope",
-        "invalid_proxy_path",
-        "proxy_host_not_allowed",
-        "proxy_not_enabled",
-        "upstream_timeout",
-    ];
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::ConnectionNotFound => "connection_not_found",
-            Self::ProviderNotFound => "provider_not_found",
-            Self::ReauthRequired => "reauth_required",
-            Self::ConnectionNotActive => "connection_not_active",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RequestTimeout => "request_timeout",
-            Self::RateLimited => "rate_limited",
-            Self::UpstreamUnavailable => "upstream_unavailable",
-            Self::ScopeNotAllowed => "scope_not_allowed",
-            Self::UserNotAuthorizedForScope => "user_not_authorized_for_scope",
-            Self::InvalidSubjectToken => "invalid_subject_token",
-            Self::InternalError => "internal_error",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::InvalidProxyPath => "invalid_proxy_path",
-            Self::ProxyHostNotAllowed => "proxy_host_not_allowed",
-            Self::ProxyNotEnabled => "proxy_not_enabled",
-            Self::UpstreamTimeout => "upstream_timeout",
-            Self::Other(code) => code,
-        }
-    }
-
-    pub fn parse(code: &str) -> Self {
-        match code {
-            "invalid_request" => Self::InvalidRequest,
-            "unauthorized" => Self::Unauthorized,
-            "forbidden" => Self::Forbidden,
-            "not_found" => Self::NotFound,
-            "connection_not_found" => Self::ConnectionNotFound,
-            "provider_not_found" => Self::ProviderNotFound,
-            "reauth_required" => Self::ReauthRequired,
-            "connection_not_active" => Self::ConnectionNotActive,
-            "payload_too_large" => Self::PayloadTooLarge,
-            "request_timeout" => Self::RequestTimeout,
-            "rate_limited" => Self::RateLimited,
-            "upstream_unavailable" => Self::UpstreamUnavailable,
-            "scope_not_allowed" => Self::ScopeNotAllowed,
-            "user_not_authorized_for_scope" => Self::UserNotAuthorizedForScope,
-            "invalid_subject_token" => Self::InvalidSubjectToken,
-            "internal_error" => Self::InternalError,
-            "insufficient_scope" => Self::InsufficientScope,
-            "invalid_proxy_path" => Self::InvalidProxyPath,
-            "proxy_host_not_allowed" => Self::ProxyHostNotAllowed,
-            "proxy_not_enabled" => Self::ProxyNotEnabled,
-            "upstream_timeout" => Self::UpstreamTimeout,
-            other => Self::Other(other.to_owned()),
-        }
-    }
-
     /// The HTTP status a server sends with this code.
     pub fn http_status(&self) -> u16 {
         match self {

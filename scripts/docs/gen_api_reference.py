@@ -5,7 +5,7 @@ Both are merged into one page (a path in both documents is an error: each route 
 
 Nothing here is written by hand except what the OpenAPI document cannot say: what a client
 should do for each error code. That table is checked against the protocol's own list of codes
-(`ErrorCode::as_str` in protocol/src/error.rs), so a code added there without advice here fails
+(the `error_codes!` list in protocol/src/error.rs), so a code added there without advice here fails
 the docs build instead of going undocumented.
 
     python scripts/docs/gen_api_reference.py --openapi gateway.json --openapi broker.json \
@@ -244,10 +244,10 @@ def merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def protocol_error_codes() -> list[str]:
-    """The codes `ErrorCode::as_str` returns, read from the protocol crate's source."""
+    """The wire codes of `ErrorCode`, read from the `error_codes!` list in the protocol crate."""
     source = PROTOCOL_ERRORS.read_text()
-    body = source.split("fn as_str", 1)[-1].split("\n    }\n", 1)[0]
-    codes = re.findall(r'=>\s*"([a-z_]+)"', body)
+    body = source.split("error_codes! {", 1)[-1].split("\n}\n", 1)[0]
+    codes = re.findall(r'^\s*\w+ => "([a-z_]+)",', body, flags=re.M)
     if not codes:
         raise ReferenceError(f"no error codes found in {PROTOCOL_ERRORS}")
     return codes
