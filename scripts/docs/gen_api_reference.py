@@ -247,7 +247,7 @@ def protocol_error_codes() -> list[str]:
     """The wire codes of `ErrorCode`, read from the `error_codes!` list in the protocol crate."""
     source = PROTOCOL_ERRORS.read_text()
     body = source.split("error_codes! {", 1)[-1].split("\n}\n", 1)[0]
-    codes = re.findall(r'^\s*\w+ => "([a-z_]+)",', body, flags=re.M)
+    codes = re.findall(r'^\s*\w+ => "([a-z_]+)",', body, flags=re.MULTILINE)
     if not codes:
         raise ReferenceError(f"no error codes found in {PROTOCOL_ERRORS}")
     return codes
