@@ -20,6 +20,8 @@ export NEXUS_TEST_DATABASE_URL
 export NEXUS_REQUIRE_PG=1
 export PATH="$ROOT/.venv/bin:$ROOT/target/debug:$PATH"
 export CARGO_TERM_COLOR=never
+# A CI run builds once from nothing: incremental state would only cost disk (GBs) and time.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 # The Python, Node and Go suites drive the real stack (`nexus dev`) and the loopback test
 # servers (`nexus-testkit`): build both first, and make those suites fail (not skip) without them.
@@ -44,6 +46,8 @@ for suite in scripts/test.d/*.sh; do
   fi
 done
 
+# Disk is a CI limit too (one run ran out of it): say what this run left behind.
+echo "disk: target $(du -sh "${CARGO_TARGET_DIR:-$ROOT/target}" 2>/dev/null | cut -f1), $(df -h --output=avail "$ROOT" | tail -1 | tr -d ' ') free" >&2
 [ $failed -gt 0 ] && echo "failed suites: ${failed_names[*]}" >&2
 echo "suites: $passed passed, $failed failed"
 [ $failed -eq 0 ]
