@@ -121,11 +121,20 @@ impl VaultError {
     }
 }
 
+/// The answer when a request's audit record cannot be written (`upstream_unavailable`).
+pub const AUDIT_UNAVAILABLE: &str = "this request's audit record could not be written (see the broker log), so its result is withheld; retry later";
+
 impl From<StoreError> for VaultError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => VaultError::Conflict(what),
             StoreError::NotFound(what) => VaultError::not_found(format!("{what} not found")),
+            StoreError::AuditNotWritten(why) => {
+                // Fail closed, retryable: nothing is handed out (or answered as done) without
+                // its audit record (issue 20). The cause names the database failure, no value.
+                tracing::error!(error = %why, "audit record not written: refusing to answer");
+                VaultError::Upstream(AUDIT_UNAVAILABLE.into())
+            }
             other => {
                 // Logged (never secret-bearing: see StoreError), answered as a generic failure.
                 tracing::error!(error = %other, "store failure");

@@ -109,7 +109,7 @@ impl ConnectionService {
         let row = self.store.get_connection_by_id(&id).await?;
         self.audit
             .admin_event(Some(workspace_id), "connection.imported", &row.id, caller)
-            .await;
+            .await?;
         Ok(row.info()?)
     }
 

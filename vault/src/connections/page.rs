@@ -291,7 +291,7 @@ impl ConnectionService {
             }
         };
         self.store
-            .audit(AuditEvent {
+            .audit_required(AuditEvent {
                 workspace_id: Some(scope.workspace_id),
                 action: "connection.credentials_captured",
                 target: Some(&id),
@@ -300,7 +300,7 @@ impl ConnectionService {
                 request_id: None,
                 detail: Some(&p.name),
             })
-            .await;
+            .await?;
         Ok(())
     }
 }

@@ -42,23 +42,25 @@ impl IdentityService {
                 Some(scope_not_allowed(std::slice::from_ref(&req.scope))),
             )
         };
-        audit::record(
-            &self.store,
-            Decision {
-                workspace_id: &live.row.workspace_id,
-                action: "session.authorize",
-                target: Some(&req.scope),
-                agent_id: Some(&live.row.agent_id),
-                session_id: Some(&live.row.id),
-                user: live.row.user_subject.as_deref(),
-                scopes: Some(&live.row.scopes),
-                allowed: granted,
-                reason,
-                request_id: rid,
-                ..Default::default()
-            },
-        )
-        .await;
+        let decision = Decision {
+            workspace_id: &live.row.workspace_id,
+            action: "session.authorize",
+            target: Some(&req.scope),
+            agent_id: Some(&live.row.agent_id),
+            session_id: Some(&live.row.id),
+            user: live.row.user_subject.as_deref(),
+            scopes: Some(&live.row.scopes),
+            allowed: granted,
+            reason,
+            request_id: rid,
+            ..Default::default()
+        };
+        // An allowed decision is answered only once recorded; a refusal stays a refusal.
+        if granted {
+            audit::record_required(&self.store, decision).await?;
+        } else {
+            audit::record(&self.store, decision).await;
+        }
         match error {
             Some(e) => Err(e),
             None => Ok(AuthorizeResponse {
@@ -164,7 +166,7 @@ impl IdentityService {
             .access_token
             .as_ref()
             .map(|t| t.expose().to_owned());
-        audit::record(
+        audit::record_required(
             &self.store,
             Decision {
                 allowed: true,
@@ -174,7 +176,7 @@ impl IdentityService {
                 ..deny("")
             },
         )
-        .await;
+        .await?;
         Ok(response)
     }
 
