@@ -227,6 +227,7 @@ report = {
     "provider_refresh_reuse_detected": d["refresh_reuse_detected"],
     "distinct_access_tokens_served": s["distinct_access_tokens"],
     "reencrypted_by_rotation": rotation.get("reencrypted"),
+    "phase_seconds": {m[1]: round(n[0] - m[0], 1) for m, n in zip(s["markers"], s["markers"][1:])},
     "recovery_after_pg_up": s["recovery"],
     "audit_chains_failing_verify": verify_failed,
 }
