@@ -8,13 +8,15 @@
 //! - `health`: what refresh outcomes do to a connection's health, and the events they emit;
 //! - `narrowing`: access tokens minted with fewer scopes for agent sessions;
 //! - `links`: signed, single-use connect links; `page`: what the connect page shows and does;
-//! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider.
+//! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider;
+//! - `keep_alive`: the worker that refreshes idle connections of providers with a policy.
 
 mod connect;
 pub mod disconnect;
 mod gates;
 pub mod health;
 mod import;
+pub mod keep_alive;
 pub mod links;
 pub mod narrowing;
 pub mod page;
