@@ -200,7 +200,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
     number.parse::<u64>().ok()?.checked_mul(factor)
 }
 
-/// `30s` → 30000, `500ms` → 500; a bare number is seconds.
+/// `30s` → 30000, `500ms` → 500, `2h`, `3d`; a bare number is seconds.
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
     let text = text.trim();
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
@@ -209,6 +209,8 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
         "ms" => 1,
         "" | "s" => 1000,
         "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return None,
     };
     number.parse::<u64>().ok()?.checked_mul(factor)
@@ -272,6 +274,9 @@ mod tests {
         assert_eq!(c.timeout_ms, Some(30_000));
         assert!(c.check(Some("https://api.crm.example")).is_ok());
         assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("2h"), Some(7_200_000));
+        assert_eq!(parse_duration_ms("3d"), Some(259_200_000));
+        assert_eq!(parse_duration_ms("d"), None);
         assert_eq!(parse_size("1GiB"), Some(1 << 30));
         assert_eq!(parse_size("1GB"), None);
         let back: ProxyConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();

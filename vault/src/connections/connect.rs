@@ -54,8 +54,7 @@ impl ConnectionService {
         };
         let user_id = Some(input.user_id.as_str()).filter(|u| !u.is_empty());
         let row = self
-            .store
-            .insert_connection(NewConnection {
+            .create_connection(NewConnection {
                 workspace_id,
                 provider_name: &stored.provider.name,
                 user_id,

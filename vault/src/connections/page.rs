@@ -276,18 +276,17 @@ impl ConnectionService {
                 row.id
             }
             None => {
-                self.store
-                    .insert_connection(NewConnection {
-                        workspace_id: scope.workspace_id,
-                        provider_name: &p.name,
-                        user_id: scope.user_id,
-                        status: ConnectionStatus::Active,
-                        scopes: &p.scopes,
-                        tokens: None,
-                        credentials: Some(&credentials),
-                    })
-                    .await?
-                    .id
+                self.create_connection(NewConnection {
+                    workspace_id: scope.workspace_id,
+                    provider_name: &p.name,
+                    user_id: scope.user_id,
+                    status: ConnectionStatus::Active,
+                    scopes: &p.scopes,
+                    tokens: None,
+                    credentials: Some(&credentials),
+                })
+                .await?
+                .id
             }
         };
         self.store
