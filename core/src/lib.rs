@@ -39,6 +39,7 @@ pub mod retry;
 pub mod session;
 pub mod strategy;
 pub mod token;
+mod upstream;
 
 pub use cache::{CacheStats, TokenCache};
 pub use client::{ClientOptions, NexusClient, ResolveOptions};
