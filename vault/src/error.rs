@@ -45,6 +45,10 @@ pub enum VaultError {
     /// The agent (or its session) does not hold the scope.
     #[error("{0}")]
     ScopeNotAllowed(String),
+    /// A proxied call under an agent session that no rule of a held scope allows
+    /// (`proxy.rules`).
+    #[error("{0}")]
+    InsufficientScope(String),
     /// The agent holds the scope, the user it acts for does not.
     #[error("{0}")]
     UserNotAuthorized(String),
@@ -105,6 +109,7 @@ impl VaultError {
             Self::Unauthenticated(_) => ErrorCode::Unauthorized,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::ScopeNotAllowed(_) => ErrorCode::ScopeNotAllowed,
+            Self::InsufficientScope(_) => ErrorCode::InsufficientScope,
             Self::UserNotAuthorized(_) => ErrorCode::UserNotAuthorizedForScope,
             Self::InvalidSubjectToken(_) => ErrorCode::InvalidSubjectToken,
             Self::Upstream(_) => ErrorCode::UpstreamUnavailable,

@@ -72,7 +72,8 @@ impl IdentityService {
     }
 
     /// `GET /v1/resolve` for a session principal: the workspace must be the session's and the
-    /// provider covered by a `provider:<name>[:<scope>]` scope. The credential's `scopes` are
+    /// provider covered by a `provider:<name>[:<scope>]` scope (for a proxied call to a provider
+    /// with `proxy.rules`, the rules decide instead: `proxy_rules`). The credential's `scopes` are
     /// the session's provider scopes ∩ the connection's; enforcement is `advisory` (the
     /// provider token itself is not narrowed).
     pub async fn resolve_for_session(
@@ -109,6 +110,11 @@ impl IdentityService {
             return Err(VaultError::Forbidden(
                 "this session does not belong to that workspace".into(),
             ));
+        }
+        if let Some(call) = &req.proxy_call
+            && let Some(rules) = self.proxy_rules_of(&req.provider_name).await?
+        {
+            return self.resolve_under_rules(req, caller, call, &rules).await;
         }
         let Some(wanted) = scopes::provider_scopes(scopes, &req.provider_name) else {
             audit::record(&self.store, deny("scope_not_allowed")).await;
