@@ -464,3 +464,35 @@ async fn no_secret_in_the_log_even_at_debug() {
         );
     }
 }
+
+/// The standalone binary serves on the hardened listener: a connection that never sends a
+/// request head is closed after the header timeout (with `axum::serve` it stayed open for
+/// minutes), and the broker keeps answering `/healthz` meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standalone_broker_closes_a_silent_connection() {
+    use tokio::io::AsyncReadExt;
+    let db = sqlite_db();
+    let key = MasterKey::generate().to_base64();
+    let broker = BrokerProcess::spawn_with_env(
+        &db.url,
+        &key,
+        "warn",
+        &[("NEXUS_HTTP_HEADER_TIMEOUT_MS", "300")],
+    )
+    .await;
+    let addr = broker.url.trim_start_matches("http://").to_owned();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/healthz", broker.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    // EOF (0 bytes) is the close; the bound only keeps a regression from hanging the suite.
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(WAIT, silent.read(&mut buf))
+        .await
+        .expect("the silent connection is still open after 20 s: no header timeout");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+}

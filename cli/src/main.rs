@@ -4,7 +4,7 @@
 //! Module map:
 //! - [`args`]: the command line (clap);
 //! - [`dev`] / [`serve`]: run broker and gateway in this process ([`server`] holds the shared
-//!   listener/signal plumbing, [`home`] the dev stack's files);
+//!   signal plumbing around the `nexus-listener` crate, [`home`] the dev stack's files);
 //! - [`commands`]: the operator commands, over the HTTP client in [`http`], aimed by [`target`];
 //! - [`error`]: failures and the exit codes scripts rely on; [`output`]: printing.
 //!
@@ -16,7 +16,6 @@ mod dev;
 mod error;
 mod home;
 mod http;
-mod listener;
 mod output;
 mod serve;
 mod server;

@@ -3,7 +3,7 @@
 //! `nexus serve`.
 
 use crate::error::{CliError, CliResult};
-use crate::listener::{self, Connections, Limits};
+use nexus_listener::{self as listener, Connections, Limits};
 use axum::Router;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,7 +36,8 @@ pub async fn bind(addr: SocketAddr, service: &str, flag: &str) -> CliResult<TcpL
 /// The listener limits from `NEXUS_HTTP_*`, with the connection cap fitted to the descriptor
 /// limit (raised to its hard limit first).
 pub fn listener_limits() -> CliResult<Limits> {
-    Ok(Limits::from_env()?.fit_descriptor_limit())
+    let limits = Limits::from_env().map_err(|e| CliError::config(e.to_string()))?;
+    Ok(limits.fit_descriptor_limit())
 }
 
 /// The URL clients use to reach a listener: an unspecified bind address (`0.0.0.0`, `::`)

@@ -3,6 +3,10 @@
 //! (default `127.0.0.1:8081`). Logs go to stderr (`RUST_LOG`, default `warn`). On start it
 //! prints one line `nexus-broker listening on <addr>` to stderr. `nexus-broker --openapi` prints
 //! the admin API's OpenAPI document on stdout and exits.
+//!
+//! It serves on the same hardened listener as `nexus serve` (`nexus-listener`: header, idle and
+//! body timeouts, connection caps, all `NEXUS_HTTP_*` settings): the broker's port must not be
+//! the one a flood of idle connections can exhaust.
 
 use nexus_broker::{Broker, BrokerConfig};
 use std::process::ExitCode;
@@ -41,21 +45,29 @@ async fn run() -> Result<(), String> {
     let config = BrokerConfig::from_env().map_err(|e| e.to_string())?;
     let addr = std::env::var("NEXUS_BROKER_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
     let broker = Broker::start(config).await.map_err(|e| e.to_string())?;
+    let limits = nexus_listener::Limits::from_env()
+        .map_err(|e| e.to_string())?
+        .fit_descriptor_limit();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("bind {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("nexus-broker listening on {local}");
-    axum::serve(
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let router = broker.router();
+    let serving = nexus_listener::serve(
         listener,
-        broker
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        broker.close_event_streams();
-    })
-    .await
-    .map_err(|e| e.to_string())
+        router,
+        nexus_listener::Connections::new(limits),
+        stopped,
+    );
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => return result.map_err(|e| e.to_string()),
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    // End the gateways' event streams first: they would otherwise hold the drain up.
+    broker.close_event_streams();
+    let _ = stop.send(true);
+    serving.await.map_err(|e| e.to_string())
 }

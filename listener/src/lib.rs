@@ -1,4 +1,5 @@
-//! The HTTP/1.1 listeners of `nexus dev` and `nexus serve`, hardened against connection
+//! The HTTP/1.1 listener of every Nexus server process (`nexus dev`, `nexus serve`, the standalone
+//! `nexus-broker`), hardened against connection
 //! exhaustion (`axum::serve` has no limits at all: idle and half-sent connections stayed open for
 //! minutes, and enough of them exhausted the process's file descriptors).
 //!
@@ -18,7 +19,6 @@
 mod deadline;
 mod registry;
 
-use crate::error::{CliError, CliResult};
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
@@ -35,6 +35,12 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 pub use registry::Registry as Connections;
+
+/// A `NEXUS_HTTP_*` setting that cannot be used; the message names the variable and the rule,
+/// never echoes the value. Callers treat it as a configuration error (exit 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LimitsError(String);
 
 /// Limits of the listeners; every one is a `NEXUS_HTTP_*` setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,23 +75,23 @@ const RESERVED_DESCRIPTORS: usize = 256;
 
 impl Limits {
     /// The defaults, overridden by `NEXUS_HTTP_*` variables.
-    pub fn from_env() -> CliResult<Self> {
+    pub fn from_env() -> Result<Self, LimitsError> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
 
-    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> CliResult<Self> {
-        let number = |name: &str| -> CliResult<Option<u64>> {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, LimitsError> {
+        let number = |name: &str| -> Result<Option<u64>, LimitsError> {
             get(name)
                 .map(|v| {
                     v.trim().parse::<u64>().map_err(|_| {
-                        CliError::config(format!("{name} must be a non-negative integer"))
+                        LimitsError(format!("{name} must be a non-negative integer"))
                     })
                 })
                 .transpose()
         };
-        let millis = |name: &str, default: Duration| -> CliResult<Duration> {
+        let millis = |name: &str, default: Duration| -> Result<Duration, LimitsError> {
             match number(name)? {
-                Some(0) => Err(CliError::config(format!("{name} must be at least 1"))),
+                Some(0) => Err(LimitsError(format!("{name} must be at least 1"))),
                 Some(ms) => Ok(Duration::from_millis(ms)),
                 None => Ok(default),
             }
@@ -93,8 +99,8 @@ impl Limits {
         let defaults = Self::default();
         let max_connections = match number("NEXUS_HTTP_MAX_CONNECTIONS")? {
             Some(0) => {
-                return Err(CliError::config(
-                    "NEXUS_HTTP_MAX_CONNECTIONS must be at least 1",
+                return Err(LimitsError(
+                    "NEXUS_HTTP_MAX_CONNECTIONS must be at least 1".into(),
                 ));
             }
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
@@ -339,7 +345,6 @@ mod tests {
             ("NEXUS_HTTP_MAX_CONNECTIONS", "0"),
         ] {
             let err = Limits::from_lookup(lookup(&[bad])).unwrap_err();
-            assert_eq!(err.exit_code(), 2);
             assert!(err.to_string().contains(bad.0), "{err}");
         }
     }
