@@ -81,7 +81,7 @@ def test_requests_sends_names_as_written(
     assert DECLARED in seen and "X-Trace-Id" in seen, seen
 
 
-def test_authenticated_fetch_sends_title_case(
+def test_authenticated_fetch_sends_names_as_written(
     client: NexusClient, cache: TokenCache, gateway: FakeGateway, raw_upstream: LoopbackServer
 ) -> None:
     status, _headers, _body = client.authenticated_fetch(
@@ -89,5 +89,6 @@ def test_authenticated_fetch_sends_title_case(
     )
     assert status == 200
     [seen] = names(raw_upstream)
-    # hyper writes HTTP/1 names in Title-Case or lower case only: Title-Case it is.
-    assert "Authorization" in seen and "X-Trace-Id" in seen, seen
+    # The core keeps each name's case as written: the caller's lower-case name stays lower case
+    # and the injected Authorization keeps its own.
+    assert "Authorization" in seen and "x-trace-id" in seen, seen
