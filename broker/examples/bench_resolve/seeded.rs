@@ -14,7 +14,9 @@
 //! its audit record; nothing refreshes. An answer counts as good only if it is 200 and carries
 //! a seeded token of that very workspace and provider.
 //!
-//! The databases are left on the server (`scripts/bench/million.sh` drops them).
+//! The databases are dropped at the end, also when the run fails after creating them. Exits
+//! non-zero if any answer failed or was wrong, so a small run is a correctness check (CI:
+//! `scripts/test.d/53-million.sh`).
 
 use super::fresh_pg_database;
 use nexus_broker::crypto::{Keyring, MasterKey};
@@ -43,10 +45,38 @@ pub async fn run(mut args: impl Iterator<Item = String>) -> Result<(), BoxError>
     let server = std::env::var("NEXUS_BENCH_DATABASE_URL")
         .map_err(|_| "seeded mode needs NEXUS_BENCH_DATABASE_URL (a PostgreSQL server)")?;
 
+    let mut databases = Vec::new();
+    let result = seed_and_measure(
+        &server,
+        &sizes,
+        requests,
+        concurrency,
+        rounds,
+        &mut databases,
+    )
+    .await;
+    // Dropped whatever happened: a 1M database holds about 1 GB. FORCE ends the brokers'
+    // pooled connections, which are still open.
+    drop_databases(&server, &databases).await;
+    result
+}
+
+async fn seed_and_measure(
+    server: &str,
+    sizes: &[usize],
+    requests: usize,
+    concurrency: usize,
+    rounds: usize,
+    databases: &mut Vec<String>,
+) -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let mut targets = Vec::new();
-    for &size in &sizes {
-        targets.push(Arc::new(Target::start(&server, dir.path(), size).await?));
+    for &size in sizes {
+        let database_url = fresh_pg_database(server).await?;
+        databases.push(database_url.clone());
+        targets.push(Arc::new(
+            Target::start(database_url, dir.path(), size).await?,
+        ));
     }
 
     let mut runs: Vec<Vec<Run>> = sizes.iter().map(|_| Vec::new()).collect();
@@ -105,7 +135,32 @@ pub async fn run(mut args: impl Iterator<Item = String>) -> Result<(), BoxError>
             p99(rl) / p99(rs)
         );
     }
+    // A correctness check too (CI runs it small): any wrong or failed answer fails the run.
+    let failed: usize = runs.iter().flatten().map(|r| r.failed).sum();
+    if failed > 0 {
+        return Err(format!("{failed} resolves failed or answered a wrong token").into());
+    }
     Ok(())
+}
+
+async fn drop_databases(server: &str, databases: &[String]) {
+    use sqlx::Executor;
+    let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(server).await else {
+        eprintln!("bench_resolve seeded: could not connect to drop {databases:?}");
+        return;
+    };
+    for url in databases {
+        let Some(name) = url::Url::parse(url)
+            .ok()
+            .map(|u| u.path().trim_start_matches('/').to_owned())
+        else {
+            continue;
+        };
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        if let Err(e) = conn.execute(sqlx::AssertSqlSafe(sql)).await {
+            eprintln!("bench_resolve seeded: dropping {name}: {e}");
+        }
+    }
 }
 
 /// One seeded database with its broker listening on loopback.
@@ -120,13 +175,17 @@ struct Target {
 }
 
 impl Target {
-    async fn start(server: &str, dir: &std::path::Path, size: usize) -> Result<Self, BoxError> {
+    async fn start(
+        database_url: String,
+        dir: &std::path::Path,
+        size: usize,
+    ) -> Result<Self, BoxError> {
         let key_file = dir.join(format!("keyring-{size}"));
         Keyring::single(MasterKey::generate()).save_file(&key_file)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let config = BrokerConfig {
-            database_url: fresh_pg_database(server).await?,
+            database_url,
             master_key_file: Some(key_file),
             admin_token: "bench-admin".into(),
             internal_token: "bench-internal".into(),
