@@ -9,6 +9,16 @@
 //! ```sh
 //! cargo run --release -p nexus-broker --example bench_resolve -- [REQUESTS] [CONCURRENCY]
 //! ```
+//!
+//! Seeded mode (`bench_resolve/seeded.rs`): against databases of 1k and 1M connections, side
+//! by side, on PostgreSQL (`NEXUS_BENCH_DATABASE_URL` required):
+//!
+//! ```sh
+//! cargo run -p nexus-broker --example bench_resolve -- seeded [REQUESTS] [CONCURRENCY] [SIZES]
+//! ```
+
+#[path = "bench_resolve/seeded.rs"]
+mod seeded;
 
 use nexus_broker::crypto::{Keyring, MasterKey};
 use nexus_broker::{Broker, BrokerConfig};
@@ -18,7 +28,11 @@ use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("seeded") {
+        args.next();
+        return seeded::run(args).await;
+    }
     let requests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
     let dir = tempfile::tempdir()?;
@@ -132,7 +146,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn fresh_pg_database(server: &str) -> Result<String, Box<dyn std::error::Error>> {
+pub(crate) async fn fresh_pg_database(server: &str) -> Result<String, Box<dyn std::error::Error>> {
     use sqlx::Executor;
     sqlx::any::install_default_drivers();
     let name = format!("nexus_broker_bench_{}", uuid::Uuid::new_v4().simple());
