@@ -481,7 +481,9 @@ async fn the_standalone_broker_closes_a_silent_connection() {
     )
     .await;
     let addr = broker.url.trim_start_matches("http://").to_owned();
-    let mut silent = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let http = reqwest::Client::new();
     let health = http
         .get(format!("{}/healthz", broker.url))

@@ -3,8 +3,8 @@
 //! `nexus serve`.
 
 use crate::error::{CliError, CliResult};
-use nexus_listener::{self as listener, Connections, Limits};
 use axum::Router;
+use nexus_listener::{self as listener, Connections, Limits};
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -83,9 +83,9 @@ impl Limits {
         let number = |name: &str| -> Result<Option<u64>, LimitsError> {
             get(name)
                 .map(|v| {
-                    v.trim().parse::<u64>().map_err(|_| {
-                        LimitsError(format!("{name} must be a non-negative integer"))
-                    })
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| LimitsError(format!("{name} must be a non-negative integer")))
                 })
                 .transpose()
         };
