@@ -76,6 +76,9 @@ pub(crate) struct Inner {
     timeout: Duration,
     /// The active agent session, if any (see [`crate::session`]).
     session: crate::session::SessionSlot,
+    user_agent: String,
+    /// The client of `authenticated_fetch`, built on first use (see [`crate::upstream`]).
+    upstream: std::sync::OnceLock<std::result::Result<crate::upstream::UpstreamClient, String>>,
 }
 
 /// A client of the Nexus gateway. Cheap to clone; clones share the connection pool.
@@ -115,12 +118,12 @@ impl NexusClient {
         })?;
         authorization.set_sensitive(true);
         let http = reqwest::Client::builder()
-            // HTTP/1 names go out in Title-Case (`Authorization`, `X-Trial-Key`), not hyper's
-            // lower case: upstreams and MCP servers that read headers from a case-sensitive map
-            // find them. hyper cannot write any other case (`X-API-Key` leaves as `X-Api-Key`);
-            // the language adapters that send through their own HTTP client keep names as written.
+            // HTTP/1 names go out in Title-Case (`Authorization`), not hyper's lower case: a
+            // gateway or proxy that reads headers from a case-sensitive map finds them. reqwest
+            // can write no other case; `authenticated_fetch` sends upstream requests through
+            // `crate::upstream`, which writes names as spelled (`X-API-Key`).
             .http1_title_case_headers()
-            .user_agent(options.user_agent)
+            .user_agent(options.user_agent.clone())
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -136,8 +139,22 @@ impl NexusClient {
                 retry: options.retry,
                 timeout: options.timeout,
                 session: Default::default(),
+                user_agent: options.user_agent,
+                upstream: Default::default(),
             }),
         })
+    }
+
+    /// The client upstream requests of `authenticated_fetch` go through (built once).
+    pub(crate) fn upstream(&self) -> Result<&crate::upstream::UpstreamClient> {
+        self.inner
+            .upstream
+            .get_or_init(|| {
+                crate::upstream::UpstreamClient::new(&self.inner.user_agent, self.inner.timeout)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| NexusError::InvalidRequest(e.clone()))
     }
 
     /// The pooled HTTP client (also used for upstream requests).

@@ -16,10 +16,10 @@ use crate::client::{NexusClient, transport_error};
 use crate::error::{NexusError, Result};
 use crate::strategy::{self, RequestParts, header_names};
 use crate::token::CachedToken;
+use crate::upstream::{Outgoing, header_map};
 use bytes::Bytes;
 use chrono::Utc;
 use nexus_protocol::Strategy;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::fmt;
 use std::sync::Arc;
 
@@ -73,16 +73,30 @@ pub struct FetchResponse {
 
 /// Apply `token`'s strategy to `parts` now.
 pub fn prepare_with(token: Arc<CachedToken>, parts: &RequestParts<'_>) -> Result<PreparedRequest> {
+    Ok(prepare_noting_injected(token, parts)?.0)
+}
+
+/// [`prepare_with`], and the names of the headers the strategy injected.
+fn prepare_noting_injected(
+    token: Arc<CachedToken>,
+    parts: &RequestParts<'_>,
+) -> Result<(PreparedRequest, Vec<String>)> {
     let strategy = token.strategy()?;
     let injection = strategy::apply(strategy, token.credentials(), parts, Utc::now())?;
     let mut headers = parts.headers.to_vec();
     injection.merge_into(&mut headers);
-    Ok(PreparedRequest {
+    let injected = injection
+        .headers
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let prepared = PreparedRequest {
         method: parts.method.to_owned(),
         url: injection.url,
         headers,
         token,
-    })
+    };
+    Ok((prepared, injected))
 }
 
 impl NexusClient {
@@ -134,14 +148,29 @@ impl NexusClient {
             headers: &request.headers,
             body: &body,
         };
-        let prepared = prepare_with(token, &parts)?;
+        let (prepared, injected) = prepare_noting_injected(token, &parts)?;
         let method = reqwest::Method::from_bytes(prepared.method.as_bytes()).map_err(|_| {
             NexusError::InvalidRequest("the method is not a valid HTTP token".into())
         })?;
+        let url = reqwest::Url::parse(&prepared.url)
+            .map_err(|e| NexusError::InvalidRequest(format!("the URL cannot be parsed ({e})")))?;
+        let upstream = self.upstream()?;
+        if !upstream.proxied(&url) {
+            // Header names as written (`crate::upstream`).
+            return upstream
+                .fetch(Outgoing {
+                    method,
+                    url,
+                    headers: &prepared.headers,
+                    body: request.body.clone(),
+                    injected: &injected,
+                })
+                .await;
+        }
         let mut builder = self
             .http()
             .request(method, &prepared.url)
-            .headers(to_header_map(&prepared.headers)?);
+            .headers(header_map(&prepared.headers)?);
         if request.body.is_some() {
             builder = builder.body(body);
         }
@@ -164,25 +193,6 @@ impl NexusClient {
             body,
         })
     }
-}
-
-/// Build a header map; every value is marked sensitive (it may be the injected credential).
-fn to_header_map(headers: &[(String, String)]) -> Result<HeaderMap> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            NexusError::InvalidRequest(format!(
-                "`{}` is not a valid header name",
-                name.escape_debug()
-            ))
-        })?;
-        let mut value = HeaderValue::from_str(value).map_err(|_| {
-            NexusError::InvalidRequest(format!("header `{name}` has an invalid value"))
-        })?;
-        value.set_sensitive(true);
-        map.append(name, value);
-    }
-    Ok(map)
 }
 
 /// A `reqwest`-based client bound to one (workspace, provider): every request it executes is
@@ -288,7 +298,7 @@ impl AuthenticatedClient {
         let prepared = prepare_with(token, &parts)?;
         *request.url_mut() = reqwest::Url::parse(&prepared.url)
             .map_err(|e| NexusError::InvalidRequest(format!("the URL cannot be parsed ({e})")))?;
-        *request.headers_mut() = to_header_map(&prepared.headers)?;
+        *request.headers_mut() = header_map(&prepared.headers)?;
         self.client
             .http()
             .execute(request)

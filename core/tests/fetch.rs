@@ -295,3 +295,29 @@ async fn transport_errors_to_the_upstream_do_not_leak_a_query_key() {
     assert!(!format!("{error:?}").contains(SECRET));
     assert!(!error.to_string().contains(API_KEY));
 }
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_ends_in_a_timeout() {
+    let gateway = TestServer::script(vec![Reply::token("t1", 3600)]).await;
+    let upstream = nexus_testkit::RecordingUpstream::start().await;
+    upstream.script([nexus_testkit::Reply::Silent]);
+    let client = support::client_with(&gateway, |options| {
+        options.timeout = std::time::Duration::from_millis(300);
+    });
+    let request = FetchRequest {
+        method: "GET".into(),
+        url: format!("{}/slow", upstream.url),
+        headers: Vec::new(),
+        body: None,
+    };
+    let error = client
+        .authenticated_fetch(&TokenCache::new(), "ws", "p", request)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "timeout", "{error}");
+    assert_eq!(
+        upstream.count(),
+        1,
+        "the request arrived, the answer never came"
+    );
+}

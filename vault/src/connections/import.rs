@@ -94,7 +94,7 @@ impl ConnectionService {
             .await?;
         self.audit
             .admin_event(Some(workspace_id), "connection.imported", &row.id, caller)
-            .await;
+            .await?;
         Ok(row.info()?)
     }
 

@@ -290,7 +290,7 @@ impl ConnectionService {
             }
         };
         self.store
-            .audit(AuditEvent {
+            .audit_required(AuditEvent {
                 workspace_id: Some(scope.workspace_id),
                 action: "connection.credentials_captured",
                 target: Some(&id),
@@ -299,7 +299,7 @@ impl ConnectionService {
                 request_id: None,
                 detail: Some(&p.name),
             })
-            .await;
+            .await?;
         Ok(())
     }
 }
