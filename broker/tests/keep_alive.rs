@@ -142,7 +142,12 @@ async fn idle_connections_are_refreshed_once_across_replicas_and_busy_ones_are_l
         );
         clock.store(t2 + LEASE_MS + 1, Ordering::SeqCst);
         let retried = worker(&replica, &clock).tick().await.unwrap();
-        assert_eq!(retried.refreshed, std::slice::from_ref(&failed), "{}", db.label);
+        assert_eq!(
+            retried.refreshed,
+            std::slice::from_ref(&failed),
+            "{}",
+            db.label
+        );
         assert_eq!(
             row(&a, &failed).await.health,
             nexus_protocol::webhooks::ConnectionHealth::Ok

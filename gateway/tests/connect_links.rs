@@ -63,7 +63,11 @@ async fn scenario(stack: Stack) {
     for (body, expected, code) in [
         (r#"{"ttl_seconds": 5}"#, 400, "invalid_request"),
         (r#"{"ttl_seconds": 100000}"#, 400, "invalid_request"),
-        (r#"{"providers": ["no-such-provider"]}"#, 404, "provider_not_found"),
+        (
+            r#"{"providers": ["no-such-provider"]}"#,
+            404,
+            "provider_not_found",
+        ),
         (r#"{"providers": ["Not A Name!"]}"#, 400, "invalid_request"),
         (r#"{"workspace_id": "globex"}"#, 400, "invalid_request"),
         (r#"{"user_id": ""}"#, 400, "invalid_request"),
