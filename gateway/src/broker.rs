@@ -13,10 +13,12 @@ use crate::metrics::{BrokerErrorKind, Metrics};
 use nexus_protocol::compat::{
     INTERNAL_REVOKE_SUFFIX, InternalRevokeConnection, RevokeConnectionResponse,
 };
+use nexus_protocol::connect_link::ConnectLinkResponse;
 use nexus_protocol::internal::{
-    CONNECTIONS_PREFIX, EVENTS_PATH, INTERNAL_TOKEN_CHALLENGE, InternalRequestConnection,
-    InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH,
-    VerifyKeyRequest, VerifyKeyResponse,
+    CONNECT_LINKS_PATH, CONNECTIONS_PREFIX, EVENTS_PATH, INTERNAL_TOKEN_CHALLENGE,
+    InternalConnectLink, InternalRequestConnection, InternalResolveRequest, Principal,
+    REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest,
+    VerifyKeyResponse,
 };
 use nexus_protocol::{
     CheckConnectionResponse, ConnectionId, ErrorBody, RequestConnectionResponse, ResolveResponse,
@@ -144,6 +146,15 @@ impl BrokerClient {
             .post(self.url(REQUEST_CONNECTION_PATH))
             .json(request);
         self.call(http, request_id, "request connection").await
+    }
+
+    pub async fn connect_link(
+        &self,
+        request: &InternalConnectLink,
+    ) -> Result<ConnectLinkResponse, ApiError> {
+        let request_id = request.request_id.as_deref().unwrap_or_default();
+        let http = self.http.post(self.url(CONNECT_LINKS_PATH)).json(request);
+        self.call(http, request_id, "connect link").await
     }
 
     pub async fn check_connection(

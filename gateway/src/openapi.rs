@@ -3,6 +3,7 @@
 //! broker's own document, at the broker's `/openapi.json`.
 
 use crate::routes::{connections, health, resolve, sessions};
+use nexus_protocol::connect_link::{ConnectLinkRequest, ConnectLinkResponse};
 use nexus_protocol::{
     CheckConnectionAnswer, CoarseStatus, ConnectionStatus, ErrorBody, RequestConnectionInput,
     RequestConnectionResponse, ResolveResponse, ScopeEnforcement, StrategySpec,
@@ -19,6 +20,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         resolve::resolve,
         connections::request_connection,
+        connections::create_connect_link,
         connections::check_connection,
         connections::connection_token,
         connections::refresh_connection,
@@ -36,6 +38,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         ResolveResponse, StrategySpec, ScopeEnforcement, ErrorBody, RequestConnectionInput,
         RequestConnectionResponse, CheckConnectionAnswer, CoarseStatus, ConnectionStatus,
+        ConnectLinkRequest, ConnectLinkResponse,
     )),
     modifiers(&ApiKeySchemes),
     tags(

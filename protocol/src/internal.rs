@@ -15,6 +15,9 @@ pub const VERIFY_API_KEY_PATH: &str = "/internal/v1/api-keys/verify";
 pub const RESOLVE_PATH: &str = "/internal/v1/resolve";
 /// `POST`: start a connect flow → `RequestConnectionResponse`.
 pub const REQUEST_CONNECTION_PATH: &str = "/internal/v1/request-connection";
+/// `POST`: issue a connect link for the principal's workspace ([`InternalConnectLink`]) → 201
+/// `ConnectLinkResponse` (connect links, design 18 §1).
+pub const CONNECT_LINKS_PATH: &str = "/internal/v1/connect-links";
 /// `GET /internal/v1/workspaces/{workspace_id}/connections/{id}` → `CheckConnectionResponse`.
 /// `GET …/{id}/token` → `ResolveResponse`; `POST …/{id}/refresh` → `ResolveResponse`.
 pub const CONNECTIONS_PREFIX: &str = "/internal/v1/workspaces";
@@ -106,6 +109,16 @@ pub struct InternalRequestConnection {
     pub principal: Principal,
     pub workspace_id: String,
     pub input: RequestConnectionInput,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// Body of [`CONNECT_LINKS_PATH`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InternalConnectLink {
+    pub principal: Principal,
+    pub workspace_id: String,
+    pub link: crate::connect_link::ConnectLinkRequest,
     #[serde(default)]
     pub request_id: Option<String>,
 }

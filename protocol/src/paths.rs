@@ -7,6 +7,9 @@ pub const RESOLVE: &str = "/v1/resolve";
 /// `POST`: start a connect flow ([`crate::RequestConnectionInput`]) →
 /// [`crate::RequestConnectionResponse`].
 pub const REQUEST_CONNECTION: &str = "/v1/request-connection";
+/// `POST`: a signed, single-use link to the broker's connect page for the caller's workspace
+/// ([`crate::connect_link::ConnectLinkRequest`]) → 201 [`crate::connect_link::ConnectLinkResponse`].
+pub const CONNECT_LINKS: &str = "/v1/connect-links";
 /// `GET /v1/check-connection/{connection_id}` → [`crate::CheckConnectionResponse`].
 pub const CHECK_CONNECTION_PREFIX: &str = "/v1/check-connection/";
 /// `GET /v1/token/{connection_id}` → [`crate::ResolveResponse`].

@@ -9,17 +9,25 @@ pub use crate::store::console::ConsoleFilter;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nexus_protocol::ConnectionStatus;
+use nexus_protocol::webhooks::ConnectionHealth;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// Rows per page unless asked otherwise, and the most a page may hold.
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
+/// How far back the console looks for who used a connection.
+pub const USED_BY_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
+
 /// One page of connections and the cursor of the next (if any).
 pub struct ConsolePage {
     pub rows: Vec<ConnectionRow>,
     pub next_cursor: Option<String>,
+    /// Per connection of the page: the principals that resolved it in the last
+    /// [`USED_BY_WINDOW_MS`], most recent first, with when.
+    pub used_by: HashMap<String, Vec<(String, i64)>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -30,8 +38,14 @@ struct Cursor {
 }
 
 fn filter_hash(f: &ConsoleFilter) -> String {
-    let text = serde_json::to_string(&(&f.workspace_id, &f.provider_name, &f.status, &f.user_id))
-        .unwrap_or_default();
+    let text = serde_json::to_string(&(
+        &f.workspace_id,
+        &f.provider_name,
+        &f.status,
+        &f.user_id,
+        &f.health,
+    ))
+    .unwrap_or_default();
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
@@ -54,11 +68,20 @@ pub fn clean_filter(raw: ConsoleFilter) -> Result<ConsoleFilter, VaultError> {
             "status must be pending, active, needs_reauth, revoked or failed",
         ));
     }
+    let health = clean(raw.health)?;
+    if let Some(h) = &health
+        && ConnectionHealth::parse(h).is_none()
+    {
+        return Err(VaultError::invalid(
+            "health must be ok, failing or needs_reauth",
+        ));
+    }
     Ok(ConsoleFilter {
         workspace_id: clean(raw.workspace_id)?,
         provider_name: clean(raw.provider_name)?,
         status,
         user_id: clean(raw.user_id)?,
+        health,
     })
 }
 
@@ -110,5 +133,13 @@ pub async fn connections_page(
     } else {
         None
     };
-    Ok(ConsolePage { rows, next_cursor })
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let used_by = store
+        .recent_usage(&ids, crate::store::now_ms() - USED_BY_WINDOW_MS)
+        .await?;
+    Ok(ConsolePage {
+        rows,
+        next_cursor,
+        used_by,
+    })
 }

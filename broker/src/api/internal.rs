@@ -8,9 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use nexus_protocol::connect_link::ConnectLinkResponse;
 use nexus_protocol::internal::{
-    InternalRequestConnection, InternalResolveRequest, Principal, REQUEST_CONNECTION_PATH,
-    RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest, VerifyKeyResponse,
+    CONNECT_LINKS_PATH, InternalConnectLink, InternalRequestConnection, InternalResolveRequest,
+    Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest,
+    VerifyKeyResponse,
 };
 use nexus_protocol::proxy::{AUDIT_BATCH_PATH, MAX_AUDIT_BATCH, ProxyAuditBatch};
 use nexus_protocol::{
@@ -23,6 +25,8 @@ pub fn router(service: AppState) -> Router<AppState> {
         .route(VERIFY_API_KEY_PATH, post(verify_key))
         .route(RESOLVE_PATH, post(resolve))
         .route(REQUEST_CONNECTION_PATH, post(request_connection))
+        // Connect links for apps (issue 18): the gateway's `POST /v1/connect-links`.
+        .route(CONNECT_LINKS_PATH, post(connect_link))
         // Proxy mode (issue 16): the gateway's audit records of proxied calls.
         .route(AUDIT_BATCH_PATH, post(proxy_audit))
         .route(
@@ -162,6 +166,27 @@ async fn request_connection(
             .request_connection(&req.workspace_id, &req.input, &caller)
             .await?,
     ))
+}
+
+/// A connect link for the caller's workspace. Only a workspace API key may ask: an agent
+/// session acts for a task, not for the people who connect accounts.
+async fn connect_link(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<InternalConnectLink>,
+) -> Result<(axum::http::StatusCode, Json<ConnectLinkResponse>), ApiError> {
+    authorize(&req.principal, &req.workspace_id)?;
+    if !matches!(req.principal, Principal::ApiKey { .. }) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "connect links are issued to a workspace API key, not to an agent session",
+        ));
+    }
+    let link = s
+        .vault
+        .connections()
+        .issue_connect_link(&req.workspace_id, &req.link, nexus_vault::store::now_ms())
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(link)))
 }
 
 async fn check_connection(

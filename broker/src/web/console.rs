@@ -1,8 +1,10 @@
-//! The operators' console (design 18 §4), first part: sign in by exchanging the admin token in
-//! a POST form (never in a URL) for a console session, and the list of every connection with
-//! status, last refresh, last error and expiry; filters are a plain GET form; pages are keyset
-//! cursors (`vault::console`). Sign-in through console IdPs and the detail page come later.
+//! The operators' console (design 18 §4): sign in by exchanging the admin token in a POST form
+//! (never in a URL) for a console session, and the list of every connection with status,
+//! health, last refresh, last error (typed), expiry, keep-alive and who used it in the last 7
+//! days (rendered in `console_view`); filters are a plain GET form; pages are keyset cursors
+//! (`vault::console`). Sign-in through console IdPs and the detail page come later.
 
+use super::console_view::{HEADINGS, connection_row, filters_form};
 use super::layout::{Esc, csrf_input, document, message_page};
 use super::security::{html_response, see_other, with_cookie};
 use super::session::{
@@ -15,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use nexus_vault::console::{ConsoleFilter, clean_filter, connections_page};
-use nexus_vault::store::{now_ms, rfc3339};
+use nexus_vault::store::now_ms;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -89,15 +91,9 @@ struct ListQuery {
     provider: Option<String>,
     status: Option<String>,
     user: Option<String>,
+    health: Option<String>,
     cursor: Option<String>,
     limit: Option<i64>,
-}
-
-fn text_filter(name: &str, label: &str, value: &Option<String>) -> String {
-    format!(
-        "<div><label for=\"f-{name}\">{label}</label><input type=\"text\" id=\"f-{name}\" name=\"{name}\" value=\"{}\"></div>",
-        Esc(value.as_deref().unwrap_or(""))
-    )
 }
 
 /// `GET /console/connections`: one page of connections under the filters.
@@ -118,6 +114,7 @@ async fn connections(
         provider_name: q.provider.clone(),
         status: q.status.clone(),
         user_id: q.user.clone(),
+        health: q.health.clone(),
     }) {
         Ok(f) => f,
         Err(e) => return vault_error_page(e),
@@ -127,58 +124,20 @@ async fn connections(
         Ok(page) => page,
         Err(e) => return vault_error_page(e),
     };
-    let mut body = String::from(
-        "<form method=\"get\" action=\"/console/connections\" class=\"filters\" role=\"search\">",
-    );
-    body.push_str(&text_filter("workspace", "Workspace", &filter.workspace_id));
-    body.push_str(&text_filter("provider", "Provider", &filter.provider_name));
-    body.push_str("<div><label for=\"f-status\">Status</label><select id=\"f-status\" name=\"status\" data-autosubmit>");
-    for st in ["", "active", "needs_reauth", "failed", "pending", "revoked"] {
-        let selected = if filter.status.as_deref().unwrap_or("") == st {
-            " selected"
-        } else {
-            ""
-        };
-        let label = if st.is_empty() { "any" } else { st };
-        body.push_str(&format!(
-            "<option value=\"{st}\"{selected}>{label}</option>"
-        ));
+    let mut body = filters_form(&filter);
+    body.push_str("<table><thead><tr>");
+    for (heading, _) in HEADINGS {
+        body.push_str(&format!("<th scope=\"col\">{heading}</th>"));
     }
-    body.push_str("</select></div>");
-    body.push_str(&text_filter("user", "User", &filter.user_id));
-    body.push_str("<div><button type=\"submit\">Filter</button></div></form>");
-    body.push_str(
-        "<table><thead><tr><th scope=\"col\">Workspace</th><th scope=\"col\">Provider</th><th scope=\"col\">User</th>\
-         <th scope=\"col\">Status</th><th scope=\"col\">Last refresh</th><th scope=\"col\">Last error</th>\
-         <th scope=\"col\">Access expires</th><th scope=\"col\">Keep-alive</th><th scope=\"col\">Updated</th></tr></thead><tbody>",
-    );
+    body.push_str("</tr></thead><tbody>");
     for row in &page.rows {
-        let opt = |v: Option<i64>| v.map(rfc3339).unwrap_or_else(|| "—".into());
-        // Stored `last_error`s are short codes and reasons written by the vault (never a
-        // token); bounded here anyway.
-        let error: String = row
-            .last_error
-            .as_deref()
-            .unwrap_or("—")
-            .chars()
-            .take(200)
-            .collect();
-        body.push_str(&format!(
-            "<tr data-id=\"{id}\"><td>{ws}</td><td>{p}</td><td>{u}</td><td class=\"status\">{st}</td><td>{lr}</td><td>{err}</td><td>{exp}</td><td class=\"keep-alive\">{ka}</td><td>{up}</td></tr>",
-            id = Esc(&row.id),
-            ws = Esc(&row.workspace_id),
-            p = Esc(&row.provider_name),
-            u = Esc(row.user_id.as_deref().unwrap_or("—")),
-            st = Esc(row.status.as_str()),
-            lr = Esc(&opt(row.last_refresh_at)),
-            err = Esc(&error),
-            exp = Esc(&opt(row.access_expires_at)),
-            ka = Esc(&keep_alive_text(row)),
-            up = Esc(&rfc3339(row.updated_at)),
-        ));
+        body.push_str(&connection_row(row, page.used_by.get(&row.id)));
     }
     if page.rows.is_empty() {
-        body.push_str("<tr><td colspan=\"9\">No connections match.</td></tr>");
+        body.push_str(&format!(
+            "<tr><td colspan=\"{}\">No connections match.</td></tr>",
+            HEADINGS.len()
+        ));
     }
     body.push_str("</tbody></table>");
     if let Some(next) = &page.next_cursor {
@@ -188,6 +147,7 @@ async fn connections(
             ("provider", &filter.provider_name),
             ("status", &filter.status),
             ("user", &filter.user_id),
+            ("health", &filter.health),
         ] {
             if let Some(v) = v {
                 qs.append_pair(k, v);
@@ -207,17 +167,4 @@ async fn connections(
         csrf_input(&csrf_for(&s, &session))
     ));
     html_response(StatusCode::OK, document("Connections", &body), &[])
-}
-
-/// The keep-alive cell: when the worker last refreshed the connection and when it is next due
-/// (`—` for a connection of a provider without a policy, or not yet scheduled).
-fn keep_alive_text(row: &nexus_vault::store::connections::ConnectionRow) -> String {
-    match (row.last_keepalive_at, row.next_keepalive_at) {
-        (None, None) => "—".into(),
-        (last, next) => format!(
-            "last {} · next {}",
-            last.map(rfc3339).unwrap_or_else(|| "never".into()),
-            next.map(rfc3339).unwrap_or_else(|| "—".into())
-        ),
-    }
 }

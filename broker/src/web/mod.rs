@@ -5,12 +5,14 @@
 //! - [`security`]: headers, cookies, CSRF, same-origin (shared with other page surfaces);
 //! - [`session`]: the session of a request and the `CsrfForm` extractor;
 //! - [`layout`]: document shell and escaping; [`assets`]: stylesheet and script;
-//! - [`connect`]: `/connect/*` (rendering in [`connect_view`]); [`console`]: `/console/*`.
+//! - [`connect`]: `/connect/*` (rendering in [`connect_view`]); [`console`]: `/console/*`
+//!   (rendering in [`console_view`]).
 
 pub mod assets;
 pub mod connect;
 pub mod connect_view;
 pub mod console;
+pub mod console_view;
 pub mod layout;
 pub mod security;
 pub mod session;

@@ -1,6 +1,6 @@
 //! The connection lifecycle, always in the caller's own workspace:
-//! `POST /v1/request-connection`, `GET /v1/check-connection/{id}`, `GET /v1/token/{id}`,
-//! `POST /v1/refresh/{id}`.
+//! `POST /v1/request-connection`, `POST /v1/connect-links`, `GET /v1/check-connection/{id}`,
+//! `GET /v1/token/{id}`, `POST /v1/refresh/{id}`.
 
 use crate::Gateway;
 use crate::auth::Caller;
@@ -13,7 +13,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use nexus_protocol::internal::InternalRequestConnection;
+use nexus_protocol::connect_link::{ConnectLinkRequest, ConnectLinkResponse};
+use nexus_protocol::internal::{InternalConnectLink, InternalRequestConnection};
 use nexus_protocol::{
     CheckConnectionAnswer, ErrorBody, RequestConnectionInput, RequestConnectionResponse,
     ResolveResponse,
@@ -60,6 +61,44 @@ pub async fn request_connection(
     };
     let response = gateway.inner.broker.request_connection(&request).await?;
     Ok(private_json(&response))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/connect-links",
+    tag = "connections",
+    request_body = ConnectLinkRequest,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "A signed, single-use link to the broker's connect page for the caller's workspace", body = ConnectLinkResponse),
+        (status = 400, description = "Malformed body, unknown field, bad `user_id` or `ttl_seconds` out of range", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 403, description = "An agent session: links are issued to a workspace API key", body = ErrorBody),
+        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
+pub async fn create_connect_link(
+    State(gateway): State<Gateway>,
+    Caller(principal): Caller,
+    Extension(request_id): Extension<RequestId>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    // Shape only (unknown fields and provider names refused by the protocol's types); the
+    // broker owns the rules (TTL range, user id, which principal may ask).
+    let link: ConnectLinkRequest = json_body(body, gateway.inner.config.max_body_bytes)?;
+    let request = InternalConnectLink {
+        workspace_id: principal.workspace_id().to_owned(),
+        principal,
+        link,
+        request_id: Some(request_id.as_str().to_owned()),
+    };
+    let response = gateway.inner.broker.connect_link(&request).await?;
+    let mut response = private_json(&response);
+    *response.status_mut() = axum::http::StatusCode::CREATED;
+    Ok(response)
 }
 
 #[utoipa::path(

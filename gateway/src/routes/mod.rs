@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 /// checks these and the document list the same paths).
 pub mod paths {
     pub use nexus_protocol::paths::{
-        CHECK_CONNECTION, REFRESH, REQUEST_CONNECTION, RESOLVE, TOKEN,
+        CHECK_CONNECTION, CONNECT_LINKS, REFRESH, REQUEST_CONNECTION, RESOLVE, TOKEN,
     };
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
@@ -50,6 +50,7 @@ pub mod paths {
     pub const ALL: &[&str] = &[
         RESOLVE,
         REQUEST_CONNECTION,
+        CONNECT_LINKS,
         CHECK_CONNECTION,
         TOKEN,
         REFRESH,
@@ -80,6 +81,7 @@ pub fn router(gateway: Gateway) -> Router {
             paths::REQUEST_CONNECTION,
             post(connections::request_connection),
         )
+        .route(paths::CONNECT_LINKS, post(connections::create_connect_link))
         .route(paths::CHECK_CONNECTION, get(connections::check_connection))
         .route(paths::TOKEN, get(connections::connection_token))
         .route(paths::REFRESH, post(connections::refresh_connection))

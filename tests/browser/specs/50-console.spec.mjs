@@ -1,8 +1,9 @@
-// The operators' console: admin-token sign-in by POST (the token never in a URL), filters, and
-// a keyset page walk that returns every matching connection exactly once.
+// The operators' console: admin-token sign-in by POST (the token never in a URL), filters
+// (status, health, user), the health columns (health, typed last error, who used it), and a
+// keyset page walk that returns every matching connection exactly once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admin, adminTokenForLoginForm, broker, connections, openBrowser, screenshot } from '../lib/harness.mjs';
+import { admin, adminTokenForLoginForm, broker, connections, openBrowser, resolve, screenshot } from '../lib/harness.mjs';
 
 test('console sign-in, filters and pagination', async () => {
   for (let i = 0; i < 7; i += 1) {
@@ -12,6 +13,9 @@ test('console sign-in, filters and pagination', async () => {
     assert.equal(res.status, 201, JSON.stringify(res.body));
   }
   const expected = (await connections()).filter((c) => c.provider_name === 'keyapi').map((c) => c.id).sort();
+  // An agent's resolve through the gateway: the console names its API key under "Used by".
+  const resolved = await resolve('keyapi');
+  assert.equal(resolved.status, 200, JSON.stringify(resolved.body));
 
   const { browser, page, evidence } = await openBrowser();
   try {
@@ -42,8 +46,37 @@ test('console sign-in, filters and pagination', async () => {
     await page.goto(`${broker}/console/connections?provider=keyapi`);
     await page.getByLabel('Status').selectOption('revoked');
     await page.waitForURL(/status=revoked/);
-    const statuses = await page.locator('tbody tr[data-id] td.status').allInnerTexts();
+    const statuses = await page.locator('tbody tr[data-id] td[data-col="status"]').allInnerTexts();
     assert.ok(statuses.every((s) => s === 'revoked'));
+
+    // Health filter (select, submitted by the script) and the health columns.
+    await page.goto(`${broker}/console/connections?provider=keyapi`);
+    await page.getByLabel('Health').selectOption('ok');
+    await page.waitForURL(/health=ok/);
+    const healthy = await page.locator('tbody tr[data-id] td[data-col="health"]').allInnerTexts();
+    assert.ok(healthy.length >= expected.length, `${healthy.length} rows`);
+    assert.ok(healthy.every((h) => h === 'ok'), healthy.join());
+    const usedBy = await page.locator('tbody tr[data-id] td[data-col="used-by"]').allInnerTexts();
+    assert.ok(usedBy.some((u) => u.startsWith('api_key:')), usedBy.join());
+    const headings = await page.locator('thead th').allInnerTexts();
+    for (const h of ['Status', 'Health', 'Last refresh', 'Last error', 'Access expires', 'Keep-alive', 'Used by (7 days)']) {
+      assert.ok(headings.includes(h), `${h} in ${headings.join()}`);
+    }
+    await screenshot(page, 'console-health');
+    await page.getByLabel('Health').selectOption('needs_reauth');
+    await page.waitForURL(/health=needs_reauth/);
+    assert.equal(await page.locator('tbody tr[data-id]').count(), 0);
+    await page.getByRole('cell', { name: 'No connections match.' }).waitFor();
+    // A text filter by keyboard: one user, one row.
+    await page.goto(`${broker}/console/connections`);
+    await page.getByLabel('User').fill('console-3');
+    await page.getByLabel('User').press('Enter');
+    await page.waitForURL(/user=console-3/);
+    assert.equal(await page.locator('tbody tr[data-id]').count(), 1);
+    assert.equal(await page.locator('tbody td[data-col="user"]').innerText(), 'console-3');
+    await screenshot(page, 'console-filtered');
+    const bad = await page.goto(`${broker}/console/connections?health=sick`);
+    assert.equal(bad.status(), 400);
 
     const garbage = await page.goto(`${broker}/console/connections?cursor=garbage`);
     assert.equal(garbage.status(), 400);

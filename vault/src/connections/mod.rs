@@ -9,7 +9,8 @@
 //! - `narrowing`: access tokens minted with fewer scopes for agent sessions;
 //! - `links`: signed, single-use connect links; `page`: what the connect page shows and does;
 //! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider;
-//! - `keep_alive`: the worker that refreshes idle connections of providers with a policy.
+//! - `keep_alive`: the worker that refreshes idle connections of providers with a policy;
+//! - `usage`: who resolved each connection recently (for the console).
 
 mod connect;
 pub mod disconnect;
@@ -24,6 +25,7 @@ pub mod refresh;
 mod resolve;
 pub mod revocation;
 mod revoke;
+mod usage;
 
 pub use connect::{CaptureForm, Captured};
 pub use import::ImportConnection;
@@ -52,6 +54,8 @@ pub struct ConnectionService {
     oauth: Arc<OAuthClient>,
     refresh: RefreshEngine,
     narrowed: NarrowedTokens,
+    /// Who resolved what recently (the console's "used by"), coalesced in memory.
+    usage: usage::UsageRecorder,
     audit: AuditService,
     /// Base of the broker's browser routes (connect form, re-authorization links).
     public_url: String,
@@ -72,6 +76,7 @@ impl ConnectionService {
             oauth,
             refresh,
             narrowed: NarrowedTokens::default(),
+            usage: Default::default(),
             audit,
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             redirect_uri: config.redirect_uri(),

@@ -37,9 +37,12 @@ impl ConnectionService {
                 return Err(self.missing_connection_error(provider_name).await);
             };
             let id = row.id.clone();
-            self.resolve_row(row, min_ttl, force)
+            let resolved = self
+                .resolve_row(row, min_ttl, force)
                 .await
-                .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))
+                .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))?;
+            self.usage.touch(&self.store, &id, &caller.principal).await;
+            Ok(resolved)
         }
         .await;
         self.audit_issue(workspace_id, provider_name, caller, result)
@@ -75,7 +78,9 @@ impl ConnectionService {
                 .get_connection(workspace_id, id)
                 .await?
                 .ok_or_else(connection_not_found)?;
-            self.resolve_row(row, None, force).await
+            let resolved = self.resolve_row(row, None, force).await?;
+            self.usage.touch(&self.store, id, &caller.principal).await;
+            Ok(resolved)
         }
         .await;
         self.audit_issue(workspace_id, id, caller, result)

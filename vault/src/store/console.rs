@@ -12,6 +12,8 @@ pub struct ConsoleFilter {
     pub provider_name: Option<String>,
     pub status: Option<String>,
     pub user_id: Option<String>,
+    /// `ok`, `failing` or `needs_reauth` (`connections.health`).
+    pub health: Option<String>,
 }
 
 impl Store {
@@ -31,6 +33,7 @@ impl Store {
             ("provider_name", &filter.provider_name),
             ("status", &filter.status),
             ("user_id", &filter.user_id),
+            ("health", &filter.health),
         ] {
             if let Some(v) = value {
                 values.push(v);

@@ -29,6 +29,7 @@ pub mod pending;
 pub mod providers;
 pub mod rotation;
 pub mod signing_keys;
+pub mod usage;
 pub mod webhooks;
 pub mod workspaces;
 
