@@ -10,6 +10,7 @@
 //! - [`convert`]: the plain objects crossing the boundary (credential, request, connection).
 //! - [`error`]: how a core error travels to JavaScript, and the core's error table
 //!   (`errorTable`, which `src/errors.ts` is checked against).
+//! - [`resource_server`]: `NativeResourceServer`, the core's MCP resource-server kit.
 //! - [`vectors`]: the strategy engine as a pure function, for the shared conformance vectors.
 //!
 //! Nothing here writes to stdout: the core logs through `tracing`, and no subscriber is installed.
@@ -18,6 +19,7 @@ pub mod bridge;
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod resource_server;
 pub mod session;
 pub mod vectors;
 

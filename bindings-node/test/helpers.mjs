@@ -165,6 +165,8 @@ export async function startStack(t) {
     adminToken: env.NEXUS_ADMIN_TOKEN,
     apiKey: env.NEXUS_API_KEY,
     workspaceId: env.NEXUS_WORKSPACE_ID,
+    /** The development login's password (the authorization server's `/as/login/dev`). */
+    devLoginPassword: env.NEXUS_DEV_LOGIN_PASSWORD,
     /** Call the broker admin API; returns the parsed JSON body, throws on non-2xx. */
     async admin(method, pathname, body) {
       const r = await fetch(`${env.NEXUS_BROKER_URL}${pathname}`, {

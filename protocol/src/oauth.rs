@@ -259,6 +259,14 @@ pub fn normalize_resource(uri: &str) -> Result<String, &'static str> {
     })
 }
 
+/// RFC 6749 §3.3 scope-token syntax (printable ASCII, no space, `"` or `\`), at most 128 bytes.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
 /// The admin path of a workspace's MCP resources.
 pub fn mcp_resources_path(workspace: &str) -> String {
     format!("/admin/v1/workspaces/{workspace}/mcp-resources")

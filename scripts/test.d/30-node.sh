@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Node SDK: build the native addon (napi, debug) and the TypeScript layer (tsc --strict), build
-# the MCP example, then run every test in bindings-node/test/ with node's test runner.
+# the MCP examples (stdio and remote), then run every test in bindings-node/test/ with node's test runner.
 #
 # The end-to-end tests need `nexus` and `nexus-testkit` (built here); under CI a missing stack
 # is a failure (NEXUS_REQUIRE_STACK=1), on a laptop those tests skip.
@@ -27,6 +27,7 @@ node scripts/write-esm-entry.cjs
 npx tsc -p test/tsconfig.json
 
 (cd "$ROOT/examples/ts-mcp" && npx tsc -p tsconfig.json)
+(cd "$ROOT/examples/ts-mcp-remote" && npx tsc -p tsconfig.json)
 
 # One file at a time: the end-to-end files each start their own stack, and the machine is small.
 node --test --test-concurrency=1 test/

@@ -92,18 +92,16 @@ fn invalid(what: impl Into<String>) -> NexusError {
 }
 
 fn check_scopes<'a>(scopes: impl IntoIterator<Item = &'a String>) -> Result<()> {
-    for scope in scopes {
-        let ok = !scope.is_empty()
-            && scope
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-        if !ok {
-            return Err(invalid(
-                "scopes must be non-empty RFC 6749 scope tokens (printable ASCII, no space, quote or backslash)",
-            ));
-        }
+    if scopes
+        .into_iter()
+        .all(|s| nexus_protocol::oauth::is_scope_token(s))
+    {
+        Ok(())
+    } else {
+        Err(invalid(
+            "scopes must be RFC 6749 scope tokens (printable ASCII, no space, quote or backslash)",
+        ))
     }
-    Ok(())
 }
 
 impl ResourceServer {

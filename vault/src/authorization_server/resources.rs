@@ -18,13 +18,8 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 /// crate, so resource servers compare audiences exactly as they were minted).
 pub use nexus_protocol::oauth::normalize_resource as normalize;
 
-/// RFC 6749 §3.3 scope-token syntax (printable ASCII, no space, `"` or `\`).
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
+/// RFC 6749 §3.3 scope-token syntax (in the protocol crate: resource servers check it too).
+pub use nexus_protocol::oauth::is_scope_token;
 
 impl AuthorizationServerService {
     /// Register an MCP server's resource URI in a workspace.
