@@ -3,7 +3,7 @@
 
 use crate::errors::{NativeError, invalid_input};
 use crate::runtime::run;
-use crate::token::{NativeToken, NativeTokenCache};
+use crate::token::{NativeCacheHit, NativeToken, NativeTokenCache};
 use nexus_sdk::fetch::prepare_with;
 use nexus_sdk::{
     ClientOptions, FetchRequest, NexusClient, RequestConnectionInput, ResolveOptions, RetryPolicy,
@@ -150,16 +150,17 @@ impl NativeClient {
         Ok(NativeToken::new(Arc::new(token)))
     }
 
-    /// A fresh cached token for the current principal, without I/O (the hit path).
+    /// A fresh cached token for the current principal, without I/O, and how long it stays
+    /// usable (the Kotlin layer's copy of a hit is refilled from here).
     pub fn peek_cached(
         &self,
         cache: Arc<NativeTokenCache>,
         workspace_id: String,
         provider: String,
-    ) -> Option<Arc<NativeToken>> {
+    ) -> Option<NativeCacheHit> {
         self.inner
             .peek_cached(&cache.inner, &workspace_id, &provider)
-            .map(NativeToken::new)
+            .map(|token| NativeCacheHit::new(&cache.inner, token))
     }
 
     /// A credential through `cache` (single flight on a miss); `force_refresh` bypasses it.
@@ -169,15 +170,16 @@ impl NativeClient {
         workspace_id: String,
         provider: String,
         force_refresh: bool,
-    ) -> Result<Arc<NativeToken>, NativeError> {
+    ) -> Result<NativeCacheHit, NativeError> {
         let client = self.inner.clone();
+        let shared = cache.clone();
         let token = run(async move {
             client
-                .resolve_through(&cache.inner, &workspace_id, &provider, force_refresh)
+                .resolve_through(&shared.inner, &workspace_id, &provider, force_refresh)
                 .await
         })
         .await?;
-        Ok(NativeToken::new(token))
+        Ok(NativeCacheHit::new(&cache.inner, token))
     }
 
     /// Drop the cached token of (workspace, provider) for the current principal.
@@ -194,15 +196,16 @@ impl NativeClient {
         workspace_id: String,
         provider: String,
         rejected: Arc<NativeToken>,
-    ) -> Result<Arc<NativeToken>, NativeError> {
+    ) -> Result<NativeCacheHit, NativeError> {
         let client = self.inner.clone();
+        let shared = cache.clone();
         let token = run(async move {
             client
-                .replace_rejected(&cache.inner, &workspace_id, &provider, &rejected.inner)
+                .replace_rejected(&shared.inner, &workspace_id, &provider, &rejected.inner)
                 .await
         })
         .await?;
-        Ok(NativeToken::new(token))
+        Ok(NativeCacheHit::new(&cache.inner, token))
     }
 
     /// Whether an upstream status means the credential was refused (the 401 rule applies).

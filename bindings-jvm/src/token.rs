@@ -2,7 +2,7 @@
 
 use nexus_sdk::{CachedToken, TokenCache};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A thread-safe token cache with single-flight misses (the core's).
 #[derive(uniffi::Object)]
@@ -49,6 +49,26 @@ impl NativeTokenCache {
             misses: s.misses,
             fetches: s.fetches,
             joined: s.joined,
+        }
+    }
+}
+
+/// A token the cache serves, and for how long it may keep serving it (the core's freshness rule,
+/// [`TokenCache::usable_for`], measured when the call returns). The Kotlin layer keeps a copy of
+/// it for at most that long and drops it on any write to the cache or change of principal, so a
+/// hit from Java crosses no FFI boundary.
+#[derive(uniffi::Record)]
+pub struct NativeCacheHit {
+    pub token: Arc<NativeToken>,
+    pub usable_for_nanos: u64,
+}
+
+impl NativeCacheHit {
+    pub(crate) fn new(cache: &TokenCache, token: Arc<CachedToken>) -> Self {
+        let left = cache.usable_for(&token, Instant::now());
+        Self {
+            usable_for_nanos: u64::try_from(left.as_nanos()).unwrap_or(u64::MAX),
+            token: NativeToken::new(token),
         }
     }
 }

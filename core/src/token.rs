@@ -147,9 +147,17 @@ impl CachedToken {
     /// True while `now < valid_until - buffer`: the cache may serve it.
     #[inline]
     pub fn is_fresh(&self, now: Instant, buffer: Duration) -> bool {
-        match now.checked_add(buffer) {
-            Some(limit) => limit < self.valid_until,
-            None => false,
+        !self.fresh_for(now, buffer).is_zero()
+    }
+
+    /// How much longer, from `now`, the cache may serve this token with safety buffer `buffer`
+    /// (zero once it may not): the freshness rule as a duration, for a binding that keeps its
+    /// own copy of a hit and must stop using it exactly when the cache would.
+    #[inline]
+    pub fn fresh_for(&self, now: Instant, buffer: Duration) -> Duration {
+        match self.valid_until.checked_sub(buffer) {
+            Some(limit) => limit.saturating_duration_since(now),
+            None => Duration::ZERO,
         }
     }
 }

@@ -228,3 +228,30 @@ fn two_caches_do_not_share_thread_copies() {
     );
     assert!(b.get("ws", "p").is_none());
 }
+
+/// `usable_for` is the freshness rule as a duration (what the JVM binding's copy of a hit lives
+/// by): positive exactly while the cache serves the token, and shortened by the safety buffer.
+#[test]
+fn usable_for_ends_when_the_cache_stops_serving() {
+    let buffer = Duration::from_secs(30);
+    let cache = TokenCache::with_safety_buffer(buffer);
+    let t = token("t"); // expires_in 3600
+    let now = Instant::now();
+    let left = cache.usable_for(&t, now);
+    assert!(
+        left > Duration::from_secs(3500) && left <= Duration::from_secs(3570),
+        "{left:?}"
+    );
+    assert!(t.is_fresh(now + left - Duration::from_millis(1), buffer));
+    assert!(
+        !t.is_fresh(now + left, buffer),
+        "the end of usable_for is the end of freshness"
+    );
+    assert_eq!(cache.usable_for(&t, now + left), Duration::ZERO);
+    assert_eq!(
+        cache.usable_for(&t, now + Duration::from_secs(4000)),
+        Duration::ZERO
+    );
+    let unbuffered = TokenCache::with_safety_buffer(Duration::ZERO);
+    assert_eq!(unbuffered.usable_for(&t, now), left + buffer);
+}

@@ -117,6 +117,13 @@ impl TokenCache {
         self.inner.get(workspace_id, provider)
     }
 
+    /// How much longer, from `now`, this cache would serve `token` (zero: not any more). A
+    /// binding that keeps its own copy of a hit uses it for this long at most, and drops it
+    /// sooner on any write to the cache.
+    pub fn usable_for(&self, token: &CachedToken, now: Instant) -> Duration {
+        token.fresh_for(now, self.inner.safety_buffer)
+    }
+
     /// Store a token (replacing any older one for the key).
     pub fn insert(&self, workspace_id: &str, provider: &str, token: CachedToken) {
         let mut token = token;

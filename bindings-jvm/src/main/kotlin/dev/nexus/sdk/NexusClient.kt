@@ -1,5 +1,6 @@
 package dev.nexus.sdk
 
+import dev.nexus.sdk.ffi.NativeCacheHit
 import dev.nexus.sdk.ffi.NativeClient
 import dev.nexus.sdk.ffi.NativeClientOptions
 import dev.nexus.sdk.ffi.NativeConnectionRequest
@@ -44,6 +45,13 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
         )
     }
 
+    /**
+     * Who resolves, as a version the JVM's copies of cache hits ([HeldHits]) are tagged with:
+     * changed around every session start or close, since those change the core's cache
+     * namespace.
+     */
+    private val principal = Versions()
+
     val gatewayUrl: String get() = native.gatewayUrl()
 
     // --- resolve -------------------------------------------------------------------------------
@@ -73,24 +81,36 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
      */
     suspend fun getCachedToken(cache: TokenCache, workspaceId: String, provider: String): Token =
         peek(cache, workspaceId, provider)
-            ?: native { Token(native.resolveCached(cache.native, workspaceId, provider, false)) }
+            ?: hold(cache, workspaceId, provider) { native.resolveCached(cache.native, workspaceId, provider, false) }!!
 
     fun getCachedTokenBlocking(cache: TokenCache, workspaceId: String, provider: String): Token =
         peek(cache, workspaceId, provider) ?: blocking { getCachedToken(cache, workspaceId, provider) }
 
+    /** A hit: the JVM's copy when it is current (no native call), else the core's cache. */
     private fun peek(cache: TokenCache, workspaceId: String, provider: String): Token? =
-        native.peekCached(cache.native, workspaceId, provider)?.let(::Token)
+        cache.held.get(principal, workspaceId, provider)
+            ?: hold(cache, workspaceId, provider) { native.peekCached(cache.native, workspaceId, provider) }
+
+    /** Make a native call that answers a hit of [cache] and keep a copy of it (see [HeldHits]). */
+    private inline fun hold(cache: TokenCache, workspaceId: String, provider: String, call: () -> NativeCacheHit?): Token? {
+        // Tags first, then the clock, then the native call (see HeldHits).
+        val principalTag = principal.current()
+        val writesTag = cache.held.writes.current()
+        val clock = System.nanoTime()
+        val hit = native(call) ?: return null
+        return cache.held.keep(principal, principalTag, writesTag, clock, workspaceId, provider, hit)
+    }
 
     /** Drop the cached token of (workspace, provider) for the current principal. */
     fun invalidate(cache: TokenCache, workspaceId: String, provider: String) =
-        native.invalidate(cache.native, workspaceId, provider)
+        written(cache) { native.invalidate(cache.native, workspaceId, provider) }
 
     /**
      * After an upstream refused [rejected] (401): the core drops it and forces one refresh
      * through the single flight, unless a concurrent caller already replaced it.
      */
     suspend fun replaceRejected(cache: TokenCache, workspaceId: String, provider: String, rejected: Token): Token =
-        native { Token(native.replaceRejected(cache.native, workspaceId, provider, rejected.native)) }
+        written(cache) { native { Token(native.replaceRejected(cache.native, workspaceId, provider, rejected.native).token) } }
 
     fun replaceRejectedBlocking(cache: TokenCache, workspaceId: String, provider: String, rejected: Token): Token =
         blocking { replaceRejected(cache, workspaceId, provider, rejected) }
@@ -124,14 +144,17 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
         url: String,
         headers: List<Pair<String, String>> = emptyList(),
         body: ByteArray? = null,
-    ): FetchResponse = native {
-        val r = native.fetch(
-            cache.native,
-            workspaceId,
-            provider,
-            NativeRequest(method, url, headers.map { NativeHeader(it.first, it.second) }, body),
-        )
-        FetchResponse(r.status.toInt(), r.headers.map { it.name to it.value }, r.body)
+    ): FetchResponse = written(cache) {
+        // The core applies the 401 rule itself, which may replace the cached token.
+        native {
+            val r = native.fetch(
+                cache.native,
+                workspaceId,
+                provider,
+                NativeRequest(method, url, headers.map { NativeHeader(it.first, it.second) }, body),
+            )
+            FetchResponse(r.status.toInt(), r.headers.map { it.name to it.value }, r.body)
+        }
     }
 
     @JvmOverloads
@@ -205,8 +228,10 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
         ttl: Duration? = null,
         onBehalfOf: String? = null,
         agentCredential: String? = null,
-    ): AgentSession = native {
-        native.startSession(NativeSessionRequest(scopes, ttl?.seconds?.toULong(), onBehalfOf, agentCredential)).let(::AgentSession)
+    ): AgentSession = principalChange {
+        native {
+            native.startSession(NativeSessionRequest(scopes, ttl?.seconds?.toULong(), onBehalfOf, agentCredential)).let(::AgentSession)
+        }
     }
 
     @JvmOverloads
@@ -221,7 +246,7 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
     val session: AgentSession? get() = native.session()?.let(::AgentSession)
 
     /** Revoke the active session and go back to the API key (a no-op without one). */
-    suspend fun closeSession() = native { native.closeSession() }
+    suspend fun closeSession() = principalChange { native { native.closeSession() } }
 
     fun closeSessionBlocking() = blocking { closeSession() }
 
@@ -230,7 +255,14 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
 
     fun sessionStatusBlocking(): String = blocking { sessionStatus() }
 
-    override fun close() = native.close()
+    /** Run a call that may change the principal; copies taken under the old one stop serving. */
+    private inline fun <T> principalChange(call: () -> T): T = principal.changing(call)
+
+    /** Run a call that may write to [cache]'s native cache; the JVM's copies stop serving. */
+    private inline fun <T> written(cache: TokenCache, call: () -> T): T = cache.held.writing(call)
+
+    // A closed client answers nothing, so its copies of hits must not either.
+    override fun close() = principal.changing { native.close() }
 
     override fun toString() = "NexusClient(gatewayUrl=$gatewayUrl)"
 }

@@ -17,14 +17,17 @@ class TokenCache @JvmOverloads constructor(
 ) : AutoCloseable {
     internal val native = NativeTokenCache(safetyBuffer?.toMillis()?.toULong())
 
+    /** The JVM's copies of recent hits, so that a hit makes no native call (see [HeldHits]). */
+    internal val held = HeldHits()
+
     val size: Long get() = native.len().toLong()
 
-    fun clear() = native.clear()
+    fun clear() = held.writing { native.clear() }
 
     /** Counters of the slow path: misses, gateway fetches started, misses that joined a flight. */
     fun stats(): CacheStats = native.stats().let(::CacheStats)
 
-    override fun close() = native.close()
+    override fun close() = held.writing { native.close() }
 }
 
 /** Counters of a [TokenCache]'s slow path. */
@@ -50,7 +53,7 @@ class Token internal constructor(internal val native: NativeToken) {
     val secondsRemaining: Long? get() = native.secondsRemaining()?.toLong()
 
     /** Identifies this resolve: a replaced (refreshed) token has another generation. */
-    val generation: Long get() = native.generation().toLong()
+    val generation: Long = native.generation().toLong()
 
     override fun toString() = "Token(type=$tokenType, generation=$generation, value=[redacted])"
 }
