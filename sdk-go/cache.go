@@ -3,6 +3,7 @@ package oauthsdk
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,16 +15,53 @@ import (
 // expire from being handed to a request that would reach the provider too late.
 type TokenCache struct {
 	buffer time.Duration
-	now    func() time.Time
+	// now is the clock of freshness decisions; nil is the real clock (see entry.fresh).
+	now func() time.Time
 
-	mu      sync.RWMutex
-	entries map[cacheKey]*Credential
+	// entries is an immutable snapshot (cache_snapshot.go), replaced whole (copy on write,
+	// under mu) on every change: the hit path is one atomic load and one map lookup, with no
+	// lock and no write to shared memory. Writes are rare (a miss, a refresh, an
+	// invalidation) and copy the map's top level.
+	entries atomic.Pointer[snapshot]
+	// mu serialises writers of entries and guards flights.
+	mu      sync.Mutex
 	flights map[flightKey]*flight
 }
 
-// cacheKey names a credential. client separates gateways and API keys sharing a cache.
+// entry is a cached credential and the instant it stops being served (expiry - buffer),
+// computed once when it is stored.
+type entry struct {
+	cred       *Credential
+	freshUntil time.Time
+}
+
+// cacheKey names a credential. client is the interned identity of the gateway and API key
+// (see internIdentity): a number hashes faster than the identity string on every hit. session
+// is the agent session's id, empty without one.
 type cacheKey struct {
-	client, workspace, provider string
+	client              uint64
+	session             string
+	workspace, provider string
+}
+
+// identities interns client identities (gateway URL + API key hash) as small numbers, so
+// Clients with the same gateway and API key share their credentials in a TokenCache, as
+// before. It grows with the number of distinct (gateway, API key) pairs a process uses.
+var identities = struct {
+	sync.Mutex
+	ids map[string]uint64
+}{ids: make(map[string]uint64)}
+
+// internIdentity returns the number of identity, assigning the next one on first use.
+func internIdentity(identity string) uint64 {
+	identities.Lock()
+	defer identities.Unlock()
+	id, ok := identities.ids[identity]
+	if !ok {
+		id = uint64(len(identities.ids)) + 1
+		identities.ids[identity] = id
+	}
+	return id
 }
 
 // flightKey separates a forced refresh from an ordinary miss: a caller that saw a 401 must not
@@ -51,12 +89,9 @@ func NewTokenCache(buffer time.Duration) *TokenCache {
 	if buffer < 0 {
 		buffer = 0
 	}
-	return &TokenCache{
-		buffer:  buffer,
-		now:     time.Now,
-		entries: make(map[cacheKey]*Credential),
-		flights: make(map[flightKey]*flight),
-	}
+	c := &TokenCache{buffer: buffer, flights: make(map[flightKey]*flight)}
+	c.entries.Store(&snapshot{})
+	return c
 }
 
 // Buffer returns the safety buffer.
@@ -64,30 +99,32 @@ func (c *TokenCache) Buffer() time.Duration { return c.buffer }
 
 // Len returns the number of credentials held (fresh or not).
 func (c *TokenCache) Len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
+	return c.entries.Load().len()
 }
 
 // Clear drops every credential.
 func (c *TokenCache) Clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	clear(c.entries)
+	c.entries.Store(&snapshot{})
 }
 
-// fresh reports whether cred may still be served at now.
-func (c *TokenCache) fresh(cred *Credential, now time.Time) bool {
-	return now.Before(cred.expiry.Add(-c.buffer))
+// fresh reports whether e may still be served now (now < expiry - buffer).
+func (c *TokenCache) fresh(e entry) bool {
+	if c.now == nil {
+		// The same comparison as time.Now().Before(e.freshUntil), but time.Until reads only
+		// the monotonic clock when freshUntil carries a monotonic reading (credentials
+		// received on the real clock do): one clock read instead of two, which is most of
+		// the hit's cost on a virtual machine.
+		return time.Until(e.freshUntil) > 0
+	}
+	return c.now().Before(e.freshUntil)
 }
 
 // lookup returns the cached credential for key if it is still fresh.
 func (c *TokenCache) lookup(key cacheKey) (*Credential, bool) {
-	c.mu.RLock()
-	cred, ok := c.entries[key]
-	c.mu.RUnlock()
-	if ok && c.fresh(cred, c.now()) {
-		return cred, true
+	if e, ok := c.entries.Load().get(key); ok && c.fresh(e) {
+		return e.cred, true
 	}
 	return nil, false
 }
@@ -95,8 +132,9 @@ func (c *TokenCache) lookup(key cacheKey) (*Credential, bool) {
 // invalidate drops key's credential.
 func (c *TokenCache) invalidate(key cacheKey) {
 	c.mu.Lock()
-	delete(c.entries, key)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	next := c.entries.Load().without(key)
+	c.entries.Store(&next)
 }
 
 // getOrResolve serves key from the cache or, on a miss, runs (or joins) one resolve for it.
@@ -119,9 +157,9 @@ func (c *TokenCache) replace(ctx context.Context, key cacheKey, stale *Credentia
 func (c *TokenCache) join(ctx context.Context, fk flightKey, stale *Credential, resolve resolveFunc) (*Credential, error) {
 	c.mu.Lock()
 	// Re-check under the write lock: another flight may have finished since the lookup.
-	if cred, ok := c.entries[fk.cacheKey]; ok && cred != stale && c.fresh(cred, c.now()) {
+	if e, ok := c.entries.Load().get(fk.cacheKey); ok && e.cred != stale && c.fresh(e) {
 		c.mu.Unlock()
-		return cred, nil
+		return e.cred, nil
 	}
 	f, running := c.flights[fk]
 	if !running {
@@ -147,7 +185,9 @@ func (c *TokenCache) run(ctx context.Context, fk flightKey, f *flight, resolve r
 	cred, err := resolve(ctx)
 	c.mu.Lock()
 	if err == nil {
-		c.entries[fk.cacheKey] = cred
+		e := entry{cred: cred, freshUntil: cred.expiry.Add(-c.buffer)}
+		next := c.entries.Load().with(fk.cacheKey, e)
+		c.entries.Store(&next)
 	}
 	delete(c.flights, fk)
 	f.cred, f.err = cred, err

@@ -101,6 +101,19 @@ func TestCacheDoesNotKeepErrorsAndSeparatesKeys(t *testing.T) {
 	if _, err := nexus.GetCachedToken(ctx, cache, "ws", "github"); err != nil || g.resolves.Load() != 6 {
 		t.Fatalf("after invalidate: %v, resolves %d", err, g.resolves.Load())
 	}
+	// Invalidating one client's entry left the other client's entry for the same pair, and a
+	// new Client with the same gateway and API key shares the first client's entries.
+	if _, err := other.GetCachedToken(ctx, cache, "ws", "github"); err != nil || g.resolves.Load() != 6 {
+		t.Fatalf("other client after invalidate: %v, resolves %d", err, g.resolves.Load())
+	}
+	same, _ := newTestClient(g)
+	if _, err := same.GetCachedToken(ctx, cache, "ws2", "github"); err != nil || g.resolves.Load() != 6 {
+		t.Fatalf("same gateway and key: %v, resolves %d", err, g.resolves.Load())
+	}
+	cache.Clear()
+	if cache.Len() != 0 {
+		t.Fatalf("after Clear: %d entries", cache.Len())
+	}
 }
 
 func TestCallerGivingUpDoesNotFailTheOthersWaiting(t *testing.T) {

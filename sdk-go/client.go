@@ -33,9 +33,9 @@ type Client struct {
 	now        func() time.Time
 	// sleep waits between retries; tests replace it to observe the delays without waiting.
 	sleep func(ctx context.Context, d time.Duration) error
-	// identity separates this client's credentials from other clients' in a shared TokenCache
-	// (gateway URL and a hash of the API key, never the key itself).
-	identity string
+	// identity separates this client's credentials from other clients' in a shared TokenCache:
+	// the interned number of the gateway URL and a hash of the API key (never the key itself).
+	identity uint64
 	// sessions holds the active agent session (session.go).
 	sessions sessionSlot
 }
@@ -89,7 +89,7 @@ func New(gatewayURL string, opts ...Option) *Client {
 		opt(c)
 	}
 	keyHash := sha256.Sum256([]byte(c.apiKey))
-	c.identity = c.gatewayURL + "\x00" + hex.EncodeToString(keyHash[:8])
+	c.identity = internIdentity(c.gatewayURL + "\x00" + hex.EncodeToString(keyHash[:8]))
 	return c
 }
 
@@ -386,5 +386,5 @@ func (c *Client) refreshCachedToken(ctx context.Context, cache *TokenCache, work
 
 func (c *Client) cacheKey(workspaceID, provider string) cacheKey {
 	// A session's credentials live in their own namespace of the cache (session.go).
-	return cacheKey{client: c.identity + c.sessionNamespace(), workspace: workspaceID, provider: provider}
+	return cacheKey{client: c.identity, session: c.sessionNamespace(), workspace: workspaceID, provider: provider}
 }

@@ -295,9 +295,11 @@ func (c *Client) sessionAuth(ctx context.Context, l *lineage) (Secret, error) {
 	return l.token(ctx, c)
 }
 
+// sessionNamespace is the cache key's session part: the active session's id, "" without one
+// (a field of its own in cacheKey, so building the key allocates nothing).
 func (c *Client) sessionNamespace() string {
 	if l := c.activeSession(); l != nil {
-		return "\x1fsession:" + l.id
+		return l.id
 	}
 	return ""
 }

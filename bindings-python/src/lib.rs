@@ -8,6 +8,7 @@
 //! - [`cache`]: `TokenCache` and `CachedToken`.
 //! - [`bridge`]: `WebSocketBridge`, the core's bridged WebSocket.
 //! - [`errors`]: the exception classes and the one error-mapping function.
+//! - [`resource_server`]: `ResourceServer`, the core's MCP resource-server kit.
 //! - [`runtime`]: the private tokio runtime and the GIL-releasing wait.
 //! - [`convert`]: Python ↔ Rust value conversions.
 //! - [`testing`]: hooks that run the conformance vectors through the core.
@@ -17,6 +18,7 @@ mod cache;
 mod client;
 mod convert;
 mod errors;
+mod resource_server;
 mod runtime;
 mod session;
 mod testing;
@@ -40,6 +42,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::TokenCache>()?;
     m.add_class::<cache::CachedToken>()?;
     m.add_class::<bridge::WebSocketBridge>()?;
+    m.add_class::<resource_server::ResourceServer>()?;
     m.add_function(wrap_pyfunction!(bridge::open_websocket, m)?)?;
     m.add_function(wrap_pyfunction!(is_rejection, m)?)?;
     m.add_function(wrap_pyfunction!(testing::apply_resolve_body, m)?)?;

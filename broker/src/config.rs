@@ -49,6 +49,9 @@ pub struct BrokerConfig {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
     /// (`NEXUS_TRUSTED_PROXIES`, CIDR blocks); empty: the client is the TCP peer.
     pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
+    /// Run the keep-alive worker for providers with a `keep_alive` policy (`NEXUS_KEEPALIVE=on|off`,
+    /// default on). Off: idle connections are not refreshed by this process.
+    pub keep_alive: bool,
 }
 
 impl Default for BrokerConfig {
@@ -71,6 +74,7 @@ impl Default for BrokerConfig {
             webhooks: WebhookConfig::default(),
             database_max_connections: None,
             trusted_proxies: Default::default(),
+            keep_alive: true,
         }
     }
 }
@@ -121,6 +125,18 @@ impl BrokerConfig {
                 reason: "not a number".into(),
             })?;
             config.refresh_margin = Duration::from_secs(secs);
+        }
+        if let Some(v) = var("NEXUS_KEEPALIVE") {
+            config.keep_alive = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "NEXUS_KEEPALIVE",
+                        reason: "on or off".into(),
+                    });
+                }
+            };
         }
         if let Some(list) = var("NEXUS_TRUSTED_PROXIES") {
             config.trusted_proxies = nexus_protocol::forwarded::TrustedProxies::parse(&list)

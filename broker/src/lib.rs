@@ -44,6 +44,12 @@ impl Broker {
             let url = config.database_url.clone();
             Arc::new(AbortOnDrop(tokio::spawn(d.run(url))))
         });
+        // Keep-alive refreshes run from every broker process too (claims are exclusive).
+        let keep_alive_task = config.keep_alive.then(|| {
+            Arc::new(AbortOnDrop(tokio::spawn(
+                Arc::new(vault.keep_alive()).run(),
+            )))
+        });
         Ok(Self {
             state: Arc::new(api::BrokerState {
                 vault,
@@ -58,6 +64,7 @@ impl Broker {
                 web: web::WebConfig::new(&config.public_url),
                 dispatcher,
                 _dispatch_task: dispatch_task,
+                _keep_alive_task: keep_alive_task,
                 api_key_failures: Default::default(),
                 trusted_proxies: config.trusted_proxies,
             }),

@@ -205,6 +205,11 @@ fn twenty_thousand_idle_connections_leave_healthz_answering() {
     // 20,000 client sockets here plus the server's side in the child: above the usual limit.
     let limit = raise_descriptor_limit(50_000);
     let connections = 20_000.min(limit.saturating_sub(500) as usize);
+    // Below the process cap (10,000) this would test nothing: refuse to pass quietly.
+    assert!(
+        connections > 10_500,
+        "descriptor limit {limit}: too low to hold more idle connections than the process cap"
+    );
     let tmp = tempfile::tempdir().unwrap();
     // Default settings: the process cap (10,000) and the per-IP cap (1,000) apply.
     let stack = start(&tmp.path().join("home"), &[]);

@@ -20,6 +20,9 @@
 //!   token instead of the API key, with its own cache namespace.
 //! - [`error`]: [`NexusError`], its stable `code()` strings, and [`error::ERROR_TABLE`] (code →
 //!   kind → exception class), the table the bindings' classes are checked against.
+//! - `resource_server` (feature `resource-server`): the MCP resource-server kit: access-token
+//!   validation against the Nexus authorization server's JWKS, `WWW-Authenticate` challenges and
+//!   RFC 9728 metadata (`docs/mcp-authorization.md`).
 //! - `bridge` (feature `bridge`, on by default): long-lived WebSocket connections and gRPC
 //!   calls authenticated with Nexus credentials (`docs/bridge.md`).
 //!
@@ -37,6 +40,8 @@ pub mod fetch;
 pub mod logging;
 pub mod policy;
 pub mod proxy;
+#[cfg(feature = "resource-server")]
+pub mod resource_server;
 pub mod retry;
 pub mod session;
 pub mod strategy;

@@ -228,6 +228,7 @@ impl TokenCache {
             min_ttl: params.min_ttl,
             force_refresh,
             request_id: Some(request_id.to_owned()).filter(|id| !id.is_empty()),
+            proxy_call: None,
         };
         let response = self.broker.resolve(&request).await?;
         let now = Instant::now();

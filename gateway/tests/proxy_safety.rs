@@ -404,28 +404,7 @@ async fn response_bodies_stream_to_the_caller_before_they_end() {
 async fn agent_sessions_proxy_within_their_scopes_and_their_token_stays_home() {
     let p = ProxyStack::start().await;
     p.header_provider(Value::Null).await;
-    let session = |scopes: &'static [&'static str]| {
-        let p = &p;
-        async move {
-            let (_, credential) = p.stack.broker.new_agent(proxy_kit::WS, scopes).await;
-            let created: Value = p
-                .http
-                .post(p.stack.url("/v1/sessions"))
-                .bearer_auth(credential)
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            created["session_token"]
-                .as_str()
-                .expect("session token")
-                .to_owned()
-        }
-    };
-    let allowed = session(&["provider:up"]).await;
+    let allowed = p.session_token(&["provider:up"]).await;
     let response = p
         .http
         .get(p.url("up", "/me"))
@@ -441,7 +420,7 @@ async fn agent_sessions_proxy_within_their_scopes_and_their_token_stays_home() {
         "the session token stays at the gateway"
     );
 
-    let other = session(&["provider:static-api"]).await;
+    let other = p.session_token(&["provider:static-api"]).await;
     let refused = p
         .http
         .get(p.url("up", "/me"))

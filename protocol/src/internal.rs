@@ -94,6 +94,10 @@ pub struct InternalResolveRequest {
     pub force_refresh: bool,
     #[serde(default)]
     pub request_id: Option<String>,
+    /// Set by the gateway's proxy for an agent session: the call the credential is for, so the
+    /// vault can check the provider's `proxy.rules` (and refuse with `insufficient_scope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_call: Option<crate::proxy_rules::ProxyCall>,
 }
 
 /// Body of [`REQUEST_CONNECTION_PATH`].

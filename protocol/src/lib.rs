@@ -14,6 +14,7 @@
 //! - [`internal`]: the authenticated gateway → broker API (not public).
 //! - [`paths`]: the public paths of protocol v1.
 //! - [`proxy`]: proxy mode: a provider's `proxy` settings and the gateway's control headers.
+//! - [`proxy_rules`]: proxy scope rules (which methods and paths each agent scope allows).
 //! - [`ids`]: id newtypes (`WorkspaceId`, `ProviderName`, `Scope`, …), each rule checked once.
 //! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
 //! - [`compat`]: the original gateway's endpoints kept for its clients (providers, capture, revoke).
@@ -36,6 +37,7 @@ pub mod nesting;
 pub mod oauth;
 pub mod paths;
 pub mod proxy;
+pub mod proxy_rules;
 pub mod resolve;
 pub mod secret;
 pub mod strategy;

@@ -230,6 +230,35 @@ pub struct NewMcpResource {
     pub access_token_ttl_seconds: Option<u64>,
 }
 
+/// The longest resource URI accepted (bytes).
+pub const MAX_RESOURCE_LEN: usize = 2048;
+
+/// Rule R: the normal form of a resource URI (RFC 8707), or why it is not one. Two `resource`
+/// values name the same server when their normal forms are equal: scheme and host lower-cased,
+/// default port dropped, and the one `/` of an empty path removed (`https://h` = `https://H/`).
+/// The authorization server stores and mints audiences in this form; resource servers compare
+/// their configured resource in this form.
+pub fn normalize_resource(uri: &str) -> Result<String, &'static str> {
+    if uri.is_empty() || uri.len() > MAX_RESOURCE_LEN {
+        return Err("the resource is empty or longer than 2048 bytes");
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| "the resource is not an absolute URL")?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err("the resource must be an http(s) URL");
+    }
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err("the resource has a fragment");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the resource has user information");
+    }
+    let text = parsed.to_string();
+    Ok(match (parsed.path(), parsed.query()) {
+        ("/", None) => text.trim_end_matches('/').to_owned(),
+        _ => text,
+    })
+}
+
 /// The admin path of a workspace's MCP resources.
 pub fn mcp_resources_path(workspace: &str) -> String {
     format!("/admin/v1/workspaces/{workspace}/mcp-resources")

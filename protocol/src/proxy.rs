@@ -7,6 +7,7 @@
 //! Sizes are bytes (`8388608`) or a string with a binary unit (`"8MiB"`, `"64KiB"`); the timeout
 //! is seconds (`30`) or a string (`"30s"`, `"500ms"`).
 
+use crate::proxy_rules::{MAX_RULES, ProxyRule};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Request header naming an entry of `proxy.allowed_hosts` as the target (`host[:port]`).
@@ -67,6 +68,10 @@ pub struct ProxyConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout_ms: Option<u64>,
+    /// Scope rules for agent sessions ([`crate::proxy_rules`]). With rules, a session's call
+    /// passes only if a held scope's rule allows it; API keys are not subject to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<ProxyRule>,
 }
 
 /// Why a [`ProxyConfig`] is refused (the words name the rule, never echo a secret).
@@ -108,6 +113,39 @@ impl ProxyConfig {
         }
         if self.timeout_ms.is_some_and(|t| t > MAX_TIMEOUT_MS) {
             return err("`timeout` is at most 600s");
+        }
+        self.check_rules()
+    }
+
+    /// Rules: at most [`MAX_RULES`], each a valid scope with at least one pattern, every
+    /// pattern parsed ([`crate::proxy_rules::PatternError`]), `hosts` only entries of
+    /// `allowed_hosts`.
+    fn check_rules(&self) -> Result<(), ProxyConfigError> {
+        if self.rules.len() > MAX_RULES {
+            return Err(ProxyConfigError(format!(
+                "`rules` lists at most {MAX_RULES} rules"
+            )));
+        }
+        for rule in &self.rules {
+            if !crate::Scope::is_valid(&rule.scope) {
+                return Err(ProxyConfigError(
+                    "`rules[].scope` must be a non-empty scope without spaces".into(),
+                ));
+            }
+            rule.compile()
+                .map_err(|e| ProxyConfigError(format!("`rules`: {e}")))?;
+            if rule.allow.is_empty() {
+                return Err(ProxyConfigError(format!(
+                    "the rule of `{}` allows nothing (`allow` is empty)",
+                    rule.scope
+                )));
+            }
+            if let Some(host) = rule.hosts.iter().find(|h| self.allowed_host(h).is_none()) {
+                return Err(ProxyConfigError(format!(
+                    "the rule of `{}` names host `{host}`, which is not in `allowed_hosts`",
+                    rule.scope
+                )));
+            }
         }
         Ok(())
     }
@@ -200,7 +238,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
     number.parse::<u64>().ok()?.checked_mul(factor)
 }
 
-/// `30s` → 30000, `500ms` → 500; a bare number is seconds.
+/// `30s` → 30000, `500ms` → 500, `2h`, `3d`; a bare number is seconds.
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
     let text = text.trim();
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
@@ -209,6 +247,8 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
         "ms" => 1,
         "" | "s" => 1000,
         "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return None,
     };
     number.parse::<u64>().ok()?.checked_mul(factor)
@@ -272,6 +312,9 @@ mod tests {
         assert_eq!(c.timeout_ms, Some(30_000));
         assert!(c.check(Some("https://api.crm.example")).is_ok());
         assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("2h"), Some(7_200_000));
+        assert_eq!(parse_duration_ms("3d"), Some(259_200_000));
+        assert_eq!(parse_duration_ms("d"), None);
         assert_eq!(parse_size("1GiB"), Some(1 << 30));
         assert_eq!(parse_size("1GB"), None);
         let back: ProxyConfig = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
@@ -311,5 +354,33 @@ mod tests {
         assert!(is_host_port("[::1]:8080"));
         assert!(ProxyConfig::is_enabled(None, Some("https://a")));
         assert!(!ProxyConfig::is_enabled(None, None));
+    }
+
+    #[test]
+    fn rules_are_checked_when_the_settings_are_read() {
+        let base = Some("https://api.crm.example");
+        let read = |v| serde_json::from_value::<ProxyConfig>(v);
+        let ok = read(json!({"allowed_hosts": ["uploads.crm.example"], "rules": [
+            {"scope": "crm:contacts:read", "allow": ["GET /contacts/**"]},
+            {"scope": "crm:upload", "allow": ["PUT /files/*"], "hosts": ["uploads.crm.example"]}
+        ]}))
+        .unwrap();
+        assert!(ok.check(base).is_ok());
+        for (rules, words) in [
+            (
+                json!([{"scope": "s", "allow": ["GET /v*"]}]),
+                "whole segments",
+            ),
+            (json!([{"scope": "s", "allow": []}]), "allows nothing"),
+            (json!([{"scope": "a b", "allow": ["GET /"]}]), "scope"),
+            (
+                json!([{"scope": "s", "allow": ["GET /"], "hosts": ["other.example"]}]),
+                "not in `allowed_hosts`",
+            ),
+        ] {
+            let config = read(json!({"rules": rules})).unwrap();
+            let err = config.check(base).unwrap_err();
+            assert!(err.to_string().contains(words), "{err}");
+        }
     }
 }

@@ -19,8 +19,8 @@ fi
 
 cd bindings-python
 maturin develop --quiet >&2
-ruff check . ../examples/python-mcp
-ruff format --check . ../examples/python-mcp
+ruff check . ../examples/python-mcp ../examples/python-mcp-remote
+ruff format --check . ../examples/python-mcp ../examples/python-mcp-remote
 (cd python && "$PY" -m mypy.stubtest nexus_sdk._native)
 "$PY" -m mypy python/nexus_sdk
 

@@ -62,7 +62,7 @@ impl AdminService {
                 ws.id.as_str(),
                 caller,
             )
-            .await;
+            .await?;
         Ok(ws)
     }
 
@@ -79,7 +79,7 @@ impl AdminService {
                 &created.key_id,
                 caller,
             )
-            .await;
+            .await?;
         Ok(created)
     }
 
@@ -97,7 +97,7 @@ impl AdminService {
         self.store.revoke_api_key(workspace_id, key_id).await?;
         self.audit
             .admin_event(Some(workspace_id), "api_key.revoked", key_id, caller)
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -148,7 +148,7 @@ impl AdminService {
         }
         self.audit
             .admin_event(None, "provider.deleted", name, caller)
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -167,7 +167,7 @@ impl AdminService {
         if outcome != UpsertOutcome::Unchanged {
             self.audit
                 .admin_event(None, "provider.upserted", &provider.name, caller)
-                .await;
+                .await?;
         }
         self.store
             .get_provider(&provider.name)
@@ -224,7 +224,7 @@ impl AdminService {
                 report.pruned.len()
             );
             self.store
-                .audit(AuditEvent {
+                .audit_required(AuditEvent {
                     workspace_id: None,
                     action: "providers.applied",
                     target: None,
@@ -233,7 +233,7 @@ impl AdminService {
                     request_id: caller.request_id.as_deref(),
                     detail: Some(&detail),
                 })
-                .await;
+                .await?;
         }
         Ok(report)
     }
@@ -267,7 +267,7 @@ impl AdminService {
         let reencrypted = self.store.reencrypt_all().await?;
         self.audit
             .admin_event(None, "keys.rotated", &active, caller)
-            .await;
+            .await?;
         Ok(RotateResponse {
             active_key_id: active,
             reencrypted,

@@ -45,6 +45,10 @@ pub enum VaultError {
     /// The agent (or its session) does not hold the scope.
     #[error("{0}")]
     ScopeNotAllowed(String),
+    /// A proxied call under an agent session that no rule of a held scope allows
+    /// (`proxy.rules`).
+    #[error("{0}")]
+    InsufficientScope(String),
     /// The agent holds the scope, the user it acts for does not.
     #[error("{0}")]
     UserNotAuthorized(String),
@@ -105,6 +109,7 @@ impl VaultError {
             Self::Unauthenticated(_) => ErrorCode::Unauthorized,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::ScopeNotAllowed(_) => ErrorCode::ScopeNotAllowed,
+            Self::InsufficientScope(_) => ErrorCode::InsufficientScope,
             Self::UserNotAuthorized(_) => ErrorCode::UserNotAuthorizedForScope,
             Self::InvalidSubjectToken(_) => ErrorCode::InvalidSubjectToken,
             Self::Upstream(_) => ErrorCode::UpstreamUnavailable,
@@ -121,11 +126,20 @@ impl VaultError {
     }
 }
 
+/// The answer when a request's audit record cannot be written (`upstream_unavailable`).
+pub const AUDIT_UNAVAILABLE: &str = "this request's audit record could not be written (see the broker log), so its result is withheld; retry later";
+
 impl From<StoreError> for VaultError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => VaultError::Conflict(what),
             StoreError::NotFound(what) => VaultError::not_found(format!("{what} not found")),
+            StoreError::AuditNotWritten(why) => {
+                // Fail closed, retryable: nothing is handed out (or answered as done) without
+                // its audit record (issue 20). The cause names the database failure, no value.
+                tracing::error!(error = %why, "audit record not written: refusing to answer");
+                VaultError::Upstream(AUDIT_UNAVAILABLE.into())
+            }
             other => {
                 // Logged (never secret-bearing: see StoreError), answered as a generic failure.
                 tracing::error!(error = %other, "store failure");

@@ -188,6 +188,20 @@ impl Vault {
             .then(|| Dispatcher::new(self.store.clone(), self.webhook_config.clone()))
     }
 
+    /// A keep-alive worker over this vault's connections (the broker runs one per process;
+    /// claims are safe across processes).
+    pub fn keep_alive(&self) -> connections::keep_alive::KeepAliveWorker {
+        connections::keep_alive::KeepAliveWorker::new(self.connections.clone())
+    }
+
+    /// The same, on a clock of the caller's (tests move time instead of waiting).
+    pub fn keep_alive_with_clock(
+        &self,
+        clock: connections::keep_alive::Clock,
+    ) -> connections::keep_alive::KeepAliveWorker {
+        connections::keep_alive::KeepAliveWorker::with_clock(self.connections.clone(), clock)
+    }
+
     /// The store, for tests and tools that inspect the database.
     pub fn store(&self) -> &Store {
         &self.store

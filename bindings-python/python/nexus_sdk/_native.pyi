@@ -41,6 +41,7 @@ __all__ = [
     "ReauthRequired",
     "ReauthRequiredError",
     "RequestTimeoutError",
+    "ResourceServer",
     "ScopeNotAllowedError",
     "ServerError",
     "StrategyError",
@@ -263,3 +264,29 @@ def open_websocket(
     expiry_margin: float | None = None,
     headers: list[tuple[str, str]] | None = None,
 ) -> WebSocketBridge: ...
+
+@final
+class ResourceServer:
+    def __new__(
+        cls,
+        resource: str,
+        issuer: str,
+        *,
+        jwks_url: str | None = None,
+        required_scopes: list[str] = ...,
+        tool_scopes: Mapping[str, list[str]] = ...,
+        scopes_supported: list[str] | None = None,
+        resource_name: str | None = None,
+    ) -> ResourceServer: ...
+    @property
+    def resource(self) -> str: ...
+    @property
+    def metadata_path(self) -> str: ...
+    @property
+    def metadata_url(self) -> str: ...
+    def metadata_document(self) -> dict[str, Any]: ...
+    def scopes_for(self, tool: str | None = None) -> list[str]: ...
+    def authenticate(
+        self, authorization: str | None, tool: str | None = None
+    ) -> dict[str, Any]: ...
+    def verify_token(self, token: str) -> dict[str, Any]: ...

@@ -56,6 +56,8 @@ pub struct BrokerState {
     pub dispatcher: Option<Arc<nexus_vault::Dispatcher>>,
     /// Its task, aborted when the state goes away (tests start many brokers in one process).
     pub _dispatch_task: Option<Arc<crate::AbortOnDrop>>,
+    /// The keep-alive worker (`NEXUS_KEEPALIVE`), stopped with the state.
+    pub _keep_alive_task: Option<Arc<crate::AbortOnDrop>>,
     /// Failed API-key verifications reported by gateways, per client IP (record or not).
     pub api_key_failures: auth_failures::KeyFailures,
     /// Proxies whose forwarded headers name the client (`NEXUS_TRUSTED_PROXIES`).

@@ -150,7 +150,7 @@ async fn connections(
     body.push_str(
         "<table><thead><tr><th scope=\"col\">Workspace</th><th scope=\"col\">Provider</th><th scope=\"col\">User</th>\
          <th scope=\"col\">Status</th><th scope=\"col\">Last refresh</th><th scope=\"col\">Last error</th>\
-         <th scope=\"col\">Access expires</th><th scope=\"col\">Updated</th></tr></thead><tbody>",
+         <th scope=\"col\">Access expires</th><th scope=\"col\">Keep-alive</th><th scope=\"col\">Updated</th></tr></thead><tbody>",
     );
     for row in &page.rows {
         let opt = |v: Option<i64>| v.map(rfc3339).unwrap_or_else(|| "—".into());
@@ -164,7 +164,7 @@ async fn connections(
             .take(200)
             .collect();
         body.push_str(&format!(
-            "<tr data-id=\"{id}\"><td>{ws}</td><td>{p}</td><td>{u}</td><td class=\"status\">{st}</td><td>{lr}</td><td>{err}</td><td>{exp}</td><td>{up}</td></tr>",
+            "<tr data-id=\"{id}\"><td>{ws}</td><td>{p}</td><td>{u}</td><td class=\"status\">{st}</td><td>{lr}</td><td>{err}</td><td>{exp}</td><td class=\"keep-alive\">{ka}</td><td>{up}</td></tr>",
             id = Esc(&row.id),
             ws = Esc(&row.workspace_id),
             p = Esc(&row.provider_name),
@@ -173,11 +173,12 @@ async fn connections(
             lr = Esc(&opt(row.last_refresh_at)),
             err = Esc(&error),
             exp = Esc(&opt(row.access_expires_at)),
+            ka = Esc(&keep_alive_text(row)),
             up = Esc(&rfc3339(row.updated_at)),
         ));
     }
     if page.rows.is_empty() {
-        body.push_str("<tr><td colspan=\"8\">No connections match.</td></tr>");
+        body.push_str("<tr><td colspan=\"9\">No connections match.</td></tr>");
     }
     body.push_str("</tbody></table>");
     if let Some(next) = &page.next_cursor {
@@ -206,4 +207,17 @@ async fn connections(
         csrf_input(&csrf_for(&s, &session))
     ));
     html_response(StatusCode::OK, document("Connections", &body), &[])
+}
+
+/// The keep-alive cell: when the worker last refreshed the connection and when it is next due
+/// (`—` for a connection of a provider without a policy, or not yet scheduled).
+fn keep_alive_text(row: &nexus_vault::store::connections::ConnectionRow) -> String {
+    match (row.last_keepalive_at, row.next_keepalive_at) {
+        (None, None) => "—".into(),
+        (last, next) => format!(
+            "last {} · next {}",
+            last.map(rfc3339).unwrap_or_else(|| "never".into()),
+            next.map(rfc3339).unwrap_or_else(|| "—".into())
+        ),
+    }
 }

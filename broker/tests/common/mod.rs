@@ -4,6 +4,8 @@
 
 use nexus_broker::crypto::{Keyring, MasterKey};
 
+pub mod webhooks;
+
 /// Fresh databases (SQLite, and PostgreSQL when configured). Each test file uses some of them.
 #[allow(unused_imports)]
 pub use nexus_vault::testing::{all_dbs, fresh_pg_url, pg_server_url, raw_pool, sqlite_db};

@@ -23,6 +23,15 @@ impl NormalPath {
         self.segments.join("/")
     }
 
+    /// The segments percent-decoded once (what `proxy.rules` patterns are matched against); a
+    /// trailing empty segment is kept (the matcher ignores it).
+    pub fn decoded_segments(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .map(|s| String::from_utf8_lossy(&decode(s.as_bytes())).into_owned())
+            .collect()
+    }
+
     /// The target path under `base_path`: `base_path` without its trailing `/`, then `/joined`.
     pub fn under(&self, base_path: &str) -> String {
         format!("{}/{}", base_path.trim_end_matches('/'), self.joined())

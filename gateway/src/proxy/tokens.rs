@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::token_cache::TokenCache;
 use axum::http::StatusCode;
 use nexus_protocol::internal::{InternalResolveRequest, Principal};
+use nexus_protocol::proxy_rules::ProxyCall;
 use nexus_protocol::{ErrorCode, ResolveResponse};
 use nexus_sdk::{CachedToken, NexusError};
 use std::sync::Arc;
@@ -25,6 +26,9 @@ pub struct TokenRequest {
     pub workspace_id: String,
     pub provider_name: String,
     pub request_id: String,
+    /// The call, for an agent session (the vault checks it against the provider's
+    /// `proxy.rules`); `None` for API keys, which rules do not apply to.
+    pub call: Option<ProxyCall>,
 }
 
 impl TokenCache {
@@ -78,6 +82,7 @@ impl TokenCache {
             min_ttl: None,
             force_refresh,
             request_id: Some(req.request_id.clone()).filter(|id| !id.is_empty()),
+            proxy_call: req.call.clone(),
         };
         move || {
             Box::pin(async move {

@@ -39,6 +39,8 @@ pub mod paths {
     // Proxy mode (issue 16).
     pub const PROXY: &str = "/v1/proxy/{workspace_id}/{provider_name}/{*path}";
     pub const PROXY_ROOT: &str = "/v1/proxy/{workspace_id}/{provider_name}";
+    /// The base URL itself with its trailing `/` (`{*path}` does not match an empty tail).
+    pub const PROXY_ROOT_SLASH: &str = "/v1/proxy/{workspace_id}/{provider_name}/";
     // The original gateway's endpoints (issue 15).
     pub use nexus_protocol::compat::{
         AUTH_CALLBACK, CAPTURE_CREDENTIAL, CAPTURE_SCHEMA, CONNECTION, PROVIDER, PROVIDERS,
@@ -126,6 +128,7 @@ pub fn router(gateway: Gateway) -> Router {
     let proxied = Router::new()
         .route(paths::PROXY, any(proxy::proxy))
         .route(paths::PROXY_ROOT, any(proxy::proxy))
+        .route(paths::PROXY_ROOT_SLASH, any(proxy::proxy))
         .layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             proxy::deadline,

@@ -8,7 +8,7 @@ use crate::error::{ApiError, PendingError};
 use crate::middleware::RequestId;
 use crate::proxy::audit::{CallFacts, Outcome};
 use crate::proxy::body::{MeteredResponse, RequestMeter, limited_request};
-use crate::proxy::path::{check_query, normalise};
+use crate::proxy::path::{NormalPath, check_query, normalise};
 use crate::proxy::tokens::TokenRequest;
 use crate::proxy::{CallLimits, Target, headers};
 use axum::Extension;
@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use nexus_protocol::internal::Principal;
 use nexus_protocol::proxy::{GATEWAY_ERROR_HEADER, PROXY_HOST_HEADER, PROXY_PREFIX, ProxyConfig};
+use nexus_protocol::proxy_rules::ProxyCall;
 use nexus_protocol::{ErrorCode, ProviderName, WorkspaceId};
 use nexus_sdk::strategy::{BodyNeed, body_need};
 use nexus_sdk::{CachedToken, RequestParts};
@@ -66,7 +67,7 @@ pub async fn proxy(
         ));
     }
     // Checked before any broker call (encoded slashes are judged again with the provider's rule).
-    normalise(tail, true).map_err(path_error)?;
+    let lenient_path = normalise(tail, true).map_err(path_error)?;
     let query = parts.uri.query();
     if let Some(q) = query {
         check_query(q).map_err(path_error)?;
@@ -82,6 +83,7 @@ pub async fn proxy(
         workspace_id: workspace_id.to_string(),
         provider_name: provider_name.to_string(),
         request_id: request_id.as_str().to_owned(),
+        call: session_call(&principal, &method, &parts.headers, &lenient_path),
     };
     let tokens = &gateway.inner.tokens;
     let mut token = tokens.proxy_token(&token_request).await?;
@@ -183,6 +185,24 @@ pub async fn proxy(
     *response.headers_mut() = response_headers;
     response.extensions_mut().insert(UpstreamAnswer);
     Ok(response)
+}
+
+/// What the vault checks against the provider's `proxy.rules` for an agent session (API keys
+/// are not subject to rules). The host is the caller's `Nexus-Proxy-Host`, checked against
+/// `allowed_hosts` later; a non-ASCII one matches no rule and is refused there.
+fn session_call(
+    principal: &Principal,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &NormalPath,
+) -> Option<ProxyCall> {
+    matches!(principal, Principal::Session { .. }).then(|| ProxyCall {
+        method: method.as_str().to_owned(),
+        host: headers
+            .get(PROXY_HOST_HEADER)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).to_ascii_lowercase()),
+        path: path.decoded_segments(),
+    })
 }
 
 /// `{ws}/{provider}{tail}` from the raw path (never percent-decoded: ids are unreserved

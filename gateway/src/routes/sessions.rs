@@ -78,6 +78,7 @@ pub async fn resolve_for_session(
         min_ttl: params.min_ttl,
         force_refresh: params.force_refresh,
         request_id: Some(request_id.to_owned()).filter(|id| !id.is_empty()),
+        proxy_call: None,
     };
     let mut response = gateway.inner.broker.resolve(&request).await?;
     // The proxy settings are for the gateway's proxy mode, not for clients.

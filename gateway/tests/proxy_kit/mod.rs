@@ -120,4 +120,24 @@ impl ProxyStack {
     pub fn auth_header(&self) -> String {
         format!("X-API-Key: {}", self.key)
     }
+
+    /// A session token of a new agent of [`WS`] declaring (and granted) `scopes`.
+    pub async fn session_token(&self, scopes: &[&str]) -> String {
+        let (_, credential) = self.stack.broker.new_agent(WS, scopes).await;
+        let created: Value = self
+            .http
+            .post(self.stack.url("/v1/sessions"))
+            .bearer_auth(credential)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["session_token"]
+            .as_str()
+            .expect("session token")
+            .to_owned()
+    }
 }

@@ -25,16 +25,20 @@ impl AuditService {
         Self { store }
     }
 
-    /// Record a successful admin change (`workspace.created`, `agent.disabled`, …).
+    /// Record a successful admin change (`workspace.created`, `agent.disabled`, …). The
+    /// change is answered as done only once this record is durable: a failure is returned
+    /// (`upstream_unavailable`), never swallowed. (The change itself is already committed:
+    /// the operator learns that it went unrecorded; see `docs/operators/hardening.md`.)
     pub async fn admin_event(
         &self,
         workspace_id: Option<&str>,
         action: &str,
         target: &str,
         caller: &Caller,
-    ) {
-        self.store
-            .audit(AuditEvent {
+    ) -> Result<(), VaultError> {
+        Ok(self
+            .store
+            .audit_required(AuditEvent {
                 workspace_id,
                 action,
                 target: Some(target),
@@ -43,7 +47,7 @@ impl AuditService {
                 request_id: caller.request_id.as_deref(),
                 detail: None,
             })
-            .await;
+            .await?)
     }
 
     /// Record a failed caller authentication on `surface` (`admin_api`, …) from `source` (an

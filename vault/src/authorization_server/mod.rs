@@ -98,6 +98,14 @@ impl AuthorizationError {
 
 impl From<StoreError> for AuthorizationError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::AuditNotWritten(why) = &e {
+            // Fail closed, retryable: no token without its durable record (issue 20).
+            tracing::error!(error = %why, "audit record not written: no token issued");
+            return Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                crate::error::AUDIT_UNAVAILABLE,
+            );
+        }
         tracing::error!(error = %e, "authorization server: store failure");
         Self::new(
             OAuthErrorCode::ServerError,
@@ -184,14 +192,20 @@ impl AuthorizationServerService {
     /// Record a grant event in the workspace's audit chain: `action` (`oauth.token`,
     /// `oauth.code_reuse`, `oauth.refresh_reuse`, `oauth.revoke`) on a family, by a client.
     /// Never a token, code or secret: the family id and the client id only.
-    pub(crate) async fn audit_family(&self, action: &str, family_id: &str, outcome: &str) {
-        let family = match self.store.token_family(family_id).await {
-            Ok(Some(f)) => f,
-            _ => return,
+    /// Returns the failure when the record cannot be written: a grant that issues tokens
+    /// answers only once recorded (issue 20).
+    pub(crate) async fn audit_family(
+        &self,
+        action: &str,
+        family_id: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let Some(family) = self.store.token_family(family_id).await? else {
+            return Ok(());
         };
         let detail = format!("user={} resource={}", family.user_id, family.resource_id);
         self.store
-            .audit(crate::store::audit::AuditEvent {
+            .audit_required(crate::store::audit::AuditEvent {
                 workspace_id: Some(&family.workspace_id),
                 action,
                 target: Some(family_id),
@@ -200,7 +214,7 @@ impl AuthorizationServerService {
                 request_id: None,
                 detail: Some(&detail),
             })
-            .await;
+            .await
     }
 
     /// `{"keys": [...]}`: the same keys as the session tokens'.

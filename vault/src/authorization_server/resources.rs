@@ -14,27 +14,9 @@ pub const TTL_RANGE: std::ops::RangeInclusive<u64> = 60..=3600;
 /// Asked for by some clients to get a refresh token; never a resource scope (design D6).
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
-/// The normal form of a resource URI, or why it is not one.
-pub fn normalize(uri: &str) -> Result<String, &'static str> {
-    if uri.is_empty() || uri.len() > super::redirect_uri::MAX_URI_LEN {
-        return Err("the resource is empty or longer than 2048 bytes");
-    }
-    let parsed = url::Url::parse(uri).map_err(|_| "the resource is not an absolute URL")?;
-    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
-        return Err("the resource must be an http(s) URL");
-    }
-    if parsed.fragment().is_some() || uri.contains('#') {
-        return Err("the resource has a fragment");
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("the resource has user information");
-    }
-    let text = parsed.to_string();
-    Ok(match (parsed.path(), parsed.query()) {
-        ("/", None) => text.trim_end_matches('/').to_owned(),
-        _ => text,
-    })
-}
+/// The normal form of a resource URI, or why it is not one (the rule lives in the protocol
+/// crate, so resource servers compare audiences exactly as they were minted).
+pub use nexus_protocol::oauth::normalize_resource as normalize;
 
 /// RFC 6749 §3.3 scope-token syntax (printable ASCII, no space, `"` or `\`).
 pub fn is_scope_token(s: &str) -> bool {

@@ -54,8 +54,7 @@ impl ConnectionService {
         };
         let user_id = Some(input.user_id.as_str()).filter(|u| !u.is_empty());
         let row = self
-            .store
-            .insert_connection(NewConnection {
+            .create_connection(NewConnection {
                 workspace_id,
                 provider_name: &stored.provider.name,
                 user_id,
@@ -80,7 +79,7 @@ impl ConnectionService {
         };
         response.provider_id = stored.id;
         self.store
-            .audit(AuditEvent {
+            .audit_required(AuditEvent {
                 workspace_id: Some(workspace_id),
                 action: "connection.requested",
                 target: Some(&row.id),
@@ -89,7 +88,7 @@ impl ConnectionService {
                 request_id: caller.request_id.as_deref(),
                 detail: Some(&stored.provider.name),
             })
-            .await;
+            .await?;
         Ok(response)
     }
 
@@ -225,6 +224,7 @@ impl ConnectionService {
                     .await;
             }
         }
+        // Best effort: this page hands nothing out (every later resolve is recorded).
         self.store
             .audit(AuditEvent {
                 workspace_id: Some(&pending.workspace_id),
@@ -434,7 +434,7 @@ impl ConnectionService {
         self.store_static_credentials(&pending.workspace_id, &pending.connection_id, &credentials)
             .await?;
         self.store
-            .audit(AuditEvent {
+            .audit_required(AuditEvent {
                 workspace_id: Some(&pending.workspace_id),
                 action: "connection.credentials_captured",
                 target: Some(&pending.connection_id),
@@ -443,7 +443,7 @@ impl ConnectionService {
                 request_id: None,
                 detail: Some(&pending.provider_name),
             })
-            .await;
+            .await?;
         let redirect_url = pending
             .return_url
             .and_then(|u| url::Url::parse(&u).ok())

@@ -53,7 +53,7 @@ impl ConnectionService {
             Revocation::Failed { .. } => "revocation_failed",
         };
         self.store
-            .audit(AuditEvent {
+            .audit_required(AuditEvent {
                 workspace_id: Some(workspace_id),
                 action: "connection.disconnected",
                 target: Some(id),
@@ -62,7 +62,7 @@ impl ConnectionService {
                 request_id: caller.request_id.as_deref(),
                 detail: Some(&row.provider_name),
             })
-            .await;
+            .await?;
         Ok(Disconnected {
             provider_label: provider
                 .as_ref()

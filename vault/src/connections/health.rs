@@ -112,31 +112,37 @@ pub(crate) async fn record(
 }
 
 /// A connection got working credentials from a person (callback, static form, import): a
-/// connection that was never active is `created`; one that was failing has `recovered`.
-/// `before` is the row as read in the same transaction, before the write.
+/// connection that never had any (`pending`, or `failed` after a refused first authorization)
+/// is `created`; one that was failing has `recovered`. `before` is the row as read in the same
+/// transaction, before the write.
 pub(crate) async fn record_activation(
     store: &Store,
     conn: &mut AnyConnection,
     before: &ConnectionRow,
 ) -> Result<(), StoreError> {
-    if before.status == nexus_protocol::ConnectionStatus::Pending {
-        store
-            .write_health(
-                conn,
-                &before.id,
-                ConnectionHealth::Ok,
-                0,
-                None,
-                Some(now_ms()),
-            )
-            .await?;
-        events::emit(store, conn, &before.id, ConnectionEventKind::Created, None).await?;
-        Ok(())
+    use nexus_protocol::ConnectionStatus as S;
+    if matches!(before.status, S::Pending | S::Failed) {
+        record_created(store, conn, &before.id).await
     } else {
         record(store, conn, before, Outcome::Success)
             .await
             .map(drop)
     }
+}
+
+/// The one writer of `connection.created`: connection `id` has working credentials for the
+/// first time (activated above, or inserted `active` by `ConnectionService::create_connection`).
+/// Health starts `ok`, in the caller's transaction.
+pub(crate) async fn record_created(
+    store: &Store,
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<(), StoreError> {
+    store
+        .write_health(conn, id, ConnectionHealth::Ok, 0, None, Some(now_ms()))
+        .await?;
+    events::emit(store, conn, id, ConnectionEventKind::Created, None).await?;
+    Ok(())
 }
 
 /// The typed error of a transient refresh failure (the message names no secret: it is the

@@ -81,35 +81,20 @@ impl ConnectionService {
         } else {
             req.scopes.to_vec()
         };
-        let mut tx = self.store.begin_locking().await?;
-        let id = self
-            .store
-            .insert_connection_in(
-                &mut tx,
-                NewConnection {
-                    workspace_id,
-                    provider_name: &provider.name,
-                    user_id: req.user_id,
-                    status: ConnectionStatus::Active,
-                    scopes: &scopes,
-                    tokens: tokens.as_ref(),
-                    credentials: credentials.as_ref(),
-                },
-            )
+        let row = self
+            .create_connection(NewConnection {
+                workspace_id,
+                provider_name: &provider.name,
+                user_id: req.user_id,
+                status: ConnectionStatus::Active,
+                scopes: &scopes,
+                tokens: tokens.as_ref(),
+                credentials: credentials.as_ref(),
+            })
             .await?;
-        crate::events::emit(
-            &self.store,
-            &mut tx,
-            &id,
-            nexus_protocol::webhooks::ConnectionEventKind::Created,
-            None,
-        )
-        .await?;
-        tx.commit().await.map_err(crate::store::StoreError::from)?;
-        let row = self.store.get_connection_by_id(&id).await?;
         self.audit
             .admin_event(Some(workspace_id), "connection.imported", &row.id, caller)
-            .await;
+            .await?;
         Ok(row.info()?)
     }
 

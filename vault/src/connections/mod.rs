@@ -8,13 +8,15 @@
 //! - `health`: what refresh outcomes do to a connection's health, and the events they emit;
 //! - `narrowing`: access tokens minted with fewer scopes for agent sessions;
 //! - `links`: signed, single-use connect links; `page`: what the connect page shows and does;
-//! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider.
+//! - `disconnect` + `revocation`: disconnect with RFC 7009 revocation at the provider;
+//! - `keep_alive`: the worker that refreshes idle connections of providers with a policy.
 
 mod connect;
 pub mod disconnect;
 mod gates;
 pub mod health;
 mod import;
+pub mod keep_alive;
 pub mod links;
 pub mod narrowing;
 pub mod page;
@@ -32,7 +34,7 @@ use crate::config::VaultConfig;
 use crate::crypto::Aad;
 use crate::error::VaultError;
 use crate::oauth::{OAuthClient, OAuthError};
-use crate::store::Store;
+use crate::store::{self, Store};
 use narrowing::NarrowedTokens;
 use nexus_protocol::{Credentials, SecretString};
 use refresh::RefreshEngine;
@@ -75,6 +77,26 @@ impl ConnectionService {
             redirect_uri: config.redirect_uri(),
             pending_lifetime: config.pending_lifetime,
         }
+    }
+}
+
+impl ConnectionService {
+    /// The one way a connection is created (connect flow, connect page, import): inserted, and
+    /// when it is born `active` (it already has credentials) its `connection.created` event is
+    /// emitted in the same transaction. A `pending` row gets its event when it is activated
+    /// (`health::record_activation`).
+    pub(crate) async fn create_connection(
+        &self,
+        new: store::connections::NewConnection<'_>,
+    ) -> Result<store::connections::ConnectionRow, VaultError> {
+        let active = new.status == nexus_protocol::ConnectionStatus::Active;
+        let mut tx = self.store.begin_locking().await?;
+        let id = self.store.insert_connection_in(&mut tx, new).await?;
+        if active {
+            health::record_created(&self.store, &mut tx, &id).await?;
+        }
+        tx.commit().await.map_err(store::StoreError::from)?;
+        Ok(self.store.get_connection_by_id(&id).await?)
     }
 }
 

@@ -276,22 +276,21 @@ impl ConnectionService {
                 row.id
             }
             None => {
-                self.store
-                    .insert_connection(NewConnection {
-                        workspace_id: scope.workspace_id,
-                        provider_name: &p.name,
-                        user_id: scope.user_id,
-                        status: ConnectionStatus::Active,
-                        scopes: &p.scopes,
-                        tokens: None,
-                        credentials: Some(&credentials),
-                    })
-                    .await?
-                    .id
+                self.create_connection(NewConnection {
+                    workspace_id: scope.workspace_id,
+                    provider_name: &p.name,
+                    user_id: scope.user_id,
+                    status: ConnectionStatus::Active,
+                    scopes: &p.scopes,
+                    tokens: None,
+                    credentials: Some(&credentials),
+                })
+                .await?
+                .id
             }
         };
         self.store
-            .audit(AuditEvent {
+            .audit_required(AuditEvent {
                 workspace_id: Some(scope.workspace_id),
                 action: "connection.credentials_captured",
                 target: Some(&id),
@@ -300,7 +299,7 @@ impl ConnectionService {
                 request_id: None,
                 detail: Some(&p.name),
             })
-            .await;
+            .await?;
         Ok(())
     }
 }

@@ -42,9 +42,8 @@ impl ConnectionService {
                 .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))
         }
         .await;
-        self.audit_issue(workspace_id, provider_name, caller, &result)
-            .await;
-        result
+        self.audit_issue(workspace_id, provider_name, caller, result)
+            .await
     }
 
     /// Why `(workspace, provider)` has no connection: the provider itself is unknown
@@ -79,8 +78,9 @@ impl ConnectionService {
             self.resolve_row(row, None, force).await
         }
         .await;
-        self.audit_issue(workspace_id, id, caller, &result).await;
-        result.map_err(|e| self.with_reauth_url_for(e, workspace_id, id))
+        self.audit_issue(workspace_id, id, caller, result)
+            .await
+            .map_err(|e| self.with_reauth_url_for(e, workspace_id, id))
     }
 
     async fn resolve_row(
@@ -186,28 +186,39 @@ impl ConnectionService {
         })
     }
 
+    /// Record the outcome of a resolve (`token.issued`) and only then answer it: a credential
+    /// whose record could not be written is withheld (`upstream_unavailable`, retryable), so no
+    /// token is ever handed out without its durable audit record. A refusal stays the refusal.
     async fn audit_issue(
         &self,
         workspace_id: &str,
         target: &str,
         caller: &Caller,
-        result: &Result<ResolveResponse, VaultError>,
-    ) {
-        let outcome = match result {
+        result: Result<ResolveResponse, VaultError>,
+    ) -> Result<ResolveResponse, VaultError> {
+        let outcome = match &result {
             Ok(_) => "ok".to_owned(),
             Err(e) => e.code().to_string(),
         };
-        self.store
-            .audit(AuditEvent {
-                workspace_id: Some(workspace_id),
-                action: "token.issued",
-                target: Some(target),
-                principal: &caller.principal,
-                outcome: &outcome,
-                request_id: caller.request_id.as_deref(),
-                detail: None,
-            })
-            .await;
+        let event = AuditEvent {
+            workspace_id: Some(workspace_id),
+            action: "token.issued",
+            target: Some(target),
+            principal: &caller.principal,
+            outcome: &outcome,
+            request_id: caller.request_id.as_deref(),
+            detail: None,
+        };
+        match result {
+            Ok(response) => {
+                self.store.audit_required(event).await?;
+                Ok(response)
+            }
+            Err(refused) => {
+                self.store.audit(event).await;
+                Err(refused)
+            }
+        }
     }
 
     pub async fn check_connection(

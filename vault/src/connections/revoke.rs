@@ -59,7 +59,7 @@ impl ConnectionService {
             super::revocation::Revocation::Revoked
         );
         self.store
-            .audit(AuditEvent {
+            .audit_required(AuditEvent {
                 workspace_id: Some(workspace_id),
                 action: "connection.revoked",
                 target: Some(id),
@@ -68,7 +68,7 @@ impl ConnectionService {
                 request_id: caller.request_id.as_deref(),
                 detail: reason.as_deref(),
             })
-            .await;
+            .await?;
         Ok(RevokeOutcome {
             token_deleted: refresh.is_some() || access.is_some() || had_credentials,
             provider_revoked,

@@ -85,7 +85,7 @@ impl IdentityService {
             .await?;
         self.audit
             .admin_event(Some(ws), "agent.created", &agent.agent_id, caller)
-            .await;
+            .await?;
         Ok((agent, credential))
     }
 
@@ -121,7 +121,7 @@ impl IdentityService {
         } else {
             "agent.enabled"
         };
-        self.audit.admin_event(Some(ws), action, id, caller).await;
+        self.audit.admin_event(Some(ws), action, id, caller).await?;
         self.store
             .get_agent(ws, id)
             .await?
@@ -147,7 +147,7 @@ impl IdentityService {
             })?;
         self.audit
             .admin_event(Some(ws), "agent.credential_rotated", id, caller)
-            .await;
+            .await?;
         Ok(credential)
     }
 
@@ -185,7 +185,7 @@ impl IdentityService {
             .await?;
         self.audit
             .admin_event(Some(ws), "identity_provider.added", idp.id.as_str(), caller)
-            .await;
+            .await?;
         Ok(idp)
     }
 
@@ -210,7 +210,7 @@ impl IdentityService {
         self.store.delete_identity_provider(ws, id).await?;
         self.audit
             .admin_event(Some(ws), "identity_provider.removed", id, caller)
-            .await;
+            .await?;
         Ok(())
     }
 }

@@ -5,9 +5,10 @@
 //! active master key: the same token always gives the same fingerprint (so a record can be
 //! matched with a token in hand), but the record alone cannot be turned back into a token.
 
-use crate::store::Store;
+use crate::error::VaultError;
 use crate::store::audit::AuditEvent;
 use crate::store::audit_chain::AuditIdentity;
+use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -46,8 +47,21 @@ pub fn fingerprint(store: &Store, token: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Write the record (failures are logged by the store, not returned).
+/// Write the record of a refusal or revocation (a failure is logged by the store, not
+/// returned: the caller's answer does not depend on it).
 pub async fn record(store: &Store, d: Decision<'_>) {
+    if let Err(e) = write(store, &d).await {
+        tracing::error!(error = %e, action = d.action, "could not write audit record");
+    }
+}
+
+/// Write the record of a decision that hands out a token, before the token is answered: the
+/// error (`upstream_unavailable`) when it cannot be made durable, so the caller fails closed.
+pub async fn record_required(store: &Store, d: Decision<'_>) -> Result<(), VaultError> {
+    Ok(write(store, &d).await?)
+}
+
+async fn write(store: &Store, d: &Decision<'_>) -> Result<(), StoreError> {
     let detail = serde_json::json!({
         "decision": if d.allowed { "allowed" } else { "denied" },
         "reason": d.reason,
@@ -62,7 +76,7 @@ pub async fn record(store: &Store, d: Decision<'_>) {
         (None, None) => "anonymous".to_owned(),
     };
     store
-        .audit_as(
+        .audit_as_required(
             AuditEvent {
                 workspace_id: Some(d.workspace_id),
                 action: d.action,
@@ -78,5 +92,5 @@ pub async fn record(store: &Store, d: Decision<'_>) {
                 user_subject: d.user,
             },
         )
-        .await;
+        .await
 }

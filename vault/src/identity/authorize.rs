@@ -42,23 +42,25 @@ impl IdentityService {
                 Some(scope_not_allowed(std::slice::from_ref(&req.scope))),
             )
         };
-        audit::record(
-            &self.store,
-            Decision {
-                workspace_id: &live.row.workspace_id,
-                action: "session.authorize",
-                target: Some(&req.scope),
-                agent_id: Some(&live.row.agent_id),
-                session_id: Some(&live.row.id),
-                user: live.row.user_subject.as_deref(),
-                scopes: Some(&live.row.scopes),
-                allowed: granted,
-                reason,
-                request_id: rid,
-                ..Default::default()
-            },
-        )
-        .await;
+        let decision = Decision {
+            workspace_id: &live.row.workspace_id,
+            action: "session.authorize",
+            target: Some(&req.scope),
+            agent_id: Some(&live.row.agent_id),
+            session_id: Some(&live.row.id),
+            user: live.row.user_subject.as_deref(),
+            scopes: Some(&live.row.scopes),
+            allowed: granted,
+            reason,
+            request_id: rid,
+            ..Default::default()
+        };
+        // An allowed decision is answered only once recorded; a refusal stays a refusal.
+        if granted {
+            audit::record_required(&self.store, decision).await?;
+        } else {
+            audit::record(&self.store, decision).await;
+        }
         match error {
             Some(e) => Err(e),
             None => Ok(AuthorizeResponse {
@@ -70,7 +72,8 @@ impl IdentityService {
     }
 
     /// `GET /v1/resolve` for a session principal: the workspace must be the session's and the
-    /// provider covered by a `provider:<name>[:<scope>]` scope. The credential's `scopes` are
+    /// provider covered by a `provider:<name>[:<scope>]` scope (for a proxied call to a provider
+    /// with `proxy.rules`, the rules decide instead: `proxy_rules`). The credential's `scopes` are
     /// the session's provider scopes ∩ the connection's; enforcement is `advisory` (the
     /// provider token itself is not narrowed).
     pub async fn resolve_for_session(
@@ -107,6 +110,11 @@ impl IdentityService {
             return Err(VaultError::Forbidden(
                 "this session does not belong to that workspace".into(),
             ));
+        }
+        if let Some(call) = &req.proxy_call
+            && let Some(rules) = self.proxy_rules_of(&req.provider_name).await?
+        {
+            return self.resolve_under_rules(req, caller, call, &rules).await;
         }
         let Some(wanted) = scopes::provider_scopes(scopes, &req.provider_name) else {
             audit::record(&self.store, deny("scope_not_allowed")).await;
@@ -164,7 +172,7 @@ impl IdentityService {
             .access_token
             .as_ref()
             .map(|t| t.expose().to_owned());
-        audit::record(
+        audit::record_required(
             &self.store,
             Decision {
                 allowed: true,
@@ -174,7 +182,7 @@ impl IdentityService {
                 ..deny("")
             },
         )
-        .await;
+        .await?;
         Ok(response)
     }
 

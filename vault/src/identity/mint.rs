@@ -260,7 +260,9 @@ impl IdentityService {
             act: act.clone(),
         };
         let token = self.signer.sign(&self.store, &claims).await?;
-        audit::record(
+        // The token leaves only once its record is durable (the session row without it is
+        // unusable: nobody holds its token).
+        audit::record_required(
             &self.store,
             Decision {
                 workspace_id: &agent.workspace_id,
@@ -277,7 +279,7 @@ impl IdentityService {
                 ..Default::default()
             },
         )
-        .await;
+        .await?;
         Ok(SessionResponse {
             session_token: SecretString::new(token),
             token_type: "session".into(),

@@ -5,6 +5,7 @@
 //! - `verify`: session tokens → principals; status and revocation.
 //! - `authorize`: `authorize` checks and the scope check of a session's resolve.
 //! - `agents`: agents and trusted identity providers for operators.
+//! - `proxy_rules`: a session's proxied call under a provider's `proxy.rules`.
 //! - `sessions`: an agent's sessions for operators (list, revoke).
 //! - [`signing`]: the session signing keys (ES256; private keys sealed by the vault) and JWKS.
 //! - [`obo`]: verifying a user's JWT against the workspace's trusted issuers.
@@ -20,6 +21,7 @@ mod authorize;
 mod low_s;
 mod mint;
 pub mod obo;
+mod proxy_rules;
 mod refusals;
 pub mod scopes;
 mod sessions;

@@ -76,7 +76,7 @@ impl IdentityService {
         };
         self.audit
             .admin_event(Some(ws), action, target, caller)
-            .await;
+            .await?;
         Ok(RevokedSessions { revoked })
     }
 }

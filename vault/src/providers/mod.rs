@@ -7,7 +7,9 @@
 
 pub mod catalog;
 pub mod file;
+pub mod keep_alive;
 
+use keep_alive::{KeepAlive, KeepAliveError, KeepAliveInput};
 use nexus_protocol::proxy::ProxyConfig;
 use nexus_protocol::{ProviderName, SecretString, Strategy, StrategySpec};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,11 @@ pub enum ProviderError {
     UnknownCatalog { name: String, catalog: String },
     #[error("provider `{name}`: {reason}")]
     Invalid { name: String, reason: String },
+    #[error("provider `{name}`: {source}")]
+    KeepAlive {
+        name: String,
+        source: KeepAliveError,
+    },
     #[error("provider `{name}`: invalid strategy: {source}")]
     Strategy {
         name: String,
@@ -132,6 +139,10 @@ pub struct ProviderInput {
     /// Proxy mode settings (`docs/proxy.md`); validated by [`ProxyConfig::check`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxyConfig>,
+    /// Refresh idle connections before the provider forgets their refresh tokens
+    /// ([`keep_alive`]); validated by [`KeepAliveInput::check`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<KeepAliveInput>,
 }
 
 /// Accept scopes as a list or as one space/comma-separated string.
@@ -209,6 +220,9 @@ pub struct Provider {
     /// See [`ProviderInput::proxy`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxyConfig>,
+    /// See [`ProviderInput::keep_alive`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<KeepAlive>,
 }
 
 impl Provider {
@@ -273,7 +287,8 @@ fn overlay(base: ProviderInput, over: ProviderInput) -> ProviderInput {
         expires_in_field,
         default_expires_in,
         supports_scope_narrowing,
-        proxy
+        proxy,
+        keep_alive
     )
 }
 
@@ -334,6 +349,15 @@ impl ProviderInput {
                     reason: e.to_string(),
                 })?;
         }
+        let keep_alive = input
+            .keep_alive
+            .as_ref()
+            .map(|k| k.check(auth_type == "oauth2"))
+            .transpose()
+            .map_err(|source| ProviderError::KeepAlive {
+                name: name.clone(),
+                source,
+            })?;
         let enable_discovery = input.enable_discovery.unwrap_or(input.issuer.is_some());
         if auth_type == "oauth2" {
             let invalid = |reason: &str| ProviderError::Invalid {
@@ -376,6 +400,7 @@ impl ProviderInput {
             default_expires_in: input.default_expires_in.unwrap_or(3600),
             supports_scope_narrowing: input.supports_scope_narrowing.unwrap_or(false),
             proxy: input.proxy,
+            keep_alive,
         };
         Ok((provider, input.client_secret.filter(|s| !s.is_empty())))
     }
@@ -458,6 +483,32 @@ mod tests {
             "api_base_url": "https://api.crm.example", "proxy": {"allowed_hosts": ["*.crm.example"]}}))
         .resolve();
         assert!(matches!(wildcard, Err(ProviderError::Invalid { .. })));
+    }
+
+    #[test]
+    fn keep_alive_is_validated_with_typed_errors_and_kept() {
+        let oauth = json!({"name": "gh", "client_id": "c", "auth_url": "https://a", "token_url": "https://t",
+            "keep_alive": {"idle_after": "3d", "jitter": 0.2}});
+        let (p, _) = input(oauth.clone()).resolve().unwrap();
+        assert_eq!(p.keep_alive.unwrap().idle_after_ms, 3 * 86_400_000);
+        let mut short = oauth;
+        short["keep_alive"]["idle_after"] = json!("5m");
+        assert_eq!(
+            input(short).resolve().unwrap_err(),
+            ProviderError::KeepAlive {
+                name: "gh".into(),
+                source: KeepAliveError::IdleAfterTooShort
+            }
+        );
+        let static_kind =
+            input(json!({"name": "k", "auth_type": "api_key", "keep_alive": {"idle_after": "3d"}}));
+        assert!(matches!(
+            static_kind.resolve(),
+            Err(ProviderError::KeepAlive {
+                source: KeepAliveError::NotOAuth,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -35,20 +35,32 @@ pub struct AuditQuery {
 }
 
 impl Store {
-    /// Record an event. Failures are logged, not returned: an audit write must not turn a
-    /// completed operation into an error for the caller (the operation already happened).
+    /// Record an event that must be durable before the caller goes on: a token or credential
+    /// handed out, an admin change answered as done. Returns once the record is committed, or
+    /// the failure ([`StoreError::AuditNotWritten`]) so the caller can fail closed.
+    pub async fn audit_required(&self, e: AuditEvent<'_>) -> Result<(), StoreError> {
+        self.append_audit(&e, &AuditIdentity::default()).await
+    }
+
+    /// [`Store::audit_required`] with the agent, session and acting-for user it concerns.
+    pub async fn audit_as_required(
+        &self,
+        e: AuditEvent<'_>,
+        identity: AuditIdentity<'_>,
+    ) -> Result<(), StoreError> {
+        self.append_audit(&e, &identity).await
+    }
+
+    /// Record an event whose loss hands nothing out (a refusal, a failed authentication, a
+    /// proxied call already answered): a failure is logged, not returned, so the caller's
+    /// answer (usually a refusal) stays the same.
     pub async fn audit(&self, e: AuditEvent<'_>) {
-        if let Err(err) = self.try_audit(&e).await {
+        if let Err(err) = self.append_audit(&e, &AuditIdentity::default()).await {
             tracing::error!(error = %err, action = e.action, "could not write audit record");
         }
     }
 
-    async fn try_audit(&self, e: &AuditEvent<'_>) -> Result<(), StoreError> {
-        self.append_audit(e, &AuditIdentity::default()).await
-    }
-
-    /// Record an event with the agent, session and acting-for user it concerns (identity
-    /// events). Like [`Store::audit`], a failure is logged, not returned.
+    /// [`Store::audit`] with the agent, session and acting-for user it concerns.
     pub async fn audit_as(&self, e: AuditEvent<'_>, identity: AuditIdentity<'_>) {
         if let Err(err) = self.append_audit(&e, &identity).await {
             tracing::error!(error = %err, action = e.action, "could not write audit record");

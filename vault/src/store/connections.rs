@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 
 pub(crate) const COLUMNS: &str = "id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, \
      refresh_token, credentials, token_type, version, last_refresh_at, last_error, created_at, updated_at, \
-     health, consecutive_failures";
+     health, consecutive_failures, last_error_code, last_error_at, last_keepalive_at, next_keepalive_at";
 
 /// A connection row. Secret columns stay sealed here; open them with the `Store` methods.
 #[derive(Clone)]
@@ -33,6 +33,13 @@ pub struct ConnectionRow {
     pub health: ConnectionHealth,
     /// Transient refresh failures in a row (reset by a success).
     pub consecutive_failures: i64,
+    /// The typed code of the last refresh failure (`RefreshErrorCode`) and when it happened.
+    pub last_error_code: Option<String>,
+    pub last_error_at: Option<i64>,
+    /// When the keep-alive worker last refreshed it, and when it is next due (`None`: not
+    /// scheduled; `providers::keep_alive`).
+    pub last_keepalive_at: Option<i64>,
+    pub next_keepalive_at: Option<i64>,
     sealed_access: Option<Vec<u8>>,
     sealed_refresh: Option<Vec<u8>>,
     sealed_credentials: Option<Vec<u8>>,
@@ -98,6 +105,9 @@ fn aad<'a>(ws: &'a str, id: &'a str, column: &'a str) -> Aad<'a> {
 }
 
 impl Store {
+    /// Insert a row and nothing else (no event): tests and seeding. The vault's services create
+    /// connections through `ConnectionService::create_connection`, which emits
+    /// `connection.created` with the insert.
     pub async fn insert_connection(
         &self,
         new: NewConnection<'_>,
@@ -313,7 +323,7 @@ impl Store {
         sqlx::query(
             "UPDATE connections SET access_token = $1, access_expires_at = $2, refresh_token = COALESCE($3, refresh_token), \
              token_type = COALESCE($4, token_type), scopes = COALESCE($5, scopes), status = 'active', last_error = NULL, \
-             version = version + 1, last_refresh_at = $6, updated_at = $6 WHERE id = $7",
+             version = version + 1, last_refresh_at = $6, updated_at = $6, next_keepalive_at = NULL WHERE id = $7",
         )
         .bind(access)
         .bind(tokens.expires_at)
@@ -340,7 +350,8 @@ impl Store {
             &aad(&row.workspace_id, &row.id, "refresh_token"),
         );
         sqlx::query(
-            "UPDATE connections SET refresh_token = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+            "UPDATE connections SET refresh_token = $1, version = version + 1, updated_at = $2, next_keepalive_at = NULL \
+             WHERE id = $3",
         )
         .bind(sealed)
         .bind(now_ms())
@@ -418,6 +429,10 @@ pub(crate) fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow
         health: ConnectionHealth::parse(&health)
             .ok_or_else(|| StoreError::Corrupt(format!("connection health `{health}`")))?,
         consecutive_failures: r.try_get("consecutive_failures")?,
+        last_error_code: r.try_get("last_error_code")?,
+        last_error_at: r.try_get("last_error_at")?,
+        last_keepalive_at: r.try_get("last_keepalive_at")?,
+        next_keepalive_at: r.try_get("next_keepalive_at")?,
         id: r.try_get("id")?,
         workspace_id: r.try_get("workspace_id")?,
         provider_name: r.try_get("provider_name")?,

@@ -82,7 +82,7 @@ impl WebhookService {
             .await?;
         self.audit
             .admin_event(req.workspace_id.as_deref(), "webhook.created", &id, caller)
-            .await;
+            .await?;
         Ok(CreatedWebhook {
             id,
             url: req.url,
@@ -101,7 +101,7 @@ impl WebhookService {
         }
         self.audit
             .admin_event(None, "webhook.deleted", id, caller)
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -124,7 +124,7 @@ impl WebhookService {
         }
         self.audit
             .admin_event(None, "webhook.secret_rotated", id, caller)
-            .await;
+            .await?;
         Ok(RotatedWebhookSecret {
             secret,
             previous_expires_at: rfc3339(until),
@@ -173,7 +173,7 @@ impl WebhookService {
                 &delivery_id.to_string(),
                 caller,
             )
-            .await;
+            .await?;
         Ok(RedeliverResponse { delivery_id: new })
     }
 }

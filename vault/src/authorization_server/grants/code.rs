@@ -82,7 +82,7 @@ impl AuthorizationServerService {
         self.store
             .create_token_family(&family, Some(code), refresh.as_deref())
             .await?;
-        self.audit_family("oauth.token", &family.id, "ok").await;
+        self.audit_family("oauth.token", &family.id, "ok").await?;
         let access = self
             .mint_access_token(NewAccessToken {
                 family: &family,

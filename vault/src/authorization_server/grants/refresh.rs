@@ -73,8 +73,12 @@ impl AuthorizationServerService {
         let family = match self.store.rotate_refresh_token(presented, &next).await? {
             RefreshRotation::Rotated(f) => f,
             RefreshRotation::Reused(family) => {
-                self.audit_family("oauth.refresh_reuse", &family, "denied")
-                    .await;
+                if let Err(e) = self
+                    .audit_family("oauth.refresh_reuse", &family, "denied")
+                    .await
+                {
+                    tracing::error!(error = %e, "could not write audit record");
+                }
                 tracing::warn!(family, "refresh token replayed: grant revoked");
                 return Err(bad());
             }
