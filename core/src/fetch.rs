@@ -155,7 +155,7 @@ impl NexusClient {
         let url = reqwest::Url::parse(&prepared.url)
             .map_err(|e| NexusError::InvalidRequest(format!("the URL cannot be parsed ({e})")))?;
         let upstream = self.upstream()?;
-        if !upstream.proxied(&url) {
+        if !upstream.leaves_to_reqwest(&url) {
             // Header names as written (`crate::upstream`).
             return upstream
                 .fetch(Outgoing {

@@ -13,6 +13,8 @@
 //! - [`policy`]: the client policy every SDK shares: the 401 rule
 //!   ([`NexusClient::replace_rejected`]), invalidation ([`NexusClient::invalidate`]), per-principal
 //!   cache keys.
+//! - `upstream` (private): the client `authenticated_fetch` sends with, which writes header
+//!   names as spelled (`X-API-Key`) where reqwest could only write Title-Case.
 //! - [`proxy`]: proxy mode's URL and the upstream-or-gateway classification of an answer.
 //! - [`session`]: agent sessions ([`NexusClient::start_session`]): a scoped, renewed session
 //!   token instead of the API key, with its own cache namespace.

@@ -20,8 +20,9 @@
 //! (90 s idle), TCP keepalive and nodelay, the connect and whole-request timeouts, the default
 //! `User-Agent` and `Accept: */*`, and redirects (10 hops, the same method and body rules).
 //! A request that a configured proxy (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, minus
-//! `NO_PROXY`) would intercept is not sent here: [`UpstreamClient::proxied`] tells the caller to
-//! use reqwest, which keeps its proxy tunnels and proxy authentication (names in Title-Case).
+//! `NO_PROXY`) would intercept is not sent here: [`UpstreamClient::leaves_to_reqwest`] tells the
+//! caller to use reqwest, which keeps its proxy tunnels and proxy authentication (names in
+//! Title-Case); so does a URL with `user:password@`.
 //! On a redirect to another origin the injected credential is not sent on (reqwest forwarded
 //! every header except `Authorization`, `Cookie` and `Proxy-Authorization`), and no `Referer`
 //! is added (it could carry a `query_param` credential to the other origin).
@@ -98,9 +99,12 @@ impl UpstreamClient {
         })
     }
 
-    /// Whether a configured proxy would intercept `url` (then reqwest sends it).
-    pub(crate) fn proxied(&self, url: &url::Url) -> bool {
-        Uri::try_from(url.as_str()).is_ok_and(|uri| self.proxies.intercept(&uri).is_some())
+    /// Whether reqwest sends `url` instead: a configured proxy would intercept it, or it carries
+    /// `user:password@` (reqwest turns that into basic authentication).
+    pub(crate) fn leaves_to_reqwest(&self, url: &url::Url) -> bool {
+        !url.username().is_empty()
+            || url.password().is_some()
+            || Uri::try_from(url.as_str()).is_ok_and(|uri| self.proxies.intercept(&uri).is_some())
     }
 
     /// Send `request`, follow redirects, read the whole answer; within the whole-request timeout.
@@ -163,7 +167,8 @@ impl UpstreamClient {
         headers: &[(String, String)],
         body: Option<Bytes>,
     ) -> Result<http::Response<hyper::body::Incoming>> {
-        let uri = Uri::try_from(url.as_str())
+        // The fragment is the client's, never sent.
+        let uri = Uri::try_from(&url[..url::Position::AfterQuery])
             .map_err(|_| NexusError::InvalidRequest("the URL is not a valid request URI".into()))?;
         let mut request = Request::builder()
             .method(method.clone())

@@ -71,7 +71,7 @@ async fn authenticated_fetch_sends_the_declared_and_the_callers_names_byte_exact
         ("ACCEPT", "text/plain"),
     ];
     for provider in ["trial", "goog", "crm", "oauth"] {
-        let request = get(format!("{}/v1/{provider}", upstream.url), &caller);
+        let request = get(format!("{}/v1/{provider}?q=1#part", upstream.url), &caller);
         let answer = client
             .authenticated_fetch(&cache, "ws", provider, request)
             .await
@@ -101,6 +101,8 @@ async fn authenticated_fetch_sends_the_declared_and_the_callers_names_byte_exact
         assert_eq!(accepts.count(), 1, "{names:?}");
     }
     assert_eq!(seen[0].header("x-trial-key"), Some("k-123"));
+    // The fragment stays with the client.
+    assert_eq!(seen[0].target, "/v1/trial?q=1");
     assert_eq!(seen[3].header("authorization"), Some("Bearer at-1"));
 }
 
@@ -176,6 +178,27 @@ async fn redirects_keep_the_spelling_and_the_credential_stays_with_its_origin() 
     );
     assert_eq!(other_origin[0].header("cookie"), None, "cookie leaked");
     assert!(names(&other_origin[0]).contains(&"X-Custom-ID"));
+}
+
+/// `user:password@` in the URL is reqwest's to turn into basic authentication (hyper would send
+/// it in `Host`); the request still carries the injected credential and reaches the upstream.
+#[tokio::test]
+async fn a_url_with_userinfo_goes_out_as_basic_authentication() {
+    let gateway = gateway().await;
+    let upstream = RecordingUpstream::start().await;
+    let client = client_for(&gateway);
+    let cache = TokenCache::new();
+    let url = format!("http://user:pw@{}/v1/basic", upstream.authority());
+    let answer = client
+        .authenticated_fetch(&cache, "ws", "crm", get(url, &[]))
+        .await
+        .expect("fetch");
+    assert_eq!(answer.status, 200);
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].header("authorization"), Some("Basic dXNlcjpwdw=="));
+    assert_eq!(seen[0].header("x-api-key"), Some("k-123"));
+    assert_eq!(seen[0].header("host"), Some(upstream.authority()));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod common;
 mod compat;
 
 use common::{Stack, status_and_json};
-use compat::ALL;
+use compat::{ALL, Original};
 use nexus_protocol::{Strategy, StrategySpec};
 use serde_json::{Value, json};
 
@@ -81,6 +81,10 @@ async fn original_clients_inject_oauth2_and_header_with_and_without_prefix() {
             json!({"header_name": "X-Token", "value_prefix": "Token "}),
         ),
         ("auth-default", json!({})),
+        (
+            "auth-token",
+            json!({"header_name": "Authorization", "value_prefix": "Token "}),
+        ),
     ] {
         let strategy = json!({"type": "header", "config": config});
         put_provider(
@@ -125,6 +129,23 @@ async fn original_clients_inject_oauth2_and_header_with_and_without_prefix() {
             Ok(("Authorization".into(), format!("Bearer {token}"))),
             "{client:?}"
         );
+    }
+    // The first releases inject only `Authorization`: right for oauth2 and for `header`
+    // providers that use it, with or without their own prefix (docs/migration.md says which
+    // providers they inject wrongly whatever the answer).
+    for client in [Original::Python, Original::TypeScript] {
+        for (provider, expected) in [
+            ("auth-default", "Bearer k-123".to_owned()),
+            ("auth-token", "Token k-123".to_owned()),
+            ("github", format!("Bearer {token}")),
+        ] {
+            let answer = original_resolve(&stack, &key, provider).await;
+            assert_eq!(
+                compat::first_release_injection(client, &answer),
+                Ok(("Authorization".into(), expected)),
+                "{client:?} first release for {provider}: {answer}"
+            );
+        }
     }
     // Expiry: Go parses `credentials.expires_at` as RFC 3339, Python/TypeScript as ISO 8601.
     let expires_at = github["credentials"]["expires_at"]

@@ -156,6 +156,50 @@ fn go_injection(answer: &Value) -> Result<Injection, String> {
     Ok((header, format!("{prefix}{token}")))
 }
 
+/// The first releases of the Python and TypeScript clients (the code their v0.2.3 changelogs
+/// describe, before `header_name` was read): always `Authorization`, with the token type taken
+/// from a `header` strategy's `value_prefix` (trimmed) when non-empty, else
+/// `credentials.token_type`, else `Bearer` (any case of `bearer` written `Bearer`). The token as
+/// in the later code, except that only Python also reads the top-level `access_token`.
+pub fn first_release_injection(client: Original, answer: &Value) -> Result<Injection, String> {
+    let credentials = answer["credentials"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    // Python wants a non-empty object, TypeScript any object.
+    let missing = match client {
+        Original::Python => credentials.is_empty(),
+        _ => !answer["credentials"].is_object(),
+    };
+    if missing {
+        return Err("missing credentials".into());
+    }
+    let config = answer["strategy"]["config"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let token_type = if answer["strategy"]["type"] == "header" && truthy(config.get("value_prefix"))
+    {
+        as_text(&config["value_prefix"]).trim().to_owned()
+    } else if truthy(credentials.get("token_type")) {
+        as_text(&credentials["token_type"])
+    } else {
+        "Bearer".to_owned()
+    };
+    let top_level = (client == Original::Python).then(|| answer.get("access_token"));
+    let token = [credentials.get("access_token"), top_level.flatten()]
+        .into_iter()
+        .find(|v| truthy(*v))
+        .flatten()
+        .cloned()
+        .or_else(|| field_named_by_config(&credentials, &config))
+        .ok_or("Could not locate access token")?;
+    Ok((
+        "Authorization".into(),
+        format!("{}{}", token_type_prefix(&token_type), as_text(&token)),
+    ))
+}
+
 fn token_type_prefix(token_type: &str) -> String {
     if token_type.eq_ignore_ascii_case("bearer") {
         "Bearer ".into()
