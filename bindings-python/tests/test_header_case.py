@@ -1,6 +1,6 @@
 """Header names on the wire (issue 15): the httpx and requests adapters send the caller's
 headers named as written and the credential header named as the provider declared it;
-``authenticated_fetch`` (the core's HTTP/1 client) sends them in Title-Case. The upstream reads
+``authenticated_fetch`` (the core's HTTP/1 client) sends them as written too. The upstream reads
 names as they arrived (the stdlib parser keeps their case)."""
 
 from __future__ import annotations
