@@ -42,8 +42,8 @@ pub const REPLACED_HEADERS: &[&str] = &["authorization", "x-api-key", PROXY_HOST
 
 /// `{gateway}/v1/proxy/{workspace_id}/{provider}{path_and_query}`. The path is relative to the
 /// provider's `api_base_url` and kept as given (the gateway checks and normalises it); absolute
-/// URLs, fragments, and bytes that must be percent-encoded (controls, space, non-ASCII) are
-/// refused.
+/// URLs, fragments, bytes that must be percent-encoded (controls, space, non-ASCII), `\` and
+/// dot segments (raw or `%2e`-encoded, which HTTP stacks would resolve) are refused.
 pub fn proxy_url(
     gateway_url: &str,
     workspace_id: &str,
@@ -70,10 +70,30 @@ pub fn proxy_url(
             "percent-encode spaces, control and non-ASCII characters in a proxied path".into(),
         ));
     }
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    if path.contains('\\') {
+        return Err(NexusError::InvalidRequest(
+            "a proxied path has no `\\` (URL parsers read it as `/`)".into(),
+        ));
+    }
+    if path.split('/').any(is_dot_segment) {
+        return Err(NexusError::InvalidRequest(
+            "a proxied path has no `.` or `..` segment, raw or percent-encoded".into(),
+        ));
+    }
     Ok(format!(
         "{}{PROXY_PREFIX}{ws}/{provider}{path_and_query}",
         gateway_url.trim_end_matches('/')
     ))
+}
+
+/// `.` or `..`, raw or with a dot written `%2e` (any case). Every SDK's HTTP stack (the `url`
+/// crate under reqwest, WHATWG URL under Node's fetch, httpx, urllib3) resolves these before
+/// sending, so `/../other/x` would silently reach another provider's proxy path instead of being
+/// judged by the gateway: the client refuses them, and nothing else is rewritten.
+fn is_dot_segment(segment: &str) -> bool {
+    let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+    dots == "." || dots == ".."
 }
 
 /// Classify a proxied response by its `Nexus-Error` header.
@@ -227,6 +247,11 @@ mod tests {
             "/a#b",
             "/a b",
             "/caf\u{e9}",
+            "/a/../b",
+            "/a/%2E%2e/b",
+            "/a/.%2e",
+            "/./a",
+            "/a\\b",
         ] {
             assert!(proxy_url("https://n", "acme", "crm", bad).is_err(), "{bad}");
         }
