@@ -259,7 +259,7 @@ def test_proxy_mode_the_gateway_injects_and_the_caller_never_holds_it(stack: Sta
         with pytest.raises(nexus_sdk.InvalidProxyPathError):
             http_client.get("/v1/%252e%252e/admin")
         # Refused before sending: an absolute URL, an encoded `..` the HTTP stack would resolve.
-        for path in ("https://evil.example/x", "/v1/%2e%2e/admin"):
+        for path in ("https://evil.example/x", "/v1/%2e%2e/admin", "/v1/../admin"):
             with pytest.raises(nexus_sdk.InvalidRequestError) as refused:
                 http_client.get(path)
             assert refused.value.code == "invalid_request"
