@@ -90,6 +90,46 @@ func TestEndToEndAgainstNexusDev(t *testing.T) {
 		}
 	})
 
+	t.Run("proxy mode: the gateway injects, this process never holds the credential", func(t *testing.T) {
+		proxied := nexus.ProxyHTTPClient(ws, "echo")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/items?per_page=10", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-API-Key", "caller-own")
+		resp, err := proxied.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var echo struct {
+			Path    string            `json:"path"`
+			Query   map[string]string `json:"query"`
+			Headers map[string]string `json:"headers"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&echo); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("proxied call: %d %v", resp.StatusCode, err)
+		}
+		if echo.Headers["x-api-key"] != secret || echo.Path != "/v1/items" || echo.Query["per_page"] != "10" {
+			t.Fatalf("upstream saw %+v", echo)
+		}
+		if _, leaked := echo.Headers["authorization"]; leaked {
+			t.Fatal("the Nexus credential reached the upstream")
+		}
+		// The gateway's own refusal is a typed error; an upstream's status would not be.
+		bad, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/a/%252e%252e/b", nil)
+		_, err = proxied.Do(bad)
+		var nexusErr *Error
+		if !errors.As(err, &nexusErr) || nexusErr.Code != CodeInvalidProxyPath || nexusErr.StatusCode != http.StatusBadRequest {
+			t.Fatalf("path escape: %v", err)
+		}
+		// A dot segment is refused before sending, as by every SDK.
+		dots, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/a/%2e%2e/b", nil)
+		if _, err = proxied.Do(dots); !errors.As(err, &nexusErr) || nexusErr.Code != CodeInvalidRequest {
+			t.Fatalf("dot segment: %v", err)
+		}
+	})
+
 	t.Run("credential shape and cache", func(t *testing.T) {
 		cred, err := nexus.GetCachedToken(ctx, cache, ws, "echo")
 		if err != nil {

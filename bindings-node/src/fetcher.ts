@@ -12,6 +12,7 @@
 
 import type { NexusClient } from './client.js';
 import { fromNative } from './errors.js';
+import { createProxyFetcher } from './proxy.js';
 import { native, type NativeRequest } from './native.js';
 import type { Fetcher, FetcherOptions } from './types.js';
 
@@ -25,6 +26,7 @@ interface PreparedCall {
 }
 
 export function createFetcher(client: NexusClient, options: FetcherOptions): Fetcher {
+  if (options.mode === 'proxy') return createProxyFetcher(client, options);
   const { workspaceId, provider } = options;
   const logger = client.logger;
   const key = client.native.internKey(workspaceId, provider);

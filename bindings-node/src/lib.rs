@@ -8,6 +8,7 @@
 //! - [`bridge`]: `NativeWebSocketBridge`, the core's bridged WebSocket.
 //! - [`client`]: `NativeClient`, one core client plus its token cache.
 //! - [`convert`]: the plain objects crossing the boundary (credential, request, connection).
+//! - [`proxy`]: proxy mode: the proxy URL and credential of a call, and its answer checked.
 //! - [`error`]: how a core error travels to JavaScript, and the core's error table
 //!   (`errorTable`, which `src/errors.ts` is checked against).
 //! - [`resource_server`]: `NativeResourceServer`, the core's MCP resource-server kit.
@@ -19,6 +20,7 @@ pub mod bridge;
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod proxy;
 pub mod resource_server;
 pub mod session;
 pub mod vectors;

@@ -29,6 +29,15 @@ export interface FetcherOptions {
   workspaceId: string;
   /** The provider's name in the workspace, e.g. `github`. */
   provider: string;
+  /**
+   * `direct` (default): the credential is resolved and injected here, and the request goes
+   * straight to the upstream URL given. `proxy`: the request goes through the gateway, which
+   * injects the credential (this process never holds it); the fetcher then takes a path
+   * relative to the provider's `api_base_url` (`'/contacts/42?x=1'`). See docs/proxy.md.
+   */
+  mode?: 'direct' | 'proxy';
+  /** Proxy mode only: another host of the provider (an entry of its `proxy.allowed_hosts`). */
+  host?: string;
 }
 
 /** How a credential is injected upstream, as the gateway described it. */

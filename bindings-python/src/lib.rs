@@ -7,6 +7,7 @@
 //! - [`client`]: `Client`, the core's `NexusClient` (subclassed in Python as `NexusClient`).
 //! - [`cache`]: `TokenCache` and `CachedToken`.
 //! - [`bridge`]: `WebSocketBridge`, the core's bridged WebSocket.
+//! - [`proxy`]: proxy mode (the proxy URL and credential of a call, its answer checked).
 //! - [`errors`]: the exception classes and the one error-mapping function.
 //! - [`resource_server`]: `ResourceServer`, the core's MCP resource-server kit.
 //! - [`runtime`]: the private tokio runtime and the GIL-releasing wait.
@@ -18,6 +19,7 @@ mod cache;
 mod client;
 mod convert;
 mod errors;
+mod proxy;
 mod resource_server;
 mod runtime;
 mod session;
@@ -39,6 +41,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<client::Client>()?;
     session::register(m)?;
+    proxy::register(m)?;
     m.add_class::<cache::TokenCache>()?;
     m.add_class::<cache::CachedToken>()?;
     m.add_class::<bridge::WebSocketBridge>()?;

@@ -225,6 +225,61 @@ def test_static_key_resolve_and_fetch(stack: Stack) -> None:
     assert echoed["query"] == {"a": "1"} and echoed["body"] == '{"x":1}'
 
 
+def test_proxy_mode_the_gateway_injects_and_the_caller_never_holds_it(stack: Stack) -> None:
+    import httpx
+    import requests
+
+    from nexus_sdk.httpx import async_proxy_client, proxy_client
+    from nexus_sdk.requests import proxy_session
+
+    client = stack.client()
+
+    def check(body: bytes) -> None:
+        echoed = json.loads(body)
+        # The provider's credential, injected by the gateway; not the Nexus API key.
+        assert echoed["headers"]["authorization"] == f"Bearer {STATIC_SECRET}"
+        assert "x-api-key" not in echoed["headers"]
+        assert echoed["path"] == "/v1/items" and echoed["query"] == {"a": "1"}
+
+    status, _, body = client.authenticated_fetch(
+        TokenCache(),
+        stack.workspace,
+        "echo-key",
+        "/v1/items?a=1",
+        method="POST",
+        headers={"X-API-Key": "caller-own", "Content-Type": "application/json"},
+        data=b'{"x":1}',
+        proxy=True,
+    )
+    assert status == 200
+    check(body)
+    with proxy_client(client, stack.workspace, "echo-key") as http_client:
+        check(http_client.get("/v1/items?a=1", headers={"X-API-Key": "caller-own"}).content)
+        # The gateway's refusal (a double-encoded `..`, which no client resolves).
+        with pytest.raises(nexus_sdk.InvalidProxyPathError):
+            http_client.get("/v1/%252e%252e/admin")
+        # Refused before sending: an absolute URL, an encoded `..` the HTTP stack would resolve.
+        for path in ("https://evil.example/x", "/v1/%2e%2e/admin", "/v1/../admin"):
+            with pytest.raises(nexus_sdk.InvalidRequestError) as refused:
+                http_client.get(path)
+            assert refused.value.code == "invalid_request"
+
+    async def via_async() -> bytes:
+        async with async_proxy_client(client, stack.workspace, "echo-key") as http_client:
+            response: httpx.Response = await http_client.post("/v1/items?a=1", content=b"{}")
+            return response.content
+
+    check(anyio.run(via_async))
+    with proxy_session(client, stack.workspace, "echo-key") as session:
+        answer: requests.Response = session.get("/v1/items", params={"a": "1"})
+        check(answer.content)
+        with pytest.raises(nexus_sdk.InvalidProxyPathError):
+            session.get("/v1/%252e%252e/admin")
+        with pytest.raises(nexus_sdk.InvalidRequestError) as refused:
+            session.get("/v1/../admin")
+        assert refused.value.code == "invalid_request"
+
+
 def test_oauth_credential_and_401_refresh_through_the_real_stack(stack: Stack) -> None:
     client, cache = stack.client(), TokenCache()
     token = client.get_cached_token(cache, stack.workspace, "fake-oauth")

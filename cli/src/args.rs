@@ -11,6 +11,8 @@ Exit codes:
   2  usage or configuration error (bad flag, missing token, port in use, bad database URL)
   3  the broker or gateway could not be reached
   4  the admin token or API key was rejected
+  5  `nexus audit verify`: the audit chain is broken or does not match a checkpoint
+  22 `nexus proxy --fail`: the upstream answered 400 or more
 
 Admin commands find the broker through NEXUS_BROKER_URL and NEXUS_ADMIN_TOKEN; when those are
 unset they read DIR/dev.env written by `nexus dev` (DIR is --home, NEXUS_HOME, or ./.nexus).";
@@ -69,6 +71,9 @@ pub enum Command {
     Idp(crate::commands::agents::IdpCommand),
     /// Resolve a credential through the gateway, like an SDK does (the token is masked).
     Resolve(ResolveArgs),
+    /// Call a provider's API through the gateway's proxy mode (the gateway injects the
+    /// credential): the upstream's body on stdout, its status on stderr.
+    Proxy(ProxyArgs),
     /// Nexus as OAuth authorization server of remote MCP servers (their resources).
     #[command(subcommand)]
     Mcp(crate::commands::mcp::McpCommand),
@@ -274,6 +279,35 @@ pub struct AuditArgs {
     /// At most this many records (newest first).
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The workspace id (e.g. `dev`).
+    #[arg(long, value_name = "W")]
+    pub workspace: String,
+    /// The provider name (its `api_base_url` is the base of PATH).
+    #[arg(long, value_name = "P")]
+    pub provider: String,
+    /// Another host of the provider (an entry of its `proxy.allowed_hosts`).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub host: Option<String>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+    /// The request body: text, `@FILE`, or `@-` for stdin.
+    #[arg(short = 'd', long, value_name = "DATA")]
+    pub data: Option<String>,
+    /// Also print the response headers (to stderr).
+    #[arg(short = 'i', long)]
+    pub include: bool,
+    /// Exit 22 when the upstream answers 400 or more (the body is still printed).
+    #[arg(long)]
+    pub fail: bool,
+    /// The HTTP method (GET, POST, …).
+    pub method: String,
+    /// The path (and query) relative to the provider's `api_base_url`, e.g. `/contacts/42?x=1`.
+    pub path: String,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 //! | 3 | not reachable: the broker or gateway did not answer |
 //! | 4 | rejected: the admin token or API key was refused (HTTP 401/403) |
 //! | 5 | `nexus audit verify`: the audit hash chain is broken (a record was edited or deleted), or (with `--checkpoint`) the log no longer matches a signed checkpoint |
+//! | 22 | `nexus proxy --fail`: the upstream answered 400 or more (as `curl --fail`) |
 //!
 //! Messages never contain a secret: tokens and keys are named, never printed.
 
@@ -27,6 +28,8 @@ pub const EXIT_UNREACHABLE: i32 = 3;
 pub const EXIT_REJECTED: i32 = 4;
 /// Exit code: `nexus audit verify` found the audit chain broken.
 pub const EXIT_AUDIT_BROKEN: i32 = 5;
+/// Exit code: `nexus proxy --fail` got an upstream status of 400 or more.
+pub const EXIT_UPSTREAM_STATUS: i32 = 22;
 
 #[derive(Debug, Error)]
 pub enum CliError {
@@ -66,6 +69,10 @@ pub enum CliError {
     #[error("{0}")]
     Runtime(String),
 
+    /// `nexus proxy --fail`: the upstream answered an error status (its body was printed).
+    #[error("the upstream answered {0}")]
+    UpstreamStatus(u16),
+
     /// `nexus audit verify`: a record was edited or deleted.
     #[error("the audit chain is broken at record {first_broken_id} ({checked} records checked)")]
     AuditChainBroken {
@@ -97,6 +104,7 @@ impl CliError {
             Self::Rejected { .. } => EXIT_REJECTED,
             Self::Api { .. } | Self::Runtime(_) => EXIT_RUNTIME,
             Self::AuditChainBroken { .. } | Self::AuditCheckpoint(_) => EXIT_AUDIT_BROKEN,
+            Self::UpstreamStatus(_) => EXIT_UPSTREAM_STATUS,
         }
     }
 }

@@ -101,6 +101,10 @@ async fn dispatch(cli: Cli) -> CliResult<()> {
             let target = Settings::load(DevHome::existing(&cli.home))?.gateway()?;
             commands::resolve::resolve(target, args, json).await
         }
+        Command::Proxy(args) => {
+            let target = Settings::load(DevHome::existing(&cli.home))?.gateway()?;
+            commands::proxy::proxy(target, args).await
+        }
     }
 }
 

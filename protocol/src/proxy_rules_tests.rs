@@ -71,13 +71,13 @@ fn patterns_match_as_the_grammar_says() {
     }
 }
 
-/// Which error a refused pattern must produce.
-type Expect = fn(&PatternError) -> bool;
+/// Whether an error is the expected variant.
+type IsExpected = fn(&PatternError) -> bool;
 
 #[test]
 fn bad_patterns_are_typed_errors() {
     use PatternError as E;
-    let cases: &[(&str, Expect)] = &[
+    let cases: &[(&str, IsExpected)] = &[
         ("GET", |e| matches!(e, E::Shape(_))),
         ("GET /a /b", |e| matches!(e, E::Shape(_))),
         ("get /a", |e| matches!(e, E::Method(_))),

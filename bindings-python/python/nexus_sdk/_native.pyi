@@ -64,6 +64,11 @@ __all__ = [
     "is_rejection",
     "open_websocket",
     "parse_session_body",
+    "proxy_check_answer",
+    "proxy_fetch",
+    "proxy_prepare",
+    "proxy_replaced_headers",
+    "proxy_url",
     "start_session",
 ]
 
@@ -224,6 +229,25 @@ def apply_resolve_body(
     data: _Body = None,
 ) -> tuple[str, list[tuple[str, str]], int, CachedToken]: ...
 def gateway_error(status: int, body: bytes, headers: _Headers = None) -> NexusError: ...
+
+# Proxy mode (src/proxy.rs), wrapped by NexusClient.authenticated_fetch(proxy=True) and the
+# httpx / requests adapters.
+def proxy_prepare(
+    client: Client, workspace_id: str, provider_name: str, path: str, host: str | None = None
+) -> tuple[str, list[tuple[str, str]]]: ...
+def proxy_fetch(
+    client: Client,
+    workspace_id: str,
+    provider_name: str,
+    path: str,
+    method: str = "GET",
+    headers: _Headers = None,
+    data: _Body = None,
+    host: str | None = None,
+) -> tuple[int, dict[str, str], bytes]: ...
+def proxy_url(gateway_url: str, workspace_id: str, provider_name: str, path: str) -> str: ...
+def proxy_check_answer(status: int, headers: _Headers, body: bytes) -> None: ...
+def proxy_replaced_headers() -> list[str]: ...
 
 # Agent sessions (src/session.rs), wrapped by NexusClient.start_session and friends.
 def start_session(

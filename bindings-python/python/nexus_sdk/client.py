@@ -187,6 +187,36 @@ class NexusClient(_native.Client):
             self.replace_rejected, cache, workspace_id, provider_name, generation
         )
 
+    def authenticated_fetch(
+        self,
+        cache: TokenCache,
+        workspace_id: str,
+        provider_name: str,
+        url: str,
+        method: str = "GET",
+        headers: Headers = None,
+        data: Body = None,
+        *,
+        proxy: bool = False,
+        proxy_host: str | None = None,
+    ) -> FetchResult:
+        """One request with the credential of (workspace, provider): ``(status, headers, body)``.
+
+        ``proxy=True``: proxy mode (docs/proxy.md). ``url`` is then a path relative to the
+        provider's ``api_base_url`` (``"/contacts/42?x=1"``); the gateway injects the credential,
+        so this process never holds it (``cache`` is not used). The upstream's answer is returned
+        whatever its status (no 401 retry: the gateway did it; no redirect followed); the
+        gateway's own answers raise the typed exception. ``proxy_host`` names another host of
+        the provider (an entry of its ``proxy.allowed_hosts``).
+        """
+        if proxy:
+            return _native.proxy_fetch(
+                self, workspace_id, provider_name, url, method, headers, data, proxy_host
+            )
+        return super().authenticated_fetch(
+            cache, workspace_id, provider_name, url, method, headers, data
+        )
+
     async def authenticated_fetch_async(
         self,
         cache: TokenCache,
@@ -196,16 +226,22 @@ class NexusClient(_native.Client):
         method: str = "GET",
         headers: Headers = None,
         data: Body = None,
+        *,
+        proxy: bool = False,
+        proxy_host: str | None = None,
     ) -> FetchResult:
         return await asyncio.to_thread(
-            self.authenticated_fetch,
-            cache,
-            workspace_id,
-            provider_name,
-            url,
-            method,
-            headers,
-            data,
+            lambda: self.authenticated_fetch(
+                cache,
+                workspace_id,
+                provider_name,
+                url,
+                method,
+                headers,
+                data,
+                proxy=proxy,
+                proxy_host=proxy_host,
+            )
         )
 
     async def wait_for_active_async(

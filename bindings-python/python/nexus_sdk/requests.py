@@ -13,6 +13,12 @@ core's rule applies (``nexus_sdk::policy``): the rejected token is replaced by o
 through the cache's single flight and the request is sent once more; a second 401 is returned
 as it is. This module is only the ``requests`` glue. Importing it requires ``requests``;
 ``import nexus_sdk`` alone never does.
+
+Proxy mode (docs/proxy.md): ``proxy_session(nexus, WORKSPACE_ID, "crm")`` is a
+``requests.Session`` whose requests take a path relative to the provider's API
+(``session.get("/contacts/42")``) and go through the gateway, which injects the credential: this
+process never holds it. The upstream's answer is returned whatever its status; the gateway's own
+answers raise the typed exception; redirects are returned, not followed.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from requests import Session
 from requests.auth import AuthBase
 from requests.models import PreparedRequest, Response
 from requests.structures import CaseInsensitiveDict
 
+from . import _native
 from ._native import TokenCache
 from .client import NexusClient, is_rejection
 
-__all__ = ["NexusAuth"]
+__all__ = ["NexusAuth", "ProxySession", "proxy_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +106,53 @@ class NexusAuth(AuthBase):
 
         request.register_hook("response", retry_once_on_401)
         return request
+
+
+_REPLACED = frozenset(_native.proxy_replaced_headers())
+
+
+class ProxySession(Session):
+    """A ``requests.Session`` in proxy mode for one (workspace, provider). See
+    :func:`proxy_session`."""
+
+    def __init__(
+        self,
+        client: NexusClient,
+        workspace_id: str,
+        provider_name: str,
+        host: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._nexus = client
+        self._workspace_id = workspace_id
+        self._provider_name = provider_name
+        self._host = host
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str | bytes, **kwargs: Any
+    ) -> Response:
+        path = url.decode() if isinstance(url, bytes) else str(url)
+        # The core builds the URL (and refuses an absolute one) and supplies the credential.
+        target, nexus_headers = _native.proxy_prepare(
+            self._nexus, self._workspace_id, self._provider_name, path, self._host
+        )
+        headers = {
+            name: value
+            for name, value in dict(kwargs.pop("headers", None) or {}).items()
+            if name.lower() not in _REPLACED
+        }
+        headers.update(dict(nexus_headers))
+        kwargs["allow_redirects"] = False
+        response: Response = super().request(method, target, headers=headers, **kwargs)
+        if "nexus-error" in response.headers:
+            _native.proxy_check_answer(
+                response.status_code, list(response.headers.items()), response.content
+            )
+        return response
+
+
+def proxy_session(
+    client: NexusClient, workspace_id: str, provider_name: str, *, host: str | None = None
+) -> ProxySession:
+    """A ``requests.Session`` in proxy mode for (workspace, provider)."""
+    return ProxySession(client, workspace_id, provider_name, host)

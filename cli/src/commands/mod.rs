@@ -6,5 +6,6 @@ pub mod agents;
 pub mod audit;
 pub mod connect;
 pub mod mcp;
+pub mod proxy;
 pub mod resolve;
 pub mod webhooks;

@@ -36,7 +36,7 @@ pub async fn resolve(target: GatewayTarget, args: ResolveArgs, json: bool) -> Cl
 
 /// An SDK error as a CLI error with its exit code: a refused key is "rejected" (4), a gateway
 /// that cannot be reached is "unreachable" (3), a bad URL or key format is a config error (2).
-fn sdk_error(e: NexusError, gateway_url: &str) -> CliError {
+pub(crate) fn sdk_error(e: NexusError, gateway_url: &str) -> CliError {
     match e {
         NexusError::Api(api) => {
             let code = api.code.as_str().to_owned();

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Proxy-mode benchmark for BENCHMARKS.md (issue 16): `wrk` through the gateway's proxy against
+# `wrk` straight to the same loopback upstream, in the same run, alternated (direct, proxy,
+# direct, proxy, …) so a change in machine load hits both; plus the gateway's RSS sampled every
+# second while 64 connections go through the proxy.
+#
+#   cargo build --release -p nexus-cli -p nexus-testkit && scripts/bench/proxy.sh
+#
+# Upstream: the testkit echo server (keep-alive; it answers a small JSON echo of the request).
+# Gateway: a separate `nexus serve gateway` process in front of `nexus dev`'s broker, so its RSS
+# is the gateway's alone; a static API-key provider whose credential the proxy injects; the
+# proxy's token cache warm before the first run. Needs `wrk` (apt-get install -y wrk).
+# Environment: BENCH_SECONDS (default 10) per run, BENCH_ROUNDS (default 3) pairs of runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+NEXUS="${NEXUS_BIN:-$PWD/target/release/nexus}"
+TESTKIT="${NEXUS_TESTKIT_BIN:-$PWD/target/release/nexus-testkit}"
+DURATION="${BENCH_SECONDS:-10}"
+ROUNDS="${BENCH_ROUNDS:-3}"
+CONNECTIONS=64
+command -v wrk >/dev/null || { echo "proxy.sh: needs wrk (apt-get install -y wrk)" >&2; exit 2; }
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+wait_for_file() { for _ in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; return 1; }
+wait_for_url() { for _ in $(seq 600); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; return 1; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+load() { # url [header]
+  if [ $# -gt 1 ]; then wrk -t2 -c"$CONNECTIONS" -d"$DURATION"s --latency -H "$2" "$1" 2>&1
+  else wrk -t2 -c"$CONNECTIONS" -d"$DURATION"s --latency "$1" 2>&1; fi
+}
+summary() { # wrk output → "req/s p50 p99 non2xx"
+  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF} END {print rps, p50, p99, (bad == "" ? 0 : bad)}'
+}
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+"$TESTKIT" echo --ignore-stdin >"$WORK/echo.json" 2>"$WORK/echo.log" </dev/null &
+PIDS+=($!)
+wait_for_file "$WORK/echo.json"
+UPSTREAM="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["url"])' "$WORK/echo.json")"
+
+"$NEXUS" dev --home "$WORK/dev" --gateway-addr 127.0.0.1:0 --broker-addr 127.0.0.1:0 2>"$WORK/dev.log" &
+PIDS+=($!)
+wait_for_file "$WORK/dev/dev.env"
+set -a; . "$WORK/dev/dev.env"; set +a
+cat >"$WORK/providers.yaml" <<YAML
+providers:
+  - name: bench
+    auth_type: api_key
+    api_base_url: $UPSTREAM
+    strategy:
+      type: header
+      config:
+        header_name: X-Upstream-Key
+YAML
+"$NEXUS" providers apply "$WORK/providers.yaml" >/dev/null
+printf 'bench-upstream-key' | "$NEXUS" connections import --workspace "$NEXUS_WORKSPACE_ID" --provider bench --kind api_key >/dev/null
+
+PORT="$(free_port)"
+env NEXUS_BROKER_URL="$NEXUS_BROKER_URL" NEXUS_INTERNAL_TOKEN="$(cat "$WORK/dev/internal.token")" \
+  NEXUS_GATEWAY_ADDR="127.0.0.1:$PORT" NEXUS_GATEWAY_RATE_LIMIT_PER_SEC=100000000 \
+  NEXUS_GATEWAY_RATE_LIMIT_BURST=100000000 NEXUS_LOG=warn "$NEXUS" serve gateway 2>>"$WORK/gateway.log" &
+PIDS+=($!); GW_PID=$!
+wait_for_url "http://127.0.0.1:$PORT/healthz"
+
+DIRECT="$UPSTREAM/items/42?x=1"
+PROXIED="http://127.0.0.1:$PORT/v1/proxy/$NEXUS_WORKSPACE_ID/bench/items/42?x=1"
+AUTH="X-API-Key: $NEXUS_API_KEY"
+curl -fsS -H "$AUTH" "$PROXIED" >/dev/null   # warm: the proxy's token cache and its pool
+echo "upstream: $UPSTREAM (testkit echo); gateway pid $GW_PID; $CONNECTIONS connections, ${DURATION}s per run"
+echo "gateway RSS idle (warm): $(rss_kib "$GW_PID") KiB"
+
+for round in $(seq "$ROUNDS"); do
+  echo "round $round direct  (req/s p50 p99 non2xx): $(load "$DIRECT" | summary)"
+  : >"$WORK/rss"
+  ( while kill -0 "$GW_PID" 2>/dev/null; do rss_kib "$GW_PID" >>"$WORK/rss"; sleep 1; done ) &
+  SAMPLER=$!
+  echo "round $round proxied (req/s p50 p99 non2xx): $(load "$PROXIED" "$AUTH" | summary)"
+  kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
+  echo "round $round gateway RSS KiB during the proxied run (first min max last): $(awk 'NR==1{f=$1; mn=$1; mx=$1} {if($1<mn)mn=$1; if($1>mx)mx=$1; l=$1} END {print f, mn, mx, l}' "$WORK/rss")"
+done
+echo "gateway RSS after the runs: $(rss_kib "$GW_PID") KiB"
