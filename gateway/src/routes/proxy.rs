@@ -131,6 +131,8 @@ pub async fn proxy(
     )
     .await?;
 
+    // The record's place in the audit queue, taken before anything is forwarded.
+    let audit_slot = gateway.inner.proxy_audit.reserve()?;
     let mut facts = CallFacts::new(&principal, &token_request, &method, &target, &path, started);
     let call = Call {
         client: &gateway.inner.proxy_client,
@@ -159,7 +161,7 @@ pub async fn proxy(
     let answer = match response {
         Ok(answer) => answer,
         Err(err) => {
-            gateway.inner.proxy_audit.record(facts.finish(
+            audit_slot.record(facts.finish(
                 0,
                 Outcome::GatewayError,
                 Some(err.body.error.as_str()),
@@ -171,13 +173,12 @@ pub async fn proxy(
     facts.latency_ms = started.elapsed().as_millis() as u64;
     let status = answer.status();
     let response_headers = headers::response_headers(answer.headers());
-    let audit = gateway.inner.proxy_audit.clone();
     let body = MeteredResponse::new(
         answer,
         limits_cap.max_response_body,
         Box::new(move |bytes_out, end| {
             let outcome = Outcome::from_end(end, status.as_u16());
-            audit.record(facts.finish(status.as_u16(), outcome, None, bytes_out));
+            audit_slot.record(facts.finish(status.as_u16(), outcome, None, bytes_out));
         }),
     );
     let mut response = Response::new(Body::from_stream(body));
