@@ -155,6 +155,26 @@ impl TokenCache {
         self.proxy.clear();
     }
 
+    /// Forgets the cached token of one (workspace, provider), in both caches: after a refresh
+    /// the old access token may already be dead at the provider (some revoke it on refresh), and
+    /// a resolve must not keep handing it out until its cache time ends.
+    pub async fn forget(&self, workspace_id: &str, provider_name: &str) {
+        if let Some(cache) = &self.cache
+            && let (Ok(workspace_id), Ok(provider_name)) = (
+                WorkspaceId::new(workspace_id),
+                ProviderName::new(provider_name),
+            )
+        {
+            cache
+                .invalidate(&TokenKey {
+                    workspace_id,
+                    provider_name,
+                })
+                .await;
+        }
+        self.proxy.invalidate(workspace_id, provider_name);
+    }
+
     pub async fn resolve(
         &self,
         principal: &Principal,

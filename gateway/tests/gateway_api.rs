@@ -683,6 +683,10 @@ async fn lifecycle_endpoints_are_scoped_to_the_callers_workspace() {
     assert_eq!(status, 200, "{body}");
     assert!(body["strategy"]["type"].is_string());
 
+    // A resolve caches the current token; the refresh's token must replace it at once (some
+    // providers revoke the old access token on refresh).
+    let (status, cached) = stack.resolve(&key, &resolve_query(WS, "github")).await;
+    assert_eq!(status, 200, "{cached}");
     let (status, body) = status_and_json(
         stack
             .http
@@ -694,6 +698,13 @@ async fn lifecycle_endpoints_are_scoped_to_the_callers_workspace() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    assert_ne!(body["access_token"], cached["access_token"], "a new token");
+    let (status, after) = stack.resolve(&key, &resolve_query(WS, "github")).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(
+        after["access_token"], body["access_token"],
+        "the resolve after a refresh answers the refreshed token, not the cached one"
+    );
 
     let (status, body) = status_and_json(
         stack

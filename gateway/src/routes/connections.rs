@@ -183,6 +183,14 @@ pub async fn refresh_connection(
         .broker
         .refresh_connection(&principal, &id, request_id.as_str())
         .await?;
+    // The refreshed token replaces the cached one: the next resolve asks the broker again.
+    if let Some(provider) = &response.provider {
+        gateway
+            .inner
+            .tokens
+            .forget(principal.workspace_id(), provider)
+            .await;
+    }
     Ok(private_json(&response))
 }
 
