@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The connect page and the console in a real browser: Debian's Chromium driven by playwright-core
-# (tests/browser/specs), against a real `nexus dev` stack and the testkit OAuth provider, both on
-# loopback. Screenshots of every page go to target/artifacts/browser/ (CI keeps that folder).
+# (tests/browser/specs), against a real `nexus dev` stack, the testkit OAuth provider and a real
+# OpenID provider (npm oidc-provider, tests/browser/oidc/server.mjs), all on loopback. Screenshots
+# of every page go to target/artifacts/browser/ (CI keeps that folder).
 # Everything started here is stopped on every exit path (trap).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,12 +43,20 @@ PIDS+=($!)
 wait_for "$WORK/home/dev.env" "nexus dev" "${PIDS[-1]}"
 set -a; . "$WORK/home/dev.env"; set +a
 
-# An OAuth provider with discovery (its revocation endpoint included), the same provider without
-# a revocation endpoint, and a static API-key provider.
-export OAUTH_URL
-"$NEXUS" providers apply tests/browser/providers.yaml >&2
+# The OpenID provider starts after the broker (dev.env exported NEXUS_BROKER_URL): its client's
+# redirect URI names the broker. A fresh client secret per run, known to it and to the broker only.
+OIDC_CLIENT_SECRET="$(node -e 'console.log(require("crypto").randomBytes(24).toString("base64url"))')"
+OIDC_CLIENT_SECRET="$OIDC_CLIENT_SECRET" node tests/browser/oidc/server.mjs </dev/null >"$WORK/oidc.json" 2>"$WORK/oidc.log" &
+PIDS+=($!)
+wait_for "$WORK/oidc.json" "the oidc-provider server" "${PIDS[-1]}"
+OIDC_URL="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]).url)' "$WORK/oidc.json")"
 
-export NEXUS_BROKER_LOG="$WORK/stack.log" NEXUS_OAUTH_URL="$OAUTH_URL"
+# An OAuth provider with discovery (its revocation endpoint included), the same provider without
+# a revocation endpoint, the OpenID provider, and a static API-key provider.
+export OAUTH_URL OIDC_URL
+OIDC_CLIENT_SECRET="$OIDC_CLIENT_SECRET" "$NEXUS" providers apply tests/browser/providers.yaml >&2
+
+export NEXUS_BROKER_LOG="$WORK/stack.log" NEXUS_OAUTH_URL="$OAUTH_URL" NEXUS_OIDC_URL="$OIDC_URL"
 export NEXUS_BROWSER_ARTIFACTS="$ROOT/target/artifacts/browser"
 mkdir -p "$NEXUS_BROWSER_ARTIFACTS"
 cd tests/browser

@@ -17,6 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
+use nexus_protocol::internal::RevocationEvent;
 use nexus_vault::browser_sessions::BrowserSession;
 use nexus_vault::connections::links::{LinkError, RedeemError};
 use nexus_vault::connections::page::{PageScope, connect_fields};
@@ -311,6 +312,17 @@ async fn disconnect(
         .await
     {
         Ok(done) => {
+            // Like every other revocation: the gateways drop their cached tokens now, or agents
+            // would go on resolving the revoked access token until the cache's TTL.
+            s.revocations
+                .publish(
+                    s.vault.store(),
+                    RevocationEvent::ConnectionRevoked {
+                        workspace_id: scope.workspace_id.to_owned(),
+                        connection_id: id.clone(),
+                    },
+                )
+                .await;
             let body = format!(
                 "{}<p><a href=\"/connect\">Back to your accounts</a></p>",
                 banner(true, &disconnect_text(&done))
