@@ -186,3 +186,42 @@ async fn bad_throttle_settings_are_refused_naming_the_field() {
         "nothing stored: {listed}"
     );
 }
+
+#[tokio::test]
+async fn a_caller_that_goes_away_ends_the_wait_and_frees_its_permit() {
+    // One permit, taken by a call that waits out a 30 s Retry-After and whose caller gives up.
+    let p = ProxyStack::start_with(|c| c.proxy.max_retry_waiters = 1).await;
+    p.header_provider(json!({"retry_on_throttle": {"max_delay": "30s"}}))
+        .await;
+    p.upstream
+        .script([Reply::with(429, &[("Retry-After", "30")], b"later")]);
+    let gave_up = p
+        .request(reqwest::Method::GET, "up", "/items")
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err(),
+        "the caller timed out while the gateway waited"
+    );
+    // Only when the wait was cancelled with the caller is the permit free well before 30 s:
+    // then a throttled call is retried (200) instead of passed through (429).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        p.upstream
+            .script([Reply::with(429, &[("Retry-After", "0")], b"busy")]);
+        let response = p
+            .request(reqwest::Method::GET, "up", "/items")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the permit stayed taken: the wait outlived its caller"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
