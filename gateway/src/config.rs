@@ -180,6 +180,9 @@ impl GatewayConfig {
         if let Some(ms) = number("NEXUS_PROXY_MAX_TIMEOUT_MS")? {
             config.proxy.max_timeout = Duration::from_millis(ms);
         }
+        if let Some(n) = number("NEXUS_PROXY_MAX_RETRY_WAITERS")? {
+            config.proxy.max_retry_waiters = to_usize(n, "NEXUS_PROXY_MAX_RETRY_WAITERS")?;
+        }
         match get("NEXUS_GATEWAY_RELAY_AUTH_CALLBACK")
             .as_deref()
             .map(str::trim)

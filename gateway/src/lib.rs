@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     /// Proxy mode: the upstream client (redirects not followed) and the audit batcher.
     pub(crate) proxy_client: reqwest::Client,
     pub(crate) proxy_audit: Arc<proxy::audit::ProxyAudit>,
+    /// Permits to wait out an upstream's `Retry-After` (`retry_on_throttle`); never waited for.
+    pub(crate) proxy_retry_waiters: tokio::sync::Semaphore,
 }
 
 impl Gateway {
@@ -108,9 +110,16 @@ impl Gateway {
         let feed = Arc::new(revocation_feed::FeedStatus::default());
         let proxy_client = proxy::upstream_client(&config.proxy)?;
         let proxy_audit = Arc::new(proxy::audit::ProxyAudit::new(broker.clone()));
+        let proxy_retry_waiters = tokio::sync::Semaphore::new(
+            config
+                .proxy
+                .max_retry_waiters
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        );
         let inner = Inner {
             proxy_client,
             proxy_audit,
+            proxy_retry_waiters,
             config,
             broker: broker.clone(),
             keys,

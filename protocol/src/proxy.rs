@@ -20,6 +20,11 @@ pub const PROXY_PREFIX: &str = "/v1/proxy/";
 
 /// Hard upper bound of `proxy.timeout` (the gateway may cap lower).
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
+/// Most retries `proxy.retry_on_throttle.max_attempts` may ask for: more would turn one call
+/// into a queue of waits against an upstream that already said it is overloaded.
+pub const MAX_THROTTLE_ATTEMPTS: i64 = 2;
+/// Longest `proxy.retry_on_throttle.max_delay`: a retry is a short wait, not a scheduler.
+pub const MAX_THROTTLE_DELAY_MS: i64 = 30_000;
 
 /// A provider's proxy settings as written. Every field is optional; the gateway fills defaults
 /// and applies its own caps.
@@ -72,6 +77,59 @@ pub struct ProxyConfig {
     /// passes only if a held scope's rule allows it; API keys are not subject to them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<ProxyRule>,
+    /// Retry an upstream 429/503 whose `Retry-After` is short (default: off, passed through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on_throttle: Option<ThrottleRetry>,
+}
+
+/// `proxy.retry_on_throttle: { max_attempts: 1, max_delay: 2s }`: the gateway waits out an
+/// upstream 429/503 and sends again, only for a replayable body and only when the upstream's
+/// `Retry-After` is at most `max_delay`. The numbers are signed so that a negative value reaches
+/// [`ProxyConfig::check`] and is refused there with the field's name, not as a parse error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleRetry {
+    /// Retries after the first answer, 1..=[`MAX_THROTTLE_ATTEMPTS`] (default 1).
+    #[serde(default = "one")]
+    pub max_attempts: i64,
+    /// Longest `Retry-After` that is waited out, milliseconds (`max_delay: 2s` in YAML; default
+    /// 2 s; at most [`MAX_THROTTLE_DELAY_MS`]).
+    #[serde(
+        default = "two_seconds",
+        rename = "max_delay",
+        alias = "max_delay_ms",
+        deserialize_with = "signed_duration_ms_de",
+        serialize_with = "signed_duration_ms_ser"
+    )]
+    pub max_delay_ms: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn two_seconds() -> i64 {
+    2_000
+}
+
+impl ThrottleRetry {
+    fn check(&self) -> Result<(), ProxyConfigError> {
+        if !(1..=MAX_THROTTLE_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(ProxyConfigError(format!(
+                "`retry_on_throttle.max_attempts` must be 1..={MAX_THROTTLE_ATTEMPTS} (got {})",
+                self.max_attempts
+            )));
+        }
+        if !(0..=MAX_THROTTLE_DELAY_MS).contains(&self.max_delay_ms) {
+            return Err(ProxyConfigError(format!(
+                "`retry_on_throttle.max_delay` must be 0..={}s (got {}ms)",
+                MAX_THROTTLE_DELAY_MS / 1000,
+                self.max_delay_ms
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Why a [`ProxyConfig`] is refused (the words name the rule, never echo a secret).
@@ -113,6 +171,9 @@ impl ProxyConfig {
         }
         if self.timeout_ms.is_some_and(|t| t > MAX_TIMEOUT_MS) {
             return err("`timeout` is at most 600s");
+        }
+        if let Some(retry) = &self.retry_on_throttle {
+            retry.check()?;
         }
         self.check_rules()
     }
@@ -223,6 +284,36 @@ fn duration_ms_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Err
     }
 }
 
+fn signed_duration_ms_ser<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{ms}ms"))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SignedNumberOrText {
+    Number(i64),
+    Text(String),
+}
+
+/// Like `duration_ms_de`, but a leading `-` is kept (and refused by the check, by name).
+fn signed_duration_ms_de<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let bad = || serde::de::Error::custom("a duration is seconds or `2s` / `500ms`");
+    match SignedNumberOrText::deserialize(d)? {
+        SignedNumberOrText::Number(secs) => secs.checked_mul(1000).ok_or_else(bad),
+        SignedNumberOrText::Text(t) => {
+            let t = t.trim();
+            let (sign, rest) = match t.strip_prefix('-') {
+                Some(rest) => (-1, rest),
+                None => (1, t),
+            };
+            parse_duration_ms(rest)
+                .and_then(|ms| i64::try_from(ms).ok())
+                .map(|ms| sign * ms)
+                .ok_or_else(bad)
+        }
+    }
+}
+
 /// `8MiB` → 8388608. Units: `B`, `KiB`, `MiB`, `GiB` (binary), or none.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
@@ -284,6 +375,9 @@ pub struct ProxyAuditRecord {
     pub bytes_out: u64,
     #[serde(default)]
     pub retried_401: bool,
+    /// Times an upstream 429/503 was waited out and the call sent again (`retry_on_throttle`).
+    #[serde(default)]
+    pub throttle_retries: u8,
 }
 
 /// Body of [`AUDIT_BATCH_PATH`].
@@ -382,5 +476,32 @@ mod tests {
             let err = config.check(base).unwrap_err();
             assert!(err.to_string().contains(words), "{err}");
         }
+    }
+
+    #[test]
+    fn throttle_retries_are_bounded_and_refused_by_field_name() {
+        let base = Some("https://api.crm.example");
+        let read = |v| serde_json::from_value::<ProxyConfig>(json!({"retry_on_throttle": v}));
+        let ok = read(json!({"max_attempts": 2, "max_delay": "1500ms"})).unwrap();
+        assert!(ok.check(base).is_ok());
+        let retry = ok.retry_on_throttle.clone().unwrap();
+        assert_eq!((retry.max_attempts, retry.max_delay_ms), (2, 1500));
+        let back: ProxyConfig = serde_json::from_value(serde_json::to_value(&ok).unwrap()).unwrap();
+        assert_eq!(back, ok);
+        let defaults = read(json!({})).unwrap().retry_on_throttle.unwrap();
+        assert_eq!((defaults.max_attempts, defaults.max_delay_ms), (1, 2000));
+        for (value, field) in [
+            (json!({"max_attempts": 3}), "retry_on_throttle.max_attempts"),
+            (json!({"max_attempts": 0}), "retry_on_throttle.max_attempts"),
+            (json!({"max_delay": "-1s"}), "retry_on_throttle.max_delay"),
+            (json!({"max_delay": -2}), "retry_on_throttle.max_delay"),
+            (json!({"max_delay": "31s"}), "retry_on_throttle.max_delay"),
+            (json!({"max_delay": "1h"}), "retry_on_throttle.max_delay"),
+        ] {
+            let err = read(value.clone()).unwrap().check(base).unwrap_err();
+            assert!(err.to_string().contains(field), "{value}: {err}");
+        }
+        assert!(read(json!({"max_delay": "soon"})).is_err());
+        assert!(read(json!({"attempts": 1})).is_err(), "unknown field");
     }
 }

@@ -63,6 +63,7 @@ pub struct CallFacts {
     pub latency_ms: u64,
     pub bytes_in: u64,
     pub retried_401: bool,
+    pub throttle_retries: u8,
 }
 
 impl CallFacts {
@@ -91,11 +92,13 @@ impl CallFacts {
                 bytes_in: 0,
                 bytes_out: 0,
                 retried_401: false,
+                throttle_retries: 0,
             },
             started,
             latency_ms: 0,
             bytes_in: 0,
             retried_401: false,
+            throttle_retries: 0,
         }
     }
 
@@ -120,6 +123,7 @@ impl CallFacts {
             bytes_in: self.bytes_in,
             bytes_out,
             retried_401: self.retried_401,
+            throttle_retries: self.throttle_retries,
             ..self.record
         }
     }

@@ -7,6 +7,7 @@
 //! - [`body`]: streamed bodies with limits and byte counts.
 //! - [`audit`]: one audit record per call, batched to the broker off the request path.
 //! - [`tokens`]: the credential of a call and the 401 rule (the core's cache and policy).
+//! - [`throttle`]: when an upstream 429/503 is waited out and sent again (`retry_on_throttle`).
 //! - [`Target`]: the upstream URL of one call (base URL or an allowed host, never a caller URL).
 //!
 //! The handler is `routes::proxy`.
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod body;
 pub mod headers;
 pub mod path;
+pub mod throttle;
 pub mod tokens;
 
 use crate::error::{ApiError, GatewayError};
@@ -40,6 +42,9 @@ pub struct ProxyLimits {
     pub max_timeout: Duration,
     /// Deadline to open a connection to an upstream (5 s).
     pub connect_timeout: Duration,
+    /// Calls that may wait out an upstream's `Retry-After` at once, gateway-wide
+    /// (`NEXUS_PROXY_MAX_RETRY_WAITERS`; 64). Beyond it the throttled answer is passed through.
+    pub max_retry_waiters: usize,
 }
 
 impl Default for ProxyLimits {
@@ -52,6 +57,7 @@ impl Default for ProxyLimits {
             default_timeout: Duration::from_secs(30),
             max_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(5),
+            max_retry_waiters: 64,
         }
     }
 }

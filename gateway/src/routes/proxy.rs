@@ -10,7 +10,7 @@ use crate::proxy::audit::{CallFacts, Outcome};
 use crate::proxy::body::{MeteredResponse, RequestMeter, limited_request};
 use crate::proxy::path::{NormalPath, check_query, normalise};
 use crate::proxy::tokens::TokenRequest;
-use crate::proxy::{CallLimits, Target, headers};
+use crate::proxy::{CallLimits, Target, headers, throttle};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -157,6 +157,32 @@ pub async fn proxy(
             response = call.send(&mut out_body, &token).await;
         }
     }
+    if let Some(policy) = config.as_ref().and_then(|c| c.retry_on_throttle.as_ref()) {
+        // A throttled answer is waited out only with a replayable body, a short Retry-After and
+        // a free waiter permit; otherwise it is the caller's answer. The wait is part of this
+        // handler's future: a caller that goes away (or the route's deadline) cancels it.
+        let waiters = &gateway.inner.proxy_retry_waiters;
+        while i64::from(facts.throttle_retries) < policy.max_attempts
+            && matches!(out_body, OutBody::Whole(_))
+        {
+            let Ok(answer) = &response else { break };
+            let wait = throttle::wait_before_retry(
+                policy,
+                answer.status(),
+                answer.headers(),
+                chrono::Utc::now(),
+            );
+            let Some(wait) = wait else { break };
+            let Ok(_permit) = waiters.try_acquire() else {
+                break;
+            };
+            // Release the throttled answer's connection before waiting.
+            drop(response);
+            tokio::time::sleep(wait).await;
+            facts.throttle_retries += 1;
+            response = call.send(&mut out_body, &token).await;
+        }
+    }
     facts.bytes_in = meter.bytes();
     let answer = match response {
         Ok(answer) => answer,
@@ -273,7 +299,7 @@ async fn plan_body(
     Ok(OutBody::Whole(bytes))
 }
 
-/// What stays the same between the first attempt and the retry after a 401.
+/// What stays the same between the first attempt and the retries (after a 401 or a throttle).
 struct Call<'a> {
     client: &'a reqwest::Client,
     method: &'a Method,

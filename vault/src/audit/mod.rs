@@ -114,6 +114,7 @@ impl AuditService {
                 "bytes_in": r.bytes_in,
                 "bytes_out": r.bytes_out,
                 "retried_401": r.retried_401,
+                "throttle_retries": r.throttle_retries,
             })
             .to_string();
             self.store
