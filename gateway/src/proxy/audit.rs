@@ -2,10 +2,10 @@
 //! request path: a bounded queue, flushed every [`MAX_AUDIT_BATCH`] records or 250 ms to
 //! `POST /internal/v1/audit/proxy`, which appends them to the same audit trail as every other
 //! event (action `proxy.request`). Each call reserves its slot before it is forwarded, so a
-//! record never waits and the queue never grows past its bound: with the queue full, new calls
-//! are refused (503, retryable) rather than forwarded unrecorded. A broker that refuses or is
-//! down gets the batch again with a growing delay. Records
-//! still queued when the gateway process dies are lost (the documented loss window).
+//! record never waits and the queue never grows past its bound: with the queue full, a new call
+//! waits up to 2 s for a slot, then is refused (503, retryable) rather than forwarded
+//! unrecorded. A broker that refuses or is down gets the batch again with a growing delay.
+//! Records still queued when the gateway process dies are lost (the documented loss window).
 
 use super::Target;
 use super::body::BodyEnd;
@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 
 const QUEUE: usize = 10_000;
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// How long a call waits for a free audit slot before it is refused.
+const RESERVE_WAIT: Duration = Duration::from_secs(2);
 const MAX_TEMPLATE: usize = 256;
 
 /// How a call ended, for the record.
@@ -163,18 +165,20 @@ fn looks_like_id(seg: &str) -> bool {
 pub struct ProxyAudit {
     broker: BrokerClient,
     capacity: usize,
+    reserve_wait: Duration,
     queue: OnceLock<mpsc::Sender<ProxyAuditRecord>>,
 }
 
 impl ProxyAudit {
     pub fn new(broker: BrokerClient) -> Self {
-        Self::with_capacity(broker, QUEUE)
+        Self::with_capacity(broker, QUEUE, RESERVE_WAIT)
     }
 
-    fn with_capacity(broker: BrokerClient, capacity: usize) -> Self {
+    fn with_capacity(broker: BrokerClient, capacity: usize, reserve_wait: Duration) -> Self {
         Self {
             broker,
             capacity,
+            reserve_wait,
             queue: OnceLock::new(),
         }
     }
@@ -189,13 +193,17 @@ impl ProxyAudit {
 
     /// Reserve the queue slot a call's record will take, before the call is forwarded. When
     /// every slot is taken (the broker stores records more slowly than calls arrive) the call
-    /// is refused, retryable, rather than forwarded unrecorded or queued without bound: an
-    /// earlier version spawned a task per record once the queue was full, and a sustained
-    /// load grew the gateway by ~120 MiB per 100k calls.
-    pub fn reserve(&self) -> Result<AuditSlot, ApiError> {
-        match self.queue().clone().try_reserve_owned() {
-            Ok(permit) => Ok(AuditSlot(permit)),
-            Err(_) => {
+    /// waits up to [`RESERVE_WAIT`] for one, inside its own handler (a burst is absorbed as
+    /// latency, and the waiters are bounded by the listener's connection caps), then is
+    /// refused, retryable, rather than forwarded unrecorded or queued without bound: an earlier
+    /// version spawned a task per record once the queue was full, and a sustained load grew the
+    /// gateway by ~120 MiB per 100k calls.
+    pub async fn reserve(&self) -> Result<AuditSlot, ApiError> {
+        let queue = self.queue().clone();
+        match tokio::time::timeout(self.reserve_wait, queue.reserve_owned()).await {
+            Ok(Ok(permit)) => Ok(AuditSlot(permit)),
+            // Elapsed, or the flushing task is gone (the runtime is shutting down).
+            Ok(Err(_)) | Err(_) => {
                 let mut err =
                     ApiError::unavailable("the gateway's proxy audit queue is full; retry shortly");
                 err.body.retry_after = Some(1);
@@ -247,28 +255,43 @@ async fn flush_loop(mut receiver: mpsc::Receiver<ProxyAuditRecord>, broker: Brok
 mod tests {
     use super::*;
 
-    /// The queue is a hard bound: with every slot reserved (a broker that stores nothing), the
-    /// next call is refused with a retryable 503 instead of queued; a freed slot is usable again.
-    #[tokio::test]
-    async fn a_full_queue_refuses_instead_of_growing() {
-        let broker = BrokerClient::new(
+    fn unreachable_broker() -> BrokerClient {
+        BrokerClient::new(
             "http://127.0.0.1:9",
             nexus_protocol::SecretString::from("internal-token-for-the-queue-test"),
             Duration::from_secs(1),
             Duration::from_secs(1),
             Default::default(),
         )
-        .expect("client");
-        let audit = ProxyAudit::with_capacity(broker, 2);
-        let first = audit.reserve().expect("slot 1");
-        let _second = audit.reserve().expect("slot 2");
-        let Err(refused) = audit.reserve() else {
+        .expect("client")
+    }
+
+    /// The queue is a hard bound: with every slot reserved (a broker that stores nothing), the
+    /// next call waits, gets a slot as soon as one is freed, and is refused with a retryable
+    /// 503 when none is freed within the wait (50 ms here; the refusal, not its timing, is
+    /// asserted).
+    #[tokio::test]
+    async fn a_full_queue_makes_calls_wait_then_refuses() {
+        let audit = ProxyAudit::with_capacity(unreachable_broker(), 2, Duration::from_millis(50));
+        let first = audit.reserve().await.expect("slot 1");
+        let _second = audit.reserve().await.expect("slot 2");
+        let Err(refused) = audit.reserve().await else {
             panic!("a third call got a slot in a queue of two");
         };
         assert_eq!(refused.status.as_u16(), 503);
         assert_eq!(refused.body.retry_after, Some(1));
+
+        let waiting = audit.reserve();
+        tokio::pin!(waiting);
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "no slot is free yet"
+        );
         drop(first);
-        assert!(audit.reserve().is_ok(), "a freed slot is reused");
+        assert!(
+            waiting.await.is_ok(),
+            "the freed slot goes to the waiting call"
+        );
     }
 
     #[test]

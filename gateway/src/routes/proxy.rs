@@ -132,7 +132,7 @@ pub async fn proxy(
     .await?;
 
     // The record's place in the audit queue, taken before anything is forwarded.
-    let audit_slot = gateway.inner.proxy_audit.reserve()?;
+    let audit_slot = gateway.inner.proxy_audit.reserve().await?;
     let mut facts = CallFacts::new(&principal, &token_request, &method, &target, &path, started);
     let call = Call {
         client: &gateway.inner.proxy_client,
