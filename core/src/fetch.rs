@@ -71,6 +71,20 @@ pub struct FetchResponse {
     pub body: Bytes,
 }
 
+/// Header names and values as owned text pairs (a value that is not UTF-8 is read lossily), in
+/// the map's order; the one conversion every answer and request of the core goes through.
+pub(crate) fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Apply `token`'s strategy to `parts` now.
 pub fn prepare_with(token: Arc<CachedToken>, parts: &RequestParts<'_>) -> Result<PreparedRequest> {
     Ok(prepare_noting_injected(token, parts)?.0)
@@ -176,16 +190,7 @@ impl NexusClient {
         }
         let response = builder.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(response.headers());
         let body = response.bytes().await.map_err(transport_error)?;
         Ok(FetchResponse {
             status,
@@ -262,16 +267,7 @@ impl AuthenticatedClient {
         token: Arc<CachedToken>,
         mut request: reqwest::Request,
     ) -> Result<reqwest::Response> {
-        let headers: Vec<(String, String)> = request
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(request.headers());
         let streaming = request.body().is_some_and(|b| b.as_bytes().is_none());
         if streaming
             && matches!(

@@ -12,7 +12,7 @@
 
 use crate::client::{NexusClient, error_from_response, transport_error};
 use crate::error::{NexusError, Result};
-use crate::fetch::{FetchRequest, FetchResponse};
+use crate::fetch::{FetchRequest, FetchResponse, header_pairs};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use nexus_protocol::proxy::{GATEWAY_ERROR_HEADER, PROXY_HOST_HEADER, PROXY_PREFIX};
 use nexus_protocol::{ProviderName, WorkspaceId};
@@ -213,18 +213,9 @@ impl NexusClient {
         if let ProxyAnswer::Gateway(err) = classify(status, &headers, &body) {
             return Err(err);
         }
-        let pairs = headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
         Ok(FetchResponse {
             status,
-            headers: pairs,
+            headers: header_pairs(&headers),
             body,
         })
     }

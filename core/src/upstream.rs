@@ -28,7 +28,7 @@
 //! is added (it could carry a `query_param` credential to the other origin).
 
 use crate::error::{NexusError, Result};
-use crate::fetch::FetchResponse;
+use crate::fetch::{FetchResponse, header_pairs};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Extensions, Method, Request, StatusCode, Uri};
@@ -236,16 +236,7 @@ async fn read(response: http::Response<hyper::body::Incoming>) -> Result<FetchRe
         .await
         .map_err(|e| transport_error(&e))?
         .to_bytes();
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = header_pairs(&parts.headers);
     Ok(FetchResponse {
         status: parts.status.as_u16(),
         headers,
