@@ -140,6 +140,11 @@ export class ProxyNotEnabledError extends NotFoundError {
 export class UpstreamTimeoutError extends UpstreamUnavailableError {
   override name = 'UpstreamTimeoutError';
 }
+// MCP authorization (issue 17).
+/** 409: the MCP user must connect the provider first (a connect link bound to that user). */
+export class ConnectionRequiredError extends NexusError {
+  override name = 'ConnectionRequiredError';
+}
 /** 500: a server fault (also any error code this SDK version does not know). */
 export class InternalServerError extends NexusError {
   override name = 'InternalServerError';
@@ -213,6 +218,7 @@ export const ERROR_TABLE: Readonly<Record<string, readonly [NexusErrorKind, Erro
   proxy_host_not_allowed: ['api', ProxyHostNotAllowedError],
   proxy_not_enabled: ['api', ProxyNotEnabledError],
   upstream_timeout: ['api', UpstreamTimeoutError],
+  connection_required: ['api', ConnectionRequiredError],
   unknown_strategy: ['strategy', StrategyError],
   invalid_strategy_config: ['strategy', StrategyError],
   missing_credential_field: ['strategy', StrategyError],

@@ -18,6 +18,7 @@ export {
   ConnectionFailedError,
   ConnectionNotActiveError,
   ConnectionNotFoundError,
+  ConnectionRequiredError,
   ForbiddenError,
   InsufficientScopeError,
   InternalServerError,

@@ -188,6 +188,13 @@ pub const ERROR_TABLE: &[ErrorClass] = {
             "UpstreamTimeoutError",
             "UpstreamUnavailableError",
         ),
+        // MCP authorization (issue 17).
+        row(
+            "connection_required",
+            Api,
+            "ConnectionRequiredError",
+            ROOT_CLASS,
+        ),
         row("unknown_strategy", Strategy, "StrategyError", ROOT_CLASS),
         row(
             "invalid_strategy_config",

@@ -39,6 +39,7 @@ exports drift from the table.
     │   └── ProxyNotEnabledError                proxy_not_enabled
     ├── ReauthRequiredError (ReauthRequired)    reauth_required
     ├── ConnectionNotActiveError                connection_not_active
+    ├── ConnectionRequiredError                 connection_required (MCP user must connect)
     ├── RequestTimeoutError                     request_timeout
     ├── RateLimitedError (RateLimited)          rate_limited
     ├── UpstreamUnavailableError                upstream_unavailable
@@ -63,6 +64,7 @@ from ._native import (
     ConnectionNotActiveError,
     ConnectionNotFound,
     ConnectionNotFoundError,
+    ConnectionRequiredError,
     Forbidden,
     ForbiddenError,
     InsufficientScopeError,
@@ -108,6 +110,7 @@ __all__ = [
     "ConnectionNotActiveError",
     "ConnectionNotFound",
     "ConnectionNotFoundError",
+    "ConnectionRequiredError",
     "Forbidden",
     "ForbiddenError",
     "InsufficientScopeError",
