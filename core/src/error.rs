@@ -260,6 +260,22 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
 }
 
+/// `connection_required`: the MCP user has no usable connection to the provider (none yet, or it
+/// needs them to authorise again). `connect_url` is a Nexus page bound to that user (it asks them
+/// to log in; it is not a pre-authenticated link), which an MCP server hands to its client as a
+/// URL elicitation with `elicitation_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRequired {
+    pub status: u16,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub provider: String,
+    /// `missing` or `reauth_required`.
+    pub reason: String,
+    pub connect_url: String,
+    pub elicitation_id: String,
+}
+
 /// Every error of the SDK. `Clone` because one gateway failure is shared by all the callers
 /// waiting on the same cache miss.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -267,6 +283,11 @@ pub enum NexusError {
     /// The gateway answered with a protocol error envelope.
     #[error("gateway error {} ({}): {}", .0.code, .0.status, .0.message)]
     Api(Box<ApiError>),
+
+    /// `connection_required`, with the connect link (a gateway answer that lacks the link stays
+    /// an [`NexusError::Api`] of the same code and class).
+    #[error("connection required ({}): {}", .0.provider, .0.message)]
+    ConnectionRequired(Box<ConnectionRequired>),
 
     /// `strategy.type` is not one of the six strategies.
     #[error("unknown strategy type `{0}`")]
@@ -323,6 +344,7 @@ impl NexusError {
     pub fn code(&self) -> &str {
         match self {
             Self::Api(e) => e.code.as_str(),
+            Self::ConnectionRequired(_) => "connection_required",
             Self::UnknownStrategy(_) => "unknown_strategy",
             Self::InvalidStrategyConfig(_) => "invalid_strategy_config",
             Self::MissingCredentialField { .. } => "missing_credential_field",
@@ -344,7 +366,7 @@ impl NexusError {
     /// The coarse category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Api(_) => ErrorKind::Api,
+            Self::Api(_) | Self::ConnectionRequired(_) => ErrorKind::Api,
             Self::UnknownStrategy(_)
             | Self::InvalidStrategyConfig(_)
             | Self::MissingCredentialField { .. }
@@ -361,6 +383,7 @@ impl NexusError {
     pub fn message(&self) -> String {
         match self {
             Self::Api(e) => e.message.clone(),
+            Self::ConnectionRequired(e) => e.message.clone(),
             other => other.to_string(),
         }
     }
@@ -369,6 +392,7 @@ impl NexusError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api(e) => Some(e.status),
+            Self::ConnectionRequired(e) => Some(e.status),
             Self::InvalidResponse { status, .. } => Some(*status),
             _ => None,
         }
@@ -378,6 +402,7 @@ impl NexusError {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             Self::Api(e) => e.request_id.as_deref(),
+            Self::ConnectionRequired(e) => e.request_id.as_deref(),
             Self::InvalidResponse { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
@@ -408,8 +433,33 @@ impl NexusError {
         }
     }
 
+    /// The connect link and its details, for `connection_required`.
+    pub fn connection_required(&self) -> Option<&ConnectionRequired> {
+        match self {
+            Self::ConnectionRequired(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Build the error for a protocol envelope received with `status`.
     pub fn from_envelope(status: u16, body: ErrorBody, retry_after: Option<Duration>) -> Self {
+        if body.error == ErrorCode::ConnectionRequired
+            && let (Some(connect_url), Some(elicitation_id)) =
+                (body.connect_url.clone(), body.elicitation_id.clone())
+        {
+            return Self::ConnectionRequired(Box::new(ConnectionRequired {
+                status,
+                message: body.message,
+                request_id: body.request_id,
+                provider: body.provider.unwrap_or_default(),
+                reason: body
+                    .reason
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_else(|| "missing".to_owned()),
+                connect_url,
+                elicitation_id,
+            }));
+        }
         Self::Api(Box::new(ApiError {
             status,
             code: body.error,
@@ -528,6 +578,40 @@ mod tests {
             NexusError::WaitAborted("x".into()).class_name(),
             "WaitAbortedError"
         );
+    }
+
+    #[test]
+    fn connection_required_keeps_its_link_or_stays_a_plain_api_error_without_one() {
+        let with_link = ErrorBody {
+            connect_url: Some("https://nexus/as/connect/t1".into()),
+            elicitation_id: Some("e1".into()),
+            provider: Some("github".into()),
+            reason: Some(nexus_protocol::ConnectionRequiredReason::ReauthRequired),
+            request_id: Some("req-1".into()),
+            ..ErrorBody::new(ErrorCode::ConnectionRequired, "connect github")
+        };
+        let error = NexusError::from_envelope(409, with_link, None);
+        let required = error
+            .connection_required()
+            .expect("the variant with its link");
+        assert_eq!(required.connect_url, "https://nexus/as/connect/t1");
+        assert_eq!(required.elicitation_id, "e1");
+        assert_eq!(required.provider, "github");
+        assert_eq!(required.reason, "reauth_required");
+        assert_eq!(
+            (error.code(), error.status(), error.request_id()),
+            ("connection_required", Some(409), Some("req-1"))
+        );
+        assert_eq!(error.message(), "connect github");
+        assert_eq!(error.class_name(), "ConnectionRequiredError");
+        // Without the link there is nothing to elicit: the same code and class, no variant.
+        let bare = NexusError::from_envelope(
+            409,
+            ErrorBody::new(ErrorCode::ConnectionRequired, "m"),
+            None,
+        );
+        assert!(bare.connection_required().is_none());
+        assert_eq!(bare.class_name(), "ConnectionRequiredError");
     }
 
     #[test]
