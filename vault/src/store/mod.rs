@@ -22,6 +22,7 @@ pub mod events;
 pub mod identity;
 mod keep_alive;
 pub mod mcp_resources;
+pub mod mcp_users;
 pub mod notify;
 pub mod oauth_clients;
 pub mod oauth_grants;
