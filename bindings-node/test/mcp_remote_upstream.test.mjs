@@ -5,7 +5,7 @@
 // - alice (her own connection, imported for her Nexus user id) calls the tool: the upstream saw
 //   her credential (introspected at the testkit provider: the grant made for her), not bob's.
 // - bob (no connection) calls it: JSON-RPC error -32042 (URL elicitation) whose URL is a Nexus
-//   connect link; bob opens it like a person would (development login as bob, the provider, the
+//   connect link, which alice cannot use (403); bob opens it like a person would (development login as bob, the provider, the
 //   broker's callback), and the retried call in the same MCP session works with his own credential.
 
 import { test } from 'node:test';
@@ -58,7 +58,7 @@ async function finishConnect(stack, url, username) {
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...origin },
         body: new URLSearchParams(form).toString(),
       });
-      assert.equal(loggedIn.status, 303, await loggedIn.text());
+      if (loggedIn.status !== 303) return { status: loggedIn.status, body: await loggedIn.text() };
       cookie = { cookie: loggedIn.headers.get('set-cookie').split(';', 1)[0] };
       location = new URL(loggedIn.headers.get('location'), location).href;
       continue;
@@ -119,6 +119,9 @@ test('tools call the upstream with the calling user’s own credential', async (
   assert.equal(elicitation.mode, 'url');
   assert.ok(elicitation.url.startsWith(`${stack.brokerUrl}/as/connect/`), elicitation.url);
   assert.ok(elicitation.elicitationId, 'the 2025-11-25 wire needs the id');
+  // The link is bound to bob: opened by alice it is refused (phishing rule).
+  const asAlice = await finishConnect(stack, elicitation.url, 'alice');
+  assert.equal(asAlice.status, 403, asAlice.body);
   const done = await finishConnect(stack, elicitation.url, 'bob');
   assert.equal(done.status, 200, done.body);
   const bobSaw = upstreamCredential(await listRepos(b.client));

@@ -5,9 +5,9 @@ upstream with the *calling user's* connection, applied by ``nexus_sdk.mcp.user_f
 - alice (her own connection, imported for her Nexus user id) calls the tool: the upstream saw
   her credential (introspected at the testkit provider: the grant made for her), not bob's.
 - bob (no connection) calls it: JSON-RPC error ``-32042`` (URL elicitation) whose URL is a
-  Nexus connect link. bob opens it like a person would (development login as bob, the provider's
-  consent, the broker's callback), and the retried call in the same MCP session works with his
-  own, different credential.
+  Nexus connect link, which alice cannot use (403). bob opens it like a person would
+  (development login as bob, the provider's consent, the broker's callback), and the retried
+  call in the same MCP session works with his own, different credential.
 
 Uses the ``stack`` fixture of test_stack.py and the official-client helpers of
 test_mcp_remote_stack.py.
@@ -100,7 +100,8 @@ async def finish_connect(stack: Stack, url: str, username: str) -> httpx2.Respon
                 form = {"csrf": hidden(page.text, "csrf"), "username": username}
                 form |= {"password": stack.env["NEXUS_DEV_LOGIN_PASSWORD"]}
                 logged_in = await web.post(location, data=form, headers=origin)
-                assert logged_in.status_code == 303, logged_in.text
+                if logged_in.status_code != 303:
+                    return logged_in  # the login itself was refused
                 cookie = {"cookie": logged_in.headers["set-cookie"].split(";", 1)[0]}
                 location = urllib.parse.urljoin(location, logged_in.headers["location"])
                 continue
@@ -128,6 +129,8 @@ def test_tools_call_the_upstream_with_the_calling_users_own_credential(stack: St
                 elicitation = UrlElicitationRequiredError.from_error(refused.value.error)
                 url = elicitation.elicitations[0].url
                 seen["elicitation"] = elicitation.elicitations[0]
+                # The link is bound to bob: opened by alice it is refused (phishing rule).
+                seen["as_alice"] = await finish_connect(stack, url, "alice")
                 seen["done"] = await finish_connect(stack, url, "bob")
                 seen["bob"] = upstream_credential(await session.call_tool("list_repos", {}))
         seen["alice_grant"] = await introspect(stack, seen["alice"])
@@ -144,6 +147,7 @@ def test_tools_call_the_upstream_with_the_calling_users_own_credential(stack: St
     assert elicitation.mode == "url"
     assert elicitation.url.startswith(f"{broker}/as/connect/"), elicitation.url
     assert elicitation.elicitation_id, "the 2025-11-25 wire needs the id"
+    assert seen["as_alice"].status_code == 403, seen["as_alice"].text
     assert seen["done"].status_code == 200, seen["done"].text
     assert seen["bob"] != seen["alice"]
     assert seen["bob_grant"]["active"] is True
