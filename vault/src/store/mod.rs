@@ -23,6 +23,7 @@ pub mod identity;
 mod keep_alive;
 pub mod mcp_resources;
 pub mod notify;
+pub mod oauth_assertions;
 pub mod oauth_clients;
 pub mod oauth_grants;
 pub mod pending;
