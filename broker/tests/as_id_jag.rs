@@ -201,6 +201,13 @@ async fn an_id_jag_is_redeemed_once_for_an_audience_bound_token_without_refresh(
         assert_eq!(count(&db.url, "as_users").await, 1, "{}", db.label);
         assert_eq!(count(&db.url, "oauth_refresh_tokens").await, 0);
 
+        // Two concurrent redemptions of one fresh assertion: exactly one wins.
+        let raced = f.id_jag(&f.claims());
+        let (a, b) = tokio::join!(f.redeem(&raced), f.redeem(&raced));
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 400], "{}: {} / {}", db.label, a.1, b.1);
+
         // Client secret in Basic works the same.
         let basic = f.id_jag(&f.claims());
         let (status, body) = TestBroker::send(
