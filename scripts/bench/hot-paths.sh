@@ -18,7 +18,8 @@
 # Builds what a part needs in release first (SKIP_BUILD=1 to use what is there). Time on the
 # 2 vCPU machine with the builds already done: gateway ~2 min (3 rounds x 2 x 15 s + start-up),
 # go ~1 min, node ~1 min, python ~30 s; a first release build of the CLI, the addon or the
-# extension adds 2-10 min each. Knobs: ROUNDS (3), BENCH_SECONDS (15), CONNECTIONS (64).
+# extension adds 2-10 min each. Knobs: ROUNDS (3), BENCH_SECONDS (15), CONNECTIONS (64);
+# PROFILE=debug checks that the script runs without release builds (figures meaningless).
 # Needs wrk (apt-get install wrk), go, node + npm, python3 >= 3.9, curl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +30,9 @@ ROUNDS="${ROUNDS:-3}"
 SECONDS_PER_RUN="${BENCH_SECONDS:-15}"
 CONNECTIONS="${CONNECTIONS:-64}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+PROFILE="${PROFILE:-release}"
+CARGO_PROFILE=(--release)
+[ "$PROFILE" = release ] || CARGO_PROFILE=()
 OUT="$TARGET/hot-paths"
 WORK="$(mktemp -d)"
 RESULTS="$WORK/results.tsv" # part \t figure \t floor \t ratio \t goal \t verdict
@@ -54,9 +58,9 @@ echo "# hot paths: $(date -u +%FT%TZ), $(nproc) CPUs, load average $(cut -d' ' -
 # --- gateway ---------------------------------------------------------------------------------
 part_gateway() {
   command -v wrk >/dev/null || { echo "gateway: wrk is missing (apt-get install wrk)" >&2; return 1; }
-  build cargo build -q --release -p nexus-cli
-  build cargo build -q --release -p nexus-gateway --example bare_resolve
-  local nexus="${NEXUS_BIN:-$TARGET/release/nexus}" bare="$TARGET/release/examples/bare_resolve"
+  build cargo build -q "${CARGO_PROFILE[@]}" -p nexus-cli
+  build cargo build -q "${CARGO_PROFILE[@]}" -p nexus-gateway --example bare_resolve
+  local nexus="${NEXUS_BIN:-$TARGET/$PROFILE/nexus}" bare="$TARGET/$PROFILE/examples/bare_resolve"
   # The broker (SQLite) of `nexus dev`; its own gateway stays idle.
   "$nexus" dev --home "$WORK/dev" --gateway-addr 127.0.0.1:0 --broker-addr 127.0.0.1:0 2>"$WORK/dev.log" &
   PIDS+=($!)
@@ -161,16 +165,16 @@ part_node() {
   # dependencies; napi's own build would compile them again for an explicit target), loaded
   # through NAPI_RS_NATIVE_LIBRARY_PATH by the package's generated loader (native/index.js).
   local addon="$OUT/node/nexus-sdk.linux-x64-gnu.node"
-  build cargo build -q --release -p nexus-sdk-node
-  mkdir -p "$OUT/node" && cp "$TARGET/release/libnexus_sdk_node.so" "$addon"
+  build cargo build -q "${CARGO_PROFILE[@]}" -p nexus-sdk-node
+  mkdir -p "$OUT/node" && cp "$TARGET/$PROFILE/libnexus_sdk_node.so" "$addon"
   (
     cd bindings-node
     [ -d node_modules ] || npm ci --no-audit --no-fund --silent
     [ -f native/index.js ] || npm run -s build:native
     [ -f dist/index.mjs ] || npm run -s build:ts
   )
-  local nexus="${NEXUS_BIN:-$TARGET/release/nexus}"
-  [ -x "$nexus" ] || { build cargo build -q --release -p nexus-cli; }
+  local nexus="${NEXUS_BIN:-$TARGET/$PROFILE/nexus}"
+  [ -x "$nexus" ] || { build cargo build -q "${CARGO_PROFILE[@]}" -p nexus-cli; }
   NAPI_RS_NATIVE_LIBRARY_PATH="$addon" NEXUS_BIN="$nexus" node bindings-node/bench/hit.mjs | tee "$WORK/node.json"
   python3 - "$WORK/node.json" "$RESULTS" <<'EOF'
 import json, sys
@@ -187,10 +191,10 @@ EOF
 # --- python ----------------------------------------------------------------------------------
 part_python() {
   # The release extension assembled as maturin would (the package's Python files + _native).
-  build cargo build -q --release -p nexus-sdk-python --features extension-module
+  build cargo build -q "${CARGO_PROFILE[@]}" -p nexus-sdk-python --features extension-module
   rm -rf "$OUT/python" && mkdir -p "$OUT/python"
   cp -r bindings-python/python/nexus_sdk "$OUT/python/"
-  cp "$TARGET/release/lib_native.so" "$OUT/python/nexus_sdk/_native.abi3.so"
+  cp "$TARGET/$PROFILE/lib_native.so" "$OUT/python/nexus_sdk/_native.abi3.so"
   PYTHONPATH="$OUT/python" python3 bindings-python/bench/hit.py | tee "$WORK/python.json"
   python3 - "$WORK/python.json" "$RESULTS" <<'EOF'
 import json, sys
