@@ -25,6 +25,11 @@ export interface NexusErrorDetails {
   reauthUrl?: string;
   retryAfterMs?: number;
   connectionStatus?: string;
+  /** `connection_required`: the provider, why (`missing` or `reauth_required`), the link, its id. */
+  provider?: string;
+  reason?: string;
+  connectUrl?: string;
+  elicitationId?: string;
   cause?: unknown;
 }
 
@@ -141,9 +146,25 @@ export class UpstreamTimeoutError extends UpstreamUnavailableError {
   override name = 'UpstreamTimeoutError';
 }
 // MCP authorization (issue 17).
-/** 409: the MCP user must connect the provider first (a connect link bound to that user). */
+/**
+ * 409: the MCP user has no usable connection to `provider` (`reason` `missing`, or
+ * `reauth_required`). `connectUrl` is a Nexus page bound to that user (they log in there; it is
+ * not a pre-authenticated link): an MCP server hands it to the client as a URL elicitation
+ * (`toUrlElicitationError` in `@nexus/sdk/mcp`).
+ */
 export class ConnectionRequiredError extends NexusError {
   override name = 'ConnectionRequiredError';
+  readonly provider: string | undefined;
+  readonly reason: string | undefined;
+  readonly connectUrl: string | undefined;
+  readonly elicitationId: string | undefined;
+  constructor(code: string, message: string, details: NexusErrorDetails = {}) {
+    super(code, message, details);
+    this.provider = details.provider;
+    this.reason = details.reason;
+    this.connectUrl = details.connectUrl;
+    this.elicitationId = details.elicitationId;
+  }
 }
 /** 500: a server fault (also any error code this SDK version does not know). */
 export class InternalServerError extends NexusError {
@@ -273,6 +294,10 @@ interface NativeErrorPayload {
   reauthUrl?: string;
   retryAfterMs?: number;
   connectionStatus?: string;
+  provider?: string;
+  reason?: string;
+  connectUrl?: string;
+  elicitationId?: string;
 }
 
 /** Turn anything the native addon threw into a {@link NexusError}; other errors pass through. */
@@ -288,6 +313,10 @@ export function fromNative(error: unknown): unknown {
       reauthUrl: payload.reauthUrl,
       retryAfterMs: payload.retryAfterMs,
       connectionStatus: payload.connectionStatus,
+      provider: payload.provider,
+      reason: payload.reason,
+      connectUrl: payload.connectUrl,
+      elicitationId: payload.elicitationId,
     });
   }
   // napi's own argument checks ("Failed to convert …") mean the caller passed a wrong type.

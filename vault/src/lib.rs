@@ -113,6 +113,7 @@ impl Vault {
         let authorization_server = AuthorizationServerService::new(
             store.clone(),
             identity.signer(),
+            identity.trusted_issuers(),
             audit.clone(),
             &config.public_url,
             config.authorization_server.clone(),

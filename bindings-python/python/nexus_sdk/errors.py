@@ -11,7 +11,10 @@ in Rust) and re-exported here. Every exception is a :class:`NexusError` with the
   gateway response;
 - ``request_id``: the gateway's request id, when it sent one;
 - ``reauth_url`` (:class:`ReauthRequired`, :class:`ConnectionFailed`) and ``retry_after``
-  (:class:`RateLimited`, seconds).
+  (:class:`RateLimited`, seconds);
+- ``provider``, ``reason`` (``missing`` or ``reauth_required``), ``connect_url`` and
+  ``elicitation_id`` (:class:`ConnectionRequiredError`: the MCP user has no usable connection;
+  ``nexus_sdk.mcp.requires_connection`` turns it into the MCP URL elicitation).
 
 The classes are generated in the native module from the core's error table
 (``nexus_sdk::error::ERROR_TABLE``, exported as ``_native.ERROR_TABLE``; one class per code,

@@ -24,6 +24,7 @@ mod keep_alive;
 pub mod mcp_resources;
 pub mod mcp_users;
 pub mod notify;
+pub mod oauth_assertions;
 pub mod oauth_clients;
 pub mod oauth_grants;
 pub mod pending;
