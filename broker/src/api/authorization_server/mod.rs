@@ -1,10 +1,12 @@
 //! HTTP glue of the OAuth authorization server for MCP servers (issue 17). The rules live in
 //! `nexus_vault::authorization_server`; this module parses requests, calls the service and
 //! renders: JSON endpoints ([`endpoints`]: metadata, token, registration, revocation, JWKS),
-//! browser pages ([`pages`]: authorize, development login, consent) and the admin API of MCP
+//! browser pages ([`pages`]: authorize, development login, consent; `idp_login`: login through
+//! the workspace's identity providers) and the admin API of MCP
 //! resources ([`resources`]).
 
 pub mod endpoints;
+mod idp_login;
 pub mod pages;
 mod rate_limit;
 pub mod resources;
