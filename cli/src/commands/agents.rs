@@ -101,6 +101,10 @@ pub enum IdpCommand {
         /// The id_token claim listing the user's groups.
         #[arg(long, value_name = "CLAIM", default_value = "groups")]
         groups_claim: String,
+        /// Also accept this issuer's ID-JAGs (MCP enterprise-managed authorization) at the
+        /// authorization server's token endpoint, for the workspace's MCP resources.
+        #[arg(long)]
+        allow_id_jag: bool,
     },
     /// List a workspace's trusted issuers.
     List {
@@ -247,6 +251,7 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
             console_allow_email,
             console_allow_group,
             groups_claim,
+            allow_id_jag,
         } => {
             let path = idps_path(&workspace_id(&workspace)?, "");
             let login_client_secret = login_secret(
@@ -269,6 +274,7 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
                 login_client_id,
                 login_client_secret,
                 console,
+                allow_id_jag,
             };
             let added = client.post(&path, &[], Body::json(&body)?).await?;
             if json {
@@ -292,6 +298,7 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
                         ("JWKS URL", "jwks_url"),
                         ("AUDIENCE", "audience"),
                         ("LOGIN CLIENT", "login_client_id"),
+                        ("ID-JAG", "allow_id_jag"),
                     ],
                 );
             }

@@ -158,6 +158,8 @@ impl IdentityService {
     /// Trust `req.issuer` for users' tokens in this workspace (keys from `jwks_url`, or by OIDC
     /// discovery; `audience` required in `aud` when set), optionally with a browser login client
     /// and a console rule. The client secret is sealed in the same INSERT and never returned.
+    /// `allow_id_jag` also lets it issue ID-JAGs for the workspace's MCP resources (the
+    /// authorization server's JWT-bearer grant).
     pub async fn add_identity_provider(
         &self,
         ws: &str,
@@ -191,6 +193,7 @@ impl IdentityService {
                     issuer: &req.issuer,
                     jwks_url: req.jwks_url.as_deref(),
                     audience: req.audience.as_deref(),
+                    allow_id_jag: req.allow_id_jag,
                     login_client_id: req.login_client_id.as_deref(),
                     login_client_secret: req.login_client_secret.as_ref(),
                     console: req.console.as_ref(),

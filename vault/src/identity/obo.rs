@@ -204,6 +204,17 @@ impl TrustedIssuers {
         }
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| SubjectTokenError::Malformed)?;
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(nexus_protocol::oauth::ID_JAG_TYP))
+        {
+            // An ID-JAG is a grant for the authorization server, not a user's token (nor an
+            // id_token): it must not be exchangeable for a session or a login here too.
+            return Err(SubjectTokenError::Invalid(
+                "an ID-JAG is not a subject token (redeem it at the token endpoint)",
+            ));
+        }
         if !is_asymmetric(header.alg) {
             return Err(SubjectTokenError::Invalid(
                 "only asymmetric signatures are accepted",
@@ -297,7 +308,9 @@ impl TrustedIssuers {
         })
     }
 
-    async fn key_for(
+    /// The verification key `kid` names in `idp`'s key set (cached; fetched again once for an
+    /// unknown `kid`). Also used by the authorization server for ID-JAGs.
+    pub(crate) async fn key_for(
         &self,
         idp: &IdentityProvider,
         kid: Option<&str>,

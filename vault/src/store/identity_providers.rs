@@ -14,13 +14,14 @@ use nexus_protocol::SecretString;
 use nexus_protocol::admin::{ConsoleAccess, IdentityProvider};
 use sqlx::Row;
 
-const IDP_COLUMNS: &str = "id, workspace_id, issuer, jwks_url, audience, created_at, login_client_id, console_access, console_allow, groups_claim";
+const IDP_COLUMNS: &str = "id, workspace_id, issuer, jwks_url, audience, allow_id_jag, created_at, login_client_id, console_access, console_allow, groups_claim";
 
 /// A provider to add (validated by the identity service).
 pub struct NewIdentityProvider<'a> {
     pub issuer: &'a str,
     pub jwks_url: Option<&'a str>,
     pub audience: Option<&'a str>,
+    pub allow_id_jag: bool,
     pub login_client_id: Option<&'a str>,
     pub login_client_secret: Option<&'a SecretString>,
     pub console: Option<&'a ConsoleAccess>,
@@ -99,6 +100,7 @@ fn idp_from_row(r: &sqlx::any::AnyRow) -> Result<IdentityProvider, StoreError> {
         issuer: r.try_get("issuer")?,
         jwks_url: r.try_get("jwks_url")?,
         audience: r.try_get("audience")?,
+        allow_id_jag: r.try_get::<i64, _>("allow_id_jag")? != 0,
         created_at: rfc3339(r.try_get("created_at")?),
         login_client_id: r.try_get("login_client_id")?,
         console,
@@ -112,6 +114,7 @@ impl Store {
         issuer: &str,
         jwks_url: Option<&str>,
         audience: Option<&str>,
+        allow_id_jag: bool,
     ) -> Result<IdentityProvider, StoreError> {
         self.insert_identity_provider(
             workspace_id,
@@ -119,6 +122,7 @@ impl Store {
                 issuer,
                 jwks_url,
                 audience,
+                allow_id_jag,
                 login_client_id: None,
                 login_client_secret: None,
                 console: None,
@@ -149,8 +153,8 @@ impl Store {
         });
         sqlx::query(
             "INSERT INTO identity_providers (id, workspace_id, issuer, jwks_url, audience, created_at, \
-             login_client_id, login_client_secret, console_access, console_allow, groups_claim) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             login_client_id, login_client_secret, console_access, console_allow, groups_claim, allow_id_jag) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(workspace_id)
@@ -163,6 +167,7 @@ impl Store {
         .bind(i64::from(p.console.is_some()))
         .bind(allow)
         .bind(p.console.map(|c| c.groups_claim.as_str()))
+        .bind(i64::from(p.allow_id_jag))
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -178,6 +183,7 @@ impl Store {
             issuer: p.issuer.to_owned(),
             jwks_url: p.jwks_url.map(str::to_owned),
             audience: p.audience.map(str::to_owned),
+            allow_id_jag: p.allow_id_jag,
             created_at: rfc3339(now),
             login_client_id: p.login_client_id.map(str::to_owned),
             console: p.console.cloned(),

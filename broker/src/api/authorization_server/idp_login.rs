@@ -4,7 +4,9 @@
 //! to the consent page. The rules are `nexus_vault::identity::idp_login`; here only cookies,
 //! redirects and pages.
 
-use super::pages::{cookie_name, page, query_value, read_cookie, see_other, status};
+use super::pages::{
+    cookie_name, page, query_value, read_cookie, see_other, set_login_cookie, status,
+};
 use super::pairs;
 use crate::api::AppState;
 use axum::Router;
@@ -144,11 +146,6 @@ async fn callback(State(s): State<AppState>, uri: Uri, headers: HeaderMap) -> Re
             .append_pair("request", &request_id)
             .finish()
     );
-    let login = cookie(
-        server,
-        cookie_name(server),
-        session.expose(),
-        server.login_cookie_max_age(),
-    );
+    let login = set_login_cookie(server, &session);
     with_cookies(see_other(&next), &[login, clear_binding])
 }

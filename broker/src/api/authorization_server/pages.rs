@@ -45,7 +45,28 @@ pub(super) fn cookie_name(server: &AuthorizationServerService) -> &'static str {
     }
 }
 
-fn login_cookie(headers: &HeaderMap, server: &AuthorizationServerService) -> Option<String> {
+/// The `Set-Cookie` value of a new login session.
+pub(super) fn set_login_cookie(
+    server: &AuthorizationServerService,
+    cookie: &nexus_protocol::SecretString,
+) -> String {
+    let secure = if cookie_name(server).starts_with("__Host-") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        cookie_name(server),
+        cookie.expose(),
+        server.login_cookie_max_age()
+    )
+}
+
+pub(super) fn login_cookie(
+    headers: &HeaderMap,
+    server: &AuthorizationServerService,
+) -> Option<String> {
     read_cookie(headers, cookie_name(server))
 }
 
@@ -135,7 +156,7 @@ async fn login_page(State(s): State<AppState>, uri: Uri) -> Response {
     }
 }
 
-fn form_field(form: &[(String, String)], key: &str) -> String {
+pub(super) fn form_field(form: &[(String, String)], key: &str) -> String {
     form.iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.clone())
@@ -143,7 +164,10 @@ fn form_field(form: &[(String, String)], key: &str) -> String {
 }
 
 /// A form post from somewhere other than our own pages is refused before it is read.
-fn foreign_post(server: &AuthorizationServerService, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn foreign_post(
+    server: &AuthorizationServerService,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let header_text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
     if server.same_origin(
         header_text(header::ORIGIN),
@@ -179,17 +203,7 @@ async fn dev_login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
         Ok(c) => c,
         Err(e) => return page(status(e.status), "Log in", e.message, None),
     };
-    let secure = if cookie_name(server).starts_with("__Host-") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let set_cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        cookie_name(server),
-        cookie.expose(),
-        server.login_cookie_max_age()
-    );
+    let set_cookie = set_login_cookie(server, &cookie);
     let next = format!(
         "{}{}?{}",
         server.issuer(),
@@ -348,7 +362,12 @@ pub(super) fn page(
 
 /// A page with the headers every authorization server page carries. `form_origin` is the
 /// client's redirect origin, allowed as a form target (the 303 after the consent post).
-fn html(status: StatusCode, title: &str, body: &str, form_origin: Option<&str>) -> Response {
+pub(super) fn html(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    form_origin: Option<&str>,
+) -> Response {
     let doc = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <link rel=\"stylesheet\" href=\"{CSS_PATH}\"></head><body><h1>{t}</h1>{body}</body></html>",
