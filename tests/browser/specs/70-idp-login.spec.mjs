@@ -19,7 +19,9 @@ const RESOURCE = 'http://127.0.0.1:9/idp-login-mcp';
 async function loopbackClient() {
   const hits = [];
   const server = http.createServer((req, res) => {
-    hits.push(new URL(req.url, 'http://127.0.0.1'));
+    // Chromium may also ask for /favicon.ico: only the redirect counts.
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/callback') hits.push(url);
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('You can close this window.');
   });
