@@ -4,7 +4,9 @@
 //! heads, so there is no way to prune "everything before T" without one.
 
 use super::{AuditService, check_chain_heads};
+use crate::caller::Caller;
 use crate::error::VaultError;
+use crate::store::audit::AuditEvent;
 use crate::store::{Store, StoreError};
 use nexus_protocol::audit::{AuditPruneReport, AuditPruneRequest, ChainPruneResult};
 
@@ -17,8 +19,33 @@ impl AuditService {
     /// together): a failure part-way leaves the chains before it pruned and anchored, the rest
     /// untouched, and the same request again finishes the job (a chain already anchored at its
     /// head is skipped).
-    pub async fn prune(&self, request: &AuditPruneRequest) -> Result<AuditPruneReport, VaultError> {
-        prune(&self.store, request).await
+    ///
+    /// Each chain cut is recorded (`audit.pruned`, target the chain, in the chain of records
+    /// without a workspace), once its records are gone.
+    pub async fn prune(
+        &self,
+        request: &AuditPruneRequest,
+        caller: &Caller,
+    ) -> Result<AuditPruneReport, VaultError> {
+        let report = prune(&self.store, request).await?;
+        for chain in report.chains.iter().filter(|c| c.deleted > 0) {
+            let detail = format!(
+                "deleted={} pruned_total={} anchor_id={}",
+                chain.deleted, chain.pruned_total, chain.anchor_id
+            );
+            self.store
+                .audit_required(AuditEvent {
+                    workspace_id: None,
+                    action: "audit.pruned",
+                    target: Some(&chain.chain),
+                    principal: &caller.principal,
+                    outcome: "ok",
+                    request_id: caller.request_id.as_deref(),
+                    detail: Some(&detail),
+                })
+                .await?;
+        }
+        Ok(report)
     }
 }
 

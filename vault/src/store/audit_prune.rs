@@ -119,21 +119,21 @@ impl Store {
             }
         };
         let already = before.as_ref().map_or(0, |a| a.pruned);
-        if let Some(anchor) = &before {
-            if anchor.id >= head.head_id {
-                if anchor.id == head.head_id && anchor.hash == head.head_hash {
-                    return Ok(ChainPruned {
-                        chain: chain.to_owned(),
-                        deleted: 0,
-                        pruned_total: anchor.pruned,
-                        anchor_id: anchor.id,
-                    });
-                }
-                return Err(StoreError::Conflict(format!(
-                    "it is already pruned past record {}",
-                    head.head_id
-                )));
+        if let Some(anchor) = &before
+            && anchor.id >= head.head_id
+        {
+            if anchor.id == head.head_id && anchor.hash == head.head_hash {
+                return Ok(ChainPruned {
+                    chain: chain.to_owned(),
+                    deleted: 0,
+                    pruned_total: anchor.pruned,
+                    anchor_id: anchor.id,
+                });
             }
+            return Err(StoreError::Conflict(format!(
+                "it is already pruned past record {}",
+                head.head_id
+            )));
         }
         if head.records == 0 {
             return Ok(ChainPruned {
@@ -205,9 +205,9 @@ impl Store {
         .rows_affected();
         if written != 1 {
             // Another prune anchored the chain further meanwhile: keep its anchor.
-            return Err(StoreError::Conflict(format!(
-                "another prune anchored it meanwhile"
-            )));
+            return Err(StoreError::Conflict(
+                "another prune anchored it meanwhile".to_owned(),
+            ));
         }
         tx.commit().await?;
         Ok(ChainPruned {
