@@ -78,10 +78,10 @@ fn exported(export: &Path, heads: &[&ChainHead]) -> CliResult<()> {
         let Some(id) = record.get("id").and_then(serde_json::Value::as_i64) else {
             continue;
         };
-        if let Some(head) = wanted.get(&id) {
-            if record.get("hash").and_then(serde_json::Value::as_str) == Some(&head.head_hash) {
-                wanted.remove(&id);
-            }
+        if let Some(head) = wanted.get(&id)
+            && record.get("hash").and_then(serde_json::Value::as_str) == Some(&head.head_hash)
+        {
+            wanted.remove(&id);
         }
     }
     if let Some(head) = wanted.values().next() {
