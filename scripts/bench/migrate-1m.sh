@@ -111,10 +111,11 @@ cat "$WORK"/load.* | awk -v a="$mig_start" -v b="$mig_end" '
   { t = $5 + $6 / 1e6; ms = $3 / 1000;
     if (t < a) print "before", ms; else if (t <= b) print "during", ms; }' |
   sort -k1,1 -k2,2g | awk '
-  function report(name, n,   i) {
+  function report(name, n,   i50, i99) {
     if (n == 0) { printf "%s the migrations: no transactions\n", name; return }
+    i50 = int(n * 0.50) + 1; i99 = int(n * 0.99) + 1; if (i99 > n) i99 = n
     printf "%s the migrations: %d transactions, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-      name, n, v[int(n * 0.50) + 1], v[int(n * 0.99) + 1 > n ? n : int(n * 0.99) + 1], v[n] }
+      name, n, v[i50], v[i99], v[n] }
   $1 != cur { if (cur != "") report(cur, n); cur = $1; n = 0 }
   { v[++n] = $2 }
   END { report(cur, n) }'
