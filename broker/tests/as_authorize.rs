@@ -33,7 +33,15 @@ async fn metadata_says_what_is_implemented() {
     assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
+    );
+    assert_eq!(
+        m["authorization_grant_profiles_supported"],
+        serde_json::json!(["urn:ietf:params:oauth:grant-profile:id-jag"])
     );
     assert_eq!(m["client_id_metadata_document_supported"], true);
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);

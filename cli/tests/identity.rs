@@ -102,11 +102,48 @@ fn agents_identity_providers_and_audit_verify() {
         ],
     );
     let idp_id = added["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        added["allow_id_jag"], false,
+        "not trusted for ID-JAGs unless asked"
+    );
+    let id_jag = nexus_json(
+        &stack,
+        &[
+            "idp",
+            "add",
+            "--workspace",
+            "dev",
+            "--issuer",
+            "https://corp-idp.example.com",
+            "--jwks-url",
+            "https://corp-idp.example.com/keys",
+            "--allow-id-jag",
+        ],
+    );
+    assert_eq!(id_jag["allow_id_jag"], true, "{id_jag}");
     let listed = nexus_json(&stack, &["idp", "list", "--workspace", "dev"]);
     assert_eq!(listed[0]["issuer"], "https://login.example.com");
     assert_eq!(listed[0]["jwks_url"], Value::Null);
-    let out = nexus_out(&stack, &["idp", "remove", "--workspace", "dev", &idp_id]);
-    assert_ok(&out, "idp remove");
+    let trusted_for_id_jag: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["allow_id_jag"] == true)
+        .collect();
+    assert_eq!(trusted_for_id_jag.len(), 1, "{listed}");
+    assert_eq!(
+        trusted_for_id_jag[0]["issuer"],
+        "https://corp-idp.example.com"
+    );
+    let table = nexus_out(&stack, &["idp", "list", "--workspace", "dev"]);
+    assert_ok(&table, "idp list");
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.lines().next().unwrap().contains("ID-JAG"), "{table}");
+    assert!(table.contains("true"), "{table}");
+    for id in [idp_id.as_str(), id_jag["id"].as_str().unwrap()] {
+        let out = nexus_out(&stack, &["idp", "remove", "--workspace", "dev", id]);
+        assert_ok(&out, "idp remove");
+    }
     assert_eq!(
         nexus_json(&stack, &["idp", "list", "--workspace", "dev"]),
         serde_json::json!([])

@@ -453,7 +453,7 @@ impl BrokerClient {
 /// so the SDK reports its own typed strategy error; the broker validates providers on write,
 /// so this is logged as the server fault it is.
 /// [`for_clients`] for answers that go straight to a client: without the proxy settings.
-fn for_clients_only(response: ResolveResponse) -> ResolveResponse {
+pub(crate) fn for_clients_only(response: ResolveResponse) -> ResolveResponse {
     let mut response = for_clients(response);
     response.proxy = None;
     response

@@ -312,6 +312,10 @@ pub struct IdentityProvider {
     pub issuer: String,
     pub jwks_url: Option<String>,
     pub audience: Option<String>,
+    /// May issue ID-JAGs (MCP enterprise-managed authorization) redeemed at the authorization
+    /// server's token endpoint (RFC 7523 JWT-bearer grant).
+    #[serde(default)]
+    pub allow_id_jag: bool,
     pub created_at: String,
 }
 
@@ -328,6 +332,10 @@ pub struct AddIdentityProviderRequest {
     /// When set, user tokens must carry it in `aud`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// Also trust this issuer's ID-JAGs (`typ: oauth-id-jag+jwt`, `aud` = the authorization
+    /// server's issuer) for the workspace's MCP resources. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_id_jag: bool,
 }
 
 #[cfg(test)]

@@ -194,6 +194,12 @@ ERROR_ADVICE: dict[str, tuple[str, str, str]] = {
         "Proxy mode: the provider sent no response headers in time; retry later.",
         "no",
     ),
+    # MCP authorization (issue 17).
+    "connection_required": (
+        "409",
+        "The MCP user has no usable connection: send them to `connect_url`, then retry.",
+        "after the user connects",
+    ),
 }
 
 

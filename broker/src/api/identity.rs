@@ -263,6 +263,7 @@ async fn add_idp(
             &req.issuer,
             req.jwks_url.as_deref(),
             req.audience.as_deref(),
+            req.allow_id_jag,
             &admin_caller(&headers),
         )
         .await?;

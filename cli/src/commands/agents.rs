@@ -76,6 +76,10 @@ pub enum IdpCommand {
         /// Required `aud` of the user tokens.
         #[arg(long)]
         audience: Option<String>,
+        /// Also accept this issuer's ID-JAGs (MCP enterprise-managed authorization) at the
+        /// authorization server's token endpoint, for the workspace's MCP resources.
+        #[arg(long)]
+        allow_id_jag: bool,
     },
     /// List a workspace's trusted issuers.
     List {
@@ -215,12 +219,14 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
             issuer,
             jwks_url,
             audience,
+            allow_id_jag,
         } => {
             let path = idps_path(&workspace_id(&workspace)?, "");
             let body = AddIdentityProviderRequest {
                 issuer,
                 jwks_url,
                 audience,
+                allow_id_jag,
             };
             let added = client.post(&path, &[], Body::json(&body)?).await?;
             if json {
@@ -243,6 +249,7 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
                         ("ISSUER", "issuer"),
                         ("JWKS URL", "jwks_url"),
                         ("AUDIENCE", "audience"),
+                        ("ID-JAG", "allow_id_jag"),
                     ],
                 );
             }

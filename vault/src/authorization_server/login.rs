@@ -42,6 +42,21 @@ pub fn is_dev_username(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
+/// The development password (compared as hashes, in constant time) and the username syntax.
+fn check_dev_password(
+    expected: &SecretString,
+    username: &str,
+    password: &str,
+) -> Result<(), LoginRefusal> {
+    let a = sha256_hex(password);
+    let b = sha256_hex(expected.expose());
+    if !bool::from(a.as_bytes().ct_eq(b.as_bytes())) || !is_dev_username(username) {
+        tracing::info!("development login refused");
+        return Err(refusal(401, "Wrong username or password."));
+    }
+    Ok(())
+}
+
 impl AuthorizationServerService {
     /// The login page of a pending request (a fresh CSRF token each time it is shown).
     pub async fn login_view(&self, request_id: &str) -> Result<LoginView, LoginRefusal> {
@@ -86,25 +101,48 @@ impl AuthorizationServerService {
             }
             Err(_) => return Err(refusal(500, "internal error; see the broker log")),
         }
-        let a = sha256_hex(password);
-        let b = sha256_hex(expected.expose());
-        if !bool::from(a.as_bytes().ct_eq(b.as_bytes())) || !is_dev_username(username) {
-            tracing::info!("development login refused");
-            return Err(refusal(401, "Wrong username or password."));
-        }
+        check_dev_password(expected, username, password)?;
         let request = match self.store.authorization_request(request_id).await {
             Ok(Some(r)) => r,
             _ => return Err(refusal(400, "This authorization request has expired.")),
         };
+        self.dev_login_session(&request.workspace_id, username)
+            .await
+    }
+
+    /// The development login for a form that is not an authorization request's (a connect
+    /// ticket's, design 17 §5.4): the caller checked the form's CSRF token and knows the
+    /// workspace. Answers the new session's cookie value.
+    pub async fn dev_login_in_workspace(
+        &self,
+        workspace_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SecretString, LoginRefusal> {
+        let Some(expected) = &self.config.dev_login_password else {
+            return Err(refusal(
+                404,
+                "The development login is not enabled on this server.",
+            ));
+        };
+        check_dev_password(expected, username, password)?;
+        self.dev_login_session(workspace_id, username).await
+    }
+
+    async fn dev_login_session(
+        &self,
+        workspace_id: &str,
+        username: &str,
+    ) -> Result<SecretString, LoginRefusal> {
         let internal = |_| refusal(500, "internal error; see the broker log");
         let user_id = self
             .store
-            .upsert_as_user(&request.workspace_id, DEV_ISSUER, username)
+            .upsert_as_user(workspace_id, DEV_ISSUER, username)
             .await
             .map_err(internal)?;
         let cookie = random_secret();
         let session = LoginSession {
-            workspace_id: request.workspace_id,
+            workspace_id: workspace_id.to_owned(),
             user_id,
             auth_time: now_ms() / 1000,
         };

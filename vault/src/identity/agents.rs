@@ -154,13 +154,15 @@ impl IdentityService {
     // ---- trusted identity providers ---------------------------------------------------------
 
     /// Trust `issuer` for users' tokens in this workspace (keys from `jwks_url`, or by OIDC
-    /// discovery; `audience` required in `aud` when set).
+    /// discovery; `audience` required in `aud` when set). `allow_id_jag` also lets it issue
+    /// ID-JAGs for the workspace's MCP resources (the authorization server's JWT-bearer grant).
     pub async fn add_identity_provider(
         &self,
         ws: &str,
         issuer: &str,
         jwks_url: Option<&str>,
         audience: Option<&str>,
+        allow_id_jag: bool,
         caller: &Caller,
     ) -> Result<IdentityProvider, VaultError> {
         check_workspace_id(ws)?;
@@ -181,7 +183,7 @@ impl IdentityService {
         }
         let idp = self
             .store
-            .add_identity_provider(ws, issuer, jwks_url, audience)
+            .add_identity_provider(ws, issuer, jwks_url, audience, allow_id_jag)
             .await?;
         self.audit
             .admin_event(Some(ws), "identity_provider.added", idp.id.as_str(), caller)

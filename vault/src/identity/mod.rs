@@ -51,7 +51,8 @@ pub const SESSION_AUDIENCE: &str = "nexus";
 pub struct IdentityService {
     store: Store,
     signer: Arc<Signer>,
-    trusted: obo::TrustedIssuers,
+    /// Shared with the authorization server (ID-JAG issuers): one cache of IdP keys.
+    trusted: Arc<obo::TrustedIssuers>,
     connections: Arc<ConnectionService>,
     audit: AuditService,
 }
@@ -66,7 +67,7 @@ impl IdentityService {
         Self {
             store,
             signer: Arc::default(),
-            trusted: obo::TrustedIssuers::new(provider_timeout),
+            trusted: Arc::new(obo::TrustedIssuers::new(provider_timeout)),
             connections,
             audit,
         }
@@ -81,5 +82,11 @@ impl IdentityService {
     /// published in the same JWK set).
     pub(crate) fn signer(&self) -> Arc<Signer> {
         self.signer.clone()
+    }
+
+    /// The cache of the workspaces' identity providers' keys, shared with the authorization
+    /// server (it verifies ID-JAGs with the same keys On-Behalf-Of uses).
+    pub(crate) fn trusted_issuers(&self) -> Arc<obo::TrustedIssuers> {
+        self.trusted.clone()
     }
 }

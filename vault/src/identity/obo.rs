@@ -128,6 +128,17 @@ impl TrustedIssuers {
             .into_iter()
             .find(|p| p.issuer == issuer)
             .ok_or(SubjectTokenError::UntrustedIssuer)?;
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(nexus_protocol::oauth::ID_JAG_TYP))
+        {
+            // An ID-JAG is a grant for the authorization server, not a user's token: it must
+            // not be exchangeable for a session here too.
+            return Err(SubjectTokenError::Invalid(
+                "an ID-JAG is not a subject token (redeem it at the token endpoint)",
+            ));
+        }
         if !is_asymmetric(header.alg) {
             return Err(SubjectTokenError::Invalid(
                 "only asymmetric signatures are accepted",
@@ -208,7 +219,9 @@ impl TrustedIssuers {
         })
     }
 
-    async fn key_for(
+    /// The verification key `kid` names in `idp`'s key set (cached; fetched again once for an
+    /// unknown `kid`). Also used by the authorization server for ID-JAGs.
+    pub(crate) async fn key_for(
         &self,
         idp: &IdentityProvider,
         kid: Option<&str>,

@@ -392,18 +392,20 @@ impl Store {
         issuer: &str,
         jwks_url: Option<&str>,
         audience: Option<&str>,
+        allow_id_jag: bool,
     ) -> Result<IdentityProvider, StoreError> {
         self.require_workspace(workspace_id).await?;
         let id = format!("idp_{}", hex::encode(rand::random::<[u8; 8]>()));
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO identity_providers (id, workspace_id, issuer, jwks_url, audience, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO identity_providers (id, workspace_id, issuer, jwks_url, audience, allow_id_jag, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(workspace_id)
         .bind(issuer)
         .bind(jwks_url)
         .bind(audience)
+        .bind(i64::from(allow_id_jag))
         .bind(now)
         .execute(&self.pool)
         .await
@@ -420,6 +422,7 @@ impl Store {
             issuer: issuer.to_owned(),
             jwks_url: jwks_url.map(str::to_owned),
             audience: audience.map(str::to_owned),
+            allow_id_jag,
             created_at: rfc3339(now),
         })
     }
@@ -429,7 +432,7 @@ impl Store {
         workspace_id: &str,
     ) -> Result<Vec<IdentityProvider>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, workspace_id, issuer, jwks_url, audience, created_at FROM identity_providers WHERE workspace_id = $1 ORDER BY created_at, id",
+            "SELECT id, workspace_id, issuer, jwks_url, audience, allow_id_jag, created_at FROM identity_providers WHERE workspace_id = $1 ORDER BY created_at, id",
         )
         .bind(workspace_id)
         .fetch_all(&self.pool)
@@ -442,6 +445,7 @@ impl Store {
                     issuer: r.try_get("issuer")?,
                     jwks_url: r.try_get("jwks_url")?,
                     audience: r.try_get("audience")?,
+                    allow_id_jag: r.try_get::<i64, _>("allow_id_jag")? != 0,
                     created_at: rfc3339(r.try_get("created_at")?),
                 })
             })

@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn cookie_name(server: &AuthorizationServerService) -> &'static str {
+pub(super) fn cookie_name(server: &AuthorizationServerService) -> &'static str {
     if server.issuer().starts_with("https://") {
         "__Host-nexus_as"
     } else {
@@ -44,7 +44,28 @@ fn cookie_name(server: &AuthorizationServerService) -> &'static str {
     }
 }
 
-fn login_cookie(headers: &HeaderMap, server: &AuthorizationServerService) -> Option<String> {
+/// The `Set-Cookie` value of a new login session.
+pub(super) fn set_login_cookie(
+    server: &AuthorizationServerService,
+    cookie: &nexus_protocol::SecretString,
+) -> String {
+    let secure = if cookie_name(server).starts_with("__Host-") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        cookie_name(server),
+        cookie.expose(),
+        server.login_cookie_max_age()
+    )
+}
+
+pub(super) fn login_cookie(
+    headers: &HeaderMap,
+    server: &AuthorizationServerService,
+) -> Option<String> {
     let name = cookie_name(server);
     headers
         .get_all(header::COOKIE)
@@ -106,7 +127,7 @@ async fn login_page(State(s): State<AppState>, uri: Uri) -> Response {
     }
 }
 
-fn form_field(form: &[(String, String)], key: &str) -> String {
+pub(super) fn form_field(form: &[(String, String)], key: &str) -> String {
     form.iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.clone())
@@ -114,7 +135,10 @@ fn form_field(form: &[(String, String)], key: &str) -> String {
 }
 
 /// A form post from somewhere other than our own pages is refused before it is read.
-fn foreign_post(server: &AuthorizationServerService, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn foreign_post(
+    server: &AuthorizationServerService,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let header_text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
     if server.same_origin(header_text(header::ORIGIN), header_text(header::REFERER)) {
         return None;
@@ -146,17 +170,7 @@ async fn dev_login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
         Ok(c) => c,
         Err(e) => return page(status(e.status), "Log in", e.message, None),
     };
-    let secure = if cookie_name(server).starts_with("__Host-") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let set_cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        cookie_name(server),
-        cookie.expose(),
-        server.login_cookie_max_age()
-    );
+    let set_cookie = set_login_cookie(server, &cookie);
     let next = format!(
         "{}{}?{}",
         server.issuer(),
@@ -199,7 +213,7 @@ async fn consent(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     render(step)
 }
 
-fn status(code: u16) -> StatusCode {
+pub(super) fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
@@ -214,7 +228,7 @@ fn render(step: Step) -> Response {
     }
 }
 
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     let Ok(value) = HeaderValue::from_str(location) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -286,7 +300,12 @@ fn consent_form(view: &ConsentView) -> Response {
     )
 }
 
-fn page(status: StatusCode, title: &str, message: &str, form_origin: Option<&str>) -> Response {
+pub(super) fn page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    form_origin: Option<&str>,
+) -> Response {
     html(
         status,
         title,
@@ -297,7 +316,12 @@ fn page(status: StatusCode, title: &str, message: &str, form_origin: Option<&str
 
 /// A page with the headers every authorization server page carries. `form_origin` is the
 /// client's redirect origin, allowed as a form target (the 303 after the consent post).
-fn html(status: StatusCode, title: &str, body: &str, form_origin: Option<&str>) -> Response {
+pub(super) fn html(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    form_origin: Option<&str>,
+) -> Response {
     let doc = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <link rel=\"stylesheet\" href=\"{CSS_PATH}\"></head><body><h1>{t}</h1>{body}</body></html>",
