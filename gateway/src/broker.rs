@@ -399,7 +399,7 @@ impl BrokerClient {
             return serde_json::from_slice(&bytes).map_err(|_| Failure::Unreadable(status));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(Failure::Refused(status, body)),
+            Ok(body) => Err(Failure::Refused(status, Box::new(body))),
             Err(_) => Err(Failure::Unreadable(status)),
         }
     }
@@ -480,5 +480,5 @@ enum Failure {
     /// [`INTERNAL_TOKEN_CHALLENGE`], not by a caller's credential).
     InternalTokenRefused,
     /// A well-formed error envelope.
-    Refused(StatusCode, ErrorBody),
+    Refused(StatusCode, Box<ErrorBody>),
 }

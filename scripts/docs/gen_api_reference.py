@@ -43,6 +43,14 @@ TAGS = {
             "Same authentication as resolve."
         ),
     ),
+    "mcp": (
+        "MCP servers",
+        (
+            "An MCP server protected by Nexus (docs/mcp-authorization.md) trades the access token "
+            "its user presented for that user's upstream credential. Authenticate with the "
+            "workspace API key; agent sessions are refused."
+        ),
+    ),
     "operations": (
         "Operations",
         "Health, readiness, metrics and this document. No authentication.",

@@ -80,7 +80,7 @@ impl AccessTokenRefusal {
     pub fn describe(self) -> &'static str {
         match self {
             Self::NotOurs => "the subject token is not an access token issued by this server",
-            Self::Expired => "the subject token has expired",
+            Self::Expired => "the subject token has expired (or is not valid yet)",
             Self::Revoked => "the subject token's grant was revoked",
             Self::UnknownResource => {
                 "the subject token's audience is not a registered MCP resource"

@@ -21,6 +21,7 @@ pub mod connections;
 pub mod console;
 pub mod events;
 pub mod identity;
+pub mod identity_providers;
 mod keep_alive;
 pub mod mcp_resources;
 pub mod mcp_users;
