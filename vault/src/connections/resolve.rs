@@ -41,7 +41,9 @@ impl ConnectionService {
                 .resolve_row(row, min_ttl, force)
                 .await
                 .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))?;
-            self.usage.touch(&self.store, &id, &caller.principal).await;
+            self.usage
+                .touch(&self.store, workspace_id, &id, &caller.principal)
+                .await;
             Ok(resolved)
         }
         .await;
@@ -79,7 +81,9 @@ impl ConnectionService {
                 .await?
                 .ok_or_else(connection_not_found)?;
             let resolved = self.resolve_row(row, None, force).await?;
-            self.usage.touch(&self.store, id, &caller.principal).await;
+            self.usage
+                .touch(&self.store, workspace_id, id, &caller.principal)
+                .await;
             Ok(resolved)
         }
         .await;
