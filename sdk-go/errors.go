@@ -55,6 +55,9 @@ const (
 	CodeProxyNotEnabled = "proxy_not_enabled"
 	// CodeUpstreamTimeout — 504: the upstream sent no response headers within the proxy timeout.
 	CodeUpstreamTimeout = "upstream_timeout"
+	// MCP authorization (issue 17).
+	// CodeConnectionRequired — 409: the MCP user must connect the provider at the error's connect link.
+	CodeConnectionRequired = "connection_required"
 )
 
 // Error kinds raised by the SDK itself while applying a strategy. They are identical in every

@@ -364,7 +364,7 @@ fn millis(ms: u32) -> Duration {
 }
 
 /// A token generation back from JavaScript, where it travelled as a number (exact below 2^53).
-fn generation_from_js(generation: f64) -> napi::Result<u64> {
+pub(crate) fn generation_from_js(generation: f64) -> napi::Result<u64> {
     if generation.is_finite() && generation >= 0.0 && generation.fract() == 0.0 {
         Ok(generation as u64)
     } else {
@@ -374,7 +374,9 @@ fn generation_from_js(generation: f64) -> napi::Result<u64> {
     }
 }
 
-fn request_fields(request: NativeRequest) -> (String, String, Vec<(String, String)>, Vec<u8>) {
+pub(crate) fn request_fields(
+    request: NativeRequest,
+) -> (String, String, Vec<(String, String)>, Vec<u8>) {
     let body = request
         .body
         .as_ref()

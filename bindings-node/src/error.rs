@@ -2,7 +2,8 @@
 //!
 //! napi's async rejections carry only a status and a string, so the error's structure travels in
 //! the string: `nexus:` followed by a JSON object (`kind`, `code`, `message`, and `status`,
-//! `requestId`, `reauthUrl`, `retryAfterMs`, `connectionStatus` when known). `src/errors.ts`
+//! `requestId`, `reauthUrl`, `retryAfterMs`, `connectionStatus`, and for `connection_required`
+//! `provider`, `reason`, `connectUrl`, `elicitationId`, when known). `src/errors.ts`
 //! (`fromNative`) is the only reader. The core's messages never contain a secret.
 
 use napi_derive::napi;
@@ -40,16 +41,19 @@ fn payload(error: &NexusError) -> Value {
     if let NexusError::ConnectionFailed { status, .. } = error {
         fields.insert("connectionStatus".into(), json!(status));
     }
+    if let Some(required) = error.connection_required() {
+        fields.insert("provider".into(), json!(required.provider));
+        fields.insert("reason".into(), json!(required.reason));
+        fields.insert("connectUrl".into(), json!(required.connect_url));
+        fields.insert("elicitationId".into(), json!(required.elicitation_id));
+    }
     Value::Object(fields)
 }
 
 /// The message a JavaScript user reads: the gateway's own message for protocol errors (the
 /// code and status are separate fields), the core's description otherwise.
 fn message(error: &NexusError) -> String {
-    match error.api_error() {
-        Some(api) => api.message.clone(),
-        None => error.to_string(),
-    }
+    error.message()
 }
 
 /// One row of the core's error table (`nexus_sdk::error::ERROR_TABLE`).

@@ -25,6 +25,11 @@ export interface NexusErrorDetails {
   reauthUrl?: string;
   retryAfterMs?: number;
   connectionStatus?: string;
+  /** `connection_required`: the provider, why (`missing` or `reauth_required`), the link, its id. */
+  provider?: string;
+  reason?: string;
+  connectUrl?: string;
+  elicitationId?: string;
   cause?: unknown;
 }
 
@@ -140,6 +145,27 @@ export class ProxyNotEnabledError extends NotFoundError {
 export class UpstreamTimeoutError extends UpstreamUnavailableError {
   override name = 'UpstreamTimeoutError';
 }
+// MCP authorization (issue 17).
+/**
+ * 409: the MCP user has no usable connection to `provider` (`reason` `missing`, or
+ * `reauth_required`). `connectUrl` is a Nexus page bound to that user (they log in there; it is
+ * not a pre-authenticated link): an MCP server hands it to the client as a URL elicitation
+ * (`toUrlElicitationError` in `@nexus/sdk/mcp`).
+ */
+export class ConnectionRequiredError extends NexusError {
+  override name = 'ConnectionRequiredError';
+  readonly provider: string | undefined;
+  readonly reason: string | undefined;
+  readonly connectUrl: string | undefined;
+  readonly elicitationId: string | undefined;
+  constructor(code: string, message: string, details: NexusErrorDetails = {}) {
+    super(code, message, details);
+    this.provider = details.provider;
+    this.reason = details.reason;
+    this.connectUrl = details.connectUrl;
+    this.elicitationId = details.elicitationId;
+  }
+}
 /** 500: a server fault (also any error code this SDK version does not know). */
 export class InternalServerError extends NexusError {
   override name = 'InternalServerError';
@@ -213,6 +239,7 @@ export const ERROR_TABLE: Readonly<Record<string, readonly [NexusErrorKind, Erro
   proxy_host_not_allowed: ['api', ProxyHostNotAllowedError],
   proxy_not_enabled: ['api', ProxyNotEnabledError],
   upstream_timeout: ['api', UpstreamTimeoutError],
+  connection_required: ['api', ConnectionRequiredError],
   unknown_strategy: ['strategy', StrategyError],
   invalid_strategy_config: ['strategy', StrategyError],
   missing_credential_field: ['strategy', StrategyError],
@@ -267,6 +294,10 @@ interface NativeErrorPayload {
   reauthUrl?: string;
   retryAfterMs?: number;
   connectionStatus?: string;
+  provider?: string;
+  reason?: string;
+  connectUrl?: string;
+  elicitationId?: string;
 }
 
 /** Turn anything the native addon threw into a {@link NexusError}; other errors pass through. */
@@ -282,6 +313,10 @@ export function fromNative(error: unknown): unknown {
       reauthUrl: payload.reauthUrl,
       retryAfterMs: payload.retryAfterMs,
       connectionStatus: payload.connectionStatus,
+      provider: payload.provider,
+      reason: payload.reason,
+      connectUrl: payload.connectUrl,
+      elicitationId: payload.elicitationId,
     });
   }
   // napi's own argument checks ("Failed to convert …") mean the caller passed a wrong type.

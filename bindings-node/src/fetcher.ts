@@ -17,7 +17,7 @@ import { native, type NativeRequest } from './native.js';
 import type { Fetcher, FetcherOptions } from './types.js';
 
 /** What one attempt needs: the request as the core sees it, and how to send it. */
-interface PreparedCall {
+export interface PreparedCall {
   forCore: NativeRequest;
   /** `forCore.headers` as `name\nvalue\n…`, the form of the native hit path. */
   headerText: string;
@@ -105,7 +105,7 @@ function headersAsWritten(given: RequestInit['headers'], normalised: Headers): [
  * `Content-Type` of a string body, a `Request` input's body, signal and redirect mode), and the
  * body is buffered because signing strategies read it and a 401 retry resends it.
  */
-async function prepareCall(input: string | URL | Request, init: RequestInit | undefined): Promise<PreparedCall> {
+export async function prepareCall(input: string | URL | Request, init: RequestInit | undefined): Promise<PreparedCall> {
   init?.signal?.throwIfAborted();
   if (!(input instanceof Request) && init?.body == null) {
     const method = normaliseMethod(init?.method ?? 'GET');

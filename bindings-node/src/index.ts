@@ -18,6 +18,7 @@ export {
   ConnectionFailedError,
   ConnectionNotActiveError,
   ConnectionNotFoundError,
+  ConnectionRequiredError,
   ForbiddenError,
   InsufficientScopeError,
   InternalServerError,
@@ -46,8 +47,8 @@ export {
 } from './errors.js';
 export type { NexusErrorDetails, NexusErrorKind } from './errors.js';
 export { consoleErrorLogger } from './logger.js';
-export { createResourceServer, isChallenge, mcpUser, ResourceServer, toAuthInfo } from './mcp.js';
-export type { Challenge, McpAuthInfo, McpUser, ResourceServerOptions } from './mcp.js';
+export { createResourceServer, isChallenge, mcpUser, ResourceServer, toAuthInfo, toUrlElicitationError } from './mcp.js';
+export type { Challenge, McpAuthInfo, McpUser, ResourceServerOptions, UrlElicitation } from './mcp.js';
 export type { Authorization, Session, StartSessionOptions } from './session.js';
 export type { LogLevel, Logger } from './logger.js';
 export type {

@@ -12,6 +12,8 @@
 //! - [`error`]: how a core error travels to JavaScript, and the core's error table
 //!   (`errorTable`, which `src/errors.ts` is checked against).
 //! - [`resource_server`]: `NativeResourceServer`, the core's MCP resource-server kit.
+//! - [`user_credential`]: the MCP user's own upstream credential (`NativeClient.userCredential`,
+//!   `prepareUserRequest`, `prepareUserRetry`).
 //! - [`vectors`]: the strategy engine as a pure function, for the shared conformance vectors.
 //!
 //! Nothing here writes to stdout: the core logs through `tracing`, and no subscriber is installed.
@@ -23,6 +25,7 @@ pub mod error;
 pub mod proxy;
 pub mod resource_server;
 pub mod session;
+pub mod user_credential;
 pub mod vectors;
 
 use napi_derive::napi;

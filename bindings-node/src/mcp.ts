@@ -16,11 +16,25 @@
  *
  * `middleware()` reads the tool name of a `tools/call` from `req.body` (parsed JSON), so put it
  * after `express.json()`. Nothing here writes to stdout.
+ *
+ * Calling an upstream as the MCP user: give the guard a `client` (the workspace's `NexusClient`);
+ * in a tool, `guard.userFetcher(extra.authInfo, 'github')` is a `fetch` with that user's own
+ * credential and `guard.userCredential(extra.authInfo, 'github')` the credential itself. When the
+ * user has not connected the provider they reject with `ConnectionRequiredError`, which
+ * `toUrlElicitationError(err, UrlElicitationRequiredError)` turns into the URL elicitation
+ * (`-32042`) with a connect link bound to that user.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NexusClient } from './client.js';
+import { InvalidRequestError } from './errors.js';
 import { native } from './native.js';
+import { userCredential, userFetcher } from './mcp_upstream.js';
 import type * as Generated from '../native/index.js';
+import type { Credential, Fetcher, ResolveOptions } from './types.js';
+
+export { toUrlElicitationError } from './mcp_upstream.js';
+export type { UrlElicitation } from './mcp_upstream.js';
 
 export interface ResourceServerOptions {
   /** This server's public URL including the path (`https://notes.example.com/mcp`). */
@@ -36,6 +50,8 @@ export interface ResourceServerOptions {
   /** Listed in the metadata; default: the required scopes and every tool's. */
   scopesSupported?: string[];
   resourceName?: string;
+  /** The workspace's client (its API key): needed for `userCredential` and `userFetcher`. */
+  client?: NexusClient;
 }
 
 /** The user (and client) a valid access token speaks for. */
@@ -157,9 +173,40 @@ type Request = IncomingMessage & { body?: unknown; auth?: McpAuthInfo; path?: st
 
 export class ResourceServer {
   readonly #native: Generated.NativeResourceServer;
+  readonly #client: NexusClient | undefined;
 
   constructor(options: ResourceServerOptions) {
-    this.#native = new native.NativeResourceServer(options);
+    const { client, ...forNative } = options;
+    this.#native = new native.NativeResourceServer(forNative);
+    this.#client = client;
+  }
+
+  /** The user of `authInfo` and the client, or a clear error when either is missing. */
+  #upstream(authInfo: McpAuthInfo | undefined): [NexusClient, McpUser] {
+    if (this.#client === undefined) {
+      throw new InvalidRequestError('invalid_request', 'createResourceServer({ client }) is needed to call upstreams as the MCP user', { kind: 'invalid_input' });
+    }
+    const user = mcpUser(authInfo);
+    if (user === null) {
+      throw new InvalidRequestError('invalid_request', 'no Nexus-authenticated MCP user in this request (pass extra.authInfo)', { kind: 'invalid_input' });
+    }
+    return [this.#client, user];
+  }
+
+  /**
+   * The calling user's own credential for `provider` (`extra.authInfo` inside a tool), through
+   * the core's per-user cache. Rejects with `ConnectionRequiredError` when the user has no usable
+   * connection (see `toUrlElicitationError`).
+   */
+  async userCredential(authInfo: McpAuthInfo | undefined, provider: string, options: ResolveOptions = {}): Promise<Credential> {
+    const [client, user] = this.#upstream(authInfo);
+    return userCredential(client, user, provider, options);
+  }
+
+  /** A `fetch` that sends every request with the calling user's credential for `provider`. */
+  userFetcher(authInfo: McpAuthInfo | undefined, provider: string): Fetcher {
+    const [client, user] = this.#upstream(authInfo);
+    return userFetcher(client, user, provider);
   }
 
   /** This server's resource URL (the normal form tokens' `aud` must equal). */

@@ -9,7 +9,8 @@
 //! inherit (it was the class of both before the table existed).
 //!
 //! Every exception is a `NexusError` carrying `code`, `message`, `status_code`, `request_id`,
-//! `reauth_url` and `retry_after` as attributes. `code` is the core's stable string
+//! `reauth_url` and `retry_after` as attributes (`ConnectionRequiredError` also `provider`,
+//! `reason`, `connect_url` and `elicitation_id`). `code` is the core's stable string
 //! (`NexusError::code`), so Python reports exactly what the Rust, Node and Go SDKs report.
 //! The message is the core's `Display`, which never contains a secret.
 
@@ -67,7 +68,16 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // still has every attribute.
     root.setattr("code", "")?;
     root.setattr("message", "")?;
-    for attr in ["status_code", "request_id", "reauth_url", "retry_after"] {
+    for attr in [
+        "status_code",
+        "request_id",
+        "reauth_url",
+        "retry_after",
+        "provider",
+        "reason",
+        "connect_url",
+        "elicitation_id",
+    ] {
         root.setattr(attr, py.None())?;
     }
     let classes = CLASSES.get_or_try_init(py, || build_classes(py))?;
@@ -150,16 +160,19 @@ pub fn to_py_err(err: CoreError) -> PyErr {
 fn build<'py>(py: Python<'py>, err: &CoreError) -> PyResult<Bound<'py, PyAny>> {
     // `str(exc)` is the full description; `message` is the gateway's own text when it sent one.
     let description = err.to_string();
-    let message = err
-        .api_error()
-        .map_or(description.as_str(), |api| api.message.as_str());
     let exc = class_for(py, err).call1((description.as_str(),))?;
     exc.setattr("code", err.code())?;
-    exc.setattr("message", message)?;
+    exc.setattr("message", err.message())?;
     exc.setattr("status_code", err.status())?;
     exc.setattr("request_id", err.request_id())?;
     exc.setattr("reauth_url", err.reauth_url())?;
     exc.setattr("retry_after", err.retry_after().map(|d| d.as_secs_f64()))?;
+    if let Some(required) = err.connection_required() {
+        exc.setattr("provider", &required.provider)?;
+        exc.setattr("reason", &required.reason)?;
+        exc.setattr("connect_url", &required.connect_url)?;
+        exc.setattr("elicitation_id", &required.elicitation_id)?;
+    }
     Ok(exc)
 }
 

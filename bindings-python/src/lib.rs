@@ -46,6 +46,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::CachedToken>()?;
     m.add_class::<bridge::WebSocketBridge>()?;
     m.add_class::<resource_server::ResourceServer>()?;
+    m.add_function(wrap_pyfunction!(resource_server::user_credential, m)?)?;
+    m.add_function(wrap_pyfunction!(resource_server::user_fetch, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::open_websocket, m)?)?;
     m.add_function(wrap_pyfunction!(is_rejection, m)?)?;
     m.add_function(wrap_pyfunction!(testing::apply_resolve_body, m)?)?;

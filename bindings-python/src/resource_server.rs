@@ -4,14 +4,17 @@
 //! Glue only: the token checks, the JWKS cache and the challenge strings are the core's. A
 //! decision comes back as a dict (the Python side turns it into its dataclasses).
 
-use crate::convert::json_to_py;
-use crate::errors::to_py_err;
+use crate::cache::{CachedToken, TokenCache};
+use crate::client::Client;
+use crate::convert::{body_from_py, headers_from_py, json_to_py, response_headers_to_py};
+use crate::errors::{invalid_input, to_py_err};
 use crate::runtime::wait;
 use nexus_sdk::resource_server::{
     self as core, AuthenticatedUser, Decision, Operation, Rejection, ResourceServerConfig,
 };
+use nexus_sdk::{FetchRequest, ResolveOptions, SecretString};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -177,4 +180,97 @@ impl ResourceServer {
     fn __repr__(&self) -> String {
         format!("ResourceServer(resource={:?})", self.inner.resource())
     }
+}
+
+/// The core's user back from `nexus_sdk.mcp.McpUser` (what `authenticate` returned, as the
+/// Python side keeps it): its attributes, read by name.
+fn user_from_py(user: &Bound<'_, PyAny>) -> PyResult<AuthenticatedUser> {
+    let text = |name: &str| -> PyResult<String> {
+        user.getattr(name)?
+            .extract()
+            .map_err(|_| invalid_input(format!("user.{name} must be a string")))
+    };
+    let optional = |name: &str| -> PyResult<Option<String>> {
+        user.getattr(name)?
+            .extract()
+            .map_err(|_| invalid_input(format!("user.{name} must be a string or None")))
+    };
+    Ok(AuthenticatedUser {
+        subject: text("subject")?,
+        workspace_id: text("workspace_id")?,
+        client_id: text("client_id")?,
+        scopes: user.getattr("scopes")?.extract().unwrap_or_default(),
+        expires_at: user.getattr("expires_at")?.extract().unwrap_or_default(),
+        issuer: text("issuer")?,
+        resource: text("resource")?,
+        actor: optional("actor")?,
+        grant_id: optional("grant_id")?,
+        token_id: optional("token_id")?,
+        token: SecretString::new(text("token")?),
+    })
+}
+
+/// `user`'s credential for `provider` through `cache` (the core's `NexusClient::user_credential`:
+/// one gateway call per user and provider, shared by concurrent callers). Raises
+/// `ConnectionRequiredError` when the user has not connected the provider.
+#[pyfunction]
+#[pyo3(signature = (client, cache, user, provider, min_ttl = None, force_refresh = false))]
+pub fn user_credential(
+    py: Python<'_>,
+    client: &Client,
+    cache: &TokenCache,
+    user: &Bound<'_, PyAny>,
+    provider: String,
+    min_ttl: Option<u64>,
+    force_refresh: bool,
+) -> PyResult<CachedToken> {
+    let user = user_from_py(user)?;
+    let (core, cache) = (client.core()?, cache.core.clone());
+    let options = ResolveOptions {
+        min_ttl,
+        force_refresh,
+    };
+    let token = wait(py, async move {
+        core.user_credential(&cache, &user, &provider, options)
+            .await
+    })?;
+    Ok(CachedToken::new(token))
+}
+
+/// An upstream request with `user`'s credential applied by the core's strategy engine, read
+/// whole: `(status, headers, body)`. On a 401 the credential is refreshed and the request sent
+/// once more (the core's 401 rule).
+#[pyfunction]
+#[pyo3(signature = (client, cache, user, provider, url, method = "GET", headers = None, data = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn user_fetch<'py>(
+    py: Python<'py>,
+    client: &Client,
+    cache: &TokenCache,
+    user: &Bound<'py, PyAny>,
+    provider: String,
+    url: String,
+    method: &str,
+    headers: Option<&Bound<'py, PyAny>>,
+    data: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(u16, Bound<'py, PyDict>, Bound<'py, PyBytes>)> {
+    let user = user_from_py(user)?;
+    let has_body = data.is_some_and(|d| !d.is_none());
+    let request = FetchRequest {
+        method: method.to_owned(),
+        url,
+        headers: headers_from_py(headers)?,
+        body: if has_body {
+            Some(body_from_py(data)?.into())
+        } else {
+            None
+        },
+    };
+    let (core, cache) = (client.core()?, cache.core.clone());
+    let response = wait(py, async move {
+        core.user_authenticated_fetch(&cache, &user, &provider, request)
+            .await
+    })?;
+    let headers = response_headers_to_py(py, &response.headers)?;
+    Ok((response.status, headers, PyBytes::new(py, &response.body)))
 }

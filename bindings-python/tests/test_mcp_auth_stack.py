@@ -89,8 +89,8 @@ def hidden(page: str, name: str) -> str:
 class Browser:
     """Answers the client's redirect like a person would: log in, then Allow."""
 
-    def __init__(self, broker: str, password: str) -> None:
-        self.broker, self.password = broker, password
+    def __init__(self, broker: str, password: str, username: str = "alice") -> None:
+        self.broker, self.password, self.username = broker, password, username
         self.result: asyncio.Future[AuthorizationCodeResult] | None = None
         self.visits = 0
 
@@ -104,7 +104,7 @@ class Browser:
             login = await web.get(start.headers["location"])
             request = hidden(login.text, "request")
             form = {"request": request, "csrf": hidden(login.text, "csrf")}
-            form |= {"username": "alice", "password": self.password}
+            form |= {"username": self.username, "password": self.password}
             logged_in = await web.post(f"{self.broker}/as/login/dev", data=form, headers=origin)
             assert logged_in.status_code == 303, logged_in.text
             cookie = logged_in.headers["set-cookie"].split(";", 1)[0]

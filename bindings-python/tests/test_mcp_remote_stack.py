@@ -17,8 +17,10 @@ Uses the ``stack`` fixture of test_stack.py (skipped without the binaries unless
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 from test_mcp_auth_stack import REDIRECT_URI, Browser, MemoryStorage
 from test_stack import Stack, stack
+
+from nexus_sdk import NexusClient
 
 __all__ = ["stack"]  # the fixture, imported for pytest
 
@@ -48,7 +52,13 @@ def load_example() -> Any:
 class Served:
     """The example server on a loopback port, registered as a resource in the workspace."""
 
-    def __init__(self, stack: Stack, path: str = "/mcp") -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        path: str = "/mcp",
+        client: NexusClient | None = None,
+        repos_provider: str = "example",
+    ) -> None:
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)  # connections queue until uvicorn accepts: no readiness wait
@@ -60,10 +70,10 @@ class Served:
             {
                 "resource_uri": self.resource,
                 "name": "Notes",
-                "scopes": ["notes:read", "notes:write"],
+                "scopes": ["notes:read", "notes:write", "repos:read"],
             },
         )
-        app = load_example().build_app(self.resource, self.broker)
+        app = load_example().build_app(self.resource, self.broker, client, repos_provider)
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.task: asyncio.Task[None] | None = None
 
@@ -80,9 +90,17 @@ class Served:
 class Client:
     """The official client with its OAuth provider, recording every answer it got."""
 
-    def __init__(self, stack: Stack, resource: str, storage: MemoryStorage | None = None) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        resource: str,
+        storage: MemoryStorage | None = None,
+        username: str = "alice",
+    ) -> None:
         self.browser = Browser(
-            stack.env["NEXUS_BROKER_URL"].rstrip("/"), stack.env["NEXUS_DEV_LOGIN_PASSWORD"]
+            stack.env["NEXUS_BROKER_URL"].rstrip("/"),
+            stack.env["NEXUS_DEV_LOGIN_PASSWORD"],
+            username,
         )
         self.storage = storage or MemoryStorage()
         self.resource = resource
@@ -103,7 +121,9 @@ class Client:
     async def record(self, response: httpx2.Response) -> None:
         self.answers.append(response)
 
-    async def call(self, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[ClientSession]:
+        """An initialised MCP session of the official client (authorising on the way)."""
         hooks = {"response": [self.record]}
         async with (
             httpx2.AsyncClient(auth=self.provider, event_hooks=hooks) as http,
@@ -111,6 +131,10 @@ class Client:
             ClientSession(read, write) as session,
         ):
             await session.initialize()
+            yield session
+
+    async def call(self, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+        async with self.session() as session:
             return [await session.call_tool(name, args) for name, args in calls]
 
     def refusals(self, status: int) -> list[httpx2.Response]:
@@ -148,7 +172,7 @@ def test_cold_connect_discovers_nexus_from_the_kits_401_and_calls_a_tool(stack: 
     document = metadata.json()
     assert document["resource"] == client.resource
     assert document["authorization_servers"] == [stack.env["NEXUS_BROKER_URL"].rstrip("/")]
-    assert document["scopes_supported"] == ["notes:read", "notes:write"]
+    assert document["scopes_supported"] == ["notes:read", "notes:write", "repos:read"]
 
 
 def test_step_up_on_insufficient_scope(stack: Stack) -> None:

@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,6 +92,8 @@ class Stack:
     echo_url: str
     oauth_url: str
     refresh_token: str = ""
+    # What the testkit OAuth provider announced (client id and secret, endpoints).
+    oauth_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def workspace(self) -> str:
@@ -144,7 +146,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         echo, echo_info = start_testkit(testkit, "echo", log)
         oauth, oauth_info = start_testkit(testkit, "oauth", log)
         processes += [echo, oauth]
-        stack = Stack(env=env, echo_url=echo_info["url"], oauth_url=oauth_info["url"])
+        stack = Stack(
+            env=env, echo_url=echo_info["url"], oauth_url=oauth_info["url"], oauth_info=oauth_info
+        )
 
         # A static API key provider, and an OAuth provider backed by the testkit's server.
         stack.admin(

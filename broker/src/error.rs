@@ -46,6 +46,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub reauth_url: Option<String>,
+    /// With `connection_required`: the link, its elicitation id, the provider and the reason.
+    pub connection_required: Option<Box<nexus_vault::error::ConnectionRequired>>,
 }
 
 impl ApiError {
@@ -54,6 +56,7 @@ impl ApiError {
             code,
             message: message.into(),
             reauth_url: None,
+            connection_required: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -80,10 +83,15 @@ impl std::fmt::Display for ApiError {
 
 impl From<VaultError> for ApiError {
     fn from(e: VaultError) -> Self {
+        let connection_required = match &e {
+            VaultError::ConnectionRequired(details) => Some(details.clone()),
+            _ => None,
+        };
         Self {
             code: e.code(),
             reauth_url: e.reauth_url().map(str::to_owned),
             message: e.to_string(),
+            connection_required,
         }
     }
 }
@@ -99,6 +107,12 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let mut body = ErrorBody::new(self.code, self.message);
         body.reauth_url = self.reauth_url;
+        if let Some(details) = self.connection_required {
+            body.connect_url = Some(details.connect_url);
+            body.elicitation_id = Some(details.elicitation_id);
+            body.provider = Some(details.provider);
+            body.reason = Some(details.reason);
+        }
         (status, Json(body)).into_response()
     }
 }

@@ -33,7 +33,15 @@ async fn metadata_says_what_is_implemented() {
     assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
+    );
+    assert_eq!(
+        m["authorization_grant_profiles_supported"],
+        serde_json::json!(["urn:ietf:params:oauth:grant-profile:id-jag"])
     );
     assert_eq!(m["client_id_metadata_document_supported"], true);
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
@@ -333,6 +341,23 @@ async fn forms_need_our_origin_and_their_one_time_csrf_token() {
             .status,
         403
     );
+    // `Origin: null` (Chromium, from our no-referrer pages) counts only with the browser's
+    // `Sec-Fetch-Site: same-origin`; a cross-site or missing fetch site is refused.
+    for fetch_site in [None, Some("cross-site"), Some("same-site")] {
+        let mut req = broker
+            .http
+            .post(format!("{}/as/login/dev", broker.url))
+            .header("origin", "null")
+            .form(&login_form(&csrf, DEV_PASSWORD));
+        if let Some(site) = fetch_site {
+            req = req.header("sec-fetch-site", site);
+        }
+        let status = req.send().await.unwrap().status().as_u16();
+        assert_eq!(
+            status, 403,
+            "Origin: null with Sec-Fetch-Site {fetch_site:?}"
+        );
+    }
     // A wrong token: 403.
     assert_eq!(
         post(

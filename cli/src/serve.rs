@@ -111,7 +111,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
             DEFAULT_GATEWAY_ADDR,
         )?;
         // With `all`, the gateway reaches the broker of this process unless told otherwise.
-        let config = GatewayConfig::from_lookup(|name| {
+        let mut config = GatewayConfig::from_lookup(|name| {
             let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
             match name {
                 "NEXUS_BROKER_URL" => value.or_else(|| local_broker_url.clone()),
@@ -128,12 +128,26 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         let bound = listener
             .local_addr()
             .map_err(|e| CliError::runtime(e.to_string()))?;
+        config.access_log = production_access_log()?;
         let gateway = Gateway::new(config)
             .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
         eprintln!("nexus: gateway listening on {bound}");
         services.spawn("gateway", listener, gateway.router());
     }
     services.run_until_signal().await
+}
+
+/// With JSON logs (the `nexus serve` default), access lines go through the gateway's own writer
+/// thread instead of one `tracing` event per request (see `nexus_gateway::access_log`); the
+/// log filter still decides whether they are written at all (`NEXUS_LOG=warn` turns them off).
+fn production_access_log() -> CliResult<Option<nexus_gateway::access_log::AccessLog>> {
+    let json = !matches!(std::env::var("NEXUS_LOG_FORMAT").as_deref(), Ok("text"));
+    if !json || !tracing::enabled!(target: "nexus_gateway::access", tracing::Level::INFO) {
+        return Ok(None);
+    }
+    nexus_gateway::access_log::AccessLog::stderr()
+        .map(Some)
+        .map_err(|e| CliError::runtime(format!("cannot start the access log writer: {e}")))
 }
 
 /// Fail fast, and clearly, when a PostgreSQL server cannot even be reached (the database pool

@@ -102,14 +102,111 @@ fn agents_identity_providers_and_audit_verify() {
         ],
     );
     let idp_id = added["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        added["allow_id_jag"], false,
+        "not trusted for ID-JAGs unless asked"
+    );
+    let id_jag = nexus_json(
+        &stack,
+        &[
+            "idp",
+            "add",
+            "--workspace",
+            "dev",
+            "--issuer",
+            "https://corp-idp.example.com",
+            "--jwks-url",
+            "https://corp-idp.example.com/keys",
+            "--allow-id-jag",
+        ],
+    );
+    assert_eq!(id_jag["allow_id_jag"], true, "{id_jag}");
     let listed = nexus_json(&stack, &["idp", "list", "--workspace", "dev"]);
     assert_eq!(listed[0]["issuer"], "https://login.example.com");
     assert_eq!(listed[0]["jwks_url"], Value::Null);
-    let out = nexus_out(&stack, &["idp", "remove", "--workspace", "dev", &idp_id]);
-    assert_ok(&out, "idp remove");
+    let trusted_for_id_jag: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["allow_id_jag"] == true)
+        .collect();
+    assert_eq!(trusted_for_id_jag.len(), 1, "{listed}");
+    assert_eq!(
+        trusted_for_id_jag[0]["issuer"],
+        "https://corp-idp.example.com"
+    );
+    let table = nexus_out(&stack, &["idp", "list", "--workspace", "dev"]);
+    assert_ok(&table, "idp list");
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.lines().next().unwrap().contains("ID-JAG"), "{table}");
+    assert!(table.contains("true"), "{table}");
+    for id in [idp_id.as_str(), id_jag["id"].as_str().unwrap()] {
+        let out = nexus_out(&stack, &["idp", "remove", "--workspace", "dev", id]);
+        assert_ok(&out, "idp remove");
+    }
     assert_eq!(
         nexus_json(&stack, &["idp", "list", "--workspace", "dev"]),
         serde_json::json!([])
+    );
+
+    // A login client for browser sign-in and a console rule: the secret goes in from a file,
+    // is never printed back or listed.
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let secret_file = secrets.path().join("login.secret");
+    std::fs::write(&secret_file, "login-s3cr3t-value\n").unwrap();
+    let login_args = [
+        "idp",
+        "add",
+        "--workspace",
+        "dev",
+        "--issuer",
+        "https://sso.example.com",
+        "--login-client-id",
+        "nexus-login",
+        "--login-client-secret-file",
+        secret_file.to_str().unwrap(),
+        "--console-allow-group",
+        "nexus-ops",
+        "--console-allow-email",
+        "ops@example.com",
+    ];
+    let out = nexus_out(&stack, &login_args);
+    assert_ok(&out, "idp add with login");
+    assert!(!stdout(&out).contains("s3cr3t") && !stderr(&out).contains("s3cr3t"));
+    let listed = nexus_json(&stack, &["idp", "list", "--workspace", "dev"]);
+    assert_eq!(listed[0]["login_client_id"], "nexus-login");
+    assert_eq!(
+        listed[0]["console"]["groups"],
+        serde_json::json!(["nexus-ops"])
+    );
+    assert_eq!(
+        listed[0]["console"]["emails"],
+        serde_json::json!(["ops@example.com"])
+    );
+    assert_eq!(listed[0]["console"]["groups_claim"], "groups");
+    assert!(!listed.to_string().contains("s3cr3t"));
+    let table = nexus_out(&stack, &["idp", "list", "--workspace", "dev"]);
+    assert!(stdout(&table).contains("nexus-login") && !stdout(&table).contains("s3cr3t"));
+    // A console rule without a login client is refused, naming the flag's field.
+    let out = nexus_out(
+        &stack,
+        &[
+            "idp",
+            "add",
+            "--workspace",
+            "dev",
+            "--issuer",
+            "https://other.example.com",
+            "--console-allow-group",
+            "nexus-ops",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("login_client_id"), "{}", stderr(&out));
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_ok(
+        &nexus_out(&stack, &["idp", "remove", "--workspace", "dev", &id]),
+        "idp remove",
     );
 
     // The audit log by agent, and the chain holds.

@@ -188,6 +188,13 @@ pub const ERROR_TABLE: &[ErrorClass] = {
             "UpstreamTimeoutError",
             "UpstreamUnavailableError",
         ),
+        // MCP authorization (issue 17).
+        row(
+            "connection_required",
+            Api,
+            "ConnectionRequiredError",
+            ROOT_CLASS,
+        ),
         row("unknown_strategy", Strategy, "StrategyError", ROOT_CLASS),
         row(
             "invalid_strategy_config",
@@ -253,6 +260,22 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
 }
 
+/// `connection_required`: the MCP user has no usable connection to the provider (none yet, or it
+/// needs them to authorise again). `connect_url` is a Nexus page bound to that user (it asks them
+/// to log in; it is not a pre-authenticated link), which an MCP server hands to its client as a
+/// URL elicitation with `elicitation_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRequired {
+    pub status: u16,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub provider: String,
+    /// `missing` or `reauth_required`.
+    pub reason: String,
+    pub connect_url: String,
+    pub elicitation_id: String,
+}
+
 /// Every error of the SDK. `Clone` because one gateway failure is shared by all the callers
 /// waiting on the same cache miss.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -260,6 +283,11 @@ pub enum NexusError {
     /// The gateway answered with a protocol error envelope.
     #[error("gateway error {} ({}): {}", .0.code, .0.status, .0.message)]
     Api(Box<ApiError>),
+
+    /// `connection_required`, with the connect link (a gateway answer that lacks the link stays
+    /// an [`NexusError::Api`] of the same code and class).
+    #[error("connection required ({}): {}", .0.provider, .0.message)]
+    ConnectionRequired(Box<ConnectionRequired>),
 
     /// `strategy.type` is not one of the six strategies.
     #[error("unknown strategy type `{0}`")]
@@ -316,6 +344,7 @@ impl NexusError {
     pub fn code(&self) -> &str {
         match self {
             Self::Api(e) => e.code.as_str(),
+            Self::ConnectionRequired(_) => "connection_required",
             Self::UnknownStrategy(_) => "unknown_strategy",
             Self::InvalidStrategyConfig(_) => "invalid_strategy_config",
             Self::MissingCredentialField { .. } => "missing_credential_field",
@@ -337,7 +366,7 @@ impl NexusError {
     /// The coarse category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Api(_) => ErrorKind::Api,
+            Self::Api(_) | Self::ConnectionRequired(_) => ErrorKind::Api,
             Self::UnknownStrategy(_)
             | Self::InvalidStrategyConfig(_)
             | Self::MissingCredentialField { .. }
@@ -354,6 +383,7 @@ impl NexusError {
     pub fn message(&self) -> String {
         match self {
             Self::Api(e) => e.message.clone(),
+            Self::ConnectionRequired(e) => e.message.clone(),
             other => other.to_string(),
         }
     }
@@ -362,6 +392,7 @@ impl NexusError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api(e) => Some(e.status),
+            Self::ConnectionRequired(e) => Some(e.status),
             Self::InvalidResponse { status, .. } => Some(*status),
             _ => None,
         }
@@ -371,6 +402,7 @@ impl NexusError {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             Self::Api(e) => e.request_id.as_deref(),
+            Self::ConnectionRequired(e) => e.request_id.as_deref(),
             Self::InvalidResponse { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
@@ -401,8 +433,33 @@ impl NexusError {
         }
     }
 
+    /// The connect link and its details, for `connection_required`.
+    pub fn connection_required(&self) -> Option<&ConnectionRequired> {
+        match self {
+            Self::ConnectionRequired(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Build the error for a protocol envelope received with `status`.
     pub fn from_envelope(status: u16, body: ErrorBody, retry_after: Option<Duration>) -> Self {
+        if body.error == ErrorCode::ConnectionRequired
+            && let (Some(connect_url), Some(elicitation_id)) =
+                (body.connect_url.clone(), body.elicitation_id.clone())
+        {
+            return Self::ConnectionRequired(Box::new(ConnectionRequired {
+                status,
+                message: body.message,
+                request_id: body.request_id,
+                provider: body.provider.unwrap_or_default(),
+                reason: body
+                    .reason
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_else(|| "missing".to_owned()),
+                connect_url,
+                elicitation_id,
+            }));
+        }
         Self::Api(Box::new(ApiError {
             status,
             code: body.error,
@@ -425,120 +482,5 @@ impl From<StrategyError> for NexusError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// One error of every variant (and every protocol code the SDK knows).
-    fn one_of_each() -> Vec<NexusError> {
-        let mut errors = vec![
-            NexusError::UnknownStrategy("x".into()),
-            NexusError::InvalidStrategyConfig("x".into()),
-            NexusError::MissingCredentialField {
-                strategy: "s".into(),
-                field: "f".into(),
-            },
-            NexusError::InvalidCredentialValue {
-                strategy: "s".into(),
-                field: "f".into(),
-            },
-            NexusError::InvalidRequest("x".into()),
-            NexusError::Connect("x".into()),
-            NexusError::Timeout("x".into()),
-            NexusError::InvalidResponse {
-                status: 200,
-                detail: "x".into(),
-                request_id: None,
-            },
-            NexusError::ConnectionFailed {
-                status: "revoked".into(),
-                reauth_url: None,
-            },
-            NexusError::WaitAborted("x".into()),
-        ];
-        for code in ERROR_TABLE.iter().filter(|r| r.kind == ErrorKind::Api) {
-            let body = ErrorBody::new(ErrorCode::parse(code.code), "m");
-            errors.push(NexusError::from_envelope(400, body, None));
-        }
-        errors
-    }
-
-    #[test]
-    fn every_error_the_sdk_can_raise_has_a_row_of_its_code_and_kind() {
-        for error in one_of_each() {
-            assert!(
-                ERROR_TABLE
-                    .iter()
-                    .any(|r| r.code == error.code() && r.kind == error.kind()),
-                "no row for ({}, {})",
-                error.code(),
-                error.kind().as_str()
-            );
-        }
-    }
-
-    #[test]
-    fn every_known_protocol_code_is_in_the_table() {
-        // Both directions: a protocol code without a row (request_timeout once) would reach
-        // every SDK as an unknown code; a row that is not a protocol code is dead.
-        for row in ERROR_TABLE.iter().filter(|r| r.kind == ErrorKind::Api) {
-            assert!(
-                ErrorCode::KNOWN.contains(&row.code)
-                    && !matches!(ErrorCode::parse(row.code), ErrorCode::Other(_)),
-                "{} is not a protocol code",
-                row.code
-            );
-        }
-        for &code in ErrorCode::KNOWN {
-            assert!(
-                ERROR_TABLE
-                    .iter()
-                    .any(|r| r.code == code && r.kind == ErrorKind::Api),
-                "protocol code {code} has no row in ERROR_TABLE"
-            );
-        }
-    }
-
-    #[test]
-    fn one_class_per_code_and_every_parent_is_a_class() {
-        for row in ERROR_TABLE {
-            for other in ERROR_TABLE.iter().filter(|o| o.code == row.code) {
-                assert_eq!(row.class, other.class, "{} has two classes", row.code);
-            }
-            assert!(
-                row.parent == ROOT_CLASS || ERROR_TABLE.iter().any(|r| r.class == row.parent),
-                "{}: parent {} is not a class of the table",
-                row.code,
-                row.parent
-            );
-        }
-        let unknown = NexusError::from_envelope(
-            418,
-            ErrorBody::new(ErrorCode::Other("brand_new".into()), "m"),
-            None,
-        );
-        assert_eq!(unknown.class_name(), UNKNOWN_API_CODE_CLASS);
-        assert_eq!(
-            NexusError::WaitAborted("x".into()).class_name(),
-            "WaitAbortedError"
-        );
-    }
-
-    #[test]
-    fn codes_are_the_documented_strings() {
-        let e: NexusError = StrategyError::UnknownType("magic".into()).into();
-        assert_eq!(e.code(), "unknown_strategy");
-        assert_eq!(e.kind(), ErrorKind::Strategy);
-        let api = NexusError::from_envelope(
-            409,
-            ErrorBody {
-                reauth_url: Some("https://r".into()),
-                ..ErrorBody::new(ErrorCode::ReauthRequired, "authorize again")
-            },
-            None,
-        );
-        assert_eq!(api.code(), "reauth_required");
-        assert_eq!(api.status(), Some(409));
-        assert_eq!(api.reauth_url(), Some("https://r"));
-        assert_eq!(api.message(), "authorize again");
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

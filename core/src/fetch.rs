@@ -150,7 +150,7 @@ impl NexusClient {
         self.send_once(fresh, &request).await
     }
 
-    async fn send_once(
+    pub(crate) async fn send_once(
         &self,
         token: Arc<CachedToken>,
         request: &FetchRequest,

@@ -60,6 +60,7 @@ impl FromRequestParts<Gateway> for Caller {
             let client = client_ip(parts, &gateway.inner.config.trusted_proxies);
             gateway.inner.keys.verify(&key, client, request_id).await?
         };
+        crate::access_log::note_workspace(principal.workspace_id());
         gateway.inner.rate_limiter.check(&principal)?;
         Ok(Caller(principal))
     }

@@ -402,7 +402,7 @@ impl BrokerClient {
             return serde_json::from_slice(&bytes).map_err(|_| Failure::Unreadable(status));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(Failure::Refused(status, body)),
+            Ok(body) => Err(Failure::Refused(status, Box::new(body))),
             Err(_) => Err(Failure::Unreadable(status)),
         }
     }
@@ -456,7 +456,7 @@ impl BrokerClient {
 /// so the SDK reports its own typed strategy error; the broker validates providers on write,
 /// so this is logged as the server fault it is.
 /// [`for_clients`] for answers that go straight to a client: without the proxy settings.
-fn for_clients_only(response: ResolveResponse) -> ResolveResponse {
+pub(crate) fn for_clients_only(response: ResolveResponse) -> ResolveResponse {
     let mut response = for_clients(response);
     response.proxy = None;
     response
@@ -483,5 +483,5 @@ enum Failure {
     /// [`INTERNAL_TOKEN_CHALLENGE`], not by a caller's credential).
     InternalTokenRefused,
     /// A well-formed error envelope.
-    Refused(StatusCode, ErrorBody),
+    Refused(StatusCode, Box<ErrorBody>),
 }

@@ -74,6 +74,11 @@ pub struct GatewayConfig {
     /// (`NEXUS_TRUSTED_PROXIES`, CIDR blocks). Empty (default): the client is the TCP peer and
     /// those headers are ignored.
     pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
+    /// Where access lines go. `None` (default): one `tracing` event per request (target
+    /// `nexus_gateway::access`), as `nexus dev` prints them for a person. `nexus serve` (JSON
+    /// logs) passes a [`crate::access_log::AccessLog`]: a writer thread that never blocks a
+    /// request (see that module for what happens when it falls behind).
+    pub access_log: Option<crate::access_log::AccessLog>,
 }
 
 impl GatewayConfig {
@@ -101,6 +106,7 @@ impl GatewayConfig {
             proxy: crate::proxy::ProxyLimits::default(),
             relay_auth_callback: false,
             trusted_proxies: Default::default(),
+            access_log: None,
         }
     }
 

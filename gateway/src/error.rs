@@ -13,7 +13,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorBody,
+    /// Boxed: the envelope's optional fields make it large, and every handler returns
+    /// `Result<_, ApiError>`.
+    pub body: Box<ErrorBody>,
 }
 
 impl ApiError {
@@ -23,7 +25,7 @@ impl ApiError {
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Self {
             status,
-            body: ErrorBody::new(code, message),
+            body: Box::new(ErrorBody::new(code, message)),
         }
     }
 
@@ -31,7 +33,7 @@ impl ApiError {
     pub fn with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody::new(code, message),
+            body: Box::new(ErrorBody::new(code, message)),
         }
     }
 
@@ -88,7 +90,7 @@ impl ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        response.extensions_mut().insert(PendingError(self.body));
+        response.extensions_mut().insert(PendingError(*self.body));
         response
     }
 }

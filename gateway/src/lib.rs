@@ -7,6 +7,7 @@
 //!
 //! Map of the crate (a request flows top to bottom):
 //! - [`middleware`]: request id, error envelopes, logs and metrics, size limits, deadline.
+//! - [`access_log`]: the production JSON access log (a writer thread; never blocks a request).
 //! - [`routes`]: the handlers, one module per endpoint group, and the [`routes::router`].
 //! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached).
 //! - [`rate_limit`]: per API key / per agent request rate, session creation per agent.
@@ -21,6 +22,7 @@
 //! Embedding: `Gateway::new(GatewayConfig::from_env()?)?.router()` is an `axum::Router`; serve
 //! it with `axum::serve`.
 
+pub mod access_log;
 pub mod auth;
 pub mod broker;
 pub mod config;

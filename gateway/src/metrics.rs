@@ -10,6 +10,17 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// The access log's counters ([`crate::access_log`]): lines written, and lines dropped because
+/// the writer was behind (a request never waits for its log line).
+pub fn render_access_log(out: &mut String, dropped: u64, written: u64) {
+    out.push_str("# HELP nexus_gateway_access_log_dropped_total Access lines dropped because the log writer was behind.\n");
+    out.push_str("# TYPE nexus_gateway_access_log_dropped_total counter\n");
+    let _ = writeln!(out, "nexus_gateway_access_log_dropped_total {dropped}");
+    out.push_str("# HELP nexus_gateway_access_log_written_total Access lines written.\n");
+    out.push_str("# TYPE nexus_gateway_access_log_written_total counter\n");
+    let _ = writeln!(out, "nexus_gateway_access_log_written_total {written}");
+}
+
 /// Upper bounds (seconds) of the latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,

@@ -39,9 +39,17 @@ impl RequestId {
     }
 
     fn generate() -> Self {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        // From the thread's CSPRNG (seeded once by the OS) rather than `Uuid::new_v4`, which
+        // asks the kernel for 16 bytes on every request: a system call on the warm path.
+        // Encoded on the stack: the header value's own copy is the only allocation.
+        let bytes: [u8; 16] = rand::random();
+        let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+        let id = uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .simple()
+            .encode_lower(&mut buf);
         // A simple UUID is 32 hex digits: always a valid header value.
-        Self(HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown")))
+        Self(HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("unknown")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -141,25 +149,39 @@ pub async fn observe(State(gateway): State<Gateway>, request: Request, next: Nex
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let request_id = request.extensions().get::<RequestId>().cloned();
-    let response = next.run(request).await;
+    let (response, workspace) = crate::access_log::with_workspace_slot(next.run(request)).await;
 
     let elapsed = started.elapsed();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status().as_u16();
-    gateway
-        .inner
-        .metrics
-        .observe_request(route, status, elapsed);
-    // Route template only: query strings and headers (which carry keys) are never logged.
-    tracing::info!(
-        target: "nexus_gateway::access",
-        request_id = request_id.as_ref().map_or("", RequestId::as_str),
-        method = %method,
-        route,
+    gateway.inner.metrics.observe_request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         status,
-        latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        "request"
+        elapsed,
     );
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    // Route template only: query strings and headers (which carry keys) are never logged.
+    if let Some(log) = &gateway.inner.config.access_log {
+        log.log(crate::access_log::Record {
+            at: std::time::SystemTime::now(),
+            method,
+            route,
+            status,
+            latency_us,
+            request_id: request_id.map(|id| id.0),
+            workspace,
+        });
+    } else {
+        tracing::info!(
+            target: "nexus_gateway::access",
+            request_id = request_id.as_ref().map_or("", RequestId::as_str),
+            method = %method,
+            route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            status,
+            latency_us,
+            workspace = workspace.as_str(),
+            "request"
+        );
+    }
     response
 }
 

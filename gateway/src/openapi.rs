@@ -2,8 +2,9 @@
 //! (from the `#[utoipa::path]` attributes on the handlers). The broker's admin API is in the
 //! broker's own document, at the broker's `/openapi.json`.
 
-use crate::routes::{connections, health, resolve, sessions};
+use crate::routes::{connections, health, mcp, resolve, sessions};
 use nexus_protocol::connect_link::{ConnectLinkRequest, ConnectLinkResponse};
+use nexus_protocol::mcp::UserCredentialRequest;
 use nexus_protocol::{
     CheckConnectionAnswer, CoarseStatus, ConnectionStatus, ErrorBody, RequestConnectionInput,
     RequestConnectionResponse, ResolveResponse, ScopeEnforcement, StrategySpec,
@@ -34,11 +35,12 @@ use utoipa::{Modify, OpenApi};
         sessions::authorize,
         sessions::token_exchange,
         sessions::jwks,
+        mcp::user_credential,
     ),
     components(schemas(
         ResolveResponse, StrategySpec, ScopeEnforcement, ErrorBody, RequestConnectionInput,
         RequestConnectionResponse, CheckConnectionAnswer, CoarseStatus, ConnectionStatus,
-        ConnectLinkRequest, ConnectLinkResponse,
+        ConnectLinkRequest, ConnectLinkResponse, UserCredentialRequest,
     )),
     modifiers(&ApiKeySchemes),
     tags(
@@ -46,6 +48,7 @@ use utoipa::{Modify, OpenApi};
         (name = "connections", description = "The connection lifecycle"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
         (name = "identity", description = "Agent sessions, authorization checks, On-Behalf-Of"),
+        (name = "mcp", description = "MCP servers: the upstream credential of the user of an MCP access token"),
     )
 )]
 struct GatewayApi;

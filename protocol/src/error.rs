@@ -82,6 +82,11 @@ error_codes! {
     ProxyNotEnabled => "proxy_not_enabled",
     /// 504: the upstream sent no response headers within the provider's proxy timeout.
     UpstreamTimeout => "upstream_timeout",
+    // MCP authorization (issue 17).
+    /// 409: the MCP user has no usable connection for the provider yet; a person must connect it
+    /// at `connect_url` (bound to that user). Carries `provider`, `reason`, `connect_url` and
+    /// `elicitation_id`.
+    ConnectionRequired => "connection_required",
 }
 
 impl ErrorCode {
@@ -98,7 +103,7 @@ impl ErrorCode {
             | Self::ConnectionNotFound
             | Self::ProviderNotFound
             | Self::ProxyNotEnabled => 404,
-            Self::ReauthRequired | Self::ConnectionNotActive => 409,
+            Self::ReauthRequired | Self::ConnectionNotActive | Self::ConnectionRequired => 409,
             Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
@@ -144,6 +149,57 @@ pub struct ErrorBody {
     pub reauth_url: Option<String>,
     /// With `rate_limited`: seconds to wait (mirrors the `Retry-After` header).
     pub retry_after: Option<u64>,
+    /// With `connection_required`: the connect link, bound to the MCP user it was made for.
+    pub connect_url: Option<String>,
+    /// With `connection_required`: the id of the URL-mode elicitation (stable per connect link).
+    pub elicitation_id: Option<String>,
+    /// With `connection_required`: the provider to connect.
+    pub provider: Option<String>,
+    /// With `connection_required`: why a person is needed.
+    pub reason: Option<ConnectionRequiredReason>,
+}
+
+/// Why `connection_required` was answered. A reason this version does not know is kept as
+/// [`ConnectionRequiredReason::Other`], so a newer server's answer still parses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConnectionRequiredReason {
+    /// The user has no connection for the provider.
+    Missing,
+    /// The user's connection exists but must be authorized again.
+    ReauthRequired,
+    /// Any reason this version does not know.
+    Other(String),
+}
+
+impl ConnectionRequiredReason {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Missing => "missing",
+            Self::ReauthRequired => "reauth_required",
+            Self::Other(reason) => reason,
+        }
+    }
+
+    pub fn parse(reason: &str) -> Self {
+        match reason {
+            "missing" => Self::Missing,
+            "reauth_required" => Self::ReauthRequired,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl Serialize for ConnectionRequiredReason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectionRequiredReason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let reason = String::deserialize(d)?;
+        Ok(Self::parse(&reason))
+    }
 }
 
 /// [`ErrorBody`] as it is written and read: the code under both of its names.
@@ -168,6 +224,19 @@ struct Envelope {
     /// With `rate_limited`: seconds to wait (mirrors the `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
+    /// With `connection_required`: the connect link, bound to the MCP user it was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connect_url: Option<String>,
+    /// With `connection_required`: the id of the URL-mode elicitation (stable per connect link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    elicitation_id: Option<String>,
+    /// With `connection_required`: the provider to connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    /// With `connection_required`: `missing` or `reauth_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "missing"))]
+    reason: Option<ConnectionRequiredReason>,
 }
 
 impl From<ErrorBody> for Envelope {
@@ -179,6 +248,10 @@ impl From<ErrorBody> for Envelope {
             request_id: body.request_id,
             reauth_url: body.reauth_url,
             retry_after: body.retry_after,
+            connect_url: body.connect_url,
+            elicitation_id: body.elicitation_id,
+            provider: body.provider,
+            reason: body.reason,
         }
     }
 }
@@ -198,6 +271,10 @@ impl TryFrom<Envelope> for ErrorBody {
             request_id: envelope.request_id,
             reauth_url: envelope.reauth_url,
             retry_after: envelope.retry_after,
+            connect_url: envelope.connect_url,
+            elicitation_id: envelope.elicitation_id,
+            provider: envelope.provider,
+            reason: envelope.reason,
         })
     }
 }
@@ -225,6 +302,10 @@ impl ErrorBody {
             request_id: None,
             reauth_url: None,
             retry_after: None,
+            connect_url: None,
+            elicitation_id: None,
+            provider: None,
+            reason: None,
         }
     }
 }
@@ -273,5 +354,40 @@ mod tests {
         }
         let without_code = serde_json::json!({"message": "m"});
         assert!(serde_json::from_value::<ErrorBody>(without_code).is_err());
+    }
+
+    #[test]
+    fn connection_required_carries_its_link_and_round_trips() {
+        assert_eq!(ErrorCode::ConnectionRequired.http_status(), 409);
+        let body = ErrorBody {
+            connect_url: Some("https://nexus.example/as/connect/t1".into()),
+            elicitation_id: Some("e1".into()),
+            provider: Some("github".into()),
+            reason: Some(ConnectionRequiredReason::ReauthRequired),
+            ..ErrorBody::new(ErrorCode::ConnectionRequired, "connect github")
+        };
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "connection_required", "code": "connection_required",
+                               "message": "connect github",
+                               "connect_url": "https://nexus.example/as/connect/t1",
+                               "elicitation_id": "e1", "provider": "github",
+                               "reason": "reauth_required"})
+        );
+        assert_eq!(serde_json::from_value::<ErrorBody>(json).unwrap(), body);
+        // A v1 body without the new fields still parses, and they stay absent.
+        let old: ErrorBody =
+            serde_json::from_value(serde_json::json!({"error": "forbidden", "message": "m"}))
+                .unwrap();
+        assert_eq!(old.connect_url, None);
+        assert_eq!(old.reason, None);
+        let newer: ErrorBody = serde_json::from_value(serde_json::json!(
+            {"error": "connection_required", "message": "m", "reason": "brand_new"}))
+        .unwrap();
+        assert_eq!(
+            newer.reason,
+            Some(ConnectionRequiredReason::Other("brand_new".into()))
+        );
     }
 }

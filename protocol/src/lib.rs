@@ -19,6 +19,7 @@
 //! - [`admin`]: the broker admin API's bodies and answers (used by the broker and the CLI).
 //! - [`compat`]: the original gateway's endpoints kept for its clients (providers, capture, revoke).
 //! - [`secret`]: a string wrapper whose `Debug`/`Display` never show the value.
+//! - [`mcp`]: an MCP server trading its user's MCP access token for their upstream credential.
 //! - [`oauth`]: Nexus as OAuth authorization server for MCP servers (metadata, tokens, errors).
 //! - [`webhooks`]: connection events, Standard Webhooks headers, the webhook admin API.
 
@@ -33,6 +34,7 @@ pub mod forwarded;
 pub mod identity;
 pub mod ids;
 pub mod internal;
+pub mod mcp;
 pub mod nesting;
 pub mod oauth;
 pub mod paths;
@@ -47,7 +49,7 @@ pub use connection::{
     CheckConnectionAnswer, CheckConnectionResponse, CoarseStatus, ConnectionStatus,
     RequestConnectionInput, RequestConnectionResponse,
 };
-pub use error::{ErrorBody, ErrorCode};
+pub use error::{ConnectionRequiredReason, ErrorBody, ErrorCode};
 pub use ids::{
     AgentId, ConnectionId, IdError, IdentityProviderId, ProviderName, Scope, SessionId, WorkspaceId,
 };

@@ -26,6 +26,10 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The authorization grant profile of MCP enterprise-managed authorization (ID-JAG).
+pub const GRANT_PROFILE_ID_JAG: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+/// The JOSE `typ` of an Identity Assertion JWT Authorization Grant.
+pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
 
 /// RFC 8414 authorization server metadata, as Nexus publishes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +50,9 @@ pub struct AuthorizationServerMetadata {
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     pub client_id_metadata_document_supported: bool,
     pub authorization_response_iss_parameter_supported: bool,
+    /// Grant profiles of the JWT-bearer grant (`urn:ietf:params:oauth:grant-profile:id-jag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_grant_profiles_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_documentation: Option<String>,
 }

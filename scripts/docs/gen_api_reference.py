@@ -43,6 +43,14 @@ TAGS = {
             "Same authentication as resolve."
         ),
     ),
+    "mcp": (
+        "MCP servers",
+        (
+            "An MCP server protected by Nexus (docs/mcp-authorization.md) trades the access token "
+            "its user presented for that user's upstream credential. Authenticate with the "
+            "workspace API key; agent sessions are refused."
+        ),
+    ),
     "operations": (
         "Operations",
         "Health, readiness, metrics and this document. No authentication.",
@@ -193,6 +201,12 @@ ERROR_ADVICE: dict[str, tuple[str, str, str]] = {
         "504",
         "Proxy mode: the provider sent no response headers in time; retry later.",
         "no",
+    ),
+    # MCP authorization (issue 17).
+    "connection_required": (
+        "409",
+        "The MCP user has no usable connection: send them to `connect_url`, then retry.",
+        "after the user connects",
     ),
 }
 

@@ -58,9 +58,24 @@ pub enum VaultError {
     /// A provider (or the database) failed or could not be reached.
     #[error("{0}")]
     Upstream(String),
+    /// The MCP user has no usable connection: a person must connect it at a link bound to
+    /// them (design 17 §5.4).
+    #[error("{}", .0.message)]
+    ConnectionRequired(Box<ConnectionRequired>),
     /// A failure of the vault itself. The cause is logged where it happens, never returned.
     #[error("internal error; see the broker log")]
     Internal,
+}
+
+/// The details of [`VaultError::ConnectionRequired`] (no secret: the link authorizes nothing by
+/// itself, it needs the user's own login).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRequired {
+    pub message: String,
+    pub provider: String,
+    pub reason: nexus_protocol::ConnectionRequiredReason,
+    pub connect_url: String,
+    pub elicitation_id: String,
 }
 
 impl VaultError {
@@ -113,6 +128,7 @@ impl VaultError {
             Self::UserNotAuthorized(_) => ErrorCode::UserNotAuthorizedForScope,
             Self::InvalidSubjectToken(_) => ErrorCode::InvalidSubjectToken,
             Self::Upstream(_) => ErrorCode::UpstreamUnavailable,
+            Self::ConnectionRequired(_) => ErrorCode::ConnectionRequired,
             Self::Internal => ErrorCode::InternalError,
         }
     }

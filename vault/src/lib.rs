@@ -27,6 +27,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod mcp_users;
 pub mod oauth;
 pub mod providers;
 #[cfg(feature = "testing")]
@@ -112,6 +113,7 @@ impl Vault {
         let authorization_server = AuthorizationServerService::new(
             store.clone(),
             identity.signer(),
+            identity.trusted_issuers(),
             audit.clone(),
             &config.public_url,
             config.authorization_server.clone(),
@@ -169,6 +171,15 @@ impl Vault {
     /// The OAuth authorization server of remote MCP servers.
     pub fn authorization_server(&self) -> &AuthorizationServerService {
         &self.authorization_server
+    }
+
+    /// From MCP user to upstream token: user credentials and connect tickets (design 17 §5.4).
+    pub fn mcp_users(&self) -> mcp_users::McpUsers<'_> {
+        mcp_users::McpUsers {
+            store: &self.store,
+            connections: &self.connections,
+            server: &self.authorization_server,
+        }
     }
 
     /// Connect-page and console sessions of browsers.

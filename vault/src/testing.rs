@@ -115,3 +115,17 @@ pub async fn raw_pool(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     sqlx::AnyPool::connect(url).await.expect("raw connection")
 }
+
+/// Sign `claims` exactly as the authorization server signs its access tokens, for tests that
+/// need a token its token endpoint would not mint (already expired, not yet valid, …).
+pub async fn sign_access_token(
+    vault: &crate::Vault,
+    claims: &nexus_protocol::oauth::AccessTokenClaims,
+) -> String {
+    vault
+        .identity()
+        .signer()
+        .sign(vault.store(), claims)
+        .await
+        .expect("the signing key signs")
+}

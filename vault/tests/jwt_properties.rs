@@ -57,6 +57,7 @@ fn fixture() -> &'static Fixture {
                     &idp.issuer(),
                     Some(&idp.jwks_url()),
                     Some(AUDIENCE),
+                    false,
                 )
                 .await
                 .unwrap();
@@ -377,4 +378,22 @@ proptest! {
         let token = c.token(f);
         prop_assert_eq!(f.subject_accepts(&token), c.acceptable(), "{:?}", c);
     }
+}
+
+/// An ID-JAG (`typ: oauth-id-jag+jwt`) is a grant for the authorization server: even with
+/// claims a subject token would pass, On-Behalf-Of refuses it (an issuer trusted for both must
+/// not turn one into the other).
+#[test]
+fn an_id_jag_is_not_a_subject_token() {
+    let f = fixture();
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": f.idp.issuer(), "sub": "alice", "aud": AUDIENCE,
+        "iat": now, "exp": now + 300, "scope": "crm:read",
+    });
+    assert!(f.subject_accepts(&f.idp.mint_jwt(&claims)));
+    let id_jag = f
+        .idp
+        .mint_jwt_typed(nexus_protocol::oauth::ID_JAG_TYP, &claims);
+    assert!(!f.subject_accepts(&id_jag));
 }

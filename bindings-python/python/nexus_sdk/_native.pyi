@@ -16,6 +16,7 @@ __all__ = [
     "ConnectionNotActiveError",
     "ConnectionNotFound",
     "ConnectionNotFoundError",
+    "ConnectionRequiredError",
     "Forbidden",
     "ForbiddenError",
     "InsufficientScopeError",
@@ -70,6 +71,8 @@ __all__ = [
     "proxy_replaced_headers",
     "proxy_url",
     "start_session",
+    "user_credential",
+    "user_fetch",
 ]
 
 __version__: str
@@ -84,6 +87,10 @@ class NexusError(Exception):
     request_id: str | None
     reauth_url: str | None
     retry_after: float | None
+    provider: str | None
+    reason: str | None
+    connect_url: str | None
+    elicitation_id: str | None
 
 class NexusTimeout(NexusError): ...
 class InvalidRequestError(NexusError): ...
@@ -107,6 +114,7 @@ class InvalidProxyPathError(InvalidRequestError): ...
 class ProxyHostNotAllowedError(InvalidRequestError): ...
 class ProxyNotEnabledError(NotFoundError): ...
 class UpstreamTimeoutError(UpstreamUnavailableError): ...
+class ConnectionRequiredError(NexusError): ...
 class StrategyError(NexusError): ...
 class TransportError(NexusError): ...
 class NexusTimeoutError(NexusTimeout, TransportError): ...
@@ -314,3 +322,22 @@ class ResourceServer:
         self, authorization: str | None, tool: str | None = None
     ) -> dict[str, Any]: ...
     def verify_token(self, token: str) -> dict[str, Any]: ...
+
+def user_credential(
+    client: Client,
+    cache: TokenCache,
+    user: Any,
+    provider: str,
+    min_ttl: int | None = None,
+    force_refresh: bool = False,
+) -> CachedToken: ...
+def user_fetch(
+    client: Client,
+    cache: TokenCache,
+    user: Any,
+    provider: str,
+    url: str,
+    method: str = "GET",
+    headers: _Headers = None,
+    data: _Body = None,
+) -> tuple[int, dict[str, str], bytes]: ...

@@ -11,7 +11,10 @@ in Rust) and re-exported here. Every exception is a :class:`NexusError` with the
   gateway response;
 - ``request_id``: the gateway's request id, when it sent one;
 - ``reauth_url`` (:class:`ReauthRequired`, :class:`ConnectionFailed`) and ``retry_after``
-  (:class:`RateLimited`, seconds).
+  (:class:`RateLimited`, seconds);
+- ``provider``, ``reason`` (``missing`` or ``reauth_required``), ``connect_url`` and
+  ``elicitation_id`` (:class:`ConnectionRequiredError`: the MCP user has no usable connection;
+  ``nexus_sdk.mcp.requires_connection`` turns it into the MCP URL elicitation).
 
 The classes are generated in the native module from the core's error table
 (``nexus_sdk::error::ERROR_TABLE``, exported as ``_native.ERROR_TABLE``; one class per code,
@@ -39,6 +42,7 @@ exports drift from the table.
     │   └── ProxyNotEnabledError                proxy_not_enabled
     ├── ReauthRequiredError (ReauthRequired)    reauth_required
     ├── ConnectionNotActiveError                connection_not_active
+    ├── ConnectionRequiredError                 connection_required (MCP user must connect)
     ├── RequestTimeoutError                     request_timeout
     ├── RateLimitedError (RateLimited)          rate_limited
     ├── UpstreamUnavailableError                upstream_unavailable
@@ -63,6 +67,7 @@ from ._native import (
     ConnectionNotActiveError,
     ConnectionNotFound,
     ConnectionNotFoundError,
+    ConnectionRequiredError,
     Forbidden,
     ForbiddenError,
     InsufficientScopeError,
@@ -108,6 +113,7 @@ __all__ = [
     "ConnectionNotActiveError",
     "ConnectionNotFound",
     "ConnectionNotFoundError",
+    "ConnectionRequiredError",
     "Forbidden",
     "ForbiddenError",
     "InsufficientScopeError",

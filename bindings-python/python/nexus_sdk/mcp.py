@@ -29,6 +29,12 @@ SDK. Teams that use the SDK's own ``AuthSettings`` can pass
 :meth:`NexusResourceServer.token_verifier` as its ``token_verifier`` instead (no per-tool scopes
 then: the SDK checks one scope list).
 
+Calling an upstream as the MCP user: build the guard with a ``client`` (the workspace's
+:class:`~nexus_sdk.NexusClient`), then inside a tool :func:`user_credential` /
+:func:`user_fetch` use the calling user's own connection, and :func:`requires_connection` turns
+a missing connection into the URL elicitation (``-32042``) with a connect link bound to that
+user (see :mod:`nexus_sdk.mcp_upstream`).
+
 Nothing here writes to stdout; the module needs ``mcp`` (Python >= 3.10) only for the SDK hooks.
 """
 
@@ -39,9 +45,12 @@ import contextvars
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from ._native import ResourceServer
+from ._native import ResourceServer, TokenCache
+
+if TYPE_CHECKING:
+    from .client import NexusClient
 
 __all__ = [
     "ASGIApp",
@@ -49,7 +58,12 @@ __all__ = [
     "McpUser",
     "NexusResourceServer",
     "NexusTokenVerifier",
+    "current_server",
     "current_user",
+    "requires_connection",
+    "url_elicitation",
+    "user_credential",
+    "user_fetch",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -129,6 +143,20 @@ _current: contextvars.ContextVar[Optional[McpUser]] = contextvars.ContextVar(  #
 )
 
 
+_server: contextvars.ContextVar[Optional[NexusResourceServer]] = contextvars.ContextVar(  # noqa: UP045
+    "nexus_mcp_server", default=None
+)
+
+
+def current_server() -> NexusResourceServer:
+    """The guard that authenticated the MCP request being handled. Raises ``LookupError``
+    outside one."""
+    server = _server.get()
+    if server is None:
+        raise LookupError("no Nexus-guarded MCP request in this context")
+    return server
+
+
 def current_user() -> McpUser:
     """The user of the MCP request being handled (inside a tool of a server wrapped by
     :meth:`NexusResourceServer.asgi`). Raises ``LookupError`` outside one."""
@@ -205,7 +233,11 @@ class NexusResourceServer:
         resource_name: str | None = None,
         jwks_url: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        client: NexusClient | None = None,
+        cache: TokenCache | None = None,
     ) -> None:
+        """``client`` (the workspace's API key) is needed only for :func:`user_credential` and
+        :func:`user_fetch`; ``cache`` holds the users' credentials (a new one by default)."""
         self._native = ResourceServer(
             resource,
             issuer,
@@ -217,6 +249,15 @@ class NexusResourceServer:
         )
         self.issuer = issuer
         self.max_body_bytes = max_body_bytes
+        self.client = client
+        self.cache = cache if cache is not None else TokenCache()
+
+    def _upstream(self) -> tuple[NexusClient, TokenCache]:
+        if self.client is None:
+            raise LookupError(
+                "NexusResourceServer(client=...) is needed to call upstreams as the MCP user"
+            )
+        return self.client, self.cache
 
     @property
     def resource(self) -> str:
@@ -285,7 +326,11 @@ class NexusResourceServer:
                 await _send_response(send, outcome.status, outcome.body, headers)
                 return
             assert outcome is not None
-            await _call_as(outcome, app, scope, receive, send)
+            server = _server.set(self)
+            try:
+                await _call_as(outcome, app, scope, receive, send)
+            finally:
+                _server.reset(server)
 
         return guarded
 
@@ -365,3 +410,12 @@ async def _call_as(user: McpUser, app: ASGIApp, scope: Scope, receive: Receive, 
         if var is not None:
             var.reset(theirs)
         _current.reset(ours)
+
+
+# The upstream side needs the names above; it is re-exported here (nexus_sdk.mcp is the API).
+from .mcp_upstream import (  # noqa: E402
+    requires_connection,
+    url_elicitation,
+    user_credential,
+    user_fetch,
+)

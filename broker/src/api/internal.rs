@@ -14,6 +14,7 @@ use nexus_protocol::internal::{
     Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest,
     VerifyKeyResponse,
 };
+use nexus_protocol::mcp::{INTERNAL_USER_CREDENTIAL_PATH, InternalUserCredentialRequest};
 use nexus_protocol::proxy::{AUDIT_BATCH_PATH, MAX_AUDIT_BATCH, ProxyAuditBatch};
 use nexus_protocol::{
     CheckConnectionResponse, ErrorCode, RequestConnectionResponse, ResolveResponse,
@@ -27,6 +28,8 @@ pub fn router(service: AppState) -> Router<AppState> {
         .route(REQUEST_CONNECTION_PATH, post(request_connection))
         // Connect links for apps (issue 18): the gateway's `POST /v1/connect-links`.
         .route(CONNECT_LINKS_PATH, post(connect_link))
+        // MCP servers (issue 17): the upstream credential of the user of an MCP access token.
+        .route(INTERNAL_USER_CREDENTIAL_PATH, post(mcp_user_credential))
         // Proxy mode (issue 16): the gateway's audit records of proxied calls.
         .route(AUDIT_BATCH_PATH, post(proxy_audit))
         .route(
@@ -138,6 +141,23 @@ async fn resolve(
     ))
 }
 
+/// The credential of the MCP user whose access token the MCP server presents (design 17 §5.4).
+/// The vault verifies the token and that its resource is in the key's workspace; an agent
+/// session is refused there (403).
+async fn mcp_user_credential(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<InternalUserCredentialRequest>,
+) -> Result<Json<ResolveResponse>, ApiError> {
+    let request_id = req.request_id.clone().or_else(|| request_id(&headers));
+    Ok(Json(
+        s.vault
+            .mcp_users()
+            .user_credential(&req.principal, &req.request, request_id)
+            .await?,
+    ))
+}
+
 /// Append the gateway's batch of proxied-call records to the audit trail.
 async fn proxy_audit(
     State(s): State<AppState>,
@@ -172,6 +192,7 @@ async fn request_connection(
 /// session acts for a task, not for the people who connect accounts.
 async fn connect_link(
     State(s): State<AppState>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<InternalConnectLink>,
 ) -> Result<(axum::http::StatusCode, Json<ConnectLinkResponse>), ApiError> {
     authorize(&req.principal, &req.workspace_id)?;
@@ -184,7 +205,12 @@ async fn connect_link(
     let link = s
         .vault
         .connections()
-        .issue_connect_link(&req.workspace_id, &req.link, nexus_vault::store::now_ms())
+        .issue_connect_link(
+            &req.workspace_id,
+            &req.link,
+            nexus_vault::store::now_ms(),
+            &caller(&req.principal, req.request_id.clone(), &headers),
+        )
         .await?;
     Ok((axum::http::StatusCode::CREATED, Json(link)))
 }

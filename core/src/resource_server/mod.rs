@@ -13,9 +13,12 @@
 //! - [`verify`]: the token checks and their typed reasons.
 //! - [`jwks`]: the authorization server's keys, cached, refetched on rotation, rate-limited.
 //! - [`challenge`]: `WWW-Authenticate` strings and the metadata document.
+//! - [`upstream`]: the user's own upstream credential inside a tool
+//!   ([`crate::NexusClient::user_credential`]), or the connect link when there is none yet.
 
 pub mod challenge;
 pub mod jwks;
+pub mod upstream;
 pub mod verify;
 
 pub use challenge::Challenge;

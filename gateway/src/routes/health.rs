@@ -33,7 +33,10 @@ pub async fn readyz(
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 pub async fn metrics(State(gateway): State<Gateway>) -> Response {
-    let text = gateway.inner.metrics.render();
+    let mut text = gateway.inner.metrics.render();
+    if let Some(log) = &gateway.inner.config.access_log {
+        crate::metrics::render_access_log(&mut text, log.dropped(), log.written());
+    }
     (
         [(
             header::CONTENT_TYPE,

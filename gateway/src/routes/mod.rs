@@ -4,6 +4,7 @@
 pub mod compat;
 pub mod connections;
 pub mod health;
+pub mod mcp;
 pub mod proxy;
 pub mod resolve;
 pub mod sessions;
@@ -36,6 +37,8 @@ pub mod paths {
     pub const AUTHORIZE: &str = nexus_protocol::identity::AUTHORIZE_PATH;
     pub const TOKEN_EXCHANGE: &str = nexus_protocol::identity::TOKEN_EXCHANGE_PATH;
     pub const JWKS: &str = nexus_protocol::identity::JWKS_PATH;
+    // MCP servers (issue 17).
+    pub const MCP_USER_CREDENTIAL: &str = nexus_protocol::mcp::USER_CREDENTIAL_PATH;
     // Proxy mode (issue 16).
     pub const PROXY: &str = "/v1/proxy/{workspace_id}/{provider_name}/{*path}";
     pub const PROXY_ROOT: &str = "/v1/proxy/{workspace_id}/{provider_name}";
@@ -63,6 +66,7 @@ pub mod paths {
         AUTHORIZE,
         TOKEN_EXCHANGE,
         JWKS,
+        MCP_USER_CREDENTIAL,
         PROVIDERS,
         PROVIDERS_METADATA,
         PROVIDER,
@@ -97,6 +101,13 @@ pub fn router(gateway: Gateway) -> Router {
         .route(paths::AUTHORIZE, post(sessions::authorize))
         .route(paths::TOKEN_EXCHANGE, post(sessions::token_exchange))
         .route(paths::JWKS, get(sessions::jwks))
+        // MCP servers (issue 17): a user's credential for their access token; 16 KiB bodies.
+        .route(
+            paths::MCP_USER_CREDENTIAL,
+            post(mcp::user_credential).layer(DefaultBodyLimit::max(
+                nexus_protocol::mcp::USER_CREDENTIAL_MAX_BODY,
+            )),
+        )
         // The original gateway's endpoints, for its clients (issue 15).
         .route(
             paths::PROVIDERS,

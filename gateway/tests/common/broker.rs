@@ -13,6 +13,8 @@ pub const WORKSPACES: [&str; 2] = ["acme", "globex"];
 
 pub struct TestBroker {
     pub url: String,
+    /// The broker's database URL (tests that move time edit rows directly).
+    pub database_url: String,
     pub oauth: OAuthServer,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -48,6 +50,16 @@ impl TestBroker {
 
     /// [`TestBroker::start`] on `database_url` (a fresh SQLite file when `None`).
     pub async fn start_on(internal_token: &str, database_url: Option<String>) -> Self {
+        Self::start_configured(internal_token, database_url, |_| {}).await
+    }
+
+    /// [`TestBroker::start_on`] with the broker's configuration adjusted first (e.g. the
+    /// authorization server's development login).
+    pub async fn start_configured(
+        internal_token: &str,
+        database_url: Option<String>,
+        adjust: impl FnOnce(&mut BrokerConfig),
+    ) -> Self {
         let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let sqlite = format!(
@@ -64,8 +76,11 @@ impl TestBroker {
             public_url: url.clone(),
             ..Default::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let task = serve_broker(config.clone(), listener).await;
         let this = Self {
+            database_url: config.database_url.clone(),
             url,
             oauth,
             http: reqwest::Client::new(),

@@ -51,7 +51,17 @@ impl Stack {
         database_url: Option<String>,
         adjust: impl FnOnce(&mut GatewayConfig),
     ) -> Self {
-        let broker = broker::TestBroker::start_on(INTERNAL_TOKEN, database_url).await;
+        Self::start_with_broker(database_url, |_| {}, adjust).await
+    }
+
+    /// A stack whose broker configuration is adjusted before it starts.
+    pub async fn start_with_broker(
+        database_url: Option<String>,
+        adjust_broker: impl FnOnce(&mut nexus_broker::BrokerConfig),
+        adjust: impl FnOnce(&mut GatewayConfig),
+    ) -> Self {
+        let broker =
+            broker::TestBroker::start_configured(INTERNAL_TOKEN, database_url, adjust_broker).await;
         let proxy = CountingProxy::start(&broker.url).await;
         let mut config = test_config(&proxy.url);
         adjust(&mut config);

@@ -61,3 +61,78 @@ impl AuthorizationServerService {
         (claims.iss == self.issuer).then_some(claims)
     }
 }
+
+/// Why a presented access token is not acceptable. Never carries the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessTokenRefusal {
+    /// Not a token this server signed (bad signature, another issuer, not an access token).
+    NotOurs,
+    /// Past `exp` (or not yet valid: `nbf` in the future).
+    Expired,
+    /// Its grant (`sid`) was revoked (refresh reuse, RFC 7009, code replay).
+    Revoked,
+    /// Its audience is not a live MCP resource (unknown or disabled).
+    UnknownResource,
+}
+
+impl AccessTokenRefusal {
+    /// Fixed text for an error message (never quotes the token).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NotOurs => "the subject token is not an access token issued by this server",
+            Self::Expired => "the subject token has expired (or is not valid yet)",
+            Self::Revoked => "the subject token's grant was revoked",
+            Self::UnknownResource => {
+                "the subject token's audience is not a registered MCP resource"
+            }
+        }
+    }
+}
+
+/// Seconds of clock skew tolerated on `nbf`.
+const NBF_LEEWAY_SECONDS: i64 = 30;
+
+impl AuthorizationServerService {
+    /// Verify an access token presented back to its issuer (design 17 §5.4): signature and
+    /// issuer ([`Self::decode_access_token`]), `exp`/`nbf`, the grant still live when the token
+    /// names one (`sid`), and its audience a live registered resource whose workspace is the
+    /// token's. Answers the claims and that resource; the caller decides who may use it.
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<(AccessTokenClaims, ResourceRow), VerifyFailure> {
+        let claims = self
+            .decode_access_token(token)
+            .await
+            .ok_or(VerifyFailure::Refused(AccessTokenRefusal::NotOurs))?;
+        let now = chrono::Utc::now().timestamp();
+        if claims.exp <= now || claims.nbf > now + NBF_LEEWAY_SECONDS {
+            return Err(VerifyFailure::Refused(AccessTokenRefusal::Expired));
+        }
+        if let Some(sid) = &claims.sid {
+            match self.store.token_family(sid).await? {
+                Some(family) if family.revoked_at.is_none() => {}
+                _ => return Err(VerifyFailure::Refused(AccessTokenRefusal::Revoked)),
+            }
+        }
+        let resource = match self.store.mcp_resource_by_uri(&claims.aud).await? {
+            Some(r) if r.disabled_at.is_none() && r.workspace_id == claims.workspace_id => r,
+            _ => return Err(VerifyFailure::Refused(AccessTokenRefusal::UnknownResource)),
+        };
+        Ok((claims, resource))
+    }
+}
+
+/// [`AuthorizationServerService::verify_access_token`] failed: the token is refused, or the
+/// store failed (not the caller's fault).
+#[derive(Debug)]
+pub enum VerifyFailure {
+    Refused(AccessTokenRefusal),
+    Store(crate::store::StoreError),
+}
+
+impl From<crate::store::StoreError> for VerifyFailure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Store(e)
+    }
+}

@@ -1,6 +1,7 @@
 //! The RFC 8414 document. Only what is implemented is advertised: no `scopes_supported`
 //! (scopes are per resource; a union would leak across workspaces, and the MCP server's
-//! protected-resource metadata carries them), no JWT-bearer grant yet.
+//! protected-resource metadata carries them). The JWT-bearer grant is advertised with its one
+//! profile, ID-JAG (MCP enterprise-managed authorization).
 
 use super::AuthorizationServerService;
 use nexus_protocol::oauth::{self, AuthorizationServerMetadata};
@@ -27,12 +28,14 @@ impl AuthorizationServerService {
             grant_types_supported: strings(&[
                 oauth::GRANT_AUTHORIZATION_CODE,
                 oauth::GRANT_REFRESH_TOKEN,
+                oauth::GRANT_JWT_BEARER,
             ]),
             code_challenge_methods_supported: strings(&["S256"]),
             token_endpoint_auth_methods_supported: strings(&AUTH_METHODS),
             revocation_endpoint_auth_methods_supported: strings(&AUTH_METHODS),
             client_id_metadata_document_supported: true,
             authorization_response_iss_parameter_supported: true,
+            authorization_grant_profiles_supported: strings(&[oauth::GRANT_PROFILE_ID_JAG]),
             service_documentation: None,
         }
     }

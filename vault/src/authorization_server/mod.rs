@@ -7,7 +7,8 @@
 //!   and client authentication at the token and revocation endpoints;
 //! - [`authorize`]: `/as/authorize` → login → consent → code (pages are the broker's);
 //! - [`login`]: the local development login of `nexus dev` and login sessions;
-//! - [`grants`]: the token endpoint (authorization code with PKCE, rotating refresh tokens);
+//! - [`grants`]: the token endpoint (authorization code with PKCE, rotating refresh tokens,
+//!   the RFC 7523 JWT-bearer grant for ID-JAGs of enterprise identity providers);
 //! - [`access_token`]: RFC 9068 JWTs signed with the session signing keys;
 //! - [`revocation`]: RFC 7009.
 //!
@@ -25,6 +26,7 @@ pub mod resources;
 pub mod revocation;
 
 use crate::audit::AuditService;
+use crate::identity::obo::TrustedIssuers;
 use crate::identity::signing::Signer;
 use crate::store::{Store, StoreError};
 use base64::Engine;
@@ -128,6 +130,8 @@ impl From<crate::VaultError> for AuthorizationError {
 pub struct AuthorizationServerService {
     store: Store,
     signer: Arc<Signer>,
+    /// The identity providers' keys (shared with On-Behalf-Of): ID-JAG signatures.
+    trusted: Arc<TrustedIssuers>,
     /// Kept for admin-side records; grant events are written through the store directly.
     #[allow(dead_code)]
     audit: AuditService,
@@ -144,6 +148,7 @@ impl AuthorizationServerService {
     pub(crate) fn new(
         store: Store,
         signer: Arc<Signer>,
+        trusted: Arc<TrustedIssuers>,
         audit: AuditService,
         public_url: &str,
         config: AsConfig,
@@ -174,6 +179,7 @@ impl AuthorizationServerService {
         Ok(Self {
             store,
             signer,
+            trusted,
             audit,
             issuer,
             config,
@@ -211,6 +217,34 @@ impl AuthorizationServerService {
                 target: Some(family_id),
                 principal: &family.client_id,
                 outcome,
+                request_id: None,
+                detail: Some(&detail),
+            })
+            .await
+    }
+
+    /// Record an issued grant (`oauth.token`) with its grant type and, for an ID-JAG, the
+    /// identity provider that vouched for the user. Never a token or an assertion.
+    pub(crate) async fn audit_grant(
+        &self,
+        family: &crate::store::oauth_grants::FamilyRow,
+        grant_type: &str,
+        idp_issuer: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut detail = format!(
+            "grant={grant_type} user={} resource={}",
+            family.user_id, family.resource_id
+        );
+        if let Some(idp) = idp_issuer {
+            detail.push_str(&format!(" idp={idp}"));
+        }
+        self.store
+            .audit_required(crate::store::audit::AuditEvent {
+                workspace_id: Some(&family.workspace_id),
+                action: "oauth.token",
+                target: Some(&family.id),
+                principal: &family.client_id,
+                outcome: "ok",
                 request_id: None,
                 detail: Some(&detail),
             })

@@ -14,6 +14,7 @@
 
 mod connect;
 pub mod disconnect;
+mod for_user;
 mod gates;
 pub mod health;
 mod import;

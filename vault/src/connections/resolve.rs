@@ -52,7 +52,7 @@ impl ConnectionService {
     /// Why `(workspace, provider)` has no connection: the provider itself is unknown
     /// (`provider_not_found`, usually a typo in the caller's configuration) or it exists but this
     /// workspace never connected it (`connection_not_found`). Only checked on the miss path.
-    async fn missing_connection_error(&self, provider_name: &str) -> VaultError {
+    pub(super) async fn missing_connection_error(&self, provider_name: &str) -> VaultError {
         match self.store.get_provider(provider_name).await {
             Ok(None) => {
                 VaultError::provider_not_found(format!("provider `{provider_name}` does not exist"))
@@ -88,7 +88,7 @@ impl ConnectionService {
             .map_err(|e| self.with_reauth_url_for(e, workspace_id, id))
     }
 
-    async fn resolve_row(
+    pub(super) async fn resolve_row(
         &self,
         row: ConnectionRow,
         min_ttl: Option<u64>,
@@ -201,6 +201,19 @@ impl ConnectionService {
         caller: &Caller,
         result: Result<ResolveResponse, VaultError>,
     ) -> Result<ResolveResponse, VaultError> {
+        self.audit_issue_for(workspace_id, target, caller, None, result)
+            .await
+    }
+
+    /// [`Self::audit_issue`] with a `detail` (the MCP user a credential was resolved for).
+    pub(super) async fn audit_issue_for(
+        &self,
+        workspace_id: &str,
+        target: &str,
+        caller: &Caller,
+        detail: Option<&str>,
+        result: Result<ResolveResponse, VaultError>,
+    ) -> Result<ResolveResponse, VaultError> {
         let outcome = match &result {
             Ok(_) => "ok".to_owned(),
             Err(e) => e.code().to_string(),
@@ -212,7 +225,7 @@ impl ConnectionService {
             principal: &caller.principal,
             outcome: &outcome,
             request_id: caller.request_id.as_deref(),
-            detail: None,
+            detail,
         };
         match result {
             Ok(response) => {
@@ -251,7 +264,12 @@ impl ConnectionService {
 
     // ---- re-authorization links -----------------------------------------------------------
 
-    fn with_reauth_url_for(&self, mut e: VaultError, workspace_id: &str, id: &str) -> VaultError {
+    pub(super) fn with_reauth_url_for(
+        &self,
+        mut e: VaultError,
+        workspace_id: &str,
+        id: &str,
+    ) -> VaultError {
         if let VaultError::ReauthRequired {
             link: link @ None, ..
         } = &mut e

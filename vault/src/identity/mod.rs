@@ -9,6 +9,7 @@
 //! - `sessions`: an agent's sessions for operators (list, revoke).
 //! - [`signing`]: the session signing keys (ES256; private keys sealed by the vault) and JWKS.
 //! - [`obo`]: verifying a user's JWT against the workspace's trusted issuers.
+//! - [`idp_login`]: browser sign-in through those issuers (OpenID Connect code flow).
 //! - [`audit`]: identity audit records (decision, reason, token fingerprint).
 //!
 //! Scopes are opaque strings the operator declares per agent (`crm:contacts:read`,
@@ -18,6 +19,7 @@
 mod agents;
 pub mod audit;
 mod authorize;
+pub mod idp_login;
 mod low_s;
 mod mint;
 pub mod obo;
@@ -51,7 +53,8 @@ pub const SESSION_AUDIENCE: &str = "nexus";
 pub struct IdentityService {
     store: Store,
     signer: Arc<Signer>,
-    trusted: obo::TrustedIssuers,
+    /// Shared with the authorization server (ID-JAG issuers): one cache of IdP keys.
+    trusted: Arc<obo::TrustedIssuers>,
     connections: Arc<ConnectionService>,
     audit: AuditService,
 }
@@ -66,7 +69,7 @@ impl IdentityService {
         Self {
             store,
             signer: Arc::default(),
-            trusted: obo::TrustedIssuers::new(provider_timeout),
+            trusted: Arc::new(obo::TrustedIssuers::new(provider_timeout)),
             connections,
             audit,
         }
@@ -81,5 +84,11 @@ impl IdentityService {
     /// published in the same JWK set).
     pub(crate) fn signer(&self) -> Arc<Signer> {
         self.signer.clone()
+    }
+
+    /// The cache of the workspaces' identity providers' keys, shared with the authorization
+    /// server (it verifies ID-JAGs with the same keys On-Behalf-Of uses).
+    pub(crate) fn trusted_issuers(&self) -> Arc<obo::TrustedIssuers> {
+        self.trusted.clone()
     }
 }

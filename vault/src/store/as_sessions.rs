@@ -37,27 +37,8 @@ impl Store {
         issuer: &str,
         subject: &str,
     ) -> Result<String, StoreError> {
-        let id = format!("usr_{}", hex::encode(rand::random::<[u8; 8]>()));
-        sqlx::query(
-            "INSERT INTO as_users (id, workspace_id, idp_issuer, idp_subject, display_name, created_at) \
-             VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (workspace_id, idp_issuer, idp_subject) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(ws)
-        .bind(issuer)
-        .bind(subject)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        let row = sqlx::query(
-            "SELECT id FROM as_users WHERE workspace_id = $1 AND idp_issuer = $2 AND idp_subject = $3",
-        )
-        .bind(ws)
-        .bind(issuer)
-        .bind(subject)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("id")?)
+        let mut conn = self.pool.acquire().await?;
+        upsert_as_user_on(&mut conn, ws, issuer, subject).await
     }
 
     pub async fn insert_login_session(
@@ -237,4 +218,35 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// [`Store::upsert_as_user`] on a given connection (or inside a transaction: the JWT-bearer
+/// grant creates the user together with its grant).
+pub(super) async fn upsert_as_user_on(
+    conn: &mut sqlx::AnyConnection,
+    ws: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<String, StoreError> {
+    let id = format!("usr_{}", hex::encode(rand::random::<[u8; 8]>()));
+    sqlx::query(
+        "INSERT INTO as_users (id, workspace_id, idp_issuer, idp_subject, display_name, created_at) \
+         VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (workspace_id, idp_issuer, idp_subject) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(ws)
+    .bind(issuer)
+    .bind(subject)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query(
+        "SELECT id FROM as_users WHERE workspace_id = $1 AND idp_issuer = $2 AND idp_subject = $3",
+    )
+    .bind(ws)
+    .bind(issuer)
+    .bind(subject)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("id")?)
 }

@@ -151,24 +151,8 @@ impl Store {
         from_code: Option<&str>,
         refresh_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO oauth_token_families (id, client_id, user_id, workspace_id, resource_id, scopes, agent_id, \
-             auth_time, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
-        )
-        .bind(&f.id)
-        .bind(&f.client_id)
-        .bind(&f.user_id)
-        .bind(&f.workspace_id)
-        .bind(&f.resource_id)
-        .bind(json_list(&f.scopes))
-        .bind(&f.agent_id)
-        .bind(f.auth_time)
-        .bind(now)
-        .bind(f.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_token_family(&mut tx, f).await?;
         if let Some(code) = from_code {
             sqlx::query("UPDATE oauth_authorization_codes SET family_id = $1 WHERE code_hash = $2")
                 .bind(&f.id)
@@ -263,6 +247,30 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Insert a family row inside the caller's transaction (codes and ID-JAG grants).
+pub(super) async fn insert_token_family(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    f: &FamilyRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oauth_token_families (id, client_id, user_id, workspace_id, resource_id, scopes, agent_id, \
+         auth_time, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
+    )
+    .bind(&f.id)
+    .bind(&f.client_id)
+    .bind(&f.user_id)
+    .bind(&f.workspace_id)
+    .bind(&f.resource_id)
+    .bind(json_list(&f.scopes))
+    .bind(&f.agent_id)
+    .bind(f.auth_time)
+    .bind(now_ms())
+    .bind(f.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn insert_refresh_token(

@@ -1,10 +1,13 @@
 //! HTTP glue of the OAuth authorization server for MCP servers (issue 17). The rules live in
 //! `nexus_vault::authorization_server`; this module parses requests, calls the service and
 //! renders: JSON endpoints ([`endpoints`]: metadata, token, registration, revocation, JWKS),
-//! browser pages ([`pages`]: authorize, development login, consent) and the admin API of MCP
-//! resources ([`resources`]).
+//! browser pages ([`pages`]: authorize, development login, consent; [`connect`]: connect
+//! tickets of MCP users; `idp_login`: login through the workspace's identity providers) and the
+//! admin API of MCP resources ([`resources`]).
 
+pub mod connect;
 pub mod endpoints;
+mod idp_login;
 pub mod pages;
 mod rate_limit;
 pub mod resources;
@@ -22,7 +25,9 @@ pub use rate_limit::RateLimiter;
 
 /// The public routes: metadata, endpoints and pages.
 pub fn router() -> Router<AppState> {
-    endpoints::router().merge(pages::router())
+    endpoints::router()
+        .merge(pages::router())
+        .merge(connect::router())
 }
 
 /// Form or query pairs, percent-decoded (`+` is a space).

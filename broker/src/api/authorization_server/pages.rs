@@ -11,7 +11,7 @@ use crate::api::browser::escape;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use nexus_protocol::oauth;
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(oauth::AUTHORIZE_PATH, get(authorize))
         .route(LOGIN_PATH, get(login_page))
+        .merge(super::idp_login::router())
         .route(oauth::DEV_LOGIN_PATH, axum::routing::post(dev_login))
         .route(oauth::CONSENT_PATH, get(continue_request).post(consent))
         .route(
@@ -36,7 +37,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn cookie_name(server: &AuthorizationServerService) -> &'static str {
+pub(super) fn cookie_name(server: &AuthorizationServerService) -> &'static str {
     if server.issuer().starts_with("https://") {
         "__Host-nexus_as"
     } else {
@@ -44,8 +45,32 @@ fn cookie_name(server: &AuthorizationServerService) -> &'static str {
     }
 }
 
-fn login_cookie(headers: &HeaderMap, server: &AuthorizationServerService) -> Option<String> {
-    let name = cookie_name(server);
+/// The `Set-Cookie` value of a new login session.
+pub(super) fn set_login_cookie(
+    server: &AuthorizationServerService,
+    cookie: &nexus_protocol::SecretString,
+) -> String {
+    let secure = if cookie_name(server).starts_with("__Host-") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        cookie_name(server),
+        cookie.expose(),
+        server.login_cookie_max_age()
+    )
+}
+
+pub(super) fn login_cookie(
+    headers: &HeaderMap,
+    server: &AuthorizationServerService,
+) -> Option<String> {
+    read_cookie(headers, cookie_name(server))
+}
+
+pub(super) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -56,7 +81,7 @@ fn login_cookie(headers: &HeaderMap, server: &AuthorizationServerService) -> Opt
         .map(|(_, v)| v.to_owned())
 }
 
-fn query_value(uri: &Uri, key: &str) -> Option<String> {
+pub(super) fn query_value(uri: &Uri, key: &str) -> Option<String> {
     pairs(uri.query().unwrap_or("").as_bytes())
         .into_iter()
         .find(|(k, _)| k == key)
@@ -94,19 +119,44 @@ async fn login_page(State(s): State<AppState>, uri: Uri) -> Response {
             None,
         );
     };
-    match server.login_view(&request).await {
-        Ok(view) if view.dev_login => login_form(&view),
-        Ok(_) => page(
+    let view = match server.login_view(&request).await {
+        Ok(view) => view,
+        Err(e) => return page(status(e.status), "Log in", e.message, None),
+    };
+    let idps = match s.vault.identity().login_providers(&view.workspace_id).await {
+        Ok(idps) => idps,
+        Err(_) => {
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Log in",
+                "internal error; see the broker log",
+                None,
+            );
+        }
+    };
+    let links: Vec<(String, String)> = idps
+        .iter()
+        .map(|idp| {
+            (
+                super::idp_login::start_path(idp.id.as_str(), &request),
+                idp.issuer.clone(),
+            )
+        })
+        .collect();
+    match (view.dev_login, links.as_slice()) {
+        // One way to log in: go there at once (design 17 §5.1).
+        (false, [(only, _)]) => see_other(only),
+        (false, []) => page(
             StatusCode::BAD_REQUEST,
             "Log in",
             "no_login_provider: no login is configured for this authorization server.",
             None,
         ),
-        Err(e) => page(status(e.status), "Log in", e.message, None),
+        _ => login_form(&view, &links),
     }
 }
 
-fn form_field(form: &[(String, String)], key: &str) -> String {
+pub(super) fn form_field(form: &[(String, String)], key: &str) -> String {
     form.iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.clone())
@@ -114,9 +164,16 @@ fn form_field(form: &[(String, String)], key: &str) -> String {
 }
 
 /// A form post from somewhere other than our own pages is refused before it is read.
-fn foreign_post(server: &AuthorizationServerService, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn foreign_post(
+    server: &AuthorizationServerService,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let header_text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
-    if server.same_origin(header_text(header::ORIGIN), header_text(header::REFERER)) {
+    if server.same_origin(
+        header_text(header::ORIGIN),
+        header_text(header::REFERER),
+        header_text(HeaderName::from_static("sec-fetch-site")),
+    ) {
         return None;
     }
     Some(page(
@@ -146,17 +203,7 @@ async fn dev_login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -
         Ok(c) => c,
         Err(e) => return page(status(e.status), "Log in", e.message, None),
     };
-    let secure = if cookie_name(server).starts_with("__Host-") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let set_cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        cookie_name(server),
-        cookie.expose(),
-        server.login_cookie_max_age()
-    );
+    let set_cookie = set_login_cookie(server, &cookie);
     let next = format!(
         "{}{}?{}",
         server.issuer(),
@@ -199,7 +246,7 @@ async fn consent(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     render(step)
 }
 
-fn status(code: u16) -> StatusCode {
+pub(super) fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
@@ -214,7 +261,7 @@ fn render(step: Step) -> Response {
     }
 }
 
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     let Ok(value) = HeaderValue::from_str(location) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -233,8 +280,21 @@ fn see_other(location: &str) -> Response {
         .into_response()
 }
 
-fn login_form(view: &LoginView) -> Response {
-    let body = format!(
+fn login_form(view: &LoginView, idps: &[(String, String)]) -> Response {
+    let mut body: String = idps
+        .iter()
+        .map(|(href, issuer)| {
+            format!(
+                "<p><a class=\"idp\" href=\"{}\">Log in with {}</a></p>",
+                escape(href),
+                escape(issuer)
+            )
+        })
+        .collect();
+    if !view.dev_login {
+        return html(StatusCode::OK, "Log in", &body, None);
+    }
+    body += &format!(
         "<p class=\"banner\">Development login (<code>nexus dev</code>): the password is in \
          <code>.nexus/dev.env</code> as NEXUS_DEV_LOGIN_PASSWORD.</p>\
          <form method=\"post\" action=\"{}\">\
@@ -286,7 +346,12 @@ fn consent_form(view: &ConsentView) -> Response {
     )
 }
 
-fn page(status: StatusCode, title: &str, message: &str, form_origin: Option<&str>) -> Response {
+pub(super) fn page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    form_origin: Option<&str>,
+) -> Response {
     html(
         status,
         title,
@@ -297,7 +362,12 @@ fn page(status: StatusCode, title: &str, message: &str, form_origin: Option<&str
 
 /// A page with the headers every authorization server page carries. `form_origin` is the
 /// client's redirect origin, allowed as a form target (the 303 after the consent post).
-fn html(status: StatusCode, title: &str, body: &str, form_origin: Option<&str>) -> Response {
+pub(super) fn html(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    form_origin: Option<&str>,
+) -> Response {
     let doc = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <link rel=\"stylesheet\" href=\"{CSS_PATH}\"></head><body><h1>{t}</h1>{body}</body></html>",

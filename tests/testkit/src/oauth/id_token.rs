@@ -66,6 +66,18 @@ impl IdTokenSigner {
         Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
     }
 
+    /// Sign any claims with a JOSE `typ` header (ID-JAGs are `oauth-id-jag+jwt`).
+    pub(crate) fn sign_typed<T: Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, SigningError> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(SIGNING_KEY_ID.to_owned());
+        header.typ = Some(typ.to_owned());
+        Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
+    }
+
     pub(crate) fn sign(&self, claims: &IdTokenClaims<'_>) -> Result<String, SigningError> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(SIGNING_KEY_ID.to_owned());

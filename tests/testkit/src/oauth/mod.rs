@@ -256,6 +256,15 @@ impl OAuthServer {
             .unwrap_or_else(|e| panic!("test key cannot sign: {e}"))
     }
 
+    /// Like [`OAuthServer::mint_jwt`] with the JOSE header `typ` set: an ID-JAG
+    /// (`oauth-id-jag+jwt`) from this issuer, for the authorization server's JWT-bearer grant.
+    pub fn mint_jwt_typed(&self, typ: &str, claims: &serde_json::Value) -> String {
+        self.shared
+            .signer
+            .sign_typed(typ, claims)
+            .unwrap_or_else(|e| panic!("test key cannot sign: {e}"))
+    }
+
     /// What the provider knows about a token (access or refresh): active, scopes, expiry.
     pub fn introspect(&self, token: &str) -> Introspection {
         self.shared.provider.lock().introspect(token)

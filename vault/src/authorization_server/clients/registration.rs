@@ -6,7 +6,10 @@ use super::cimd_validate::{grant_types_of, response_types_ok};
 use crate::authorization_server::{AuthorizationError, AuthorizationServerService, redirect_uri};
 use crate::store::oauth_clients::ClientRow;
 use crate::store::pending::state_hash as sha256_hex;
-use nexus_protocol::oauth::{ClientMetadata, OAuthErrorCode, RegistrationResponse};
+use nexus_protocol::oauth::{
+    ClientMetadata, GRANT_AUTHORIZATION_CODE, GRANT_JWT_BEARER, OAuthErrorCode,
+    RegistrationResponse,
+};
 
 const METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
 
@@ -25,7 +28,11 @@ impl AuthorizationServerService {
                 "dynamic client registration is switched off on this server",
             ));
         }
-        if metadata.redirect_uris.is_empty() {
+        let grant_types = registered_grant_types(metadata.grant_types.as_ref())?;
+        let redirects = grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+        // A client that only redeems ID-JAGs never sees a redirect (RFC 7591 §2: redirect URIs
+        // are for redirect-based flows).
+        if redirects && metadata.redirect_uris.is_empty() {
             return Err(AuthorizationError::new(
                 OAuthErrorCode::InvalidRedirectUri,
                 "redirect_uris is required",
@@ -70,15 +77,21 @@ impl AuthorizationServerService {
                 "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",
             ));
         }
-        let grant_types = grant_types_of(metadata.grant_types.as_ref()).ok_or_else(|| {
-            invalid_metadata("grant_types may hold authorization_code and refresh_token only")
-        })?;
+        if method == "none" && grant_types.iter().any(|g| g == GRANT_JWT_BEARER) {
+            return Err(invalid_metadata(
+                "the JWT-bearer grant needs a confidential client (client_secret_basic or client_secret_post)",
+            ));
+        }
         if !response_types_ok(metadata.response_types.as_ref()) {
             return Err(invalid_metadata("response_types may hold code only"));
         }
         metadata.token_endpoint_auth_method = Some(method.clone());
         metadata.grant_types = Some(grant_types.clone());
-        metadata.response_types = Some(vec!["code".to_owned()]);
+        metadata.response_types = Some(if redirects {
+            vec!["code".to_owned()]
+        } else {
+            Vec::new()
+        });
         let client_id = super::super::random_id("ocl_");
         let secret = (method != "none").then(super::super::random_secret);
         let row = ClientRow {
@@ -103,4 +116,31 @@ impl AuthorizationServerService {
             metadata,
         })
     }
+}
+
+/// The grant types a registration may ask for: those of a metadata document plus the
+/// JWT-bearer grant (ID-JAG; a document client is public, so only registration offers it).
+fn registered_grant_types(
+    declared: Option<&Vec<String>>,
+) -> Result<Vec<String>, AuthorizationError> {
+    let bearer = declared.is_some_and(|g| g.iter().any(|g| g == GRANT_JWT_BEARER));
+    let others: Option<Vec<String>> = declared.map(|g| {
+        g.iter()
+            .filter(|g| *g != GRANT_JWT_BEARER)
+            .cloned()
+            .collect()
+    });
+    let mut grants = match others {
+        // Only the JWT-bearer grant: nothing else to check.
+        Some(o) if o.is_empty() && bearer => Vec::new(),
+        o => grant_types_of(o.as_ref()).ok_or_else(|| {
+            invalid_metadata(
+                "grant_types may hold authorization_code, refresh_token and the JWT-bearer grant only",
+            )
+        })?,
+    };
+    if bearer {
+        grants.push(GRANT_JWT_BEARER.to_owned());
+    }
+    Ok(grants)
 }

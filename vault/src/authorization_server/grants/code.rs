@@ -8,7 +8,9 @@ use crate::authorization_server::{AuthorizationError, AuthorizationServerService
 use crate::store::now_ms;
 use crate::store::oauth_clients::ClientRow;
 use crate::store::oauth_grants::{CodeRedemption, FamilyRow};
-use nexus_protocol::oauth::{GRANT_REFRESH_TOKEN, OAuthErrorCode, TokenResponse};
+use nexus_protocol::oauth::{
+    GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, OAuthErrorCode, TokenResponse,
+};
 
 /// A family's absolute lifetime.
 pub(super) const FAMILY_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -82,7 +84,8 @@ impl AuthorizationServerService {
         self.store
             .create_token_family(&family, Some(code), refresh.as_deref())
             .await?;
-        self.audit_family("oauth.token", &family.id, "ok").await?;
+        self.audit_grant(&family, GRANT_AUTHORIZATION_CODE, None)
+            .await?;
         let access = self
             .mint_access_token(NewAccessToken {
                 family: &family,

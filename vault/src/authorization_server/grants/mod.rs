@@ -1,8 +1,11 @@
 //! The token endpoint (design 17 §2.4): authenticate the client, then one grant —
-//! [`code`] (authorization code + PKCE) or [`refresh`] (rotating refresh tokens with reuse
-//! detection). Every answer is a [`TokenResponse`] or an RFC 6749 error.
+//! [`code`] (authorization code + PKCE), [`refresh`] (rotating refresh tokens with reuse
+//! detection) or [`jwt_bearer`] (RFC 7523 with an ID-JAG, confidential clients only). Every
+//! answer is a [`TokenResponse`] or an RFC 6749 error.
 
 mod code;
+mod id_jag;
+mod jwt_bearer;
 mod refresh;
 
 use super::clients::auth::PresentedClient;
@@ -10,7 +13,7 @@ use super::{AuthorizationError, AuthorizationServerService};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nexus_protocol::oauth::{
-    GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, OAuthErrorCode, TokenResponse,
+    GRANT_AUTHORIZATION_CODE, GRANT_JWT_BEARER, GRANT_REFRESH_TOKEN, OAuthErrorCode, TokenResponse,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -70,9 +73,19 @@ impl AuthorizationServerService {
         presented.client_secret = form.get("client_secret").map(|s| s.to_owned().into());
         let grant_type = form.require("grant_type")?.to_owned();
         let client = self.authenticate_client(&presented).await?;
+        if grant_type == GRANT_JWT_BEARER && client.token_endpoint_auth_method == "none" {
+            // Design D10: an ID-JAG is redeemed only by a client that proves who it is.
+            return Err(AuthorizationError::invalid_client(
+                "the JWT-bearer grant needs client authentication (a public client cannot use it)",
+            ));
+        }
         if !client.grant_types.contains(&grant_type) {
-            let known =
-                [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN].contains(&grant_type.as_str());
+            let known = [
+                GRANT_AUTHORIZATION_CODE,
+                GRANT_REFRESH_TOKEN,
+                GRANT_JWT_BEARER,
+            ]
+            .contains(&grant_type.as_str());
             return Err(if known {
                 AuthorizationError::new(
                     OAuthErrorCode::UnauthorizedClient,
@@ -81,16 +94,17 @@ impl AuthorizationServerService {
             } else {
                 AuthorizationError::new(
                     OAuthErrorCode::UnsupportedGrantType,
-                    "grant_type must be authorization_code or refresh_token",
+                    "grant_type must be authorization_code, refresh_token or the JWT-bearer grant",
                 )
             });
         }
         match grant_type.as_str() {
             GRANT_AUTHORIZATION_CODE => self.redeem_code(&form, &client).await,
             GRANT_REFRESH_TOKEN => self.refresh(&form, &client).await,
+            GRANT_JWT_BEARER => self.redeem_id_jag(&form, &client).await,
             _ => Err(AuthorizationError::new(
                 OAuthErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code or refresh_token",
+                "grant_type must be authorization_code, refresh_token or the JWT-bearer grant",
             )),
         }
     }

@@ -63,6 +63,8 @@ class InvalidProxyPathException(d: ErrorDetails) : InvalidRequestException(d)
 class ProxyHostNotAllowedException(d: ErrorDetails) : InvalidRequestException(d)
 class ProxyNotEnabledException(d: ErrorDetails) : NotFoundException(d)
 class UpstreamTimeoutException(d: ErrorDetails) : UpstreamUnavailableException(d)
+// MCP authorization (issue 17).
+class ConnectionRequiredException(d: ErrorDetails) : NexusException(d)
 class StrategyException(d: ErrorDetails) : NexusException(d)
 open class TransportException(d: ErrorDetails) : NexusException(d)
 class NexusTimeoutException(d: ErrorDetails) : TransportException(d)
@@ -97,6 +99,7 @@ internal val EXCEPTION_CLASSES: Map<String, (ErrorDetails) -> NexusException> = 
     "ProxyHostNotAllowedError" to ::ProxyHostNotAllowedException,
     "ProxyNotEnabledError" to ::ProxyNotEnabledException,
     "UpstreamTimeoutError" to ::UpstreamTimeoutException,
+    "ConnectionRequiredError" to ::ConnectionRequiredException,
     "StrategyError" to ::StrategyException,
     "TransportError" to ::TransportException,
     "NexusTimeoutError" to ::NexusTimeoutException,

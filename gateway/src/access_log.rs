@@ -1,0 +1,270 @@
+//! The production access log: one JSON line per request, written by a thread of its own.
+//!
+//! Why not a `tracing` event per request (what `nexus dev` still does, for a person reading
+//! text): the JSON formatter builds each line in freshly allocated strings and writes it to
+//! stderr under a lock on the request's own thread, so a slow log pipe slows every request.
+//! Here a request only copies a fixed-size [`Record`] (no allocation: the route template and
+//! the request id are reference-counted, the workspace id is copied inline) into a bounded
+//! channel whose slots are allocated once. The writer thread formats the lines into one reused
+//! buffer and writes them in batches.
+//!
+//! **When the writer falls behind** (the channel is full, e.g. stderr is a pipe nobody reads),
+//! a request never waits: its line is dropped and counted in
+//! `nexus_gateway_access_log_dropped_total` (`/metrics`). Losing access lines under overload is
+//! the lesser harm than stalling the API; the counter tells operators it happened.
+//!
+//! The line has the shape of the `tracing` JSON lines the rest of the process writes (so one
+//! log pipeline reads both): `{"timestamp", "level", "target": "nexus_gateway::access",
+//! "fields": {"message", "request_id", "method", "route", "status", "latency_us", "workspace"}}`.
+//! Never a query string, a header, a key or a token: the route is axum's template.
+
+use axum::http::{HeaderValue, Method};
+use std::cell::Cell;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::SystemTime;
+
+/// Lines waiting for the writer before requests start dropping theirs (~200 bytes each).
+pub const DEFAULT_CAPACITY: usize = 8192;
+/// The writer flushes at least this often in bytes (and whenever the channel runs empty).
+const BATCH_BYTES: usize = 64 * 1024;
+/// Longest workspace id (`WorkspaceId`: 63 characters); longer values are not logged.
+const WORKSPACE_CAP: usize = 64;
+
+/// A handle to the writer thread. Cheap to clone; the thread ends when the last handle is
+/// dropped, after writing what is queued.
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: SyncSender<Record>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    dropped: AtomicU64,
+    written: AtomicU64,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request, as the writer thread needs it. Built without allocating.
+pub struct Record {
+    pub at: SystemTime,
+    pub method: Method,
+    /// The route template (`axum::extract::MatchedPath` is an `Arc<str>` inside), or `None`.
+    pub route: Option<axum::extract::MatchedPath>,
+    pub status: u16,
+    pub latency_us: u64,
+    pub request_id: Option<HeaderValue>,
+    pub workspace: Workspace,
+}
+
+/// A workspace id copied inline (ids are validated ASCII of at most 63 characters).
+#[derive(Clone, Copy)]
+pub struct Workspace {
+    len: u8,
+    bytes: [u8; WORKSPACE_CAP],
+}
+
+impl Workspace {
+    pub const NONE: Self = Self {
+        len: 0,
+        bytes: [0; WORKSPACE_CAP],
+    };
+
+    pub fn new(id: &str) -> Self {
+        let mut out = Self::NONE;
+        if id.len() <= WORKSPACE_CAP {
+            out.bytes[..id.len()].copy_from_slice(id.as_bytes());
+            out.len = id.len() as u8;
+        }
+        out
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+tokio::task_local! {
+    /// The workspace of the request running in this task, set once the caller is authenticated
+    /// (the [`crate::auth::Caller`] extractor), read by the logging middleware. A task-local
+    /// lives in the request's future: no allocation, no shared state.
+    static WORKSPACE: Cell<Workspace>;
+}
+
+/// Runs `future` (the rest of the request) with a slot for [`note_workspace`].
+pub async fn with_workspace_slot<F: std::future::Future>(future: F) -> (F::Output, Workspace) {
+    let slot = Cell::new(Workspace::NONE);
+    WORKSPACE
+        .scope(slot, async move {
+            let output = future.await;
+            (output, WORKSPACE.with(Cell::get))
+        })
+        .await
+}
+
+/// Records the authenticated workspace for the access line (no-op outside a request).
+pub fn note_workspace(id: &str) {
+    let _ = WORKSPACE.try_with(|slot| slot.set(Workspace::new(id)));
+}
+
+impl AccessLog {
+    /// A writer thread writing to stderr (the process's log stream).
+    pub fn stderr() -> std::io::Result<Self> {
+        Self::spawn(StderrSink, DEFAULT_CAPACITY)
+    }
+
+    /// A writer thread writing to `sink`, with room for `capacity` queued lines.
+    pub fn spawn<W: Write + Send + 'static>(sink: W, capacity: usize) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
+        std::thread::Builder::new()
+            .name("nexus-access-log".into())
+            .spawn(move || write_loop(rx, sink, &thread_counters))?;
+        Ok(Self { tx, counters })
+    }
+
+    /// Queues one line; never blocks. A full queue drops the line and counts it.
+    pub fn log(&self, record: Record) {
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Lines dropped because the writer was behind (or gone).
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Lines handed to the sink.
+    pub fn written(&self) -> u64 {
+        self.counters.written.load(Ordering::Relaxed)
+    }
+}
+
+/// Stderr, locked for each batch so a batch does not interleave with `tracing`'s own lines
+/// (which take the same process-wide lock).
+struct StderrSink;
+
+impl Write for StderrSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr().lock().write(bytes)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        std::io::stderr().lock().write_all(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().lock().flush()
+    }
+}
+
+fn write_loop<W: Write>(rx: Receiver<Record>, mut sink: W, counters: &Counters) {
+    let mut buf = Vec::with_capacity(BATCH_BYTES + 1024);
+    // Blocks until a line arrives; ends when every handle is gone and the queue is empty.
+    while let Ok(first) = rx.recv() {
+        let mut lines = 1;
+        format_line(&mut buf, &first);
+        drop(first);
+        while buf.len() < BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(record) => {
+                    format_line(&mut buf, &record);
+                    lines += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        // A failing sink (closed stderr) loses the batch; requests are not affected.
+        if sink.write_all(&buf).and_then(|()| sink.flush()).is_ok() {
+            counters.written.fetch_add(lines, Ordering::Relaxed);
+        }
+        buf.clear();
+    }
+}
+
+/// Appends one JSON line for `record` to `buf`.
+pub fn format_line(buf: &mut Vec<u8>, record: &Record) {
+    let at = chrono::DateTime::<chrono::Utc>::from(record.at);
+    let _ = write!(
+        buf,
+        "{{\"timestamp\":\"{}\",\"level\":\"INFO\",\"fields\":{{\"message\":\"request\",\"request_id\":",
+        at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+    );
+    let request_id = record
+        .request_id
+        .as_ref()
+        .map_or(&b""[..], HeaderValue::as_bytes);
+    json_string(buf, request_id);
+    buf.extend_from_slice(b",\"method\":");
+    json_string(buf, record.method.as_str().as_bytes());
+    buf.extend_from_slice(b",\"route\":");
+    let route = record
+        .route
+        .as_ref()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str);
+    json_string(buf, route.as_bytes());
+    let _ = write!(
+        buf,
+        ",\"status\":{},\"latency_us\":{}",
+        record.status, record.latency_us
+    );
+    if record.workspace.len > 0 {
+        buf.extend_from_slice(b",\"workspace\":");
+        json_string(buf, record.workspace.as_str().as_bytes());
+    }
+    buf.extend_from_slice(b"},\"target\":\"nexus_gateway::access\"}\n");
+}
+
+/// A JSON string literal. Every value logged here is validated ASCII already; escaping anyway
+/// keeps a line parseable whatever a future caller passes.
+fn json_string(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.push(b'"');
+    for &b in bytes {
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            0x20..=0x7e => buf.push(b),
+            // Control characters and non-ASCII bytes: \u00XX (a byte is never half a
+            // character here because only ASCII reaches this point in practice).
+            _ => {
+                let _ = write!(buf, "\\u{:04x}", b);
+            }
+        }
+    }
+    buf.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_json_needs() {
+        let mut buf = Vec::new();
+        json_string(&mut buf, b"a\"b\\c\n\xff");
+        let text = String::from_utf8(buf).unwrap();
+        let parsed: String = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, "a\"b\\c\n\u{ff}");
+    }
+
+    #[test]
+    fn an_overlong_workspace_is_left_out() {
+        assert_eq!(Workspace::new(&"w".repeat(65)).as_str(), "");
+        assert_eq!(Workspace::new("acme").as_str(), "acme");
+    }
+}
