@@ -163,3 +163,52 @@ async fn nothing_is_handed_out_when_its_audit_record_cannot_be_written() {
         );
     }
 }
+
+/// The gateway's batch of proxied-call records is answered as stored only once it is durable: a
+/// database that refuses the records makes the broker answer `upstream_unavailable` (the gateway
+/// keeps the batch and sends it again) instead of 200 with the records lost.
+#[tokio::test]
+async fn a_proxy_audit_batch_is_acknowledged_only_when_stored() {
+    for db in all_dbs().await {
+        let label = db.label;
+        let b = TestBroker::start(test_config(&db.url)).await;
+        b.create_workspace("w1").await;
+        let record = |k: usize| {
+            json!({
+                "request_id": format!("r{k}"), "workspace_id": "w1", "principal": "api_key:k1",
+                "provider": "crm", "method": "GET", "host": "api.crm.example",
+                "path_template": "/contacts/{id}", "status": 200, "outcome": "ok",
+                "latency_ms": 1, "duration_ms": 1, "bytes_in": 0, "bytes_out": 10,
+                "retried_401": false, "throttle_retries": 0,
+            })
+        };
+        let batch = json!({ "records": (0..40).map(record).collect::<Vec<_>>() });
+        let post = || {
+            TestBroker::send(
+                b.internal(Method::POST, "/internal/v1/audit/proxy")
+                    .json(&batch),
+            )
+        };
+
+        refuse_audit_writes(&db.url).await;
+        let (status, body) = post().await;
+        assert_withheld(label, "proxy audit batch", status, &body);
+        assert!(
+            recorded(&db.url, "proxy.request").await.is_empty(),
+            "{label}"
+        );
+
+        allow_audit_writes(&db.url).await;
+        let (status, body) = post().await;
+        assert_eq!(status, 200, "{label}: {body}");
+        assert_eq!(
+            recorded(&db.url, "proxy.request").await,
+            vec!["ok"; 40],
+            "{label}: every call of the batch is recorded"
+        );
+        let (status, verdict) =
+            TestBroker::send(b.admin(Method::GET, "/admin/v1/audit/verify")).await;
+        assert_eq!(status, 200, "{label}: {verdict}");
+        assert_eq!(verdict["ok"], true, "{label}: {verdict}");
+    }
+}

@@ -32,7 +32,14 @@ pub struct ClientOptions {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Largest answer a call that reads the whole body keeps in memory (`proxy_fetch`; default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]). A larger one is refused with `invalid_response`; stream
+    /// big bodies through the binding's own HTTP client (`proxy_prepare`) instead.
+    pub max_response_bytes: u64,
 }
+
+/// Default [`ClientOptions::max_response_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
 impl ClientOptions {
     /// Options with the defaults: 30 s timeout, [`RetryPolicy::default`], `nexus-sdk-rust/<v>`.
@@ -43,6 +50,7 @@ impl ClientOptions {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             user_agent: concat!("nexus-sdk-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -74,6 +82,7 @@ pub(crate) struct Inner {
     authorization: HeaderValue,
     retry: RetryPolicy,
     timeout: Duration,
+    max_response_bytes: u64,
     /// The active agent session, if any (see [`crate::session`]).
     session: crate::session::SessionSlot,
     user_agent: String,
@@ -138,6 +147,7 @@ impl NexusClient {
                 authorization,
                 retry: options.retry,
                 timeout: options.timeout,
+                max_response_bytes: options.max_response_bytes,
                 session: Default::default(),
                 user_agent: options.user_agent,
                 upstream: Default::default(),
@@ -169,6 +179,11 @@ impl NexusClient {
 
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
+    }
+
+    /// [`ClientOptions::max_response_bytes`].
+    pub fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     /// `GET /v1/resolve`: a fresh credential from the gateway (no local cache). Under an

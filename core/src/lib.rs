@@ -49,7 +49,7 @@ pub mod token;
 mod upstream;
 
 pub use cache::{CacheStats, TokenCache};
-pub use client::{ClientOptions, NexusClient, ResolveOptions};
+pub use client::{ClientOptions, DEFAULT_MAX_RESPONSE_BYTES, NexusClient, ResolveOptions};
 pub use error::{ApiError, ErrorKind, NexusError, Result};
 pub use fetch::{AuthenticatedClient, FetchRequest, FetchResponse, PreparedRequest};
 pub use nexus_protocol::{

@@ -209,7 +209,7 @@ impl NexusClient {
         let answer = builder.send().await.map_err(transport_error)?;
         let status = answer.status().as_u16();
         let headers = answer.headers().clone();
-        let body = answer.bytes().await.map_err(transport_error)?;
+        let body = read_capped(answer, self.max_response_bytes()).await?;
         if let ProxyAnswer::Gateway(err) = classify(status, &headers, &body) {
             return Err(err);
         }
@@ -219,6 +219,31 @@ impl NexusClient {
             body,
         })
     }
+}
+
+/// The whole body, refused past `limit` bytes: a declared `Content-Length` over it is refused
+/// before a byte is read, a streamed body as soon as it passes it (so memory stays bounded).
+async fn read_capped(mut answer: reqwest::Response, limit: u64) -> Result<bytes::Bytes> {
+    let status = answer.status().as_u16();
+    let too_large = || NexusError::InvalidResponse {
+        status,
+        detail: format!(
+            "the proxied answer is larger than this client's limit of {limit} bytes \
+             (max_response_bytes); stream large bodies instead"
+        ),
+        request_id: None,
+    };
+    if answer.content_length().is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = answer.chunk().await.map_err(transport_error)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 #[cfg(test)]

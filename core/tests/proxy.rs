@@ -163,3 +163,58 @@ async fn proxy_fetch_sends_the_nexus_credential_and_returns_upstream_answers_as_
             .is_err()
     );
 }
+
+/// `proxy_fetch` reads whole answers, so it keeps at most `max_response_bytes`: a declared
+/// `Content-Length` over it and a chunked body that grows past it are both refused with
+/// `invalid_response`; an answer within it comes back whole.
+#[tokio::test]
+async fn proxy_fetch_refuses_an_answer_over_the_clients_limit() {
+    const LIMIT: usize = 64 * 1024;
+    let app = Router::new()
+        .route(
+            "/v1/proxy/acme/crm/declared",
+            any(|| async { vec![b'x'; LIMIT + 1] }),
+        )
+        .route(
+            "/v1/proxy/acme/crm/streamed",
+            any(|| async {
+                // Sixteen 8 KiB chunks, no Content-Length: only counting finds the size.
+                let chunks =
+                    (0..16).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 8192])));
+                axum::body::Body::from_stream(futures::stream::iter(chunks))
+            }),
+        )
+        .route(
+            "/v1/proxy/acme/crm/fits",
+            any(|| async { vec![b'z'; LIMIT] }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut options = ClientOptions::new(url, "nx_key");
+    options.max_response_bytes = LIMIT as u64;
+    let client = NexusClient::new(options).unwrap();
+    let get = |path: &str| FetchRequest {
+        method: "GET".into(),
+        url: path.into(),
+        headers: vec![],
+        body: None,
+    };
+    for path in ["/declared", "/streamed"] {
+        let err = client
+            .proxy_fetch("acme", "crm", get(path), None)
+            .await
+            .expect_err(path);
+        assert_eq!(err.code(), "invalid_response", "{path}: {err}");
+        assert!(err.to_string().contains("max_response_bytes"), "{err}");
+    }
+    let fits = client
+        .proxy_fetch("acme", "crm", get("/fits"), None)
+        .await
+        .unwrap();
+    assert_eq!(fits.body.len(), LIMIT);
+    assert_eq!(
+        nexus_sdk::DEFAULT_MAX_RESPONSE_BYTES,
+        ClientOptions::new("http://n", "k").max_response_bytes
+    );
+}

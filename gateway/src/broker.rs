@@ -124,9 +124,12 @@ impl BrokerClient {
         &self,
         records: &[nexus_protocol::proxy::ProxyAuditRecord],
     ) -> Result<(), ApiError> {
-        let body = nexus_protocol::proxy::ProxyAuditBatch {
-            records: records.to_vec(),
-        };
+        /// The wire form of `ProxyAuditBatch`, borrowing the records (no copy of the batch).
+        #[derive(serde::Serialize)]
+        struct Batch<'a> {
+            records: &'a [nexus_protocol::proxy::ProxyAuditRecord],
+        }
+        let body = Batch { records };
         let http = self
             .http
             .post(self.url(nexus_protocol::proxy::AUDIT_BATCH_PATH))

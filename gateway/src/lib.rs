@@ -111,7 +111,10 @@ impl Gateway {
             Bytes::from(serde_json::to_vec(&openapi::document()).map_err(GatewayError::OpenApi)?);
         let feed = Arc::new(revocation_feed::FeedStatus::default());
         let proxy_client = proxy::upstream_client(&config.proxy)?;
-        let proxy_audit = Arc::new(proxy::audit::ProxyAudit::new(broker.clone()));
+        let proxy_audit = Arc::new(proxy::audit::ProxyAudit::new(
+            broker.clone(),
+            metrics.clone(),
+        ));
         let proxy_retry_waiters = tokio::sync::Semaphore::new(
             config
                 .proxy

@@ -34,6 +34,32 @@ pub struct Metrics {
     key_cache_hits: AtomicU64,
     key_cache_misses: AtomicU64,
     broker_errors: [AtomicU64; BrokerErrorKind::ALL.len()],
+    proxy_retries: [AtomicU64; ProxyRetry::ALL.len()],
+    /// Proxied calls that found the audit queue full and waited for a slot.
+    proxy_audit_waits: AtomicU64,
+    /// Proxied calls refused (503) because no audit slot freed up within the wait.
+    proxy_audit_refusals: AtomicU64,
+}
+
+/// Why the proxy sent a call to the upstream again, as the `reason` label of
+/// `nexus_gateway_proxy_retries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyRetry {
+    /// The upstream refused the credential (401): one forced refresh, then the call again.
+    Unauthorized,
+    /// The upstream answered 429/503 with a short `Retry-After` (`proxy.retry_on_throttle`).
+    Throttled,
+}
+
+impl ProxyRetry {
+    const ALL: [Self; 2] = [Self::Unauthorized, Self::Throttled];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Throttled => "throttled",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -115,6 +141,22 @@ impl Metrics {
         self.broker_errors[index].fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn proxy_retry(&self, reason: ProxyRetry) {
+        let index = ProxyRetry::ALL
+            .iter()
+            .position(|&r| r == reason)
+            .unwrap_or(0);
+        self.proxy_retries[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A proxied call found the audit queue full: it waited, and got a slot or (`refused`) not.
+    pub fn proxy_audit_full(&self, refused: bool) {
+        self.proxy_audit_waits.fetch_add(1, Ordering::Relaxed);
+        if refused {
+            self.proxy_audit_refusals.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The whole registry in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
@@ -142,6 +184,34 @@ impl Metrics {
                 kind.label(),
                 counter.load(Ordering::Relaxed)
             );
+        }
+        out.push_str(
+            "# HELP nexus_gateway_proxy_retries_total Proxied calls sent to the upstream again.\n",
+        );
+        out.push_str("# TYPE nexus_gateway_proxy_retries_total counter\n");
+        for (reason, counter) in ProxyRetry::ALL.iter().zip(&self.proxy_retries) {
+            let _ = writeln!(
+                out,
+                "nexus_gateway_proxy_retries_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        for (name, help, counter) in [
+            (
+                "nexus_gateway_proxy_audit_queue_full_total",
+                "Proxied calls that found the audit queue full and waited for a slot.",
+                &self.proxy_audit_waits,
+            ),
+            (
+                "nexus_gateway_proxy_audit_refused_total",
+                "Proxied calls refused (503) because the audit queue stayed full.",
+                &self.proxy_audit_refusals,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
         }
         out
     }
@@ -233,6 +303,9 @@ mod tests {
         metrics.observe_request("/v1/resolve", 401, Duration::from_millis(2));
         metrics.token_cache(true);
         metrics.broker_error(BrokerErrorKind::Unreachable);
+        metrics.proxy_retry(ProxyRetry::Throttled);
+        metrics.proxy_retry(ProxyRetry::Throttled);
+        metrics.proxy_audit_full(true);
         let text = metrics.render();
         assert!(
             text.contains("nexus_gateway_requests_total{route=\"/v1/resolve\",status=\"200\"} 2\n")
@@ -245,6 +318,9 @@ mod tests {
         assert!(text.contains("_bucket{route=\"/v1/resolve\",le=\"+Inf\"} 3\n"));
         assert!(text.contains("nexus_gateway_token_cache_hits_total 1\n"));
         assert!(text.contains("nexus_gateway_broker_errors_total{kind=\"unreachable\"} 1\n"));
+        assert!(text.contains("nexus_gateway_proxy_retries_total{reason=\"throttled\"} 2\n"));
+        assert!(text.contains("nexus_gateway_proxy_retries_total{reason=\"unauthorized\"} 0\n"));
+        assert!(text.contains("nexus_gateway_proxy_audit_refused_total 1\n"));
     }
 
     #[test]

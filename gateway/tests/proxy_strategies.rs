@@ -251,6 +251,20 @@ async fn an_upstream_401_refreshes_once_and_retries_only_a_replayable_body() {
         .unwrap();
     assert_eq!(next.status(), 200);
     assert_eq!(refreshes(), 3, "the replaced token is cached");
+    // One call was sent again (the streamed one could not be): the metric says so.
+    let metrics = p
+        .http
+        .get(p.stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nexus_gateway_proxy_retries_total{reason=\"unauthorized\"} 1\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -225,3 +225,45 @@ async fn a_caller_that_goes_away_ends_the_wait_and_frees_its_permit() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The route's deadline counts the throttle waits: with short gateway timeouts (upstream 500 ms,
+/// broker 2 s, which made a 3 s deadline before) a 4 s `Retry-After` the provider allows is
+/// waited out and the retry's answer arrives, instead of a 504 in the middle of the wait. The
+/// retry is counted in the gateway's metrics.
+#[tokio::test]
+async fn the_route_deadline_includes_the_throttle_wait() {
+    let p = ProxyStack::start_with(|c| {
+        c.proxy.max_timeout = Duration::from_millis(500);
+        c.broker_timeout = Duration::from_secs(2);
+    })
+    .await;
+    p.header_provider(json!({"retry_on_throttle": {"max_attempts": 1, "max_delay": "4s"}}))
+        .await;
+    p.upstream
+        .script([Reply::with(429, &[("Retry-After", "4")], b"slow down")]);
+    let response = p
+        .request(reqwest::Method::GET, "up", "/items")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers().get("nexus-error").is_none(),
+        "the gateway cut the call: {:?}",
+        response.headers().get("nexus-error")
+    );
+    assert_eq!(response.status(), 200, "the retry's answer");
+    assert_eq!(p.upstream.count(), 2);
+    let metrics = p
+        .http
+        .get(p.stack.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nexus_gateway_proxy_retries_total{reason=\"throttled\"} 1\n"),
+        "{metrics}"
+    );
+}

@@ -32,8 +32,20 @@ load() { # url [header]
   if [ $# -gt 1 ]; then wrk -t2 -c"$CONNECTIONS" -d"$DURATION"s --latency -H "$2" "$1" 2>&1
   else wrk -t2 -c"$CONNECTIONS" -d"$DURATION"s --latency "$1" 2>&1; fi
 }
-summary() { # wrk output → "req/s p50 p99 non2xx"
-  awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF} END {print rps, p50, p99, (bad == "" ? 0 : bad)}'
+summary() { # wrk output → "req/s p50_ms p99_ms non2xx requests" (latencies converted to ms)
+  awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+       /Requests\/sec/ {rps=$2} /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)} /Non-2xx/ {bad=$NF}
+       / requests in / {n=$1}
+       END {printf "%s %.3f %.3f %s %s\n", rps, p50, p99, (bad == "" ? 0 : bad), n}'
+}
+metric() { # name (a gateway counter without labels) → its value
+  curl -fsS "http://127.0.0.1:$PORT/metrics" | awk -v n="$1" '$1 == n {print $2}'
+}
+proxied_answers() { # every answer the gateway gave on the proxy route, whatever the status
+  curl -fsS "http://127.0.0.1:$PORT/metrics" | awk '/^nexus_gateway_requests_total\{route="\/v1\/proxy\// {s += $2} END {print s + 0}'
+}
+stored_records() { # proxy.request records in the broker's audit trail
+  python3 -c 'import sqlite3,sys; c=sqlite3.connect("file:"+sys.argv[1]+"?mode=ro", uri=True, timeout=30); print(c.execute("select count(*) from audit_events where action = ?", ("proxy.request",)).fetchone()[0])' "$WORK/dev/nexus.db"
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -74,13 +86,38 @@ curl -fsS -H "$AUTH" "$PROXIED" >/dev/null   # warm: the proxy's token cache and
 echo "upstream: $UPSTREAM (testkit echo); gateway pid $GW_PID; $CONNECTIONS connections, ${DURATION}s per run"
 echo "gateway RSS idle (warm): $(rss_kib "$GW_PID") KiB"
 
+printf 'round direct_rps proxied_rps ratio direct_p50_ms proxied_p50_ms added_p50_ms direct_p99_ms proxied_p99_ms proxied_non2xx rss_first_kib rss_last_kib\n' >"$WORK/rounds"
 for round in $(seq "$ROUNDS"); do
-  echo "round $round direct  (req/s p50 p99 non2xx): $(load "$DIRECT" | summary)"
+  read -r d_rps d_p50 d_p99 d_bad _ <<<"$(load "$DIRECT" | summary)"
+  echo "round $round direct  (req/s p50_ms p99_ms non2xx): $d_rps $d_p50 $d_p99 $d_bad"
   : >"$WORK/rss"
   ( while kill -0 "$GW_PID" 2>/dev/null; do rss_kib "$GW_PID" >>"$WORK/rss"; sleep 1; done ) &
   SAMPLER=$!
-  echo "round $round proxied (req/s p50 p99 non2xx): $(load "$PROXIED" "$AUTH" | summary)"
+  read -r p_rps p_p50 p_p99 p_bad _ <<<"$(load "$PROXIED" "$AUTH" | summary)"
+  echo "round $round proxied (req/s p50_ms p99_ms non2xx): $p_rps $p_p50 $p_p99 $p_bad"
   kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
-  echo "round $round gateway RSS KiB during the proxied run (first min max last): $(awk 'NR==1{f=$1; mn=$1; mx=$1} {if($1<mn)mn=$1; if($1>mx)mx=$1; l=$1} END {print f, mn, mx, l}' "$WORK/rss")"
+  read -r rss_first rss_min rss_max rss_last <<<"$(awk 'NR==1{f=$1; mn=$1; mx=$1} {if($1<mn)mn=$1; if($1>mx)mx=$1; l=$1} END {print f, mn, mx, l}' "$WORK/rss")"
+  echo "round $round gateway RSS KiB during the proxied run (first min max last): $rss_first $rss_min $rss_max $rss_last"
+  awk -v r="$round" -v dr="$d_rps" -v pr="$p_rps" -v dp="$d_p50" -v pp="$p_p50" -v d9="$d_p99" -v p9="$p_p99" -v bad="$p_bad" -v f="$rss_first" -v l="$rss_last" \
+    'BEGIN {printf "%s %s %s %.3f %s %s %.3f %s %s %s %s %s\n", r, dr, pr, pr / dr, dp, pp, pp - dp, d9, p9, bad, f, l}' >>"$WORK/rounds"
 done
 echo "gateway RSS after the runs: $(rss_kib "$GW_PID") KiB"
+
+# Every proxied call is recorded: wait (up to 30 s) for the gateway's batches to reach the
+# broker, then compare the records stored with the answers the gateway counted.
+answered="$(proxied_answers)"
+for _ in $(seq 300); do [ "$(stored_records)" -ge "$answered" ] && break; sleep 0.1; done
+echo "proxied answers (gateway metrics, warm-up included): $answered; proxy.request records stored: $(stored_records)"
+echo "calls that found the audit queue full: $(metric nexus_gateway_proxy_audit_queue_full_total); refused with 503 for it: $(metric nexus_gateway_proxy_audit_refused_total)"
+
+echo
+echo "## per round (ratio goal >= 0.5; added p50 goal < 0.3 ms; RSS goal: flat, last - first < 5 MiB)"
+column -t "$WORK/rounds"
+awk 'NR > 1 {ratio[NR-1] = $4; added[NR-1] = $7; growth[NR-1] = ($12 - $11) / 1024; n = NR - 1}
+     function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }; return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+     END {
+       r = median(ratio, n); a = median(added, n); g = median(growth, n)
+       printf "median ratio proxied/direct: %.3f (goal >= 0.5: %s)\n", r, (r >= 0.5 ? "met" : "missed")
+       printf "median added p50: %.3f ms (goal < 0.3 ms: %s)\n", a, (a < 0.3 ? "met" : "missed")
+       printf "median gateway RSS growth during a proxied run: %.1f MiB (goal < 5 MiB: %s)\n", g, (g < 5 ? "met" : "missed")
+     }' "$WORK/rounds"

@@ -130,3 +130,55 @@ async fn an_append_returns_only_after_its_record_is_committed() {
         }
     }
 }
+
+/// A batch (a gateway's proxied calls) goes through the same chain queues: every record once,
+/// each chain in the batch's order and verifiable, the call returning only once all of it is
+/// committed.
+#[tokio::test]
+async fn a_batch_is_committed_whole_in_order_on_each_chain() {
+    for db in all_dbs().await {
+        let store = store_for(&db).await;
+        let targets: Vec<String> = (0..600).map(|k| format!("b{k}")).collect();
+        let events: Vec<AuditEvent<'_>> = targets
+            .iter()
+            .enumerate()
+            .map(|(k, target)| AuditEvent {
+                workspace_id: Some(if k % 3 == 0 { "w-x" } else { "w-y" }),
+                action: "proxy.request",
+                target: Some(target),
+                principal: "api_key:k1",
+                outcome: "ok",
+                request_id: None,
+                detail: Some("{}"),
+            })
+            .collect();
+        store
+            .audit_all_required(&events)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", db.label));
+
+        let records = store
+            .query_audit(&AuditQuery {
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(records.len(), targets.len(), "{}", db.label);
+        for ws in ["w-x", "w-y"] {
+            let verdict = store.verify_audit_chain(Some(ws)).await.unwrap();
+            assert!(verdict.ok, "{}: {ws}: {verdict:?}", db.label);
+            // Newest first: reversed, the chain's records are in the batch's order.
+            let mut order: Vec<usize> = records
+                .iter()
+                .filter(|r| r.workspace_id.as_deref() == Some(ws))
+                .map(|r| r.target.as_deref().unwrap()[1..].parse().unwrap())
+                .collect();
+            order.reverse();
+            let expected: Vec<usize> = (0..targets.len())
+                .filter(|k| (k % 3 == 0) == (ws == "w-x"))
+                .collect();
+            assert_eq!(order, expected, "{}: {ws}", db.label);
+        }
+    }
+}

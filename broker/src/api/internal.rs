@@ -169,7 +169,7 @@ async fn proxy_audit(
             format!("at most {MAX_AUDIT_BATCH} records per batch"),
         ));
     }
-    s.vault.audit().proxy_calls(&batch.records).await;
+    s.vault.audit().proxy_calls(&batch.records).await?;
     Ok(Json(serde_json::json!({ "stored": batch.records.len() })))
 }
 

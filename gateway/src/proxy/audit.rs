@@ -13,17 +13,18 @@ use super::path::NormalPath;
 use super::tokens::TokenRequest;
 use crate::broker::BrokerClient;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use axum::http::Method;
 use nexus_protocol::internal::Principal;
 use nexus_protocol::proxy::{MAX_AUDIT_BATCH, ProxyAuditRecord};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 const QUEUE: usize = 10_000;
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// How long a call waits for a free audit slot before it is refused.
-const RESERVE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const RESERVE_WAIT: Duration = Duration::from_secs(2);
 const MAX_TEMPLATE: usize = 256;
 
 /// How a call ended, for the record.
@@ -164,19 +165,26 @@ fn looks_like_id(seg: &str) -> bool {
 /// first record (inside the server's runtime).
 pub struct ProxyAudit {
     broker: BrokerClient,
+    metrics: Arc<Metrics>,
     capacity: usize,
     reserve_wait: Duration,
     queue: OnceLock<mpsc::Sender<ProxyAuditRecord>>,
 }
 
 impl ProxyAudit {
-    pub fn new(broker: BrokerClient) -> Self {
-        Self::with_capacity(broker, QUEUE, RESERVE_WAIT)
+    pub fn new(broker: BrokerClient, metrics: Arc<Metrics>) -> Self {
+        Self::with_capacity(broker, metrics, QUEUE, RESERVE_WAIT)
     }
 
-    fn with_capacity(broker: BrokerClient, capacity: usize, reserve_wait: Duration) -> Self {
+    fn with_capacity(
+        broker: BrokerClient,
+        metrics: Arc<Metrics>,
+        capacity: usize,
+        reserve_wait: Duration,
+    ) -> Self {
         Self {
             broker,
+            metrics,
             capacity,
             reserve_wait,
             queue: OnceLock::new(),
@@ -199,18 +207,29 @@ impl ProxyAudit {
     /// version spawned a task per record once the queue was full, and a sustained load grew the
     /// gateway by ~120 MiB per 100k calls.
     pub async fn reserve(&self) -> Result<AuditSlot, ApiError> {
-        let queue = self.queue().clone();
-        match tokio::time::timeout(self.reserve_wait, queue.reserve_owned()).await {
+        let queue = self.queue();
+        // The common case: a free slot, taken at once (no timer is armed).
+        let full = match queue.clone().try_reserve_owned() {
+            Ok(permit) => return Ok(AuditSlot(permit)),
+            Err(mpsc::error::TrySendError::Full(queue)) => queue,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(queue_full()),
+        };
+        let reserved = tokio::time::timeout(self.reserve_wait, full.reserve_owned()).await;
+        let refused = !matches!(reserved, Ok(Ok(_)));
+        self.metrics.proxy_audit_full(refused);
+        match reserved {
             Ok(Ok(permit)) => Ok(AuditSlot(permit)),
             // Elapsed, or the flushing task is gone (the runtime is shutting down).
-            Ok(Err(_)) | Err(_) => {
-                let mut err =
-                    ApiError::unavailable("the gateway's proxy audit queue is full; retry shortly");
-                err.body.retry_after = Some(1);
-                Err(err)
-            }
+            Ok(Err(_)) | Err(_) => Err(queue_full()),
         }
     }
+}
+
+/// The retryable refusal of a call that found no audit slot.
+fn queue_full() -> ApiError {
+    let mut err = ApiError::unavailable("the gateway's proxy audit queue is full; retry shortly");
+    err.body.retry_after = Some(1);
+    err
 }
 
 /// A reserved place in the audit queue: recording never waits and never allocates a task.
@@ -272,7 +291,13 @@ mod tests {
     /// asserted).
     #[tokio::test]
     async fn a_full_queue_makes_calls_wait_then_refuses() {
-        let audit = ProxyAudit::with_capacity(unreachable_broker(), 2, Duration::from_millis(50));
+        let metrics = Arc::new(Metrics::default());
+        let audit = ProxyAudit::with_capacity(
+            unreachable_broker(),
+            metrics.clone(),
+            2,
+            Duration::from_millis(50),
+        );
         let first = audit.reserve().await.expect("slot 1");
         let _second = audit.reserve().await.expect("slot 2");
         let Err(refused) = audit.reserve().await else {
@@ -280,6 +305,11 @@ mod tests {
         };
         assert_eq!(refused.status.as_u16(), 503);
         assert_eq!(refused.body.retry_after, Some(1));
+        let counted = metrics.render();
+        assert!(
+            counted.contains("nexus_gateway_proxy_audit_refused_total 1\n"),
+            "{counted}"
+        );
 
         let waiting = audit.reserve();
         tokio::pin!(waiting);
@@ -292,6 +322,12 @@ mod tests {
             waiting.await.is_ok(),
             "the freed slot goes to the waiting call"
         );
+        let counted = metrics.render();
+        assert!(
+            counted.contains("nexus_gateway_proxy_audit_queue_full_total 2\n"),
+            "both calls that found the queue full are counted: {counted}"
+        );
+        assert!(counted.contains("nexus_gateway_proxy_audit_refused_total 1\n"));
     }
 
     #[test]

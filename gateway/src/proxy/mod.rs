@@ -73,14 +73,14 @@ pub struct CallLimits {
 
 impl ProxyLimits {
     pub fn for_provider(&self, config: Option<&ProxyConfig>) -> CallLimits {
+        // Read field by field: the settings (with their rules) are not copied per call.
+        let own = |field: fn(&ProxyConfig) -> Option<u64>| config.and_then(field);
         let pick = |own: Option<u64>, cap: u64| own.map_or(cap, |v| v.min(cap));
-        let config = config.cloned().unwrap_or_default();
         CallLimits {
-            max_body: pick(config.max_body, self.max_body),
-            max_buffered_body: pick(config.max_buffered_body, self.max_buffered_body),
-            replay_buffer: pick(config.replay_buffer, self.replay_buffer),
-            timeout: config
-                .timeout_ms
+            max_body: pick(own(|c| c.max_body), self.max_body),
+            max_buffered_body: pick(own(|c| c.max_buffered_body), self.max_buffered_body),
+            replay_buffer: pick(own(|c| c.replay_buffer), self.replay_buffer),
+            timeout: own(|c| c.timeout_ms)
                 .map_or(self.default_timeout, Duration::from_millis)
                 .min(self.max_timeout),
         }

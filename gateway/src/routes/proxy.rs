@@ -5,6 +5,7 @@
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::error::{ApiError, PendingError};
+use crate::metrics::ProxyRetry;
 use crate::middleware::RequestId;
 use crate::proxy::audit::{CallFacts, Outcome};
 use crate::proxy::body::{MeteredResponse, RequestMeter, limited_request};
@@ -87,9 +88,12 @@ pub async fn proxy(
     };
     let tokens = &gateway.inner.tokens;
     let mut token = tokens.proxy_token(&token_request).await?;
-    let config = token.proxy_config().cloned();
-    let base_url = match token.api_base_url() {
-        Some(url) if ProxyConfig::is_enabled(config.as_ref(), Some(url)) => url.to_owned(),
+    // The settings and strategy of the first token hold for the whole call (a refreshed token
+    // after a 401 carries the same provider's); borrowed from it, not copied per call.
+    let first = token.clone();
+    let config = first.proxy_config();
+    let base_url = match first.api_base_url() {
+        Some(url) if ProxyConfig::is_enabled(config, Some(url)) => url,
         _ => {
             return Err(ApiError::new(
                 ErrorCode::ProxyNotEnabled,
@@ -97,7 +101,7 @@ pub async fn proxy(
             ));
         }
     };
-    let allow_encoded_slash = config.as_ref().is_some_and(|c| c.allow_encoded_slash);
+    let allow_encoded_slash = config.is_some_and(|c| c.allow_encoded_slash);
     let path = normalise(tail, allow_encoded_slash).map_err(path_error)?;
     let wanted_host = match parts.headers.get(PROXY_HOST_HEADER) {
         None => None,
@@ -108,8 +112,8 @@ pub async fn proxy(
             )
         })?),
     };
-    let target = Target::choose(&base_url, config.as_ref(), wanted_host)?;
-    let limits = limits_cap.for_provider(config.as_ref());
+    let target = Target::choose(base_url, config, wanted_host)?;
+    let limits = limits_cap.for_provider(config);
     if declared.is_some_and(|len| len > limits.max_body) {
         return Err(too_large(limits.max_body));
     }
@@ -118,11 +122,11 @@ pub async fn proxy(
         None => format!("{}{}", target.origin, path.under(&target.base_path)),
     };
     let forwarded = headers::request_headers(&parts.headers);
-    let strategy = token.strategy().map_err(strategy_error)?.clone();
+    let strategy = first.strategy().map_err(strategy_error)?;
     let meter = Arc::new(RequestMeter::default());
     let mut out_body = plan_body(
         body,
-        &strategy,
+        strategy,
         &forwarded,
         &parts.headers,
         declared,
@@ -154,10 +158,11 @@ pub async fn proxy(
             .await?;
         if let OutBody::Whole(_) = out_body {
             facts.retried_401 = true;
+            gateway.inner.metrics.proxy_retry(ProxyRetry::Unauthorized);
             response = call.send(&mut out_body, &token).await;
         }
     }
-    if let Some(policy) = config.as_ref().and_then(|c| c.retry_on_throttle.as_ref()) {
+    if let Some(policy) = config.and_then(|c| c.retry_on_throttle.as_ref()) {
         // A throttled answer is waited out only with a replayable body, a short Retry-After and
         // a free waiter permit; otherwise it is the caller's answer. The wait is part of this
         // handler's future: a caller that goes away (or the route's deadline) cancels it.
@@ -180,6 +185,7 @@ pub async fn proxy(
             drop(response);
             tokio::time::sleep(wait).await;
             facts.throttle_retries += 1;
+            gateway.inner.metrics.proxy_retry(ProxyRetry::Throttled);
             response = call.send(&mut out_body, &token).await;
         }
     }
@@ -425,14 +431,32 @@ pub async fn mark_gateway_errors(request: Request, next: Next) -> Response {
     response
 }
 
-/// The proxy's whole-request deadline: the gateway's broker and upstream timeouts, so a slow
-/// caller body cannot hold the handler forever. Bounds the time to response headers only.
+/// The proxy's whole-request deadline (to response headers; the body streams after it): a
+/// backstop for anything without a bound of its own, never shorter than what the call's parts
+/// may take by their own bounds, so it cannot cut a call those allowed. See [`route_deadline`].
 pub async fn deadline(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
-    let config = &gateway.inner.config;
-    let cap = config.proxy.max_timeout * 2 + config.broker_timeout;
+    let cap = route_deadline(&gateway.inner.config);
     match tokio::time::timeout(cap, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(ErrorCode::UpstreamTimeout, "the proxied call took too long")
             .into_response(),
     }
+}
+
+/// The sum of the bounds of one proxied call before its response headers: two broker calls
+/// (the token, and the forced refresh after a 401), the wait for an audit slot, every send to
+/// the upstream (the first, the 401 retry and up to [`MAX_THROTTLE_ATTEMPTS`] throttle
+/// retries, each within `proxy.max_timeout`), and the throttle waits between them (each at
+/// most [`MAX_THROTTLE_DELAY_MS`]). The provider's own settings are not known to the layer
+/// (they come with the token), so the gateway-wide caps are used: a provider's lower ones end
+/// the call earlier through the handler's own timers.
+pub fn route_deadline(config: &crate::GatewayConfig) -> std::time::Duration {
+    use nexus_protocol::proxy::{MAX_THROTTLE_ATTEMPTS, MAX_THROTTLE_DELAY_MS};
+    let retries = u32::try_from(MAX_THROTTLE_ATTEMPTS).unwrap_or(0);
+    let waits = std::time::Duration::from_millis(u64::try_from(MAX_THROTTLE_DELAY_MS).unwrap_or(0))
+        * retries;
+    config.broker_timeout * 2
+        + crate::proxy::audit::RESERVE_WAIT
+        + config.proxy.max_timeout * (2 + retries)
+        + waits
 }

@@ -102,35 +102,26 @@ impl AuditService {
 
     /// Record the gateway's proxied calls (proxy mode), one `proxy.request` event each, target
     /// the provider. The detail holds method, host, path template, status, sizes and times;
-    /// the gateway never sends headers, bodies, the query or a credential.
-    pub async fn proxy_calls(&self, records: &[ProxyAuditRecord]) {
-        for r in records {
-            let detail = serde_json::json!({
-                "method": r.method,
-                "host": r.host,
-                "path": r.path_template,
-                "status": r.status,
-                "error_code": r.error_code,
-                "latency_ms": r.latency_ms,
-                "duration_ms": r.duration_ms,
-                "bytes_in": r.bytes_in,
-                "bytes_out": r.bytes_out,
-                "retried_401": r.retried_401,
-                "throttle_retries": r.throttle_retries,
+    /// the gateway never sends headers, bodies, the query or a credential. The batch is queued
+    /// on the chains at once (a few transactions, not one commit per call) and this returns
+    /// once all of it is durable, or an error (`upstream_unavailable`) so the gateway keeps the
+    /// batch and sends it again: a proxied call's record is never dropped silently.
+    pub async fn proxy_calls(&self, records: &[ProxyAuditRecord]) -> Result<(), VaultError> {
+        let details: Vec<String> = records.iter().map(proxy_detail).collect();
+        let events: Vec<AuditEvent<'_>> = records
+            .iter()
+            .zip(&details)
+            .map(|(r, detail)| AuditEvent {
+                workspace_id: Some(&r.workspace_id),
+                action: "proxy.request",
+                target: Some(&r.provider),
+                principal: &r.principal,
+                outcome: &r.outcome,
+                request_id: r.request_id.as_deref(),
+                detail: Some(detail),
             })
-            .to_string();
-            self.store
-                .audit(AuditEvent {
-                    workspace_id: Some(&r.workspace_id),
-                    action: "proxy.request",
-                    target: Some(&r.provider),
-                    principal: &r.principal,
-                    outcome: &r.outcome,
-                    request_id: r.request_id.as_deref(),
-                    detail: Some(&detail),
-                })
-                .await;
-        }
+            .collect();
+        Ok(self.store.audit_all_required(&events).await?)
     }
 
     pub async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, VaultError> {
@@ -188,4 +179,22 @@ fn check_chain_heads(chains: &[nexus_protocol::audit::ChainHead]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The `detail` of one `proxy.request` record (JSON; what the gateway measured, no secret).
+fn proxy_detail(r: &ProxyAuditRecord) -> String {
+    serde_json::json!({
+        "method": r.method,
+        "host": r.host,
+        "path": r.path_template,
+        "status": r.status,
+        "error_code": r.error_code,
+        "latency_ms": r.latency_ms,
+        "duration_ms": r.duration_ms,
+        "bytes_in": r.bytes_in,
+        "bytes_out": r.bytes_out,
+        "retried_401": r.retried_401,
+        "throttle_retries": r.throttle_retries,
+    })
+    .to_string()
 }

@@ -42,6 +42,13 @@ impl Store {
         self.append_audit(&e, &AuditIdentity::default()).await
     }
 
+    /// [`Store::audit_required`] for many records at once (committed together per chain, see
+    /// [`Store::append_audit_all`]): returns once all are durable, or the failure.
+    pub async fn audit_all_required(&self, events: &[AuditEvent<'_>]) -> Result<(), StoreError> {
+        self.append_audit_all(events, &AuditIdentity::default())
+            .await
+    }
+
     /// [`Store::audit_required`] with the agent, session and acting-for user it concerns.
     pub async fn audit_as_required(
         &self,

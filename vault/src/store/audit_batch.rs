@@ -121,27 +121,53 @@ impl Store {
         e: &AuditEvent<'_>,
         identity: &AuditIdentity<'_>,
     ) -> Result<(), StoreError> {
-        let chain = chain_of(e.workspace_id);
-        let (done, written) = oneshot::channel();
-        let start_writer = {
+        self.append_audit_all(std::slice::from_ref(e), identity)
+            .await
+    }
+
+    /// Append many records (a gateway's batch of proxied calls) through the same chain queues:
+    /// all are queued under one lock, in order, so each chain's writer takes them into as few
+    /// transactions as [`MAX_BATCH`] allows instead of one commit per record. Returns once every
+    /// record is committed, or the first failure (records of other transactions may be stored:
+    /// a caller that sends the batch again stores those twice, never none).
+    pub(crate) async fn append_audit_all(
+        &self,
+        events: &[AuditEvent<'_>],
+        identity: &AuditIdentity<'_>,
+    ) -> Result<(), StoreError> {
+        let mut pending = Vec::with_capacity(events.len());
+        let mut start = Vec::new();
+        {
             let mut chains = self.audit_writer.chains.lock();
-            let queue = chains.entry(chain.clone()).or_default();
-            queue.waiting.push(Queued {
-                record: OwnedRecord::new(e, identity),
-                done,
-            });
-            !std::mem::replace(&mut queue.writing, true)
-        };
-        if start_writer {
+            for e in events {
+                let chain = chain_of(e.workspace_id);
+                let (done, written) = oneshot::channel();
+                pending.push(written);
+                let queue = chains.entry(chain.clone()).or_default();
+                queue.waiting.push(Queued {
+                    record: OwnedRecord::new(e, identity),
+                    done,
+                });
+                if !std::mem::replace(&mut queue.writing, true) {
+                    start.push(chain);
+                }
+            }
+        }
+        for chain in start {
             tokio::spawn(self.clone().drain_chain(chain));
         }
-        match written.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(why)) => Err(StoreError::AuditNotWritten(why)),
-            Err(_) => Err(StoreError::AuditNotWritten(
-                "the audit writer stopped".into(),
-            )),
+        for written in pending {
+            match written.await {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => return Err(StoreError::AuditNotWritten(why)),
+                Err(_) => {
+                    return Err(StoreError::AuditNotWritten(
+                        "the audit writer stopped".into(),
+                    ));
+                }
+            }
         }
+        Ok(())
     }
 
     /// The writer task of one chain: write what is queued, batch after batch, until the queue
