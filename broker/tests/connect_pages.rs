@@ -213,6 +213,7 @@ async fn console_keyset_walk_returns_each_connection_once_despite_concurrent_ins
                     scopes: &[],
                     tokens: None,
                     credentials: None,
+                    bound_to_mcp_user: false,
                 })
                 .await
                 .unwrap()

@@ -284,6 +284,7 @@ impl ConnectionService {
                     scopes: &p.scopes,
                     tokens: None,
                     credentials: Some(&credentials),
+                    bound_to_mcp_user: false,
                 })
                 .await?
                 .id
