@@ -518,7 +518,9 @@ impl Store {
 impl Store {
     /// The connections of one end user (`None`: the workspace's own, without a user) in a
     /// workspace, the most useful first per provider: active, then needing repair, then the rest,
-    /// newest first within each.
+    /// newest first within each. Connections bound to an MCP user are not among them: a connect
+    /// page is a link the workspace key makes for a user id of its choosing (one naming an MCP
+    /// user's subject must not reach that user's connection).
     pub async fn connections_of_user(
         &self,
         workspace_id: &str,
@@ -526,7 +528,7 @@ impl Store {
     ) -> Result<Vec<ConnectionRow>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 \
-             AND ((user_id IS NULL AND $2 IS NULL) OR user_id = $2) \
+             AND ((user_id IS NULL AND $2 IS NULL) OR user_id = $2) AND owner_kind IS NULL \
              ORDER BY provider_name, CASE status WHEN 'active' THEN 0 WHEN 'needs_reauth' THEN 1 \
              WHEN 'failed' THEN 2 WHEN 'pending' THEN 3 ELSE 4 END, updated_at DESC, id LIMIT 1000"
         );
