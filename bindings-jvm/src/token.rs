@@ -1,5 +1,7 @@
 //! `NativeTokenCache` (the core's `TokenCache`) and `NativeToken` (a resolved `CachedToken`).
 
+use crate::client::{NativeHeader, headers_out};
+use crate::errors::NativeError;
 use nexus_sdk::{CachedToken, TokenCache};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +75,20 @@ impl NativeCacheHit {
     }
 }
 
+/// What a request-independent strategy (bearer, header, basic, query parameter) injects into
+/// every request made with this token, so the interceptor can apply it without a native call per
+/// request. It is the core's answer ([`nexus_sdk::request_independent`]), valid for as long as the
+/// token is served (the Kotlin layer keeps it with its held copy of the token, see `HeldHits`),
+/// and only for a request the core accepted (its method, header names and values, URL host).
+#[derive(uniffi::Record)]
+pub struct NativeRequestIndependent {
+    /// Headers to set, each replacing the request's headers of that name, appended in order.
+    pub headers: Vec<NativeHeader>,
+    /// `query_param`: for a URL with neither query nor fragment, the final URL is the URL, `?`,
+    /// and this. Any other URL goes through the core's `prepare`.
+    pub query_of_bare_url: Option<String>,
+}
+
 /// A resolved credential. The Kotlin wrapper never prints its values.
 #[derive(uniffi::Object)]
 pub struct NativeToken {
@@ -114,6 +130,17 @@ impl NativeToken {
 
     pub fn seconds_remaining(&self) -> Option<u64> {
         self.inner.seconds_remaining()
+    }
+
+    /// The injection of this token's strategy when it does not depend on the request; `None` for
+    /// the signing strategies (`hmac_payload`, `aws_sigv4`), which go through `prepare` per
+    /// request.
+    pub fn request_independent(&self) -> Result<Option<NativeRequestIndependent>, NativeError> {
+        let fixed = nexus_sdk::request_independent(self.inner.strategy()?, self.inner.credentials())?;
+        Ok(fixed.map(|fixed| NativeRequestIndependent {
+            query_of_bare_url: fixed.query_of_bare_url(),
+            headers: headers_out(fixed.headers),
+        }))
     }
 
     /// Identifies this resolve: a replaced token has another generation.

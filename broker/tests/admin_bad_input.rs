@@ -265,6 +265,36 @@ async fn bad_input_to_every_admin_endpoint_is_a_4xx_json_error() {
                 None,
                 None,
             ),
+            // Audit prune: a checkpoint's chains are checked like the verify's, and a prune the
+            // log does not hold (a head that is not there) is refused, nothing deleted.
+            (
+                Method::POST,
+                "/admin/v1/audit/prune".into(),
+                Some(
+                    json!({"chains": [{"chain": "nope", "records": 1, "head_id": 1, "head_hash": ""}]}),
+                ),
+                None,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/audit/prune".into(),
+                Some(json!({"chains": [], "workspace_id": "Bad Ws"})),
+                None,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/audit/prune".into(),
+                Some(
+                    json!({"chains": [{"chain": "ws:ghost", "records": 3, "head_id": 7, "head_hash": "ab"}]}),
+                ),
+                None,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/audit/prune".into(),
+                None,
+                Some("{"),
+            ),
         ];
         for (method, path, json_body, raw) in cases {
             let mut req = b.admin(method.clone(), &path);

@@ -341,6 +341,23 @@ async fn forms_need_our_origin_and_their_one_time_csrf_token() {
             .status,
         403
     );
+    // `Origin: null` (Chromium, from our no-referrer pages) counts only with the browser's
+    // `Sec-Fetch-Site: same-origin`; a cross-site or missing fetch site is refused.
+    for fetch_site in [None, Some("cross-site"), Some("same-site")] {
+        let mut req = broker
+            .http
+            .post(format!("{}/as/login/dev", broker.url))
+            .header("origin", "null")
+            .form(&login_form(&csrf, DEV_PASSWORD));
+        if let Some(site) = fetch_site {
+            req = req.header("sec-fetch-site", site);
+        }
+        let status = req.send().await.unwrap().status().as_u16();
+        assert_eq!(
+            status, 403,
+            "Origin: null with Sec-Fetch-Site {fetch_site:?}"
+        );
+    }
     // A wrong token: 403.
     assert_eq!(
         post(

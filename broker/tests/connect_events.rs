@@ -34,6 +34,7 @@ impl<'a> PageBrowser<'a> {
                     ..Default::default()
                 },
                 now_ms(),
+                &nexus_vault::caller::Caller::admin(None),
             )
             .await
             .unwrap();

@@ -282,7 +282,12 @@ async fn pages_refuse_client_mistakes_with_4xx_and_carry_the_security_headers() 
     b.create_workspace("w1").await;
     let links = b.broker.vault().connections();
     let link = links
-        .issue_connect_link("w1", &ConnectLinkRequest::default(), now_ms())
+        .issue_connect_link(
+            "w1",
+            &ConnectLinkRequest::default(),
+            now_ms(),
+            &nexus_vault::caller::Caller::admin(None),
+        )
         .await
         .unwrap();
     let token = token_of(&link.url);

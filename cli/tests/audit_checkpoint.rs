@@ -7,6 +7,8 @@
 
 mod common;
 mod postgres;
+#[path = "audit_checkpoint/prune.rs"]
+mod prune;
 
 use common::{DevStack, assert_ok, nexus, run, stderr, stdout, wait_for_listeners};
 use postgres::{MASTER_KEY, TempDatabase, database_server_url};

@@ -149,6 +149,66 @@ fn agents_identity_providers_and_audit_verify() {
         serde_json::json!([])
     );
 
+    // A login client for browser sign-in and a console rule: the secret goes in from a file,
+    // is never printed back or listed.
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let secret_file = secrets.path().join("login.secret");
+    std::fs::write(&secret_file, "login-s3cr3t-value\n").unwrap();
+    let login_args = [
+        "idp",
+        "add",
+        "--workspace",
+        "dev",
+        "--issuer",
+        "https://sso.example.com",
+        "--login-client-id",
+        "nexus-login",
+        "--login-client-secret-file",
+        secret_file.to_str().unwrap(),
+        "--console-allow-group",
+        "nexus-ops",
+        "--console-allow-email",
+        "ops@example.com",
+    ];
+    let out = nexus_out(&stack, &login_args);
+    assert_ok(&out, "idp add with login");
+    assert!(!stdout(&out).contains("s3cr3t") && !stderr(&out).contains("s3cr3t"));
+    let listed = nexus_json(&stack, &["idp", "list", "--workspace", "dev"]);
+    assert_eq!(listed[0]["login_client_id"], "nexus-login");
+    assert_eq!(
+        listed[0]["console"]["groups"],
+        serde_json::json!(["nexus-ops"])
+    );
+    assert_eq!(
+        listed[0]["console"]["emails"],
+        serde_json::json!(["ops@example.com"])
+    );
+    assert_eq!(listed[0]["console"]["groups_claim"], "groups");
+    assert!(!listed.to_string().contains("s3cr3t"));
+    let table = nexus_out(&stack, &["idp", "list", "--workspace", "dev"]);
+    assert!(stdout(&table).contains("nexus-login") && !stdout(&table).contains("s3cr3t"));
+    // A console rule without a login client is refused, naming the flag's field.
+    let out = nexus_out(
+        &stack,
+        &[
+            "idp",
+            "add",
+            "--workspace",
+            "dev",
+            "--issuer",
+            "https://other.example.com",
+            "--console-allow-group",
+            "nexus-ops",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("login_client_id"), "{}", stderr(&out));
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_ok(
+        &nexus_out(&stack, &["idp", "remove", "--workspace", "dev", &id]),
+        "idp remove",
+    );
+
     // The audit log by agent, and the chain holds.
     let records = nexus_json(&stack, &["audit", "--workspace", "dev"]);
     let actions: Vec<&str> = records

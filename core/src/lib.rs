@@ -58,5 +58,7 @@ pub use nexus_protocol::{
 };
 pub use retry::RetryPolicy;
 pub use session::{Session, SessionRequest};
-pub use strategy::{BodyNeed, Injection, RequestParts, apply, body_need};
+pub use strategy::{
+    BodyNeed, Injection, RequestIndependent, RequestParts, apply, body_need, request_independent,
+};
 pub use token::CachedToken;

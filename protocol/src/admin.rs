@@ -317,6 +317,34 @@ pub struct IdentityProvider {
     #[serde(default)]
     pub allow_id_jag: bool,
     pub created_at: String,
+    /// The OpenID Connect client people sign in with (browser login); the secret is never listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_client_id: Option<String>,
+    /// Present when operators may sign in to the console through this provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleAccess>,
+}
+
+/// Who of an identity provider's users may sign in to the operators' console: a user is an
+/// operator when their `sub` is listed, or their verified `email` is, or one of the groups in
+/// the id_token's `groups_claim` is. At least one list is non-empty (an explicit rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleAccess {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The id_token claim holding the user's groups (an array of strings).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
 }
 
 /// Body of `POST /admin/v1/workspaces/{ws}/identity-providers`.
@@ -332,6 +360,19 @@ pub struct AddIdentityProviderRequest {
     /// When set, user tokens must carry it in `aud`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// Browser login through this provider (OpenID Connect code flow): the client id the
+    /// operator registered at the provider, with redirect URIs `{issuer}/as/login/callback`
+    /// and `{public}/console/login/callback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_client_id: Option<String>,
+    /// That client's secret (write-only: sealed, never returned). Without it the client is
+    /// public (PKCE only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub login_client_secret: Option<SecretString>,
+    /// Let operators sign in to the console through this provider, under this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleAccess>,
     /// Also trust this issuer's ID-JAGs (`typ: oauth-id-jag+jwt`, `aud` = the authorization
     /// server's issuer) for the workspace's MCP resources. Default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -119,6 +119,18 @@ fn agents_and_identity_providers() {
         "jwks_url": null, "audience": "nexus-tests", "allow_id_jag": false,
         "created_at": "2026-01-02T03:04:05Z"
     }));
+    round_trip::<IdentityProvider>(json!({
+        "id": "idp_02", "workspace_id": "w1", "issuer": "https://id.example",
+        "jwks_url": null, "audience": null, "allow_id_jag": false,
+        "created_at": "2026-01-02T03:04:05Z", "login_client_id": "nexus-login",
+        "console": {"groups": ["nexus-ops"], "groups_claim": "groups"}
+    }));
+    let add: AddIdentityProviderRequest = round_trip(json!({
+        "issuer": "https://id.example", "login_client_id": "nexus-login",
+        "login_client_secret": "s3cr3t", "console": {"emails": ["ops@example.com"], "groups_claim": "roles"}
+    }));
+    assert!(!format!("{add:?}").contains("s3cr3t"));
+    assert!(serde_json::from_value::<ConsoleAccess>(json!({"groups": ["a"], "other": 1})).is_err());
     // Answers of brokers before `allow_id_jag` existed still parse (as not trusted for ID-JAGs).
     let older: IdentityProvider = serde_json::from_value(json!({
         "id": "idp_01", "workspace_id": "w1", "issuer": "http://127.0.0.1:9/",

@@ -68,3 +68,40 @@ pub struct CheckpointVerdict {
     #[serde(default)]
     pub problems: Vec<CheckpointProblem>,
 }
+
+/// `POST` [`AuditPruneRequest`] → [`AuditPruneReport`]: delete the records of the chains of a
+/// signed checkpoint up to the checkpoint's heads (nothing newer; nothing without a checkpoint).
+pub const AUDIT_PRUNE_PATH: &str = "/admin/v1/audit/prune";
+
+/// Body of `POST /admin/v1/audit/prune`: the chains of a checkpoint whose signature the caller
+/// (the CLI, holding the operator's public key) has checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AuditPruneRequest {
+    /// The checkpoint's chains: each is cut at its head.
+    pub chains: Vec<ChainHead>,
+    /// Only this workspace's chain (it must be one of `chains`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+}
+
+/// What a prune did to one chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChainPruneResult {
+    pub chain: String,
+    /// Records deleted by this request (0 when the chain was already pruned there).
+    pub deleted: u64,
+    /// Records removed from the chain so far.
+    pub pruned_total: u64,
+    /// The chain now starts after this record id (its anchor).
+    pub anchor_id: i64,
+}
+
+/// Answer of `POST /admin/v1/audit/prune`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPruneReport {
+    pub chains: Vec<ChainPruneResult>,
+}

@@ -46,7 +46,9 @@ set -a; . "$WORK/home/dev.env"; set +a
 # The OpenID provider starts after the broker (dev.env exported NEXUS_BROKER_URL): its client's
 # redirect URI names the broker. A fresh client secret per run, known to it and to the broker only.
 OIDC_CLIENT_SECRET="$(node -e 'console.log(require("crypto").randomBytes(24).toString("base64url"))')"
-OIDC_CLIENT_SECRET="$OIDC_CLIENT_SECRET" node tests/browser/oidc/server.mjs </dev/null >"$WORK/oidc.json" 2>"$WORK/oidc.log" &
+OIDC_LOGIN_CLIENT_SECRET="$(node -e 'console.log(require("crypto").randomBytes(24).toString("base64url"))')"
+OIDC_CLIENT_SECRET="$OIDC_CLIENT_SECRET" OIDC_LOGIN_CLIENT_SECRET="$OIDC_LOGIN_CLIENT_SECRET" \
+  node tests/browser/oidc/server.mjs </dev/null >"$WORK/oidc.json" 2>"$WORK/oidc.log" &
 PIDS+=($!)
 wait_for "$WORK/oidc.json" "the oidc-provider server" "${PIDS[-1]}"
 OIDC_URL="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]).url)' "$WORK/oidc.json")"
@@ -55,6 +57,12 @@ OIDC_URL="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.a
 # a revocation endpoint, the OpenID provider, and a static API-key provider.
 export OAUTH_URL OIDC_URL
 OIDC_CLIENT_SECRET="$OIDC_CLIENT_SECRET" "$NEXUS" providers apply tests/browser/providers.yaml >&2
+# The same OpenID provider as the workspace's identity provider for browser sign-in: the
+# authorization server's login, and the console for members of group `nexus-ops` (spec 70).
+OIDC_LOGIN_CLIENT_SECRET="$OIDC_LOGIN_CLIENT_SECRET" "$NEXUS" idp add --workspace dev --issuer "$OIDC_URL" \
+  --login-client-id nexus-login --login-client-secret-env OIDC_LOGIN_CLIENT_SECRET \
+  --console-allow-group nexus-ops >&2
+unset OIDC_LOGIN_CLIENT_SECRET
 
 export NEXUS_BROKER_LOG="$WORK/stack.log" NEXUS_OAUTH_URL="$OAUTH_URL" NEXUS_OIDC_URL="$OIDC_URL"
 export NEXUS_BROWSER_ARTIFACTS="$ROOT/target/artifacts/browser"

@@ -1,20 +1,21 @@
 //! Audit checkpoints and export (admin token): `GET /admin/v1/audit/heads`,
-//! `POST /admin/v1/audit/checkpoint/verify`, `GET /admin/v1/audit/export` (JSON lines).
+//! `POST /admin/v1/audit/checkpoint/verify`, `GET /admin/v1/audit/export` (JSON lines),
+//! `POST /admin/v1/audit/prune` (retention, up to a checkpoint's heads).
 //!
 //! The checkpoint's signature is checked by whoever holds the operator's public key (the CLI);
 //! the broker never holds the checkpoint key, it reports heads and compares them.
 
-use crate::api::{AppState, JsonBody, QueryParams, require_admin};
+use crate::api::{AppState, JsonBody, QueryParams, admin_caller, require_admin};
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
 use nexus_protocol::ErrorBody;
-use nexus_protocol::audit::{AuditHeads, CheckpointVerdict};
+use nexus_protocol::audit::{AuditHeads, AuditPruneReport, AuditPruneRequest, CheckpointVerdict};
 use nexus_vault::admin::check_workspace_id;
 use serde::Deserialize;
 
@@ -23,6 +24,7 @@ pub fn router(service: AppState) -> Router<AppState> {
         .route("/admin/v1/audit/heads", get(heads))
         .route("/admin/v1/audit/checkpoint/verify", post(verify_checkpoint))
         .route("/admin/v1/audit/export", get(export))
+        .route("/admin/v1/audit/prune", post(prune))
         .route_layer(axum::middleware::from_fn_with_state(service, require_admin))
 }
 
@@ -40,6 +42,26 @@ async fn verify_checkpoint(
     JsonBody(checkpoint): JsonBody<AuditHeads>,
 ) -> Result<Json<CheckpointVerdict>, ApiError> {
     Ok(Json(s.vault.audit().check_checkpoint(&checkpoint).await?))
+}
+
+#[utoipa::path(post, path = "/admin/v1/audit/prune", tag = "audit", security(("admin_token" = [])),
+    request_body = AuditPruneRequest,
+    responses((status = 200, description = "Records up to the checkpoint's heads deleted; each chain now starts at its anchor", body = AuditPruneReport),
+        (status = 400, description = "The log does not hold the checkpoint: nothing deleted", body = ErrorBody)))]
+async fn prune(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<AuditPruneRequest>,
+) -> Result<Json<AuditPruneReport>, ApiError> {
+    if let Some(ws) = &request.workspace_id {
+        check_workspace_id(ws)?;
+    }
+    Ok(Json(
+        s.vault
+            .audit()
+            .prune(&request, &admin_caller(&headers))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -97,7 +119,7 @@ async fn export(
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(heads, verify_checkpoint, export),
+    paths(heads, verify_checkpoint, export, prune),
     components(schemas(ErrorBody)),
     tags((name = "audit", description = "Audit checkpoints and JSON-lines export"))
 )]

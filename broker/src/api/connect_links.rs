@@ -26,6 +26,7 @@ pub fn router(service: AppState) -> Router<AppState> {
               (status = 404, body = nexus_protocol::ErrorBody)))]
 async fn create_connect_link(
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
     Path(ws): Path<String>,
     JsonBody(body): JsonBody<ConnectLinkRequest>,
 ) -> Result<(StatusCode, Json<ConnectLinkResponse>), ApiError> {
@@ -33,7 +34,7 @@ async fn create_connect_link(
     let link = s
         .vault
         .connections()
-        .issue_connect_link(&ws, &body, now_ms())
+        .issue_connect_link(&ws, &body, now_ms(), &super::admin_caller(&headers))
         .await?;
     Ok((StatusCode::CREATED, Json(link)))
 }

@@ -258,14 +258,7 @@ async fn add_idp(
     let idp = s
         .vault
         .identity()
-        .add_identity_provider(
-            &ws,
-            &req.issuer,
-            req.jwks_url.as_deref(),
-            req.audience.as_deref(),
-            req.allow_id_jag,
-            &admin_caller(&headers),
-        )
+        .add_identity_provider(&ws, &req, &admin_caller(&headers))
         .await?;
     Ok((StatusCode::CREATED, Json(idp)))
 }

@@ -192,6 +192,7 @@ async fn request_connection(
 /// session acts for a task, not for the people who connect accounts.
 async fn connect_link(
     State(s): State<AppState>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<InternalConnectLink>,
 ) -> Result<(axum::http::StatusCode, Json<ConnectLinkResponse>), ApiError> {
     authorize(&req.principal, &req.workspace_id)?;
@@ -204,7 +205,12 @@ async fn connect_link(
     let link = s
         .vault
         .connections()
-        .issue_connect_link(&req.workspace_id, &req.link, nexus_vault::store::now_ms())
+        .issue_connect_link(
+            &req.workspace_id,
+            &req.link,
+            nexus_vault::store::now_ms(),
+            &caller(&req.principal, req.request_id.clone(), &headers),
+        )
         .await?;
     Ok((axum::http::StatusCode::CREATED, Json(link)))
 }

@@ -2,7 +2,8 @@
 //! (never in a URL) for a console session, and the list of every connection with status,
 //! health, last refresh, last error (typed), expiry, keep-alive and who used it in the last 7
 //! days (rendered in `console_view`); filters are a plain GET form; pages are keyset cursors
-//! (`vault::console`). Sign-in through console IdPs and the detail page come later.
+//! (`vault::console`). Sign-in through console identity providers is `console_login`; the detail
+//! page comes later.
 
 use super::console_view::{HEADINGS, connection_row, filters_form};
 use super::layout::{Esc, csrf_input, document, message_page};
@@ -32,10 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/connections", get(connections))
 }
 
-fn login_form(error: Option<&str>) -> String {
+fn login_form(error: Option<&str>, providers: &str) -> String {
     let mut body = error
         .map(|e| super::layout::banner(false, e))
         .unwrap_or_default();
+    body.push_str(providers);
     body.push_str(
         "<form method=\"post\" action=\"/console/login/token\">\
          <label for=\"admin-token\">Admin token</label>\
@@ -45,8 +47,9 @@ fn login_form(error: Option<&str>) -> String {
     document("Console sign-in", &body)
 }
 
-async fn login_page() -> Response {
-    html_response(StatusCode::OK, login_form(None), &[])
+async fn login_page(State(s): State<AppState>) -> Response {
+    let providers = super::console_login::provider_links(&s).await;
+    html_response(StatusCode::OK, login_form(None, &providers), &[])
 }
 
 /// `POST /console/login/token`: the admin token, compared in constant time, for a session.
@@ -55,7 +58,10 @@ async fn login_with_token(State(s): State<AppState>, mut form: OriginForm) -> Re
     if !crate::api::secret_matches(&presented, &s.admin_token) {
         return html_response(
             StatusCode::UNAUTHORIZED,
-            login_form(Some("That is not the admin token.")),
+            login_form(
+                Some("That is not the admin token."),
+                &super::console_login::provider_links(&s).await,
+            ),
             &[],
         );
     }

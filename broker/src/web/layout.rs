@@ -39,6 +39,20 @@ pub fn document(title: &str, body: &str) -> String {
     )
 }
 
+/// A page that moves on to `next` (a same-site path) at once: after a sign-in that came back
+/// from an identity provider (a cross-site navigation), this makes the next request same-site,
+/// so the `SameSite=Strict` console cookie is sent with it (design 18 §3).
+pub fn document_then(title: &str, body: &str, next: &str) -> String {
+    document(title, body).replacen(
+        "<meta charset=\"utf-8\">",
+        &format!(
+            "<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={}\">",
+            Esc(next)
+        ),
+        1,
+    )
+}
+
 /// An outcome banner (`role=status`, announced by screen readers). `ok` picks the icon and
 /// class; the text says the outcome too, so colour is never the only signal.
 pub fn banner(ok: bool, text: &str) -> String {

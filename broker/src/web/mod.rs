@@ -6,12 +6,13 @@
 //! - [`session`]: the session of a request and the `CsrfForm` extractor;
 //! - [`layout`]: document shell and escaping; [`assets`]: stylesheet and script;
 //! - [`connect`]: `/connect/*` (rendering in [`connect_view`]); [`console`]: `/console/*`
-//!   (rendering in [`console_view`]).
+//!   (rendering in [`console_view`]; sign-in through identity providers in [`console_login`]).
 
 pub mod assets;
 pub mod connect;
 pub mod connect_view;
 pub mod console;
+pub mod console_login;
 pub mod console_view;
 pub mod layout;
 pub mod security;
@@ -70,5 +71,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(connect::router())
         .merge(console::router())
+        .merge(console_login::router())
         .route("/static/{file}", axum::routing::get(assets::serve))
 }

@@ -74,10 +74,10 @@ pub fn see_other(location: &str) -> Response {
     response
 }
 
-/// `response` with a `Set-Cookie` header (a value from [`CookiePolicy::set`] / `clear`).
+/// `response` with one more `Set-Cookie` header (a value from [`CookiePolicy::set`] / `clear`).
 pub fn with_cookie(mut response: Response, set_cookie: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(set_cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
 }

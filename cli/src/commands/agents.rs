@@ -7,9 +7,10 @@ use crate::http::{ApiClient, Body, parse_answer};
 use crate::output::{outln, print_json, print_table, rows};
 use clap::Subcommand;
 use nexus_protocol::admin::{
-    self, AddIdentityProviderRequest, CreateAgentRequest, IdentityProvider, RotatedCredential,
+    self, AddIdentityProviderRequest, ConsoleAccess, CreateAgentRequest, IdentityProvider,
+    RotatedCredential,
 };
-use nexus_protocol::{AgentId, IdentityProviderId, Scope, WorkspaceId};
+use nexus_protocol::{AgentId, IdentityProviderId, Scope, SecretString, WorkspaceId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -62,6 +63,8 @@ pub enum AgentsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum IdpCommand {
     /// Trust an issuer of user tokens for On-Behalf-Of.
     Add {
@@ -76,6 +79,28 @@ pub enum IdpCommand {
         /// Required `aud` of the user tokens.
         #[arg(long)]
         audience: Option<String>,
+        /// Browser login through this issuer (OpenID Connect): the client id registered there,
+        /// with redirect URIs `{issuer}/as/login/callback` and `{public}/console/login/callback`.
+        #[arg(long, value_name = "ID")]
+        login_client_id: Option<String>,
+        /// A file holding that client's secret (sent once, sealed by the broker, never shown).
+        #[arg(long, value_name = "F", conflicts_with = "login_client_secret_env")]
+        login_client_secret_file: Option<std::path::PathBuf>,
+        /// An environment variable holding that client's secret.
+        #[arg(long, value_name = "VAR")]
+        login_client_secret_env: Option<String>,
+        /// Operators' console: this provider's user with this `sub` may sign in (repeatable).
+        #[arg(long, value_name = "SUB")]
+        console_allow_subject: Vec<String>,
+        /// Operators' console: a user with this verified email may sign in (repeatable).
+        #[arg(long, value_name = "EMAIL")]
+        console_allow_email: Vec<String>,
+        /// Operators' console: a member of this group may sign in (repeatable).
+        #[arg(long, value_name = "GROUP")]
+        console_allow_group: Vec<String>,
+        /// The id_token claim listing the user's groups.
+        #[arg(long, value_name = "CLAIM", default_value = "groups")]
+        groups_claim: String,
         /// Also accept this issuer's ID-JAGs (MCP enterprise-managed authorization) at the
         /// authorization server's token endpoint, for the workspace's MCP resources.
         #[arg(long)]
@@ -219,13 +244,36 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
             issuer,
             jwks_url,
             audience,
+            login_client_id,
+            login_client_secret_file,
+            login_client_secret_env,
+            console_allow_subject,
+            console_allow_email,
+            console_allow_group,
+            groups_claim,
             allow_id_jag,
         } => {
             let path = idps_path(&workspace_id(&workspace)?, "");
+            let login_client_secret = login_secret(
+                login_client_secret_file.as_deref(),
+                login_client_secret_env.as_deref(),
+            )?;
+            let console_rule = !(console_allow_subject.is_empty()
+                && console_allow_email.is_empty()
+                && console_allow_group.is_empty());
+            let console = console_rule.then_some(ConsoleAccess {
+                subjects: console_allow_subject,
+                emails: console_allow_email,
+                groups: console_allow_group,
+                groups_claim,
+            });
             let body = AddIdentityProviderRequest {
                 issuer,
                 jwks_url,
                 audience,
+                login_client_id,
+                login_client_secret,
+                console,
                 allow_id_jag,
             };
             let added = client.post(&path, &[], Body::json(&body)?).await?;
@@ -249,6 +297,7 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
                         ("ISSUER", "issuer"),
                         ("JWKS URL", "jwks_url"),
                         ("AUDIENCE", "audience"),
+                        ("LOGIN CLIENT", "login_client_id"),
                         ("ID-JAG", "allow_id_jag"),
                     ],
                 );
@@ -265,4 +314,31 @@ pub async fn idp(client: &ApiClient, command: IdpCommand, json: bool) -> CliResu
         }
     }
     Ok(())
+}
+
+/// The login client's secret from a file or an environment variable (trailing newline
+/// removed). Messages name where it was looked for, never the value.
+fn login_secret(
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> CliResult<Option<SecretString>> {
+    let raw = match (file, env) {
+        (Some(path), _) => std::fs::read_to_string(path).map_err(|e| {
+            CliError::config(format!(
+                "cannot read --login-client-secret-file {}: {e}",
+                path.display()
+            ))
+        })?,
+        (None, Some(var)) => std::env::var(var).map_err(|_| {
+            CliError::config(format!(
+                "--login-client-secret-env: the environment variable {var} is not set"
+            ))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    let secret = raw.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(CliError::config("the login client secret is empty"));
+    }
+    Ok(Some(SecretString::new(secret)))
 }

@@ -1,7 +1,10 @@
-//! `nexus audit verify|checkpoint-key|checkpoint|export`: the audit hash chain, signed
+//! `nexus audit verify|checkpoint-key|checkpoint|export|prune`: the audit hash chain, signed
 //! checkpoints against truncation (the operator's Ed25519 key, see
-//! `nexus_vault::audit::checkpoint` for why it is not one of the broker's keys), and the
-//! JSON-lines export for a SIEM.
+//! `nexus_vault::audit::checkpoint` for why it is not one of the broker's keys), the
+//! JSON-lines export for a SIEM, and retention (pruning up to a checkpoint, after an export).
+
+#[path = "audit_prune.rs"]
+mod prune;
 
 use super::admin::workspace_id;
 use crate::error::{CliError, CliResult};
@@ -62,6 +65,25 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Delete the records of each chain up to its head in a signed checkpoint. Refused unless
+    /// the checkpoint's signature verifies, the export file holds every chain's head record
+    /// with the checkpoint's link, and the log still holds the checkpoint (nothing is deleted
+    /// then). Afterwards `verify` checks each chain from the checkpoint's head.
+    Prune {
+        /// The checkpoint to cut at (`nexus audit checkpoint`); keep it: `verify --checkpoint`
+        /// with it checks the cut.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        /// The checkpoint key (the public file is enough).
+        #[arg(long, value_name = "KEY_FILE", env = "NEXUS_AUDIT_CHECKPOINT_KEY")]
+        key: PathBuf,
+        /// A JSON-lines export (`nexus audit export`) taken after the checkpoint.
+        #[arg(long, value_name = "FILE")]
+        export: PathBuf,
+        /// Only this workspace's chain.
+        #[arg(long, value_name = "W")]
+        workspace: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -90,6 +112,12 @@ pub async fn audit(client: &ApiClient, command: AuditCommand, json: bool) -> Cli
             after_id,
             out,
         } => export(client, workspace, after_id, out.as_deref()).await,
+        AuditCommand::Prune {
+            checkpoint,
+            key,
+            export,
+            workspace,
+        } => prune::prune(client, &checkpoint, &key, &export, workspace, json).await,
     }
 }
 
@@ -119,7 +147,7 @@ async fn verify(client: &ApiClient, workspace: Option<String>, json: bool) -> Cl
     }
 }
 
-fn read_key(path: &Path) -> CliResult<CheckpointKey> {
+pub(super) fn read_key(path: &Path) -> CliResult<CheckpointKey> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::config(format!("cannot read {}: {e}", path.display())))?;
     CheckpointKey::parse(&text).map_err(|e| CliError::config(format!("{}: {e}", path.display())))

@@ -5,6 +5,8 @@
 //! anything and never returns a request that would go out unauthenticated: a missing or unsafe
 //! credential is an error.
 
+mod fixed;
+pub use fixed::{RequestIndependent, request_independent};
 mod query;
 pub(crate) use query::UNRESERVED;
 mod sigv4;
@@ -139,51 +141,17 @@ pub fn apply(
         credentials,
     };
     let unchanged_url = || request.url.to_owned();
+    if let Some(fixed) = request_independent(strategy, credentials)? {
+        let url = match &fixed.query {
+            Some((name, value)) => query::set_query_param(request.url, name, value)?,
+            None => unchanged_url(),
+        };
+        return Ok(Injection {
+            headers: fixed.headers,
+            url,
+        });
+    }
     match strategy {
-        Strategy::OAuth2 {
-            header_name,
-            value_prefix,
-            credential_field,
-        }
-        | Strategy::Header {
-            header_name,
-            value_prefix,
-            credential_field,
-        } => {
-            let value = fields.header_safe(credential_field)?;
-            let header = prefixed_header_value(strategy.kind(), value_prefix, &value)?;
-            Ok(Injection {
-                headers: vec![(header_name.clone(), header)],
-                url: unchanged_url(),
-            })
-        }
-        Strategy::QueryParam {
-            param_name,
-            credential_field,
-        } => {
-            let value = fields.header_safe(credential_field)?;
-            let url = query::set_query_param(request.url, param_name, &value)?;
-            Ok(Injection {
-                headers: Vec::new(),
-                url,
-            })
-        }
-        Strategy::BasicAuth {
-            username_field,
-            password_field,
-        } => {
-            let username = fields.header_safe(username_field)?;
-            // RFC 7617: the user-id cannot contain a colon (it would shift into the password).
-            if username.contains(':') {
-                return Err(fields.invalid(username_field));
-            }
-            let password = fields.header_safe(password_field)?;
-            let encoded = BASE64.encode(format!("{username}:{password}"));
-            Ok(Injection {
-                headers: vec![("Authorization".to_owned(), format!("Basic {encoded}"))],
-                url: unchanged_url(),
-            })
-        }
         Strategy::HmacPayload {
             header_name,
             secret_field,
@@ -213,6 +181,11 @@ pub fn apply(
                 url: unchanged_url(),
             })
         }
+        // Every other strategy is request-independent and returned above.
+        _ => Err(NexusError::InvalidStrategyConfig(format!(
+            "strategy `{}` has no request-dependent form",
+            strategy.kind()
+        ))),
     }
 }
 

@@ -35,17 +35,22 @@ pub(crate) fn set_query_param(url: &str, name: &str, value: &str) -> Result<Stri
         .filter(|piece| !piece.is_empty() && !pair_has_name(piece, name))
         .map(str::to_owned)
         .collect();
-    pairs.push(format!(
-        "{}={}",
-        utf8_percent_encode(name, UNRESERVED),
-        utf8_percent_encode(value, UNRESERVED)
-    ));
+    pairs.push(encoded_pair(name, value));
     let mut out = format!("{path}?{}", pairs.join("&"));
     if let Some(f) = fragment {
         out.push('#');
         out.push_str(f);
     }
     Ok(out)
+}
+
+/// `name=value`, both percent-encoded, as [`set_query_param`] appends it.
+pub(crate) fn encoded_pair(name: &str, value: &str) -> String {
+    format!(
+        "{}={}",
+        utf8_percent_encode(name, UNRESERVED),
+        utf8_percent_encode(value, UNRESERVED)
+    )
 }
 
 fn pair_has_name(piece: &str, name: &str) -> bool {

@@ -1,7 +1,9 @@
 // A real OpenID provider on loopback for the browser tests: `oidc-provider` (OpenID Certified),
 // with its development login and consent pages, PKCE required, refresh tokens and RFC 7009
 // revocation. Started by scripts/test.d/55-browser.sh after `nexus dev`, because the client's
-// redirect URI names the broker: NEXUS_BROKER_URL and OIDC_CLIENT_SECRET come from the environment.
+// redirect URI names the broker: NEXUS_BROKER_URL, OIDC_CLIENT_SECRET (client `nexus`, connections)
+// and OIDC_LOGIN_CLIENT_SECRET (client `nexus-login`, browser sign-in to Nexus) come from the
+// environment.
 //
 // stdout carries exactly one line, `{"ready":true,"url":…,"issuer":…}`, once the server accepts
 // connections (the script waits for it); everything else goes to stderr.
@@ -18,8 +20,9 @@ console.info = (...args) => console.error(...args);
 
 const broker = process.env.NEXUS_BROKER_URL;
 const clientSecret = process.env.OIDC_CLIENT_SECRET;
-if (!broker || !clientSecret) {
-  console.error('oidc server: NEXUS_BROKER_URL and OIDC_CLIENT_SECRET must be set');
+const loginSecret = process.env.OIDC_LOGIN_CLIENT_SECRET;
+if (!broker || !clientSecret || !loginSecret) {
+  console.error('oidc server: NEXUS_BROKER_URL, OIDC_CLIENT_SECRET and OIDC_LOGIN_CLIENT_SECRET must be set');
   process.exit(2);
 }
 
@@ -96,6 +99,15 @@ const oidc = new Provider(issuer, {
     redirect_uris: [`${broker}/oauth/callback`],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
+  }, {
+    // The client people sign in to Nexus with (`nexus idp add --login-client-id nexus-login`):
+    // the authorization server's login and the operators' console.
+    client_id: 'nexus-login',
+    client_secret: loginSecret,
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [`${broker}/as/login/callback`, `${broker}/console/login/callback`],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
   }],
   features: {
     devInteractions: { enabled: true },
@@ -104,10 +116,19 @@ const oidc = new Provider(issuer, {
   pkce: { required: () => true },
   // Without this, oidc-provider only issues a refresh token for `offline_access` + prompt=consent.
   issueRefreshToken: async () => true,
-  claims: { openid: ['sub'], profile: ['name'] },
+  // `groups` rides on the openid scope; with conformIdTokenClaims off the id_token carries the
+  // scope's claims (the console's allow rule reads `groups` and a verified `email` from it).
+  claims: { openid: ['sub', 'groups'], profile: ['name'], email: ['email', 'email_verified'] },
+  conformIdTokenClaims: false,
   findAccount: async (_ctx, sub) => ({
     accountId: sub,
-    claims: async () => ({ sub, name: `Test user ${sub}` }),
+    claims: async () => ({
+      sub,
+      name: `Test user ${sub}`,
+      email: `${sub}@example.test`,
+      email_verified: true,
+      groups: sub === 'ops' ? ['staff', 'nexus-ops'] : ['staff'],
+    }),
   }),
 });
 

@@ -4,8 +4,10 @@
 
 pub mod checkpoint;
 mod export;
+mod prune;
 
 pub use export::{EXPORT_PAGE, export_pages};
+pub use prune::prune;
 
 use crate::caller::Caller;
 use crate::error::VaultError;
@@ -155,20 +157,7 @@ impl AuditService {
         &self,
         checkpoint: &AuditHeads,
     ) -> Result<CheckpointVerdict, VaultError> {
-        // Chain names are `-` or `ws:<workspace id>` (what `heads` reports); anything else is
-        // not from a checkpoint and is refused before it reaches a query.
-        for head in &checkpoint.chains {
-            let valid = head.chain == "-"
-                || head
-                    .chain
-                    .strip_prefix("ws:")
-                    .is_some_and(nexus_protocol::WorkspaceId::is_valid);
-            if !valid || head.head_id < 0 || i64::try_from(head.records).is_err() {
-                return Err(VaultError::invalid(
-                    "a checkpoint chain is `-` or `ws:<workspace id>`, with a record count and head id the database can hold",
-                ));
-            }
-        }
+        check_chain_heads(&checkpoint.chains)?;
         let mut problems = Vec::new();
         for head in &checkpoint.chains {
             if let Some(problem) = self.store.check_chain_against(head).await? {
@@ -181,4 +170,22 @@ impl AuditService {
             problems,
         })
     }
+}
+
+/// Chain names are `-` or `ws:<workspace id>` (what `heads` reports); anything else is not from
+/// a checkpoint and is refused before it reaches a query.
+fn check_chain_heads(chains: &[nexus_protocol::audit::ChainHead]) -> Result<(), VaultError> {
+    for head in chains {
+        let valid = head.chain == "-"
+            || head
+                .chain
+                .strip_prefix("ws:")
+                .is_some_and(nexus_protocol::WorkspaceId::is_valid);
+        if !valid || head.head_id < 0 || i64::try_from(head.records).is_err() {
+            return Err(VaultError::invalid(
+                "a checkpoint chain is `-` or `ws:<workspace id>`, with a record count and head id the database can hold",
+            ));
+        }
+    }
+    Ok(())
 }

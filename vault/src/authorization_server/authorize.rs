@@ -483,13 +483,24 @@ impl AuthorizationServerService {
     }
 
     /// A browser form post is accepted only from the issuer's own pages: its `Origin` (or,
-    /// without one, its `Referer`'s origin) must be the issuer's origin.
-    pub fn same_origin(&self, origin: Option<&str>, referer: Option<&str>) -> bool {
+    /// without one, its `Referer`'s origin) must be the issuer's origin. Chromium sends
+    /// `Origin: null` and no `Referer` for a form on a `Referrer-Policy: no-referrer` page (all
+    /// of ours): then the browser-set `Sec-Fetch-Site` (no page can forge it) must say
+    /// `same-origin`, as for the connect page and console.
+    pub fn same_origin(
+        &self,
+        origin: Option<&str>,
+        referer: Option<&str>,
+        fetch_site: Option<&str>,
+    ) -> bool {
         let ours = super::redirect_uri::origin(&self.issuer);
-        let theirs = match origin {
+        let theirs = match origin.filter(|o| *o != "null") {
             Some(o) => Some(o.to_owned()),
             None => referer.and_then(super::redirect_uri::origin),
         };
-        ours.is_some() && ours == theirs
+        match theirs {
+            Some(theirs) => ours.is_some_and(|ours| ours == theirs),
+            None => ours.is_some() && fetch_site == Some("same-origin"),
+        }
     }
 }

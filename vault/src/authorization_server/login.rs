@@ -1,6 +1,7 @@
-//! Login at the authorization server. Here: the local development login of `nexus dev`
-//! (design 17 §5.2) — a username and the password `nexus dev` generated — and the browser
-//! login sessions it creates. Login through the workspace's identity providers is WP-B.
+//! Login at the authorization server: the local development login of `nexus dev` (design 17
+//! §5.2) — a username and the password `nexus dev` generated —, the end of a login through one
+//! of the workspace's identity providers (the OpenID Connect flow is `identity::idp_login`),
+//! and the browser login sessions both create.
 
 use super::{AuthorizationServerService, random_secret};
 use crate::store::as_sessions::LoginSession;
@@ -21,6 +22,8 @@ pub struct LoginView {
     pub csrf: SecretString,
     /// The development login is on (`nexus dev`).
     pub dev_login: bool,
+    /// The workspace of the request (its login-enabled identity providers are offered).
+    pub workspace_id: String,
 }
 
 /// A failed login: an HTTP status and a message for the page (never the password).
@@ -60,11 +63,11 @@ fn check_dev_password(
 impl AuthorizationServerService {
     /// The login page of a pending request (a fresh CSRF token each time it is shown).
     pub async fn login_view(&self, request_id: &str) -> Result<LoginView, LoginRefusal> {
-        match self.store.authorization_request(request_id).await {
-            Ok(Some(_)) => {}
+        let workspace_id = match self.store.authorization_request(request_id).await {
+            Ok(Some(r)) => r.workspace_id,
             Ok(None) => return Err(refusal(400, "This authorization request has expired.")),
             Err(_) => return Err(refusal(500, "internal error; see the broker log")),
-        }
+        };
         let csrf = random_secret();
         self.store
             .set_request_csrf(request_id, csrf.expose())
@@ -74,6 +77,7 @@ impl AuthorizationServerService {
             request_id: SecretString::new(request_id.to_owned()),
             csrf,
             dev_login: self.config.dev_login_password.is_some(),
+            workspace_id,
         })
     }
 
@@ -129,15 +133,49 @@ impl AuthorizationServerService {
         self.dev_login_session(workspace_id, username).await
     }
 
+    /// The end of a login through identity provider `issuer` of workspace `idp_workspace`: the
+    /// user (`issuer`, `subject`) of the request's workspace, and a new login session. A
+    /// provider of another workspace cannot log anyone in to this request.
+    pub async fn idp_login_finished(
+        &self,
+        request_id: &str,
+        idp_workspace: &str,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<SecretString, LoginRefusal> {
+        let request = match self.store.authorization_request(request_id).await {
+            Ok(Some(r)) => r,
+            _ => return Err(refusal(400, "This authorization request has expired.")),
+        };
+        if idp_workspace != request.workspace_id {
+            return Err(refusal(
+                403,
+                "This identity provider does not log in to this workspace.",
+            ));
+        }
+        self.login_session(&request.workspace_id, issuer, subject)
+            .await
+    }
+
     async fn dev_login_session(
         &self,
         workspace_id: &str,
         username: &str,
     ) -> Result<SecretString, LoginRefusal> {
+        self.login_session(workspace_id, DEV_ISSUER, username).await
+    }
+
+    /// A login session for user (`issuer`, `subject`) of `workspace_id` (created on first login).
+    async fn login_session(
+        &self,
+        workspace_id: &str,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<SecretString, LoginRefusal> {
         let internal = |_| refusal(500, "internal error; see the broker log");
         let user_id = self
             .store
-            .upsert_as_user(workspace_id, DEV_ISSUER, username)
+            .upsert_as_user(workspace_id, issuer, subject)
             .await
             .map_err(internal)?;
         let cookie = random_secret();

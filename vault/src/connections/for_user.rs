@@ -32,7 +32,9 @@ impl ConnectionService {
                 .resolve_row(row, min_ttl, force)
                 .await
                 .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))?;
-            self.usage.touch(&self.store, &id, &caller.principal).await;
+            self.usage
+                .touch(&self.store, workspace_id, &id, &caller.principal)
+                .await;
             Ok(resolved)
         }
         .await;

@@ -7,9 +7,11 @@
 //! expiry is tested without waiting.
 
 use super::ConnectionService;
+use crate::caller::Caller;
 use crate::crypto::Aad;
 use crate::error::VaultError;
 use crate::oauth::random_token;
+use crate::store::audit::AuditEvent;
 use crate::store::rfc3339;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -74,12 +76,16 @@ fn link_aad() -> Aad<'static> {
 }
 
 impl ConnectionService {
-    /// Issue a link for `workspace_id` (which must exist; named providers must exist).
+    /// Issue a link for `workspace_id` (which must exist; named providers must exist), and
+    /// record it (`connect_link.issued`: who asked, the workspace, providers, user, expiry and
+    /// the link's id `j`). The record never holds the link itself: the sealed token is the
+    /// bearer secret. No link is answered without its durable record.
     pub async fn issue_connect_link(
         &self,
         workspace_id: &str,
         req: &ConnectLinkRequest,
         now: i64,
+        caller: &Caller,
     ) -> Result<ConnectLinkResponse, VaultError> {
         self.store.require_workspace(workspace_id).await?;
         let ttl = req.ttl_seconds.unwrap_or(CONNECT_LINK_DEFAULT_TTL_SECS);
@@ -108,6 +114,24 @@ impl ConnectionService {
         };
         let json = serde_json::to_string(&claims).map_err(|_| VaultError::Internal)?;
         let sealed = self.store.sealer().seal(&json, &link_aad());
+        let detail = serde_json::json!({
+            "link_id": claims.j,
+            "providers": claims.p,
+            "user_id": claims.u,
+            "expires_at": rfc3339(claims.e),
+        })
+        .to_string();
+        self.store
+            .audit_required(AuditEvent {
+                workspace_id: Some(workspace_id),
+                action: "connect_link.issued",
+                target: Some(&claims.j),
+                principal: &caller.principal,
+                outcome: "ok",
+                request_id: caller.request_id.as_deref(),
+                detail: Some(&detail),
+            })
+            .await?;
         Ok(ConnectLinkResponse {
             url: format!(
                 "{}/connect/l/{TOKEN_PREFIX}{}",

@@ -41,7 +41,9 @@ impl ConnectionService {
                 .resolve_row(row, min_ttl, force)
                 .await
                 .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))?;
-            self.usage.touch(&self.store, &id, &caller.principal).await;
+            self.usage
+                .touch(&self.store, workspace_id, &id, &caller.principal)
+                .await;
             Ok(resolved)
         }
         .await;
@@ -75,7 +77,9 @@ impl ConnectionService {
         let result = async {
             let row = self.workspace_connection(workspace_id, id).await?;
             let resolved = self.resolve_row(row, None, force).await?;
-            self.usage.touch(&self.store, id, &caller.principal).await;
+            self.usage
+                .touch(&self.store, workspace_id, id, &caller.principal)
+                .await;
             Ok(resolved)
         }
         .await;

@@ -19,7 +19,7 @@ pub(crate) struct UsageRecorder {
 impl UsageRecorder {
     /// `principal` resolved connection `id` just now. Failures are logged: usage is a hint for
     /// operators, never a reason to fail a resolve.
-    pub(crate) async fn touch(&self, store: &Store, id: &str, principal: &str) {
+    pub(crate) async fn touch(&self, store: &Store, workspace_id: &str, id: &str, principal: &str) {
         let now = now_ms();
         {
             let mut written = self.written.lock();
@@ -32,7 +32,7 @@ impl UsageRecorder {
             }
             written.insert(key, now);
         }
-        if let Err(e) = store.touch_usage(id, principal, now).await {
+        if let Err(e) = store.touch_usage(workspace_id, id, principal, now).await {
             tracing::warn!(connection = %id, error = %e, "recording connection usage failed");
         }
     }

@@ -7,6 +7,8 @@ use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::StoreError;
 use crate::store::identity::{Agent, IdentityProvider};
+use crate::store::identity_providers::NewIdentityProvider;
+use nexus_protocol::admin::AddIdentityProviderRequest;
 use nexus_protocol::{AgentId, IdentityProviderId, Scope, SecretString};
 
 /// An agent to create.
@@ -153,37 +155,50 @@ impl IdentityService {
 
     // ---- trusted identity providers ---------------------------------------------------------
 
-    /// Trust `issuer` for users' tokens in this workspace (keys from `jwks_url`, or by OIDC
-    /// discovery; `audience` required in `aud` when set). `allow_id_jag` also lets it issue
-    /// ID-JAGs for the workspace's MCP resources (the authorization server's JWT-bearer grant).
+    /// Trust `req.issuer` for users' tokens in this workspace (keys from `jwks_url`, or by OIDC
+    /// discovery; `audience` required in `aud` when set), optionally with a browser login client
+    /// and a console rule. The client secret is sealed in the same INSERT and never returned.
+    /// `allow_id_jag` also lets it issue ID-JAGs for the workspace's MCP resources (the
+    /// authorization server's JWT-bearer grant).
     pub async fn add_identity_provider(
         &self,
         ws: &str,
-        issuer: &str,
-        jwks_url: Option<&str>,
-        audience: Option<&str>,
-        allow_id_jag: bool,
+        req: &AddIdentityProviderRequest,
         caller: &Caller,
     ) -> Result<IdentityProvider, VaultError> {
         check_workspace_id(ws)?;
-        if !is_http_url(issuer) {
+        if !is_http_url(&req.issuer) {
             return Err(VaultError::invalid(
                 "`issuer` must be an absolute http(s) URL",
             ));
         }
-        if jwks_url.is_some_and(|u| !is_http_url(u)) {
+        if req.jwks_url.as_deref().is_some_and(|u| !is_http_url(u)) {
             return Err(VaultError::invalid(
                 "`jwks_url` must be an absolute http(s) URL",
             ));
         }
-        if audience
+        if req
+            .audience
+            .as_deref()
             .is_some_and(|a| a.is_empty() || a.len() > 500 || a.chars().any(char::is_control))
         {
             return Err(VaultError::invalid("`audience` must be 1..500 characters"));
         }
+        super::idp_login::check_login_settings(req)?;
         let idp = self
             .store
-            .add_identity_provider(ws, issuer, jwks_url, audience, allow_id_jag)
+            .insert_identity_provider(
+                ws,
+                &NewIdentityProvider {
+                    issuer: &req.issuer,
+                    jwks_url: req.jwks_url.as_deref(),
+                    audience: req.audience.as_deref(),
+                    allow_id_jag: req.allow_id_jag,
+                    login_client_id: req.login_client_id.as_deref(),
+                    login_client_secret: req.login_client_secret.as_ref(),
+                    console: req.console.as_ref(),
+                },
+            )
             .await?;
         self.audit
             .admin_event(Some(ws), "identity_provider.added", idp.id.as_str(), caller)

@@ -9,6 +9,7 @@
 //! - `sessions`: an agent's sessions for operators (list, revoke).
 //! - [`signing`]: the session signing keys (ES256; private keys sealed by the vault) and JWKS.
 //! - [`obo`]: verifying a user's JWT against the workspace's trusted issuers.
+//! - [`idp_login`]: browser sign-in through those issuers (OpenID Connect code flow).
 //! - [`audit`]: identity audit records (decision, reason, token fingerprint).
 //!
 //! Scopes are opaque strings the operator declares per agent (`crm:contacts:read`,
@@ -18,6 +19,7 @@
 mod agents;
 pub mod audit;
 mod authorize;
+pub mod idp_login;
 mod low_s;
 mod mint;
 pub mod obo;

@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
 
 const JWKS_CACHE_FOR: Duration = Duration::from_secs(300);
 /// How long an issuer's discovery document (its `jwks_uri`) is reused.
@@ -55,6 +56,20 @@ pub enum SubjectTokenError {
     Invalid(&'static str),
     #[error("the issuer's keys could not be fetched")]
     KeysUnavailable,
+    /// An id_token whose `nonce` is not the one of this sign-in (a replayed or injected token).
+    #[error("the id_token was not issued for this sign-in (nonce mismatch)")]
+    NonceMismatch,
+}
+
+/// What a verified id_token says about the person who signed in.
+#[derive(Debug, Clone)]
+pub struct IdTokenClaims {
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    /// The other claims (groups under a configurable name).
+    pub other: HashMap<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -63,8 +78,23 @@ struct UnverifiedClaims {
 }
 
 #[derive(Deserialize)]
-struct UserClaims {
-    sub: Option<String>,
+pub(crate) struct UserClaims {
+    pub(crate) sub: Option<String>,
+    #[serde(default)]
+    pub(crate) aud: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) azp: Option<String>,
+    #[serde(default)]
+    pub(crate) nonce: Option<String>,
+    #[serde(default)]
+    pub(crate) email: Option<String>,
+    #[serde(default)]
+    pub(crate) email_verified: Option<bool>,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Everything else (a configurable groups claim is read from here).
+    #[serde(flatten)]
+    pub(crate) other: HashMap<String, serde_json::Value>,
     #[serde(default)]
     nbf: Option<i64>,
     #[serde(default)]
@@ -113,8 +143,6 @@ impl TrustedIssuers {
         if token.len() > MAX_TOKEN_LEN {
             return Err(SubjectTokenError::Malformed);
         }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| SubjectTokenError::Malformed)?;
         let unverified = jsonwebtoken::dangerous::insecure_decode::<UnverifiedClaims>(token)
             .map_err(|_| SubjectTokenError::Malformed)?;
         let issuer = unverified
@@ -128,13 +156,61 @@ impl TrustedIssuers {
             .into_iter()
             .find(|p| p.issuer == issuer)
             .ok_or(SubjectTokenError::UntrustedIssuer)?;
+        let data = self.decode(&idp, token, idp.audience.as_deref()).await?;
+        if data.claims.act.is_some() {
+            return Err(SubjectTokenError::Invalid(
+                "a delegated token (with `act`) cannot be a subject token",
+            ));
+        }
+        let subject = data
+            .claims
+            .sub
+            .filter(|s| !s.is_empty() && s.len() <= 500 && !s.chars().any(char::is_control))
+            .ok_or(SubjectTokenError::Invalid("no usable `sub` claim"))?;
+        let names_an_agent = store
+            .agent_by_id(&subject)
+            .await
+            .map_err(|_| SubjectTokenError::KeysUnavailable)?
+            .is_some_and(|agent| agent.workspace_id == workspace_id);
+        if names_an_agent {
+            return Err(SubjectTokenError::Invalid(
+                "`sub` names an agent, not a user",
+            ));
+        }
+        let permissions = match (data.claims.scope, data.claims.permissions) {
+            (Some(scope), _) => scope.split_whitespace().map(str::to_owned).collect(),
+            (None, Some(perms)) => perms,
+            (None, None) => Vec::new(),
+        };
+        Ok(VerifiedUser {
+            issuer: idp.issuer,
+            subject,
+            permissions,
+        })
+    }
+
+    /// The one JWT check for tokens of a trusted provider: asymmetric algorithm, signature with
+    /// the provider's keys, `iss`, `exp` (no leeway), `aud` ∋ `audience` when given, `nbf`/`iat`
+    /// within the clock skew, a usable `sub`. Subject tokens (above) and id_tokens of browser
+    /// login (`verify_id_token`) add their own rules on top.
+    async fn decode(
+        &self,
+        idp: &IdentityProvider,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<jsonwebtoken::TokenData<UserClaims>, SubjectTokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(SubjectTokenError::Malformed);
+        }
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| SubjectTokenError::Malformed)?;
         if header
             .typ
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case(nexus_protocol::oauth::ID_JAG_TYP))
         {
-            // An ID-JAG is a grant for the authorization server, not a user's token: it must
-            // not be exchangeable for a session here too.
+            // An ID-JAG is a grant for the authorization server, not a user's token (nor an
+            // id_token): it must not be exchangeable for a session or a login here too.
             return Err(SubjectTokenError::Invalid(
                 "an ID-JAG is not a subject token (redeem it at the token endpoint)",
             ));
@@ -144,14 +220,14 @@ impl TrustedIssuers {
                 "only asymmetric signatures are accepted",
             ));
         }
-        let key = self.key_for(&idp, header.kid.as_deref()).await?;
+        let key = self.key_for(idp, header.kid.as_deref()).await?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = 0;
         validation.set_issuer(&[&idp.issuer]);
         // `nbf` is checked below with the documented skew (the library's leeway would also
         // stretch `exp`).
         validation.validate_nbf = false;
-        match &idp.audience {
+        match audience {
             Some(aud) => {
                 validation.set_audience(&[aud]);
                 validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
@@ -187,35 +263,48 @@ impl TrustedIssuers {
                 "the token is issued in the future (`iat`)",
             ));
         }
-        if data.claims.act.is_some() {
-            return Err(SubjectTokenError::Invalid(
-                "a delegated token (with `act`) cannot be a subject token",
-            ));
+        let usable =
+            data.claims.sub.as_deref().is_some_and(|s| {
+                !s.is_empty() && s.len() <= 500 && !s.chars().any(char::is_control)
+            });
+        if !usable {
+            return Err(SubjectTokenError::Invalid("no usable `sub` claim"));
         }
-        let subject = data
-            .claims
-            .sub
-            .filter(|s| !s.is_empty() && s.len() <= 500 && !s.chars().any(char::is_control))
-            .ok_or(SubjectTokenError::Invalid("no usable `sub` claim"))?;
-        let names_an_agent = store
-            .agent_by_id(&subject)
-            .await
-            .map_err(|_| SubjectTokenError::KeysUnavailable)?
-            .is_some_and(|agent| agent.workspace_id == workspace_id);
-        if names_an_agent {
-            return Err(SubjectTokenError::Invalid(
-                "`sub` names an agent, not a user",
-            ));
+        Ok(data)
+    }
+
+    /// An OpenID Connect id_token from the browser login at `idp` (OpenID Connect Core §3.1.3.7):
+    /// the checks of every token of the provider with `aud` ∋ `client_id`, then `azp` (when
+    /// several audiences), `iat` present and the `nonce` of this sign-in.
+    pub async fn verify_id_token(
+        &self,
+        idp: &IdentityProvider,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<IdTokenClaims, SubjectTokenError> {
+        let data = self.decode(idp, token, Some(client_id)).await?;
+        let c = data.claims;
+        if c.iat.is_none() {
+            return Err(SubjectTokenError::Invalid("the id_token has no `iat`"));
         }
-        let permissions = match (data.claims.scope, data.claims.permissions) {
-            (Some(scope), _) => scope.split_whitespace().map(str::to_owned).collect(),
-            (None, Some(perms)) => perms,
-            (None, None) => Vec::new(),
-        };
-        Ok(VerifiedUser {
-            issuer: idp.issuer,
-            subject,
-            permissions,
+        let several = matches!(&c.aud, Some(serde_json::Value::Array(a)) if a.len() > 1);
+        if (several || c.azp.is_some()) && c.azp.as_deref() != Some(client_id) {
+            return Err(SubjectTokenError::WrongAudience);
+        }
+        let nonce_ok = c
+            .nonce
+            .as_deref()
+            .is_some_and(|n| bool::from(n.as_bytes().ct_eq(nonce.as_bytes())));
+        if !nonce_ok {
+            return Err(SubjectTokenError::NonceMismatch);
+        }
+        Ok(IdTokenClaims {
+            subject: c.sub.unwrap_or_default(),
+            email: c.email,
+            email_verified: c.email_verified.unwrap_or(false),
+            name: c.name,
+            other: c.other,
         })
     }
 
@@ -273,7 +362,12 @@ impl TrustedIssuers {
         self.get_json(url).await
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// The shared client (the browser login's token request uses it too).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
     ) -> Result<T, SubjectTokenError> {

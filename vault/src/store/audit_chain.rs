@@ -12,6 +12,7 @@
 //! Records written before the chain existed (`chain IS NULL`) are not part of any chain.
 
 use super::audit::AuditEvent;
+use super::audit_prune::AnchorState;
 use super::{Store, StoreError};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -159,10 +160,11 @@ impl Store {
         Ok(verdict)
     }
 
-    /// Every chain that has a head row or a record, sorted.
+    /// Every chain that has a head row, an anchor or a record, sorted.
     pub(super) async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
         let mut chains = sqlx::query(
-            "SELECT chain FROM audit_chain_heads UNION SELECT DISTINCT chain FROM audit_events WHERE chain IS NOT NULL",
+            "SELECT chain FROM audit_chain_heads UNION SELECT chain FROM audit_chain_anchors \
+             UNION SELECT DISTINCT chain FROM audit_events WHERE chain IS NOT NULL",
         )
         .fetch_all(&self.pool)
         .await?
@@ -182,10 +184,16 @@ impl Store {
     /// Walk one chain from its first record, verifying every link, then compare the end of the
     /// walk with the chain's head row.
     pub(super) async fn walk_chain(&self, chain: &str) -> Result<ChainWalk, StoreError> {
-        let mut expected_prev = String::new();
-        let mut after = 0i64;
+        // A pruned chain starts at its anchor (the newest pruned record, see `audit_prune`):
+        // the first remaining record must link to it, exactly as it linked before the prune.
+        let (mut expected_prev, mut after, pruned) = match self.chain_anchor(chain).await? {
+            AnchorState::None => (String::new(), 0i64, 0u64),
+            AnchorState::Valid(anchor) => (anchor.hash, anchor.id, anchor.pruned),
+            AnchorState::Forged { id } => return Ok(ChainWalk::broken(0, id)),
+        };
+        let (anchor_id, anchor_hash) = (after, expected_prev.clone());
         let mut checked = 0u64;
-        let mut last_id = None;
+        let mut last_id = (pruned > 0).then_some(after);
         loop {
             let rows = sqlx::query(
                 "SELECT id, at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, client_request_id, mac_key \
@@ -225,6 +233,9 @@ impl Store {
         if head_holds {
             Ok(ChainWalk {
                 checked,
+                pruned,
+                anchor_id,
+                anchor_hash,
                 first_broken_id: None,
                 last_id: last_id.unwrap_or(0),
                 last_hash: expected_prev,
@@ -242,7 +253,14 @@ impl Store {
 /// The result of walking one chain: how many records were read, the first that does not hold,
 /// and (when it holds) its newest record's id and link.
 pub(super) struct ChainWalk {
+    /// Records read (the ones still stored).
     pub(super) checked: u64,
+    /// Records pruned before the walk's start (the anchor's count): a record's position in
+    /// its chain is `pruned` + its rank among the stored ones.
+    pub(super) pruned: u64,
+    /// The anchor the walk started from (0 and empty when the chain was never pruned).
+    pub(super) anchor_id: i64,
+    pub(super) anchor_hash: String,
     pub(super) first_broken_id: Option<i64>,
     pub(super) last_id: i64,
     pub(super) last_hash: String,
@@ -252,6 +270,9 @@ impl ChainWalk {
     fn broken(checked: u64, id: i64) -> Self {
         Self {
             checked,
+            pruned: 0,
+            anchor_id: 0,
+            anchor_hash: String::new(),
             first_broken_id: Some(id),
             last_id: 0,
             last_hash: String::new(),

@@ -22,7 +22,7 @@ impl Store {
             ok &= walk.first_broken_id.is_none();
             heads.push(ChainHead {
                 chain,
-                records: walk.checked,
+                records: walk.pruned + walk.checked,
                 head_id: walk.last_id,
                 head_hash: walk.last_hash,
             });
@@ -50,11 +50,29 @@ impl Store {
         if checkpoint.records == 0 {
             return Ok(None);
         }
-        if walk.checked == 0 {
+        if walk.checked == 0 && walk.pruned == 0 {
             return problem(format!(
                 "the chain is gone: it had {} records at the checkpoint and has none",
                 checkpoint.records
             ));
+        }
+        if walk.pruned > 0 {
+            // Pruned: the walk started at the anchor, whose MAC held. The checkpoint's head is
+            // the anchor itself (the checkpoint the prune used), or a record after it.
+            let anchor_id = walk.anchor_id;
+            if checkpoint.head_id < anchor_id {
+                return problem(format!(
+                    "pruned past this checkpoint (the chain starts after record {anchor_id}); check against the checkpoint the prune used or a newer one"
+                ));
+            }
+            if checkpoint.head_id == anchor_id {
+                if walk.anchor_hash != checkpoint.head_hash || walk.pruned != checkpoint.records {
+                    return problem(format!(
+                        "the chain was pruned at record {anchor_id} with another link or count than the checkpoint's"
+                    ));
+                }
+                return Ok(None);
+            }
         }
         let at_head = sqlx::query(
             "SELECT hash, (SELECT COUNT(*) FROM audit_events WHERE chain = $1 AND id <= $2) AS upto \
@@ -78,7 +96,9 @@ impl Store {
             ));
         }
         let upto: i64 = row.try_get("upto")?;
-        if u64::try_from(upto).ok() != Some(checkpoint.records) {
+        let upto = u64::try_from(upto).ok().map(|n| n + walk.pruned);
+        if upto != Some(checkpoint.records) {
+            let upto = upto.unwrap_or_default();
             return problem(format!(
                 "{upto} records up to record {}, the checkpoint had {} (records deleted and re-chained)",
                 checkpoint.head_id, checkpoint.records

@@ -78,6 +78,22 @@ const COLUMNS: &[SealedColumn] = &[
         select: "SELECT id, NULL AS ws, previous_secret AS sealed FROM webhook_endpoints WHERE previous_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE webhook_endpoints SET previous_secret = $1 WHERE id = $2 AND previous_secret = $3",
     },
+    SealedColumn {
+        table: "identity_providers",
+        id_column: "id",
+        workspace_column: Some("workspace_id"),
+        column: "login_client_secret",
+        select: "SELECT id, workspace_id AS ws, login_client_secret AS sealed FROM identity_providers WHERE login_client_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE identity_providers SET login_client_secret = $1 WHERE id = $2 AND login_client_secret = $3",
+    },
+    SealedColumn {
+        table: "idp_login_flows",
+        id_column: "state_hash",
+        workspace_column: None,
+        column: "sealed",
+        select: "SELECT state_hash AS id, NULL AS ws, sealed FROM idp_login_flows WHERE state_hash > $1 ORDER BY state_hash LIMIT $2",
+        update: "UPDATE idp_login_flows SET sealed = $1 WHERE state_hash = $2 AND sealed = $3",
+    },
 ];
 
 impl Store {

@@ -8,17 +8,20 @@ use std::collections::HashMap;
 pub const MAX_LOOKUP: usize = 200;
 
 impl Store {
-    /// `principal` used connection `id` at `at`.
+    /// `principal` used connection `id` of `workspace_id` at `at`. The row is keyed by the
+    /// workspace first (migration 0026), like every tenant table.
     pub(crate) async fn touch_usage(
         &self,
+        workspace_id: &str,
         id: &str,
         principal: &str,
         at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO connection_usage (connection_id, principal, last_used_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (connection_id, principal) DO UPDATE SET last_used_at = excluded.last_used_at",
+            "INSERT INTO connection_usage (workspace_id, connection_id, principal, last_used_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, connection_id, principal) DO UPDATE SET last_used_at = excluded.last_used_at",
         )
+        .bind(workspace_id)
         .bind(id)
         .bind(principal)
         .bind(at)

@@ -2,10 +2,12 @@
 //! `nexus_vault::authorization_server`; this module parses requests, calls the service and
 //! renders: JSON endpoints ([`endpoints`]: metadata, token, registration, revocation, JWKS),
 //! browser pages ([`pages`]: authorize, development login, consent; [`connect`]: connect
-//! tickets of MCP users) and the admin API of MCP resources ([`resources`]).
+//! tickets of MCP users; `idp_login`: login through the workspace's identity providers) and the
+//! admin API of MCP resources ([`resources`]).
 
 pub mod connect;
 pub mod endpoints;
+mod idp_login;
 pub mod pages;
 mod rate_limit;
 pub mod resources;

@@ -11,7 +11,7 @@ use crate::api::browser::escape;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use nexus_protocol::oauth;
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(oauth::AUTHORIZE_PATH, get(authorize))
         .route(LOGIN_PATH, get(login_page))
+        .merge(super::idp_login::router())
         .route(oauth::DEV_LOGIN_PATH, axum::routing::post(dev_login))
         .route(oauth::CONSENT_PATH, get(continue_request).post(consent))
         .route(
@@ -66,7 +67,10 @@ pub(super) fn login_cookie(
     headers: &HeaderMap,
     server: &AuthorizationServerService,
 ) -> Option<String> {
-    let name = cookie_name(server);
+    read_cookie(headers, cookie_name(server))
+}
+
+pub(super) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -77,7 +81,7 @@ pub(super) fn login_cookie(
         .map(|(_, v)| v.to_owned())
 }
 
-fn query_value(uri: &Uri, key: &str) -> Option<String> {
+pub(super) fn query_value(uri: &Uri, key: &str) -> Option<String> {
     pairs(uri.query().unwrap_or("").as_bytes())
         .into_iter()
         .find(|(k, _)| k == key)
@@ -115,15 +119,40 @@ async fn login_page(State(s): State<AppState>, uri: Uri) -> Response {
             None,
         );
     };
-    match server.login_view(&request).await {
-        Ok(view) if view.dev_login => login_form(&view),
-        Ok(_) => page(
+    let view = match server.login_view(&request).await {
+        Ok(view) => view,
+        Err(e) => return page(status(e.status), "Log in", e.message, None),
+    };
+    let idps = match s.vault.identity().login_providers(&view.workspace_id).await {
+        Ok(idps) => idps,
+        Err(_) => {
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Log in",
+                "internal error; see the broker log",
+                None,
+            );
+        }
+    };
+    let links: Vec<(String, String)> = idps
+        .iter()
+        .map(|idp| {
+            (
+                super::idp_login::start_path(idp.id.as_str(), &request),
+                idp.issuer.clone(),
+            )
+        })
+        .collect();
+    match (view.dev_login, links.as_slice()) {
+        // One way to log in: go there at once (design 17 §5.1).
+        (false, [(only, _)]) => see_other(only),
+        (false, []) => page(
             StatusCode::BAD_REQUEST,
             "Log in",
             "no_login_provider: no login is configured for this authorization server.",
             None,
         ),
-        Err(e) => page(status(e.status), "Log in", e.message, None),
+        _ => login_form(&view, &links),
     }
 }
 
@@ -140,7 +169,11 @@ pub(super) fn foreign_post(
     headers: &HeaderMap,
 ) -> Option<Response> {
     let header_text = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
-    if server.same_origin(header_text(header::ORIGIN), header_text(header::REFERER)) {
+    if server.same_origin(
+        header_text(header::ORIGIN),
+        header_text(header::REFERER),
+        header_text(HeaderName::from_static("sec-fetch-site")),
+    ) {
         return None;
     }
     Some(page(
@@ -247,8 +280,21 @@ pub(super) fn see_other(location: &str) -> Response {
         .into_response()
 }
 
-fn login_form(view: &LoginView) -> Response {
-    let body = format!(
+fn login_form(view: &LoginView, idps: &[(String, String)]) -> Response {
+    let mut body: String = idps
+        .iter()
+        .map(|(href, issuer)| {
+            format!(
+                "<p><a class=\"idp\" href=\"{}\">Log in with {}</a></p>",
+                escape(href),
+                escape(issuer)
+            )
+        })
+        .collect();
+    if !view.dev_login {
+        return html(StatusCode::OK, "Log in", &body, None);
+    }
+    body += &format!(
         "<p class=\"banner\">Development login (<code>nexus dev</code>): the password is in \
          <code>.nexus/dev.env</code> as NEXUS_DEV_LOGIN_PASSWORD.</p>\
          <form method=\"post\" action=\"{}\">\

@@ -115,8 +115,23 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
     fun replaceRejectedBlocking(cache: TokenCache, workspaceId: String, provider: String, rejected: Token): Token =
         blocking { replaceRejected(cache, workspaceId, provider, rejected) }
 
-    /** Whether an upstream status means the credential was refused (the core's 401 rule). */
-    fun isRejection(status: Int): Boolean = native.isRejection(status.toUShort())
+    /**
+     * Whether an upstream status means the credential was refused (the core's 401 rule). The
+     * core's answer is a function of the status alone, so it is asked once per status code and
+     * remembered: the interceptors ask on every response, and a UniFFI call per request is what
+     * the held injection exists to avoid.
+     */
+    fun isRejection(status: Int): Boolean {
+        if (status !in 0 until REJECTION_ANSWERS) return native.isRejection(status.toUShort())
+        val known = rejection.get(status)
+        if (known != 0) return known == REJECTED
+        val answer = native.isRejection(status.toUShort())
+        rejection.set(status, if (answer) REJECTED else ACCEPTED)
+        return answer
+    }
+
+    /** The core's [isRejection] answers by status code: 0 not asked yet. */
+    private val rejection = java.util.concurrent.atomic.AtomicIntegerArray(REJECTION_ANSWERS)
 
     /**
      * Apply [token]'s injection strategy to a request (no I/O): the final URL and the caller's
@@ -266,6 +281,10 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
 
     override fun toString() = "NexusClient(gatewayUrl=$gatewayUrl)"
 }
+
+private const val REJECTION_ANSWERS = 1000
+private const val REJECTED = 1
+private const val ACCEPTED = 2
 
 /** Run a suspend call on this thread; an interrupt cancels it and throws [InterruptedException]. */
 internal fun <T> blocking(block: suspend CoroutineScope.() -> T): T = runBlocking(block = block)

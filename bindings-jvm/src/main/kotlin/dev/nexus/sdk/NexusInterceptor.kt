@@ -9,13 +9,19 @@ import okhttp3.Response
 import okio.Buffer
 import org.slf4j.LoggerFactory
 import java.io.IOException
+import java.util.concurrent.atomic.LongAdder
 
 /**
  * An OkHttp application interceptor that authenticates every request with the credential of one
- * (workspace, provider) connection: resolved through [cache] (a hit is a native lookup, no I/O),
- * injected by the core's strategy engine, and on an upstream 401 refreshed once through the core
- * ([NexusClient.replaceRejected]: one forced refresh for N concurrent rejections) and sent once
- * more. A second 401 is returned to the caller.
+ * (workspace, provider) connection: resolved through [cache] (a hit is the JVM's held copy, no
+ * native call), injected by the core's strategy engine, and on an upstream 401 refreshed once
+ * through the core ([NexusClient.replaceRejected]: one forced refresh for N concurrent
+ * rejections) and sent once more. A second 401 is returned to the caller.
+ *
+ * When the core says the token's injection does not depend on the request (bearer, header,
+ * basic, query parameter), that answer is kept with the held token ([HeldInjection]) and applied
+ * without a native call; the signing strategies (hmac_payload, aws_sigv4) go through the core's
+ * `prepare` on every request, with the body.
  *
  * A Nexus failure surfaces as [NexusIOException] (OkHttp's calls may only throw [IOException]);
  * its `cause` is the typed [NexusException]. A one-shot or duplex body is not replayed on a 401.
@@ -26,14 +32,19 @@ class NexusInterceptor(
     private val workspaceId: String,
     private val provider: String,
 ) : Interceptor {
+    private val accepted = AcceptedRequests()
+
+    /** Requests authenticated by the core's `prepare` (the others used a held injection). */
+    internal val preparedByCore = LongAdder()
+
     override fun intercept(chain: Interceptor.Chain): Response {
         val original = chain.request()
         val body = original.body
         val replayable = body == null || !(body.isOneShot() || body.isDuplex())
         // The signing strategies need the bytes; they are read once and re-sent from memory.
-        val bytes = if (body != null && replayable) Buffer().also(body::writeTo).readByteArray() else null
+        val bytes by lazy { if (body != null && replayable) Buffer().also(body::writeTo).readByteArray() else null }
         val token = nexus { client.getCachedTokenBlocking(cache, workspaceId, provider) }
-        val first = chain.proceed(authenticate(original, token, bytes))
+        val first = chain.proceed(held(token).applyTo(original, accepted) ?: authenticate(original, token, bytes))
         if (!client.isRejection(first.code) || !replayable) return first
         first.close()
         log.debug("upstream answered 401 for provider {}; refreshing the credential once", provider)
@@ -41,9 +52,22 @@ class NexusInterceptor(
         return chain.proceed(authenticate(original, fresh, bytes))
     }
 
+    /** The core's request-independent injection of [token], asked once per held token. */
+    private fun held(token: Token): HeldInjection =
+        token.injection ?: try {
+            HeldInjection.of(native { token.native.requestIndependent() })
+        } catch (e: NexusException) {
+            // The core's prepare raises the same error, typed, on this request.
+            HeldInjection.PER_REQUEST
+        }.also { token.injection = it }
+
     private fun authenticate(original: Request, token: Token, bytes: ByteArray?): Request {
+        preparedByCore.increment()
         val headers = original.headers.map { it.first to it.second }
         val prepared = nexus { client.prepare(token, original.method, original.url.toString(), headers, bytes) }
+        // The core accepted this request's method, URL and headers: a held injection may serve
+        // requests made of them.
+        accepted.accept(original)
         val builder = original.newBuilder()
             .url(prepared.url.toHttpUrl())
             .headers(Headers.Builder().apply { prepared.headers.forEach { (n, v) -> add(n, v) } }.build())

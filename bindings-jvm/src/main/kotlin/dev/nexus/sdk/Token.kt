@@ -55,5 +55,12 @@ class Token internal constructor(internal val native: NativeToken) {
     /** Identifies this resolve: a replaced (refreshed) token has another generation. */
     val generation: Long = native.generation().toLong()
 
+    /**
+     * The core's request-independent injection of this token, once asked ([NexusInterceptor]);
+     * it dies with this object, which is served only while the core would serve the token.
+     */
+    @Volatile
+    internal var injection: HeldInjection? = null
+
     override fun toString() = "Token(type=$tokenType, generation=$generation, value=[redacted])"
 }
