@@ -213,6 +213,7 @@ async fn console_keyset_walk_returns_each_connection_once_despite_concurrent_ins
                     scopes: &[],
                     tokens: None,
                     credentials: None,
+                    bound_to_mcp_user: false,
                 })
                 .await
                 .unwrap()
@@ -375,4 +376,73 @@ async fn pages_refuse_client_mistakes_with_4xx_and_carry_the_security_headers() 
     assert_eq!(signed_in.status(), 303);
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+}
+
+/// A connect page is a link the workspace key hands out for a user id of its choosing: a
+/// connection bound to an MCP user (made through their connect ticket) is not on it, cannot be
+/// reconnected (to another account) or disconnected from it; a workspace connection with a
+/// user id is, as before.
+#[tokio::test]
+async fn connect_pages_do_not_reach_connections_bound_to_an_mcp_user() {
+    use nexus_vault::connections::page::PageScope;
+    for db in all_dbs().await {
+        let b = TestBroker::start(test_config(&db.url)).await;
+        b.create_workspace("w1").await;
+        b.put_provider(json!({"name": "k", "auth_type": "api_key"}))
+            .await;
+        let store = b.broker.store();
+        let insert = |user: &'static str, bound: bool| async move {
+            store
+                .insert_connection(NewConnection {
+                    workspace_id: "w1",
+                    provider_name: "k",
+                    user_id: Some(user),
+                    status: ConnectionStatus::Active,
+                    scopes: &[],
+                    tokens: None,
+                    credentials: None,
+                    bound_to_mcp_user: bound,
+                })
+                .await
+                .unwrap()
+                .id
+        };
+        let bob = insert("usr_bob", true).await;
+        let carol = insert("u-carol", false).await;
+        let connections = b.broker.vault().connections();
+        let scope = |user: &'static str| PageScope {
+            workspace_id: "w1",
+            user_id: Some(user),
+            providers: &[],
+        };
+        let card_of = |cards: Vec<nexus_vault::connections::page::ProviderCard>| {
+            cards
+                .into_iter()
+                .find(|c| c.name == "k")
+                .and_then(|c| c.connection)
+                .map(|c| c.id)
+        };
+
+        let cards = connections.page_cards(&scope("usr_bob")).await.unwrap();
+        assert_eq!(card_of(cards), None, "{}", db.label);
+        assert!(matches!(
+            connections.page_connection(&scope("usr_bob"), &bob).await,
+            Err(nexus_vault::VaultError::NotFound { .. })
+        ));
+        assert!(matches!(
+            disconnect(&b, Some("usr_bob"), &bob).await,
+            Err(nexus_vault::VaultError::NotFound { .. })
+        ));
+        let row = store.get_connection("w1", &bob).await.unwrap().unwrap();
+        assert_eq!(row.status, ConnectionStatus::Active, "{}", db.label);
+
+        let cards = connections.page_cards(&scope("u-carol")).await.unwrap();
+        assert_eq!(card_of(cards).as_deref(), Some(carol.as_str()));
+        assert!(
+            connections
+                .page_connection(&scope("u-carol"), &carol)
+                .await
+                .is_ok()
+        );
+    }
 }

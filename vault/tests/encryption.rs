@@ -26,6 +26,7 @@ async fn seeded_store(url: &str, vault: Arc<Sealer>) -> (Store, String, String) 
                 scopes: &[],
                 tokens: None,
                 credentials: Some(&creds),
+                bound_to_mcp_user: false,
             })
             .await
             .expect("insert");

@@ -160,6 +160,7 @@ async fn connections_tokens_and_pending() {
                 scopes: &scopes,
                 tokens: Some(&tokens),
                 credentials: None,
+                bound_to_mcp_user: false,
             })
             .await
             .unwrap();
@@ -207,6 +208,7 @@ async fn connections_tokens_and_pending() {
                 scopes: &[],
                 tokens: None,
                 credentials: Some(&creds),
+                bound_to_mcp_user: false,
             })
             .await
             .unwrap();
@@ -326,6 +328,7 @@ async fn abandoned_connect_flows_are_swept() {
                     scopes: &[],
                     tokens: None,
                     credentials: None,
+                    bound_to_mcp_user: false,
                 })
                 .await
                 .unwrap();

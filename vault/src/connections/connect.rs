@@ -33,6 +33,19 @@ impl ConnectionService {
         input: &RequestConnectionInput,
         caller: &Caller,
     ) -> Result<RequestConnectionResponse, VaultError> {
+        self.request_connection_owned(workspace_id, input, false, caller)
+            .await
+    }
+
+    /// [`Self::request_connection`]; `bound_to_mcp_user`: the connection belongs to the MCP
+    /// user `input.user_id` (the connect-ticket flow), not to the workspace.
+    pub(super) async fn request_connection_owned(
+        &self,
+        workspace_id: &str,
+        input: &RequestConnectionInput,
+        bound_to_mcp_user: bool,
+        caller: &Caller,
+    ) -> Result<RequestConnectionResponse, VaultError> {
         self.store.require_workspace(workspace_id).await?;
         if let Some(url) = &input.return_url {
             check_return_url(url)?;
@@ -62,6 +75,7 @@ impl ConnectionService {
                 scopes: &scopes,
                 tokens: None,
                 credentials: None,
+                bound_to_mcp_user,
             })
             .await?;
         let started = self

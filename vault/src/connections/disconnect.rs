@@ -23,7 +23,9 @@ pub struct Disconnected {
 }
 
 impl ConnectionService {
-    /// Disconnect one connection of `workspace_id`; `user_id` (when given) must own it.
+    /// Disconnect one connection of `workspace_id`; `user_id` (when given: a connect page) must
+    /// own it, and a page never reaches a connection bound to an MCP user (see
+    /// `Store::connections_of_user`); the operator (`None`) reaches every one.
     pub async fn disconnect(
         &self,
         workspace_id: &str,
@@ -35,7 +37,9 @@ impl ConnectionService {
             .store
             .get_connection(workspace_id, id)
             .await?
-            .filter(|r| user_id.is_none() || r.user_id.as_deref() == user_id)
+            .filter(|r| {
+                user_id.is_none() || (r.user_id.as_deref() == user_id && !r.bound_to_mcp_user)
+            })
             .ok_or_else(connection_not_found)?;
         if row.status == ConnectionStatus::Revoked {
             return Err(VaultError::invalid(

@@ -78,8 +78,10 @@ impl ConnectionService {
             return_url: Some(return_url.to_owned()),
             metadata: Default::default(),
         };
+        // Bound to the user: the workspace's own resolves never reach it (`find_connection_for`,
+        // `workspace_connection`), so the MCP server's API key alone does not yield it.
         let started = self
-            .request_connection(workspace_id, &input, caller)
+            .request_connection_owned(workspace_id, &input, true, caller)
             .await?;
         Ok(started.auth_url)
     }

@@ -90,6 +90,7 @@ impl ConnectionService {
                 scopes: &scopes,
                 tokens: tokens.as_ref(),
                 credentials: credentials.as_ref(),
+                bound_to_mcp_user: false,
             })
             .await?;
         self.audit

@@ -193,7 +193,11 @@ impl ConnectionService {
         self.store
             .get_connection(scope.workspace_id, id)
             .await?
-            .filter(|r| r.user_id.as_deref() == scope.user_id && scope.allows(&r.provider_name))
+            .filter(|r| {
+                r.user_id.as_deref() == scope.user_id
+                    && !r.bound_to_mcp_user
+                    && scope.allows(&r.provider_name)
+            })
             .ok_or_else(connection_not_found)
     }
 
@@ -284,6 +288,7 @@ impl ConnectionService {
                     scopes: &p.scopes,
                     tokens: None,
                     credentials: Some(&credentials),
+                    bound_to_mcp_user: false,
                 })
                 .await?
                 .id

@@ -75,11 +75,7 @@ impl ConnectionService {
         caller: &Caller,
     ) -> Result<ResolveResponse, VaultError> {
         let result = async {
-            let row = self
-                .store
-                .get_connection(workspace_id, id)
-                .await?
-                .ok_or_else(connection_not_found)?;
+            let row = self.workspace_connection(workspace_id, id).await?;
             let resolved = self.resolve_row(row, None, force).await?;
             self.usage
                 .touch(&self.store, workspace_id, id, &caller.principal)
@@ -90,6 +86,21 @@ impl ConnectionService {
         self.audit_issue(workspace_id, id, caller, result)
             .await
             .map_err(|e| self.with_reauth_url_for(e, workspace_id, id))
+    }
+
+    /// A connection by id as a workspace principal (API key, agent session) may see it: one
+    /// bound to an MCP user is answered as if it did not exist (no hint that it does), since
+    /// only that user's own access token may reach it (`mcp_users`).
+    async fn workspace_connection(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<ConnectionRow, VaultError> {
+        self.store
+            .get_connection(workspace_id, id)
+            .await?
+            .filter(|row| !row.bound_to_mcp_user)
+            .ok_or_else(connection_not_found)
     }
 
     pub(super) async fn resolve_row(
@@ -248,11 +259,7 @@ impl ConnectionService {
         workspace_id: &str,
         id: &str,
     ) -> Result<CheckConnectionResponse, VaultError> {
-        let row = self
-            .store
-            .get_connection(workspace_id, id)
-            .await?
-            .ok_or_else(connection_not_found)?;
+        let row = self.workspace_connection(workspace_id, id).await?;
         let reauth_url = matches!(
             row.status,
             ConnectionStatus::NeedsReauth | ConnectionStatus::Failed

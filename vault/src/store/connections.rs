@@ -9,7 +9,10 @@ use sqlx::{AnyConnection, Row};
 
 pub(crate) const COLUMNS: &str = "id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, \
      refresh_token, credentials, token_type, version, last_refresh_at, last_error, created_at, updated_at, \
-     health, consecutive_failures, last_error_code, last_error_at, last_keepalive_at, next_keepalive_at";
+     health, consecutive_failures, last_error_code, last_error_at, last_keepalive_at, next_keepalive_at, owner_kind";
+
+/// `connections.owner_kind` of a connection bound to one MCP user (migration 0029).
+const OWNER_MCP_USER: &str = "mcp_user";
 
 /// A connection row. Secret columns stay sealed here; open them with the `Store` methods.
 #[derive(Clone)]
@@ -40,6 +43,9 @@ pub struct ConnectionRow {
     /// scheduled; `providers::keep_alive`).
     pub last_keepalive_at: Option<i64>,
     pub next_keepalive_at: Option<i64>,
+    /// Made through an MCP connect ticket: it belongs to the MCP user `user_id` and only that
+    /// user's access token reaches its credential (`mcp_users`); workspace resolves skip it.
+    pub bound_to_mcp_user: bool,
     sealed_access: Option<Vec<u8>>,
     sealed_refresh: Option<Vec<u8>>,
     sealed_credentials: Option<Vec<u8>>,
@@ -93,6 +99,9 @@ pub struct NewConnection<'a> {
     pub scopes: &'a [String],
     pub tokens: Option<&'a TokenSet>,
     pub credentials: Option<&'a Credentials>,
+    /// Bind it to the MCP user `user_id` (the connect-ticket flow): see
+    /// [`ConnectionRow::bound_to_mcp_user`].
+    pub bound_to_mcp_user: bool,
 }
 
 fn aad<'a>(ws: &'a str, id: &'a str, column: &'a str) -> Aad<'a> {
@@ -142,8 +151,8 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO connections (id, workspace_id, provider_name, user_id, status, scopes, access_token, \
-             access_expires_at, refresh_token, credentials, token_type, version, last_refresh_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, NULL, $12, $12)",
+             access_expires_at, refresh_token, credentials, token_type, version, last_refresh_at, created_at, updated_at, owner_kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, NULL, $12, $12, $13)",
         )
         .bind(&id)
         .bind(workspace_id)
@@ -157,6 +166,7 @@ impl Store {
         .bind(seal("credentials", credentials.as_ref()))
         .bind(tokens.token_type)
         .bind(now)
+        .bind(new.bound_to_mcp_user.then_some(OWNER_MCP_USER))
         .execute(&mut *conn)
         .await?;
         Ok(id)
@@ -190,6 +200,7 @@ impl Store {
 
     /// The connection a resolve of `(workspace, provider)` uses: the most recently updated
     /// active one, else the most recent of any status (so the caller learns why it is unusable).
+    /// Connections bound to an MCP user are not the workspace's to resolve and never chosen.
     pub async fn find_connection_for(
         &self,
         workspace_id: &str,
@@ -197,6 +208,7 @@ impl Store {
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND provider_name = $2 AND status <> 'revoked' \
+             AND owner_kind IS NULL \
              ORDER BY CASE WHEN status = 'active' THEN 0 ELSE 1 END, updated_at DESC, id LIMIT 1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -447,6 +459,8 @@ pub(crate) fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow
         last_error: r.try_get("last_error")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        bound_to_mcp_user: r.try_get::<Option<String>, _>("owner_kind")?.as_deref()
+            == Some(OWNER_MCP_USER),
         sealed_access: r.try_get("access_token")?,
         sealed_refresh: r.try_get("refresh_token")?,
         sealed_credentials: r.try_get("credentials")?,
@@ -504,7 +518,9 @@ impl Store {
 impl Store {
     /// The connections of one end user (`None`: the workspace's own, without a user) in a
     /// workspace, the most useful first per provider: active, then needing repair, then the rest,
-    /// newest first within each.
+    /// newest first within each. Connections bound to an MCP user are not among them: a connect
+    /// page is a link the workspace key makes for a user id of its choosing (one naming an MCP
+    /// user's subject must not reach that user's connection).
     pub async fn connections_of_user(
         &self,
         workspace_id: &str,
@@ -512,7 +528,7 @@ impl Store {
     ) -> Result<Vec<ConnectionRow>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 \
-             AND ((user_id IS NULL AND $2 IS NULL) OR user_id = $2) \
+             AND ((user_id IS NULL AND $2 IS NULL) OR user_id = $2) AND owner_kind IS NULL \
              ORDER BY provider_name, CASE status WHEN 'active' THEN 0 WHEN 'needs_reauth' THEN 1 \
              WHEN 'failed' THEN 2 WHEN 'pending' THEN 3 ELSE 4 END, updated_at DESC, id LIMIT 1000"
         );
