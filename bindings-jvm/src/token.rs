@@ -136,7 +136,8 @@ impl NativeToken {
     /// the signing strategies (`hmac_payload`, `aws_sigv4`), which go through `prepare` per
     /// request.
     pub fn request_independent(&self) -> Result<Option<NativeRequestIndependent>, NativeError> {
-        let fixed = nexus_sdk::request_independent(self.inner.strategy()?, self.inner.credentials())?;
+        let fixed =
+            nexus_sdk::request_independent(self.inner.strategy()?, self.inner.credentials())?;
         Ok(fixed.map(|fixed| NativeRequestIndependent {
             query_of_bare_url: fixed.query_of_bare_url(),
             headers: headers_out(fixed.headers),
