@@ -99,6 +99,9 @@ test('tools call the upstream with the calling user’s own credential', async (
     kind: 'refresh_token',
     secret: issued.refresh_token,
     user_id: subject,
+    // Bound to alice as an MCP user (as her connect link would): only such a connection is hers
+    // on the user-credential path, never one the workspace made for her id.
+    bound_to_mcp_user: true,
   });
   const listRepos = (c) => c.callTool({ name: 'list_repos', arguments: {} });
   const aliceSaw = upstreamCredential(await withAuth(alice, a.transport, () => listRepos(a.client)));

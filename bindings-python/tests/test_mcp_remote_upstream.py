@@ -2,7 +2,7 @@
 MCP client against ``nexus dev``: the example's ``list_repos`` tool calls the testkit's echo
 upstream with the *calling user's* connection, applied by ``nexus_sdk.mcp.user_fetch``.
 
-- alice (her own connection, imported for her Nexus user id) calls the tool: the upstream saw
+- alice (her own connection, imported bound to her Nexus user id) calls the tool: the upstream saw
   her credential (introspected at the testkit provider: the grant made for her), not bob's.
 - bob (no connection) calls it: JSON-RPC error ``-32042`` (URL elicitation) whose URL is a
   Nexus connect link, which alice cannot use (403). bob opens it like a person would
@@ -65,6 +65,9 @@ def connect_alice(stack: Stack, user_id: str) -> None:
             "kind": "refresh_token",
             "secret": issued["refresh_token"],
             "user_id": user_id,
+            # Bound to alice as an MCP user (as her connect link would): only such a connection
+            # is hers on the user-credential path, never one the workspace made for her id.
+            "bound_to_mcp_user": True,
         },
     )
 

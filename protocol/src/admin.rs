@@ -146,6 +146,11 @@ pub struct ImportRequest {
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// The connection belongs to the MCP user `user_id` (required with it): their
+    /// `POST /v1/mcp/user-credential` calls use it, the workspace's own resolves never do.
+    /// Default false: a workspace connection, which is no MCP user's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bound_to_mcp_user: bool,
 }
 
 /// Body of `POST /admin/v1/workspaces/{ws}/connect`: start a connect flow as an operator.

@@ -52,6 +52,13 @@ fn connections_and_imports() {
         "provider_name": "basic", "kind": "credentials",
         "secret": {"username": "u", "password": "p"}, "user_id": "u1", "scopes": ["read"]
     }));
+    // Bound to an MCP user: written only when true, false when absent.
+    let bound: ImportRequest = round_trip(json!({
+        "provider_name": "github", "kind": "refresh_token", "secret": "rt",
+        "user_id": "usr_1", "bound_to_mcp_user": true
+    }));
+    assert!(bound.bound_to_mcp_user);
+    assert!(!import.bound_to_mcp_user);
     assert!(
         serde_json::from_value::<ImportRequest>(
             json!({"provider_name": "x", "kind": "password", "secret": "s"})

@@ -136,6 +136,7 @@ async fn vault_with(db: &TestDb, token_url: &str, connections: usize) -> (Arc<Va
                     secret: &secret,
                     user_id: Some(&format!("user-{i}")),
                     scopes: &["read".to_owned(), "write".to_owned()],
+                    bound_to_mcp_user: false,
                 },
                 &admin,
             )

@@ -285,6 +285,7 @@ async fn import_connection(
         secret: &req.secret.0,
         user_id: req.user_id.as_deref(),
         scopes: &req.scopes,
+        bound_to_mcp_user: req.bound_to_mcp_user,
     };
     let info = s
         .vault

@@ -217,6 +217,7 @@ pub async fn connections(
                 secret: ImportSecret(read_secret_from_stdin(kind)?),
                 user_id,
                 scopes,
+                bound_to_mcp_user: false,
             };
             let connection = client.post(&path, &[], Body::json(&body)?).await?;
             if json {

@@ -86,7 +86,8 @@ impl ConnectionService {
         Ok(started.auth_url)
     }
 
-    /// True when `connection_id` is an active connection of `user` to `provider`.
+    /// True when `connection_id` is an active connection of `user` to `provider`, bound to them
+    /// (the same rule as `find_user_connection`).
     pub async fn is_active_user_connection(
         &self,
         workspace_id: &str,
@@ -102,6 +103,7 @@ impl ConnectionService {
                 row.status == ConnectionStatus::Active
                     && row.provider_name == provider_name
                     && row.user_id.as_deref() == Some(user_id)
+                    && row.bound_to_mcp_user
             }))
     }
 }

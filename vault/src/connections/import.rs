@@ -18,6 +18,9 @@ pub struct ImportConnection<'a> {
     pub user_id: Option<&'a str>,
     /// Empty: the provider's default scopes.
     pub scopes: &'a [String],
+    /// The connection belongs to the MCP user `user_id` (their user-credential calls use it; the
+    /// workspace's own resolves never do), as if they had connected through their connect link.
+    pub bound_to_mcp_user: bool,
 }
 
 impl ConnectionService {
@@ -28,6 +31,11 @@ impl ConnectionService {
         caller: &Caller,
     ) -> Result<ConnectionInfo, VaultError> {
         self.store.require_workspace(workspace_id).await?;
+        if req.bound_to_mcp_user && req.user_id.is_none_or(str::is_empty) {
+            return Err(VaultError::invalid(
+                "`bound_to_mcp_user` needs `user_id` (the MCP user the connection belongs to)",
+            ));
+        }
         let provider = self.provider(req.provider_name).await?;
         let (tokens, credentials) = match req.kind {
             "refresh_token" => {
@@ -90,7 +98,7 @@ impl ConnectionService {
                 scopes: &scopes,
                 tokens: tokens.as_ref(),
                 credentials: credentials.as_ref(),
-                bound_to_mcp_user: false,
+                bound_to_mcp_user: req.bound_to_mcp_user,
             })
             .await?;
         self.audit

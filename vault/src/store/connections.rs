@@ -12,7 +12,7 @@ pub(crate) const COLUMNS: &str = "id, workspace_id, provider_name, user_id, stat
      health, consecutive_failures, last_error_code, last_error_at, last_keepalive_at, next_keepalive_at, owner_kind";
 
 /// `connections.owner_kind` of a connection bound to one MCP user (migration 0029).
-const OWNER_MCP_USER: &str = "mcp_user";
+pub(crate) const OWNER_MCP_USER: &str = "mcp_user";
 
 /// A connection row. Secret columns stay sealed here; open them with the `Store` methods.
 #[derive(Clone)]

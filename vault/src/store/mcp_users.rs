@@ -2,7 +2,7 @@
 //! (`connections.user_id` = the access token's `sub`), and the connect tickets handed to a user
 //! whose connection is missing (migration 0019).
 
-use super::connections::{COLUMNS, ConnectionRow, connection_from_row};
+use super::connections::{COLUMNS, ConnectionRow, OWNER_MCP_USER, connection_from_row};
 use super::pending::state_hash as sha256_hex;
 use super::{Store, StoreError, now_ms};
 use sqlx::Row;
@@ -41,7 +41,10 @@ fn ticket_from(r: &sqlx::any::AnyRow) -> Result<TicketRow, StoreError> {
 impl Store {
     /// The connection a resolve for `user` uses: like `find_connection_for`, among the user's own
     /// connections only (the most recently updated active one, else the most recent of any
-    /// status but `revoked`, so the caller learns why it is unusable).
+    /// status but `revoked`, so the caller learns why it is unusable). Only connections bound to
+    /// the MCP user count (made through their connect ticket, or imported so by an operator): a
+    /// workspace key can make a connection for any `user_id` and complete it with an upstream
+    /// account of its own, which the user's tool calls must never act as.
     pub async fn find_user_connection(
         &self,
         workspace_id: &str,
@@ -50,13 +53,14 @@ impl Store {
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM connections WHERE workspace_id = $1 AND provider_name = $2 \
-             AND user_id = $3 AND status <> 'revoked' \
+             AND user_id = $3 AND owner_kind = $4 AND status <> 'revoked' \
              ORDER BY CASE WHEN status = 'active' THEN 0 ELSE 1 END, updated_at DESC, id LIMIT 1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(workspace_id)
             .bind(provider_name)
             .bind(user_id)
+            .bind(OWNER_MCP_USER)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| connection_from_row(&r)).transpose()
