@@ -57,7 +57,7 @@ async def whoami_with(resource: str, access_token: str) -> int:
                 "accept": "application/json, text/event-stream",
             },
         )
-    return answer.status_code
+    return int(answer.status_code)
 
 
 def test_refresh_rotates_and_a_replayed_refresh_token_revokes_the_family(stack: Stack) -> None:
