@@ -96,6 +96,7 @@ class Client:
         resource: str,
         storage: MemoryStorage | None = None,
         username: str = "alice",
+        client_metadata_url: str | None = None,
     ) -> None:
         self.browser = Browser(
             stack.env["NEXUS_BROKER_URL"].rstrip("/"),
@@ -116,6 +117,7 @@ class Client:
             storage=self.storage,
             redirect_handler=self.browser.redirect,
             callback_handler=self.browser.callback,
+            client_metadata_url=client_metadata_url,
         )
 
     async def record(self, response: httpx2.Response) -> None:
