@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) proxy_audit: Arc<proxy::audit::ProxyAudit>,
     /// Permits to wait out an upstream's `Retry-After` (`retry_on_throttle`); never waited for.
     pub(crate) proxy_retry_waiters: tokio::sync::Semaphore,
+    /// The broker's authorization-server advertisement (design 17 §2.1), reused 5 minutes.
+    pub(crate) as_advertisement: routes::mcp::AdvertisementCache,
 }
 
 impl Gateway {
@@ -134,6 +136,7 @@ impl Gateway {
             metrics,
             feed: feed.clone(),
             openapi_json,
+            as_advertisement: Default::default(),
         };
         let inner = Arc::new(inner);
         if inner.config.revocation_feed {

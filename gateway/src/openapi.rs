@@ -4,7 +4,7 @@
 
 use crate::routes::{connections, health, mcp, resolve, sessions};
 use nexus_protocol::connect_link::{ConnectLinkRequest, ConnectLinkResponse};
-use nexus_protocol::mcp::UserCredentialRequest;
+use nexus_protocol::mcp::{AsAdvertisement, UserCredentialRequest};
 use nexus_protocol::{
     CheckConnectionAnswer, CoarseStatus, ConnectionStatus, ErrorBody, RequestConnectionInput,
     RequestConnectionResponse, ResolveResponse, ScopeEnforcement, StrategySpec,
@@ -36,11 +36,12 @@ use utoipa::{Modify, OpenApi};
         sessions::token_exchange,
         sessions::jwks,
         mcp::user_credential,
+        mcp::authorization_server,
     ),
     components(schemas(
         ResolveResponse, StrategySpec, ScopeEnforcement, ErrorBody, RequestConnectionInput,
         RequestConnectionResponse, CheckConnectionAnswer, CoarseStatus, ConnectionStatus,
-        ConnectLinkRequest, ConnectLinkResponse, UserCredentialRequest,
+        ConnectLinkRequest, ConnectLinkResponse, UserCredentialRequest, AsAdvertisement,
     )),
     modifiers(&ApiKeySchemes),
     tags(
@@ -48,7 +49,7 @@ use utoipa::{Modify, OpenApi};
         (name = "connections", description = "The connection lifecycle"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
         (name = "identity", description = "Agent sessions, authorization checks, On-Behalf-Of"),
-        (name = "mcp", description = "MCP servers: the upstream credential of the user of an MCP access token"),
+        (name = "mcp", description = "MCP servers: the authorization server that issues their access tokens, and the upstream credential of the user of such a token"),
     )
 )]
 struct GatewayApi;

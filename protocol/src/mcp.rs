@@ -16,6 +16,11 @@ pub const USER_CREDENTIAL_PATH: &str = "/v1/mcp/user-credential";
 pub const INTERNAL_USER_CREDENTIAL_PATH: &str = "/internal/v1/mcp/user-credential";
 /// The largest body the gateway accepts on [`USER_CREDENTIAL_PATH`] (a JWT is far smaller).
 pub const USER_CREDENTIAL_MAX_BODY: usize = 16 * 1024;
+/// Public path (gateway, workspace API key): which authorization server issues the MCP access
+/// tokens an MCP server receives (design 17 §2.1), answered as [`AsAdvertisement`].
+pub const AUTHORIZATION_SERVER_PATH: &str = "/v1/mcp/authorization-server";
+/// Internal path (broker, gateway's internal token) the gateway reads [`AsAdvertisement`] from.
+pub const INTERNAL_AS_ADVERTISEMENT_PATH: &str = "/internal/v1/as/advertisement";
 /// Where a connect link points: `{issuer}/as/connect/{ticket}`.
 pub const CONNECT_TICKET_PATH_PREFIX: &str = "/as/connect/";
 
@@ -51,6 +56,20 @@ pub struct InternalUserCredentialRequest {
     pub request_id: Option<String>,
 }
 
+/// The authorization server an MCP server trusts, so that one configured only with the gateway
+/// URL and its API key needs no issuer setting. The same values as the RFC 8414 metadata
+/// document, which `metadata_url` locates (path-aware when the issuer has a path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AsAdvertisement {
+    /// The issuer identifier (`iss` of the access tokens), no trailing slash.
+    pub issuer: String,
+    /// Where the RFC 8414 metadata of `issuer` is served.
+    pub metadata_url: String,
+    /// The keys that sign the access tokens.
+    pub jwks_uri: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +100,19 @@ mod tests {
         let json = serde_json::to_value(&request).unwrap();
         assert_eq!(json["subject_token"], "eyJsecret");
         assert_eq!(json["min_ttl"], 60);
+    }
+
+    #[test]
+    fn advertisement_is_three_urls_and_round_trips() {
+        let advertisement = AsAdvertisement {
+            issuer: "https://nexus.example/as".into(),
+            metadata_url: "https://nexus.example/.well-known/oauth-authorization-server/as".into(),
+            jwks_uri: "https://nexus.example/as/as/jwks".into(),
+        };
+        let json = serde_json::to_value(&advertisement).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 3);
+        assert_eq!(json["issuer"], "https://nexus.example/as");
+        let back: AsAdvertisement = serde_json::from_value(json).unwrap();
+        assert_eq!(back, advertisement);
     }
 }

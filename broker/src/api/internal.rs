@@ -14,7 +14,10 @@ use nexus_protocol::internal::{
     Principal, REQUEST_CONNECTION_PATH, RESOLVE_PATH, VERIFY_API_KEY_PATH, VerifyKeyRequest,
     VerifyKeyResponse,
 };
-use nexus_protocol::mcp::{INTERNAL_USER_CREDENTIAL_PATH, InternalUserCredentialRequest};
+use nexus_protocol::mcp::{
+    AsAdvertisement, INTERNAL_AS_ADVERTISEMENT_PATH, INTERNAL_USER_CREDENTIAL_PATH,
+    InternalUserCredentialRequest,
+};
 use nexus_protocol::proxy::{AUDIT_BATCH_PATH, MAX_AUDIT_BATCH, ProxyAuditBatch};
 use nexus_protocol::{
     CheckConnectionResponse, ErrorCode, RequestConnectionResponse, ResolveResponse,
@@ -30,6 +33,8 @@ pub fn router(service: AppState) -> Router<AppState> {
         .route(CONNECT_LINKS_PATH, post(connect_link))
         // MCP servers (issue 17): the upstream credential of the user of an MCP access token.
         .route(INTERNAL_USER_CREDENTIAL_PATH, post(mcp_user_credential))
+        // …and which authorization server issues those tokens (the gateway advertises it).
+        .route(INTERNAL_AS_ADVERTISEMENT_PATH, get(as_advertisement))
         // Proxy mode (issue 16): the gateway's audit records of proxied calls.
         .route(AUDIT_BATCH_PATH, post(proxy_audit))
         .route(
@@ -156,6 +161,12 @@ async fn mcp_user_credential(
             .user_credential(&req.principal, &req.request, request_id)
             .await?,
     ))
+}
+
+/// The authorization server this broker runs (design 17 §2.1). One issuer for every workspace,
+/// so the answer names no principal; the gateway caches it.
+async fn as_advertisement(State(s): State<AppState>) -> Json<AsAdvertisement> {
+    Json(s.vault.authorization_server().advertisement())
 }
 
 /// Append the gateway's batch of proxied-call records to the audit trail.

@@ -6,24 +6,29 @@
 //! nowhere else (no log, no URL, no echo in an error). Answers are per user, so they never go
 //! through the gateway's shared token cache (keyed by workspace and provider only); the SDK
 //! caches them per user.
+//!
+//! `GET /v1/mcp/authorization-server` (design 17 §2.1): which authorization server issues the
+//! access tokens an MCP server receives, read from the broker and cached five minutes. The
+//! gateway only relays it: it verifies no token itself and carries no crypto for it.
 
 use crate::Gateway;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::middleware::{self, RequestId};
 use crate::routes::private_json;
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::{Extension, Json};
 use nexus_protocol::internal::Principal;
 use nexus_protocol::mcp::{
-    INTERNAL_USER_CREDENTIAL_PATH, InternalUserCredentialRequest, USER_CREDENTIAL_MAX_BODY,
-    UserCredentialRequest,
+    AsAdvertisement, INTERNAL_AS_ADVERTISEMENT_PATH, INTERNAL_USER_CREDENTIAL_PATH,
+    InternalUserCredentialRequest, USER_CREDENTIAL_MAX_BODY, UserCredentialRequest,
 };
 use nexus_protocol::{ErrorBody, ProviderName, ResolveResponse};
+use std::time::{Duration, Instant};
 
 #[utoipa::path(
     post,
@@ -105,4 +110,88 @@ fn parse(body: Result<Bytes, BytesRejection>) -> Result<UserCredentialRequest, A
         return Err(ApiError::invalid_request("`subject_token` is empty"));
     }
     Ok(request)
+}
+
+/// How long the broker's advertisement is reused: the issuer is fixed configuration, so a
+/// change shows within this time of the broker restarting with it.
+pub const ADVERTISEMENT_TTL: Duration = Duration::from_secs(300);
+
+/// The last advertisement the broker gave. The lock is held across the fetch, so concurrent
+/// callers after expiry make one broker call. A refusal is not kept: the next call asks again.
+#[derive(Default)]
+pub(crate) struct AdvertisementCache(tokio::sync::Mutex<Option<(Instant, AsAdvertisement)>>);
+
+#[utoipa::path(
+    get,
+    path = "/v1/mcp/authorization-server",
+    tag = "mcp",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The authorization server that issues the MCP access tokens: its issuer, RFC 8414 metadata URL and JWKS URL (cached 5 minutes)", body = AsAdvertisement),
+        (status = 401, description = "Missing or unknown API key (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "An agent session: the advertisement is for an MCP server's workspace API key (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "This Nexus runs no authorization server (`not_found`)", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 502, description = "The broker failed", body = ErrorBody),
+        (status = 503, description = "The broker is unreachable", body = ErrorBody),
+    )
+)]
+pub async fn authorization_server(
+    State(gateway): State<Gateway>,
+    Caller(principal): Caller,
+    Extension(request_id): Extension<RequestId>,
+) -> Result<Json<AsAdvertisement>, ApiError> {
+    if !matches!(principal, Principal::ApiKey { .. }) {
+        // The Caller extractor already refuses sessions outside resolve/proxy; kept as the rule.
+        return Err(ApiError::forbidden(
+            "the authorization server is advertised to an MCP server's workspace API key",
+        ));
+    }
+    let mut cached = gateway.inner.as_advertisement.0.lock().await;
+    if let Some((at, advertisement)) = cached.as_ref()
+        && at.elapsed() < ADVERTISEMENT_TTL
+    {
+        return Ok(Json(advertisement.clone()));
+    }
+    let fetched: AsAdvertisement = gateway
+        .inner
+        .broker
+        .compat_get(
+            INTERNAL_AS_ADVERTISEMENT_PATH,
+            request_id.as_str(),
+            "authorization server advertisement",
+        )
+        .await
+        .map_err(not_served)?;
+    *cached = Some((Instant::now(), fetched.clone()));
+    Ok(Json(fetched))
+}
+
+/// A broker that answers 404 serves no authorization server (one without the route, or with
+/// it switched off): say so in the caller's terms rather than relay "no such route".
+fn not_served(error: ApiError) -> ApiError {
+    if error.status == StatusCode::NOT_FOUND {
+        ApiError::not_found(
+            "this Nexus runs no authorization server for MCP: configure the MCP server's issuer \
+             explicitly, or enable the authorization server on the broker",
+        )
+    } else {
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broker_404_becomes_a_clear_not_found_and_other_errors_pass() {
+        let mapped = not_served(ApiError::not_found("no such route"));
+        assert_eq!(mapped.status, StatusCode::NOT_FOUND);
+        assert_eq!(mapped.body.error, nexus_protocol::ErrorCode::NotFound);
+        assert!(mapped.body.message.contains("no authorization server"));
+        let unavailable = not_served(ApiError::unavailable("down"));
+        assert_eq!(unavailable.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(unavailable.body.message, "down");
+    }
 }

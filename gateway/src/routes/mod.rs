@@ -39,6 +39,7 @@ pub mod paths {
     pub const JWKS: &str = nexus_protocol::identity::JWKS_PATH;
     // MCP servers (issue 17).
     pub const MCP_USER_CREDENTIAL: &str = nexus_protocol::mcp::USER_CREDENTIAL_PATH;
+    pub const MCP_AUTHORIZATION_SERVER: &str = nexus_protocol::mcp::AUTHORIZATION_SERVER_PATH;
     // Proxy mode (issue 16).
     pub const PROXY: &str = "/v1/proxy/{workspace_id}/{provider_name}/{*path}";
     pub const PROXY_ROOT: &str = "/v1/proxy/{workspace_id}/{provider_name}";
@@ -67,6 +68,7 @@ pub mod paths {
         TOKEN_EXCHANGE,
         JWKS,
         MCP_USER_CREDENTIAL,
+        MCP_AUTHORIZATION_SERVER,
         PROVIDERS,
         PROVIDERS_METADATA,
         PROVIDER,
@@ -107,6 +109,10 @@ pub fn router(gateway: Gateway) -> Router {
             post(mcp::user_credential).layer(DefaultBodyLimit::max(
                 nexus_protocol::mcp::USER_CREDENTIAL_MAX_BODY,
             )),
+        )
+        .route(
+            paths::MCP_AUTHORIZATION_SERVER,
+            get(mcp::authorization_server),
         )
         // The original gateway's endpoints, for its clients (issue 15).
         .route(

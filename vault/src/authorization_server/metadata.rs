@@ -4,6 +4,7 @@
 //! profile, ID-JAG (MCP enterprise-managed authorization).
 
 use super::AuthorizationServerService;
+use nexus_protocol::mcp::AsAdvertisement;
 use nexus_protocol::oauth::{self, AuthorizationServerMetadata};
 
 /// Client authentication methods of the token and revocation endpoints.
@@ -47,5 +48,19 @@ impl AuthorizationServerService {
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
         format!("{}{path}", oauth::METADATA_PATH)
+    }
+
+    /// What the gateway tells MCP servers (design 17 §2.1): the issuer, where its metadata is
+    /// (the origin of the issuer followed by [`Self::metadata_path`]) and its keys, taken from
+    /// the same document so the two never disagree.
+    pub fn advertisement(&self) -> AsAdvertisement {
+        let origin = url::Url::parse(&self.issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| self.issuer.clone());
+        AsAdvertisement {
+            issuer: self.issuer.clone(),
+            metadata_url: format!("{origin}{}", self.metadata_path()),
+            jwks_uri: self.metadata().jwks_uri,
+        }
     }
 }
