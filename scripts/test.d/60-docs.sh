@@ -14,6 +14,15 @@ ROOT="$PWD"
 PY="$ROOT/.venv/bin/python"
 fail() { echo "60-docs: $*" >&2; exit 1; }
 
+# A merge left half-resolved renders as prose: no conflict marker may reach a committed text file
+# (docs, designs, sources). Lines of seven `<`/`>` followed by a space, or a lone `=======`.
+if markers="$(grep -rInE '^(<<<<<<< |>>>>>>> |=======$)' --exclude-dir=node_modules --exclude-dir=target \
+    --exclude-dir=.venv --exclude-dir=.git --exclude-dir=.ci --exclude='*.lock' \
+    docs design examples core protocol vault broker gateway cli listener bindings-* sdk-go scripts tests \
+    ./*.md 2>/dev/null)"; then
+  fail "merge conflict markers left in: $(echo "$markers" | cut -d: -f1-2 | tr '\n' ' ')"
+fi
+
 [ -x "$PY" ] || fail ".venv is missing: run scripts/install.sh"
 "$PY" -c 'import mkdocs' 2>/dev/null || fail "mkdocs is not in .venv: run scripts/install.sh"
 "$PY" -c 'import nexus_sdk' 2>/dev/null ||
