@@ -19,28 +19,21 @@ impl ConnectionService {
         force: bool,
         caller: &Caller,
     ) -> Result<ResolveResponse, VaultError> {
-        let result = async {
-            let Some(row) = self
-                .store
-                .find_user_connection(workspace_id, provider_name, user_id)
-                .await?
-            else {
-                return Err(self.missing_connection_error(provider_name).await);
-            };
-            let id = row.id.clone();
-            let resolved = self
-                .resolve_row(row, min_ttl, force)
-                .await
-                .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))?;
-            self.usage
-                .touch(&self.store, workspace_id, &id, &caller.principal)
-                .await;
-            Ok(resolved)
-        }
-        .await;
+        let found = self
+            .store
+            .find_user_connection(workspace_id, provider_name, user_id)
+            .await;
         let detail = format!("mcp_user={user_id}");
-        self.audit_issue_for(workspace_id, provider_name, caller, Some(&detail), result)
-            .await
+        self.resolve_found(
+            workspace_id,
+            provider_name,
+            found,
+            min_ttl,
+            force,
+            caller,
+            Some(&detail),
+        )
+        .await
     }
 
     /// Start the connect flow for `user`'s account at `provider`; answers where to send the

@@ -9,6 +9,7 @@ use super::{
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::providers::Provider;
+use crate::store::StoreError;
 use crate::store::audit::AuditEvent;
 use crate::store::connections::ConnectionRow;
 use crate::store::{now_ms, rfc3339};
@@ -28,12 +29,39 @@ impl ConnectionService {
         force: bool,
         caller: &Caller,
     ) -> Result<ResolveResponse, VaultError> {
+        let found = self
+            .store
+            .find_connection_for(workspace_id, provider_name)
+            .await;
+        self.resolve_found(
+            workspace_id,
+            provider_name,
+            found,
+            min_ttl,
+            force,
+            caller,
+            None,
+        )
+        .await
+    }
+
+    /// The one resolve path once the connection is looked up (by workspace, or by MCP user):
+    /// a miss is explained, the row is refreshed if needed (single flight), its use is
+    /// recorded, and the `token.issued` audit record (with `detail`) is written before the
+    /// answer is released.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn resolve_found(
+        &self,
+        workspace_id: &str,
+        provider_name: &str,
+        found: Result<Option<ConnectionRow>, StoreError>,
+        min_ttl: Option<u64>,
+        force: bool,
+        caller: &Caller,
+        detail: Option<&str>,
+    ) -> Result<ResolveResponse, VaultError> {
         let result = async {
-            let Some(row) = self
-                .store
-                .find_connection_for(workspace_id, provider_name)
-                .await?
-            else {
+            let Some(row) = found? else {
                 return Err(self.missing_connection_error(provider_name).await);
             };
             let id = row.id.clone();
@@ -47,7 +75,7 @@ impl ConnectionService {
             Ok(resolved)
         }
         .await;
-        self.audit_issue(workspace_id, provider_name, caller, result)
+        self.audit_issue_for(workspace_id, provider_name, caller, detail, result)
             .await
     }
 
