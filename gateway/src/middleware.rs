@@ -1,20 +1,26 @@
-//! The layers every request passes through, outermost first:
+//! The layers every request passes through, outermost first, all run by one tower layer,
+//! [`Edge`] (one boxed future per request, instead of the four boxed services and futures per
+//! layer that `axum::middleware::from_fn` costs):
 //!
-//! 1. [`finalize`]: gives the request an id (`X-Request-Id`, propagated when well-formed), and on
+//! 1. finalize: gives the request an id (`X-Request-Id`, propagated when well-formed), and on
 //!    the way out renders every error as the JSON envelope with that id, including errors raised
 //!    by axum itself (404, 405, 413 from a body limit) which arrive as plain text.
-//! 2. [`observe`]: one structured log line and the metrics for each request.
-//! 3. [`enforce_limits`]: header size (431) and declared body size (413), before any work.
-//! 4. [`deadline`]: the whole-request timeout (504).
+//! 2. observe: one structured log line and the metrics for each request.
+//! 3. limits ([`enforce_limits`]): header size (431) and declared body size (413), before any
+//!    work; not on proxy routes (they enforce the proxy's own limits).
+//! 4. deadline: the whole-request timeout (504); not on proxy routes (they have their own).
 
 use crate::Gateway;
 use crate::error::{ApiError, PendingError};
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::{ErrorBody, ErrorCode};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -58,11 +64,104 @@ impl RequestId {
     }
 }
 
-pub async fn finalize(mut request: Request, next: Next) -> Response {
-    let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
-    request.extensions_mut().insert(request_id.clone());
-    let mut response = next.run(request).await;
+/// The tower layer of [`Edge`].
+#[derive(Clone)]
+pub struct EdgeLayer(pub Gateway);
 
+impl<S> tower::Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            inner,
+            gateway: self.0.clone(),
+        }
+    }
+}
+
+/// Request id, access log and metrics, limits and deadline around every route (module docs).
+#[derive(Clone)]
+pub struct Edge<S> {
+    inner: S,
+    gateway: Gateway,
+}
+
+impl<S> tower::Service<Request> for Edge<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        // finalize, on the way in.
+        let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
+        request.extensions_mut().insert(request_id.clone());
+        // observe, on the way in.
+        let started = Instant::now();
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        // limits and deadline: the API's routes and the fallback, not proxy mode's.
+        let config = &self.gateway.inner.config;
+        let api = !route.as_ref().is_some_and(|r| is_proxy_route(r.as_str()));
+        let refused = if api {
+            enforce_limits(config, &request)
+        } else {
+            None
+        };
+        let inner = match refused {
+            None => Some(self.inner.call(request)),
+            Some(_) => None,
+        };
+        let timeout = api.then_some(config.request_timeout);
+        let gateway = self.gateway.clone();
+        Box::pin(async move {
+            let run = async move {
+                match (inner, refused) {
+                    (Some(inner), _) => match timeout {
+                        None => inner.await.unwrap_or_else(|never| match never {}),
+                        Some(timeout) => match tokio::time::timeout(timeout, inner).await {
+                            Ok(response) => response.unwrap_or_else(|never| match never {}),
+                            Err(_) => ApiError::with_status(
+                                StatusCode::GATEWAY_TIMEOUT,
+                                ErrorCode::UpstreamUnavailable,
+                                "the request took too long; retry later",
+                            )
+                            .into_response(),
+                        },
+                    },
+                    (None, Some(refused)) => refused,
+                    (None, None) => unreachable!("a request is either refused or run"),
+                }
+            };
+            let (response, workspace) = crate::access_log::with_workspace_slot(run).await;
+            observe(
+                &gateway,
+                started,
+                method,
+                route,
+                &request_id,
+                &response,
+                workspace,
+            );
+            Ok(finalize(response, request_id))
+        })
+    }
+}
+
+fn is_proxy_route(route: &str) -> bool {
+    use crate::routes::paths::{PROXY, PROXY_ROOT, PROXY_ROOT_SLASH};
+    route == PROXY || route == PROXY_ROOT || route == PROXY_ROOT_SLASH
+}
+
+/// finalize, on the way out: the error envelope and the request id header.
+fn finalize(mut response: Response, request_id: RequestId) -> Response {
     if let Some(PendingError(body)) = response.extensions_mut().remove::<PendingError>() {
         write_error_body(&mut response, body, &request_id);
     } else if is_error(response.status())
@@ -144,13 +243,16 @@ fn write_error_body(response: &mut Response, mut body: ErrorBody, request_id: &R
     *response.body_mut() = Body::from(bytes);
 }
 
-pub async fn observe(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    let (response, workspace) = crate::access_log::with_workspace_slot(next.run(request)).await;
-
+/// observe, on the way out: the metrics and the access line.
+fn observe(
+    gateway: &Gateway,
+    started: Instant,
+    method: axum::http::Method,
+    route: Option<MatchedPath>,
+    request_id: &RequestId,
+    response: &Response,
+    workspace: crate::access_log::Workspace,
+) {
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     gateway.inner.metrics.observe_request(
@@ -167,13 +269,13 @@ pub async fn observe(State(gateway): State<Gateway>, request: Request, next: Nex
             route,
             status,
             latency_us,
-            request_id: request_id.map(|id| id.0),
+            request_id: Some(request_id.0.clone()),
             workspace,
         });
     } else {
         tracing::info!(
             target: "nexus_gateway::access",
-            request_id = request_id.as_ref().map_or("", RequestId::as_str),
+            request_id = request_id.as_str(),
             method = %method,
             route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
             status,
@@ -182,15 +284,10 @@ pub async fn observe(State(gateway): State<Gateway>, request: Request, next: Nex
             "request"
         );
     }
-    response
 }
 
-pub async fn enforce_limits(
-    State(gateway): State<Gateway>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let config = &gateway.inner.config;
+/// Header size (431) and declared body size (413): the refusal, or `None` to go on.
+fn enforce_limits(config: &crate::GatewayConfig, request: &Request) -> Option<Response> {
     // Name, value and the ": " and CRLF around them, as on the wire.
     let header_bytes: usize = request
         .headers()
@@ -198,12 +295,14 @@ pub async fn enforce_limits(
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum();
     if header_bytes > config.max_header_bytes {
-        return ApiError::with_status(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            format!("request headers exceed {} bytes", config.max_header_bytes),
-        )
-        .into_response();
+        return Some(
+            ApiError::with_status(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                format!("request headers exceed {} bytes", config.max_header_bytes),
+            )
+            .into_response(),
+        );
     }
     let declared_length = request
         .headers()
@@ -211,9 +310,9 @@ pub async fn enforce_limits(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared_length.is_some_and(|len| len > config.max_body_bytes as u64) {
-        return body_too_large(config.max_body_bytes).into_response();
+        return Some(body_too_large(config.max_body_bytes).into_response());
     }
-    next.run(request).await
+    None
 }
 
 pub fn body_too_large(limit: usize) -> ApiError {
@@ -221,17 +320,4 @@ pub fn body_too_large(limit: usize) -> ApiError {
         ErrorCode::PayloadTooLarge,
         format!("request body exceeds {limit} bytes"),
     )
-}
-
-pub async fn deadline(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
-    let timeout = gateway.inner.config.request_timeout;
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::with_status(
-            StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::UpstreamUnavailable,
-            "the request took too long; retry later",
-        )
-        .into_response(),
-    }
 }

@@ -132,16 +132,9 @@ pub fn router(gateway: Gateway) -> Router {
         .route(paths::CONNECTION, delete(compat::revoke_connection))
         .route(paths::AUTH_CALLBACK, any(compat::auth_callback))
         .fallback(not_found)
-        // `.layer` wraps what is above it: the last one added runs first.
-        .layer(axum::middleware::from_fn_with_state(
-            gateway.clone(),
-            middleware::deadline,
-        ))
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(
-            gateway.clone(),
-            middleware::enforce_limits,
-        ));
+        // The header and declared-body limits and the deadline are applied by
+        // `middleware::Edge` (proxy routes excepted); the body limit is axum's own.
+        .layer(DefaultBodyLimit::max(max_body));
     // Proxy mode (issue 16): bodies stream (no body limit layer; the handler enforces the proxy's
     // own limits), and the gateway's own errors carry `Nexus-Error`.
     let proxied = Router::new()
@@ -156,11 +149,8 @@ pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .merge(proxied)
         .merge(api)
-        .layer(axum::middleware::from_fn_with_state(
-            gateway.clone(),
-            middleware::observe,
-        ))
-        .layer(axum::middleware::from_fn(middleware::finalize))
+        // One layer around every route: request id, access log, metrics, limits, deadline.
+        .layer(middleware::EdgeLayer(gateway.clone()))
         .with_state(gateway)
 }
 
