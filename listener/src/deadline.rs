@@ -4,9 +4,8 @@
 use super::registry::InFlight;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use nexus_protocol::{ErrorBody, ErrorCode};
@@ -16,17 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tower::ServiceExt;
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// `router` with every request body bounded in time.
-pub fn with_body_deadline(router: Router, timeout: Duration) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(timeout, body_deadline))
-}
-
-async fn body_deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+/// `request` answered by `router`, its body bounded in time. Called by the connection's
+/// service itself rather than layered onto the router as middleware: a layer would cost every
+/// request of every route a boxed service and boxed futures, for the bodiless majority too.
+pub async fn serve_request(router: Router, request: Request, timeout: Duration) -> Response {
     if http_body::Body::size_hint(request.body()).exact() == Some(0) {
-        return next.run(request).await;
+        return router.oneshot(request).await.unwrap_or_else(|e| match e {});
     }
     let expired = Arc::new(AtomicBool::new(false));
     let flag = expired.clone();
@@ -37,7 +35,7 @@ async fn body_deadline(State(timeout): State<Duration>, request: Request, next: 
             expired: flag,
         })
     });
-    let response = next.run(request).await;
+    let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
     if !expired.load(Ordering::Acquire) {
         return response;
     }

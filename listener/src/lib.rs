@@ -32,7 +32,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tower::ServiceExt;
 
 pub use registry::Registry as Connections;
 
@@ -167,7 +166,6 @@ pub async fn serve(
     connections: Arc<Registry>,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let router = deadline::with_body_deadline(router, connections.limits().body_timeout);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -216,6 +214,7 @@ async fn serve_connection(
         conn: conn.clone(),
     });
     let service_conn = conn.clone();
+    let body_timeout = connections.limits().body_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_flight = service_conn.begin_request();
         // The peer address, as `axum::serve` would give it: per-source throttles (failed admin
@@ -224,9 +223,9 @@ async fn serve_connection(
         request
             .extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
-        let response = router.clone().oneshot(request);
+        let response = deadline::serve_request(router.clone(), request, body_timeout);
         async move {
-            let response = response.await?;
+            let response = response.await;
             // The request counts as in flight until its response body is dropped (sent).
             Ok::<_, std::convert::Infallible>(
                 response.map(|body| Body::new(deadline::Guarded::new(body, in_flight))),
