@@ -95,22 +95,56 @@ f = line["fields"]
 assert f["route"] == "/v1/resolve" and f["status"] == 200 and f["workspace"] == "bench", line
 print("gateway: access line ok:", json.dumps(line))'
 
-  local bport
+  local bport bare_pid gw_pid="${PIDS[-1]}"
   bport="$(free_port)"
   "$bare" "127.0.0.1:$bport" "$WORK/body.json" 2>/dev/null &
-  PIDS+=($!)
+  bare_pid=$!
+  PIDS+=("$bare_pid")
   wait_for_url "http://127.0.0.1:$bport/v1/resolve"
-  cmp -s "$WORK/body.json" <(curl -fsS "http://127.0.0.1:$bport/v1/resolve") || { echo "floor answers other bytes" >&2; return 1; }
+  # The floor gets the very same request (path, query, Authorization header; it ignores them)
+  # and must answer the same bytes: status, header names and values (the request id and Date
+  # aside: a fresh id per request, same length), body.
+  local floor_url="http://127.0.0.1:$bport/v1/resolve?workspace_id=bench&provider_name=example"
+  answer() { curl -fsS -D - -o "$2" -H "Authorization: Bearer $key" "$1" | tr -d '\r' \
+    | sed -E 's/^(x-request-id: ).*/\1<id>/I; s/^(date: ).*/\1<date>/I' | sort; }
+  if ! diff <(answer "$url" "$WORK/gw.body") <(answer "$floor_url" "$WORK/floor.body") >&2 \
+    || ! cmp -s "$WORK/gw.body" "$WORK/floor.body"; then
+    echo "floor answers other bytes than the gateway" >&2
+    return 1
+  fi
+  echo "gateway: floor answers the same status, headers and $(wc -c <"$WORK/floor.body")-byte body"
 
-  rps() { wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "$@" 2>&1 | tee -a "$WORK/wrk.txt" | awk '/Requests\/sec/ {print $2}'; }
-  local r floor gw ratios=()
+  # One wrk run against $1 while `perf stat` counts the CPU time of process $2 (every thread:
+  # the access-log writer too). Prints "req/s requests cpu_ms".
+  measure() {
+    local target="$1" pid="$2" out="$WORK/perf.$RANDOM"
+    perf stat -e task-clock -x, -p "$pid" -o "$out" &
+    local perf_pid=$!
+    sleep 0.2
+    local text
+    text="$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -H "Authorization: Bearer $key" "$target" 2>&1)"
+    kill -INT "$perf_pid"
+    wait "$perf_pid" 2>/dev/null || true
+    echo "$text" >>"$WORK/wrk.txt"
+    printf '%s %s %s\n' "$(awk '/Requests\/sec/ {print $2}' <<<"$text")" \
+      "$(awk '/requests in/ {print $1}' <<<"$text")" \
+      "$(awk -F, '/task-clock/ {print $1}' "$out")"
+  }
+  command -v perf >/dev/null || { echo "gateway: perf is missing (apt-get install linux-perf)" >&2; return 1; }
+  local r floor gw
   for r in $(seq "$ROUNDS"); do
     : >"$log" # keep the log file small; the writer appends
-    floor="$(rps "http://127.0.0.1:$bport/v1/resolve")"
-    gw="$(rps -H "Authorization: Bearer $key" "$url")"
-    ratios+=("$(python3 -c "print(f'{$gw / $floor:.3f}')")")
-    echo "gateway round $r (load $(load1)): floor ${floor} req/s, gateway ${gw} req/s, ratio ${ratios[-1]}"
+    floor="$(measure "$floor_url" "$bare_pid")"
+    gw="$(measure "$url" "$gw_pid")"
     echo "$floor $gw" >>"$WORK/gateway.rounds"
+    python3 - "$r" "$(load1)" $floor $gw <<'PY'
+import sys
+r, load, frps, freq, fcpu, grps, greq, gcpu = sys.argv[1:]
+fus, gus = float(fcpu) * 1000 / float(freq), float(gcpu) * 1000 / float(greq)
+print(f"gateway round {r} (load {load}): floor {float(frps):,.0f} req/s {fus:.2f} us CPU/req, "
+      f"gateway {float(grps):,.0f} req/s {gus:.2f} us CPU/req; ratio {float(grps) / float(frps):.3f} "
+      f"(CPU per request {gus / fus:.2f}x the floor's)")
+PY
   done
   local metrics dropped written
   metrics="$(curl -fsS "http://127.0.0.1:$port/metrics")"
@@ -119,14 +153,17 @@ print("gateway: access line ok:", json.dumps(line))'
   echo "gateway: access lines written ${written:-?}, dropped ${dropped:-?} (the last round's file: $(wc -l <"$log") lines)"
   python3 - "$WORK/gateway.rounds" "$RESULTS" <<'EOF'
 import statistics, sys
+# per round: floor req/s, requests, CPU ms; gateway req/s, requests, CPU ms
 rounds = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
-floor = statistics.median(f for f, _ in rounds)
-gw = statistics.median(g for _, g in rounds)
-ratio = statistics.median(g / f for f, g in rounds)
+floor = statistics.median(r[0] for r in rounds)
+gw = statistics.median(r[3] for r in rounds)
+ratio = statistics.median(r[3] / r[0] for r in rounds)
+fus = statistics.median(r[2] * 1000 / r[1] for r in rounds)
+gus = statistics.median(r[5] * 1000 / r[4] for r in rounds)
 verdict = "met" if ratio >= 0.85 else f"missed by {0.85 - ratio:.2f}"
 with open(sys.argv[2], "a") as out:
-    out.write(f"gateway warm resolve, JSON access log on (median of {len(rounds)})\t{gw:,.0f} req/s\t"
-              f"bare axum {floor:,.0f} req/s\t{ratio:.2f}x\t>= 0.85x\t{verdict}\n")
+    out.write(f"gateway warm resolve, JSON access log on (median of {len(rounds)})\t{gw:,.0f} req/s, {gus:.2f} us CPU/req\t"
+              f"bare axum {floor:,.0f} req/s, {fus:.2f} us CPU/req\t{ratio:.2f}x (CPU {gus / fus:.2f}x)\t>= 0.85x\t{verdict}\n")
 EOF
 }
 
