@@ -6,12 +6,17 @@ import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.util.concurrent.atomic.LongAdder
 
 /**
  * `java.net.http.HttpClient` with the credential of one (workspace, provider) connection: each
  * request is authenticated by the core's strategy engine with the credential from [cache], and on
  * an upstream 401 refreshed once through the core ([NexusClient.replaceRejected]) and sent once
  * more. A second 401 is returned to the caller.
+ *
+ * As in [NexusInterceptor], the core's request-independent injection (bearer, header, basic,
+ * query parameter) is kept with the held token ([HeldInjection]) and applied without a native
+ * call; the signing strategies go through the core's `prepare` on every request.
  *
  * A [HttpRequest]'s body publisher cannot be read back, so the body (which the signing strategies
  * sign, and a retry re-sends) is passed as bytes beside the request.
@@ -23,6 +28,11 @@ class NexusHttpClient @JvmOverloads constructor(
     private val provider: String,
     val http: HttpClient = HttpClient.newHttpClient(),
 ) {
+    private val accepted = AcceptedRequests()
+
+    /** Requests authenticated by the core's `prepare` (the others used a held injection). */
+    internal val preparedByCore = LongAdder()
+
     /** Send [request] (its method, URI, headers, timeout) with [body], authenticated. */
     @JvmOverloads
     @Throws(java.io.IOException::class, InterruptedException::class)
@@ -45,17 +55,49 @@ class NexusHttpClient @JvmOverloads constructor(
         return http.sendAsync(authenticate(request, fresh, body), handler).await()
     }
 
-    private fun authenticate(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest {
-        val headers = request.headers().map().flatMap { (name, values) -> values.map { name to it } }
+    private fun authenticate(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest =
+        withHeld(request, HeldInjection.of(token), body) ?: prepared(request, token, body)
+
+    /** [request] with [held] applied, or null when [held] does not serve it (see [HeldInjection]). */
+    private fun withHeld(request: HttpRequest, held: HeldInjection, body: ByteArray?): HttpRequest? {
+        val uri = request.uri()
+        val headers = pairs(request)
+        val bare = uri.rawQuery == null && uri.rawFragment == null
+        val host = uri.rawAuthority
+        if (!held.serves(accepted, request.method(), host, bare, headers.size, { headers[it].first }, { headers[it].second })) return null
+        val target = held.queryOfBareUrl?.let { URI.create("$uri?$it") } ?: uri
+        // The core's merge: the caller's headers of an injected name (any case) go, then the
+        // core's are appended.
+        return builder(request, target, body) { name -> !held.replaces(name) }
+            .apply { held.headers.forEach { (name, value) -> header(name, value) } }
+            .build()
+    }
+
+    private fun prepared(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest {
+        preparedByCore.increment()
+        val headers = pairs(request)
         val prepared = client.prepare(token, request.method(), request.uri().toString(), headers, body)
-        val builder = HttpRequest.newBuilder(URI.create(prepared.url))
+        // The core accepted this request's method, URL and headers: a held injection may serve
+        // requests made of them.
+        accepted.accept(request.method(), request.uri().rawAuthority, headers)
+        return builder(request, URI.create(prepared.url), body) { false }
+            .apply { prepared.headers.forEach { (name, value) -> header(name, value) } }
+            .build()
+    }
+
+    /** A copy of [request] to [uri] with [body], keeping the caller's headers that [keep] accepts. */
+    private fun builder(request: HttpRequest, uri: URI, body: ByteArray?, keep: (String) -> Boolean): HttpRequest.Builder {
+        val builder = HttpRequest.newBuilder(uri)
             .method(request.method(), body?.let(HttpRequest.BodyPublishers::ofByteArray) ?: HttpRequest.BodyPublishers.noBody())
             .expectContinue(request.expectContinue())
         request.timeout().ifPresent(builder::timeout)
         request.version().ifPresent(builder::version)
-        prepared.headers.forEach { (name, value) -> builder.header(name, value) }
-        return builder.build()
+        request.headers().map().forEach { (name, values) -> if (keep(name)) values.forEach { builder.header(name, it) } }
+        return builder
     }
+
+    private fun pairs(request: HttpRequest): List<Pair<String, String>> =
+        request.headers().map().flatMap { (name, values) -> values.map { name to it } }
 
     private companion object {
         val log = LoggerFactory.getLogger(NexusHttpClient::class.java)

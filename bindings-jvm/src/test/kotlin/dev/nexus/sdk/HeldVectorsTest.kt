@@ -40,7 +40,7 @@ class HeldVectorsTest {
             val request = okRequest(node, headers, body)
             // The core accepted this request (no expect_error), as the interceptor records after
             // the core's prepare.
-            val accepted = AcceptedRequests().apply { accept(request) }
+            val accepted = AcceptedRequests().apply { accept(request.method, request.url.host, request.headers) }
             val applied = injection.applyTo(request, accepted)
             val type = case["resolve"]["strategy"]["type"].asText()
             if (type == "hmac_payload" || type == "aws_sigv4") {
