@@ -76,6 +76,7 @@ export class Provider {
     this.verifier = undefined;
     this.pending = undefined;
     this.invalidated = [];
+    this.authorizationUrls = [];
   }
   get redirectUrl() {
     return REDIRECT;
@@ -103,6 +104,7 @@ export class Provider {
   }
   redirectToAuthorization(url) {
     this.visits += 1;
+    this.authorizationUrls.push(new URL(url));
     this.pending = walk(this.stack, url, this.username);
     // Awaited by whoever finishes the authorization; marked handled so that a refused walk
     // fails that await instead of the whole process (unhandled rejection).

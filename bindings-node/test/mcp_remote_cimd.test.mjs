@@ -11,8 +11,8 @@
 //
 // - A good document: no registration, the broker fetched the document, the authorization and
 //   token carry the URL as the client, and the tool sees it as the caller's client.
-// - A malformed document (its `client_id` is not its URL): the authorization URL the SDK hands
-//   to the browser answers an error page naming the reason, and redirects nowhere.
+// - Malformed, oversized and slow documents, and redirect URI tricks: the authorization URL the
+//   SDK hands to the browser answers an error page naming the reason, and redirects nowhere.
 // - An http URL: the SDK itself refuses it before anything reaches Nexus.
 
 import { test } from 'node:test';
@@ -52,21 +52,29 @@ async function startDocuments(t, dir) {
   const { caFile, key, cert } = certificates(dir);
   const documents = new Map();
   const fetches = new Map();
+  const hanging = new Set();
   const server = createServer({ key, cert }, (req, res) => {
     const document = documents.get(req.url);
     fetches.set(req.url, (fetches.get(req.url) ?? 0) + 1);
     const body = JSON.stringify(document ?? {});
-    res.writeHead(document === undefined ? 404 : 200, { 'content-type': 'application/json' }).end(body);
+    res.writeHead(document === undefined ? 404 : 200, { 'content-type': 'application/json' });
+    // A slow server: the headers and the first byte, then nothing (until the test ends).
+    if (hanging.has(req.url)) res.write(body.slice(0, 1));
+    else res.end(body);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise((resolve) => server.close(resolve)));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
   const origin = `https://127.0.0.1:${server.address().port}`;
   return {
     caFile,
     /** Publish `document(url)` at `pathname`; returns the URL (the client id). */
-    publish(pathname, document) {
+    publish(pathname, document, { hang = false } = {}) {
       const url = `${origin}${pathname}`;
       documents.set(pathname, document(url));
+      if (hang) hanging.add(pathname);
       return url;
     },
     fetches: (url) => fetches.get(new URL(url).pathname) ?? 0,
@@ -82,8 +90,18 @@ const documentFor = (name) => (url) => ({
   token_endpoint_auth_method: 'none',
 });
 
-/** A provider that only records the authorization URL the SDK would open in a browser. */
+/**
+ * A provider that only records the authorization URL the SDK would open in a browser;
+ * `redirectUrl` (default the registered one) is where it asks to be sent back.
+ */
 class Recorder extends Provider {
+  constructor(stack, options = {}) {
+    super(stack, 'alice', options);
+    this.returnTo = options.redirectUrl ?? REDIRECT;
+  }
+  get redirectUrl() {
+    return this.returnTo;
+  }
   redirectToAuthorization(url) {
     this.visits += 1;
     this.authorizationUrl = url;
@@ -119,29 +137,48 @@ test('CIMD client id with the official TypeScript client OAuth', async (t) => {
     assert.match(provider.stored.refresh_token, /^nxr_/, 'the document asked for refresh_token');
   });
 
-  await t.test('a malformed document: an error page with the reason, no redirect', async () => {
-    const url = docs.publish('/clients/mismatch.json', (own) => ({
-      ...documentFor('ts cimd mismatch')(own),
-      client_id: `${own}.other`,
-    }));
-    const provider = new Recorder(stack, 'alice', { clientMetadataUrl: url });
-    const client = new Client({ name: 'ts-cimd-e2e', version: '0.0.0' });
-    const transport = new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider });
-    await assert.rejects(client.connect(transport), UnauthorizedError);
-    assert.equal(provider.visits, 1);
-    assert.equal(new URL(provider.authorizationUrl).searchParams.get('client_id'), url);
-    const page = await fetch(provider.authorizationUrl, { redirect: 'manual' });
-    const body = await page.text();
-    assert.equal(page.status, 400, body);
-    assert.equal(page.headers.get('location'), null, 'never sent back to a redirect URI it cannot trust');
-    assert.match(body, /cimd_client_id_mismatch/);
-    assert.ok(docs.fetches(url) >= 1);
-  });
+  // Bad documents and a redirect URI the document does not list, each as the SDK sends it: the
+  // authorization URL it hands to the browser answers an error page that names the reason, and
+  // redirects nowhere (a client that cannot be trusted gets no code and no error redirect).
+  const good = documentFor('ts cimd e2e');
+  const notRegistered = 'redirect_uri is not one of the client';
+  const cases = [
+    ['a malformed document (client_id is not its URL)', 'mismatch',
+      (own) => ({ ...good(own), client_id: `${own}.x` }), {}, 'cimd_client_id_mismatch'],
+    ['a document without client_name', 'noname',
+      (own) => ({ ...good(own), client_name: undefined }), {}, 'cimd_field_invalid:client_name'],
+    ['an oversized document (over 5 KiB)', 'big',
+      (own) => ({ ...good(own), padding: 'x'.repeat(6 * 1024) }), {}, 'cimd_too_large'],
+    ['a slow document server (first byte, then nothing)', 'slow', good, { hang: true }, 'cimd_timeout'],
+    ['a redirect URI one slash longer than the registered one', 'slash', good,
+      { redirectUrl: `${REDIRECT}/` }, notRegistered],
+    ['a redirect URI on another loopback port', 'port', good,
+      { redirectUrl: REDIRECT.replace(':33334', ':33335') }, notRegistered],
+  ];
+  for (const [what, name, document, options, reason] of cases) {
+    await t.test(`${what}: an error page naming ${reason}, no redirect`, async () => {
+      const url = docs.publish(`/clients/${name}.json`, document, options);
+      const provider = new Recorder(stack, { clientMetadataUrl: url, ...options });
+      const client = new Client({ name: 'ts-cimd-e2e', version: '0.0.0' });
+      const transport = new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider });
+      await assert.rejects(client.connect(transport), UnauthorizedError);
+      assert.equal(provider.visits, 1);
+      const asked = new URL(provider.authorizationUrl);
+      assert.equal(asked.searchParams.get('client_id'), url);
+      assert.equal(asked.searchParams.get('redirect_uri'), provider.redirectUrl);
+      const page = await fetch(asked, { redirect: 'manual' });
+      const body = await page.text();
+      assert.equal(page.status, 400, body);
+      assert.equal(page.headers.get('location'), null, 'never sent to a redirect URI it cannot trust');
+      assert.ok(body.includes(reason), `expected ${reason} in ${body}`);
+      assert.ok(docs.fetches(url) >= 1, 'the broker asked the document server');
+    });
+  }
 
   await t.test('an http document URL is refused by the SDK before any request to Nexus', async () => {
     const log = [];
     const plain = `http://127.0.0.1:9/clients/notes.json`;
-    const provider = new Recorder(stack, 'alice', { clientMetadataUrl: plain });
+    const provider = new Recorder(stack, { clientMetadataUrl: plain });
     const client = new Client({ name: 'ts-cimd-e2e', version: '0.0.0' });
     const transport = new StreamableHTTPClientTransport(new URL(resource), {
       authProvider: provider,
