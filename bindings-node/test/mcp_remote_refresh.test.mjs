@@ -24,6 +24,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
+import { InvalidTargetError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Provider, connect, serve, setUp, tracingFetch } from './mcp_oauth.mjs';
 
@@ -125,6 +126,33 @@ test('refresh with the official TypeScript client OAuth', async (t) => {
     assert.equal(await whoami(), first);
     assert.equal(lastBearer(), three.access_token);
     await client.close();
+  });
+
+  await t.test('a refresh token never mints a token for another MCP server, and stays good for its own', async () => {
+    // SDK 1.32.2 binds stored tokens to the authorization server, not to the MCP server, so one
+    // store shared by two servers behind the same Nexus sends the first server's token to the
+    // second (401 invalid_token there), then refreshes it for the second: Nexus answers
+    // invalid_target (RFC 8707) without spending it, and the SDK surfaces that error (it
+    // re-authorises only on invalid_grant / invalid_client). Apps keep one store per MCP server.
+    const other = await serve(t, stack, '/other');
+    const log = [];
+    const fetchFn = tracingFetch(log);
+    const provider = new Provider(stack, 'alice', WITH_REFRESH);
+    const { client } = await connect(resource, provider, [], fetchFn);
+    await client.close();
+    const mine = provider.stored;
+    await assert.rejects(connect(other, provider, [], fetchFn), InvalidTargetError);
+    const sent = log.filter((r) => r.url === other);
+    assert.deepEqual(sent.map((r) => `${r.status} ${r.bearer === mine.access_token}`), ['401 true']);
+    const calls = log.filter((r) => r.url === tokenUrl).map((r) => `${r.grantType} ${r.status}`);
+    assert.deepEqual(calls, ['authorization_code 200', 'refresh_token 400']);
+    assert.equal(provider.stored, mine, 'nothing minted for the other server');
+    assert.equal(provider.visits, 1);
+    // Not spent and not revoked: the refresh for its own server rotates.
+    assert.equal(await onUnauthorized(provider, resource, fetchFn), 'AUTHORIZED');
+    assert.notEqual(provider.stored.refresh_token, mine.refresh_token);
+    const claims = JSON.parse(Buffer.from(provider.stored.access_token.split('.')[1], 'base64url'));
+    assert.equal(claims.aud, resource);
   });
 
   await t.test('the transport refreshes on its own on 403 insufficient_scope (and keeps the scope)', async () => {
