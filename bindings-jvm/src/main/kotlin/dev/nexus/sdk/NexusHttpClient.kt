@@ -56,50 +56,52 @@ class NexusHttpClient @JvmOverloads constructor(
     }
 
     private fun authenticate(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest =
-        withHeld(request, HeldInjection.of(token), body) ?: prepared(request, token, body)
-
-    /** [request] with [held] applied, or null when [held] does not serve it (see [HeldInjection]). */
-    private fun withHeld(request: HttpRequest, held: HeldInjection, body: ByteArray?): HttpRequest? {
-        val uri = request.uri()
-        val headers = pairs(request)
-        val bare = uri.rawQuery == null && uri.rawFragment == null
-        val host = uri.rawAuthority
-        if (!held.serves(accepted, request.method(), host, bare, headers.size, { headers[it].first }, { headers[it].second })) return null
-        val target = held.queryOfBareUrl?.let { URI.create("$uri?$it") } ?: uri
-        // The core's merge: the caller's headers of an injected name (any case) go, then the
-        // core's are appended.
-        return builder(request, target, body) { name -> !held.replaces(name) }
-            .apply { held.headers.forEach { (name, value) -> header(name, value) } }
-            .build()
-    }
+        HeldInjection.of(token).applyTo(request, accepted, body) ?: prepared(request, token, body)
 
     private fun prepared(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest {
         preparedByCore.increment()
-        val headers = pairs(request)
+        val headers = headerPairs(request)
         val prepared = client.prepare(token, request.method(), request.uri().toString(), headers, body)
         // The core accepted this request's method, URL and headers: a held injection may serve
         // requests made of them.
         accepted.accept(request.method(), request.uri().rawAuthority, headers)
-        return builder(request, URI.create(prepared.url), body) { false }
+        return copyRequest(request, URI.create(prepared.url), body) { false }
             .apply { prepared.headers.forEach { (name, value) -> header(name, value) } }
             .build()
     }
-
-    /** A copy of [request] to [uri] with [body], keeping the caller's headers that [keep] accepts. */
-    private fun builder(request: HttpRequest, uri: URI, body: ByteArray?, keep: (String) -> Boolean): HttpRequest.Builder {
-        val builder = HttpRequest.newBuilder(uri)
-            .method(request.method(), body?.let(HttpRequest.BodyPublishers::ofByteArray) ?: HttpRequest.BodyPublishers.noBody())
-            .expectContinue(request.expectContinue())
-        request.timeout().ifPresent(builder::timeout)
-        request.version().ifPresent(builder::version)
-        request.headers().map().forEach { (name, values) -> if (keep(name)) values.forEach { builder.header(name, it) } }
-        return builder
-    }
-
-    private fun pairs(request: HttpRequest): List<Pair<String, String>> =
-        request.headers().map().flatMap { (name, values) -> values.map { name to it } }
 
     private companion object {
         val log = LoggerFactory.getLogger(NexusHttpClient::class.java)
     }
 }
+
+/**
+ * [request] (sent with [body]) with this held injection applied, or null when it does not serve
+ * it (see [HeldInjection]).
+ */
+internal fun HeldInjection.applyTo(request: HttpRequest, accepted: AcceptedRequests, body: ByteArray?): HttpRequest? {
+    val uri = request.uri()
+    val headers = headerPairs(request)
+    val bare = uri.rawQuery == null && uri.rawFragment == null
+    if (!serves(accepted, request.method(), uri.rawAuthority, bare, headers.size, { headers[it].first }, { headers[it].second })) return null
+    val target = queryOfBareUrl?.let { URI.create("$uri?$it") } ?: uri
+    // The core's merge: the caller's headers of an injected name (any case) go, then the core's
+    // are appended.
+    return copyRequest(request, target, body) { name -> !replaces(name) }
+        .apply { this@applyTo.headers.forEach { (name, value) -> header(name, value) } }
+        .build()
+}
+
+/** A copy of [request] to [uri] with [body], keeping the caller's headers that [keep] accepts. */
+internal fun copyRequest(request: HttpRequest, uri: URI, body: ByteArray?, keep: (String) -> Boolean): HttpRequest.Builder {
+    val builder = HttpRequest.newBuilder(uri)
+        .method(request.method(), body?.let(HttpRequest.BodyPublishers::ofByteArray) ?: HttpRequest.BodyPublishers.noBody())
+        .expectContinue(request.expectContinue())
+    request.timeout().ifPresent(builder::timeout)
+    request.version().ifPresent(builder::version)
+    request.headers().map().forEach { (name, values) -> if (keep(name)) values.forEach { builder.header(name, it) } }
+    return builder
+}
+
+internal fun headerPairs(request: HttpRequest): List<Pair<String, String>> =
+    request.headers().map().flatMap { (name, values) -> values.map { name to it } }
