@@ -9,6 +9,7 @@ import dev.nexus.sdk.NexusClientOptions
 import dev.nexus.sdk.NexusInterceptor
 import dev.nexus.sdk.Reply
 import dev.nexus.sdk.TokenCache
+import dev.nexus.sdk.ffi.UniffiRustCallStatus
 import dev.nexus.sdk.resolveBody
 import okhttp3.OkHttpClient
 import okhttp3.Request
@@ -170,12 +171,15 @@ object JvmBench {
         val calls = listOf<Pair<String, (Int) -> Long>>(
             "peekCached" to { n -> ops(n) { client.native.peekCached(cache.native, "ws_bench", "github")!!.token.use { 1 } } },
             "isRejection" to { n -> ops(n) { if (client.native.isRejection(401u)) 1 else 0 } },
+            // What each of those FFI calls allocates on the JVM side (JNA Structure: reflection
+            // over its fields, native memory tracked by a cleaner), without the call.
+            "UniffiRustCallStatus()" to { n -> ops(n) { UniffiRustCallStatus().code.toInt() } },
         )
         interleaved(3, 2_000, true, calls)
         val c = interleaved(11, 2_000, true, calls)
         for ((name, _) in calls) {
             println(
-                "native %s (one UniFFI call): wall %.0f ns/op, CPU of all Java threads %.0f ns/op (median of 11 interleaved rounds of 2,000)".format(
+                "native %s: wall %.0f ns/op, CPU of all Java threads %.0f ns/op (median of 11 interleaved rounds of 2,000)".format(
                     name,
                     medianOf(c.getValue(name), false),
                     medianOf(c.getValue(name), true),
