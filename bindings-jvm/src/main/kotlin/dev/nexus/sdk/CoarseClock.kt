@@ -99,7 +99,7 @@ internal class CoarseClock(private val source: LongSupplier) {
 
         /**
          * How far behind the real clock the published value may be and still decide a hit: 10 s.
-         * Wide on purpose: at load 16 on this project's 2-core VM a tick came 0.7 s late, and the
+         * Wide on purpose: at load 17 on this project's 2-core VM a tick came 1.5 s late, and the
          * only cost of a wide window is a real clock read per hit in a copy's last 10 s.
          */
         const val WINDOW: Long = 10_000_000_000
