@@ -17,6 +17,7 @@
 
 pub mod access_token;
 pub mod authorize;
+pub mod client_agent;
 pub mod clients;
 pub mod grants;
 pub mod login;

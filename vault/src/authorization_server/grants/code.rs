@@ -70,7 +70,7 @@ impl AuthorizationServerService {
             workspace_id: row.workspace_id.clone(),
             resource_id: resource.id.clone(),
             scopes: row.scopes.clone(),
-            agent_id: client.agent_id.clone(),
+            agent_id: client.agent_for(&row.workspace_id),
             auth_time: row.auth_time,
             last_used_at: now,
             expires_at: now + FAMILY_LIFETIME_MS,

@@ -69,7 +69,7 @@ impl AuthorizationServerService {
             workspace_id: resource.workspace_id.clone(),
             resource_id: resource.id.clone(),
             scopes,
-            agent_id: client.agent_id.clone(),
+            agent_id: client.agent_for(&resource.workspace_id),
             auth_time: grant.auth_time.unwrap_or(now / 1000),
             last_used_at: now,
             // Nothing to refresh: the grant ends with its one access token.
