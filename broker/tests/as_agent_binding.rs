@@ -38,38 +38,7 @@ async fn token_claims(broker: &TestBroker, client_id: &str) -> Value {
     )
     .await;
     assert_eq!(status, 200, "{tokens}");
-    let jwt = tokens["access_token"].as_str().unwrap();
-    let payload = jwt.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-async fn create_agent(broker: &TestBroker, ws: &str) -> String {
-    let (status, body) = TestBroker::send(
-        broker
-            .admin(Method::POST, &format!("/admin/v1/workspaces/{ws}/agents"))
-            .json(&json!({"name": "delegate", "scopes": ["notes:read"]})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["agent_id"].as_str().unwrap().to_owned()
-}
-
-fn binding_path(ws: &str, client_id: &str) -> String {
-    let encoded: String = url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
-    format!("/admin/v1/workspaces/{ws}/mcp-clients/{encoded}/agent")
-}
-
-async fn bind(broker: &TestBroker, ws: &str, client_id: &str, agent: &str) -> (u16, Value) {
-    TestBroker::send(
-        broker
-            .admin(Method::PUT, &binding_path(ws, client_id))
-            .json(&json!({"agent_id": agent})),
-    )
-    .await
+    claims_of(tokens["access_token"].as_str().unwrap())
 }
 
 async fn binding_audit(broker: &TestBroker, ws: &str) -> Vec<(String, String)> {
@@ -106,8 +75,8 @@ async fn a_bound_client_s_tokens_carry_act_until_unbound() {
         broker.create_workspace("other").await;
         let docs = DocServer::start().await;
         let client_id = docs.client("client.json", REDIRECT);
-        let agent = create_agent(&broker, WS).await;
-        let foreign = create_agent(&broker, "other").await;
+        let agent = create_agent(&broker, WS, &["notes:read"]).await;
+        let foreign = create_agent(&broker, "other", &["notes:read"]).await;
 
         // Not fetched yet: the client is unknown to the server.
         let (status, body) = bind(&broker, WS, &client_id, &agent).await;
@@ -136,7 +105,7 @@ async fn a_bound_client_s_tokens_carry_act_until_unbound() {
         );
         let (status, body) = bind(&broker, "nope", &client_id, &agent).await;
         assert_eq!(status, 404, "{body}");
-        let disabled = create_agent(&broker, WS).await;
+        let disabled = create_agent(&broker, WS, &["notes:read"]).await;
         let (status, _) = TestBroker::send(broker.admin(
             Method::POST,
             &format!("/admin/v1/workspaces/{WS}/agents/{disabled}/disable"),
