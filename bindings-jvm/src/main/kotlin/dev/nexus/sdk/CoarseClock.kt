@@ -48,25 +48,38 @@ internal class CoarseClock(private val source: LongSupplier) {
     /** A reading of the real clock (what the copy's deadline is measured from). */
     fun precise(): Long = source.asLong
 
+    /** The ticker thread, once started (for tests). */
+    @Volatile
+    internal var ticker: Thread? = null
+        private set
+
     /** Start the ticker thread, once per clock; a no-op afterwards. */
     fun start() {
         if (started.get() || !started.compareAndSet(false, true)) return
-        val ticker = Thread(::run, "nexus-coarse-clock")
+        val thread = Thread(::run, "nexus-coarse-clock")
         // A daemon: the clock never keeps the JVM alive. No context class loader: the thread
         // outlives whichever application thread happened to start it.
-        ticker.isDaemon = true
-        ticker.contextClassLoader = null
-        ticker.start()
+        thread.isDaemon = true
+        thread.contextClassLoader = null
+        ticker = thread
+        thread.start()
     }
 
     private fun run() {
-        var last = source.asLong
-        published = last
-        trusted = true
-        while (true) {
-            LockSupport.parkNanos(TICK)
-            if (!tick(last)) return
-            last = published
+        try {
+            var last = source.asLong
+            published = last
+            trusted = true
+            // An interrupt ends the ticker (parkNanos would otherwise return at once, forever).
+            while (!Thread.currentThread().isInterrupted) {
+                LockSupport.parkNanos(TICK)
+                if (!tick(last)) return
+                last = published
+            }
+        } finally {
+            // However the ticker ends (a stall, an interrupt, an error), the published value
+            // stops deciding: it would only grow staler.
+            trusted = false
         }
     }
 

@@ -82,6 +82,23 @@ class CoarseClockTest {
         assertEquals(0, t.reads.get())
     }
 
+    @Test
+    fun anInterruptedTickerStopsDeciding() {
+        val t = ManualTime()
+        t.clock.start()
+        val ticker = t.clock.ticker!!
+        // Wait (bounded) until the ticker has published once, i.e. decides hits.
+        val far = t.now.get() + TimeUnit.SECONDS.toNanos(60)
+        val until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
+        while (t.reads.get() < 1 && System.nanoTime() < until) Thread.onSpinWait()
+        ticker.interrupt()
+        ticker.join(10_000)
+        assertFalse(ticker.isAlive, "an interrupt ends the ticker")
+        t.reads.set(0)
+        assertTrue(t.clock.before(far))
+        assertEquals(1, t.reads.get(), "the real clock decides once the ticker ended")
+    }
+
     /** Through the client: the held copy is served until its deadline and not after it. */
     @Test
     fun aHeldTokenIsNotServedAfterItsDeadline() {
