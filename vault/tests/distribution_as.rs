@@ -147,7 +147,11 @@ async fn authorization_server_rows_survive_the_key_change() {
             ),
             "{l}"
         );
-        match store.rotate_refresh_token("rt-1", "rt-2").await.unwrap() {
+        match store
+            .rotate_refresh_token("rt-1", "rt-2", None)
+            .await
+            .unwrap()
+        {
             RefreshRotation::Rotated(f) => assert_eq!(
                 (f.id.as_str(), f.workspace_id.as_str()),
                 ("fam1", "a"),
