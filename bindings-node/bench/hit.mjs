@@ -8,6 +8,7 @@
 // awaits `getToken`:
 // - sdk:            `await nexus.getToken(ws, provider)` on a warm cache, no session;
 // - sdk_session:    the same on a second client under an agent session;
+// - sdk_native_call: the same with held hits off (one native call per hit, as before);
 // - map_perf:       `await get(ws, provider)`, an async function doing a two-level `Map` lookup and
 //                   a freshness test against `performance.now()` (the monotonic clock the SDK's
 //                   held hit compares with the core's deadline);
@@ -66,6 +67,11 @@ try {
   const inSession = new NexusClient({ gatewayUrl: url, apiKey: 'nxk_bench' });
   await inSession.startSession();
   await inSession.getToken(ws, provider);
+  // The path before held hits (and where a runtime cannot share memory): one native call per
+  // hit (`peekGeneration`), the converted object reused. For comparison in the same run.
+  const perCall = new NexusClient({ gatewayUrl: url, apiKey: 'nxk_bench' });
+  perCall.words = undefined;
+  await perCall.getToken(ws, provider);
 
   // The floor's cache: workspace → provider → entry, as a JavaScript cache would key it
   // without building a key string per call.
@@ -89,6 +95,7 @@ try {
   const variants = {
     sdk: () => nexus.getToken(ws, provider),
     sdk_session: () => inSession.getToken(ws, provider),
+    sdk_native_call: () => perCall.getToken(ws, provider),
     map_perf: () => withPerf(ws, provider),
     map_date: () => withDate(ws, provider),
     map: () => lookupOnly(ws, provider),
@@ -134,6 +141,7 @@ try {
     floor_map_ns: cpu.map,
     ratio_vs_map_clock: round2(cpu.sdk / cpu.map_perf),
     ratio_session_vs_map_clock: round2(cpu.sdk_session / cpu.map_perf),
+    ratio_native_call_vs_map_clock: round2(cpu.sdk_native_call / cpu.map_perf),
     ratio_vs_map_date: round2(cpu.sdk / cpu.map_date),
     ratio_vs_map: round2(cpu.sdk / cpu.map),
     wall_ratio_vs_map_clock: round2(wall.sdk / wall.map_perf),
