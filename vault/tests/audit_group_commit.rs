@@ -225,6 +225,10 @@ async fn appends_after_another_process_moved_the_head_link_after_the_real_head()
         records.reverse();
         let targets: Vec<_> = records.iter().map(|r| r.target.clone().unwrap()).collect();
         let expected: Vec<_> = (0..order.len()).map(|k| format!("s{k}")).collect();
-        assert_eq!(targets, expected, "{}: each once, in append order", db.label);
+        assert_eq!(
+            targets, expected,
+            "{}: each once, in append order",
+            db.label
+        );
     }
 }

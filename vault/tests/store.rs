@@ -179,7 +179,10 @@ async fn connections_tokens_and_pending() {
             .await
             .unwrap()
             .unwrap();
-        assert!(provider.is_none(), "{l}: no provider row, none read with it");
+        assert!(
+            provider.is_none(),
+            "{l}: no provider row, none read with it"
+        );
         assert_eq!(found.id, row.id);
         assert_eq!(found.scopes, scopes);
         assert!(
