@@ -129,12 +129,18 @@ run() {
     bare) url="$BARE"; procs=("$ECHO_PID" "$FWD_PID") ;;
     nexus) url="$PROXIED"; procs=("$ECHO_PID" "$GW_PID" "$BROKER_PID"); header=("$AUTH") ;;
   esac
+  local pid split="" each=()
+  for pid in "${procs[@]}"; do each+=("$(cpu_ticks "$pid")"); done
   before="$(cpu_ticks "${procs[@]}")"
   read -r rps p50 p99 bad n <<<"$(load "$c" "$url" "${header[@]}" | summary)"
   if [ "$kind" = nexus ]; then drained="$(drain_audit)"; fi
   after="$(cpu_ticks "${procs[@]}")"
+  local i=0 names=(upstream "${procs[@]:1}")
+  [ "$kind" = nexus ] && names=(upstream gateway broker)
+  [ "$kind" = bare ] && names=(upstream forwarder)
+  for pid in "${procs[@]}"; do split+=" ${names[$i]} $(us_per_req $(( $(cpu_ticks "$pid") - each[i] )) "$n")"; i=$((i + 1)); done
   out="$rps $p50 $p99 $bad $(us_per_req $((after - before)) "$n")"
-  echo "round $round $kind c=$c (req/s p50_ms p99_ms non2xx cpu_us/req): $out${drained:+ (audit drained ${drained}s after the run)}" >&2
+  echo "round $round $kind c=$c (req/s p50_ms p99_ms non2xx cpu_us/req): $out [cpu_us/req:$split]${drained:+ (audit drained ${drained}s after the run)}" >&2
   echo "$out"
 }
 
