@@ -137,7 +137,8 @@ export async function startEcho(t) {
 }
 
 /** The real stack (`nexus dev` on ports 0 in a temp home), or undefined when it is not built. */
-export async function startStack(t) {
+/** Start `nexus dev`; `env` adds variables to its environment (e.g. `SSL_CERT_FILE`). */
+export async function startStack(t, { env: extraEnv = {} } = {}) {
   const bin = workspaceBinary('nexus', 'NEXUS_BIN');
   if (bin === undefined) return undefined;
   const home = mkdtempSync(path.join(tmpdir(), 'nexus-node-'));
@@ -146,7 +147,7 @@ export async function startStack(t) {
     t,
     bin,
     ['dev', '--home', home, '--gateway-addr', '127.0.0.1:0', '--broker-addr', '127.0.0.1:0'],
-    { env: { ...process.env, NEXUS_LOG: process.env.NEXUS_LOG ?? 'warn' } },
+    { env: { ...process.env, NEXUS_LOG: process.env.NEXUS_LOG ?? 'warn', ...extraEnv } },
   );
   const envFile = path.join(home, 'dev.env');
   await waitFor(

@@ -39,14 +39,18 @@ export async function walk(stack, url, username = 'alice') {
   assert.equal(loggedIn.status, 303, await loggedIn.text());
   const cookie = loggedIn.headers.get('set-cookie').split(';', 1)[0];
   const consentUrl = new URL(loggedIn.headers.get('location'), stack.brokerUrl);
-  const consent = await (await fetch(consentUrl, { headers: { cookie } })).text();
-  assert.match(consent, />Allow</);
-  const back = await fetch(`${stack.brokerUrl}/as/consent`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { ...formHeaders, cookie },
-    body: form({ request, csrf: hidden(consent, 'csrf'), decision: 'allow' }),
-  });
+  const allow = (consent) => {
+    assert.match(consent, />Allow</);
+    return fetch(`${stack.brokerUrl}/as/consent`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { ...formHeaders, cookie },
+      body: form({ request, csrf: hidden(consent, 'csrf'), decision: 'allow' }),
+    });
+  };
+  const consentPage = await fetch(consentUrl, { redirect: 'manual', headers: { cookie } });
+  // Consent already given for these scopes: the broker sends the browser straight back.
+  const back = consentPage.status === 303 ? consentPage : await allow(await consentPage.text());
   assert.equal(back.status, 303, await back.text());
   const location = new URL(back.headers.get('location'));
   assert.equal(`${location.origin}${location.pathname}`, REDIRECT);
@@ -54,16 +58,25 @@ export async function walk(stack, url, username = 'alice') {
   return location.searchParams.get('code');
 }
 
-/** The SDK's `OAuthClientProvider`, storing what it is given unchanged. */
+/**
+ * The SDK's `OAuthClientProvider`, storing what it is given unchanged.
+ *
+ * `grantTypes` is what it registers with (default: no `refresh_token`, see mcp_remote.test.mjs);
+ * `clientMetadataUrl` makes its client id a Client ID Metadata Document instead of a registration.
+ */
 export class Provider {
-  constructor(stack, username = 'alice') {
+  constructor(stack, username = 'alice', { grantTypes = ['authorization_code'], clientMetadataUrl } = {}) {
     this.stack = stack;
     this.username = username;
+    this.grantTypes = grantTypes;
+    if (clientMetadataUrl !== undefined) this.clientMetadataUrl = clientMetadataUrl;
     this.visits = 0;
     this.client = undefined;
     this.stored = undefined;
     this.verifier = undefined;
     this.pending = undefined;
+    this.invalidated = [];
+    this.authorizationUrls = [];
   }
   get redirectUrl() {
     return REDIRECT;
@@ -72,7 +85,7 @@ export class Provider {
     return {
       client_name: 'ts remote e2e',
       redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code'],
+      grant_types: this.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
     };
@@ -91,13 +104,24 @@ export class Provider {
   }
   redirectToAuthorization(url) {
     this.visits += 1;
+    this.authorizationUrls.push(new URL(url));
     this.pending = walk(this.stack, url, this.username);
+    // Awaited by whoever finishes the authorization; marked handled so that a refused walk
+    // fails that await instead of the whole process (unhandled rejection).
+    this.pending.catch(() => {});
   }
   saveCodeVerifier(verifier) {
     this.verifier = verifier;
   }
   codeVerifier() {
     return this.verifier;
+  }
+  /** What the SDK asks to forget after `invalid_grant` / `invalid_client` (as a real store would). */
+  invalidateCredentials(scope) {
+    this.invalidated.push(scope);
+    if (scope === 'all' || scope === 'client') this.client = undefined;
+    if (scope === 'all' || scope === 'tokens') this.stored = undefined;
+    if (scope === 'all' || scope === 'verifier') this.verifier = undefined;
   }
 }
 
@@ -116,6 +140,26 @@ export function recordingFetch(answers, resource) {
   };
 }
 
+/**
+ * fetch that logs every request the SDK makes (MCP and OAuth alike): its URL, the bearer token
+ * it carried, the `grant_type` of a token request, and the answer's status. Bodies untouched.
+ */
+export function tracingFetch(log) {
+  return async (input, init = {}) => {
+    const url = String(input instanceof Request ? input.url : input);
+    const headers = new Headers(init.headers);
+    const form = init.body instanceof URLSearchParams ? init.body : undefined;
+    const response = await fetch(input, init);
+    log.push({
+      url,
+      status: response.status,
+      bearer: headers.get('authorization')?.replace(/^Bearer /, ''),
+      grantType: form?.get('grant_type') ?? undefined,
+    });
+    return response;
+  };
+}
+
 /** Run `step` on a connected client; on `UnauthorizedError` finish the authorization and retry. */
 export async function withAuth(provider, transport, step) {
   try {
@@ -127,8 +171,8 @@ export async function withAuth(provider, transport, step) {
   }
 }
 
-export async function connect(resource, provider, answers) {
-  const options = { authProvider: provider, fetch: recordingFetch(answers, resource) };
+export async function connect(resource, provider, answers, fetchFn = recordingFetch(answers, resource)) {
+  const options = { authProvider: provider, fetch: fetchFn };
   let transport = new StreamableHTTPClientTransport(new URL(resource), options);
   let client = new Client({ name: 'ts-remote-e2e', version: '0.0.0' });
   try {
@@ -163,9 +207,9 @@ export async function serve(t, stack, resourcePath, upstream = {}) {
   return resource;
 }
 
-export async function setUp(t) {
+export async function setUp(t, options = {}) {
   if (!existsSync(EXAMPLE)) return void missing(t, 'examples/ts-mcp-remote/dist/server.js (npm run build there)');
-  const stack = await startStack(t);
+  const stack = await startStack(t, options);
   if (stack === undefined) return void missing(t, 'the nexus binary (cargo build -p nexus-cli)');
   stack.brokerUrl = stack.brokerUrl.replace(/\/+$/, '');
   return stack;

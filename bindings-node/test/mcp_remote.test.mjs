@@ -11,6 +11,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Provider, connect, serve, setUp, withAuth } from './mcp_oauth.mjs';
 
@@ -37,6 +38,11 @@ test('remote MCP server with the official TypeScript client OAuth', async (t) =>
     assert.equal(params.error, undefined, 'no token was presented');
     const claims = JSON.parse(Buffer.from(provider.stored.access_token.split('.')[1], 'base64url'));
     assert.equal(claims.aud, resource);
+    // PKCE S256 with the verifier the SDK kept (the token endpoint checked it against this).
+    const [asked] = provider.authorizationUrls;
+    assert.equal(asked.searchParams.get('code_challenge_method'), 'S256');
+    assert.equal(asked.searchParams.get('code_challenge'), createHash('sha256').update(provider.verifier).digest('base64url'));
+    assert.equal(asked.searchParams.get('resource'), resource, 'RFC 8707 resource indicator');
     void transport;
   });
 

@@ -113,6 +113,9 @@ pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = <api::admin::AdminApiDoc as utoipa::OpenApi>::openapi();
     doc.merge(<api::identity::IdentityAdminDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::authorization_server::resources::McpAdminDoc as utoipa::OpenApi>::openapi());
+    doc.merge(
+        <api::authorization_server::client_agents::McpClientAgentDoc as utoipa::OpenApi>::openapi(),
+    );
     doc.merge(<api::connect_links::ConnectLinksDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::webhooks::WebhooksAdminDoc as utoipa::OpenApi>::openapi());
     doc.merge(<api::audit::AuditApiDoc as utoipa::OpenApi>::openapi());

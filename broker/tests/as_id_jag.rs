@@ -399,3 +399,51 @@ async fn bad_assertions_get_typed_errors_and_write_nothing() {
         assert_eq!(count(&db.url, "oauth_assertion_jtis").await, 1);
     }
 }
+
+#[tokio::test]
+async fn a_bound_client_s_id_jag_acts_for_its_agent_only_while_enabled_and_within_its_scopes() {
+    for db in all_dbs().await {
+        let label = db.label;
+        let f = fixture(&db.url).await;
+        let agent = create_agent(&f.broker, WS, &["notes:read"]).await;
+        let (status, body) = bind(&f.broker, WS, &f.client_id, &agent).await;
+        assert_eq!(status, 204, "{label}: {body}");
+
+        // The assertion allows notes:read and notes:write; the agent holds notes:read only.
+        let (status, answer) = f.redeem(&f.id_jag(&f.claims())).await;
+        assert_eq!(status, 200, "{label}: {answer}");
+        assert_eq!(answer["scope"], "notes:read", "{label}");
+        let claims = verified_claims(&f.broker, answer["access_token"].as_str().unwrap()).await;
+        assert_eq!(claims.act.map(|a| a.sub), Some(agent.clone()), "{label}");
+        assert_eq!(claims.scope, "notes:read", "{label}");
+
+        // Disabled: refused, nothing written, the assertion's jti not used up.
+        set_agent_disabled(&f.broker, WS, &agent, true).await;
+        let jtis = count(&db.url, "oauth_assertion_jtis").await;
+        let families = count(&db.url, "oauth_token_families").await;
+        let assertion = f.id_jag(&f.claims());
+        assert_error(
+            label,
+            &f.redeem(&assertion).await,
+            400,
+            "unauthorized_client",
+            &assertion,
+        );
+        assert_eq!(
+            count(&db.url, "oauth_assertion_jtis").await,
+            jtis,
+            "{label}"
+        );
+        assert_eq!(
+            count(&db.url, "oauth_token_families").await,
+            families,
+            "{label}"
+        );
+        set_agent_disabled(&f.broker, WS, &agent, false).await;
+        let (status, answer) = f.redeem(&assertion).await;
+        assert_eq!(
+            status, 200,
+            "{label}: the same assertion, agent enabled: {answer}"
+        );
+    }
+}

@@ -221,6 +221,15 @@ pub struct McpResource {
 }
 
 /// `POST /admin/v1/workspaces/{ws}/mcp-resources`.
+/// Body of `PUT /admin/v1/workspaces/{ws}/mcp-clients/{client_id}/agent`: the agent of
+/// the workspace a registered OAuth client acts for (its access tokens then carry `act`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct McpClientAgent {
+    pub agent_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -277,6 +286,12 @@ pub fn is_scope_token(s: &str) -> bool {
 /// The admin path of a workspace's MCP resources.
 pub fn mcp_resources_path(workspace: &str) -> String {
     format!("/admin/v1/workspaces/{workspace}/mcp-resources")
+}
+
+/// Admin path of the agent binding of an OAuth client; `client_id` must already be
+/// percent-encoded as one path segment (a document client's id is a URL).
+pub fn mcp_client_agent_path(workspace: &str, client_id: &str) -> String {
+    format!("/admin/v1/workspaces/{workspace}/mcp-clients/{client_id}/agent")
 }
 
 #[cfg(test)]

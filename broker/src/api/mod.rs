@@ -77,6 +77,7 @@ pub fn router(service: AppState) -> Router {
         // MCP authorization server (issue 17): metadata, /as/* endpoints and pages, admin API.
         .merge(authorization_server::router())
         .merge(authorization_server::resources::router(service.clone()))
+        .merge(authorization_server::client_agents::router(service.clone()))
         // Drop-in endpoints for the original Nexus clients (issue 15): internal side.
         .merge(compat::router(service.clone()))
         // Connect page and operators' console (design 18, branch connect-pages).

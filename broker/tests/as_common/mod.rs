@@ -406,3 +406,57 @@ pub async fn authorized_client(broker: &TestBroker, docs: &DocServer, name: &str
         tokens,
     }
 }
+
+/// Create an agent of `ws` declaring `scopes`; its id.
+pub async fn create_agent(broker: &TestBroker, ws: &str, scopes: &[&str]) -> String {
+    let (status, body) = TestBroker::send(
+        broker
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/v1/workspaces/{ws}/agents"),
+            )
+            .json(&serde_json::json!({"name": "delegate", "scopes": scopes})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["agent_id"].as_str().unwrap().to_owned()
+}
+
+/// Disable (`true`) or enable an agent through the admin API.
+pub async fn set_agent_disabled(broker: &TestBroker, ws: &str, agent: &str, disabled: bool) {
+    let verb = if disabled { "disable" } else { "enable" };
+    let (status, body) = TestBroker::send(broker.admin(
+        reqwest::Method::POST,
+        &format!("/admin/v1/workspaces/{ws}/agents/{agent}/{verb}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The admin path of a client's agent binding (the client id is one encoded segment).
+pub fn binding_path(ws: &str, client_id: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+    format!("/admin/v1/workspaces/{ws}/mcp-clients/{encoded}/agent")
+}
+
+/// `PUT` the binding of `client_id` to `agent`; (status, body).
+pub async fn bind(
+    broker: &TestBroker,
+    ws: &str,
+    client_id: &str,
+    agent: &str,
+) -> (u16, serde_json::Value) {
+    TestBroker::send(
+        broker
+            .admin(reqwest::Method::PUT, &binding_path(ws, client_id))
+            .json(&serde_json::json!({"agent_id": agent})),
+    )
+    .await
+}
+
+/// The claims of a JWT, decoded without verification (the tests that use this are about
+/// claims; `as_tokens` and `as_id_jag` verify signatures).
+pub fn claims_of(jwt: &str) -> serde_json::Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}

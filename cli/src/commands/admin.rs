@@ -434,7 +434,7 @@ pub async fn audit(client: &ApiClient, args: AuditArgs, json: bool) -> CliResult
 }
 
 /// Percent-encode one path segment (ids come from the user).
-fn encode_segment(segment: &str) -> String {
+pub(super) fn encode_segment(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

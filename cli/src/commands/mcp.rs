@@ -1,18 +1,45 @@
 //! `nexus mcp resources add|list|disable`: register the URL of a remote MCP server in a
 //! workspace, so the authorization server mints tokens for it (its `resource`, RFC 8707).
+//! `nexus mcp clients bind-agent|unbind-agent`: make a registered OAuth client act for an
+//! agent of the workspace (its access tokens then carry `act`).
 
-use super::admin::workspace_id;
+use super::admin::{encode_segment, workspace_id};
 use crate::error::CliResult;
 use crate::http::{ApiClient, Body, parse_answer};
 use crate::output::{outln, print_json, print_table, rows};
 use clap::Subcommand;
-use nexus_protocol::oauth::{McpResource, NewMcpResource, mcp_resources_path};
+use nexus_protocol::oauth::{
+    McpClientAgent, McpResource, NewMcpResource, mcp_client_agent_path, mcp_resources_path,
+};
+use reqwest::Method;
 
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
     /// MCP servers (resources) the authorization server issues tokens for.
     #[command(subcommand)]
     Resources(ResourcesCommand),
+    /// Registered OAuth clients of the authorization server.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Make a registered client (a document URL or an `ocl_…` id) act for an enabled agent of
+    /// the workspace: its tokens for the workspace's resources carry `act: {sub: <agent>}`.
+    BindAgent {
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        #[arg(long, value_name = "AGENT")]
+        agent: String,
+        client_id: String,
+    },
+    /// Remove the binding: the client's next tokens carry no `act`.
+    UnbindAgent {
+        #[arg(long, value_name = "W")]
+        workspace: String,
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,7 +87,51 @@ fn split(values: Vec<String>) -> Vec<String> {
 }
 
 pub async fn mcp(client: &ApiClient, command: McpCommand, json: bool) -> CliResult<()> {
-    let McpCommand::Resources(command) = command;
+    match command {
+        McpCommand::Resources(command) => resources(client, command, json).await,
+        McpCommand::Clients(command) => clients(client, command, json).await,
+    }
+}
+
+async fn clients(client: &ApiClient, command: ClientsCommand, json: bool) -> CliResult<()> {
+    match command {
+        ClientsCommand::BindAgent {
+            workspace,
+            agent,
+            client_id,
+        } => {
+            let path = mcp_client_agent_path(
+                workspace_id(&workspace)?.as_str(),
+                &encode_segment(&client_id),
+            );
+            let body = McpClientAgent {
+                agent_id: agent.clone(),
+            };
+            client
+                .send(Method::PUT, &path, &[], Body::json(&body)?)
+                .await?;
+            if !json {
+                outln!("bound {client_id} to {agent}");
+            }
+        }
+        ClientsCommand::UnbindAgent {
+            workspace,
+            client_id,
+        } => {
+            let path = mcp_client_agent_path(
+                workspace_id(&workspace)?.as_str(),
+                &encode_segment(&client_id),
+            );
+            client.send(Method::DELETE, &path, &[], Body::None).await?;
+            if !json {
+                outln!("unbound {client_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn resources(client: &ApiClient, command: ResourcesCommand, json: bool) -> CliResult<()> {
     match command {
         ResourcesCommand::Add {
             workspace,

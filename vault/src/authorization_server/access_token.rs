@@ -73,6 +73,9 @@ pub enum AccessTokenRefusal {
     Revoked,
     /// Its audience is not a live MCP resource (unknown or disabled).
     UnknownResource,
+    /// It carries `act` for an agent that is now disabled (or deleted): a disabled agent keeps
+    /// no reach to upstream credentials through tokens minted before.
+    AgentDisabled,
 }
 
 impl AccessTokenRefusal {
@@ -85,6 +88,7 @@ impl AccessTokenRefusal {
             Self::UnknownResource => {
                 "the subject token's audience is not a registered MCP resource"
             }
+            Self::AgentDisabled => "the subject token's agent (act) is disabled",
         }
     }
 }
@@ -95,8 +99,8 @@ const NBF_LEEWAY_SECONDS: i64 = 30;
 impl AuthorizationServerService {
     /// Verify an access token presented back to its issuer (design 17 §5.4): signature and
     /// issuer ([`Self::decode_access_token`]), `exp`/`nbf`, the grant still live when the token
-    /// names one (`sid`), and its audience a live registered resource whose workspace is the
-    /// token's. Answers the claims and that resource; the caller decides who may use it.
+    /// names one (`sid`), its audience a live registered resource whose workspace is the
+    /// token's, and its `act` agent, if any, still enabled. Answers the claims and that resource; the caller decides who may use it.
     pub async fn verify_access_token(
         &self,
         token: &str,
@@ -119,6 +123,12 @@ impl AuthorizationServerService {
             Some(r) if r.disabled_at.is_none() && r.workspace_id == claims.workspace_id => r,
             _ => return Err(VerifyFailure::Refused(AccessTokenRefusal::UnknownResource)),
         };
+        if let Some(act) = &claims.act {
+            match self.store.get_agent(&claims.workspace_id, &act.sub).await? {
+                Some(agent) if !agent.disabled => {}
+                _ => return Err(VerifyFailure::Refused(AccessTokenRefusal::AgentDisabled)),
+            }
+        }
         Ok((claims, resource))
     }
 }

@@ -3,11 +3,13 @@
 //! `error`, `state` and `iss`, RFC 9207), store the request, and continue: login, consent,
 //! code. The broker renders each [`Step`]; the rules are all here.
 
+use super::delegation::within_agent;
 use super::resources::{OFFLINE_ACCESS, normalize};
 use super::{AuthorizationError, AuthorizationServerService, random_secret};
 use crate::store::as_sessions::{AuthorizationRequestRow, LoginSession};
 use crate::store::mcp_resources::ResourceRow;
 use crate::store::now_ms;
+use crate::store::oauth_clients::ClientRow;
 use crate::store::oauth_grants::CodeRow;
 use nexus_protocol::SecretString;
 use nexus_protocol::oauth::{GRANT_AUTHORIZATION_CODE, OAuthErrorCode};
@@ -43,7 +45,7 @@ pub struct ConsentView {
     pub loopback_only: bool,
 }
 
-fn page(status: u16, message: impl Into<String>) -> Step {
+pub(super) fn page(status: u16, message: impl Into<String>) -> Step {
     Step::Page {
         status,
         message: message.into(),
@@ -136,7 +138,7 @@ impl AuthorizationServerService {
         };
         let fail =
             |e: AuthorizationError| Step::Redirect(self.error_redirect(redirect_uri, state, &e));
-        let checked = self.check_request(&params, &client.grant_types).await;
+        let checked = self.check_request(&params, &client).await;
         let (resource, scopes, challenge, prompt) = match checked {
             Ok(c) => c,
             Err(e) => return fail(e),
@@ -168,12 +170,12 @@ impl AuthorizationServerService {
         self.continue_request(request_id.expose(), cookie).await
     }
 
-    /// Everything after the client and redirect URI checks. Returns the resource, the scopes,
-    /// the PKCE challenge and `prompt`.
+    /// Everything after the client and redirect URI checks. Returns the resource, the scopes
+    /// (cut to those of the agent the client acts for, if any), the PKCE challenge and `prompt`.
     async fn check_request(
         &self,
         params: &Params<'_>,
-        client_grants: &[String],
+        client: &ClientRow,
     ) -> Result<(ResourceRow, Vec<String>, String, Option<String>), AuthorizationError> {
         let one = |key: &str| {
             params.one(key).map_err(|()| {
@@ -186,7 +188,11 @@ impl AuthorizationServerService {
                 "response_type must be code",
             ));
         }
-        if !client_grants.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) {
+        if !client
+            .grant_types
+            .iter()
+            .any(|g| g == GRANT_AUTHORIZATION_CODE)
+        {
             return Err(AuthorizationError::new(
                 OAuthErrorCode::UnauthorizedClient,
                 "the client is not registered for the authorization_code grant",
@@ -215,6 +221,10 @@ impl AuthorizationServerService {
         })?;
         let resource = self.resource_named(resource_param).await?;
         let scopes = requested_scopes(one("scope")?, &resource)?;
+        // Unaudited here: anyone may call this with a public client's id; the token endpoint
+        // checks again and records its refusals.
+        let delegate = self.delegate(client, &resource.workspace_id, None).await?;
+        let scopes = within_agent(delegate.as_ref(), &scopes)?;
         Ok((
             resource,
             scopes,
@@ -302,104 +312,7 @@ impl AuthorizationServerService {
         }
     }
 
-    async fn consent_view(
-        &self,
-        request_id: &str,
-        request: &AuthorizationRequestRow,
-    ) -> Result<ConsentView, AuthorizationError> {
-        let client = self
-            .store
-            .oauth_client(&request.client_id)
-            .await?
-            .ok_or_else(|| AuthorizationError::invalid_client("the client is gone"))?;
-        let resource = self
-            .store
-            .mcp_resource(&request.resource_id)
-            .await?
-            .ok_or_else(|| AuthorizationError::new(OAuthErrorCode::InvalidTarget, "gone"))?;
-        let csrf = random_secret();
-        self.store
-            .set_request_csrf(request_id, csrf.expose())
-            .await?;
-        let host = |u: &str| {
-            url::Url::parse(u)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        Ok(ConsentView {
-            request_id: SecretString::new(request_id.to_owned()),
-            csrf,
-            client_name: super::clients::client_name(&client)
-                .unwrap_or_else(|| request.client_id.clone()),
-            client_host: host(&request.client_id),
-            redirect_origin: super::redirect_uri::origin(&request.redirect_uri).unwrap_or_default(),
-            resource_name: resource.name,
-            resource_uri: resource.resource_uri,
-            scopes: request.scopes.clone(),
-            loopback_only: client
-                .redirect_uris
-                .iter()
-                .all(|u| super::redirect_uri::is_loopback(u)),
-        })
-    }
-
-    /// The consent form's answer. `csrf` must be the one rendered for this request (single
-    /// use); the broker has already checked the `Origin`.
-    pub async fn decide(
-        &self,
-        request_id: &str,
-        csrf: &str,
-        allow: bool,
-        cookie: Option<&str>,
-    ) -> Step {
-        match self.store.take_request_csrf(request_id, csrf).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return page(
-                    403,
-                    "This form has expired or was not issued by Nexus. Start again from your application.",
-                );
-            }
-            Err(e) => return page(500, AuthorizationError::from(e).description),
-        }
-        let request = match self.store.authorization_request(request_id).await {
-            Ok(Some(r)) => r,
-            _ => return page(400, "This authorization request has expired."),
-        };
-        let Some(session) = self.session_for(cookie, &request.workspace_id).await else {
-            return page(
-                403,
-                "You are not logged in. Start again from your application.",
-            );
-        };
-        if !allow {
-            return self
-                .finish_with_error(
-                    request_id,
-                    &request,
-                    OAuthErrorCode::AccessDenied,
-                    "the user denied the request",
-                )
-                .await;
-        }
-        if let Err(e) = self
-            .store
-            .put_consent(
-                &request.workspace_id,
-                &session.user_id,
-                &request.client_id,
-                &request.resource_id,
-                &request.scopes,
-            )
-            .await
-        {
-            return page(500, AuthorizationError::from(e).description);
-        }
-        self.issue_code(request_id, &request, &session).await
-    }
-
-    async fn issue_code(
+    pub(super) async fn issue_code(
         &self,
         request_id: &str,
         request: &AuthorizationRequestRow,
@@ -433,7 +346,7 @@ impl AuthorizationServerService {
         Step::Redirect(self.redirect_with(&request.redirect_uri, &params))
     }
 
-    async fn finish_with_error(
+    pub(super) async fn finish_with_error(
         &self,
         request_id: &str,
         request: &AuthorizationRequestRow,

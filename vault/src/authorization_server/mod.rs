@@ -5,7 +5,10 @@
 //! - [`redirect_uri`]: which redirect URIs a client may register, and exact matching;
 //! - [`clients`]: who a `client_id` is (Client ID Metadata Documents, RFC 7591 registration)
 //!   and client authentication at the token and revocation endpoints;
-//! - [`authorize`]: `/as/authorize` → login → consent → code (pages are the broker's);
+//! - [`authorize`]: `/as/authorize` → login → consent (`consent`) → code (pages are the
+//!   broker's);
+//! - [`client_agent`] and `delegation`: binding a client to an agent (`act`), and the rules
+//!   that binding imposes whenever tokens are issued (agent enabled, scopes within its own);
 //! - [`login`]: the local development login of `nexus dev` and login sessions;
 //! - [`grants`]: the token endpoint (authorization code with PKCE, rotating refresh tokens,
 //!   the RFC 7523 JWT-bearer grant for ID-JAGs of enterprise identity providers);
@@ -17,7 +20,10 @@
 
 pub mod access_token;
 pub mod authorize;
+pub mod client_agent;
 pub mod clients;
+mod consent;
+mod delegation;
 pub mod grants;
 pub mod login;
 pub mod metadata;

@@ -45,7 +45,52 @@ fn client_from(r: &sqlx::any::AnyRow) -> Result<ClientRow, StoreError> {
     })
 }
 
+impl ClientRow {
+    /// The agent the client acts for in workspace `ws`: a binding made in one workspace
+    /// never puts `act` on tokens for another workspace's resources.
+    pub fn agent_for(&self, ws: &str) -> Option<String> {
+        self.agent_id
+            .clone()
+            .filter(|_| self.workspace_id.as_deref() == Some(ws))
+    }
+}
+
 impl Store {
+    /// Bind (`Some`) or unbind (`None`) the agent a client acts for; `false` when there is
+    /// no such client, or (unbinding) it is not bound in `ws`.
+    pub async fn set_oauth_client_agent(
+        &self,
+        client_id: &str,
+        ws: &str,
+        agent_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done =
+            match agent_id {
+                Some(agent) => sqlx::query(
+                    "UPDATE oauth_clients SET agent_id = $1, workspace_id = $2, updated_at = $3 \
+                     WHERE client_id = $4 AND fetch_error IS NULL",
+                )
+                .bind(agent)
+                .bind(ws)
+                .bind(now_ms())
+                .bind(client_id)
+                .execute(&self.pool)
+                .await?,
+                None => {
+                    sqlx::query(
+                        "UPDATE oauth_clients SET agent_id = NULL, updated_at = $1 \
+                     WHERE client_id = $2 AND workspace_id = $3 AND agent_id IS NOT NULL",
+                    )
+                    .bind(now_ms())
+                    .bind(client_id)
+                    .bind(ws)
+                    .execute(&self.pool)
+                    .await?
+                }
+            };
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn oauth_client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM oauth_clients WHERE client_id = $1"

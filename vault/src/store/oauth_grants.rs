@@ -177,12 +177,14 @@ impl Store {
         row.as_ref().map(family_from).transpose()
     }
 
-    /// Spend `presented` and store `next` in its family. A spent token presented again revokes
-    /// the family (reason `refresh_reuse`). The caller checks the family is still live.
+    /// Spend `presented` and store `next` in its family, which now acts for `agent_id` (the
+    /// client's binding as of this refresh). A spent token presented again revokes the family
+    /// (reason `refresh_reuse`). The caller checks the family is still live.
     pub async fn rotate_refresh_token(
         &self,
         presented: &str,
         next: &str,
+        agent_id: Option<&str>,
     ) -> Result<RefreshRotation, StoreError> {
         let hash = sha256_hex(presented);
         let now = now_ms();
@@ -214,13 +216,17 @@ impl Store {
         .bind(&family_id)
         .fetch_one(&mut *tx)
         .await?;
-        let family = family_from(&family)?;
+        let mut family = family_from(&family)?;
+        family.agent_id = agent_id.map(str::to_owned);
         insert_refresh_token(&mut tx, next, &family_id, generation + 1).await?;
-        sqlx::query("UPDATE oauth_token_families SET last_used_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(&family_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE oauth_token_families SET last_used_at = $1, agent_id = $2 WHERE id = $3",
+        )
+        .bind(now)
+        .bind(agent_id)
+        .bind(&family_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(RefreshRotation::Rotated(family))
     }

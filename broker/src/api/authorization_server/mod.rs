@@ -5,6 +5,7 @@
 //! tickets of MCP users; `idp_login`: login through the workspace's identity providers) and the
 //! admin API of MCP resources ([`resources`]).
 
+pub mod client_agents;
 pub mod connect;
 pub mod endpoints;
 mod idp_login;

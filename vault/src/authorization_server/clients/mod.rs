@@ -57,16 +57,24 @@ impl AuthorizationServerService {
         if !self.is_document_client_id(client_id) {
             return stored.ok_or_else(|| ClientRefusal::new("client_unknown"));
         }
-        if let Some(row) = stored.filter(|r| r.kind == "cimd")
+        let stored = stored.filter(|r| r.kind == "cimd");
+        if let Some(row) = &stored
             && row.cache_expires_at.is_some_and(|t| t > now_ms())
         {
-            return match row.fetch_error {
-                Some(reason) => Err(ClientRefusal::new(reason)),
-                None => Ok(row),
+            return match &row.fetch_error {
+                Some(reason) => Err(ClientRefusal::new(reason.clone())),
+                None => Ok(row.clone()),
             };
         }
         match self.fetch_document_client(client_id).await {
-            Ok(row) => {
+            Ok(mut row) => {
+                // A refetch replaces the document, not the admin's agent binding (the store
+                // keeps it too): without this the request that refetched would carry no `act`
+                // and escape a disabled agent and its scope ceiling.
+                if let Some(old) = stored {
+                    row.agent_id = old.agent_id;
+                    row.workspace_id = old.workspace_id;
+                }
                 self.store
                     .upsert_oauth_client(&row)
                     .await

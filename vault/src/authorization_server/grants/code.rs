@@ -1,9 +1,11 @@
 //! `grant_type=authorization_code`: the code is spent first (single use, enforced by the
 //! database), then checked: same client, not expired, same redirect URI, PKCE verifier,
-//! same resource. A code presented twice revokes what the first use minted (RFC 6749 §4.1.2).
+//! same resource, and the client's agent (if bound) still enabled; the scopes are cut to the
+//! agent's. A code presented twice revokes what the first use minted (RFC 6749 §4.1.2).
 
 use super::{Form, is_pkce_value, new_refresh_token, pkce_matches};
 use crate::authorization_server::access_token::NewAccessToken;
+use crate::authorization_server::delegation::within_agent;
 use crate::authorization_server::{AuthorizationError, AuthorizationServerService, random_id};
 use crate::store::now_ms;
 use crate::store::oauth_clients::ClientRow;
@@ -62,6 +64,12 @@ impl AuthorizationServerService {
                 "the resource differs from the authorization request's",
             ));
         }
+        // Checked once the code is proven (so only its holder sees, and gets recorded for,
+        // this refusal); the code is spent either way, like every failed redemption.
+        let delegate = self
+            .delegate(client, &row.workspace_id, Some(GRANT_AUTHORIZATION_CODE))
+            .await?;
+        let scopes = within_agent(delegate.as_ref(), &row.scopes)?;
         let now = now_ms();
         let family = FamilyRow {
             id: random_id("fam_"),
@@ -69,8 +77,8 @@ impl AuthorizationServerService {
             user_id: row.user_id.clone(),
             workspace_id: row.workspace_id.clone(),
             resource_id: resource.id.clone(),
-            scopes: row.scopes.clone(),
-            agent_id: client.agent_id.clone(),
+            scopes,
+            agent_id: delegate.map(|d| d.agent_id),
             auth_time: row.auth_time,
             last_used_at: now,
             expires_at: now + FAMILY_LIFETIME_MS,

@@ -5,7 +5,8 @@
 //!
 //! Order: the client is already authenticated (confidential only, design D10); the assertion
 //! is peeked (typ, alg, `iss`, `resource`), the resource found (its workspace decides which
-//! identity providers are trusted), the signature and claims verified, the scopes narrowed,
+//! identity providers are trusted), the signature and claims verified, the client's agent (if
+//! bound) checked to be enabled, the scopes narrowed (to the agent's too),
 //! and only then is anything written: the `jti` spent, the user found or created and the grant
 //! stored in one transaction, then the audit record. No refresh token: the client comes back
 //! with a fresh ID-JAG.
@@ -13,6 +14,7 @@
 use super::Form;
 use super::id_jag;
 use crate::authorization_server::access_token::NewAccessToken;
+use crate::authorization_server::delegation::within_agent;
 use crate::authorization_server::resources::{OFFLINE_ACCESS, normalize};
 use crate::authorization_server::{AuthorizationError, AuthorizationServerService, random_id};
 use crate::identity::obo::CLOCK_SKEW_SECONDS;
@@ -58,7 +60,11 @@ impl AuthorizationServerService {
                 "the assertion was issued to another client (client_id claim)",
             ));
         }
+        let delegate = self
+            .delegate(client, &resource.workspace_id, Some(GRANT_JWT_BEARER))
+            .await?;
         let scopes = granted_scopes(form.get("scope"), grant.scopes.as_deref(), &resource)?;
+        let scopes = within_agent(delegate.as_ref(), &scopes)?;
         let now = now_ms();
         let ttl_ms = i64::try_from(resource.access_token_ttl_seconds).unwrap_or(600) * 1000;
         let family = FamilyRow {
@@ -69,7 +75,7 @@ impl AuthorizationServerService {
             workspace_id: resource.workspace_id.clone(),
             resource_id: resource.id.clone(),
             scopes,
-            agent_id: client.agent_id.clone(),
+            agent_id: delegate.map(|d| d.agent_id),
             auth_time: grant.auth_time.unwrap_or(now / 1000),
             last_used_at: now,
             // Nothing to refresh: the grant ends with its one access token.

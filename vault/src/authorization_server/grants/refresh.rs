@@ -1,14 +1,16 @@
 //! `grant_type=refresh_token`: every use rotates (for every client, design D8). The token's
 //! family is checked before it is spent (right client, still live), so a wrong client cannot
-//! burn another's token. A spent token presented again revokes the whole family.
+//! burn another's token. A spent token presented again revokes the whole family. The client's
+//! agent binding is read again (see `delegation`): `act` and the scope ceiling follow it.
 
 use super::{Form, new_refresh_token};
 use crate::authorization_server::access_token::NewAccessToken;
+use crate::authorization_server::delegation::within_agent;
 use crate::authorization_server::{AuthorizationError, AuthorizationServerService};
 use crate::store::now_ms;
 use crate::store::oauth_clients::ClientRow;
 use crate::store::oauth_grants::RefreshRotation;
-use nexus_protocol::oauth::{OAuthErrorCode, TokenResponse};
+use nexus_protocol::oauth::{GRANT_REFRESH_TOKEN, OAuthErrorCode, TokenResponse};
 
 /// A family unused this long is dead.
 const IDLE_LIMIT_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -69,8 +71,19 @@ impl AuthorizationServerService {
                 asked
             }
         };
+        // The binding is read again: `act` and the scope ceiling follow the client's agent as
+        // it is now (unbound ⇒ no `act`; disabled ⇒ refused before the token is spent).
+        let delegate = self
+            .delegate(client, &family.workspace_id, Some(GRANT_REFRESH_TOKEN))
+            .await?;
+        let scopes = within_agent(delegate.as_ref(), &scopes)?;
+        let agent_id = delegate.map(|d| d.agent_id);
         let next = new_refresh_token();
-        let family = match self.store.rotate_refresh_token(presented, &next).await? {
+        let rotated = self
+            .store
+            .rotate_refresh_token(presented, &next, agent_id.as_deref())
+            .await?;
+        let family = match rotated {
             RefreshRotation::Rotated(f) => f,
             RefreshRotation::Reused(family) => {
                 if let Err(e) = self

@@ -41,13 +41,13 @@ internal class Versions {
 
 /**
  * The JVM's copies of a [TokenCache]'s recent hits, so that a cache hit from Java or Kotlin is a
- * map lookup, two volatile reads, two comparisons and a clock read: no native call, no
- * allocation.
+ * map lookup, a few volatile reads and comparisons: no native call, no allocation, and (but in
+ * the last second of a copy's life) no clock read: the deadline is compared with [CoarseClock].
  *
  * The policy stays in the core. A copy is made only from what the core served, and lives at most
  * as long as the core says it would keep serving that token (`usableForNanos`: the core's
  * freshness rule and safety buffer, measured after the JVM clock was read, so the JVM deadline
- * is never later than the core's). It dies sooner on:
+ * is never later than the core's; [CoarseClock] only ever ends it earlier). It dies sooner on:
  * - any call through this SDK that may write to the native cache (invalidate, the 401 rule,
  *   the core's fetch, clear, close): [writes] changes;
  * - a change of the client's principal (an agent session started or closed, which changes the
@@ -55,7 +55,7 @@ internal class Versions {
  * Every tag is read *before* the native call that produced the copy, and no copy is kept when a
  * change was in progress then: a copy can be dropped too early, never served late.
  */
-internal class HeldHits {
+internal class HeldHits(val clock: CoarseClock) {
     private class Held(
         val token: Token,
         val writes: Long,
@@ -72,13 +72,13 @@ internal class HeldHits {
         val held = hits[workspaceId]?.get(provider) ?: return null
         val current = held.writes == writes.current() &&
             held.principal === principal && held.principalTag == principal.current() &&
-            System.nanoTime() - held.usableUntil < 0
+            clock.before(held.usableUntil)
         return if (current) held.token else null
     }
 
     /**
      * The token of [hit], the answer of a native call made after [writesTag], [principalTag]
-     * (of [principal]) and [clockBefore] (`System.nanoTime()`) were read; held for later hits
+     * (of [principal]) and [clockBefore] ([clock]'s real reading) were read; held for later hits
      * when no change was in progress at that point.
      */
     fun keep(
@@ -97,6 +97,7 @@ internal class HeldHits {
             val usableFor = minOf(hit.usableForNanos, (Long.MAX_VALUE / 4).toULong()).toLong()
             hits.computeIfAbsent(workspaceId) { ConcurrentHashMap() }[provider] =
                 Held(token, writesTag, principal, principalTag, clockBefore + usableFor)
+            clock.start()
         }
         return token
     }

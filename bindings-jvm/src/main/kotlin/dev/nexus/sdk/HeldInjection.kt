@@ -1,47 +1,57 @@
 package dev.nexus.sdk
 
 import dev.nexus.sdk.ffi.NativeRequestIndependent
-import okhttp3.HttpUrl.Companion.toHttpUrl
-import okhttp3.Request
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicInteger
 
 /**
  * The core's answer that a token's injection does not depend on the request (bearer, header,
  * basic, query parameter; never the signing strategies), kept on the [Token] it came from so that
- * [NexusInterceptor] applies it without a native call per request.
+ * [NexusInterceptor] (OkHttp) and [NexusHttpClient] (java.net.http) apply it without a native
+ * call per request.
  *
- * It lives exactly as long as that Token object is served: the interceptor takes its token from
- * the cache on every request, and the held copy of a hit ([HeldHits]) is dropped at the core's
- * deadline, on any write to the cache (a 401 refresh, invalidate, clear, the core's fetch) and on
- * a change of principal; after that a new Token object is served, which asks the core again.
+ * It lives exactly as long as that Token object is served: both take their token from the cache
+ * on every request, and the held copy of a hit ([HeldHits]) is dropped at the core's deadline, on
+ * any write to the cache (a 401 refresh, invalidate, clear, the core's fetch) and on a change of
+ * principal; after that a new Token object is served, which asks the core again.
  *
- * Nothing of the strategy is decided here: the headers are the core's, set with OkHttp's own
- * "replace every header of that name, append" (the core's merge), and the query parameter is
- * used only on a URL with neither query nor fragment, where the core says its edit is an append.
+ * Nothing of the strategy is decided here, and the rule for when the held answer may be used is
+ * only here (the two HTTP clients only build requests): the headers are the core's, merged the
+ * core's way (every caller header of that name, in any case, is replaced; then the core's are
+ * appended); the query parameter is used only on a URL with neither query nor fragment, where
+ * the core says its edit is an append; and the request must be made of parts the core's request
+ * check already accepted ([AcceptedRequests]).
  */
 internal class HeldInjection private constructor(
-    private val headers: List<Pair<String, String>>,
-    private val queryOfBareUrl: String?,
+    /** The core's headers, in its order. */
+    val headers: List<Pair<String, String>>,
+    /** The encoded `name=value` the core appends to a URL with neither query nor fragment. */
+    val queryOfBareUrl: String?,
     /** The strategy signs each request: nothing is held, every request goes through the core. */
-    private val perRequest: Boolean,
+    val perRequest: Boolean,
 ) {
     /**
-     * [request] with the injection applied, or null when this request needs the core: its
-     * method, host or a header was never accepted by the core's request check ([accepted]), or
-     * the query edit is not an append.
+     * Whether the held answer authenticates a request with [method], URL [host] (the HTTP
+     * client's own key for it, as given to [AcceptedRequests.accept]), [bareUrl] (no query, no
+     * fragment) and [headers] (name, value at index i), which [accepted] recorded.
      */
-    fun applyTo(request: Request, accepted: AcceptedRequests): Request? {
-        if (perRequest || !accepted.covers(request)) return null
-        val url = request.url
-        val builder = request.newBuilder()
-        if (queryOfBareUrl != null) {
-            if (url.encodedQuery != null || url.encodedFragment != null) return null
-            builder.url("$url?$queryOfBareUrl".toHttpUrl())
-        }
-        for ((name, value) in headers) builder.header(name, value)
-        return builder.build()
+    inline fun serves(
+        accepted: AcceptedRequests,
+        method: String,
+        host: String?,
+        bareUrl: Boolean,
+        headerCount: Int,
+        headerName: (Int) -> String,
+        headerValue: (Int) -> String,
+    ): Boolean {
+        if (perRequest || (queryOfBareUrl != null && !bareUrl) || host == null) return false
+        if (!accepted.coversTarget(method, host)) return false
+        for (i in 0 until headerCount) if (!accepted.coversHeader(headerName(i), headerValue(i))) return false
+        return true
     }
+
+    /** Whether the core's merge replaces the caller's header [name]. */
+    fun replaces(name: String): Boolean = headers.any { it.first.equals(name, ignoreCase = true) }
 
     companion object {
         /** The marker of a token whose strategy signs each request (or that the core refused). */
@@ -49,6 +59,15 @@ internal class HeldInjection private constructor(
 
         fun of(fixed: NativeRequestIndependent?): HeldInjection =
             fixed?.let { f -> HeldInjection(f.headers.map { it.name to it.value }, f.queryOfBareUrl, perRequest = false) } ?: PER_REQUEST
+
+        /** [token]'s held answer, asked of the core once per Token object. */
+        fun of(token: Token): HeldInjection =
+            token.injection ?: try {
+                of(native { token.native.requestIndependent() })
+            } catch (e: NexusException) {
+                // The core's prepare raises the same error, typed, on this request.
+                PER_REQUEST
+            }.also { token.injection = it }
     }
 }
 
@@ -65,22 +84,16 @@ internal class AcceptedRequests {
     private val headers = ConcurrentHashMap<String, MutableSet<String>>()
     private val size = AtomicInteger()
 
-    fun covers(request: Request): Boolean {
-        if (request.method !in methods || request.url.host !in hosts) return false
-        val h = request.headers
-        for (i in 0 until h.size) {
-            if (headers[h.name(i)]?.contains(h.value(i)) != true) return false
-        }
-        return true
-    }
+    fun coversTarget(method: String, host: String): Boolean = method in methods && host in hosts
 
-    /** Record the parts of [request], which the core's `prepare` just accepted. */
-    fun accept(request: Request) {
+    fun coversHeader(headerName: String, headerValue: String): Boolean = headers[headerName]?.contains(headerValue) == true
+
+    /** Record the parts of a request the core's `prepare` just accepted. */
+    fun accept(method: String, host: String?, headerPairs: Iterable<Pair<String, String>>) {
         if (size.get() >= LIMIT) return
-        add(methods, request.method)
-        add(hosts, request.url.host)
-        val h = request.headers
-        for (i in 0 until h.size) add(headers.computeIfAbsent(h.name(i)) { ConcurrentHashMap.newKeySet() }, h.value(i))
+        add(methods, method)
+        host?.let { add(hosts, it) }
+        for ((name, value) in headerPairs) add(headers.computeIfAbsent(name) { ConcurrentHashMap.newKeySet() }, value)
     }
 
     private fun add(set: MutableSet<String>, value: String) {

@@ -96,7 +96,7 @@ class NexusClient(options: NexusClientOptions) : AutoCloseable {
         // Tags first, then the clock, then the native call (see HeldHits).
         val principalTag = principal.current()
         val writesTag = cache.held.writes.current()
-        val clock = System.nanoTime()
+        val clock = cache.held.clock.precise()
         val hit = native(call) ?: return null
         return cache.held.keep(principal, principalTag, writesTag, clock, workspaceId, provider, hit)
     }

@@ -6,12 +6,17 @@ import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.util.concurrent.atomic.LongAdder
 
 /**
  * `java.net.http.HttpClient` with the credential of one (workspace, provider) connection: each
  * request is authenticated by the core's strategy engine with the credential from [cache], and on
  * an upstream 401 refreshed once through the core ([NexusClient.replaceRejected]) and sent once
  * more. A second 401 is returned to the caller.
+ *
+ * As in [NexusInterceptor], the core's request-independent injection (bearer, header, basic,
+ * query parameter) is kept with the held token ([HeldInjection]) and applied without a native
+ * call; the signing strategies go through the core's `prepare` on every request.
  *
  * A [HttpRequest]'s body publisher cannot be read back, so the body (which the signing strategies
  * sign, and a retry re-sends) is passed as bytes beside the request.
@@ -23,6 +28,11 @@ class NexusHttpClient @JvmOverloads constructor(
     private val provider: String,
     val http: HttpClient = HttpClient.newHttpClient(),
 ) {
+    private val accepted = AcceptedRequests()
+
+    /** Requests authenticated by the core's `prepare` (the others used a held injection). */
+    internal val preparedByCore = LongAdder()
+
     /** Send [request] (its method, URI, headers, timeout) with [body], authenticated. */
     @JvmOverloads
     @Throws(java.io.IOException::class, InterruptedException::class)
@@ -45,19 +55,53 @@ class NexusHttpClient @JvmOverloads constructor(
         return http.sendAsync(authenticate(request, fresh, body), handler).await()
     }
 
-    private fun authenticate(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest {
-        val headers = request.headers().map().flatMap { (name, values) -> values.map { name to it } }
+    private fun authenticate(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest =
+        HeldInjection.of(token).applyTo(request, accepted, body) ?: prepared(request, token, body)
+
+    private fun prepared(request: HttpRequest, token: Token, body: ByteArray?): HttpRequest {
+        preparedByCore.increment()
+        val headers = headerPairs(request)
         val prepared = client.prepare(token, request.method(), request.uri().toString(), headers, body)
-        val builder = HttpRequest.newBuilder(URI.create(prepared.url))
-            .method(request.method(), body?.let(HttpRequest.BodyPublishers::ofByteArray) ?: HttpRequest.BodyPublishers.noBody())
-            .expectContinue(request.expectContinue())
-        request.timeout().ifPresent(builder::timeout)
-        request.version().ifPresent(builder::version)
-        prepared.headers.forEach { (name, value) -> builder.header(name, value) }
-        return builder.build()
+        // The core accepted this request's method, URL and headers: a held injection may serve
+        // requests made of them.
+        accepted.accept(request.method(), request.uri().rawAuthority, headers)
+        return copyRequest(request, URI.create(prepared.url), body) { false }
+            .apply { prepared.headers.forEach { (name, value) -> header(name, value) } }
+            .build()
     }
 
     private companion object {
         val log = LoggerFactory.getLogger(NexusHttpClient::class.java)
     }
 }
+
+/**
+ * [request] (sent with [body]) with this held injection applied, or null when it does not serve
+ * it (see [HeldInjection]).
+ */
+internal fun HeldInjection.applyTo(request: HttpRequest, accepted: AcceptedRequests, body: ByteArray?): HttpRequest? {
+    val uri = request.uri()
+    val headers = headerPairs(request)
+    val bare = uri.rawQuery == null && uri.rawFragment == null
+    if (!serves(accepted, request.method(), uri.rawAuthority, bare, headers.size, { headers[it].first }, { headers[it].second })) return null
+    val target = queryOfBareUrl?.let { URI.create("$uri?$it") } ?: uri
+    // The core's merge: the caller's headers of an injected name (any case) go, then the core's
+    // are appended.
+    return copyRequest(request, target, body) { name -> !replaces(name) }
+        .apply { this@applyTo.headers.forEach { (name, value) -> header(name, value) } }
+        .build()
+}
+
+/** A copy of [request] to [uri] with [body], keeping the caller's headers that [keep] accepts. */
+internal fun copyRequest(request: HttpRequest, uri: URI, body: ByteArray?, keep: (String) -> Boolean): HttpRequest.Builder {
+    val builder = HttpRequest.newBuilder(uri)
+        .method(request.method(), body?.let(HttpRequest.BodyPublishers::ofByteArray) ?: HttpRequest.BodyPublishers.noBody())
+        .expectContinue(request.expectContinue())
+    request.timeout().ifPresent(builder::timeout)
+    request.version().ifPresent(builder::version)
+    request.headers().map().forEach { (name, values) -> if (keep(name)) values.forEach { builder.header(name, it) } }
+    return builder
+}
+
+internal fun headerPairs(request: HttpRequest): List<Pair<String, String>> =
+    request.headers().map().flatMap { (name, values) -> values.map { name to it } }

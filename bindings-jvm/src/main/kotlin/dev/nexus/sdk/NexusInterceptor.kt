@@ -44,7 +44,7 @@ class NexusInterceptor(
         // The signing strategies need the bytes; they are read once and re-sent from memory.
         val bytes by lazy { if (body != null && replayable) Buffer().also(body::writeTo).readByteArray() else null }
         val token = nexus { client.getCachedTokenBlocking(cache, workspaceId, provider) }
-        val first = chain.proceed(held(token).applyTo(original, accepted) ?: authenticate(original, token, bytes))
+        val first = chain.proceed(HeldInjection.of(token).applyTo(original, accepted) ?: authenticate(original, token, bytes))
         if (!client.isRejection(first.code) || !replayable) return first
         first.close()
         log.debug("upstream answered 401 for provider {}; refreshing the credential once", provider)
@@ -52,22 +52,13 @@ class NexusInterceptor(
         return chain.proceed(authenticate(original, fresh, bytes))
     }
 
-    /** The core's request-independent injection of [token], asked once per held token. */
-    private fun held(token: Token): HeldInjection =
-        token.injection ?: try {
-            HeldInjection.of(native { token.native.requestIndependent() })
-        } catch (e: NexusException) {
-            // The core's prepare raises the same error, typed, on this request.
-            HeldInjection.PER_REQUEST
-        }.also { token.injection = it }
-
     private fun authenticate(original: Request, token: Token, bytes: ByteArray?): Request {
         preparedByCore.increment()
         val headers = original.headers.map { it.first to it.second }
         val prepared = nexus { client.prepare(token, original.method, original.url.toString(), headers, bytes) }
         // The core accepted this request's method, URL and headers: a held injection may serve
         // requests made of them.
-        accepted.accept(original)
+        accepted.accept(original.method, original.url.host, original.headers)
         val builder = original.newBuilder()
             .url(prepared.url.toHttpUrl())
             .headers(Headers.Builder().apply { prepared.headers.forEach { (n, v) -> add(n, v) } }.build())
@@ -78,6 +69,19 @@ class NexusInterceptor(
     private companion object {
         val log = LoggerFactory.getLogger(NexusInterceptor::class.java)
     }
+}
+
+/** [request] with this held injection applied, or null when it does not serve it (see [HeldInjection]). */
+internal fun HeldInjection.applyTo(request: Request, accepted: AcceptedRequests): Request? {
+    val url = request.url
+    val h = request.headers
+    val bare = url.encodedQuery == null && url.encodedFragment == null
+    if (!serves(accepted, request.method, url.host, bare, h.size, h::name, h::value)) return null
+    val builder = request.newBuilder()
+    queryOfBareUrl?.let { builder.url("$url?$it".toHttpUrl()) }
+    // OkHttp's header() is the core's merge: every header of that name (any case) replaced.
+    for ((name, value) in headers) builder.header(name, value)
+    return builder.build()
 }
 
 /** A Nexus failure inside OkHttp; [cause] is the typed [NexusException]. */

@@ -11,14 +11,21 @@ import java.time.Instant
  * concurrent misses for one key make exactly one gateway call (the core's cache). Share one
  * cache per process; close it when done (or let it be collected).
  */
-class TokenCache @JvmOverloads constructor(
-    /** A token is not served in its last [safetyBuffer] (default 30 s). */
-    safetyBuffer: Duration? = null,
+class TokenCache internal constructor(
+    safetyBuffer: Duration?,
+    /** What hits compare deadlines with: the process's [CoarseClock], a test's own. */
+    clock: CoarseClock,
 ) : AutoCloseable {
+    @JvmOverloads
+    constructor(
+        /** A token is not served in its last [safetyBuffer] (default 30 s). */
+        safetyBuffer: Duration? = null,
+    ) : this(safetyBuffer, CoarseClock.SYSTEM)
+
     internal val native = NativeTokenCache(safetyBuffer?.toMillis()?.toULong())
 
     /** The JVM's copies of recent hits, so that a hit makes no native call (see [HeldHits]). */
-    internal val held = HeldHits()
+    internal val held = HeldHits(clock)
 
     val size: Long get() = native.len().toLong()
 

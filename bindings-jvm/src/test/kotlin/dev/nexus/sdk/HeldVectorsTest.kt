@@ -5,6 +5,8 @@ import dev.nexus.sdk.ffi.NativeHeader
 import dev.nexus.sdk.ffi.NativeRequest
 import dev.nexus.sdk.ffi.applyResolveBody
 import okhttp3.HttpUrl.Companion.toHttpUrl
+import java.net.URI
+import java.net.http.HttpRequest
 import okhttp3.Request
 import okhttp3.RequestBody.Companion.toRequestBody
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -23,6 +25,7 @@ class HeldVectorsTest {
     fun theHeldInjectionIsWhatTheCoreInjects() {
         var held = 0
         var perRequest = 0
+        var javaHeld = 0
         for (case in Vectors.load("strategies")["cases"]) {
             if (case.has("expect_error")) continue
             val name = case["name"].asText()
@@ -40,7 +43,7 @@ class HeldVectorsTest {
             val request = okRequest(node, headers, body)
             // The core accepted this request (no expect_error), as the interceptor records after
             // the core's prepare.
-            val accepted = AcceptedRequests().apply { accept(request) }
+            val accepted = AcceptedRequests().apply { accept(request.method, request.url.host, request.headers) }
             val applied = injection.applyTo(request, accepted)
             val type = case["resolve"]["strategy"]["type"].asText()
             if (type == "hmac_payload" || type == "aws_sigv4") {
@@ -63,9 +66,46 @@ class HeldVectorsTest {
             val untouched = headers.filter { (n, _) -> outcome.injected.none { it.name.equals(n, ignoreCase = true) } }
             for ((n, v) in untouched) assertEquals(v, applied.header(n), "$name: the caller's $n")
             assertEquals((expect["url"]?.asText() ?: node["url"].asText()).toHttpUrl(), applied.url, "$name: url")
+            if (javaRequest(node, headers) { r -> javaCase(name, r, injection, outcome.injected.map { it.name to it.value }, headers, expect, node) }) javaHeld++
         }
+        assertTrue(javaHeld >= 10, "held cases through java.net.http: $javaHeld")
         assertTrue(held >= 15, "held cases: $held")
         assertTrue(perRequest >= 4, "signing cases: $perRequest")
+    }
+
+    /**
+     * The same case through [NexusHttpClient]'s adapter; false when java.net.http cannot carry
+     * the request at all (a header it restricts, a URI it refuses).
+     */
+    private fun javaRequest(node: JsonNode, headers: List<Pair<String, String>>, check: (HttpRequest) -> Unit): Boolean {
+        val request = try {
+            HttpRequest.newBuilder(URI.create(node["url"].asText())).method(node["method"].asText(), HttpRequest.BodyPublishers.noBody())
+                .apply { headers.forEach { (n, v) -> header(n, v) } }.build()
+        } catch (e: IllegalArgumentException) {
+            return false
+        }
+        check(request)
+        return true
+    }
+
+    private fun javaCase(
+        name: String,
+        request: HttpRequest,
+        injection: HeldInjection,
+        injected: List<Pair<String, String>>,
+        headers: List<Pair<String, String>>,
+        expect: JsonNode,
+        node: JsonNode,
+    ) {
+        val accepted = AcceptedRequests().apply { accept(request.method(), request.uri().rawAuthority, headerPairs(request)) }
+        val applied = injection.applyTo(request, accepted, null)
+        assertTrue(applied != null, "$name: java.net.http holds what OkHttp holds")
+        applied!!
+        for ((n, v) in injected) assertEquals(listOf(v), applied.headers().allValues(n), "$name (java): $n")
+        val untouched = headers.filter { (n, _) -> injected.none { it.first.equals(n, ignoreCase = true) } }
+        for ((n, v) in untouched) assertEquals(listOf(v), applied.headers().allValues(n), "$name (java): the caller's $n")
+        val url = (expect["url"]?.asText() ?: node["url"].asText()).toHttpUrl()
+        assertEquals(url, applied.uri().toString().toHttpUrl(), "$name (java): url")
     }
 
     private fun okRequest(node: JsonNode, headers: List<Pair<String, String>>, body: ByteArray?): Request {
