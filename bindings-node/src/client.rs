@@ -57,6 +57,24 @@ pub struct HotPath {
     keys: RwLock<Vec<(String, String)>>,
 }
 
+impl HotPath {
+    /// The core's answer for holding (see `crate::held`), for interned `key`.
+    pub(crate) fn peek_to_hold(&self, key: u32) -> Option<nexus_sdk::hold::HeldHit> {
+        let keys = self.keys.read();
+        let (workspace_id, provider) = keys.get(usize::try_from(key).ok()?)?;
+        self.client
+            .peek_to_hold(&self.cache, workspace_id, provider)
+    }
+
+    pub(crate) fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+
+    pub(crate) fn client(&self) -> &NexusClient {
+        &self.client
+    }
+}
+
 impl NativeClient {
     /// The core client (for `crate::session`).
     pub(crate) fn core(&self) -> &NexusClient {

@@ -30,6 +30,8 @@ export class NexusClient {
   readonly hot: NativeHotPath;
   /** Per workspace and provider: the interned key and the last converted cache hit. */
   private readonly slots = new Map<string, Map<string, TokenSlot>>();
+  /** The core's counters a held hit depends on; `undefined`: every hit asks the core. */
+  private readonly words: HoldWords | undefined;
 
   constructor(options: NexusClientOptions) {
     requireString(options?.gatewayUrl, 'gatewayUrl');
@@ -49,6 +51,7 @@ export class NexusClient {
       throw fromNative(error);
     }
     this.hot = this.native.hotPath();
+    this.words = holdWords(this.hot);
   }
 
   /**
@@ -67,19 +70,69 @@ export class NexusClient {
    * frozen: repeated hits on the same cached token return the same object.
    */
   async getToken(workspaceId: string, provider: string): Promise<Credential> {
-    // Hit path: the core says synchronously whether it has a fresh token and which one (its
-    // cache generation). Converting a token into a JavaScript object costs far more than that
-    // look-up, so the object made for the same generation is returned again; when the core
-    // serves another token, or none, it is converted anew or fetched. Expiry and freshness are
-    // decided by the core on every call; this is only a memo of the conversion.
+    // Hit path without a native call: the core's last answer for this key (see src/held.rs),
+    // served again while the core would serve that same token: before the core's deadline and
+    // while neither the cache (any write) nor the principal (a session change) has changed.
     const slot = this.slotFor(workspaceId, provider);
-    const generation = native.peekGeneration(this.hot, slot.key);
-    if (generation !== null) {
-      if (slot.generation === generation && slot.credential !== undefined) return slot.credential;
-      const hit = this.native.peekToken(workspaceId, provider);
-      if (hit !== null) return remember(slot, hit);
+    const words = this.words;
+    if (
+      words !== undefined &&
+      performance.now() < slot.deadline &&
+      words.epoch[0] === slot.epochLow &&
+      words.epoch[1] === slot.epochHigh &&
+      words.principal[0] === slot.principalLow &&
+      words.principal[1] === slot.principalHigh
+    ) {
+      return slot.credential as Credential;
     }
-    return remember(slot, await this.call(() => this.native.getToken(workspaceId, provider)));
+    return this.getTokenSlow(workspaceId, provider, slot);
+  }
+
+  /** Ask the core: a hit (held for later calls when the runtime shares memory) or a fetch. */
+  private async getTokenSlow(workspaceId: string, provider: string, slot: TokenSlot): Promise<Credential> {
+    const hit = this.peekAndHold(workspaceId, provider, slot);
+    if (hit !== undefined) return hit;
+    const fetched = remember(slot, await this.call(() => this.native.getToken(workspaceId, provider)));
+    // Held from the first call on when the core now serves this very token (same object).
+    return this.peekAndHold(workspaceId, provider, slot) ?? fetched;
+  }
+
+  /** The core's fresh hit for the slot, held when the runtime shares memory; else `undefined`. */
+  private peekAndHold(workspaceId: string, provider: string, slot: TokenSlot): Credential | undefined {
+    slot.deadline = -Infinity;
+    const words = this.words;
+    if (words === undefined) {
+      const generation = native.peekGeneration(this.hot, slot.key);
+      return generation === null ? undefined : this.convertHit(workspaceId, provider, slot, generation);
+    }
+    // Versions and clock first: a change racing with the look-up ends the copy early, never late.
+    const epochLow = words.epoch[0] as number;
+    const epochHigh = words.epoch[1] as number;
+    const principalLow = words.principal[0] as number;
+    const principalHigh = words.principal[1] as number;
+    const before = performance.now();
+    const held = native.peekHeld(this.hot, slot.key);
+    if (held === null) return undefined;
+    const credential = this.convertHit(workspaceId, provider, slot, held.generation);
+    if (credential === undefined) return undefined;
+    slot.epochLow = epochLow;
+    slot.epochHigh = epochHigh;
+    slot.principalLow = principalLow;
+    slot.principalHigh = principalHigh;
+    slot.deadline = before + held.usableForMs;
+    return credential;
+  }
+
+  /**
+   * The credential of the core's fresh token of `generation`: the object already made for it,
+   * or a new conversion; `undefined` when the core now serves another token (or none).
+   */
+  private convertHit(workspaceId: string, provider: string, slot: TokenSlot, generation: number): Credential | undefined {
+    if (slot.generation === generation && slot.credential !== undefined) return slot.credential;
+    const hit = this.native.peekToken(workspaceId, provider);
+    if (hit === null) return undefined;
+    const credential = remember(slot, hit);
+    return hit.generation === generation ? credential : undefined;
   }
 
   /** The memo slot of (workspace, provider), with its interned native key. */
@@ -91,7 +144,16 @@ export class NexusClient {
     }
     let slot = byProvider.get(provider);
     if (slot === undefined) {
-      slot = { key: this.native.internKey(workspaceId, provider), generation: -1, credential: undefined };
+      slot = {
+        key: this.native.internKey(workspaceId, provider),
+        generation: -1,
+        credential: undefined,
+        deadline: -Infinity,
+        epochLow: 0,
+        epochHigh: 0,
+        principalLow: 0,
+        principalHigh: 0,
+      };
       byProvider.set(provider, slot);
     }
     return slot;
@@ -113,9 +175,14 @@ export class NexusClient {
     } catch (error) {
       throw fromNative(error);
     }
-    // Not needed for correctness (a cleared token has no generation to match); frees memory.
+    // Not needed for correctness (a clear is a cache write: held hits end; a cleared token has
+    // no generation to match); frees memory.
     for (const byProvider of this.slots.values()) {
-      for (const slot of byProvider.values()) slot.credential = undefined;
+      for (const slot of byProvider.values()) {
+        slot.credential = undefined;
+        slot.generation = -1;
+        slot.deadline = -Infinity;
+      }
     }
   }
 
@@ -218,12 +285,13 @@ export class NexusClient {
     return current === null || current === undefined ? undefined : toSession(current);
   }
 
-  /** The core cleared its cache on a session change; drop the converted hits too. */
+  /** A session change ends held hits through the core's principal version; this frees memory. */
   private forgetMemos(): void {
     for (const byProvider of this.slots.values()) {
       for (const slot of byProvider.values()) {
         slot.credential = undefined;
         slot.generation = -1;
+        slot.deadline = -Infinity;
       }
     }
   }
@@ -259,11 +327,39 @@ export function toCredential(n: NativeCredential): Credential {
   };
 }
 
-/** The memo of one (workspace, provider). */
+/** The memo of one (workspace, provider), and the core's answer held for later hits. */
 interface TokenSlot {
   key: number;
   generation: number;
   credential: Credential | undefined;
+  /** `performance.now()` from which `credential` is not served without asking the core. */
+  deadline: number;
+  /** The cache's write epoch and the principal version (as 32-bit words) it was held under. */
+  epochLow: number;
+  epochHigh: number;
+  principalLow: number;
+  principalHigh: number;
+}
+
+/**
+ * The core's counters a held hit depends on, as shared memory (see src/held.rs), each a
+ * monotonic u64 seen as two 32-bit words. Plain element reads, not `Atomics.load` (a builtin
+ * call, ~9 ns each here): an aligned 32-bit read is atomic on the CPUs Node runs on, V8 does not
+ * cache typed-array element loads across calls, and a word pair read while the core bumps the
+ * counter can only equal a value the counter held at one of the two reads (it would take 2^32
+ * bumps between two loads to fake a match), so a change always shows.
+ */
+interface HoldWords {
+  epoch: Int32Array;
+  principal: Int32Array;
+}
+
+/** Views of the core's counters, or `undefined` where the runtime cannot share memory. */
+function holdWords(hot: NativeHotPath): HoldWords | undefined {
+  const epoch = native.epochWord(hot);
+  const principal = native.principalWord(hot);
+  if (epoch === null || principal === null) return undefined;
+  return { epoch: new Int32Array(epoch, 0, 2), principal: new Int32Array(principal, 0, 2) };
 }
 
 /** Convert a token once and keep it with the core's generation of it. */

@@ -8,6 +8,7 @@
 //! - [`bridge`]: `NativeWebSocketBridge`, the core's bridged WebSocket.
 //! - [`client`]: `NativeClient`, one core client plus its token cache.
 //! - [`convert`]: the plain objects crossing the boundary (credential, request, connection).
+//! - [`held`]: what `getToken` needs to serve a hit without a native call (shared counters).
 //! - [`proxy`]: proxy mode: the proxy URL and credential of a call, and its answer checked.
 //! - [`error`]: how a core error travels to JavaScript, and the core's error table
 //!   (`errorTable`, which `src/errors.ts` is checked against).
@@ -22,6 +23,7 @@ pub mod bridge;
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod held;
 pub mod proxy;
 pub mod resource_server;
 pub mod session;

@@ -12,6 +12,8 @@ use std::time::Duration;
 #[pyclass(module = "nexus_sdk._native", name = "TokenCache", frozen)]
 pub struct TokenCache {
     pub core: nexus_sdk::TokenCache,
+    /// Tells this cache apart in the per-thread held hits (`crate::held`).
+    pub hold_id: u64,
 }
 
 #[pymethods]
@@ -23,6 +25,7 @@ impl TokenCache {
             .map_err(|_| invalid_input("buffer_seconds must be a finite number >= 0"))?;
         Ok(Self {
             core: nexus_sdk::TokenCache::with_safety_buffer(buffer),
+            hold_id: crate::held::next_id(),
         })
     }
 

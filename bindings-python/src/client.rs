@@ -4,6 +4,7 @@
 use crate::cache::{CachedToken, TokenCache};
 use crate::convert::{body_from_py, borrow_str, headers_from_py, response_headers_to_py};
 use crate::errors::{invalid_input, to_py_err};
+use crate::held;
 use crate::runtime::{fork_generation, wait};
 use nexus_sdk::{
     CheckConnectionResponse, ClientOptions, FetchRequest, NexusClient, RequestConnectionInput,
@@ -37,6 +38,8 @@ pub struct Client {
     core: ManuallyDrop<NexusClient>,
     /// The fork generation `core` was built in.
     built_in: u64,
+    /// Tells this client apart in the per-thread held hits (`crate::held`).
+    hold_id: u64,
     options: ClientOptions,
     /// The client of a forked child: (fork generation, client). Locked only with the GIL held
     /// (see `runtime.rs`), and only in a child.
@@ -175,6 +178,7 @@ impl Client {
         Ok(Self {
             core: ManuallyDrop::new(core),
             built_in: fork_generation(),
+            hold_id: crate::held::next_id(),
             options: core_options,
             child: Mutex::new(None),
         })
@@ -203,26 +207,55 @@ impl Client {
 
     /// The credential through `cache`: a fresh cached one (no GIL release, no I/O), or one
     /// gateway call shared by every concurrent caller for the same key.
+    ///
+    /// A hit hands back the object this thread already made for the same token while the core
+    /// would still serve it (see `crate::held`): no allocation, no lock.
     fn get_cached_token(
         &self,
         py: Python<'_>,
         cache: &TokenCache,
         workspace_id: &Bound<'_, PyString>,
         provider_name: &Bound<'_, PyString>,
-    ) -> PyResult<CachedToken> {
-        let (workspace_id, provider_name) = (borrow_str(workspace_id)?, borrow_str(provider_name)?);
-        // Under an agent session the key includes the session (see `nexus_sdk::session`).
-        if let Some(hit) =
-            self.with_core(|core| core.peek_cached(&cache.core, workspace_id, provider_name))?
+    ) -> PyResult<Py<CachedToken>> {
+        let key = held::Key {
+            workspace_obj: workspace_id,
+            provider_obj: provider_name,
+            workspace: borrow_str(workspace_id)?,
+            provider: borrow_str(provider_name)?,
+        };
+        // In a forked child the core client is another one (see `with_core`): no held hits.
+        if fork_generation() == self.built_in {
+            let ids = (self.hold_id, cache.hold_id);
+            if let Some(object) = held::get(py, ids, &self.core, &cache.core, &key) {
+                return Ok(object);
+            }
+            // Under an agent session the key includes the session (see `nexus_sdk::session`).
+            if let Some(hit) = self
+                .core
+                .peek_to_hold(&cache.core, key.workspace, key.provider)
+            {
+                return held::keep(py, ids, &key, hit);
+            }
+        } else if let Some(hit) =
+            self.with_core(|core| core.peek_cached(&cache.core, key.workspace, key.provider))?
         {
-            return Ok(CachedToken::new(hit));
+            return Py::new(py, CachedToken::new(hit));
         }
-        let (core, ws, provider) = self.owned(workspace_id, provider_name)?;
-        let cache = cache.core.clone();
+        let (core, ws, provider) = self.owned(key.workspace, key.provider)?;
+        let shared = cache.core.clone();
         let token = wait(py, async move {
-            core.resolve_cached(&cache, &ws, &provider).await
+            core.resolve_cached(&shared, &ws, &provider).await
         })?;
-        Ok(CachedToken::new(token))
+        // Held from the first call on when the core now serves this very token.
+        if fork_generation() == self.built_in
+            && let Some(hit) = self
+                .core
+                .peek_to_hold(&cache.core, key.workspace, key.provider)
+            && hit.token.generation() == token.generation()
+        {
+            return held::keep(py, (self.hold_id, cache.hold_id), &key, hit);
+        }
+        Py::new(py, CachedToken::new(token))
     }
 
     /// Forget the cached credential of one (workspace, provider) for the current principal (the

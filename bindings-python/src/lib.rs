@@ -6,6 +6,7 @@
 //!
 //! - [`client`]: `Client`, the core's `NexusClient` (subclassed in Python as `NexusClient`).
 //! - [`cache`]: `TokenCache` and `CachedToken`.
+//! - [`held`]: this thread's copies of recent cache hits (the core's answers, as Python objects).
 //! - [`bridge`]: `WebSocketBridge`, the core's bridged WebSocket.
 //! - [`proxy`]: proxy mode (the proxy URL and credential of a call, its answer checked).
 //! - [`errors`]: the exception classes and the one error-mapping function.
@@ -19,6 +20,7 @@ mod cache;
 mod client;
 mod convert;
 mod errors;
+mod held;
 mod proxy;
 mod resource_server;
 mod runtime;

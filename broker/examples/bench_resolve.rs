@@ -10,6 +10,9 @@
 //! cargo run --release -p nexus-broker --example bench_resolve -- [REQUESTS] [CONCURRENCY]
 //! ```
 //!
+//! `NEXUS_DATABASE_MAX_CONNECTIONS` sets the broker's pool size and `TOKIO_WORKER_THREADS` the
+//! runtime's workers (load client and broker share them), for sizing experiments.
+//!
 //! Seeded mode (`bench_resolve/seeded.rs`): against databases of 1k and 1M connections, side
 //! by side, on PostgreSQL (`NEXUS_BENCH_DATABASE_URL` required):
 //!
@@ -56,6 +59,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         admin_token: "bench-admin".into(),
         internal_token: "bench-internal".into(),
         public_url: url.clone(),
+        // Pool size experiments without a rebuild (the same variable `nexus serve` reads).
+        database_max_connections: std::env::var("NEXUS_DATABASE_MAX_CONNECTIONS")
+            .ok()
+            .and_then(|n| n.parse().ok()),
         ..Default::default()
     };
     let broker = Broker::start(config).await?;

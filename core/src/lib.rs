@@ -36,6 +36,7 @@ pub mod client;
 pub mod error;
 pub mod expiry;
 pub mod fetch;
+pub mod hold;
 #[cfg(feature = "stderr-logging")]
 pub mod logging;
 pub mod policy;

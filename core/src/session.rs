@@ -31,7 +31,7 @@ use parking_lot::{Mutex, RwLock};
 use reqwest::header::HeaderValue;
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::task::AbortHandle;
@@ -160,6 +160,9 @@ pub(crate) struct SessionSlot {
     /// client that never started a session makes no shared write (a read lock would).
     active: AtomicBool,
     current: RwLock<Option<Arc<Lineage>>>,
+    /// Bumped after every change of `current` (under its write lock): a binding's copy of a hit
+    /// tagged with an older value was taken for another principal (see `crate::hold`).
+    version: AtomicU64,
 }
 
 impl SessionSlot {
@@ -173,13 +176,23 @@ impl SessionSlot {
     fn replace(&self, lineage: Arc<Lineage>) -> Option<Arc<Lineage>> {
         let mut current = self.current.write();
         self.active.store(true, Ordering::Release);
-        current.replace(lineage)
+        let previous = current.replace(lineage);
+        self.version.fetch_add(1, Ordering::Release);
+        previous
     }
 
     fn take(&self) -> Option<Arc<Lineage>> {
         let mut current = self.current.write();
         self.active.store(false, Ordering::Release);
-        current.take()
+        let previous = current.take();
+        self.version.fetch_add(1, Ordering::Release);
+        previous
+    }
+
+    /// The principal's version (see `version`); the address, for bindings that read it from
+    /// another language.
+    pub(crate) fn version(&self) -> &AtomicU64 {
+        &self.version
     }
 }
 

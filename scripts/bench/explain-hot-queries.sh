@@ -17,6 +17,9 @@ psql "$URL" -q -v ON_ERROR_STOP=1 <<SQL
 \echo '--- 1. find_connection_for (resolve by workspace and provider)'
 PREPARE find_for(text, text) AS SELECT $COLUMNS FROM connections WHERE workspace_id = \$1 AND provider_name = \$2 AND status <> 'revoked' ORDER BY CASE WHEN status = 'active' THEN 0 ELSE 1 END, updated_at DESC, id LIMIT 1;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE find_for('$WS', '$PROVIDER');
+\echo '--- 1b. find_connection_for with its provider (what resolve sends since session 6: one query)'
+PREPARE find_with(text, text) AS SELECT c.id, c.status, c.access_token, c.access_expires_at, c.updated_at, p.id AS p_id, p.spec AS p_spec, p.client_secret IS NOT NULL AS p_has_secret, p.created_at AS p_created_at, p.updated_at AS p_updated_at FROM connections c LEFT JOIN providers p ON p.name = c.provider_name WHERE c.workspace_id = \$1 AND c.provider_name = \$2 AND c.status <> 'revoked' AND c.owner_kind IS NULL ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.updated_at DESC, c.id LIMIT 1;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE find_with('$WS', '$PROVIDER');
 \echo '--- 2. get_connection (resolve by id, refresh re-read)'
 PREPARE get_conn(text, text) AS SELECT $COLUMNS FROM connections WHERE workspace_id = \$1 AND id = \$2;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE get_conn('$WS', '$ID');
@@ -39,6 +42,17 @@ EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) INSERT INTO audit_events (id,
   SELECT nextval(pg_get_serial_sequence('audit_events', 'id')), 0, '$WS', 'token.issued', '$PROVIDER', 'api_key:k', 'ok', 'req_' || g, NULL, '', 'h' || g, NULL, NULL, NULL, 'ws:$WS', NULL, 'k' FROM generate_series(1, 16) g;
 PREPARE move_head(bigint, text, text) AS UPDATE audit_chain_heads SET last_id = \$1, last_hash = \$2 WHERE chain = \$3;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) EXECUTE move_head(1, 'h', 'ws:$WS');
+ROLLBACK;
+\echo '--- 5b. audit append after a known head (one autocommit statement; rolled back here)'
+BEGIN;
+INSERT INTO audit_chain_heads (chain, last_id, last_hash) VALUES ('ws:$WS', 0, 'known') ON CONFLICT (chain) DO UPDATE SET last_hash = 'known';
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY OFF) WITH ids AS (SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) AS id FROM generate_series(1, 2)),
+  ranked AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ids),
+  head AS (UPDATE audit_chain_heads SET last_id = (SELECT max(id) FROM ids), last_hash = 'h2' WHERE chain = 'ws:$WS' AND last_hash = 'known' RETURNING chain)
+  INSERT INTO audit_events (id, at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key)
+  SELECT ranked.id, v.at, v.ws, 'token.issued', '$PROVIDER', 'api_key:k', 'ok', v.req, NULL, v.prev, v.hash, NULL, NULL, NULL, 'ws:$WS', NULL, 'k'
+  FROM (VALUES (1, 0::bigint, '$WS', 'req_x1', 'known', 'h1'), (2, 0::bigint, '$WS', 'req_x2', 'h1', 'h2')) AS v(n, at, ws, req, prev, hash)
+  JOIN ranked ON ranked.n = v.n WHERE EXISTS (SELECT 1 FROM head);
 ROLLBACK;
 \echo '--- 6. admin listing of a workspace''s connections (keyset order)'
 PREPARE list_conn(text, bigint, text, bigint) AS SELECT $COLUMNS FROM connections WHERE workspace_id = \$1 AND (\$2 IS NULL OR (created_at, id) > (\$2, \$3)) ORDER BY created_at, id LIMIT \$4;

@@ -7,10 +7,12 @@
 #            Goal: gateway req/s >= 0.85 x floor.
 #   go       sdk-go BenchmarkCacheHit vs map + time.Until (and map alone, for reference).
 #            Goal: <= 60 ns and 0 allocs.
-#   node     `await getToken()` hit (release addon) vs an awaited Map lookup + Date.now() check
-#            (and the Map alone). Goal: <= 1.2 x the floor.
-#   python   `get_cached_token` hit (release extension) vs a dict lookup + time.monotonic()
-#            check (and the dict alone). Goal: <= 1.1 x the floor.
+#   node     `await getToken()` hit (release addon), no session and under a session, vs an
+#            awaited Map lookup + performance.now() check (and + Date.now(), and the Map alone).
+#            Goal: <= 1.2 x the floor. CPU time per call, median of rounds.
+#   python   `get_cached_token` hit (release extension), no session and under a session, vs a
+#            dict lookup + time.monotonic() check (and + time.time(), and the dict alone).
+#            Goal: <= 1.1 x the floor. CPU time per call, median of rounds.
 #
 #   scripts/bench/hot-paths.sh              # all four
 #   scripts/bench/hot-paths.sh go node      # some of them
@@ -173,18 +175,21 @@ part_node() {
     [ -f native/index.js ] || npm run -s build:native
     [ -f dist/index.mjs ] || npm run -s build:ts
   )
-  local nexus="${NEXUS_BIN:-$TARGET/$PROFILE/nexus}"
-  [ -x "$nexus" ] || { build cargo build -q "${CARGO_PROFILE[@]}" -p nexus-cli; }
-  NAPI_RS_NATIVE_LIBRARY_PATH="$addon" NEXUS_BIN="$nexus" node bindings-node/bench/hit.mjs | tee "$WORK/node.json"
+  NAPI_RS_NATIVE_LIBRARY_PATH="$addon" node bindings-node/bench/hit.mjs | tee "$WORK/node.json"
   python3 - "$WORK/node.json" "$RESULTS" <<'EOF'
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-ratio = r["ratio_vs_map_clock"]
+ratio, bare = r["ratio_vs_map_clock"], r["ratio_vs_map"]
 verdict = "met" if ratio <= 1.2 else f"missed by {ratio - 1.2:.2f}x"
+bare_verdict = "met" if bare <= 1.2 else f"missed by {bare - 1.2:.2f}x"
+clock = r["clock_alone_cpu_ns"]["performance_now"]
 with open(sys.argv[2], "a") as out:
-    out.write(f"node `await getToken()` hit (median of {r['rounds']})\t{r['hit_ns']:.0f} ns\t"
-              f"awaited Map + Date.now() {r['floor_map_clock_ns']:.0f} ns (Map alone {r['floor_map_ns']:.0f}; "
-              f"{r['ratio_vs_map']:.2f}x it)\t{ratio:.2f}x\t<= 1.2x\t{verdict}\n")
+    out.write(f"node `await getToken()` hit, no session (median of {r['rounds']}, CPU)\t{r['hit_ns']:.0f} ns\t"
+              f"awaited Map + performance.now() {r['floor_map_clock_ns']:.0f} ns (+ Date.now() {r['floor_map_date_ns']:.0f})\t{ratio:.2f}x\t<= 1.2x\t{verdict}\n")
+    out.write(f"node hit vs the bare Map (no clock)\t{r['hit_ns']:.0f} ns\tawaited Map {r['floor_map_ns']:.0f} ns "
+              f"(performance.now() alone {clock:.0f} ns)\t{bare:.2f}x\t<= 1.2x\t{bare_verdict}\n")
+    out.write(f"node hit under a session\t{r['hit_session_ns']:.0f} ns\tMap + performance.now() {r['floor_map_clock_ns']:.0f} ns\t"
+              f"{r['ratio_session_vs_map_clock']:.2f}x\t-\t-\n")
 EOF
 }
 
@@ -202,9 +207,11 @@ r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 ratio = r["ratio_vs_dict_clock"]
 verdict = "met" if ratio <= 1.1 else f"missed by {ratio - 1.1:.2f}x"
 with open(sys.argv[2], "a") as out:
-    out.write(f"python `get_cached_token` hit (best of {r['rounds']}, CPython {r['python']})\t{r['hit_ns']:.0f} ns\t"
-              f"dict + time.monotonic() {r['floor_dict_clock_ns']:.0f} ns (dict alone {r['floor_dict_ns']:.0f})\t"
+    out.write(f"python `get_cached_token` hit, no session (median of {r['rounds']}, CPU, CPython {r['python']})\t{r['hit_ns']:.0f} ns\t"
+              f"dict + time.monotonic() {r['floor_dict_clock_ns']:.0f} ns (+ time.time() {r['floor_dict_time_ns']:.0f}, dict alone {r['floor_dict_ns']:.0f})\t"
               f"{ratio:.2f}x\t<= 1.1x\t{verdict}\n")
+    out.write(f"python hit under a session\t{r['hit_session_ns']:.0f} ns\tdict + time.monotonic() {r['floor_dict_clock_ns']:.0f} ns\t"
+              f"{r['ratio_session_vs_dict_clock']:.2f}x\t-\t-\n")
 EOF
 }
 

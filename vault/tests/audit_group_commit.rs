@@ -183,6 +183,56 @@ async fn a_batch_is_committed_whole_in_order_on_each_chain() {
     }
 }
 
+/// A process appends after the head it wrote last without reading it again (PostgreSQL); when
+/// another process appended meanwhile, that append must notice, write nothing of its own guess
+/// and link after the real head instead. Alternating two stores on one chain exercises both.
+#[tokio::test]
+async fn appends_after_another_process_moved_the_head_link_after_the_real_head() {
+    for db in all_dbs().await {
+        let first = store_for(&db).await;
+        let second = Store::connect(&db.url, first.sealer().clone())
+            .await
+            .expect("second store");
+        // first, first (after its own head), second (moves it), first (stale), first, second…
+        let order = [0, 0, 1, 0, 0, 1, 1, 0, 1, 0];
+        for (k, who) in order.iter().enumerate() {
+            let store = if *who == 0 { &first } else { &second };
+            let target = format!("s{k}");
+            store
+                .audit_required(AuditEvent {
+                    workspace_id: Some("w-shared"),
+                    action: "token.issued",
+                    target: Some(&target),
+                    principal: "api_key:k1",
+                    outcome: "ok",
+                    request_id: None,
+                    detail: None,
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{}: append {k}: {e}", db.label));
+        }
+        let verdict = first.verify_audit_chain(Some("w-shared")).await.unwrap();
+        assert!(verdict.ok, "{}: {verdict:?}", db.label);
+        assert_eq!(verdict.checked, order.len() as u64, "{}", db.label);
+        let mut records = first
+            .query_audit(&AuditQuery {
+                workspace_id: Some("w-shared".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        records.reverse();
+        let targets: Vec<_> = records.iter().map(|r| r.target.clone().unwrap()).collect();
+        let expected: Vec<_> = (0..order.len()).map(|k| format!("s{k}")).collect();
+        assert_eq!(
+            targets, expected,
+            "{}: each once, in append order",
+            db.label
+        );
+    }
+}
+
 /// Several gateway batches in flight at once on one chain, with single appends (resolves)
 /// between them: they share large transactions, yet every record is stored once, each batch
 /// keeps its order (ids ascend along it), every caller returns only once its records are

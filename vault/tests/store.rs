@@ -174,11 +174,15 @@ async fn connections_tokens_and_pending() {
             "rt-1",
             "{l}"
         );
-        let found = store
+        let (found, provider) = store
             .find_connection_for("w1", "github")
             .await
             .unwrap()
             .unwrap();
+        assert!(
+            provider.is_none(),
+            "{l}: no provider row, none read with it"
+        );
         assert_eq!(found.id, row.id);
         assert_eq!(found.scopes, scopes);
         assert!(

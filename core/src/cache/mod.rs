@@ -124,6 +124,11 @@ impl TokenCache {
         token.fresh_for(now, self.inner.safety_buffer)
     }
 
+    /// The write epoch: bumped after every write to the map (see `crate::hold`).
+    pub(crate) fn epoch(&self) -> &AtomicU64 {
+        &self.inner.epoch
+    }
+
     /// Store a token (replacing any older one for the key).
     pub fn insert(&self, workspace_id: &str, provider: &str, token: CachedToken) {
         let mut token = token;

@@ -114,13 +114,21 @@ impl AuthorizationServerService {
             return Err(VerifyFailure::Refused(AccessTokenRefusal::Expired));
         }
         if let Some(sid) = &claims.sid {
-            match self.store.token_family(sid).await? {
+            match self
+                .store
+                .token_family_in(&claims.workspace_id, sid)
+                .await?
+            {
                 Some(family) if family.revoked_at.is_none() => {}
                 _ => return Err(VerifyFailure::Refused(AccessTokenRefusal::Revoked)),
             }
         }
-        let resource = match self.store.mcp_resource_by_uri(&claims.aud).await? {
-            Some(r) if r.disabled_at.is_none() && r.workspace_id == claims.workspace_id => r,
+        let resource = match self
+            .store
+            .mcp_resource_by_uri_in(&claims.workspace_id, &claims.aud)
+            .await?
+        {
+            Some(r) if r.disabled_at.is_none() => r,
             _ => return Err(VerifyFailure::Refused(AccessTokenRefusal::UnknownResource)),
         };
         if let Some(act) = &claims.act {

@@ -22,7 +22,8 @@ impl ConnectionService {
         let found = self
             .store
             .find_user_connection(workspace_id, provider_name, user_id)
-            .await;
+            .await
+            .map(|row| row.map(|row| (row, None)));
         let detail = format!("mcp_user={user_id}");
         self.resolve_found(
             workspace_id,

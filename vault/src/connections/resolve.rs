@@ -8,7 +8,7 @@ use super::{
 };
 use crate::caller::Caller;
 use crate::error::VaultError;
-use crate::providers::Provider;
+use crate::providers::{Provider, StoredProvider};
 use crate::store::StoreError;
 use crate::store::audit::AuditEvent;
 use crate::store::connections::ConnectionRow;
@@ -45,8 +45,9 @@ impl ConnectionService {
         .await
     }
 
-    /// The one resolve path once the connection is looked up (by workspace, or by MCP user):
-    /// a miss is explained, the row is refreshed if needed (single flight), its use is
+    /// The one resolve path once the connection is looked up (by workspace, or by MCP user;
+    /// with its provider when the lookup read it too, else the provider is read here): a miss
+    /// is explained, the row is refreshed if needed (single flight), its use is
     /// recorded, and the `token.issued` audit record (with `detail`) is written before the
     /// answer is released.
     #[allow(clippy::too_many_arguments)]
@@ -54,19 +55,19 @@ impl ConnectionService {
         &self,
         workspace_id: &str,
         provider_name: &str,
-        found: Result<Option<ConnectionRow>, StoreError>,
+        found: Result<Option<(ConnectionRow, Option<StoredProvider>)>, StoreError>,
         min_ttl: Option<u64>,
         force: bool,
         caller: &Caller,
         detail: Option<&str>,
     ) -> Result<ResolveResponse, VaultError> {
         let result = async {
-            let Some(row) = found? else {
+            let Some((row, provider)) = found? else {
                 return Err(self.missing_connection_error(provider_name).await);
             };
             let id = row.id.clone();
             let resolved = self
-                .resolve_row(row, min_ttl, force)
+                .resolve_row_with(row, provider, min_ttl, force)
                 .await
                 .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))?;
             self.usage
@@ -137,19 +138,31 @@ impl ConnectionService {
         min_ttl: Option<u64>,
         force: bool,
     ) -> Result<ResolveResponse, VaultError> {
+        self.resolve_row_with(row, None, min_ttl, force).await
+    }
+
+    /// [`Self::resolve_row`] with the row's provider when it was read with the row (`None`:
+    /// read it now, which also explains a provider that no longer exists).
+    async fn resolve_row_with(
+        &self,
+        row: ConnectionRow,
+        provider: Option<StoredProvider>,
+        min_ttl: Option<u64>,
+        force: bool,
+    ) -> Result<ResolveResponse, VaultError> {
         if row.status != ConnectionStatus::Active {
             return Err(status_error(&row));
         }
-        let stored = self
-            .store
-            .get_provider(&row.provider_name)
-            .await?
-            .ok_or_else(|| {
-                VaultError::provider_not_found(format!(
-                    "provider `{}` does not exist",
-                    row.provider_name
-                ))
-            })?;
+        let stored = match provider {
+            Some(stored) => Some(stored),
+            None => self.store.get_provider(&row.provider_name).await?,
+        };
+        let stored = stored.ok_or_else(|| {
+            VaultError::provider_not_found(format!(
+                "provider `{}` does not exist",
+                row.provider_name
+            ))
+        })?;
         let provider = stored.provider;
         if !provider.is_oauth2() {
             return self.static_response(&row, &provider);

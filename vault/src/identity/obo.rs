@@ -168,10 +168,10 @@ impl TrustedIssuers {
             .filter(|s| !s.is_empty() && s.len() <= 500 && !s.chars().any(char::is_control))
             .ok_or(SubjectTokenError::Invalid("no usable `sub` claim"))?;
         let names_an_agent = store
-            .agent_by_id(&subject)
+            .agent_by_id(workspace_id, &subject)
             .await
             .map_err(|_| SubjectTokenError::KeysUnavailable)?
-            .is_some_and(|agent| agent.workspace_id == workspace_id);
+            .is_some();
         if names_an_agent {
             return Err(SubjectTokenError::Invalid(
                 "`sub` names an agent, not a user",

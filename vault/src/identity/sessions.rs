@@ -61,7 +61,7 @@ impl IdentityService {
             if !SessionId::is_valid(sid) {
                 return Err(not_found());
             }
-            match self.store.get_session(sid).await? {
+            match self.store.get_session(ws, sid).await? {
                 Some(row) if row.workspace_id == ws && row.agent_id == agent.agent_id => {}
                 _ => return Err(not_found()),
             }

@@ -107,7 +107,7 @@ impl IdentityService {
         let (claims, row) = self.signed_session(token).await?;
         let agent = self
             .store
-            .agent_by_id(&row.agent_id)
+            .agent_by_id(&row.workspace_id, &row.agent_id)
             .await?
             .ok_or_else(|| unauthorized("this session's agent no longer exists"))?;
         let refusal = unusable(&row, Some(&agent))
@@ -146,9 +146,8 @@ impl IdentityService {
             .map_err(|e| unauthorized(&e.to_string()))?;
         let row = self
             .store
-            .get_session(&claims.jti)
+            .get_session(&claims.workspace_id, &claims.jti)
             .await?
-            .filter(|r| r.workspace_id == claims.workspace_id)
             .ok_or_else(|| unauthorized("unknown session"))?;
         Ok((claims, row))
     }
@@ -169,7 +168,11 @@ impl IdentityService {
             .agent_by_credential(&op.credential)
             .await?
             .ok_or_else(|| unauthorized("unknown agent credential"))?;
-        match self.store.get_session(&op.session_id).await? {
+        match self
+            .store
+            .get_session(&agent.workspace_id, &op.session_id)
+            .await?
+        {
             Some(row) if row.agent_id == agent.agent_id => Ok(row),
             _ => Err(not_found()),
         }
@@ -178,7 +181,10 @@ impl IdentityService {
     /// `GET /v1/sessions/{id}`.
     pub async fn session_status(&self, op: InternalSessionOp) -> Result<SessionStatus, VaultError> {
         let row = self.owned_session(&op).await?;
-        let agent = self.store.agent_by_id(&row.agent_id).await?;
+        let agent = self
+            .store
+            .agent_by_id(&row.workspace_id, &row.agent_id)
+            .await?;
         let why = unusable(&row, agent.as_ref());
         let status = match why {
             Some(Unusable::Revoked) => "revoked",
@@ -204,7 +210,9 @@ impl IdentityService {
     /// `DELETE /v1/sessions/{id}`: idempotent.
     pub async fn revoke_session(&self, op: InternalSessionOp) -> Result<(), VaultError> {
         let row = self.owned_session(&op).await?;
-        self.store.revoke_session(&row.id).await?;
+        self.store
+            .revoke_session(&row.workspace_id, &row.id)
+            .await?;
         audit::record(
             &self.store,
             Decision {

@@ -25,6 +25,7 @@ use super::audit_chain::{
     AuditIdentity, CHAIN_KEY_LABEL, Link, Stamp, chain_of, record_hash, sanitize_client_request_id,
     server_request_id,
 };
+use super::audit_head::KnownHeads;
 use super::bulk::placeholders;
 use super::{Backend, Store, StoreError, now_ms};
 use parking_lot::Mutex;
@@ -42,12 +43,16 @@ const MAX_BATCH: usize = 256;
 const MAX_BULK_BATCH: usize = 2048;
 
 /// Rows per multi-row `INSERT` on PostgreSQL (16 parameters each, far below its 65,535 limit).
-const INSERT_CHUNK: usize = 64;
+/// Each row count is its own prepared statement, so this also bounds how many a connection
+/// keeps for audit appends (sqlx caches 100 per connection).
+pub(super) const INSERT_CHUNK: usize = 64;
 
 /// The queues of this process, one per chain with records waiting or being written.
 #[derive(Default)]
 pub(crate) struct AuditWriter {
     chains: Mutex<HashMap<String, ChainQueue>>,
+    /// The head each chain had after this process's last write to it (PostgreSQL).
+    pub(super) heads: KnownHeads,
 }
 
 #[derive(Default)]
@@ -123,7 +128,7 @@ impl OwnedRecord {
 }
 
 /// A record linked into its chain, ready to insert.
-struct Linked<'a> {
+pub(super) struct Linked<'a> {
     record: &'a OwnedRecord,
     at: i64,
     request_id: String,
@@ -232,23 +237,49 @@ impl Store {
                 let take = segments_for_one_transaction(&queue.waiting);
                 queue.waiting.drain(..take).collect()
             };
-            let records: Vec<&OwnedRecord> =
-                batch.iter().flat_map(|segment| &segment.records).collect();
+            // The records are moved out of their segments (no copy); each segment keeps its ack.
+            let mut records = Vec::with_capacity(batch.iter().map(|s| s.records.len()).sum());
+            let mut waiters = Vec::with_capacity(batch.len());
+            for segment in batch {
+                records.extend(segment.records);
+                waiters.push(segment.done);
+            }
             let outcome = self
                 .write_batch(&chain, &records)
                 .await
                 .map_err(|e| e.to_string());
-            drop(records);
-            for segment in batch {
+            for waiter in waiters {
                 // A waiter that gave up has dropped its receiver; its records are written anyway.
-                let _ = segment.done.send(outcome.clone());
+                let _ = waiter.send(outcome.clone());
             }
         }
     }
 
+    /// Write `records` after the chain's head. PostgreSQL first tries the head this process
+    /// wrote last (one statement per chunk, no transaction: `audit_head`); when there is none,
+    /// or another writer moved the head meanwhile, the rest go through the locking transaction.
+    async fn write_batch(&self, chain: &str, records: &[OwnedRecord]) -> Result<(), StoreError> {
+        let mut rest = records;
+        if self.backend == Backend::Postgres {
+            rest = self.append_after_known_head(chain, rest).await?;
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+        let head = self.write_batch_locked(chain, rest).await?;
+        if self.backend == Backend::Postgres {
+            self.audit_writer.heads.remember(chain, head);
+        }
+        Ok(())
+    }
+
     /// Link `records` after the chain's head and write them with the new head, in one
-    /// transaction holding the head's lock.
-    async fn write_batch(&self, chain: &str, records: &[&OwnedRecord]) -> Result<(), StoreError> {
+    /// transaction holding the head's lock. Returns the new head's hash.
+    async fn write_batch_locked(
+        &self,
+        chain: &str,
+        records: &[OwnedRecord],
+    ) -> Result<String, StoreError> {
         let mut tx = self.begin_locking().await?;
         sqlx::query(
             "INSERT INTO audit_chain_heads (chain, last_id, last_hash) VALUES ($1, 0, '') ON CONFLICT (chain) DO NOTHING",
@@ -264,18 +295,41 @@ impl Store {
             }
             Backend::Sqlite => "SELECT last_hash FROM audit_chain_heads WHERE chain = $1",
         };
-        let mut prev: String = sqlx::query(select_head)
+        let prev: String = sqlx::query(select_head)
             .bind(chain)
             .fetch_one(&mut *tx)
             .await?
             .try_get("last_hash")?;
+        let (key_id, linked, head) = self.link_records(chain, prev, records);
+        let last_id = match self.backend {
+            Backend::Postgres => insert_pg(&mut tx, chain, &key_id, &linked).await?,
+            Backend::Sqlite => insert_sqlite(&mut tx, chain, &key_id, &linked).await?,
+        };
+        sqlx::query("UPDATE audit_chain_heads SET last_id = $1, last_hash = $2 WHERE chain = $3")
+            .bind(last_id)
+            .bind(&head)
+            .bind(chain)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(head)
+    }
+
+    /// Link `records` one after the other from `prev` with the active chain key: the key's
+    /// id, the linked records and the hash of the last one (the chain's new head).
+    pub(super) fn link_records<'a>(
+        &self,
+        chain: &str,
+        mut prev: String,
+        records: &'a [OwnedRecord],
+    ) -> (String, Vec<Linked<'a>>, String) {
         let (key_id, key) = self.sealer.derive_active_key(CHAIN_KEY_LABEL);
         let link = Link::Keyed {
             key_id: &key_id,
             key,
         };
         let mut linked = Vec::with_capacity(records.len());
-        for &record in records {
+        for record in records {
             let request_id = server_request_id();
             let at = now_ms();
             let stamp = Stamp {
@@ -294,27 +348,16 @@ impl Store {
                 hash,
             });
         }
-        let last_id = match self.backend {
-            Backend::Postgres => insert_pg(&mut tx, chain, &key_id, &linked).await?,
-            Backend::Sqlite => insert_sqlite(&mut tx, chain, &key_id, &linked).await?,
-        };
-        sqlx::query("UPDATE audit_chain_heads SET last_id = $1, last_hash = $2 WHERE chain = $3")
-            .bind(last_id)
-            .bind(&prev)
-            .bind(chain)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        (key_id, linked, prev)
     }
 }
 
-const COLUMNS: &str = "at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key";
+pub(super) const COLUMNS: &str = "at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key";
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+pub(super) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-fn bind_record<'q>(
+pub(super) fn bind_record<'q>(
     q: AnyQuery<'q>,
     r: &'q Linked<'_>,
     chain: &'q str,

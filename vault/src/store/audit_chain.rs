@@ -9,7 +9,8 @@
 //! field changes the hash, a deleted record breaks the next record's link, and a deleted newest
 //! record no longer matches the head.
 //!
-//! Records written before the chain existed (`chain IS NULL`) are not part of any chain.
+//! Records written before the chain existed are not part of any chain: their `chain` is the
+//! empty string since migration 0030 (NULL before it).
 
 use super::audit::AuditEvent;
 use super::audit_prune::AnchorState;
@@ -160,11 +161,12 @@ impl Store {
         Ok(verdict)
     }
 
-    /// Every chain that has a head row, an anchor or a record, sorted.
+    /// Every chain that has a head row, an anchor or a record, sorted. Records older than the
+    /// chains (migration 0002) sit in the empty chain '' (migration 0030) and are no chain.
     pub(super) async fn audit_chains(&self) -> Result<Vec<String>, StoreError> {
         let mut chains = sqlx::query(
             "SELECT chain FROM audit_chain_heads UNION SELECT chain FROM audit_chain_anchors \
-             UNION SELECT DISTINCT chain FROM audit_events WHERE chain IS NOT NULL",
+             UNION SELECT DISTINCT chain FROM audit_events WHERE chain <> ''",
         )
         .fetch_all(&self.pool)
         .await?

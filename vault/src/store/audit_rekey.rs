@@ -27,7 +27,7 @@ impl Store {
     /// Re-link every chain that still has plain (unkeyed) records.
     pub(super) async fn rekey_plain_chains(&self) -> Result<(), StoreError> {
         let chains: Vec<String> = sqlx::query(
-            "SELECT DISTINCT chain FROM audit_events WHERE chain IS NOT NULL AND mac_key IS NULL",
+            "SELECT DISTINCT chain FROM audit_events WHERE chain <> '' AND mac_key IS NULL",
         )
         .fetch_all(&self.pool)
         .await?
@@ -67,11 +67,12 @@ impl Store {
             }
             let (key_id, keyed) = self.keyed_hash(&rec, chain, &keyed_prev);
             sqlx::query(
-                "UPDATE audit_events SET prev_hash = $1, hash = $2, mac_key = $3 WHERE id = $4",
+                "UPDATE audit_events SET prev_hash = $1, hash = $2, mac_key = $3 WHERE chain = $4 AND id = $5",
             )
             .bind(&keyed_prev)
             .bind(&keyed)
             .bind(&key_id)
+            .bind(chain)
             .bind(id)
             .execute(&mut *tx)
             .await?;

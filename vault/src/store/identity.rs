@@ -250,7 +250,9 @@ impl Store {
     }
 
     /// The agent a credential belongs to, if the credential is current (disabled agents are
-    /// returned too: the caller decides, and audits, the refusal).
+    /// returned too: the caller decides, and audits, the refusal). The credential names the
+    /// agent's id but not its workspace, so this reads by `id` alone (index `agents_id`); on a
+    /// sharded database it fans out (docs/operators/scaling.md).
     pub async fn agent_by_credential(
         &self,
         credential: &SecretString,
@@ -274,11 +276,16 @@ impl Store {
         }
     }
 
-    /// The agent by id alone (for a session's agent).
-    pub async fn agent_by_id(&self, agent_id: &str) -> Result<Option<Agent>, StoreError> {
+    /// The agent by its key, (workspace_id, id) (for a session's agent).
+    pub async fn agent_by_id(
+        &self,
+        workspace_id: &str,
+        agent_id: &str,
+    ) -> Result<Option<Agent>, StoreError> {
         sqlx::query(
-            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_generation FROM agents WHERE id = $1",
+            "SELECT id, workspace_id, name, scopes, max_session_ttl_seconds, disabled_at, created_at, credential_generation FROM agents WHERE workspace_id = $1 AND id = $2",
         )
+            .bind(workspace_id)
             .bind(agent_id)
             .fetch_optional(&self.pool)
             .await?
@@ -313,12 +320,19 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_session(&self, session_id: &str) -> Result<Option<SessionRow>, StoreError> {
+    /// A session by its key, (workspace_id, id): the workspace comes from the session token's
+    /// signed claims or the admin path, so the lookup stays on one shard (issue 20).
+    pub async fn get_session(
+        &self,
+        workspace_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionRow>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             session_columns!(),
-            " FROM agent_sessions WHERE id = $1"
+            " FROM agent_sessions WHERE workspace_id = $1 AND id = $2"
         ))
+        .bind(workspace_id)
         .bind(session_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -361,7 +375,7 @@ impl Store {
             "UPDATE agent_sessions SET revoked_at = $1 \
              WHERE workspace_id = $2 AND agent_id = $3 AND revoked_at IS NULL AND expires_at > $1 \
              AND ($4 = '' OR id = $4) \
-             AND agent_generation = (SELECT credential_generation FROM agents WHERE id = $3)",
+             AND agent_generation = (SELECT credential_generation FROM agents WHERE workspace_id = $2 AND id = $3)",
         )
         .bind(now)
         .bind(workspace_id)
@@ -372,12 +386,17 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Revoke; idempotent.
-    pub async fn revoke_session(&self, session_id: &str) -> Result<(), StoreError> {
+    /// Revoke; idempotent. Keyed by (workspace_id, id) like the table (issue 20).
+    pub async fn revoke_session(
+        &self,
+        workspace_id: &str,
+        session_id: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE agent_sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+            "UPDATE agent_sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE workspace_id = $2 AND id = $3",
         )
         .bind(now_ms())
+        .bind(workspace_id)
         .bind(session_id)
         .execute(&self.pool)
         .await?;

@@ -109,6 +109,23 @@ impl Store {
         row.as_ref().map(resource_from).transpose()
     }
 
+    /// The resource registered under `uri` in `workspace_id`: for callers that know the
+    /// workspace (an access token's signed claims), so the lookup stays on one shard.
+    pub async fn mcp_resource_by_uri_in(
+        &self,
+        workspace_id: &str,
+        uri: &str,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mcp_resources WHERE workspace_id = $1 AND resource_uri = $2"
+        )))
+        .bind(workspace_id)
+        .bind(uri)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(resource_from).transpose()
+    }
+
     pub async fn mcp_resource(&self, id: &str) -> Result<Option<ResourceRow>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mcp_resources WHERE id = $1"

@@ -13,6 +13,7 @@ pub(crate) mod audit_batch;
 pub mod audit_chain;
 mod audit_checkpoint;
 mod audit_export;
+mod audit_head;
 pub mod audit_prune;
 mod audit_rekey;
 pub mod browser_sessions;

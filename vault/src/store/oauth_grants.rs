@@ -154,19 +154,41 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_token_family(&mut tx, f).await?;
         if let Some(code) = from_code {
-            sqlx::query("UPDATE oauth_authorization_codes SET family_id = $1 WHERE code_hash = $2")
-                .bind(&f.id)
-                .bind(sha256_hex(code))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE oauth_authorization_codes SET family_id = $1 WHERE workspace_id = $2 AND code_hash = $3",
+            )
+            .bind(&f.id)
+            .bind(&f.workspace_id)
+            .bind(sha256_hex(code))
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some(token) = refresh_token {
-            insert_refresh_token(&mut tx, token, &f.id, 0).await?;
+            insert_refresh_token(&mut tx, token, &f.workspace_id, &f.id, 0).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
+    /// A family by its key, (workspace_id, id), for callers that know the workspace (an
+    /// access token's signed claims): one shard on a sharded database (issue 20).
+    pub async fn token_family_in(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Option<FamilyRow>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FAMILY_COLUMNS} FROM oauth_token_families WHERE workspace_id = $1 AND id = $2"
+        )))
+        .bind(workspace_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(family_from).transpose()
+    }
+
+    /// A family by id alone (index `oauth_token_families_id`): reached from a refresh token or
+    /// code presented without its workspace; fans out on a sharded database.
     pub async fn token_family(&self, id: &str) -> Result<Option<FamilyRow>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {FAMILY_COLUMNS} FROM oauth_token_families WHERE id = $1"
@@ -191,7 +213,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(
             "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
-             RETURNING family_id, generation",
+             RETURNING workspace_id, family_id, generation",
         )
         .bind(now)
         .bind(&hash)
@@ -208,22 +230,27 @@ impl Store {
                 None => RefreshRotation::Unknown,
             });
         };
+        // The spent row names its workspace, so the family is read and touched by its key
+        // (workspace_id, id): one shard on a sharded database (issue 20).
+        let workspace_id: String = spent.try_get("workspace_id")?;
         let family_id: String = spent.try_get("family_id")?;
         let generation: i64 = spent.try_get("generation")?;
         let family = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FAMILY_COLUMNS} FROM oauth_token_families WHERE id = $1"
+            "SELECT {FAMILY_COLUMNS} FROM oauth_token_families WHERE workspace_id = $1 AND id = $2"
         )))
+        .bind(&workspace_id)
         .bind(&family_id)
         .fetch_one(&mut *tx)
         .await?;
         let mut family = family_from(&family)?;
         family.agent_id = agent_id.map(str::to_owned);
-        insert_refresh_token(&mut tx, next, &family_id, generation + 1).await?;
+        insert_refresh_token(&mut tx, next, &workspace_id, &family_id, generation + 1).await?;
         sqlx::query(
-            "UPDATE oauth_token_families SET last_used_at = $1, agent_id = $2 WHERE id = $3",
+            "UPDATE oauth_token_families SET last_used_at = $1, agent_id = $2 WHERE workspace_id = $3 AND id = $4",
         )
         .bind(now)
         .bind(agent_id)
+        .bind(&workspace_id)
         .bind(&family_id)
         .execute(&mut *tx)
         .await?;
@@ -279,16 +306,19 @@ pub(super) async fn insert_token_family(
     Ok(())
 }
 
+/// A refresh token carries its family's workspace (the distribution column, migration 0038).
 async fn insert_refresh_token(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     token: &str,
+    workspace_id: &str,
     family_id: &str,
     generation: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO oauth_refresh_tokens (token_hash, family_id, generation, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO oauth_refresh_tokens (token_hash, workspace_id, family_id, generation, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(sha256_hex(token))
+    .bind(workspace_id)
     .bind(family_id)
     .bind(generation)
     .bind(now_ms())

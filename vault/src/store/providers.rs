@@ -150,19 +150,29 @@ impl Store {
 }
 
 fn provider_from_row(r: &sqlx::any::AnyRow) -> Result<StoredProvider, StoreError> {
-    let spec: String = r.try_get("spec")?;
+    provider_from_columns(r, "")
+}
+
+/// A provider from the columns `{prefix}id`, `{prefix}spec`, `{prefix}has_secret`,
+/// `{prefix}created_at` and `{prefix}updated_at` of `r` (a prefix when joined with another table).
+pub(super) fn provider_from_columns(
+    r: &sqlx::any::AnyRow,
+    prefix: &str,
+) -> Result<StoredProvider, StoreError> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let spec: String = r.try_get(column("spec").as_str())?;
     let provider: Provider = serde_json::from_str(&spec)
         .map_err(|e| StoreError::Corrupt(format!("provider spec: {e}")))?;
-    let has_secret: bool = match r.try_get::<bool, _>("has_secret") {
+    let has_secret: bool = match r.try_get::<bool, _>(column("has_secret").as_str()) {
         Ok(b) => b,
         // SQLite reports the comparison as an integer.
-        Err(_) => r.try_get::<i64, _>("has_secret")? != 0,
+        Err(_) => r.try_get::<i64, _>(column("has_secret").as_str())? != 0,
     };
     Ok(StoredProvider {
-        id: r.try_get("id")?,
+        id: r.try_get(column("id").as_str())?,
         provider,
         has_client_secret: has_secret,
-        created_at: rfc3339(r.try_get("created_at")?),
-        updated_at: rfc3339(r.try_get("updated_at")?),
+        created_at: rfc3339(r.try_get(column("created_at").as_str())?),
+        updated_at: rfc3339(r.try_get(column("updated_at").as_str())?),
     })
 }

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The distribution-ready key migrations of the audit log, identity and authorization-server
+# tables (issue 20: 0030–0039) timed on a large PostgreSQL database while audit appends, session
+# lookups and refresh-token rotations run against it. The companion of migrate-1m.sh (0024–0028).
+#
+#   scripts/bench/migrate-tenantkeys.sh POSTGRES_URL [AUDIT_RECORDS] [CLIENTS]
+#
+# POSTGRES_URL: a server (a database `nexus_migrate_tenantkeys` is created there and dropped at
+# the end). Defaults: 1,000,000 audit records in 10,000 chains, 8 load clients.
+#
+# 1. Migrate a new database to 0029 (the files, applied as sqlx does) and fill it with SQL
+#    (`generate_series`, not the seeding tool: the rows' contents do not matter to a key change,
+#    only their number): AUDIT_RECORDS audit records across 10,000 workspace chains plus 1,000
+#    chainless ones, 10,000 API keys and agents, 100,000 agent sessions, and per workspace an
+#    authorization-server user, resource, login session, request, consent, ticket, identity
+#    provider and login flow, 100,000 token families with 200,000 refresh tokens and 50,000
+#    codes.
+# 2. Start the load: `pgbench` clients each doing an audit append shaped like the broker's
+#    (lock a chain head, insert a record, move the head), a session lookup and a refresh-token
+#    write, logging every transaction's latency.
+# 3. After 15 s of load, apply 0030–0039 the way sqlx does and time each; sample the longest lock
+#    wait in `pg_stat_activity` every 100 ms; 15 s more load, then stop.
+# 4. Print each migration's time, the longest lock wait, and the load's p50/p99/max before
+#    (the floor) and during the migrations.
+set -euo pipefail
+SERVER="${1:?usage: $0 POSTGRES_URL [AUDIT_RECORDS] [CLIENTS]}"
+N="${2:-1000000}"
+CLIENTS="${3:-8}"
+W=10000
+HERE="$(cd "$(dirname "$0")" && pwd)"
+MIGRATIONS="$HERE/../../vault/migrations/postgres"
+DB=nexus_migrate_tenantkeys
+DB_URL="${SERVER%/*}/$DB"
+WORK="$(mktemp -d)"
+PGBIN="$(dirname "$(command -v psql 2>/dev/null || ls /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)")"
+psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+cleanup() {
+  [ -n "${LOAD_PID:-}" ] && kill "$LOAD_PID" 2>/dev/null || true
+  [ -n "${SAMPLER_PID:-}" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+  psql "$SERVER" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+apply() {
+  # TIMING=1 prints each statement's time (to find the step that holds a lock).
+  local t=(); [ -n "${TIMING:-}" ] && t=(-c '\timing on')
+  if head -1 "$1" | grep -q '^-- no-transaction'; then psql "$DB_URL" "${t[@]}" -f "$1"; else psql "$DB_URL" -1 "${t[@]}" -f "$1"; fi
+}
+
+echo "machine: $(nproc) cores, load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+psql "$SERVER" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+for f in "$MIGRATIONS"/00[01]*.sql "$MIGRATIONS"/002*.sql; do apply "$f" 2>/dev/null; done
+t0=$(now)
+psql "$DB_URL" -1 <<SQL
+INSERT INTO workspaces (id, created_at) SELECT 'w' || g, 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO audit_events (at, workspace_id, action, principal, outcome, request_id, prev_hash, hash, chain, mac_key)
+  SELECT g, 'w' || (g % $W), 'token.issued', 'api_key:bench', 'ok', 'r' || g, md5(g::text), md5((g + 1)::text),
+         'ws:w' || (g % $W), 'k1'
+  FROM generate_series(1, $N) g;
+INSERT INTO audit_events (at, action, principal, outcome, request_id)
+  SELECT g, 'legacy', 'admin', 'ok', 'legacy-' || g FROM generate_series(1, 1000) g;
+INSERT INTO audit_chain_heads (chain, last_id, last_hash)
+  SELECT chain, max(id), md5(max(id)::text) FROM audit_events WHERE chain IS NOT NULL GROUP BY chain;
+INSERT INTO api_keys (id, workspace_id, prefix, key_hash, created_at) SELECT 'k' || g, 'w' || g, 'p', 'h', 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO agents (id, workspace_id, name, scopes, max_session_ttl_seconds, credential_hash, created_at, updated_at)
+  SELECT 'a' || g, 'w' || g, 'bot', '[]', 3600, 'h', 1, 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO agent_sessions (id, workspace_id, agent_id, subject, scopes, expires_at, created_at)
+  SELECT 's' || g, 'w' || (g % $W), 'a' || (g % $W), 'a', '[]', 99999999999999, 1 FROM generate_series(0, 99999) g;
+INSERT INTO as_users (id, workspace_id, idp_issuer, idp_subject, created_at) SELECT 'u' || g, 'w' || g, 'i', 's', 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO mcp_resources (id, workspace_id, resource_uri, name, scopes, default_scopes, access_token_ttl_seconds, created_at)
+  SELECT 'r' || g, 'w' || g, 'https://mcp/' || g, 'm', '[]', '[]', 600, 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO identity_providers (id, workspace_id, issuer, created_at) SELECT 'i' || g, 'w' || g, 'https://idp', 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO idp_login_flows (state_hash, purpose, workspace_id, idp_id, nonce, binding_hash, redirect_uri, sealed, expires_at, created_at)
+  SELECT 'f' || g, 'console', 'w' || g, 'i' || g, 'n', 'b', 'x', '\x00'::bytea, 9, 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO as_login_sessions (id_hash, workspace_id, user_id, auth_time, expires_at, created_at) SELECT 'l' || g, 'w' || g, 'u' || g, 1, 9, 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO oauth_authorization_requests (id_hash, client_id, redirect_uri, code_challenge, resource_id, scopes, workspace_id, expires_at, created_at)
+  SELECT 'q' || g, 'c', 'x', 'ch', 'r' || g, '[]', 'w' || g, 9, 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO oauth_consents (workspace_id, user_id, client_id, resource_id, scopes, granted_at) SELECT 'w' || g, 'u' || g, 'c', 'r' || g, '[]', 1 FROM generate_series(0, $W - 1) g;
+INSERT INTO mcp_connect_tickets (id, elicitation_id, workspace_id, user_id, provider_name, reason, created_at, expires_at)
+  SELECT 't' || g, 'e' || g, 'w' || g, 'u' || g, 'p', 'r', 1, 9 FROM generate_series(0, $W - 1) g;
+INSERT INTO oauth_token_families (id, client_id, user_id, workspace_id, resource_id, scopes, auth_time, created_at, last_used_at, expires_at)
+  SELECT 'fam' || g, 'c', 'u' || (g % $W), 'w' || (g % $W), 'r' || (g % $W), '[]', 1, 1, 1, 9 FROM generate_series(0, 99999) g;
+INSERT INTO oauth_refresh_tokens (token_hash, family_id, generation, created_at) SELECT md5(g::text), 'fam' || (g % 100000), g / 100000, 1 FROM generate_series(0, 199999) g;
+INSERT INTO oauth_authorization_codes (code_hash, client_id, redirect_uri, code_challenge, resource_id, workspace_id, scopes, user_id, auth_time, expires_at, created_at)
+  SELECT 'code' || g, 'c', 'x', 'ch', 'r' || (g % $W), 'w' || (g % $W), '[]', 'u' || (g % $W), 1, 9, 1 FROM generate_series(0, 49999) g;
+SQL
+psql "$DB_URL" -c "VACUUM (ANALYZE)" >/dev/null
+echo "filled in $(echo "$(now) - $t0" | bc) s: $(psql "$DB_URL" -At -c "SELECT pg_size_pretty(pg_total_relation_size('audit_events'))") in audit_events" >&2
+
+cat > "$WORK/load.sql" <<SQL
+\set w random(0, $W - 1)
+\set s random(0, 99999)
+\set t random(0, 199999)
+BEGIN;
+SELECT last_id, last_hash FROM audit_chain_heads WHERE chain = 'ws:w' || :w FOR UPDATE;
+INSERT INTO audit_events (at, workspace_id, action, principal, outcome, request_id, prev_hash, hash, chain, mac_key)
+  VALUES (1, 'w' || :w, 'token.issued', 'api_key:bench', 'ok', gen_random_uuid()::text, 'p', 'h', 'ws:w' || :w, 'k1');
+UPDATE audit_chain_heads SET last_id = lastval(), last_hash = 'h' WHERE chain = 'ws:w' || :w;
+COMMIT;
+SELECT id, agent_id, expires_at FROM agent_sessions WHERE id = 's' || :s;
+UPDATE oauth_refresh_tokens SET used_at = 1 WHERE token_hash = md5(:t::text);
+SQL
+(cd "$WORK" && exec "$PGBIN/pgbench" -n -c "$CLIENTS" -j 2 -T 3600 -f load.sql -l --log-prefix=load "$DB_URL" >"$WORK/pgbench.out" 2>&1) &
+LOAD_PID=$!
+(
+  while :; do
+    psql "$DB_URL" -At -c "SELECT COALESCE(extract(epoch FROM max(now() - state_change)), 0) FROM pg_stat_activity WHERE wait_event_type = 'Lock'" 2>/dev/null || true
+    sleep 0.1
+  done >"$WORK/lockwait"
+) &
+SAMPLER_PID=$!
+sleep 15
+mig_start=$(now)
+for f in "$MIGRATIONS"/003*.sql; do
+  s=$(now)
+  apply "$f"
+  printf '%-45s %8.2f s\n' "$(basename "$f")" "$(echo "$(now) - $s" | bc)"
+done
+mig_end=$(now)
+sleep 15
+kill "$SAMPLER_PID" "$LOAD_PID" 2>/dev/null || true
+wait "$LOAD_PID" 2>/dev/null || true
+SAMPLER_PID= LOAD_PID=
+printf 'migrations 0030-0039 in all: %.2f s\n' "$(echo "$mig_end - $mig_start" | bc)"
+printf 'longest lock wait seen (sampled every 100 ms): %.3f s\n' "$(sort -g "$WORK/lockwait" | tail -1)"
+echo "not valid after the run: $(psql "$DB_URL" -At -c "SELECT count(*) FROM pg_constraint WHERE NOT convalidated") constraints, $(psql "$DB_URL" -At -c "SELECT count(*) FROM pg_index WHERE NOT indisvalid") indexes"
+# pgbench log: client tx latency_us script epoch_s epoch_us (the end of the transaction).
+cat "$WORK"/load.* | awk -v a="$mig_start" -v b="$mig_end" '
+  { t = $5 + $6 / 1e6; ms = $3 / 1000;
+    if (t < a) print "before", ms; else if (t <= b) print "during", ms; }' |
+  sort -k1,1 -k2,2g | awk '
+  function report(name, n,   i50, i99) {
+    if (n == 0) { printf "%s the migrations: no transactions\n", name; return }
+    i50 = int(n * 0.50) + 1; i99 = int(n * 0.99) + 1; if (i99 > n) i99 = n
+    printf "%s the migrations: %d transactions, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+      name, n, v[i50], v[i99], v[n] }
+  $1 != cur { if (cur != "") report(cur, n); cur = $1; n = 0 }
+  { v[++n] = $2 }
+  END { report(cur, n) }'
+echo "(the floor is the same load before the migrations; $CLIENTS pgbench clients, load average now $(cut -d' ' -f1-3 /proc/loadavg))"
