@@ -180,8 +180,9 @@ async fn proxy_audit(
             format!("at most {MAX_AUDIT_BATCH} records per batch"),
         ));
     }
-    s.vault.audit().proxy_calls(&batch.records).await?;
-    Ok(Json(serde_json::json!({ "stored": batch.records.len() })))
+    let stored = batch.records.len();
+    s.vault.audit().proxy_calls(batch.records).await?;
+    Ok(Json(serde_json::json!({ "stored": stored })))
 }
 
 async fn request_connection(

@@ -1,7 +1,10 @@
 //! One audit record per proxied call (design 16 §10), sent to the broker in batches off the
 //! request path: a bounded queue, flushed every [`MAX_AUDIT_BATCH`] records or 250 ms to
 //! `POST /internal/v1/audit/proxy`, which appends them to the same audit trail as every other
-//! event (action `proxy.request`). Each call reserves its slot before it is forwarded, so a
+//! event (action `proxy.request`). Up to [`IN_FLIGHT`] batches are sent at once, so the
+//! broker always has the next batch while it commits one (one at a time left it idle for a
+//! round trip and a JSON parse per batch, and the queue filled under load); a batch keeps its
+//! order in the chain, batches in flight together may be stored in either order. Each call reserves its slot before it is forwarded, so a
 //! record never waits and the queue never grows past its bound: with the queue full, a new call
 //! waits up to 2 s for a slot, then is refused (503, retryable) rather than forwarded
 //! unrecorded. A broker that refuses or is down gets the batch again with a growing delay.
@@ -19,10 +22,12 @@ use nexus_protocol::internal::Principal;
 use nexus_protocol::proxy::{MAX_AUDIT_BATCH, ProxyAuditRecord};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 const QUEUE: usize = 10_000;
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Batches sent to the broker at once (each acknowledged only once stored; each retried alone).
+pub(crate) const IN_FLIGHT: usize = 3;
 /// How long a call waits for a free audit slot before it is refused.
 pub(crate) const RESERVE_WAIT: Duration = Duration::from_secs(2);
 const MAX_TEMPLATE: usize = 256;
@@ -243,11 +248,17 @@ impl AuditSlot {
 }
 
 async fn flush_loop(mut receiver: mpsc::Receiver<ProxyAuditRecord>, broker: BrokerClient) {
-    let mut batch = Vec::with_capacity(MAX_AUDIT_BATCH);
+    let sending = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
+        // Collect the next batch only once it can be sent: meanwhile the records wait in the
+        // bounded queue, and the batch taken when a sender frees up is a full one.
+        let Ok(permit) = sending.clone().acquire_owned().await else {
+            return;
+        };
         let Some(first) = receiver.recv().await else {
             return;
         };
+        let mut batch = Vec::with_capacity(MAX_AUDIT_BATCH);
         batch.push(first);
         let deadline = tokio::time::sleep(FLUSH_EVERY);
         tokio::pin!(deadline);
@@ -260,13 +271,22 @@ async fn flush_loop(mut receiver: mpsc::Receiver<ProxyAuditRecord>, broker: Brok
                 },
             }
         }
-        let mut delay = Duration::from_millis(100);
-        while let Err(err) = broker.append_proxy_audit(&batch).await {
-            tracing::warn!(records = batch.len(), error = %err.body.message, "proxy audit batch not stored; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
-        }
-        batch.clear();
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            send_until_stored(&broker, &batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Send one batch until the broker acknowledges it stored (a refusal or an outage is retried
+/// with a growing delay; the batch is never dropped while the gateway runs).
+async fn send_until_stored(broker: &BrokerClient, batch: &[ProxyAuditRecord]) {
+    let mut delay = Duration::from_millis(100);
+    while let Err(err) = broker.append_proxy_audit(batch).await {
+        tracing::warn!(records = batch.len(), error = %err.body.message, "proxy audit batch not stored; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -328,6 +348,113 @@ mod tests {
             "both calls that found the queue full are counted: {counted}"
         );
         assert!(counted.contains("nexus_gateway_proxy_audit_refused_total 1\n"));
+    }
+
+    fn record(n: usize) -> ProxyAuditRecord {
+        ProxyAuditRecord {
+            request_id: Some(format!("r{n}")),
+            workspace_id: "w".into(),
+            principal: "api_key:k".into(),
+            provider: "p".into(),
+            method: "GET".into(),
+            host: "h".into(),
+            path_template: "/x".into(),
+            status: 200,
+            outcome: "ok".into(),
+            error_code: None,
+            latency_ms: 1,
+            duration_ms: 1,
+            bytes_in: 0,
+            bytes_out: 0,
+            retried_401: false,
+            throttle_retries: 0,
+        }
+    }
+
+    /// A broker on loopback that holds every batch until released, counting how many are
+    /// open at once and which records arrived.
+    #[derive(Default)]
+    struct HoldingBroker {
+        open: std::sync::atomic::AtomicUsize,
+        max_open: std::sync::atomic::AtomicUsize,
+        received: parking_lot::Mutex<Vec<String>>,
+        arrived: tokio::sync::watch::Sender<usize>,
+        release: tokio::sync::watch::Sender<bool>,
+    }
+
+    async fn hold(
+        axum::extract::State(broker): axum::extract::State<Arc<HoldingBroker>>,
+        axum::Json(batch): axum::Json<nexus_protocol::proxy::ProxyAuditBatch>,
+    ) -> axum::Json<serde_json::Value> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let open = broker.open.fetch_add(1, SeqCst) + 1;
+        broker.max_open.fetch_max(open, SeqCst);
+        let stored = batch.records.len();
+        broker
+            .received
+            .lock()
+            .extend(batch.records.into_iter().filter_map(|r| r.request_id));
+        broker.arrived.send_modify(|n| *n += 1);
+        let _ = broker.release.subscribe().wait_for(|go| *go).await;
+        broker.open.fetch_sub(1, SeqCst);
+        axum::Json(serde_json::json!({ "stored": stored }))
+    }
+
+    /// While the broker is still storing a batch, the next ones are already sent ([`IN_FLIGHT`]
+    /// at once, never more): one at a time, the first held batch blocked every other record.
+    /// Once released, every record has arrived exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_are_sent_while_earlier_ones_are_being_stored() {
+        let stub = Arc::new(HoldingBroker::default());
+        let app = axum::Router::new()
+            .route(
+                nexus_protocol::proxy::AUDIT_BATCH_PATH,
+                axum::routing::post(hold),
+            )
+            .with_state(stub.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let broker = BrokerClient::new(
+            &url,
+            nexus_protocol::SecretString::from("internal-token-for-the-queue-test"),
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+            Default::default(),
+        )
+        .expect("client");
+        let audit = ProxyAudit::new(broker, Arc::new(Metrics::default()));
+        let total = IN_FLIGHT * MAX_AUDIT_BATCH + 7;
+        for n in 0..total {
+            audit.reserve().await.expect("slot").record(record(n));
+        }
+        let mut arrived = stub.arrived.subscribe();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            arrived.wait_for(|n| *n >= IN_FLIGHT),
+        )
+        .await
+        .expect("more batches sent while the first is unacknowledged")
+        .expect("watch");
+        stub.release.send_replace(true);
+        let mut received = stub.received.lock().len();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while received < total {
+            assert!(
+                Instant::now() < deadline,
+                "only {received} of {total} records arrived"
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(1), arrived.changed()).await;
+            received = stub.received.lock().len();
+        }
+        let mut ids = stub.received.lock().clone();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "every record once");
+        assert!(
+            stub.max_open.load(std::sync::atomic::Ordering::SeqCst) <= IN_FLIGHT,
+            "never more than IN_FLIGHT batches at once"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@
 //! until stdin closes or the process is killed.
 
 pub mod echo;
+pub mod forward;
 pub mod oauth;
 pub mod recording;
 mod serve;
@@ -42,6 +43,7 @@ pub mod webhooks;
 pub mod ws;
 
 pub use echo::{EchoResponse, EchoServer, RecordedRequest, Requirement};
+pub use forward::Forwarder;
 pub use oauth::{
     AuthorizeMode, ClientAuth, Failure, FailureSpec, Introspection, IssParam, OAuthServer,
     OAuthServerOptions, OAuthStats, TokenRequestRecord, WaitTimeout, pkce_s256,

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nexus_testkit::{
-    ClientAuth, EchoServer, OAuthServer, OAuthServerOptions, WsServer, WsServerOptions,
+    ClientAuth, EchoServer, Forwarder, OAuthServer, OAuthServerOptions, WsServer, WsServerOptions,
 };
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -49,6 +49,15 @@ enum ServerKind {
     Echo {
         #[command(flatten)]
         common: Common,
+    },
+    /// A bare forwarding proxy to `--upstream` (no auth, audit or injection): the floor of
+    /// proxy mode in `scripts/bench/proxy.sh`.
+    Forward {
+        #[command(flatten)]
+        common: Common,
+        /// `http://host:port` every request is forwarded to (path and query kept).
+        #[arg(long)]
+        upstream: String,
     },
     /// A WebSocket upstream that checks the token on every handshake, plus a stand-in gateway
     /// issuing that token (`gateway_url`/v1/resolve) and the control API under /_control/.
@@ -140,6 +149,12 @@ async fn run(kind: ServerKind) -> std::io::Result<()> {
         ServerKind::Echo { common } => {
             let server = EchoServer::try_start_on(common.addr).await?;
             announce(&json!({ "kind": "echo", "url": server.url() }))?;
+            wait_until_told_to_stop(signals, common.ignore_stdin).await;
+            stop_within_grace(server.shutdown()).await;
+        }
+        ServerKind::Forward { common, upstream } => {
+            let server = Forwarder::try_start_on(common.addr, &upstream).await?;
+            announce(&json!({ "kind": "forward", "url": server.url(), "upstream": upstream }))?;
             wait_until_told_to_stop(signals, common.ignore_stdin).await;
             stop_within_grace(server.shutdown()).await;
         }

@@ -13,9 +13,12 @@ use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::store::Store;
 use crate::store::audit::{AuditEvent, AuditQuery, AuditRecord};
+use crate::store::audit_batch::OwnedRecord;
 use crate::store::audit_chain::ChainVerdict;
+use crate::store::audit_chain::sanitize_client_request_id;
 use nexus_protocol::audit::{AuditHeads, CheckpointVerdict};
 use nexus_protocol::proxy::ProxyAuditRecord;
+use std::borrow::Cow;
 
 #[derive(Clone)]
 pub struct AuditService {
@@ -103,25 +106,27 @@ impl AuditService {
     /// Record the gateway's proxied calls (proxy mode), one `proxy.request` event each, target
     /// the provider. The detail holds method, host, path template, status, sizes and times;
     /// the gateway never sends headers, bodies, the query or a credential. The batch is queued
-    /// on the chains at once (a few transactions, not one commit per call) and this returns
-    /// once all of it is durable, or an error (`upstream_unavailable`) so the gateway keeps the
-    /// batch and sends it again: a proxied call's record is never dropped silently.
-    pub async fn proxy_calls(&self, records: &[ProxyAuditRecord]) -> Result<(), VaultError> {
-        let details: Vec<String> = records.iter().map(proxy_detail).collect();
-        let events: Vec<AuditEvent<'_>> = records
-            .iter()
-            .zip(&details)
-            .map(|(r, detail)| AuditEvent {
-                workspace_id: Some(&r.workspace_id),
-                action: "proxy.request",
-                target: Some(&r.provider),
-                principal: &r.principal,
-                outcome: &r.outcome,
-                request_id: r.request_id.as_deref(),
-                detail: Some(detail),
+    /// on its chains at once (one transaction per chain, shared with other batches in flight)
+    /// and this returns once all of it is durable, or an error (`upstream_unavailable`) so the
+    /// gateway keeps the batch and sends it again: a proxied call's record is never dropped
+    /// silently. The records are moved into the queue (their strings are not copied).
+    pub async fn proxy_calls(&self, records: Vec<ProxyAuditRecord>) -> Result<(), VaultError> {
+        let owned = records
+            .into_iter()
+            .map(|r| OwnedRecord {
+                detail: Some(proxy_detail(&r)),
+                client_request_id: sanitize_client_request_id(r.request_id.as_deref()),
+                workspace_id: Some(r.workspace_id),
+                action: Cow::Borrowed("proxy.request"),
+                target: Some(r.provider),
+                principal: r.principal,
+                outcome: r.outcome,
+                agent_id: None,
+                session_id: None,
+                user_subject: None,
             })
             .collect();
-        Ok(self.store.audit_all_required(&events).await?)
+        Ok(self.store.append_audit_owned(owned).await?)
     }
 
     pub async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, VaultError> {
@@ -182,19 +187,35 @@ fn check_chain_heads(chains: &[nexus_protocol::audit::ChainHead]) -> Result<(), 
 }
 
 /// The `detail` of one `proxy.request` record (JSON; what the gateway measured, no secret).
+/// Serialized from borrowed fields in one allocation; the keys in the order (sorted) the
+/// `json!` map wrote them before, so records read the same.
 fn proxy_detail(r: &ProxyAuditRecord) -> String {
-    serde_json::json!({
-        "method": r.method,
-        "host": r.host,
-        "path": r.path_template,
-        "status": r.status,
-        "error_code": r.error_code,
-        "latency_ms": r.latency_ms,
-        "duration_ms": r.duration_ms,
-        "bytes_in": r.bytes_in,
-        "bytes_out": r.bytes_out,
-        "retried_401": r.retried_401,
-        "throttle_retries": r.throttle_retries,
-    })
-    .to_string()
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        bytes_in: u64,
+        bytes_out: u64,
+        duration_ms: u64,
+        error_code: Option<&'a str>,
+        host: &'a str,
+        latency_ms: u64,
+        method: &'a str,
+        path: &'a str,
+        retried_401: bool,
+        status: u16,
+        throttle_retries: u8,
+    }
+    let detail = Detail {
+        bytes_in: r.bytes_in,
+        bytes_out: r.bytes_out,
+        duration_ms: r.duration_ms,
+        error_code: r.error_code.as_deref(),
+        host: &r.host,
+        latency_ms: r.latency_ms,
+        method: &r.method,
+        path: &r.path_template,
+        retried_401: r.retried_401,
+        status: r.status,
+        throttle_retries: r.throttle_retries,
+    };
+    serde_json::to_string(&detail).expect("a struct of strings and numbers serializes")
 }

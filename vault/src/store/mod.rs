@@ -9,7 +9,7 @@
 pub mod api_keys;
 pub mod as_sessions;
 pub mod audit;
-mod audit_batch;
+pub(crate) mod audit_batch;
 pub mod audit_chain;
 mod audit_checkpoint;
 mod audit_export;

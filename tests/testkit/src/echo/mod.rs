@@ -8,8 +8,8 @@
 //! | `/garbage` | 200, `Content-Type: application/json`, body that is not JSON |
 //! | `/delay/{ms}` | the JSON echo after waiting `ms` milliseconds (at most 300 s) |
 //! | `/stream?chunks=N` | 200, a chunked body of N lines (default 5) sent as separate pieces |
-//! | `GET /_control/requests` / `DELETE` | the recorded requests ([`RecordedRequest`]) / clear them |
-//! | `GET /_control/wait?requests=N&timeout_ms=M` | 200 `{"requests": n}` once N are recorded, else 408 |
+//! | `GET /_control/requests` / `DELETE` | the last [`KEPT_REQUESTS`] recorded requests ([`RecordedRequest`]) / clear them |
+//! | `GET /_control/wait?requests=N&timeout_ms=M` | 200 `{"requests": n}` once N are recorded (counted, kept or not), else 408 |
 //! | `POST /_control/require` | set the required credential ([`Requirement`] JSON) |
 //!
 //! The required-credential gate runs before every non-control path: a request without the
@@ -18,7 +18,7 @@
 //! [`OAuthServer`](crate::OAuthServer) whether a bearer token is active.
 //! `/_control/*` requests are never recorded and never gated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +46,11 @@ mod responses;
 
 /// Largest request body the echo server accepts (bigger bodies get 413).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How many recorded requests are kept (the newest); older ones are dropped but still counted.
+/// Tests read a handful; a load run (`scripts/bench/proxy.sh`, millions of calls) kept every
+/// request and grew this server to 1.4 GB, so its memory is bounded here.
+pub const KEPT_REQUESTS: usize = 1024;
 
 /// The JSON body the echo server answers with: a faithful description of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,8 +82,10 @@ struct EchoShared {
     /// For asking an OAuth server's introspection endpoint (`Requirement::OauthToken`).
     http: reqwest::Client,
     requirement: Mutex<Requirement>,
-    requests: Mutex<Vec<RecordedRequest>>,
-    /// Number of recorded requests, for waiting without sleeping.
+    /// The newest [`KEPT_REQUESTS`] requests, oldest first.
+    requests: Mutex<VecDeque<RecordedRequest>>,
+    /// Number of requests recorded since the last clear (kept or not), for waiting without
+    /// sleeping.
     recorded: watch::Sender<u64>,
 }
 
@@ -129,7 +136,7 @@ impl EchoServer {
         let shared = Arc::new(EchoShared {
             http,
             requirement: Mutex::new(Requirement::None),
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(VecDeque::new()),
             recorded,
         });
         let router = router(shared.clone());
@@ -157,9 +164,14 @@ impl EchoServer {
         self.shared.requirement.lock().clone()
     }
 
-    /// Every recorded request, oldest first.
+    /// The recorded requests still kept (the newest [`KEPT_REQUESTS`]), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.requests.lock().clone()
+        kept(&self.shared)
+    }
+
+    /// How many requests were recorded since the last clear, including those no longer kept.
+    pub fn recorded_count(&self) -> u64 {
+        *self.shared.recorded.borrow()
     }
 
     /// Forget the recorded requests.
@@ -202,13 +214,18 @@ fn router(shared: Arc<EchoShared>) -> Router {
         .with_state(shared)
 }
 
+fn kept(shared: &EchoShared) -> Vec<RecordedRequest> {
+    shared.requests.lock().iter().cloned().collect()
+}
+
 fn clear(shared: &EchoShared) {
-    shared.requests.lock().clear();
+    let mut requests = shared.requests.lock();
+    requests.clear();
     shared.recorded.send_replace(0);
 }
 
 async fn list_requests(State(shared): State<Arc<EchoShared>>) -> Json<Vec<RecordedRequest>> {
-    Json(shared.requests.lock().clone())
+    Json(kept(&shared))
 }
 
 async fn clear_requests(State(shared): State<Arc<EchoShared>>) -> StatusCode {
@@ -271,12 +288,15 @@ async fn echo(State(shared): State<Arc<EchoShared>>, request: Request) -> Respon
         status: response.status().as_u16(),
         request: described,
     };
-    let count = {
+    {
         let mut requests = shared.requests.lock();
-        requests.push(recorded);
-        requests.len() as u64
-    };
-    shared.recorded.send_replace(count);
+        if requests.len() == KEPT_REQUESTS {
+            requests.pop_front();
+        }
+        requests.push_back(recorded);
+        // Counted under the same lock as the push, so a clear never interleaves with it.
+        shared.recorded.send_modify(|n| *n += 1);
+    }
     response
 }
 
