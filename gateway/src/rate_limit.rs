@@ -16,11 +16,16 @@ use nexus_protocol::internal::Principal;
 use sha2::{Digest, Sha256};
 use std::hash::Hash;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Above this many tracked callers, entries whose budget is full again are dropped (they carry
 /// no information), so unknown credentials cannot grow the limiter without bound.
 const RETAIN_ABOVE: usize = 10_000;
+/// How often (in checks) the size is looked at: `len()` read-locks every shard of the map,
+/// which per request was a measurable share of the gateway's warm path. Between two looks at
+/// most this many new callers can be added, so the bound stays `RETAIN_ABOVE + RETAIN_EVERY`.
+const RETAIN_EVERY: u32 = 256;
 
 /// Who a request is charged to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,6 +57,7 @@ impl Budget {
 /// Requests per second per API key and per agent.
 pub struct RateLimiter {
     limiter: Option<DefaultKeyedRateLimiter<Budget>>,
+    checks: AtomicU32,
 }
 
 impl RateLimiter {
@@ -63,13 +69,14 @@ impl RateLimiter {
         });
         Self {
             limiter: quota.map(DefaultKeyedRateLimiter::keyed),
+            checks: AtomicU32::new(0),
         }
     }
 
     pub fn check(&self, principal: &Principal) -> Result<(), ApiError> {
         match &self.limiter {
             None => Ok(()),
-            Some(limiter) => charge(limiter, &Budget::of(principal), "this caller"),
+            Some(limiter) => charge(limiter, &self.checks, &Budget::of(principal), "this caller"),
         }
     }
 }
@@ -77,6 +84,7 @@ impl RateLimiter {
 /// `POST /v1/sessions` per credential (see the module docs).
 pub struct SessionCreationLimiter {
     limiter: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
+    checks: AtomicU32,
 }
 
 impl SessionCreationLimiter {
@@ -88,6 +96,7 @@ impl SessionCreationLimiter {
         });
         Self {
             limiter: quota.map(DefaultKeyedRateLimiter::keyed),
+            checks: AtomicU32::new(0),
         }
     }
 
@@ -97,16 +106,22 @@ impl SessionCreationLimiter {
             return Ok(());
         };
         let digest: [u8; 32] = Sha256::digest(credential.expose().as_bytes()).into();
-        charge(limiter, &digest, "session creation for this agent")
+        charge(
+            limiter,
+            &self.checks,
+            &digest,
+            "session creation for this agent",
+        )
     }
 }
 
 fn charge<K: Clone + Hash + Eq>(
     limiter: &DefaultKeyedRateLimiter<K>,
+    checks: &AtomicU32,
     key: &K,
     what: &str,
 ) -> Result<(), ApiError> {
-    if limiter.len() > RETAIN_ABOVE {
+    if checks.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == 0 && limiter.len() > RETAIN_ABOVE {
         limiter.retain_recent();
     }
     limiter.check_key(key).map_err(|not_until| {
