@@ -121,7 +121,11 @@ fn charge<K: Clone + Hash + Eq>(
     key: &K,
     what: &str,
 ) -> Result<(), ApiError> {
-    if checks.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == 0 && limiter.len() > RETAIN_ABOVE {
+    if checks
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(RETAIN_EVERY)
+        && limiter.len() > RETAIN_ABOVE
+    {
         limiter.retain_recent();
     }
     limiter.check_key(key).map_err(|not_until| {
