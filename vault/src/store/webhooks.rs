@@ -152,8 +152,16 @@ impl Store {
         secret: &SecretString,
         previous_until: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT secret FROM webhook_endpoints WHERE id = $1")
+        // Read-then-write: take the write lock first (SQLite `BEGIN IMMEDIATE`, PostgreSQL
+        // `FOR UPDATE`). A deferred SQLite transaction that reads, then writes after another
+        // connection committed, fails at once with "database is locked" (no busy wait applies
+        // to that upgrade), which surfaced as a 500 on rotate-secret while deliveries ran.
+        let mut tx = self.begin_locking().await?;
+        let select = match self.backend {
+            Backend::Postgres => "SELECT secret FROM webhook_endpoints WHERE id = $1 FOR UPDATE",
+            Backend::Sqlite => "SELECT secret FROM webhook_endpoints WHERE id = $1",
+        };
+        let Some(row) = sqlx::query(select)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
