@@ -27,29 +27,9 @@ SERVER="${1:?usage: $0 POSTGRES_URL [AUDIT_RECORDS] [CLIENTS]}"
 N="${2:-1000000}"
 CLIENTS="${3:-8}"
 W=10000
-HERE="$(cd "$(dirname "$0")" && pwd)"
-MIGRATIONS="$HERE/../../vault/migrations/postgres"
 DB=nexus_migrate_tenantkeys
-DB_URL="${SERVER%/*}/$DB"
-WORK="$(mktemp -d)"
-PGBIN="$(dirname "$(command -v psql 2>/dev/null || ls /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)")"
-psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
-cleanup() {
-  [ -n "${LOAD_PID:-}" ] && kill "$LOAD_PID" 2>/dev/null || true
-  [ -n "${SAMPLER_PID:-}" ] && kill "$SAMPLER_PID" 2>/dev/null || true
-  psql "$SERVER" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
-apply() {
-  # TIMING=1 prints each statement's time (to find the step that holds a lock).
-  local t=(); [ -n "${TIMING:-}" ] && t=(-c '\timing on')
-  if head -1 "$1" | grep -q '^-- no-transaction'; then psql "$DB_URL" "${t[@]}" -f "$1"; else psql "$DB_URL" -1 "${t[@]}" -f "$1"; fi
-}
-
-echo "machine: $(nproc) cores, load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-psql "$SERVER" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+. "$(dirname "$0")/lib/migrate-under-load.sh"
+setup_database
 for f in "$MIGRATIONS"/00[01]*.sql "$MIGRATIONS"/002*.sql; do apply "$f" 2>/dev/null; done
 t0=$(now)
 psql "$DB_URL" -1 <<SQL
@@ -88,7 +68,7 @@ SQL
 psql "$DB_URL" -c "VACUUM (ANALYZE)" >/dev/null
 echo "filled in $(echo "$(now) - $t0" | bc) s: $(psql "$DB_URL" -At -c "SELECT pg_size_pretty(pg_total_relation_size('audit_events'))") in audit_events" >&2
 
-cat > "$WORK/load.sql" <<SQL
+cat > "$WORK/tenant-load.sql" <<SQL
 \set w random(0, $W - 1)
 \set s random(0, 99999)
 \set t random(0, 199999)
@@ -101,41 +81,4 @@ COMMIT;
 SELECT id, agent_id, expires_at FROM agent_sessions WHERE id = 's' || :s;
 UPDATE oauth_refresh_tokens SET used_at = 1 WHERE token_hash = md5(:t::text);
 SQL
-(cd "$WORK" && exec "$PGBIN/pgbench" -n -c "$CLIENTS" -j 2 -T 3600 -f load.sql -l --log-prefix=load "$DB_URL" >"$WORK/pgbench.out" 2>&1) &
-LOAD_PID=$!
-(
-  while :; do
-    psql "$DB_URL" -At -c "SELECT COALESCE(extract(epoch FROM max(now() - state_change)), 0) FROM pg_stat_activity WHERE wait_event_type = 'Lock'" 2>/dev/null || true
-    sleep 0.1
-  done >"$WORK/lockwait"
-) &
-SAMPLER_PID=$!
-sleep 15
-mig_start=$(now)
-for f in "$MIGRATIONS"/003*.sql; do
-  s=$(now)
-  apply "$f"
-  printf '%-45s %8.2f s\n' "$(basename "$f")" "$(echo "$(now) - $s" | bc)"
-done
-mig_end=$(now)
-sleep 15
-kill "$SAMPLER_PID" "$LOAD_PID" 2>/dev/null || true
-wait "$LOAD_PID" 2>/dev/null || true
-SAMPLER_PID= LOAD_PID=
-printf 'migrations 0030-0039 in all: %.2f s\n' "$(echo "$mig_end - $mig_start" | bc)"
-printf 'longest lock wait seen (sampled every 100 ms): %.3f s\n' "$(sort -g "$WORK/lockwait" | tail -1)"
-echo "not valid after the run: $(psql "$DB_URL" -At -c "SELECT count(*) FROM pg_constraint WHERE NOT convalidated") constraints, $(psql "$DB_URL" -At -c "SELECT count(*) FROM pg_index WHERE NOT indisvalid") indexes"
-# pgbench log: client tx latency_us script epoch_s epoch_us (the end of the transaction).
-cat "$WORK"/load.* | awk -v a="$mig_start" -v b="$mig_end" '
-  { t = $5 + $6 / 1e6; ms = $3 / 1000;
-    if (t < a) print "before", ms; else if (t <= b) print "during", ms; }' |
-  sort -k1,1 -k2,2g | awk '
-  function report(name, n,   i50, i99) {
-    if (n == 0) { printf "%s the migrations: no transactions\n", name; return }
-    i50 = int(n * 0.50) + 1; i99 = int(n * 0.99) + 1; if (i99 > n) i99 = n
-    printf "%s the migrations: %d transactions, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-      name, n, v[i50], v[i99], v[n] }
-  $1 != cur { if (cur != "") report(cur, n); cur = $1; n = 0 }
-  { v[++n] = $2 }
-  END { report(cur, n) }'
-echo "(the floor is the same load before the migrations; $CLIENTS pgbench clients, load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+migrate_under_load "$WORK/tenant-load.sql" 0030-0039 "$CLIENTS" "$MIGRATIONS"/003*.sql
