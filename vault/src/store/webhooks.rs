@@ -78,6 +78,9 @@ impl Store {
         let sealed = self
             .sealer
             .seal(new.secret.expose(), &secret_aad(new.id, "secret"));
+        // Writes only, so a plain transaction: a deferred SQLite transaction whose first
+        // statement writes waits for the write lock (busy timeout); only a read followed by a
+        // write fails when another commit lands in between (tests/webhooks_locking.rs).
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at, updated_at) \
@@ -316,6 +319,9 @@ impl Store {
         attempt: AttemptRecord<'_>,
         completion: Completion,
     ) -> Result<bool, StoreError> {
+        // The first statement writes (the lease check is part of the UPDATE, under its row
+        // lock), so a plain transaction waits for the lock instead of failing; a read placed
+        // before it would need `begin_locking` (tests/webhooks_locking.rs catches that).
         let mut tx = self.pool.begin().await?;
         let (state, next, delivered_at) = match completion {
             Completion::Delivered => ("delivered", None, Some(now)),
