@@ -3,10 +3,13 @@
 //! chain still verifies after `keys rotate`; the stored request id is the server's, unique, and
 //! the client's `X-Request-Id` is kept apart, sanitised.
 
+mod common;
+
+use common::migrate::migrated_to;
 use nexus_vault::crypto::MasterKey;
 use nexus_vault::store::Store;
 use nexus_vault::store::audit::{AuditEvent, AuditQuery};
-use nexus_vault::testing::{TestDb, all_dbs, raw_pool, store_for};
+use nexus_vault::testing::{all_dbs, raw_pool, store_for};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -289,30 +292,6 @@ async fn request_ids_are_the_servers_and_the_clients_value_is_kept_apart() {
             .await;
         assert!(dup.is_err(), "{}: request_id is not unique", db.label);
     }
-}
-
-/// A database at migration `version` (as an older broker left it), by the migration files of
-/// its dialect.
-async fn migrated_to(db: &TestDb, version: i64) -> sqlx::AnyPool {
-    let dialect = if db.label == "postgres" {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(dialect);
-    let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    let older: Vec<_> = migrator
-        .migrations
-        .iter()
-        .filter(|m| m.version <= version)
-        .cloned()
-        .collect();
-    migrator.migrations = std::borrow::Cow::Owned(older);
-    let pool = raw_pool(&db.url).await;
-    migrator.run(&pool).await.unwrap();
-    pool
 }
 
 /// Three records in `chain` linked with the plain SHA-256 of the pre-keying broker (whose

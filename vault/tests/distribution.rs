@@ -5,46 +5,11 @@
 //! on PostgreSQL the primary key of `connections` is (workspace_id, id) and the foreign keys
 //! are validated.
 
-use nexus_vault::testing::{TestDb, all_dbs, raw_pool, store_for};
+mod common;
+
+use common::migrate::{count, exec, migrated_to};
+use nexus_vault::testing::{all_dbs, raw_pool, store_for};
 use sqlx::Row;
-
-async fn migrated_to(db: &TestDb, version: i64) -> sqlx::AnyPool {
-    let dialect = if db.label == "postgres" {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(dialect);
-    let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    let older: Vec<_> = migrator
-        .migrations
-        .iter()
-        .filter(|m| m.version <= version)
-        .cloned()
-        .collect();
-    migrator.migrations = std::borrow::Cow::Owned(older);
-    let pool = raw_pool(&db.url).await;
-    migrator.run(&pool).await.unwrap();
-    pool
-}
-
-async fn exec(pool: &sqlx::AnyPool, sql: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-}
-
-async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap()
-}
 
 const PENDING: &str = "INSERT INTO pending_authorizations (state_hash, connection_id, workspace_id, provider_name, redirect_uri, scopes, expires_at, created_at)";
 

@@ -8,50 +8,14 @@
 //! on PostgreSQL every one of these tables is keyed (workspace_id, …) with every foreign key
 //! validated.
 
+mod common;
+
+use common::migrate::{count, exec, migrated_to, primary_key};
 use nexus_vault::store::oauth_grants::{CodeRedemption, RefreshRotation};
 use nexus_vault::store::pending::state_hash;
-use nexus_vault::testing::{TestDb, all_dbs, raw_pool, store_for};
-use sqlx::Row;
+use nexus_vault::testing::{all_dbs, raw_pool, store_for};
 
 const BEFORE: i64 = 37;
-
-async fn migrated_to(db: &TestDb, version: i64) -> sqlx::AnyPool {
-    let dialect = if db.label == "postgres" {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(dialect);
-    let mut migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
-    let older: Vec<_> = migrator
-        .migrations
-        .iter()
-        .filter(|m| m.version <= version)
-        .cloned()
-        .collect();
-    migrator.migrations = std::borrow::Cow::Owned(older);
-    let pool = raw_pool(&db.url).await;
-    migrator.run(&pool).await.unwrap();
-    pool
-}
-
-async fn exec(pool: &sqlx::AnyPool, sql: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-}
-
-async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap()
-}
 
 const TABLES: [&str; 12] = [
     "as_users",
@@ -95,20 +59,6 @@ async fn fill(pool: &sqlx::AnyPool, postgres: bool) {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-}
-
-async fn primary_key(pool: &sqlx::AnyPool, table: &str) -> String {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT string_agg(a.attname, ',' ORDER BY k.ord)::text AS cols FROM pg_index i \
-         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-         WHERE i.indrelid = '{table}'::regclass AND i.indisprimary"
-    )))
-    .fetch_one(pool)
-    .await
-    .unwrap()
-    .try_get("cols")
-    .unwrap()
 }
 
 #[tokio::test]

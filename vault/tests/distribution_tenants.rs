@@ -6,71 +6,16 @@
 //! names its agent by (workspace_id, agent_id) and cascades with it, and on PostgreSQL every
 //! touched table has its new key and no foreign key is left NOT VALID.
 
+mod common;
+
+use common::migrate::{count, exec, old_schema_posing_as_current, primary_key, run_newer};
 use nexus_vault::store::Store;
 use nexus_vault::store::audit::AuditEvent;
 use nexus_vault::store::identity::SessionRow;
-use nexus_vault::testing::{TestDb, all_dbs, raw_pool, test_vault};
-use sqlx::Row;
+use nexus_vault::testing::{all_dbs, raw_pool, test_vault};
 
 /// Versions this test upgrades across: the store writes its rows at the one before.
 const FIRST_NEW: i64 = 30;
-
-fn migration_dir(db: &TestDb) -> std::path::PathBuf {
-    let dialect = if db.label == "postgres" {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(dialect)
-}
-
-/// Migrate to `FIRST_NEW - 1`, then record the newer migrations as applied without running
-/// them, so a store connects to the old schema as an older broker would have.
-async fn old_schema_posing_as_current(db: &TestDb) {
-    let mut migrator = sqlx::migrate::Migrator::new(migration_dir(db))
-        .await
-        .unwrap();
-    let all = migrator.migrations.to_vec();
-    migrator.migrations = std::borrow::Cow::Owned(
-        all.iter()
-            .filter(|m| m.version < FIRST_NEW)
-            .cloned()
-            .collect(),
-    );
-    let pool = raw_pool(&db.url).await;
-    migrator.run(&pool).await.unwrap();
-    for m in all.iter().filter(|m| m.version >= FIRST_NEW) {
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES ($1, $2, TRUE, $3, 0)",
-        )
-        .bind(m.version)
-        .bind(m.description.to_string())
-        .bind(m.checksum.to_vec())
-        .execute(&pool)
-        .await
-        .unwrap();
-    }
-    pool.close().await;
-}
-
-async fn exec(pool: &sqlx::AnyPool, sql: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-}
-
-async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap()
-}
 
 async fn audit(store: &Store, ws: Option<&str>, target: &str) {
     store
@@ -86,27 +31,13 @@ async fn audit(store: &Store, ws: Option<&str>, target: &str) {
         .await;
 }
 
-async fn primary_key(pool: &sqlx::AnyPool, table: &str) -> String {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT string_agg(a.attname, ',' ORDER BY k.ord)::text AS cols FROM pg_index i \
-         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-         WHERE i.indrelid = '{table}'::regclass AND i.indisprimary"
-    )))
-    .fetch_one(pool)
-    .await
-    .unwrap()
-    .try_get("cols")
-    .unwrap()
-}
-
 const SESSION: &str = "INSERT INTO agent_sessions (id, workspace_id, agent_id, subject, scopes, expires_at, created_at)";
 
 #[tokio::test]
 async fn audit_and_identity_rows_survive_the_key_change() {
     for db in all_dbs().await {
         let l = db.label;
-        old_schema_posing_as_current(&db).await;
+        old_schema_posing_as_current(&db, FIRST_NEW).await;
         let sealer = test_vault();
         let old = Store::connect(&db.url, sealer.clone()).await.unwrap();
         let raw = raw_pool(&db.url).await;
@@ -147,12 +78,7 @@ async fn audit_and_identity_rows_survive_the_key_change() {
         drop(old);
 
         // The upgrade proper: the newer migrations run for real this time.
-        exec(
-            &raw,
-            &format!("DELETE FROM _sqlx_migrations WHERE version >= {FIRST_NEW}"),
-        )
-        .await
-        .unwrap();
+        run_newer(&raw, FIRST_NEW).await;
         let store = Store::connect(&db.url, sealer.clone()).await.unwrap();
 
         assert_eq!(

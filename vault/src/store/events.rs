@@ -82,8 +82,8 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         let fanned = sqlx::query(
-            "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, attempts, next_attempt_at, created_at) \
-             SELECT $1, e.id, $2, 'pending', 0, $3, $3 FROM webhook_endpoints e \
+            "INSERT INTO webhook_deliveries (workspace_id, event_id, endpoint_id, ordering_key, state, attempts, next_attempt_at, created_at) \
+             SELECT $4, $1, e.id, $2, 'pending', 0, $3, $3 FROM webhook_endpoints e \
              WHERE e.disabled_at IS NULL AND (e.workspace_id IS NULL OR e.workspace_id = $4) \
                AND (NOT EXISTS (SELECT 1 FROM webhook_endpoint_events t WHERE t.endpoint_id = e.id) \
                     OR EXISTS (SELECT 1 FROM webhook_endpoint_events t WHERE t.endpoint_id = e.id AND t.event_type = $5)) \

@@ -27,8 +27,17 @@ pub struct NewEndpoint<'a> {
     pub secret: &'a SecretString,
 }
 
+/// A delivery's key: its workspace (the event's) and its id. The dispatcher carries both from
+/// the claim to the completion so every statement after the claim reads one workspace's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryKey {
+    pub workspace_id: String,
+    pub id: i64,
+}
+
 /// A claimed delivery with everything needed to send it.
 pub struct ClaimedDelivery {
+    pub workspace_id: String,
     pub id: i64,
     pub event_id: String,
     pub endpoint_id: String,
@@ -60,8 +69,8 @@ pub struct AttemptRecord<'a> {
 
 const CLAIM_WHERE: &str = "d.state IN ('pending','delivering') AND d.next_attempt_at <= $1 \
     AND (d.lease_until IS NULL OR d.lease_until < $1) \
-    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
-        AND p.ordering_key = d.ordering_key AND p.id < d.id AND p.state IN ('pending','delivering'))";
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.workspace_id = d.workspace_id \
+        AND p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.id < d.id AND p.state IN ('pending','delivering'))";
 
 impl Store {
     pub async fn insert_webhook_endpoint(&self, new: NewEndpoint<'_>) -> Result<(), StoreError> {
@@ -69,6 +78,9 @@ impl Store {
         let sealed = self
             .sealer
             .seal(new.secret.expose(), &secret_aad(new.id, "secret"));
+        // Writes only, so a plain transaction: a deferred SQLite transaction whose first
+        // statement writes waits for the write lock (busy timeout); only a read followed by a
+        // write fails when another commit lands in between (tests/webhooks_locking.rs).
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at, updated_at) \
@@ -198,14 +210,15 @@ impl Store {
         now: i64,
         lease_ms: i64,
         batch: i64,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<DeliveryKey>, StoreError> {
         let rows = match self.backend {
             Backend::Postgres => {
                 let sql = format!(
-                    "WITH due AS (SELECT d.id FROM webhook_deliveries d WHERE {CLAIM_WHERE} \
+                    "WITH due AS (SELECT d.workspace_id, d.id FROM webhook_deliveries d WHERE {CLAIM_WHERE} \
                      ORDER BY d.next_attempt_at, d.id LIMIT $4 FOR UPDATE OF d SKIP LOCKED) \
                      UPDATE webhook_deliveries w SET state = 'delivering', lease_owner = $2, lease_until = $1 + $3, \
-                     attempts = w.attempts + 1, last_attempt_at = $1 FROM due WHERE w.id = due.id RETURNING w.id"
+                     attempts = w.attempts + 1, last_attempt_at = $1 FROM due \
+                     WHERE w.workspace_id = due.workspace_id AND w.id = due.id RETURNING w.workspace_id, w.id"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now)
@@ -220,7 +233,7 @@ impl Store {
                 let sql = format!(
                     "UPDATE webhook_deliveries SET state = 'delivering', lease_owner = $2, lease_until = $1 + $3, \
                      attempts = attempts + 1, last_attempt_at = $1 WHERE id IN (SELECT d.id FROM webhook_deliveries d \
-                     WHERE {CLAIM_WHERE} ORDER BY d.next_attempt_at, d.id LIMIT $4) RETURNING id"
+                     WHERE {CLAIM_WHERE} ORDER BY d.next_attempt_at, d.id LIMIT $4) RETURNING workspace_id, id"
                 );
                 let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -234,27 +247,34 @@ impl Store {
                 rows
             }
         };
-        let mut ids = rows
+        let mut keys = rows
             .iter()
-            .map(|r| r.try_get::<i64, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        ids.sort_unstable();
-        Ok(ids)
+            .map(|r| {
+                Ok(DeliveryKey {
+                    workspace_id: r.try_get("workspace_id")?,
+                    id: r.try_get("id")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        keys.sort_unstable_by_key(|k| k.id);
+        Ok(keys)
     }
 
     /// A claimed delivery with its payload, URL and opened secrets (`now` decides whether the
     /// previous secret still signs).
     pub async fn claimed_delivery(
         &self,
-        id: i64,
+        key: &DeliveryKey,
         now: i64,
     ) -> Result<Option<ClaimedDelivery>, StoreError> {
         let Some(r) = sqlx::query(
             "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.created_at, e.payload, w.url, w.secret, \
              w.previous_secret, w.previous_secret_expires_at FROM webhook_deliveries d \
-             JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = $1",
+             JOIN webhook_events e ON e.workspace_id = d.workspace_id AND e.id = d.event_id \
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.workspace_id = $1 AND d.id = $2",
         )
-        .bind(id)
+        .bind(&key.workspace_id)
+        .bind(key.id)
         .fetch_optional(&self.pool)
         .await?
         else {
@@ -277,6 +297,7 @@ impl Store {
             ));
         }
         Ok(Some(ClaimedDelivery {
+            workspace_id: key.workspace_id.clone(),
             id: r.try_get("id")?,
             event_id: r.try_get("event_id")?,
             endpoint_id,
@@ -298,6 +319,9 @@ impl Store {
         attempt: AttemptRecord<'_>,
         completion: Completion,
     ) -> Result<bool, StoreError> {
+        // The first statement writes (the lease check is part of the UPDATE, under its row
+        // lock), so a plain transaction waits for the lock instead of failing; a read placed
+        // before it would need `begin_locking` (tests/webhooks_locking.rs catches that).
         let mut tx = self.pool.begin().await?;
         let (state, next, delivered_at) = match completion {
             Completion::Delivered => ("delivered", None, Some(now)),
@@ -308,13 +332,14 @@ impl Store {
         let done = sqlx::query(
             "UPDATE webhook_deliveries SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
              delivered_at = $3, last_status = $4, last_error = $5, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $6 AND lease_owner = $7 AND state = 'delivering'",
+             WHERE workspace_id = $6 AND id = $7 AND lease_owner = $8 AND state = 'delivering'",
         )
         .bind(state)
         .bind(next)
         .bind(delivered_at)
         .bind(attempt.status)
         .bind(attempt.error)
+        .bind(&delivery.workspace_id)
         .bind(delivery.id)
         .bind(owner)
         .execute(&mut *tx)
@@ -323,9 +348,12 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, duration_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
+            // No conflict target: the key is (workspace_id, delivery_id, attempt) on PostgreSQL
+            // and (delivery_id, attempt) on SQLite; either way one row per attempt.
+            "INSERT INTO webhook_attempts (workspace_id, delivery_id, attempt, at, status, error, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
+        .bind(&delivery.workspace_id)
         .bind(delivery.id)
         .bind(delivery.attempts)
         .bind(now)
@@ -365,7 +393,8 @@ impl Store {
         let mut sql = String::from(
             "SELECT d.id, d.event_id, e.event_type, e.connection_id, d.state, d.attempts, d.last_status, d.last_error, \
              d.next_attempt_at, d.delivered_at, d.created_at FROM webhook_deliveries d \
-             JOIN webhook_events e ON e.id = d.event_id WHERE d.endpoint_id = $1 AND d.id < $2",
+             JOIN webhook_events e ON e.workspace_id = d.workspace_id AND e.id = d.event_id \
+             WHERE d.endpoint_id = $1 AND d.id < $2",
         );
         if state.is_some() {
             sql.push_str(" AND d.state = $4");
@@ -405,8 +434,8 @@ impl Store {
     pub async fn redeliver(&self, id: i64) -> Result<Option<i64>, StoreError> {
         let now = now_ms();
         let row = sqlx::query(
-            "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, attempts, next_attempt_at, created_at) \
-             SELECT event_id, endpoint_id, ordering_key, 'pending', 0, $1, $1 FROM webhook_deliveries WHERE id = $2 \
+            "INSERT INTO webhook_deliveries (workspace_id, event_id, endpoint_id, ordering_key, state, attempts, next_attempt_at, created_at) \
+             SELECT workspace_id, event_id, endpoint_id, ordering_key, 'pending', 0, $1, $1 FROM webhook_deliveries WHERE id = $2 \
              RETURNING id",
         )
         .bind(now)
@@ -435,7 +464,7 @@ impl Store {
         batch: i64,
     ) -> Result<u64, StoreError> {
         let deliveries = sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+            "DELETE FROM webhook_deliveries WHERE (workspace_id, id) IN (SELECT workspace_id, id FROM webhook_deliveries \
              WHERE state IN ('delivered', 'cancelled') AND created_at < $1 ORDER BY id LIMIT $2)",
         )
         .bind(deliveries_before)
@@ -444,8 +473,9 @@ impl Store {
         .await?
         .rows_affected();
         let events = sqlx::query(
-            "DELETE FROM webhook_events WHERE id IN (SELECT e.id FROM webhook_events e WHERE e.created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id \
+            "DELETE FROM webhook_events WHERE (workspace_id, id) IN (SELECT e.workspace_id, e.id FROM webhook_events e \
+             WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+             WHERE d.workspace_id = e.workspace_id AND d.event_id = e.id \
              AND d.state IN ('pending', 'delivering')) ORDER BY e.created_at LIMIT $2)",
         )
         .bind(events_before)

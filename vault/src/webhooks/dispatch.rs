@@ -20,7 +20,7 @@ use super::WebhookConfig;
 use super::guard::{GuardedResolver, check_url};
 use super::sign::signature_header;
 use crate::store::events::WEBHOOKS_CHANNEL;
-use crate::store::webhooks::{AttemptRecord, ClaimedDelivery, Completion};
+use crate::store::webhooks::{AttemptRecord, ClaimedDelivery, Completion, DeliveryKey};
 use crate::store::{Backend, Store, StoreError, now_ms};
 use nexus_protocol::webhooks::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use std::sync::Arc;
@@ -97,18 +97,18 @@ impl Dispatcher {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = (self.clock)();
         let lease = self.config.lease.as_millis() as i64;
-        let ids = self
+        let keys = self
             .store
             .claim_deliveries(&self.owner, now, lease, BATCH)
             .await?;
-        let attempts = ids.iter().map(|&id| self.attempt(id));
+        let attempts = keys.iter().map(|key| self.attempt(key));
         let results = futures::future::join_all(attempts).await;
         for r in &results {
             if let Err(e) = r {
                 tracing::warn!(error = %e, "webhook delivery bookkeeping failed");
             }
         }
-        Ok(ids.len())
+        Ok(keys.len())
     }
 
     /// Rounds until the task is dropped: on wake-ups, PostgreSQL notifications and every
@@ -170,8 +170,8 @@ impl Dispatcher {
         }
     }
 
-    async fn attempt(&self, id: i64) -> Result<(), StoreError> {
-        let Some(delivery) = self.store.claimed_delivery(id, (self.clock)()).await? else {
+    async fn attempt(&self, key: &DeliveryKey) -> Result<(), StoreError> {
+        let Some(delivery) = self.store.claimed_delivery(key, (self.clock)()).await? else {
             return Ok(());
         };
         let started = Instant::now();
@@ -189,7 +189,7 @@ impl Dispatcher {
             .await?;
         if !kept {
             tracing::info!(
-                delivery = id,
+                delivery = key.id,
                 "webhook lease lost; another dispatcher owns it"
             );
         }
