@@ -70,6 +70,9 @@ migrate_under_load() {
   printf 'migrations %s in all: %.2f s\n' "$label" "$(echo "$mig_end - $mig_start" | bc)"
   printf 'longest lock wait seen (sampled every 100 ms): %.3f s\n' "$(sort -g "$WORK/lockwait" | tail -1)"
   echo "not valid after the run: $(psql "$DB_URL" -At -c "SELECT count(*) FROM pg_constraint WHERE NOT convalidated") constraints, $(psql "$DB_URL" -At -c "SELECT count(*) FROM pg_index WHERE NOT indisvalid") indexes"
+  if grep -q "aborted" "$WORK/pgbench.out"; then
+    echo "load clients aborted:"; grep -i "abort\|error" "$WORK/pgbench.out" | head -5
+  fi
   # pgbench log: client tx latency_us script epoch_s epoch_us (the end of the transaction).
   cat "$WORK"/load.* | awk -v a="$mig_start" -v b="$mig_end" '
     $1 ~ /^[0-9]+$/ { t = $5 + $6 / 1e6; ms = $3 / 1000;
