@@ -1,6 +1,6 @@
 //! The provider's memory: registered client settings, authorization codes, access and refresh
 //! tokens, and the rules that connect them. Pure synchronous logic; the HTTP layer
-//! (`routes.rs`) parses requests and renders responses around it.
+//! (`routes/`) parses requests and renders responses around it.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
