@@ -20,33 +20,28 @@
 //! | `POST /_control/drop` | drop every live connection (no close frame) |
 //! | `GET /_control/attempts` | the recorded handshake attempts ([`WsAttempt`]) |
 //! | `GET /_control/wait?attempts=N&timeout_ms=M` | 200 once N attempts are recorded, else 408 |
+//!
+//! Files: `mod.rs` the server, its options and shared state; `handshake.rs` the WebSocket
+//! listener (credential check, echo, drops); `control.rs` the control + token routes.
 
-use std::collections::HashMap;
+mod control;
+mod handshake;
+
+use control::control_router;
+use handshake::accept_loop;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{
-    ErrorResponse, Request, Response as WsResponse,
-};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::oauth::WaitTimeout;
 use crate::serve::{LOOPBACK_ANY_PORT, RunningServer};
@@ -335,201 +330,5 @@ async fn wait_until(
             waited_ms: started.elapsed().as_millis(),
             last: *signal.borrow(),
         }),
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<WsShared>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, shared.clone()));
-            }
-            Err(error) => tracing::warn!(%error, "ws test server: accept failed"),
-        }
-    }
-}
-
-/// The token of a handshake: the bearer header, else the `access_token` query parameter.
-fn presented_token(request: &Request) -> Option<String> {
-    if let Some(value) = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        && let Some(token) = value.strip_prefix("Bearer ")
-    {
-        return Some(token.to_owned());
-    }
-    let query = request.uri().query()?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v.into_owned())
-}
-
-// The handshake callback's error type is tungstenite's `ErrorResponse` (an HTTP response): its
-// size is not ours to choose.
-#[allow(clippy::result_large_err)]
-async fn serve_connection(stream: TcpStream, shared: Arc<WsShared>) {
-    let check = {
-        let shared = shared.clone();
-        move |request: &Request, response: WsResponse| {
-            let token = presented_token(request);
-            let accepted = token.as_deref().is_some_and(|t| shared.is_valid(t));
-            let at = shared.since_start();
-            shared.record(WsAttempt {
-                at_ms: at.as_millis() as u64,
-                at_us: at.as_micros() as u64,
-                token,
-                accepted,
-                status: if accepted { 101 } else { 401 },
-                path: request.uri().path().to_owned(),
-            });
-            if accepted {
-                Ok(response)
-            } else {
-                let mut rejection = ErrorResponse::new(Some("invalid or expired token".into()));
-                *rejection.status_mut() = StatusCode::UNAUTHORIZED;
-                Err(rejection)
-            }
-        }
-    };
-    let config = WebSocketConfig::default();
-    let Ok(mut socket) =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)).await
-    else {
-        return;
-    };
-    shared.live.send_modify(|n| *n += 1);
-    let mut drops = shared.drop_generation.subscribe();
-    drops.mark_unchanged();
-    loop {
-        tokio::select! {
-            _ = drops.changed() => break,
-            message = socket.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    if text.as_str() == "drop" || shared.draw_drop() {
-                        break;
-                    }
-                    if socket.send(Message::Text(text)).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Ok(Message::Binary(data))) => {
-                    if shared.draw_drop() || socket.send(Message::Binary(data)).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame
-                        .map(|f| (u16::from(f.code), f.reason.to_string()))
-                        .unwrap_or((1005, String::new()));
-                    shared.closes.lock().push(WsClose { code, reason });
-                    // Answer the close handshake, then end.
-                    let _ = socket.close(None).await;
-                    break;
-                }
-                Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
-                Some(Err(_)) | None => break,
-            }
-        }
-    }
-    // Dropping the socket closes TCP without a close frame (a "drop").
-    drop(socket);
-    shared.live.send_modify(|n| *n = n.saturating_sub(1));
-}
-
-// ---- control + token (stand-in gateway) routes ----
-
-fn control_router(shared: Arc<WsShared>) -> Router {
-    Router::new()
-        .route("/v1/resolve", get(resolve))
-        .route("/_control/rotate", post(rotate))
-        .route("/_control/revoke", post(revoke))
-        .route("/_control/reject", post(reject))
-        .route("/_control/drop", post(drop_all))
-        .route("/_control/attempts", get(attempts))
-        .route("/_control/wait", get(wait))
-        .with_state(shared)
-}
-
-async fn resolve(
-    State(shared): State<Arc<WsShared>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    shared.resolves.fetch_add(1, Ordering::Relaxed);
-    if *shared.revoked.lock() {
-        return (
-            StatusCode::CONFLICT,
-            Json(json!({
-                "error": "reauth_required",
-                "message": "the grant was revoked; authorize again",
-                "reauth_url": "https://example.invalid/reauth"
-            })),
-        )
-            .into_response();
-    }
-    let token = if query.get("force_refresh").map(String::as_str) == Some("true") {
-        shared.rotate()
-    } else {
-        shared.valid.lock().value.clone()
-    };
-    let remaining = {
-        let valid = shared.valid.lock();
-        shared.token_ttl.saturating_sub(valid.issued.elapsed())
-    };
-    Json(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": remaining.as_secs(),
-        "strategy": {"type": "oauth2"},
-        "credentials": {"access_token": token},
-        "scopes": [],
-        "connection_id": "conn_ws"
-    }))
-    .into_response()
-}
-
-async fn rotate(State(shared): State<Arc<WsShared>>) -> Json<serde_json::Value> {
-    Json(json!({ "token": shared.rotate() }))
-}
-
-async fn revoke(State(shared): State<Arc<WsShared>>) -> StatusCode {
-    *shared.revoked.lock() = true;
-    StatusCode::NO_CONTENT
-}
-
-#[derive(Deserialize)]
-struct RejectBody {
-    reject: bool,
-}
-
-async fn reject(State(shared): State<Arc<WsShared>>, Json(body): Json<RejectBody>) -> StatusCode {
-    *shared.reject_all.lock() = body.reject;
-    StatusCode::NO_CONTENT
-}
-
-async fn drop_all(State(shared): State<Arc<WsShared>>) -> StatusCode {
-    shared.drop_generation.send_modify(|g| *g += 1);
-    StatusCode::NO_CONTENT
-}
-
-async fn attempts(State(shared): State<Arc<WsShared>>) -> Json<Vec<WsAttempt>> {
-    Json(shared.attempts.lock().clone())
-}
-
-#[derive(Deserialize)]
-struct WaitQuery {
-    attempts: usize,
-    timeout_ms: Option<u64>,
-}
-
-async fn wait(State(shared): State<Arc<WsShared>>, Query(query): Query<WaitQuery>) -> Response {
-    let timeout = Duration::from_millis(query.timeout_ms.unwrap_or(5000).min(300_000));
-    match wait_until(&shared.attempt_count, |n| n >= query.attempts, timeout).await {
-        Ok(n) => Json(json!({ "attempts": n })).into_response(),
-        Err(timeout) => (
-            StatusCode::REQUEST_TIMEOUT,
-            Json(json!({ "attempts": timeout.last })),
-        )
-            .into_response(),
     }
 }

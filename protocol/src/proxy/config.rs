@@ -1,22 +1,10 @@
-//! Proxy mode (`/v1/proxy/{workspace_id}/{provider_name}/{path…}`): a provider's `proxy`
-//! settings and the gateway's control header.
-//!
-//! An operator writes [`ProxyConfig`] on a provider (YAML or the admin API); the broker validates
-//! it ([`ProxyConfig::check`]) and hands it to the gateway with every resolve answer
-//! ([`crate::ResolveResponse::proxy`]), which the gateway removes before answering `/v1/resolve`.
-//! Sizes are bytes (`8388608`) or a string with a binary unit (`"8MiB"`, `"64KiB"`); the timeout
-//! is seconds (`30`) or a string (`"30s"`, `"500ms"`).
+//! A provider's `proxy` settings ([`ProxyConfig`]) and the rules that refuse bad ones.
 
+use super::units::{
+    duration_ms_de, duration_ms_ser, signed_duration_ms_de, signed_duration_ms_ser, size_de,
+};
 use crate::proxy_rules::{MAX_RULES, ProxyRule};
-use serde::{Deserialize, Deserializer, Serialize};
-
-/// Request header naming an entry of `proxy.allowed_hosts` as the target (`host[:port]`).
-pub const PROXY_HOST_HEADER: &str = "nexus-proxy-host";
-/// Response header on every answer that is the gateway's own (an error envelope), never on an
-/// upstream's answer: its value is the error code. Upstream `nexus-*` headers are stripped.
-pub const GATEWAY_ERROR_HEADER: &str = "nexus-error";
-/// The public path prefix of proxy mode.
-pub const PROXY_PREFIX: &str = "/v1/proxy/";
+use serde::{Deserialize, Serialize};
 
 /// Hard upper bound of `proxy.timeout` (the gateway may cap lower).
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
@@ -249,149 +237,10 @@ pub fn is_host_port(value: &str) -> bool {
     host_ok && port_ok
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberOrText {
-    Number(u64),
-    Text(String),
-}
-
-fn size_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Option::<NumberOrText>::deserialize(d)? {
-        None => Ok(None),
-        Some(NumberOrText::Number(n)) => Ok(Some(n)),
-        Some(NumberOrText::Text(t)) => parse_size(&t).map(Some).ok_or_else(|| {
-            serde::de::Error::custom("a size is bytes or a number with B, KiB, MiB or GiB")
-        }),
-    }
-}
-
-/// Written as `"<n>ms"`, so reading it back (a bare number is seconds) gives the same value.
-fn duration_ms_ser<S: serde::Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(ms) => s.serialize_str(&format!("{ms}ms")),
-        None => s.serialize_none(),
-    }
-}
-
-fn duration_ms_de<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Option::<NumberOrText>::deserialize(d)? {
-        None => Ok(None),
-        Some(NumberOrText::Number(secs)) => Ok(secs.checked_mul(1000)),
-        Some(NumberOrText::Text(t)) => parse_duration_ms(&t)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom("a duration is seconds or `30s` / `500ms`")),
-    }
-}
-
-fn signed_duration_ms_ser<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{ms}ms"))
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SignedNumberOrText {
-    Number(i64),
-    Text(String),
-}
-
-/// Like `duration_ms_de`, but a leading `-` is kept (and refused by the check, by name).
-fn signed_duration_ms_de<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let bad = || serde::de::Error::custom("a duration is seconds or `2s` / `500ms`");
-    match SignedNumberOrText::deserialize(d)? {
-        SignedNumberOrText::Number(secs) => secs.checked_mul(1000).ok_or_else(bad),
-        SignedNumberOrText::Text(t) => {
-            let t = t.trim();
-            let (sign, rest) = match t.strip_prefix('-') {
-                Some(rest) => (-1, rest),
-                None => (1, t),
-            };
-            parse_duration_ms(rest)
-                .and_then(|ms| i64::try_from(ms).ok())
-                .map(|ms| sign * ms)
-                .ok_or_else(bad)
-        }
-    }
-}
-
-/// `8MiB` → 8388608. Units: `B`, `KiB`, `MiB`, `GiB` (binary), or none.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
-    let factor: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    number.parse::<u64>().ok()?.checked_mul(factor)
-}
-
-/// `30s` → 30000, `500ms` → 500, `2h`, `3d`; a bare number is seconds.
-pub fn parse_duration_ms(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
-    let factor: u64 = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    number.parse::<u64>().ok()?.checked_mul(factor)
-}
-
-/// `POST` (internal API): the gateway's batch of proxied-call records → 204.
-pub const AUDIT_BATCH_PATH: &str = "/internal/v1/audit/proxy";
-
-/// One proxied call, as the audit trail records it (action `proxy.request`). Never a header
-/// value, a body, the query or a credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProxyAuditRecord {
-    pub request_id: Option<String>,
-    pub workspace_id: String,
-    /// The principal's audit label (`api_key:<id>`, `session:<id>`).
-    pub principal: String,
-    pub provider: String,
-    pub method: String,
-    pub host: String,
-    /// The normalised path with id-like segments replaced by `{id}`.
-    pub path_template: String,
-    /// The upstream's status; 0 when there was none.
-    pub status: u16,
-    /// `ok`, `upstream_error`, `gateway_error`, `response_truncated`, `client_aborted`.
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    /// To the upstream's response headers.
-    pub latency_ms: u64,
-    /// To the last byte of the response body.
-    pub duration_ms: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    #[serde(default)]
-    pub retried_401: bool,
-    /// Times an upstream 429/503 was waited out and the call sent again (`retry_on_throttle`).
-    #[serde(default)]
-    pub throttle_retries: u8,
-}
-
-/// Body of [`AUDIT_BATCH_PATH`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProxyAuditBatch {
-    pub records: Vec<ProxyAuditRecord>,
-}
-
-/// Most records in one batch (the broker refuses more).
-pub const MAX_AUDIT_BATCH: usize = 500;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::{parse_duration_ms, parse_size};
     use serde_json::json;
 
     #[test]

@@ -1,131 +1,15 @@
-//! Encryption at rest: AES-256-GCM with a keyring and row-bound associated data.
-//!
-//! Sealed format (stored as BLOB/BYTEA):
-//!
-//! ```text
-//! [0x01 version][key id length: u8][key id: ASCII][nonce: 12 bytes][ciphertext + 16-byte tag]
-//! ```
-//!
-//! The key id travels with the ciphertext so that rows written under an older key stay readable
-//! after rotation. The associated data ([`Aad`]) names the table, the row and the column a value
-//! belongs to: the tag covers it, so a ciphertext copied into another row or field fails to open.
+//! The keyring: which keys a broker holds, which one seals, how it is stored on disk, and
+//! sealing / opening values under it.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use secrecy::{ExposeSecret, SecretBox};
+use super::sealed::{FORMAT_VERSION, NONCE_LEN, split_sealed};
+use super::{Aad, CryptoError, MasterKey};
+use aes_gcm::Nonce;
+use aes_gcm::aead::{Aead, Payload};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::path::Path;
-use thiserror::Error;
-
-const FORMAT_VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
-
-#[derive(Debug, Error)]
-pub enum CryptoError {
-    #[error("master key must be base64 of exactly 32 bytes")]
-    BadKeyMaterial,
-    #[error("keyring file {path}: {reason}")]
-    KeyringFile { path: String, reason: String },
-    #[error("no master key configured (set NEXUS_MASTER_KEY or NEXUS_MASTER_KEY_FILE)")]
-    NoKey,
-    #[error("ciphertext is malformed (truncated or unknown format)")]
-    Malformed,
-    #[error("ciphertext was sealed with key `{0}`, which is not in the keyring")]
-    UnknownKey(String),
-    #[error(
-        "decryption failed for {0}: the ciphertext was tampered with, belongs to another row, or the key is wrong"
-    )]
-    Integrity(String),
-}
-
-/// What a ciphertext is bound to: `table`, owning workspace (or `-`), row id and column.
-#[derive(Debug, Clone)]
-pub struct Aad<'a> {
-    pub table: &'a str,
-    pub workspace: &'a str,
-    pub row: &'a str,
-    pub column: &'a str,
-}
-
-impl Aad<'_> {
-    fn bytes(&self) -> Vec<u8> {
-        // Length-prefixed so that no two different tuples produce the same bytes.
-        let mut out = b"nexus-aad-v1".to_vec();
-        for part in [self.table, self.workspace, self.row, self.column] {
-            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            out.extend_from_slice(part.as_bytes());
-        }
-        out
-    }
-
-    fn label(&self) -> String {
-        format!("{}.{} (row {})", self.table, self.column, self.row)
-    }
-}
-
-/// One 256-bit key. The id is derived from the key itself (first 8 bytes of SHA-256, hex), so
-/// every broker process given the same key agrees on its id without coordination.
-pub struct MasterKey {
-    id: String,
-    key: SecretBox<[u8; 32]>,
-}
-
-impl MasterKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        let digest = Sha256::digest(
-            b"nexus-key-id-v1"
-                .iter()
-                .chain(bytes.iter())
-                .copied()
-                .collect::<Vec<u8>>(),
-        );
-        let id = hex::encode(&digest[..8]);
-        Self {
-            id,
-            key: SecretBox::new(Box::new(bytes)),
-        }
-    }
-
-    pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
-        let raw = B64
-            .decode(text.trim())
-            .map_err(|_| CryptoError::BadKeyMaterial)?;
-        let bytes: [u8; 32] = raw.try_into().map_err(|_| CryptoError::BadKeyMaterial)?;
-        Ok(Self::from_bytes(bytes))
-    }
-
-    pub fn generate() -> Self {
-        Self::from_bytes(rand::random())
-    }
-
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    pub fn to_base64(&self) -> String {
-        B64.encode(self.key.expose_secret())
-    }
-
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.key.expose_secret().into())
-    }
-}
-
-impl Clone for MasterKey {
-    fn clone(&self) -> Self {
-        Self::from_bytes(*self.key.expose_secret())
-    }
-}
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MasterKey({}, [redacted])", self.id)
-    }
-}
 
 /// The on-disk keyring file: `{"active": "<id>", "keys": ["<base64>", …]}`. A plain file holding
 /// one base64 key is accepted too.
@@ -301,26 +185,6 @@ impl Keyring {
     }
 }
 
-/// The key id a sealed value names (for rotation bookkeeping).
-pub fn sealed_key_id(sealed: &[u8]) -> Result<&str, CryptoError> {
-    split_sealed(sealed).map(|(id, _, _)| id)
-}
-
-fn split_sealed(sealed: &[u8]) -> Result<(&str, &[u8], &[u8]), CryptoError> {
-    let (&version, rest) = sealed.split_first().ok_or(CryptoError::Malformed)?;
-    if version != FORMAT_VERSION {
-        return Err(CryptoError::Malformed);
-    }
-    let (&id_len, rest) = rest.split_first().ok_or(CryptoError::Malformed)?;
-    let id_len = id_len as usize;
-    if rest.len() < id_len + NONCE_LEN + 16 {
-        return Err(CryptoError::Malformed);
-    }
-    let key_id = std::str::from_utf8(&rest[..id_len]).map_err(|_| CryptoError::Malformed)?;
-    let nonce = &rest[id_len..id_len + NONCE_LEN];
-    Ok((key_id, nonce, &rest[id_len + NONCE_LEN..]))
-}
-
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -338,6 +202,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::sealed_key_id;
 
     fn aad<'a>(row: &'a str, column: &'a str) -> Aad<'a> {
         Aad {
@@ -412,98 +277,5 @@ mod tests {
         assert_eq!(loaded.active_id(), ring.active_id());
         assert_eq!(loaded.key_ids().count(), 2);
         assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
-    }
-}
-
-/// The keyring shared by every task of one broker process, plus where to reload it from.
-///
-/// A ciphertext under an unknown key id means another broker process rotated: the sealer then
-/// reloads the keyring file once and retries, so rotation needs no restart anywhere.
-#[derive(Debug)]
-pub struct Sealer {
-    ring: parking_lot::RwLock<Keyring>,
-    file: Option<std::path::PathBuf>,
-}
-
-impl Sealer {
-    pub fn new(ring: Keyring, file: Option<std::path::PathBuf>) -> Self {
-        Self {
-            ring: parking_lot::RwLock::new(ring),
-            file,
-        }
-    }
-
-    pub fn seal(&self, plaintext: &str, aad: &Aad<'_>) -> Vec<u8> {
-        self.ring.read().seal_str(plaintext, aad)
-    }
-
-    pub fn open(&self, sealed: &[u8], aad: &Aad<'_>) -> Result<String, CryptoError> {
-        let first = self.ring.read().open_str(sealed, aad);
-        match first {
-            Err(CryptoError::UnknownKey(_)) if self.reload() => {
-                self.ring.read().open_str(sealed, aad)
-            }
-            other => other,
-        }
-    }
-
-    pub fn active_id(&self) -> String {
-        self.ring.read().active_id().to_owned()
-    }
-
-    /// See [`Keyring::derive_key`].
-    pub fn derive_key(&self, label: &str) -> [u8; 32] {
-        self.ring.read().derive_key(label)
-    }
-
-    /// See [`Keyring::derive_active_key`].
-    pub fn derive_active_key(&self, label: &str) -> (String, [u8; 32]) {
-        self.ring.read().derive_active_key(label)
-    }
-
-    /// See [`Keyring::derive_key_from`]; reloads the keyring file once for an unknown id (another
-    /// process may have rotated).
-    pub fn derive_key_from(&self, key_id: &str, label: &str) -> Option<[u8; 32]> {
-        let first = self.ring.read().derive_key_from(key_id, label);
-        first.or_else(|| {
-            self.reload()
-                .then(|| self.ring.read().derive_key_from(key_id, label))
-                .flatten()
-        })
-    }
-
-    pub fn key_ids(&self) -> Vec<String> {
-        self.ring.read().key_ids().map(str::to_owned).collect()
-    }
-
-    /// Make `key` active, persisting the keyring file first when there is one (a rotation that
-    /// cannot be saved must not start re-encrypting under a key that would be lost).
-    pub fn rotate_to(&self, key: MasterKey) -> Result<(), CryptoError> {
-        let mut ring = self.ring.write();
-        let mut next = ring.clone();
-        next.rotate_to(key);
-        if let Some(path) = &self.file {
-            next.save_file(path)?;
-        }
-        *ring = next;
-        Ok(())
-    }
-
-    pub fn has_file(&self) -> bool {
-        self.file.is_some()
-    }
-
-    fn reload(&self) -> bool {
-        let Some(path) = &self.file else { return false };
-        match Keyring::load_file(path) {
-            Ok(loaded) => {
-                self.ring.write().merge(loaded);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not reload keyring file");
-                false
-            }
-        }
     }
 }

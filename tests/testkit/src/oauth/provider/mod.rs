@@ -1,6 +1,13 @@
 //! The provider's memory: registered client settings, authorization codes, access and refresh
 //! tokens, and the rules that connect them. Pure synchronous logic; the HTTP layer
-//! (`routes.rs`) parses requests and renders responses around it.
+//! (`routes/`) parses requests and renders responses around it.
+//!
+//! Files: `mod.rs` the records and the provider's state, token issuing and the pure helpers;
+//! `grants.rs` the grants (authorization code, refresh, client credentials); `token_state.rs`
+//! introspection, expiry and revocation.
+
+mod grants;
+mod token_state;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,9 +18,9 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::failure::Failure;
-use super::options::OAuthServerOptions;
-use super::stats::TokenRequestRecord;
+use crate::oauth::failure::Failure;
+use crate::oauth::options::OAuthServerOptions;
+use crate::oauth::stats::TokenRequestRecord;
 
 /// How long an authorization code can be redeemed (RFC 6749 §4.1.2 recommends at most 10 min).
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
@@ -166,267 +173,6 @@ impl Provider {
                 .into_iter()
                 .filter(|s| allowed.contains(s))
                 .collect(),
-        }
-    }
-
-    /// Remember an approved authorization request and return its one-time code.
-    pub(crate) fn issue_code(
-        &mut self,
-        redirect_uri: String,
-        code_challenge: String,
-        scopes: Vec<String>,
-        nonce: Option<String>,
-    ) -> String {
-        let code = random_token("code_");
-        let grant_id = self.new_grant_id();
-        let pending = PendingCode {
-            redirect_uri,
-            code_challenge,
-            scopes,
-            nonce,
-            issued_at: SystemTime::now(),
-            grant_id,
-            redeemed: false,
-        };
-        self.codes.insert(code.clone(), pending);
-        code
-    }
-
-    /// `grant_type=authorization_code`, after client authentication.
-    pub(crate) fn redeem_code(
-        &mut self,
-        code: &str,
-        redirect_uri: Option<&str>,
-        code_verifier: Option<&str>,
-        with_refresh_token: bool,
-    ) -> Result<Issued, GrantError> {
-        let Some(pending) = self.codes.get_mut(code) else {
-            return Err(GrantError::new(
-                "invalid_grant",
-                "unknown authorization code",
-            ));
-        };
-        if pending.redeemed {
-            // RFC 6749 §4.1.2: a reused code should revoke what it produced.
-            let grant_id = pending.grant_id;
-            self.revoke_grant(grant_id);
-            return Err(GrantError::new(
-                "invalid_grant",
-                "authorization code already used",
-            ));
-        }
-        let expired = pending
-            .issued_at
-            .elapsed()
-            .map(|age| age > CODE_LIFETIME)
-            .unwrap_or(false);
-        if expired {
-            return Err(GrantError::new(
-                "invalid_grant",
-                "authorization code expired",
-            ));
-        }
-        if redirect_uri != Some(pending.redirect_uri.as_str()) {
-            return Err(GrantError::new(
-                "invalid_grant",
-                "redirect_uri does not match the authorization request",
-            ));
-        }
-        let Some(verifier) = code_verifier else {
-            return Err(GrantError::new(
-                "invalid_grant",
-                "code_verifier is required (PKCE)",
-            ));
-        };
-        if !verifier_syntax_ok(verifier) {
-            return Err(GrantError::new(
-                "invalid_grant",
-                "code_verifier must be 43-128 unreserved characters",
-            ));
-        }
-        if pkce_s256(verifier) != pending.code_challenge {
-            return Err(GrantError::new(
-                "invalid_grant",
-                "code_verifier does not match code_challenge",
-            ));
-        }
-        // Only a successful redemption uses the code up, so a client can retry after its own
-        // mistake; a second successful redemption is the reuse handled above.
-        pending.redeemed = true;
-        let (scopes, nonce, grant_id) = (
-            pending.scopes.clone(),
-            pending.nonce.clone(),
-            pending.grant_id,
-        );
-        let mut issued = self.issue(grant_id, scopes, with_refresh_token);
-        issued.nonce = nonce;
-        Ok(issued)
-    }
-
-    /// `grant_type=refresh_token`, after client authentication. `rotate` is false only when an
-    /// injected failure simulates a provider that keeps the same refresh token.
-    pub(crate) fn refresh(
-        &mut self,
-        refresh_token: &str,
-        requested_scope: Option<&str>,
-        rotate: bool,
-    ) -> Result<Issued, GrantError> {
-        let client_id = self.settings.client_id.clone();
-        let Some(stored) = self.refresh_tokens.get_mut(refresh_token) else {
-            return Err(GrantError::new("invalid_grant", "unknown refresh token"));
-        };
-        match stored.state {
-            RefreshState::Active => {}
-            RefreshState::Rotated => {
-                let grant_id = stored.grant_id;
-                if self.settings.reuse_revokes_grant {
-                    self.revoke_grant(grant_id);
-                }
-                return Err(GrantError {
-                    reuse_detected: true,
-                    ..GrantError::new("invalid_grant", "refresh token was already used (rotated)")
-                });
-            }
-            RefreshState::Revoked => {
-                return Err(GrantError::new(
-                    "invalid_grant",
-                    "refresh token was revoked",
-                ));
-            }
-        }
-        if stored.client_id != client_id {
-            return Err(GrantError::new(
-                "invalid_grant",
-                "refresh token was issued to another client",
-            ));
-        }
-        let granted = stored.scopes.clone();
-        let scopes = narrowed_scopes(&granted, requested_scope)?;
-        let grant_id = stored.grant_id;
-        if rotate {
-            stored.state = RefreshState::Rotated;
-        }
-        let mut issued = self.issue_access(grant_id, scopes);
-        if rotate {
-            issued.refresh_token = Some(self.issue_refresh(grant_id, granted));
-        }
-        Ok(issued)
-    }
-
-    /// `grant_type=client_credentials`: an access token only, for the requested scopes.
-    pub(crate) fn client_credentials(&mut self, requested_scope: Option<&str>) -> Issued {
-        let scopes = self.grantable(requested_scope.map(parse_scopes).unwrap_or_default());
-        let grant_id = self.new_grant_id();
-        self.issue(grant_id, scopes, false)
-    }
-
-    /// Seed a connection without the browser dance (test helper).
-    pub(crate) fn issue_directly(&mut self, scopes: Vec<String>) -> Issued {
-        let grant_id = self.new_grant_id();
-        self.issue(grant_id, scopes, true)
-    }
-
-    pub(crate) fn introspect(&self, token: &str) -> Introspection {
-        let sub = Some(self.settings.subject.clone());
-        if let Some(access) = self.access_tokens.get(token) {
-            return Introspection {
-                active: !access.revoked && access.expires_at > SystemTime::now(),
-                scope: Some(access.scopes.join(" ")),
-                client_id: Some(access.client_id.clone()),
-                sub,
-                exp: Some(unix_seconds(access.expires_at)),
-                token_type: Some("access_token".to_owned()),
-            };
-        }
-        if let Some(refresh) = self.refresh_tokens.get(token) {
-            return Introspection {
-                active: refresh.state == RefreshState::Active,
-                scope: Some(refresh.scopes.join(" ")),
-                client_id: Some(refresh.client_id.clone()),
-                sub,
-                exp: None,
-                token_type: Some("refresh_token".to_owned()),
-            };
-        }
-        Introspection::inactive()
-    }
-
-    /// Make one access token expired. Returns whether the token was known.
-    pub(crate) fn expire_access_token(&mut self, token: &str) -> bool {
-        match self.access_tokens.get_mut(token) {
-            Some(access) => {
-                access.expires_at = UNIX_EPOCH;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Make every access token expired. Returns how many there were.
-    pub(crate) fn expire_all_access_tokens(&mut self) -> usize {
-        for access in self.access_tokens.values_mut() {
-            access.expires_at = UNIX_EPOCH;
-        }
-        self.access_tokens.len()
-    }
-
-    /// Revoke one token of either kind (RFC 7009). Returns whether it was known.
-    pub(crate) fn revoke_token(&mut self, token: &str) -> bool {
-        if let Some(access) = self.access_tokens.get_mut(token) {
-            access.revoked = true;
-            return true;
-        }
-        if let Some(refresh) = self.refresh_tokens.get_mut(token) {
-            refresh.state = RefreshState::Revoked;
-            return true;
-        }
-        false
-    }
-
-    /// Revoke every access token issued so far, before its expiry, and keep the refresh tokens
-    /// (provider-side early revocation: a password change, an admin action). Introspection
-    /// reports them inactive, so an echo gated on [`crate::Requirement::OauthToken`] answers 401,
-    /// while a refresh still issues a new, active access token. Returns how many were live.
-    pub(crate) fn revoke_access_tokens(&mut self) -> usize {
-        let now = SystemTime::now();
-        let mut count = 0;
-        for access in self.access_tokens.values_mut() {
-            count += usize::from(!access.revoked && access.expires_at > now);
-            access.revoked = true;
-        }
-        count
-    }
-
-    /// Revoke every token (the user disconnected the app at the provider). Returns how many
-    /// tokens were still usable (unexpired access tokens, unrotated refresh tokens).
-    pub(crate) fn revoke_all(&mut self) -> usize {
-        let now = SystemTime::now();
-        let mut count = 0;
-        for access in self.access_tokens.values_mut() {
-            count += usize::from(!access.revoked && access.expires_at > now);
-            access.revoked = true;
-        }
-        for refresh in self.refresh_tokens.values_mut() {
-            count += usize::from(refresh.state == RefreshState::Active);
-            refresh.state = RefreshState::Revoked;
-        }
-        count
-    }
-
-    fn revoke_grant(&mut self, grant_id: u64) {
-        for access in self
-            .access_tokens
-            .values_mut()
-            .filter(|a| a.grant_id == grant_id)
-        {
-            access.revoked = true;
-        }
-        for refresh in self
-            .refresh_tokens
-            .values_mut()
-            .filter(|r| r.grant_id == grant_id)
-        {
-            refresh.state = RefreshState::Revoked;
         }
     }
 
