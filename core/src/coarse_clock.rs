@@ -56,6 +56,9 @@ pub struct CoarseClock {
     state: AtomicU8,
     /// Whether a ticker thread runs (it may still write the word).
     alive: AtomicBool,
+    /// Whether a binding took the word ([`Self::shared_word`]): only then do holds start the
+    /// ticker (a binding comparing with its own clock, as Python does, needs no thread).
+    shared: AtomicBool,
     /// Whether [`Self::start`] runs a thread (false for a clock a test ticks by hand).
     runs_ticker: bool,
     /// The largest gap between two ticks seen, in ns (for benchmarks).
@@ -83,6 +86,7 @@ impl CoarseClock {
             word: AtomicU64::new(UNTRUSTED),
             state: AtomicU8::new(NOT_STARTED),
             alive: AtomicBool::new(false),
+            shared: AtomicBool::new(false),
             runs_ticker,
             worst_gap_ns: AtomicU64::new(0),
         }
@@ -137,6 +141,20 @@ impl CoarseClock {
     /// the process).
     pub fn word(&self) -> &AtomicU64 {
         &self.word
+    }
+
+    /// [`Self::word`] for a binding that will read it: from now on holds start the ticker
+    /// ([`Self::start_if_shared`]).
+    pub fn shared_word(&self) -> &AtomicU64 {
+        self.shared.store(true, Ordering::Release);
+        &self.word
+    }
+
+    /// [`Self::start`] once a binding reads the word; else nothing (nobody would read a tick).
+    pub fn start_if_shared(&'static self) {
+        if self.shared.load(Ordering::Acquire) {
+            self.start();
+        }
     }
 
     /// The largest gap seen between two ticks.

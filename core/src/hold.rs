@@ -102,8 +102,9 @@ impl NexusClient {
             return None;
         }
         let clock = CoarseClock::system();
-        // Lazily: only a process that holds hits runs the ticker.
-        clock.start();
+        // Lazily: only a process that holds hits, in a binding that reads the clock's word,
+        // runs the ticker.
+        clock.start_if_shared();
         let deadline = now + usable_for;
         Some(HeldHit {
             tag,
@@ -122,9 +123,10 @@ pub fn epoch_word(cache: &TokenCache) -> &AtomicU64 {
 }
 
 /// The process's coarse clock's published value, for a binding that reads it from shared memory
-/// (see [`crate::coarse_clock`] for its encoding). Lives as long as the process.
+/// (see [`crate::coarse_clock`] for its encoding). Lives as long as the process. Taking it
+/// makes later holds start the clock's ticker.
 pub fn coarse_clock_word() -> &'static AtomicU64 {
-    CoarseClock::system().word()
+    CoarseClock::system().shared_word()
 }
 
 /// The client's principal version, for a binding that reads it from shared memory (as

@@ -190,7 +190,8 @@ fn after_fork_the_child_does_not_trust_and_restarts() {
 #[test]
 fn a_forked_child_does_not_trust_the_parents_published_value() {
     let clock = CoarseClock::system();
-    clock.start();
+    let _ = clock.shared_word();
+    clock.start_if_shared();
     wait_until("the system clock's first tick", || {
         clock.is_trusted() || clock.state.load(Ordering::Acquire) == ENDED
     });
@@ -221,4 +222,25 @@ fn a_forked_child_does_not_trust_the_parents_published_value() {
     if trusted_in_parent && clock.state.load(Ordering::Acquire) == RUNNING {
         assert!(clock.is_trusted());
     }
+}
+
+#[test]
+fn holds_start_the_ticker_only_once_a_binding_shares_the_word() {
+    let t: &'static Manual = Box::leak(Box::new(Manual::new(true)));
+    t.clock.start_if_shared();
+    assert_eq!(
+        t.clock.state.load(Ordering::Acquire),
+        NOT_STARTED,
+        "nobody reads it"
+    );
+    let _ = t.clock.shared_word();
+    t.clock.start_if_shared();
+    wait_until("the first tick", || t.clock.is_trusted());
+    t.clock.hold_for_tests(Some(1.0));
+    assert!(!t.clock.alive.load(Ordering::Acquire), "the ticker ended");
+    assert_eq!(
+        t.clock.published_ms(),
+        1.0,
+        "the test's value, not overwritten"
+    );
 }
