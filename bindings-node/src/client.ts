@@ -73,11 +73,13 @@ export class NexusClient {
     // Hit path without a native call: the core's last answer for this key (see src/held.rs),
     // served again while the core would serve that same token: before the core's deadline and
     // while neither the cache (any write) nor the principal (a session change) has changed.
+    // The deadline: the core's coarse clock decides far from it (no clock read); in its last
+    // window, or while the clock is not trusted (the word is then Infinity), the real clock.
     const slot = this.slotFor(workspaceId, provider);
     const words = this.words;
     if (
       words !== undefined &&
-      performance.now() < slot.deadline &&
+      ((words.clock[0] as number) < slot.coarseUntil || performance.now() < slot.deadline) &&
       words.epoch[0] === slot.epochLow &&
       words.epoch[1] === slot.epochHigh &&
       words.principal[0] === slot.principalLow &&
@@ -100,6 +102,7 @@ export class NexusClient {
   /** The core's fresh hit for the slot, held when the runtime shares memory; else `undefined`. */
   private peekAndHold(workspaceId: string, provider: string, slot: TokenSlot): Credential | undefined {
     slot.deadline = -Infinity;
+    slot.coarseUntil = -Infinity;
     const words = this.words;
     if (words === undefined) {
       const generation = native.peekGeneration(this.hot, slot.key);
@@ -120,6 +123,7 @@ export class NexusClient {
     slot.principalLow = principalLow;
     slot.principalHigh = principalHigh;
     slot.deadline = before + held.usableForMs;
+    slot.coarseUntil = held.coarseUntilMs;
     return credential;
   }
 
@@ -149,6 +153,7 @@ export class NexusClient {
         generation: -1,
         credential: undefined,
         deadline: -Infinity,
+        coarseUntil: -Infinity,
         epochLow: 0,
         epochHigh: 0,
         principalLow: 0,
@@ -182,6 +187,7 @@ export class NexusClient {
         slot.credential = undefined;
         slot.generation = -1;
         slot.deadline = -Infinity;
+        slot.coarseUntil = -Infinity;
       }
     }
   }
@@ -292,6 +298,7 @@ export class NexusClient {
         slot.credential = undefined;
         slot.generation = -1;
         slot.deadline = -Infinity;
+        slot.coarseUntil = -Infinity;
       }
     }
   }
@@ -334,6 +341,11 @@ interface TokenSlot {
   credential: Credential | undefined;
   /** `performance.now()` from which `credential` is not served without asking the core. */
   deadline: number;
+  /**
+   * While the core's coarse clock word is below this, `credential` is within its deadline
+   * without a clock read (the core's deadline minus the clock's window, in the clock's base).
+   */
+  coarseUntil: number;
   /** The cache's write epoch and the principal version (as 32-bit words) it was held under. */
   epochLow: number;
   epochHigh: number;
@@ -352,6 +364,12 @@ interface TokenSlot {
 interface HoldWords {
   epoch: Int32Array;
   principal: Int32Array;
+  /**
+   * The core's coarse clock (nexus_sdk::coarse_clock): one f64, read with a plain element load
+   * (a single aligned 8-byte load on x86-64 and arm64, so never torn); Infinity while the clock
+   * is not trusted, so `clock[0] < coarseUntil` is false and the real clock decides.
+   */
+  clock: Float64Array;
 }
 
 /** Views of the core's counters, or `undefined` where the runtime cannot share memory. */
@@ -359,7 +377,13 @@ function holdWords(hot: NativeHotPath): HoldWords | undefined {
   const epoch = native.epochWord(hot);
   const principal = native.principalWord(hot);
   if (epoch === null || principal === null) return undefined;
-  return { epoch: new Int32Array(epoch, 0, 2), principal: new Int32Array(principal, 0, 2) };
+  const clock = native.coarseClockWord();
+  return {
+    epoch: new Int32Array(epoch, 0, 2),
+    principal: new Int32Array(principal, 0, 2),
+    // Without shared memory for the clock, a constant untrusted word: every hit reads the clock.
+    clock: clock === null ? new Float64Array([Infinity]) : new Float64Array(clock, 0, 1),
+  };
 }
 
 /** Convert a token once and keep it with the core's generation of it. */

@@ -4,8 +4,9 @@
 //! answer: the converted credential, the core's deadline for it and the two versions it depends
 //! on (`nexus_sdk::hold`). It reads those versions from shared memory: two external
 //! `ArrayBuffer`s over the core's own counters (the cache's write epoch and the client's
-//! principal version), each a `u64` read as two `Int32` words with `Atomics.load`. The rule
-//! stays in the core: the layer only compares `performance.now() < deadline` and the words.
+//! principal version), each a `u64` read as two `Int32` words. The rule stays in the core: the
+//! layer only compares the words, and the deadline: the core's coarse clock word (one `f64`,
+//! see `nexus_sdk::coarse_clock`) below `coarseUntilMs`, else `performance.now() < deadline`.
 
 use crate::client::HotPath;
 use napi::bindgen_prelude::{ArrayBuffer, External};
@@ -16,10 +17,13 @@ use std::sync::Arc;
 /// A fresh hit for holding: its generation (which token), and how long the core keeps serving
 /// it from a clock read taken after the look-up, in milliseconds rounded down to the
 /// microsecond. The caller adds this to `performance.now()` read *before* the call.
+/// `coarse_until_ms`: while the coarse clock word is below it, the hit serves without reading
+/// the clock (the core's deadline minus its window, in the clock's base; `-Infinity`: never).
 #[napi(object)]
 pub struct NativeHeldHit {
     pub generation: f64,
     pub usable_for_ms: f64,
+    pub coarse_until_ms: f64,
 }
 
 /// The hit of interned `key` for holding, or `null` when the core would not serve one now.
@@ -29,6 +33,7 @@ pub fn peek_held(hot: &External<Arc<HotPath>>, key: u32) -> Option<NativeHeldHit
     Some(NativeHeldHit {
         generation: hit.token.generation() as f64,
         usable_for_ms: hit.usable_for.as_micros() as f64 / 1000.0,
+        coarse_until_ms: hit.coarse_until,
     })
 }
 
@@ -47,6 +52,26 @@ pub fn epoch_word<'env>(
     share(env, word, hot.cache().clone())
 }
 
+/// The process's coarse clock as shared memory (8 bytes, one `f64`: milliseconds in the clock's
+/// base, `Infinity` while not trusted), or `null` like [`epoch_word`].
+#[napi(ts_return_type = "ArrayBuffer | null")]
+pub fn coarse_clock_word(env: &Env) -> Result<Option<ArrayBuffer<'_>>> {
+    share(env, nexus_sdk::hold::coarse_clock_word().as_ptr(), ())
+}
+
+/// For tests only: stop the process's coarse clock ticker for good and publish `publishedMs`
+/// (in the clock's base), or make the clock untrusted (`null`).
+#[napi]
+pub fn hold_coarse_clock_for_tests(published_ms: Option<f64>) {
+    nexus_sdk::coarse_clock::CoarseClock::system().hold_for_tests(published_ms);
+}
+
+/// The real clock now in the coarse clock's base (for tests).
+#[napi]
+pub fn coarse_clock_now_ms() -> f64 {
+    nexus_sdk::coarse_clock::CoarseClock::system().now_ms()
+}
+
 /// The client's principal version as shared memory, like [`epoch_word`].
 #[napi(
     ts_args_type = "hot: ExternalObject<'NexusHotPath'>",
@@ -61,7 +86,7 @@ pub fn principal_word<'env>(
 }
 
 /// An `ArrayBuffer` over `word`, which lives as long as `owner` (kept until the buffer is
-/// collected).
+/// collected; `()` for a word that lives as long as the process).
 fn share<'env, T: 'env>(
     env: &'env Env,
     word: *mut u64,
@@ -69,8 +94,9 @@ fn share<'env, T: 'env>(
 ) -> Result<Option<ArrayBuffer<'env>>> {
     let data = word.cast::<u8>();
     // SAFETY: `word` is an `AtomicU64` inside the allocation `owner` keeps alive (an `Arc` clone);
-    // `owner` is dropped only by the buffer's finalizer. JavaScript only reads it (the
-    // TypeScript layer's `Atomics.load`); the core writes it atomically.
+    // `owner` is dropped only by the buffer's finalizer (or the word is a static). JavaScript
+    // only reads it (plain aligned loads, see `HoldWords` in client.ts); the core writes it
+    // atomically.
     let buffer = unsafe {
         ArrayBuffer::from_external(env, data, std::mem::size_of::<u64>(), owner, |_, owner| {
             drop(owner)

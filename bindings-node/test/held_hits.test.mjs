@@ -77,6 +77,7 @@ test('the runtime shares the counters, so hits are held', async (t) => {
   const { nexus } = await client(t);
   assert.notEqual(native.epochWord(nexus.hot), null);
   assert.notEqual(native.principalWord(nexus.hot), null);
+  assert.notEqual(native.coarseClockWord(), null);
 });
 
 test('repeated hits return the same object without a native call', async (t) => {
@@ -140,21 +141,72 @@ test('a session change ends the held hit (the principal version)', async (t) => 
   assert.equal(gw.state.resolves, 2);
 });
 
-test('the held hit ends at the core’s deadline (stubbed clock)', async (t) => {
-  const { nexus } = await client(t);
+/**
+ * Stub `performance.now` (the real clock of the hit path): moved by `clock.offset` ms, every
+ * read counted in `clock.reads`.
+ */
+function stubClock(t) {
   const realNow = performance.now.bind(performance);
-  let offset = 0;
-  performance.now = () => realNow() + offset;
+  const clock = { offset: 0, reads: 0 };
+  performance.now = () => {
+    clock.reads += 1;
+    return realNow() + clock.offset;
+  };
   t.after(() => {
     delete performance.now;
   });
+  return clock;
+}
+
+// The next tests hold the core's coarse clock (its ticker stops for this process): each sets the
+// published value it relies on. The rule itself: core/src/coarse_clock.rs and its tests.
+
+test('far from the deadline the core’s coarse clock decides: no clock read', async (t) => {
+  const { nexus } = await client(t);
+  const first = await nexus.getToken(WS, 'github');
+  native.holdCoarseClockForTests(native.coarseClockNowMs());
+  const clock = stubClock(t);
+  const peeks = countPeeks(t);
+  assert.equal(await nexus.getToken(WS, 'github'), first);
+  assert.equal(await nexus.getToken(WS, 'github'), first);
+  assert.equal(clock.reads, 0, 'the published tick decided');
+  assert.equal(peeks.calls, 0);
+});
+
+test('the held hit is not served after its deadline, with the tick as late as it may be', async (t) => {
+  const { nexus } = await client(t);
+  const clock = stubClock(t);
+  const first = await nexus.getToken(WS, 'github');
+  // 3600 s token, 30 s safety buffer: the core's deadline is at most 3570 s after this.
+  const after = native.coarseClockNowMs();
+  const peeks = countPeeks(t);
+  native.holdCoarseClockForTests(after + 3_500_000);
+  clock.offset = 3_500_000;
+  clock.reads = 0;
+  assert.equal(await nexus.getToken(WS, 'github'), first);
+  assert.equal(clock.reads, 0, 'far from the deadline: the tick decides');
+  // At the latest possible deadline, the tick a window (10 s) minus 1 ms behind: a tick that
+  // says "before the deadline" must not decide in the last window.
+  native.holdCoarseClockForTests(after + 3_570_000 - 10_000 + 1);
+  clock.offset = 3_570_001;
+  assert.equal(await nexus.getToken(WS, 'github'), first, 'the core (real clock) still serves it');
+  assert.equal(peeks.calls, 1, 'past the held deadline the core is asked');
+});
+
+test('an untrusted coarse clock falls back to the real clock', async (t) => {
+  const { nexus } = await client(t);
+  native.holdCoarseClockForTests(null);
+  assert.equal(new Float64Array(native.coarseClockWord())[0], Infinity, 'untrusted: Infinity');
+  const clock = stubClock(t);
   const first = await nexus.getToken(WS, 'github');
   const peeks = countPeeks(t);
   // 3600 s token, 30 s safety buffer: held for at most 3570 s from before the call.
-  offset = 3_569_000;
+  clock.offset = 3_569_000;
+  clock.reads = 0;
   assert.equal(await nexus.getToken(WS, 'github'), first);
   assert.equal(peeks.calls, 0, 'still before the deadline');
-  offset = 3_570_001;
+  assert.equal(clock.reads, 1, 'the real clock decided');
+  clock.offset = 3_570_001;
   assert.equal(await nexus.getToken(WS, 'github'), first, 'the core (real clock) still serves it');
   assert.equal(peeks.calls, 1, 'past the held deadline the core is asked');
 });

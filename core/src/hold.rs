@@ -15,9 +15,13 @@
 //!   copy look stale, never current.
 //!
 //! The binding only compares: `now < deadline && tag == current tag`. No expiry rule lives
-//! there. Bindings that cannot call in cheaply read the two counters from shared memory
+//! there. Where reading a clock costs as much as the hit, the binding compares the published
+//! value of the process's [`CoarseClock`] with [`HeldHit::coarse_until`] first and reads the
+//! real clock only when that does not decide ([`HeldHit::serves_coarse`]; the window and stall
+//! rule are in [`crate::coarse_clock`]). Bindings that cannot call in cheaply read the two counters from shared memory
 //! ([`epoch_word`], [`principal_word`]); each is a monotonic `u64`.
 
+use crate::coarse_clock::CoarseClock;
 use crate::{CachedToken, NexusClient, TokenCache};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +46,9 @@ pub struct HeldHit {
     /// `deadline` minus a clock read taken after the look-up: a binding with its own clock adds
     /// this to a reading of it taken *before* the call, which can only end its copy sooner.
     pub usable_for: Duration,
+    /// [`CoarseClock::coarse_until`] of `deadline` on the process's clock: while the clock's
+    /// published value is below this, the copy serves without a real clock read.
+    pub coarse_until: f64,
 }
 
 impl HoldTag {
@@ -62,6 +69,20 @@ impl HeldHit {
     pub fn serves(&self, client: &NexusClient, cache: &TokenCache, now: Instant) -> bool {
         now < self.deadline && HoldTag::now(client, cache) == self.tag
     }
+
+    /// [`Self::serves`] with the deadline checked on `clock` (the rule a binding reading the
+    /// clock's word applies): the published value first, the real clock when that does not
+    /// decide. `coarse_until` must be `clock`'s (the process clock's for [`Self::coarse_until`]).
+    #[inline]
+    pub fn serves_coarse(
+        &self,
+        client: &NexusClient,
+        cache: &TokenCache,
+        clock: &CoarseClock,
+        coarse_until: f64,
+    ) -> bool {
+        clock.before(coarse_until, self.deadline) && HoldTag::now(client, cache) == self.tag
+    }
 }
 
 impl NexusClient {
@@ -80,11 +101,17 @@ impl NexusClient {
         if usable_for.is_zero() {
             return None;
         }
+        let clock = CoarseClock::system();
+        // Lazily: only a process that holds hits, in a binding that reads the clock's word,
+        // runs the ticker.
+        clock.start_if_shared();
+        let deadline = now + usable_for;
         Some(HeldHit {
             tag,
             token,
-            deadline: now + usable_for,
+            deadline,
             usable_for,
+            coarse_until: clock.coarse_until(deadline),
         })
     }
 }
@@ -93,6 +120,13 @@ impl NexusClient {
 /// 8-byte aligned, native endian). Lives as long as any clone of `cache`.
 pub fn epoch_word(cache: &TokenCache) -> &AtomicU64 {
     cache.epoch()
+}
+
+/// The process's coarse clock's published value, for a binding that reads it from shared memory
+/// (see [`crate::coarse_clock`] for its encoding). Lives as long as the process. Taking it
+/// makes later holds start the clock's ticker.
+pub fn coarse_clock_word() -> &'static AtomicU64 {
+    CoarseClock::system().shared_word()
 }
 
 /// The client's principal version, for a binding that reads it from shared memory (as

@@ -5,6 +5,7 @@
 //!
 //! - [`client`]: [`NexusClient`], the gateway's public API (resolve and connection lifecycle),
 //!   with retries ([`RetryPolicy`]) and typed errors.
+//! - [`coarse_clock`]: the coarse clock held hits compare their deadlines with.
 //! - [`cache`]: [`TokenCache`], keyed by (workspace, provider), with single-flight misses.
 //! - [`token`]: [`CachedToken`], a resolved credential with its expiry.
 //! - [`strategy`]: [`strategy::apply`], the six injection strategies (pure functions).
@@ -33,6 +34,7 @@
 pub mod bridge;
 pub mod cache;
 pub mod client;
+pub mod coarse_clock;
 pub mod error;
 pub mod expiry;
 pub mod fetch;

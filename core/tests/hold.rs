@@ -174,3 +174,37 @@ async fn a_held_hit_stops_serving_when_the_principal_changes() {
         .expect("API key's token");
     assert_eq!(again.token.generation(), api_key_hit.token.generation());
 }
+
+/// The hand-over for a binding on the coarse clock: `coarse_until` is the deadline minus the
+/// window in the process clock's base, and the rule on a hand-ticked clock ends the copy in time.
+#[tokio::test]
+async fn a_held_hit_hands_over_its_deadline_in_the_coarse_clock_base() {
+    use nexus_sdk::coarse_clock::{CoarseClock, WINDOW};
+    let server = gateway().await;
+    let client = client_for(&server);
+    let cache = TokenCache::with_safety_buffer(Duration::from_secs(30));
+    let held = warm(&client, &cache).await;
+    let system = CoarseClock::system();
+    assert_eq!(held.coarse_until, system.coarse_until(held.deadline));
+    assert_eq!(
+        held.coarse_until,
+        system.millis(held.deadline - WINDOW),
+        "the deadline minus the window"
+    );
+    // A hand-ticked clock with the same origin as the real one: a tick far from the deadline
+    // serves, a tick as late as it may be in the last window does not decide.
+    let clock = CoarseClock::new(Instant::now, false);
+    let until = clock.coarse_until(held.deadline);
+    clock.publish(held.deadline - WINDOW * 2);
+    assert!(held.serves_coarse(&client, &cache, &clock, until));
+    clock.publish(held.deadline - WINDOW + Duration::from_millis(1));
+    assert!(
+        held.serves_coarse(&client, &cache, &clock, until),
+        "in the last window the real clock (now, long before the deadline) decides"
+    );
+    cache.clear();
+    assert!(
+        !held.serves_coarse(&client, &cache, &clock, until),
+        "a write still ends it"
+    );
+}

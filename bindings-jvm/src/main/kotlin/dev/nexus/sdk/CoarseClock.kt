@@ -20,7 +20,16 @@ import java.util.function.LongSupplier
  * the real clock again). The expiry rule itself (safety buffer, min TTL) stays in the core: the
  * deadline compared here is the one the core handed over.
  */
-internal class CoarseClock(private val source: LongSupplier) {
+internal class CoarseClock(
+    private val source: LongSupplier,
+    /**
+     * Whether [start] runs a ticker thread. A test clock whose time the test moves by hand says
+     * false and publishes through [tick]/[publish] itself: a real ticker over hand-moved time
+     * would see every jump as a stall, stop trusting itself and read the source behind the
+     * test's back, whenever the scheduler lets it.
+     */
+    private val runsTicker: Boolean = true,
+) {
     /** The last published reading of [source]; meaningful only while [trusted]. */
     @Volatile
     private var published = 0L
@@ -37,6 +46,9 @@ internal class CoarseClock(private val source: LongSupplier) {
 
     /** Whether the ticker thread was started. */
     internal val isStarted: Boolean get() = started.get()
+
+    /** Whether the published value currently decides hits far from their deadline. */
+    internal val isTrusted: Boolean get() = trusted
 
     /** Whether [deadline] (a reading of [source]) is still ahead. */
     fun before(deadline: Long): Boolean {
@@ -55,7 +67,7 @@ internal class CoarseClock(private val source: LongSupplier) {
 
     /** Start the ticker thread, once per clock; a no-op afterwards. */
     fun start() {
-        if (started.get() || !started.compareAndSet(false, true)) return
+        if (!runsTicker || started.get() || !started.compareAndSet(false, true)) return
         val thread = Thread(::run, "nexus-coarse-clock")
         // A daemon: the clock never keeps the JVM alive. No context class loader: the thread
         // outlives whichever application thread happened to start it.
