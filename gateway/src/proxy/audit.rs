@@ -91,7 +91,7 @@ impl CallFacts {
                 provider: call.provider_name.clone(),
                 method: method.as_str().to_owned(),
                 host: target.host().to_owned(),
-                path_template: template(&path.joined()),
+                path_template: template_of(path.segments()),
                 status: 0,
                 outcome: String::new(),
                 error_code: None,
@@ -140,12 +140,23 @@ impl CallFacts {
 /// `/contacts/12345/notes` → `/contacts/{id}/notes`: segments that look like ids (all digits,
 /// a UUID, or 16+ characters of `[A-Za-z0-9_-]`) are not kept, capped at 256 bytes.
 pub fn template(joined: &str) -> String {
-    let mut out = String::from("/");
-    let segments: Vec<&str> = joined
-        .split('/')
-        .map(|seg| if looks_like_id(seg) { "{id}" } else { seg })
-        .collect();
-    out.push_str(&segments.join("/"));
+    template_of(joined.split('/'))
+}
+
+/// [`template`] of a path's segments, written in one buffer.
+fn template_of<'a>(segments: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::with_capacity(64);
+    out.push('/');
+    for (i, seg) in segments.enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if looks_like_id(seg) { "{id}" } else { seg });
+        if out.len() > MAX_TEMPLATE {
+            // The rest would be cut below anyway.
+            break;
+        }
+    }
     if out.len() > MAX_TEMPLATE {
         let mut cut = MAX_TEMPLATE;
         while !out.is_char_boundary(cut) {

@@ -32,9 +32,28 @@ impl NormalPath {
             .collect()
     }
 
+    /// The segments as forwarded.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(String::as_str)
+    }
+
     /// The target path under `base_path`: `base_path` without its trailing `/`, then `/joined`.
     pub fn under(&self, base_path: &str) -> String {
-        format!("{}/{}", base_path.trim_end_matches('/'), self.joined())
+        let mut out = String::new();
+        self.push_under(&mut out, base_path);
+        out
+    }
+
+    /// [`Self::under`], appended to `out` (the upstream URL is built in one buffer).
+    pub fn push_under(&self, out: &mut String, base_path: &str) {
+        out.push_str(base_path.trim_end_matches('/'));
+        out.push('/');
+        for (i, segment) in self.segments.iter().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(segment);
+        }
     }
 }
 

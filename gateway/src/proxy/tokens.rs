@@ -65,26 +65,27 @@ impl TokenCache {
         self.proxy_fetcher(req, force)().await.map_err(from_core)
     }
 
-    /// A `'static` fetch for the core cache's single flight.
-    fn proxy_fetcher(
-        &self,
-        req: &TokenRequest,
+    /// The fetch for the core cache's single flight: its future is `'static`; the request is
+    /// only built when the cache actually calls it (a hit, the common case, copies nothing).
+    fn proxy_fetcher<'a>(
+        &'a self,
+        req: &'a TokenRequest,
         force_refresh: bool,
     ) -> impl FnOnce() -> std::pin::Pin<
         Box<dyn Future<Output = Result<CachedToken, NexusError>> + Send + 'static>,
-    > + use<> {
-        let broker: BrokerClient = self.broker.clone();
-        let cap = self.max_ttl + self.refresh_margin;
-        let request = InternalResolveRequest {
-            principal: req.principal.clone(),
-            workspace_id: req.workspace_id.clone(),
-            provider_name: req.provider_name.clone(),
-            min_ttl: None,
-            force_refresh,
-            request_id: Some(req.request_id.clone()).filter(|id| !id.is_empty()),
-            proxy_call: req.call.clone(),
-        };
+    > + 'a {
         move || {
+            let broker: BrokerClient = self.broker.clone();
+            let cap = self.max_ttl + self.refresh_margin;
+            let request = InternalResolveRequest {
+                principal: req.principal.clone(),
+                workspace_id: req.workspace_id.clone(),
+                provider_name: req.provider_name.clone(),
+                min_ttl: None,
+                force_refresh,
+                request_id: Some(req.request_id.clone()).filter(|id| !id.is_empty()),
+                proxy_call: req.call.clone(),
+            };
             Box::pin(async move {
                 let response = broker.resolve(&request).await.map_err(to_core)?;
                 Ok(CachedToken::from_response(

@@ -117,10 +117,7 @@ pub async fn proxy(
     if declared.is_some_and(|len| len > limits.max_body) {
         return Err(too_large(limits.max_body));
     }
-    let url = match query {
-        Some(q) => format!("{}{}?{q}", target.origin, path.under(&target.base_path)),
-        None => format!("{}{}", target.origin, path.under(&target.base_path)),
-    };
+    let url = upstream_url(&target, &path, query, tail.len());
     let forwarded = headers::request_headers(&parts.headers);
     let strategy = first.strategy().map_err(strategy_error)?;
     let meter = Arc::new(RequestMeter::default());
@@ -218,6 +215,20 @@ pub async fn proxy(
     *response.headers_mut() = response_headers;
     response.extensions_mut().insert(UpstreamAnswer);
     Ok(response)
+}
+
+/// `{origin}{base_path}/{path}[?{query}]`, in one allocation.
+fn upstream_url(target: &Target, path: &NormalPath, query: Option<&str>, tail: usize) -> String {
+    let query_len = query.map_or(0, |q| q.len() + 1);
+    let mut url =
+        String::with_capacity(target.origin.len() + target.base_path.len() + tail + 1 + query_len);
+    url.push_str(&target.origin);
+    path.push_under(&mut url, &target.base_path);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
 }
 
 /// What the vault checks against the provider's `proxy.rules` for an agent session (API keys

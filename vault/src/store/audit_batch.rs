@@ -303,7 +303,9 @@ impl Store {
         let (key_id, linked, head) = self.link_records(chain, prev, records);
         let last_id = match self.backend {
             Backend::Postgres => insert_pg(&mut tx, chain, &key_id, &linked).await?,
-            Backend::Sqlite => insert_sqlite(&mut tx, chain, &key_id, &linked).await?,
+            Backend::Sqlite => {
+                super::audit_insert_sqlite::insert(&mut tx, chain, &key_id, &linked).await?
+            }
         };
         sqlx::query("UPDATE audit_chain_heads SET last_id = $1, last_hash = $2 WHERE chain = $3")
             .bind(last_id)
@@ -380,35 +382,6 @@ pub(super) fn bind_record<'q>(
         .bind(chain)
         .bind(e.client_request_id.as_deref())
         .bind(key_id)
-}
-
-/// SQLite: an insert per record (in process, one cached statement). Not multi-row: sqlx binds
-/// `$N` parameters on SQLite by looking each one up by name (`sqlite3_bind_parameter_name`
-/// over the statement's parameters), quadratic in the statement's size; 128-row statements
-/// (2,048 parameters) spent 62 % of the broker's CPU there and raised its cost per proxied
-/// call's record from ~55 to ~85 µs in the benchmark.
-async fn insert_sqlite(
-    tx: &mut Tx,
-    chain: &str,
-    key_id: &str,
-    linked: &[Linked<'_>],
-) -> Result<i64, StoreError> {
-    let sql = format!(
-        "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id"
-    );
-    let mut last_id = 0;
-    for r in linked {
-        last_id = bind_record(
-            sqlx::query(sqlx::AssertSqlSafe(sql.as_str())),
-            r,
-            chain,
-            key_id,
-        )
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("id")?;
-    }
-    Ok(last_id)
 }
 
 /// PostgreSQL: ids are drawn from the table's sequence first (in one statement) and given out

@@ -79,6 +79,11 @@ pub(super) enum Link<'a> {
 }
 
 /// The link of one record to `prev_hash`: everything but its id and its own hash.
+///
+/// The canonical form is a compact JSON array, serialized straight into the digest: the same
+/// bytes as building a `serde_json::json!` array and hashing its `to_string()` (a tuple of the
+/// same values serializes identically), without copying every field into a `Value` and the text
+/// into a `String` per record (see `canonical_bytes_are_those_of_the_json_array`).
 pub(super) fn record_hash(
     prev_hash: &str,
     stamp: &Stamp<'_>,
@@ -89,7 +94,7 @@ pub(super) fn record_hash(
     match link {
         Link::Plain => {
             // The pre-keying canonical form: the client's request id sat in `request_id`.
-            let canonical = serde_json::json!([
+            let canonical = (
                 stamp.at,
                 e.workspace_id,
                 e.action,
@@ -100,16 +105,16 @@ pub(super) fn record_hash(
                 e.detail,
                 identity.agent_id,
                 identity.session_id,
-                identity.user_subject
-            ]);
+                identity.user_subject,
+            );
             let mut h = Sha256::new();
             h.update(prev_hash.as_bytes());
-            h.update(canonical.to_string().as_bytes());
+            serialize_into(&canonical, |bytes| h.update(bytes));
             hex::encode(h.finalize())
         }
         Link::Keyed { key_id, key } => {
             use hmac::{Hmac, Mac};
-            let canonical = serde_json::json!([
+            let canonical = (
                 "v1",
                 stamp.chain,
                 stamp.at,
@@ -124,15 +129,32 @@ pub(super) fn record_hash(
                 identity.agent_id,
                 identity.session_id,
                 identity.user_subject,
-                key_id
-            ]);
+                *key_id,
+            );
             let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
                 .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
             mac.update(prev_hash.as_bytes());
-            mac.update(canonical.to_string().as_bytes());
+            serialize_into(&canonical, |bytes| mac.update(bytes));
             hex::encode(mac.finalize().into_bytes())
         }
     }
+}
+
+/// Compact JSON of `value`, handed to `sink` piece by piece.
+fn serialize_into(value: &impl serde::Serialize, sink: impl FnMut(&[u8])) {
+    struct Sink<F>(F);
+    impl<F: FnMut(&[u8])> std::io::Write for Sink<F> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            (self.0)(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // Strings, integers and nulls only: serializing them cannot fail, and the sink never does.
+    serde_json::to_writer(Sink(sink), value)
+        .unwrap_or_else(|_| unreachable!("a tuple of strings and integers always serializes"));
 }
 
 impl Store {
@@ -403,5 +425,97 @@ impl Store {
         Ok(rec
             .links_to(chain, expected_prev, &recomputed)
             .then_some(recomputed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The links of records already stored were computed from `json!([...]).to_string()`: the
+    /// streamed form must hash the very same bytes, escapes, non-ASCII and nulls included.
+    #[test]
+    fn canonical_bytes_are_those_of_the_json_array() {
+        use hmac::{Hmac, Mac};
+        let detail = "{\"host\":\"api.example\",\"path\":\"/a\\\\b\"}\n\t\u{1}é😀\"";
+        let events = [
+            AuditEvent {
+                workspace_id: Some("ws_1"),
+                action: "proxy.request",
+                target: Some("crm"),
+                principal: "api_key:k_1",
+                outcome: "ok",
+                request_id: Some("client-1"),
+                detail: Some(detail),
+            },
+            AuditEvent {
+                workspace_id: None,
+                action: "auth.failed",
+                target: None,
+                principal: "unauthenticated",
+                outcome: "denied",
+                request_id: None,
+                detail: None,
+            },
+        ];
+        let identity = AuditIdentity {
+            agent_id: Some("agt_1"),
+            session_id: None,
+            user_subject: Some("user\u{7f}"),
+        };
+        let key = [7u8; 32];
+        for e in &events {
+            let stamp = Stamp {
+                chain: "ws:ws_1",
+                at: -1_733_456_789_012,
+                request_id: Some("req_ab"),
+                client_request_id: e.request_id,
+            };
+            let keyed = serde_json::json!([
+                "v1",
+                stamp.chain,
+                stamp.at,
+                e.workspace_id,
+                e.action,
+                e.target,
+                e.principal,
+                e.outcome,
+                stamp.request_id,
+                stamp.client_request_id,
+                e.detail,
+                identity.agent_id,
+                identity.session_id,
+                identity.user_subject,
+                "k1"
+            ]);
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+            mac.update(b"prev");
+            mac.update(keyed.to_string().as_bytes());
+            let link = Link::Keyed { key_id: "k1", key };
+            assert_eq!(
+                record_hash("prev", &stamp, e, &identity, &link),
+                hex::encode(mac.finalize().into_bytes())
+            );
+            let plain = serde_json::json!([
+                stamp.at,
+                e.workspace_id,
+                e.action,
+                e.target,
+                e.principal,
+                e.outcome,
+                stamp.client_request_id,
+                e.detail,
+                identity.agent_id,
+                identity.session_id,
+                identity.user_subject
+            ]);
+            let mut h = Sha256::new();
+            h.update(b"prev");
+            h.update(plain.to_string().as_bytes());
+            assert_eq!(
+                record_hash("prev", &stamp, e, &identity, &Link::Plain),
+                hex::encode(h.finalize())
+            );
+        }
     }
 }
