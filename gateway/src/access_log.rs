@@ -18,7 +18,7 @@
 //! "fields": {"message", "request_id", "method", "route", "status", "latency_us", "workspace"}}`.
 //! Never a query string, a header, a key or a token: the route is axum's template.
 
-use axum::http::{HeaderValue, Method};
+use axum::http::Method;
 use std::cell::Cell;
 use std::io::Write;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ pub struct Record {
     pub route: Option<axum::extract::MatchedPath>,
     pub status: u16,
     pub latency_us: u64,
-    pub request_id: Option<HeaderValue>,
+    pub request_id: Option<crate::middleware::RequestId>,
     pub workspace: Workspace,
 }
 
@@ -274,7 +274,7 @@ fn format_line_with(buf: &mut Vec<u8>, record: &Record, clock: &mut LineClock) {
     let request_id = record
         .request_id
         .as_ref()
-        .map_or(&b""[..], HeaderValue::as_bytes);
+        .map_or(&b""[..], crate::middleware::RequestId::as_bytes);
     json_string(buf, request_id);
     buf.extend_from_slice(b",\"method\":");
     json_string(buf, record.method.as_str().as_bytes());
@@ -361,7 +361,9 @@ mod tests {
             route: None,
             status: 403,
             latency_us: 18_446_744_073_709_551_615,
-            request_id: Some(HeaderValue::from_static("req-1")),
+            request_id: Some(crate::middleware::RequestId::given(
+                axum::http::HeaderValue::from_static("req-1"),
+            )),
             workspace: Workspace::new("acme"),
         };
         let mut buf = Vec::new();

@@ -38,31 +38,62 @@ impl FromRequestParts<Gateway> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, ApiError> {
-        let key = api_key_from_headers(&parts.headers)?;
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(RequestId::as_str)
-            .unwrap_or_default();
-        let principal = if crate::routes::sessions::is_session_token(&key) {
-            // Agent sessions: checked at the broker on every request (never cached), so a
-            // revocation takes effect at once. They may only resolve, and proxy (issue 16).
-            let path = parts.uri.path();
-            if path != crate::routes::paths::RESOLVE
-                && !path.starts_with(nexus_protocol::proxy::PROXY_PREFIX)
-            {
-                return Err(ApiError::forbidden(
-                    "a session token may only be used with /v1/resolve, /v1/proxy and /v1/authorize",
-                ));
-            }
-            crate::routes::sessions::verify_session(gateway, &key, request_id).await?
-        } else {
-            let client = client_ip(parts, &gateway.inner.config.trusted_proxies);
-            gateway.inner.keys.verify(&key, client, request_id).await?
+        let SharedCaller(principal) = SharedCaller::from_request_parts(parts, gateway).await?;
+        Ok(Caller(Arc::unwrap_or_clone(principal)))
+    }
+}
+
+/// [`Caller`] with the principal shared as the key cache holds it: a warm request copies no
+/// id (what `GET /v1/resolve` takes).
+#[derive(Debug, Clone)]
+pub struct SharedCaller(pub Arc<Principal>);
+
+impl FromRequestParts<Gateway> for SharedCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, ApiError> {
+        let key = api_key_str(&parts.headers)?;
+        let principal = match gateway.inner.keys.cached(key).await {
+            Some(verdict) => verdict?,
+            // Boxed: the broker call's future is large, and a warm request should not carry it.
+            None => Box::pin(authenticate(parts, gateway, key)).await?,
         };
         crate::access_log::note_workspace(principal.workspace_id());
         gateway.inner.rate_limiter.check(&principal)?;
-        Ok(Caller(principal))
+        Ok(SharedCaller(principal))
+    }
+}
+
+/// A key the verdict cache does not answer for: an agent session (always asked of the broker),
+/// or an API key not seen lately.
+async fn authenticate(
+    parts: &Parts,
+    gateway: &Gateway,
+    key: &str,
+) -> Result<Arc<Principal>, ApiError> {
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .map(RequestId::as_str)
+        .unwrap_or_default();
+    let key = SecretString::new(key);
+    if crate::routes::sessions::is_session_token(&key) {
+        // Agent sessions: checked at the broker on every request (never cached), so a
+        // revocation takes effect at once. They may only resolve, and proxy (issue 16).
+        let path = parts.uri.path();
+        if path != crate::routes::paths::RESOLVE
+            && !path.starts_with(nexus_protocol::proxy::PROXY_PREFIX)
+        {
+            return Err(ApiError::forbidden(
+                "a session token may only be used with /v1/resolve, /v1/proxy and /v1/authorize",
+            ));
+        }
+        crate::routes::sessions::verify_session(gateway, &key, request_id)
+            .await
+            .map(Arc::new)
+    } else {
+        let client = client_ip(parts, &gateway.inner.config.trusted_proxies);
+        gateway.inner.keys.verify(&key, client, request_id).await
     }
 }
 
@@ -91,6 +122,11 @@ pub fn client_ip(
 /// The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`. Both may be sent only if
 /// they agree; each may appear once.
 pub fn api_key_from_headers(headers: &HeaderMap) -> Result<SecretString, ApiError> {
+    api_key_str(headers).map(SecretString::new)
+}
+
+/// [`api_key_from_headers`], borrowed from the headers (no copy of the secret to forget).
+fn api_key_str(headers: &HeaderMap) -> Result<&str, ApiError> {
     let bearer = single_header(headers, &header::AUTHORIZATION)?
         .map(bearer_token)
         .transpose()?;
@@ -123,7 +159,7 @@ fn single_header<'a>(
     Ok(first.map(|v| v.as_bytes()))
 }
 
-fn bearer_token(value: &[u8]) -> Result<SecretString, ApiError> {
+fn bearer_token(value: &[u8]) -> Result<&str, ApiError> {
     let scheme_len = "bearer ".len();
     if value.len() <= scheme_len || !value[..scheme_len].eq_ignore_ascii_case(b"bearer ") {
         return Err(ApiError::unauthorized(
@@ -134,13 +170,13 @@ fn bearer_token(value: &[u8]) -> Result<SecretString, ApiError> {
 }
 
 /// A key is printable ASCII without spaces; anything else cannot be a key we issued.
-fn checked_key(value: &[u8]) -> Result<SecretString, ApiError> {
+fn checked_key(value: &[u8]) -> Result<&str, ApiError> {
     let value = value.trim_ascii();
     let well_formed = !value.is_empty()
         && value.len() <= MAX_KEY_LEN
         && value.iter().all(|b| b.is_ascii_graphic());
     match std::str::from_utf8(value) {
-        Ok(key) if well_formed => Ok(SecretString::new(key)),
+        Ok(key) if well_formed => Ok(key),
         _ => Err(ApiError::unauthorized("malformed API key")),
     }
 }
@@ -149,7 +185,7 @@ fn checked_key(value: &[u8]) -> Result<SecretString, ApiError> {
 pub struct KeyVerifier {
     broker: BrokerClient,
     /// `None` when the cache is disabled. The value is `None` for a key the broker refused.
-    cache: Option<Cache<[u8; 32], Option<Principal>>>,
+    cache: Option<Cache<[u8; 32], Option<Arc<Principal>>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -175,6 +211,16 @@ impl KeyVerifier {
         }
     }
 
+    /// The cached verdict on `key`, if any: `Some(Ok)` for a valid key, `Some(Err)` (401) for
+    /// a refused one, `None` when the broker must be asked ([`KeyVerifier::verify`]).
+    pub async fn cached(&self, key: &str) -> Option<Result<Arc<Principal>, ApiError>> {
+        let cache = self.cache.as_ref()?;
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let verdict = cache.get(&digest).await?;
+        self.metrics.key_cache(true);
+        Some(verdict.ok_or_else(unknown_key))
+    }
+
     /// `client`: who presented the key (recorded by the broker when it refuses the key). A
     /// refused key's verdict is cached too, so repeating one wrong key is recorded once per
     /// cache lifetime at most.
@@ -183,7 +229,7 @@ impl KeyVerifier {
         key: &SecretString,
         client: Option<std::net::IpAddr>,
         request_id: &str,
-    ) -> Result<Principal, ApiError> {
+    ) -> Result<Arc<Principal>, ApiError> {
         let verdict = match &self.cache {
             None => self.ask_broker(key, client, request_id).await?,
             Some(cache) => {
@@ -197,7 +243,7 @@ impl KeyVerifier {
                 entry.into_value()
             }
         };
-        verdict.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))
+        verdict.ok_or_else(unknown_key)
     }
 
     async fn ask_broker(
@@ -205,13 +251,19 @@ impl KeyVerifier {
         key: &SecretString,
         client: Option<std::net::IpAddr>,
         request_id: &str,
-    ) -> Result<Option<Principal>, ApiError> {
+    ) -> Result<Option<Arc<Principal>>, ApiError> {
         let verified = self.broker.verify_api_key(key, client, request_id).await?;
-        Ok(verified.map(|v| Principal::ApiKey {
-            workspace_id: v.workspace_id,
-            key_id: v.key_id,
+        Ok(verified.map(|v| {
+            Arc::new(Principal::ApiKey {
+                workspace_id: v.workspace_id,
+                key_id: v.key_id,
+            })
         }))
     }
+}
+
+fn unknown_key() -> ApiError {
+    ApiError::unauthorized("unknown or revoked API key")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The access log's counters ([`crate::access_log`]): lines written, and lines dropped because
@@ -26,9 +26,15 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// How many independent copies of the per-route statistics are kept (see [`Metrics::shard`]).
+const ROUTE_SHARDS: usize = 8;
+
 #[derive(Default)]
 pub struct Metrics {
-    routes: Mutex<HashMap<String, RouteStats>>,
+    /// Per-route statistics, one copy per shard, summed when rendered: every request updates
+    /// them, and one shared lock made the runtime's worker threads take turns (and bounce its
+    /// cache line) on every request.
+    routes: [RouteShard; ROUTE_SHARDS],
     token_cache_hits: AtomicU64,
     token_cache_misses: AtomicU64,
     key_cache_hits: AtomicU64,
@@ -62,7 +68,12 @@ impl ProxyRetry {
     }
 }
 
+/// One shard's routes, on its own cache lines.
 #[derive(Default)]
+#[repr(align(128))]
+struct RouteShard(Mutex<HashMap<String, RouteStats>>);
+
+#[derive(Default, Clone)]
 struct RouteStats {
     by_status: BTreeMap<u16, u64>,
     /// Counts per bucket of [`LATENCY_BUCKETS`] (not cumulative; summed when rendered).
@@ -98,10 +109,33 @@ impl BrokerErrorKind {
     }
 }
 
+impl RouteStats {
+    fn add(&mut self, other: &RouteStats) {
+        for (status, count) in &other.by_status {
+            *self.by_status.entry(*status).or_default() += count;
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum_seconds += other.sum_seconds;
+    }
+}
+
 impl Metrics {
+    /// This thread's shard: threads are dealt shards in turn when they first record, so the
+    /// runtime's few worker threads each get their own.
+    fn shard(&self) -> &RouteShard {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % ROUTE_SHARDS;
+        }
+        &self.routes[SHARD.with(|i| *i)]
+    }
+
     pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        let mut routes = self.routes.lock();
+        let mut routes = self.shard().0.lock();
         // Look up by &str first so the warm path does not allocate the key.
         let stats = match routes.get_mut(route) {
             Some(stats) => stats,
@@ -217,9 +251,19 @@ impl Metrics {
     }
 
     fn render_requests(&self, out: &mut String) {
-        let routes = self.routes.lock();
-        let mut names: Vec<&String> = routes.keys().collect();
-        names.sort();
+        // The shards summed (a request recorded while this runs is in the next scrape).
+        let mut routes: BTreeMap<String, RouteStats> = BTreeMap::new();
+        for shard in &self.routes {
+            for (name, stats) in shard.0.lock().iter() {
+                match routes.get_mut(name) {
+                    Some(sum) => sum.add(stats),
+                    None => {
+                        routes.insert(name.clone(), stats.clone());
+                    }
+                }
+            }
+        }
+        let names: Vec<&String> = routes.keys().collect();
 
         out.push_str("# HELP nexus_gateway_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE nexus_gateway_requests_total counter\n");
@@ -321,6 +365,39 @@ mod tests {
         assert!(text.contains("nexus_gateway_proxy_retries_total{reason=\"throttled\"} 2\n"));
         assert!(text.contains("nexus_gateway_proxy_retries_total{reason=\"unauthorized\"} 0\n"));
         assert!(text.contains("nexus_gateway_proxy_audit_refused_total 1\n"));
+    }
+
+    #[test]
+    fn sums_what_every_thread_recorded() {
+        let metrics = Metrics::default();
+        // More threads than shards, so some share one and every shard is summed.
+        std::thread::scope(|scope| {
+            for _ in 0..ROUTE_SHARDS + 3 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        metrics.observe_request("/v1/resolve", 200, Duration::from_micros(300));
+                    }
+                    metrics.observe_request("/healthz", 503, Duration::from_secs(2));
+                });
+            }
+        });
+        let text = metrics.render();
+        let threads = ROUTE_SHARDS + 3;
+        assert!(text.contains(&format!(
+            "nexus_gateway_requests_total{{route=\"/v1/resolve\",status=\"200\"}} {}\n",
+            threads * 100
+        )));
+        assert!(text.contains(&format!(
+            "_bucket{{route=\"/healthz\",le=\"5\"}} {threads}\n"
+        )));
+        assert!(text.contains(&format!(
+            "_bucket{{route=\"/v1/resolve\",le=\"0.0005\"}} {}\n",
+            threads * 100
+        )));
+        assert!(text.contains(&format!(
+            "nexus_gateway_request_duration_seconds_count{{route=\"/v1/resolve\"}} {}\n",
+            threads * 100
+        )));
     }
 
     #[test]

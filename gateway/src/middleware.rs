@@ -29,7 +29,16 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The id of the current request, available to handlers as an extension.
 #[derive(Debug, Clone)]
-pub struct RequestId(HeaderValue);
+pub struct RequestId(IdRepr);
+
+#[derive(Debug, Clone)]
+enum IdRepr {
+    /// Made here: a simple UUID kept inline, so the copies for the handlers and the access line
+    /// allocate nothing; its header value is made once, on the way out.
+    Generated([u8; uuid::fmt::Simple::LENGTH]),
+    /// The caller's, validated.
+    Given(HeaderValue),
+}
 
 impl RequestId {
     /// The caller's id when it is 1–128 characters of `[A-Za-z0-9._:-]` (safe to log and echo).
@@ -41,26 +50,46 @@ impl RequestId {
             && bytes
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        well_formed.then(|| Self(value.clone()))
+        well_formed.then(|| Self(IdRepr::Given(value.clone())))
     }
 
     fn generate() -> Self {
         // From the thread's CSPRNG (seeded once by the OS) rather than `Uuid::new_v4`, which
         // asks the kernel for 16 bytes on every request: a system call on the warm path.
-        // Encoded on the stack: the header value's own copy is the only allocation.
+        // Encoded on the stack: the response header's copy is the only allocation.
         let bytes: [u8; 16] = rand::random();
         let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
-        let id = uuid::Builder::from_random_bytes(bytes)
+        uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
             .simple()
             .encode_lower(&mut buf);
-        // A simple UUID is 32 hex digits: always a valid header value.
-        Self(HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("unknown")))
+        Self(IdRepr::Generated(buf))
+    }
+
+    /// A caller's id as it is (for tests of what carries it).
+    pub fn given(value: HeaderValue) -> Self {
+        Self(IdRepr::Given(value))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            IdRepr::Generated(buf) => buf,
+            IdRepr::Given(value) => value.as_bytes(),
+        }
     }
 
     pub fn as_str(&self) -> &str {
         // Only ever built from validated ASCII.
-        self.0.to_str().unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    fn into_header_value(self) -> HeaderValue {
+        match self.0 {
+            // A simple UUID is 32 hex digits: always a valid header value.
+            IdRepr::Generated(buf) => HeaderValue::from_bytes(&buf)
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            IdRepr::Given(value) => value,
+        }
     }
 }
 
@@ -178,7 +207,7 @@ fn finalize(mut response: Response, request_id: RequestId) -> Response {
     }
     response
         .headers_mut()
-        .insert(REQUEST_ID_HEADER, request_id.0);
+        .insert(REQUEST_ID_HEADER, request_id.into_header_value());
     response
 }
 
@@ -269,7 +298,7 @@ fn observe(
             route,
             status,
             latency_us,
-            request_id: Some(request_id.0.clone()),
+            request_id: Some(request_id.clone()),
             workspace,
         });
     } else {

@@ -19,7 +19,38 @@ pub struct ResolveParams {
     pub force_refresh: bool,
 }
 
+/// The parameters of `GET /v1/resolve` as sent and validated, borrowing from the query string
+/// when nothing in them was escaped (the usual case): a warm resolve then copies no string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveArgs<'a> {
+    /// Follows [`WorkspaceId`]'s rule.
+    pub workspace_id: Cow<'a, str>,
+    /// Follows [`ProviderName`]'s rule.
+    pub provider_name: Cow<'a, str>,
+    pub min_ttl: Option<u64>,
+    pub force_refresh: bool,
+}
+
+impl ResolveArgs<'_> {
+    /// The owned form (for the paths that hand the parameters on).
+    pub fn to_params(&self) -> Result<ResolveParams, ApiError> {
+        Ok(ResolveParams {
+            workspace_id: WorkspaceId::new(self.workspace_id.as_ref())
+                .map_err(|e| invalid("workspace_id", &e))?,
+            provider_name: ProviderName::new(self.provider_name.as_ref())
+                .map_err(|e| invalid("provider_name", &e))?,
+            min_ttl: self.min_ttl,
+            force_refresh: self.force_refresh,
+        })
+    }
+}
+
 pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError> {
+    parse_resolve_args(raw)?.to_params()
+}
+
+/// [`parse_resolve_query`] without copying the values (same rules, same refusals).
+pub fn parse_resolve_args(raw: Option<&str>) -> Result<ResolveArgs<'_>, ApiError> {
     let mut workspace_id = None;
     let mut provider_name = None;
     let mut min_ttl = None;
@@ -28,7 +59,7 @@ pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError>
     for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = decode_component(raw_name)?;
-        let value = decode_component(raw_value)?.into_owned();
+        let value = decode_component(raw_value)?;
         // `provider` is the older clients' name for `provider_name`: both fill one slot, so
         // sending both is a repeat too.
         let (slot, canonical) = match name.as_ref() {
@@ -53,12 +84,15 @@ pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError>
     let workspace_id = workspace_id
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::invalid_request("query parameter `workspace_id` is required"))?;
-    let workspace_id = WorkspaceId::new(workspace_id).map_err(|e| invalid("workspace_id", &e))?;
+    if let Err(e) = WorkspaceId::check(&workspace_id) {
+        return Err(invalid("workspace_id", &e));
+    }
     let provider_name = provider_name
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::invalid_request("query parameter `provider_name` is required"))?;
-    let provider_name =
-        ProviderName::new(provider_name).map_err(|e| invalid("provider_name", &e))?;
+    if let Err(e) = ProviderName::check(&provider_name) {
+        return Err(invalid("provider_name", &e));
+    }
     let min_ttl = min_ttl
         .map(|v| {
             v.parse::<u64>().map_err(|_| {
@@ -75,13 +109,34 @@ pub fn parse_resolve_query(raw: Option<&str>) -> Result<ResolveParams, ApiError>
             ));
         }
     };
-    Ok(ResolveParams {
+    Ok(ResolveArgs {
         workspace_id,
         provider_name,
         min_ttl,
         force_refresh,
     })
 }
+
+/// The id rules checked on a borrowed value: the id itself (and its copy) is only built for
+/// the refusal's message.
+trait CheckId {
+    fn check(value: &str) -> Result<(), IdError>;
+}
+
+macro_rules! check_id {
+    ($($id:ty),*) => {$(
+        impl CheckId for $id {
+            fn check(value: &str) -> Result<(), IdError> {
+                if <$id>::is_valid(value) {
+                    Ok(())
+                } else {
+                    <$id>::new(value).map(drop)
+                }
+            }
+        }
+    )*};
+}
+check_id!(WorkspaceId, ProviderName);
 
 /// Every `name=value` pair of a query string, decoded (for the endpoints whose parameters are
 /// looked up by name; unknown ones are ignored there, as the original gateway did).
@@ -163,6 +218,17 @@ mod tests {
         assert_eq!(p.provider_name, "git-hub");
         assert_eq!(p.min_ttl, None);
         assert!(!p.force_refresh);
+    }
+
+    #[test]
+    fn borrows_unescaped_values_and_decodes_escaped_ones() {
+        let args = parse_resolve_args(Some("workspace_id=acme&provider_name=git%2Dhub")).unwrap();
+        assert!(matches!(args.workspace_id, Cow::Borrowed("acme")));
+        assert!(matches!(args.provider_name, Cow::Owned(ref p) if p == "git-hub"));
+        assert_eq!(
+            args.to_params().unwrap(),
+            ok("workspace_id=acme&provider_name=git%2Dhub")
+        );
     }
 
     #[test]

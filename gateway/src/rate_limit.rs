@@ -16,6 +16,7 @@ use nexus_protocol::internal::Principal;
 use sha2::{Digest, Sha256};
 use std::hash::Hash;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -27,30 +28,49 @@ const RETAIN_ABOVE: usize = 10_000;
 /// most this many new callers can be added, so the bound stays `RETAIN_ABOVE + RETAIN_EVERY`.
 const RETAIN_EVERY: u32 = 256;
 
-/// Who a request is charged to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Budget {
-    ApiKey(String),
+/// Who a request is charged to: the principal's API key, or its agent (sessions of one agent
+/// share a budget). Holds the (shared) principal itself, so charging a request copies no id;
+/// equality and hash are those of the budget identity, not of the whole principal.
+#[derive(Debug, Clone)]
+struct Budget(Arc<Principal>);
+
+#[derive(PartialEq, Eq, Hash)]
+enum BudgetId<'a> {
+    ApiKey(&'a str),
     /// Agent ids are unique per workspace only.
     Agent {
-        workspace_id: String,
-        agent_id: String,
+        workspace_id: &'a str,
+        agent_id: &'a str,
     },
 }
 
 impl Budget {
-    fn of(principal: &Principal) -> Self {
-        match principal {
-            Principal::ApiKey { key_id, .. } => Self::ApiKey(key_id.clone()),
+    fn id(&self) -> BudgetId<'_> {
+        match &*self.0 {
+            Principal::ApiKey { key_id, .. } => BudgetId::ApiKey(key_id),
             Principal::Session {
                 workspace_id,
                 agent_id,
                 ..
-            } => Self::Agent {
-                workspace_id: workspace_id.clone(),
-                agent_id: agent_id.clone(),
+            } => BudgetId::Agent {
+                workspace_id,
+                agent_id,
             },
         }
+    }
+}
+
+impl PartialEq for Budget {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for Budget {}
+
+impl Hash for Budget {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
     }
 }
 
@@ -73,10 +93,15 @@ impl RateLimiter {
         }
     }
 
-    pub fn check(&self, principal: &Principal) -> Result<(), ApiError> {
+    pub fn check(&self, principal: &Arc<Principal>) -> Result<(), ApiError> {
         match &self.limiter {
             None => Ok(()),
-            Some(limiter) => charge(limiter, &self.checks, &Budget::of(principal), "this caller"),
+            Some(limiter) => charge(
+                limiter,
+                &self.checks,
+                &Budget(principal.clone()),
+                "this caller",
+            ),
         }
     }
 }
@@ -140,27 +165,27 @@ fn charge<K: Clone + Hash + Eq>(
 mod tests {
     use super::*;
 
-    fn session(agent: &str, session: &str) -> Principal {
-        Principal::Session {
+    fn session(agent: &str, session: &str) -> Arc<Principal> {
+        Arc::new(Principal::Session {
             workspace_id: "w".into(),
             session_id: session.into(),
             agent_id: agent.into(),
             scopes: vec![],
             user: None,
-        }
+        })
     }
 
     #[test]
     fn refuses_beyond_the_burst_with_a_retry_after_per_key() {
         let limiter = RateLimiter::new(1, 2);
-        let p = Principal::ApiKey {
+        let p = Arc::new(Principal::ApiKey {
             workspace_id: "w".into(),
             key_id: "k1".into(),
-        };
-        let other = Principal::ApiKey {
+        });
+        let other = Arc::new(Principal::ApiKey {
             workspace_id: "w".into(),
             key_id: "k2".into(),
-        };
+        });
         assert!(limiter.check(&p).is_ok());
         assert!(limiter.check(&p).is_ok());
         let err = limiter.check(&p).unwrap_err();

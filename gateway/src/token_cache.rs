@@ -13,7 +13,7 @@
 use crate::broker::BrokerClient;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::query::ResolveParams;
+use crate::query::ResolveArgs;
 use bytes::Bytes;
 use moka::Expiry;
 use moka::future::Cache;
@@ -38,10 +38,44 @@ pub struct TokenCache {
 /// What a cached token is shared by. Every API key of a workspace gets the same credential, so
 /// the key is (workspace, provider); a principal that narrows the credential (agent sessions
 /// with scopes) must add what narrows it here.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct TokenKey {
-    workspace_id: WorkspaceId,
-    provider_name: ProviderName,
+///
+/// Kept as one string, `workspace/provider` (`/` is in neither id's alphabet, so the pair is
+/// unambiguous), so that a hit is looked up by a `&str` assembled on the stack ([`KeyStr`])
+/// instead of two owned ids.
+type TokenKey = String;
+
+/// A [`TokenKey`] built without allocating when both ids are within their 63-byte rule.
+enum KeyStr {
+    Inline {
+        buf: [u8; KeyStr::INLINE],
+        len: usize,
+    },
+    Heap(String),
+}
+
+impl KeyStr {
+    /// Two ids of at most 63 bytes and the separator.
+    const INLINE: usize = 128;
+
+    fn new(workspace_id: &str, provider_name: &str) -> Self {
+        let len = workspace_id.len() + 1 + provider_name.len();
+        if len > Self::INLINE {
+            return Self::Heap(format!("{workspace_id}/{provider_name}"));
+        }
+        let mut buf = [0u8; Self::INLINE];
+        buf[..workspace_id.len()].copy_from_slice(workspace_id.as_bytes());
+        buf[workspace_id.len()] = b'/';
+        buf[workspace_id.len() + 1..len].copy_from_slice(provider_name.as_bytes());
+        Self::Inline { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied from two `&str`s and an ASCII byte: always UTF-8.
+            Self::Inline { buf, len } => std::str::from_utf8(&buf[..*len]).unwrap_or_default(),
+            Self::Heap(key) => key,
+        }
+    }
 }
 
 /// A broker answer and when its token stops being valid.
@@ -166,51 +200,69 @@ impl TokenCache {
             )
         {
             cache
-                .invalidate(&TokenKey {
-                    workspace_id,
-                    provider_name,
-                })
+                .invalidate(KeyStr::new(workspace_id.as_str(), provider_name.as_str()).as_str())
                 .await;
         }
         self.proxy.invalidate(workspace_id, provider_name);
     }
 
+    /// The token for `args` as JSON: from the cache when it holds one that lives long enough,
+    /// else from the broker (one call shared by concurrent misses).
     pub async fn resolve(
         &self,
         principal: &Principal,
-        params: &ResolveParams,
+        args: &ResolveArgs<'_>,
+        request_id: &str,
+    ) -> Result<Bytes, ApiError> {
+        if let Some(cache) = &self.cache
+            && !args.force_refresh
+        {
+            let key = KeyStr::new(&args.workspace_id, &args.provider_name);
+            if let Some(token) = cache.get(key.as_str()).await {
+                let now = Instant::now();
+                if satisfies_min_ttl(&token, args.min_ttl, now) {
+                    self.metrics.token_cache(true);
+                    return token.body(now);
+                }
+            }
+        }
+        // Boxed: the broker call's future is large, and a hit should not carry (and move) it.
+        Box::pin(self.resolve_slow(principal, args, request_id)).await
+    }
+
+    async fn resolve_slow(
+        &self,
+        principal: &Principal,
+        args: &ResolveArgs<'_>,
         request_id: &str,
     ) -> Result<Bytes, ApiError> {
         let Some(cache) = &self.cache else {
             return self
-                .fetch(principal, params, params.force_refresh, request_id)
+                .fetch(principal, args, args.force_refresh, request_id)
                 .await
                 .and_then(|t| t.body(Instant::now()));
         };
-        let key = TokenKey {
-            workspace_id: params.workspace_id.clone(),
-            provider_name: params.provider_name.clone(),
-        };
-        if params.force_refresh {
+        let key = KeyStr::new(&args.workspace_id, &args.provider_name);
+        if args.force_refresh {
             self.metrics.token_cache(false);
             return self
-                .fetch_and_store(cache, key, principal, params, true, request_id)
+                .fetch_and_store(cache, key, principal, args, true, request_id)
                 .await;
         }
 
         let entry = cache
-            .entry_by_ref(&key)
-            .or_try_insert_with(self.fetch(principal, params, false, request_id))
+            .entry_by_ref(key.as_str())
+            .or_try_insert_with(self.fetch(principal, args, false, request_id))
             .await
             .map_err(|err| ApiError::clone(&err))?;
         let fresh = entry.is_fresh();
         let token = entry.into_value();
         let now = Instant::now();
-        if !fresh && !satisfies_min_ttl(&token, params.min_ttl, now) {
+        if !fresh && !satisfies_min_ttl(&token, args.min_ttl, now) {
             // The cached token dies too soon for this caller: ask the broker, which refreshes.
             self.metrics.token_cache(false);
             return self
-                .fetch_and_store(cache, key, principal, params, false, request_id)
+                .fetch_and_store(cache, key, principal, args, false, request_id)
                 .await;
         }
         self.metrics.token_cache(!fresh);
@@ -220,9 +272,9 @@ impl TokenCache {
     async fn fetch_and_store(
         &self,
         cache: &Cache<TokenKey, Arc<CachedToken>>,
-        key: TokenKey,
+        key: KeyStr,
         principal: &Principal,
-        params: &ResolveParams,
+        params: &ResolveArgs<'_>,
         force_refresh: bool,
         request_id: &str,
     ) -> Result<Bytes, ApiError> {
@@ -230,14 +282,14 @@ impl TokenCache {
             .fetch(principal, params, force_refresh, request_id)
             .await?;
         let response = token.body(Instant::now())?;
-        cache.insert(key, token).await;
+        cache.insert(key.as_str().to_owned(), token).await;
         Ok(response)
     }
 
     async fn fetch(
         &self,
         principal: &Principal,
-        params: &ResolveParams,
+        params: &ResolveArgs<'_>,
         force_refresh: bool,
         request_id: &str,
     ) -> Result<Arc<CachedToken>, ApiError> {
@@ -314,6 +366,22 @@ mod tests {
             connection_id: None,
             proxy: None,
         }
+    }
+
+    #[test]
+    fn a_key_is_workspace_slash_provider_inline_or_not() {
+        let key = KeyStr::new("acme", "git-hub");
+        assert!(matches!(key, KeyStr::Inline { .. }));
+        assert_eq!(key.as_str(), "acme/git-hub");
+        let longest = "a".repeat(63);
+        assert_eq!(
+            KeyStr::new(&longest, &longest).as_str(),
+            format!("{longest}/{longest}")
+        );
+        let over = "b".repeat(100);
+        let key = KeyStr::new(&over, &over);
+        assert!(matches!(key, KeyStr::Heap(_)));
+        assert_eq!(key.as_str(), format!("{over}/{over}"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! `GET /v1/resolve`: a short-lived credential and how to inject it.
 
 use crate::Gateway;
-use crate::auth::Caller;
+use crate::auth::SharedCaller;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
-use crate::query::parse_resolve_query;
+use crate::query::parse_resolve_args;
 use crate::routes::private_json_bytes;
 use axum::Extension;
 use axum::extract::State;
@@ -41,23 +41,23 @@ use nexus_protocol::{ErrorBody, ResolveResponse};
 )]
 pub async fn resolve(
     State(gateway): State<Gateway>,
-    Caller(principal): Caller,
+    SharedCaller(principal): SharedCaller,
     Extension(request_id): Extension<RequestId>,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let params = parse_resolve_query(uri.query())?;
-    if let Principal::Session { .. } = principal {
+    let args = parse_resolve_args(uri.query())?;
+    if let Principal::Session { .. } = *principal {
         // Sessions: the broker checks workspace and scopes (and audits a refusal); the
         // credential may be narrowed per session, so it bypasses the shared token cache.
-        return crate::routes::sessions::resolve_for_session(
+        return Box::pin(crate::routes::sessions::resolve_for_session(
             &gateway,
-            principal,
-            params,
+            std::sync::Arc::unwrap_or_clone(principal),
+            args.to_params()?,
             request_id.as_str(),
-        )
+        ))
         .await;
     }
-    if params.workspace_id != principal.workspace_id() {
+    if args.workspace_id != principal.workspace_id() {
         return Err(ApiError::forbidden(
             "this API key does not belong to that workspace",
         ));
@@ -65,7 +65,7 @@ pub async fn resolve(
     let response = gateway
         .inner
         .tokens
-        .resolve(&principal, &params, request_id.as_str())
+        .resolve(&principal, &args, request_id.as_str())
         .await?;
     Ok(private_json_bytes(response))
 }
