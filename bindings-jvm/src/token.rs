@@ -2,6 +2,7 @@
 
 use crate::client::{NativeHeader, headers_out};
 use crate::errors::NativeError;
+use nexus_sdk::coarse_clock::CoarseClock;
 use nexus_sdk::{CachedToken, TokenCache};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,16 +64,56 @@ impl NativeTokenCache {
 pub struct NativeCacheHit {
     pub token: Arc<NativeToken>,
     pub usable_for_nanos: u64,
+    /// The core's [`CoarseClock::coarse_until`] of this copy's deadline, in the process clock's
+    /// base: while the word of [`coarse_clock_word`] is below it, the copy is in time without a
+    /// clock read; else the Kotlin layer compares `System.nanoTime()` with its own deadline.
+    pub coarse_until_ms: f64,
 }
 
 impl NativeCacheHit {
     pub(crate) fn new(cache: &TokenCache, token: Arc<CachedToken>) -> Self {
-        let left = cache.usable_for(&token, Instant::now());
+        let now = Instant::now();
+        let left = cache.usable_for(&token, now);
+        let clock = CoarseClock::system();
+        if !left.is_zero() {
+            // As `peek_to_hold` does: a process that holds hits, once the binding took the word,
+            // runs the ticker.
+            clock.start_if_shared();
+        }
         Self {
             usable_for_nanos: u64::try_from(left.as_nanos()).unwrap_or(u64::MAX),
+            coarse_until_ms: clock.coarse_until(now + left),
             token: NativeToken::new(token),
         }
     }
+}
+
+/// The address of the process's coarse clock word (`nexus_sdk::hold::coarse_clock_word`: the
+/// bits of an `f64`, 8-byte aligned, native endian, `+∞` while not trusted), which the Kotlin
+/// layer reads with acquire loads. Static: valid for the process's lifetime. Taking it makes
+/// later holds start the core's ticker.
+#[uniffi::export]
+pub fn coarse_clock_word() -> u64 {
+    nexus_sdk::hold::coarse_clock_word().as_ptr() as usize as u64
+}
+
+/// For tests: stop the core's ticker for good and publish `published_ms` (`None`: not trusted).
+#[doc(hidden)]
+#[uniffi::export]
+pub fn hold_coarse_clock_for_tests(published_ms: Option<f64>) {
+    CoarseClock::system().hold_for_tests(published_ms);
+}
+
+/// The real clock now, in the coarse clock's base (milliseconds; for tests and benchmarks).
+#[uniffi::export]
+pub fn coarse_clock_now_ms() -> f64 {
+    CoarseClock::system().now_ms()
+}
+
+/// The largest gap seen between two ticks of the core's ticker, in ns (for benchmarks).
+#[uniffi::export]
+pub fn coarse_clock_worst_tick_gap_nanos() -> u64 {
+    u64::try_from(CoarseClock::system().worst_tick_gap().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What a request-independent strategy (bearer, header, basic, query parameter) injects into

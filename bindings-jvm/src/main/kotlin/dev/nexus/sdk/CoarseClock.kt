@@ -1,140 +1,53 @@
 package dev.nexus.sdk
 
-import org.slf4j.LoggerFactory
-import java.util.concurrent.atomic.AtomicBoolean
-import java.util.concurrent.locks.LockSupport
+import com.sun.jna.Pointer
+import dev.nexus.sdk.ffi.coarseClockWord
+import java.lang.invoke.MethodHandles
+import java.lang.invoke.VarHandle
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 import java.util.function.LongSupplier
 
 /**
- * Answers "is this deadline still ahead?" for the hit path ([HeldHits]) without a clock read per
- * hit: a daemon thread publishes `System.nanoTime()` every [TICK] into a volatile field, and a
- * hit compares its deadline with that value.
+ * Answers "is this held copy still in time?" for the hit path ([HeldHits]) without a clock read
+ * per hit, by reading the core's coarse clock (`nexus_sdk::coarse_clock`): a core thread
+ * publishes the monotonic clock every 10 ms into one shared word, and the core hands each copy
+ * its `coarseUntil` (its deadline minus the core's window, in that clock's base). The rule (tick,
+ * window, the stall that ends trust for the process, fork) lives in the core only; this class
+ * makes the reader's two comparisons, the same as `CoarseClock::before` in the core and Node's
+ * hit: in time while the published value is below `coarseUntil`, else on the real clock.
  *
- * The published value is a past reading, so it can only be behind the real clock: by the tick,
- * plus however late the ticker thread runs (scheduling, a GC pause). A deadline is therefore
- * taken as met on the published value only while it is more than [WINDOW] ahead of it; in its
- * last [WINDOW] (and whenever the ticker is not running) the hit reads the real clock, as it
- * did before. A copy is served past its deadline only if the ticker fell more than [WINDOW]
- * behind while a hit ran; the ticker checks its own lateness on every tick and, once it has been
- * more than [STALL_LIMIT] late, stops being trusted for the rest of the process (every hit reads
- * the real clock again). The expiry rule itself (safety buffer, min TTL) stays in the core: the
- * deadline compared here is the one the core handed over.
+ * The word holds the bits of an `f64` (milliseconds), `+∞` while not trusted (which compares
+ * false), so one acquire load decides. Taking its address makes the core start its ticker on
+ * the next hold.
  */
 internal class CoarseClock(
-    private val source: LongSupplier,
     /**
-     * Whether [start] runs a ticker thread. A test clock whose time the test moves by hand says
-     * false and publishes through [tick]/[publish] itself: a real ticker over hand-moved time
-     * would see every jump as a stall, stop trusting itself and read the source behind the
-     * test's back, whenever the scheduler lets it.
+     * The real clock the copy's own deadline is measured on (`System.nanoTime()`); a test's
+     * hand-moved, counted time, so that it can tell which reading decided.
      */
-    private val runsTicker: Boolean = true,
+    private val source: LongSupplier,
 ) {
-    /** The last published reading of [source]; meaningful only while [trusted]. */
-    @Volatile
-    private var published = 0L
-
-    @Volatile
-    private var trusted = false
-
-    private val started = AtomicBoolean()
-
-    /** The largest delay between two ticks seen so far, in ns (for the benchmark). */
-    @Volatile
-    var worstTickGap = 0L
-        private set
-
-    /** Whether the ticker thread was started. */
-    internal val isStarted: Boolean get() = started.get()
-
-    /** Whether the published value currently decides hits far from their deadline. */
-    internal val isTrusted: Boolean get() = trusted
-
-    /** Whether [deadline] (a reading of [source]) is still ahead. */
-    fun before(deadline: Long): Boolean {
-        // Both reads are plain loads on x86; `published` is written before `trusted` is set.
-        if (trusted && published - (deadline - WINDOW) < 0) return true
-        return source.asLong - deadline < 0
-    }
+    /** Whether [deadline] (a reading of [source]) is still ahead, for a copy with [coarseUntil]. */
+    fun before(coarseUntil: Double, deadline: Long): Boolean =
+        published() < coarseUntil || source.asLong - deadline < 0
 
     /** A reading of the real clock (what the copy's deadline is measured from). */
     fun precise(): Long = source.asLong
 
-    /** The ticker thread, once started (for tests). */
-    @Volatile
-    internal var ticker: Thread? = null
-        private set
-
-    /** Start the ticker thread, once per clock; a no-op afterwards. */
-    fun start() {
-        if (!runsTicker || started.get() || !started.compareAndSet(false, true)) return
-        val thread = Thread(::run, "nexus-coarse-clock")
-        // A daemon: the clock never keeps the JVM alive. No context class loader: the thread
-        // outlives whichever application thread happened to start it.
-        thread.isDaemon = true
-        thread.contextClassLoader = null
-        ticker = thread
-        thread.start()
-    }
-
-    private fun run() {
-        try {
-            var last = source.asLong
-            published = last
-            trusted = true
-            // An interrupt ends the ticker (parkNanos would otherwise return at once, forever).
-            while (!Thread.currentThread().isInterrupted) {
-                LockSupport.parkNanos(TICK)
-                if (!tick(last)) return
-                last = published
-            }
-        } finally {
-            // However the ticker ends (a stall, an interrupt, an error), the published value
-            // stops deciding: it would only grow staler.
-            trusted = false
-        }
-    }
-
-    /**
-     * One tick after a previous one at [last]: publish the clock, or stop trusting the ticker
-     * (returns false) when it ran more than [STALL_LIMIT] late.
-     */
-    internal fun tick(last: Long): Boolean {
-        val now = source.asLong
-        val gap = now - last
-        if (gap > worstTickGap) worstTickGap = gap
-        if (gap > STALL_LIMIT) {
-            trusted = false
-            log.debug("coarse clock ticked {} ms late; hits read the real clock from now on", gap / 1_000_000)
-            return false
-        }
-        published = now
-        return true
-    }
-
-    /** For tests: publish [now] as a tick would, and trust it. */
-    internal fun publish(now: Long) {
-        published = now
-        trusted = true
-    }
+    /** The core's published value (milliseconds in its clock's base; `+∞` while not trusted). */
+    fun published(): Double = Double.fromBits(WORD.getAcquire(BUFFER, 0) as Long)
 
     companion object {
-        /** 10 ms: the tick only has to be small next to [WINDOW]; 100 wake-ups a second. */
-        const val TICK: Long = 10_000_000
-
-        /**
-         * How far behind the real clock the published value may be and still decide a hit: 10 s.
-         * Wide on purpose: at load 17 on this project's 2-core VM a tick came 1.5 s late, and the
-         * only cost of a wide window is a real clock read per hit in a copy's last 10 s.
-         */
-        const val WINDOW: Long = 10_000_000_000
-
-        /** A tick this late (2 s, a fifth of [WINDOW]) means the ticker cannot be trusted. */
-        const val STALL_LIMIT: Long = 2_000_000_000
-
         /** The process's clock, shared by every cache. */
         val SYSTEM = CoarseClock(System::nanoTime)
 
-        private val log = LoggerFactory.getLogger(CoarseClock::class.java)
+        /**
+         * A direct view of the core's static word (valid for the process's lifetime). Direct and
+         * 8-byte aligned, so the VarHandle's acquire load is one atomic load of the word.
+         */
+        private val BUFFER: ByteBuffer = Pointer(coarseClockWord().toLong()).getByteBuffer(0, 8)
+
+        private val WORD: VarHandle = MethodHandles.byteBufferViewVarHandle(LongArray::class.java, ByteOrder.nativeOrder())
     }
 }

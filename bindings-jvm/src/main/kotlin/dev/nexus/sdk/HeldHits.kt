@@ -42,12 +42,14 @@ internal class Versions {
 /**
  * The JVM's copies of a [TokenCache]'s recent hits, so that a cache hit from Java or Kotlin is a
  * map lookup, a few volatile reads and comparisons: no native call, no allocation, and (but in
- * the last second of a copy's life) no clock read: the deadline is compared with [CoarseClock].
+ * the last window of a copy's life) no clock read: the deadline is compared with the core's
+ * coarse clock ([CoarseClock]).
  *
  * The policy stays in the core. A copy is made only from what the core served, and lives at most
  * as long as the core says it would keep serving that token (`usableForNanos`: the core's
  * freshness rule and safety buffer, measured after the JVM clock was read, so the JVM deadline
- * is never later than the core's; [CoarseClock] only ever ends it earlier). It dies sooner on:
+ * is never later than the core's; `coarseUntilMs`, the core's deadline minus its window on the
+ * core's coarse clock, decides far from that deadline, see [CoarseClock]). It dies sooner on:
  * - any call through this SDK that may write to the native cache (invalidate, the 401 rule,
  *   the core's fetch, clear, close): [writes] changes;
  * - a change of the client's principal (an agent session started or closed, which changes the
@@ -62,6 +64,7 @@ internal class HeldHits(val clock: CoarseClock) {
         val principal: Versions,
         val principalTag: Long,
         val usableUntil: Long,
+        val coarseUntil: Double,
     )
 
     val writes = Versions()
@@ -72,7 +75,7 @@ internal class HeldHits(val clock: CoarseClock) {
         val held = hits[workspaceId]?.get(provider) ?: return null
         val current = held.writes == writes.current() &&
             held.principal === principal && held.principalTag == principal.current() &&
-            clock.before(held.usableUntil)
+            clock.before(held.coarseUntil, held.usableUntil)
         return if (current) held.token else null
     }
 
@@ -96,8 +99,7 @@ internal class HeldHits(val clock: CoarseClock) {
             // still ~73 years).
             val usableFor = minOf(hit.usableForNanos, (Long.MAX_VALUE / 4).toULong()).toLong()
             hits.computeIfAbsent(workspaceId) { ConcurrentHashMap() }[provider] =
-                Held(token, writesTag, principal, principalTag, clockBefore + usableFor)
-            clock.start()
+                Held(token, writesTag, principal, principalTag, clockBefore + usableFor, hit.coarseUntilMs)
         }
         return token
     }

@@ -1,186 +1,131 @@
 package dev.nexus.sdk
 
+import dev.nexus.sdk.ffi.coarseClockNowMs
+import dev.nexus.sdk.ffi.holdCoarseClockForTests
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNotSame
 import org.junit.jupiter.api.Assertions.assertSame
 import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicLong
 
 /**
- * [CoarseClock] may only make a held copy stop serving early, never late: time is driven by hand
- * (no ticker thread unless a test starts one itself, no sleeps), and every real clock read is
- * counted so that the tests can tell which reading decided.
+ * A held copy decided on the core's coarse clock (`nexus_sdk::coarse_clock`) may only stop
+ * serving early, never late. The published value is the core's process-wide word, set by the
+ * core's test hook (which ends the core's ticker for good, so nothing else writes it); the JVM
+ * tests share one process, so each test sets the value it relies on. The real clock a copy
+ * falls back to is hand-moved and counted, so a test can tell which reading decided.
  */
 class CoarseClockTest {
-    /**
-     * Time moved by hand. Its clock runs no ticker thread unless [ticker]: a ticker over this
-     * source would read it (counted as a hit's read) and take the test's jumps for stalls.
-     */
-    private class ManualTime(start: Long = 1_000_000_000_000L, ticker: Boolean = false) {
+    /** Time moved by hand, counting its reads. */
+    private class ManualTime(start: Long = 1_000_000_000_000L) {
         val now = AtomicLong(start)
         val reads = AtomicInteger()
-        val clock = CoarseClock({ reads.incrementAndGet(); now.get() }, ticker)
-
-        fun advance(nanos: Long) = now.addAndGet(nanos)
-    }
-
-    @Test
-    fun withoutATickerTheRealClockDecides() {
-        val t = ManualTime()
-        val deadline = t.now.get() + 10
-        assertTrue(t.clock.before(deadline))
-        t.advance(10)
-        assertFalse(t.clock.before(deadline))
-        assertEquals(2, t.reads.get())
-    }
-
-    @Test
-    fun farFromTheDeadlineThePublishedTickDecidesWithoutAClockRead() {
-        val t = ManualTime()
-        val deadline = t.now.get() + TimeUnit.SECONDS.toNanos(60)
-        t.clock.publish(t.now.get())
-        t.reads.set(0)
-        repeat(3) { assertTrue(t.clock.before(deadline)) }
-        assertEquals(0, t.reads.get())
-    }
-
-    @Test
-    fun inTheLastWindowTheRealClockDecides() {
-        val t = ManualTime()
-        val deadline = t.now.get() + CoarseClock.WINDOW
-        // The ticker is exactly one window behind: the published value alone would say "ahead".
-        t.advance(CoarseClock.WINDOW)
-        t.clock.publish(deadline - CoarseClock.WINDOW)
-        t.reads.set(0)
-        assertFalse(t.clock.before(deadline), "at the deadline, whatever the tick says")
-        assertEquals(1, t.reads.get())
-    }
-
-    @Test
-    fun aLateTickStopsTheCoarseReadingForGood() {
-        val t = ManualTime()
-        val last = t.now.get()
-        t.clock.publish(last)
-        t.advance(CoarseClock.STALL_LIMIT + 1)
-        assertFalse(t.clock.tick(last), "the ticker stops")
-        val deadline = t.now.get() + TimeUnit.SECONDS.toNanos(60)
-        t.reads.set(0)
-        assertTrue(t.clock.before(deadline))
-        assertEquals(1, t.reads.get(), "the real clock decides after a stall")
-        assertTrue(t.clock.worstTickGap > CoarseClock.STALL_LIMIT)
-    }
-
-    @Test
-    fun aTickOnTimePublishes() {
-        val t = ManualTime()
-        val last = t.now.get()
-        t.advance(CoarseClock.TICK)
-        assertTrue(t.clock.tick(last))
-        t.clock.publish(t.now.get()) // trusted, as the ticker thread sets once started
-        t.reads.set(0)
-        assertTrue(t.clock.before(t.now.get() + 2 * CoarseClock.WINDOW))
-        assertEquals(0, t.reads.get())
-    }
-
-    @Test
-    fun anInterruptedTickerStopsDeciding() {
-        val t = ManualTime(ticker = true)
-        t.clock.start()
-        val ticker = t.clock.ticker!!
-        // Wait (bounded) until the ticker has published once, i.e. decides hits. The hand-moved
-        // time never advances here, so the ticker cannot stall itself off meanwhile.
-        val far = t.now.get() + TimeUnit.SECONDS.toNanos(60)
-        val until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
-        while (!t.clock.isTrusted && System.nanoTime() < until) Thread.onSpinWait()
-        assertTrue(t.clock.isTrusted, "the ticker published its first tick")
-        ticker.interrupt()
-        ticker.join(10_000)
-        assertFalse(ticker.isAlive, "an interrupt ends the ticker")
-        t.reads.set(0)
-        assertTrue(t.clock.before(far))
-        assertEquals(1, t.reads.get(), "the real clock decides once the ticker ended")
+        val clock = CoarseClock { reads.incrementAndGet(); now.get() }
     }
 
     /**
-     * Through the client: the held copy is served until its deadline and not after it. The
-     * test's clock runs no ticker thread (a held hit would otherwise start one over the
-     * hand-moved time), so the published value and the trust are exactly what the test set.
+     * A value a test published stays until the next test sets one; left untrusted, later tests
+     * of other classes read the real clock, never a frozen value that would say "ahead".
+     */
+    @AfterEach
+    fun untrust() = holdCoarseClockForTests(null)
+
+    /** The Kotlin view is the core's word itself: what the core publishes is what a hit reads. */
+    @Test
+    fun theJvmReadsTheCoresWord() {
+        holdCoarseClockForTests(1234.5)
+        assertEquals(1234.5, CoarseClock.SYSTEM.published())
+        holdCoarseClockForTests(null)
+        assertEquals(Double.POSITIVE_INFINITY, CoarseClock.SYSTEM.published(), "untrusted is +inf")
+    }
+
+    /** Far from the deadline, with the published value current and trusted: no clock read. */
+    @Test
+    fun farFromTheDeadlineThePublishedValueDecidesWithoutAClockRead() {
+        val t = ManualTime()
+        heldThroughTheClient(t) { hit, first, _ ->
+            holdCoarseClockForTests(coarseClockNowMs())
+            t.now.addAndGet(TimeUnit.SECONDS.toNanos(3500))
+            t.reads.set(0)
+            repeat(3) { assertSame(first, hit()) }
+            assertEquals(0, t.reads.get(), "a trusted published value decides a hit far from its deadline")
+        }
+    }
+
+    /**
+     * At the latest possible deadline, with the published value as late as the core's window
+     * allows (one millisecond inside it), the real clock decides: the held copy is not served
+     * (the core, on its own clock, serves a new object).
      */
     @Test
     fun aHeldTokenIsNotServedAfterItsDeadline() {
         val t = ManualTime()
         heldThroughTheClient(t) { hit, first, kept ->
             // 3600 s of life, a 30 s safety buffer: the core's deadline is at most 3570 s after
-            // `kept`. Far from it, with the tick current and trusted, no clock read.
-            t.advance(TimeUnit.SECONDS.toNanos(3500))
-            t.clock.publish(t.now.get())
-            assertTrue(t.clock.isTrusted)
+            // the hold returned (`after`), in the core's base.
+            holdCoarseClockForTests(after + TimeUnit.SECONDS.toMillis(3570) - WINDOW_MS + 1)
             t.reads.set(0)
-            assertSame(first, hit())
-            assertEquals(0, t.reads.get(), "a trusted tick decides a hit far from its deadline")
-            // At the latest possible deadline, with the tick as late as it may be: the held copy
-            // is not served (the core, on the real clock, serves a new object).
+            assertSame(first, hit(), "before the deadline on the real clock")
+            assertEquals(1, t.reads.get(), "in the last window the real clock decides")
             t.now.set(kept + TimeUnit.SECONDS.toNanos(3570))
-            t.clock.publish(t.now.get() - CoarseClock.WINDOW + 1)
             assertNotSame(first, hit())
-            assertFalse(t.clock.isStarted, "no ticker thread touched the test's clock")
         }
     }
 
-    /** Once the ticker stalled, the same held hit reads the real clock, and still ends in time. */
+    /** An untrusted clock (a stalled ticker): every hit reads the real clock, and ends in time. */
     @Test
     fun anUntrustedClockFallsBackToTheRealClockOnAHeldHit() {
         val t = ManualTime()
         heldThroughTheClient(t) { hit, first, kept ->
-            val last = t.now.get()
-            t.clock.publish(last)
-            t.advance(TimeUnit.SECONDS.toNanos(3500))
-            assertFalse(t.clock.tick(last), "a tick 3500 s late is a stall")
-            assertFalse(t.clock.isTrusted)
+            holdCoarseClockForTests(null)
+            t.now.addAndGet(TimeUnit.SECONDS.toNanos(3500))
             t.reads.set(0)
             assertSame(first, hit(), "far from the deadline the copy still serves")
             assertEquals(1, t.reads.get(), "read on the real clock")
-            // Past the latest possible deadline; the stale published value would say "ahead".
             t.now.set(kept + TimeUnit.SECONDS.toNanos(3570))
             assertNotSame(first, hit())
+            assertTrue(t.reads.get() >= 2)
         }
     }
 
-    /** A client and a cache on [t]'s clock holding one hit (3600 s of life, kept at the returned time). */
+    /** The core's test hook ended the ticker: a held hit does not start another one. */
+    @Test
+    fun aHeldHitStartsNoJvmThread() {
+        val t = ManualTime()
+        heldThroughTheClient(t) { hit, first, _ -> assertSame(first, hit()) }
+        assertFalse(Thread.getAllStackTraces().keys.any { it.name == "nexus-coarse-clock" }, "the ticker is the core's")
+    }
+
+    private var after = 0.0
+
+    /**
+     * A client and a cache on [t]'s clock holding one hit (3600 s of life, kept at the returned
+     * hand-moved time; [after] is the core's clock right after it was kept).
+     */
     private fun heldThroughTheClient(t: ManualTime, body: (hit: () -> Token, first: Token, kept: Long) -> Unit) {
         Loopback { r -> if (r.path == "/v1/resolve") Reply.json(200, resolveBody("tok_1", 3600)) else Reply(404) }.use { gateway ->
             clientFor(gateway.url).use { client ->
                 TokenCache(null, t.clock).use { cache ->
                     val kept = t.now.get()
                     val hit = { client.getCachedTokenBlocking(cache, WS, PROVIDER) }
-                    body(hit, hit(), kept)
+                    val first = hit()
+                    after = coarseClockNowMs()
+                    body(hit, first, kept)
                 }
             }
         }
     }
 
-    @Test
-    fun theTickerIsANamedDaemon() {
-        Loopback { r -> if (r.path == "/v1/resolve") Reply.json(200, resolveBody("tok_1")) else Reply(404) }.use { gateway ->
-            clientFor(gateway.url).use { client ->
-                TokenCache().use { cache -> client.getCachedTokenBlocking(cache, WS, PROVIDER) }
-            }
-        }
-        val tickers = Thread.getAllStackTraces().keys.filter { it.name == "nexus-coarse-clock" }
-        assertTrue(tickers.all { it.isDaemon }, "a daemon: it never keeps the JVM alive")
-        assertTrue(CoarseClock.SYSTEM.isStarted, "a held hit starts the ticker")
-        // The ticker ends only after a stall (a loaded machine may cause one), and starts once.
-        val stalled = CoarseClock.SYSTEM.worstTickGap > CoarseClock.STALL_LIMIT
-        if (!stalled) assertEquals(1, tickers.size, "one ticker per process")
-        assertTrue(tickers.size <= 1)
-    }
-
     private companion object {
         const val WS = "ws_clock"
         const val PROVIDER = "github"
+
+        /** The core's window (`nexus_sdk::coarse_clock::WINDOW`), as this test expects it. */
+        const val WINDOW_MS = 10_000.0
     }
 }
