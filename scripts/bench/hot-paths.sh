@@ -209,8 +209,14 @@ part_node() {
   (
     cd bindings-node
     [ -d node_modules ] || npm ci --no-audit --no-fund --silent
-    [ -f native/index.js ] || npm run -s build:native
-    [ -f dist/index.mjs ] || npm run -s build:ts
+    # Rebuild the generated loader/types and the compiled TypeScript whenever their sources are
+    # newer: a stale dist/ (untracked) measures an older hit path without saying so.
+    if [ ! -f native/index.d.ts ] || [ -n "$(find src Cargo.toml ../core/src -newer native/index.d.ts -name '*.rs' -o -newer native/index.d.ts -name Cargo.toml | head -1)" ]; then
+      npm run -s build:native
+    fi
+    if [ ! -f dist/index.mjs ] || [ -n "$(find src native/index.d.ts -newer dist/index.mjs \( -name '*.ts' -o -name '*.mts' \) | head -1)" ]; then
+      npm run -s build:ts
+    fi
   )
   NAPI_RS_NATIVE_LIBRARY_PATH="$addon" node bindings-node/bench/hit.mjs | tee "$WORK/node.json"
   python3 - "$WORK/node.json" "$RESULTS" <<'EOF'
