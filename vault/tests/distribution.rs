@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::migrate::{count, exec, migrated_to};
+use common::migrate::{add_workspaces, count, exec, migrated_to};
 use nexus_vault::testing::{all_dbs, raw_pool, store_for};
 use sqlx::Row;
 
@@ -18,14 +18,7 @@ async fn tenant_keys_start_with_the_workspace_after_an_upgrade() {
     for db in all_dbs().await {
         let l = db.label;
         let old = migrated_to(&db, 22).await;
-        for ws in ["a", "b"] {
-            exec(
-                &old,
-                &format!("INSERT INTO workspaces (id, created_at) VALUES ('{ws}', 1)"),
-            )
-            .await
-            .unwrap();
-        }
+        add_workspaces(&old, &["a", "b"]).await;
         exec(&old, "INSERT INTO connections (id, workspace_id, provider_name, status, scopes, created_at, updated_at) VALUES ('conn_1', 'a', 'github', 'pending', '', 1, 1)").await.unwrap();
         exec(
             &old,

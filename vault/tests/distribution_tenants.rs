@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::migrate::{count, exec, old_schema_posing_as_current, primary_key, run_newer};
+use common::migrate::{
+    add_workspaces, count, exec, old_schema_posing_as_current, primary_key, run_newer,
+};
 use nexus_vault::store::Store;
 use nexus_vault::store::audit::AuditEvent;
 use nexus_vault::store::identity::SessionRow;
@@ -41,14 +43,7 @@ async fn audit_and_identity_rows_survive_the_key_change() {
         let sealer = test_vault();
         let old = Store::connect(&db.url, sealer.clone()).await.unwrap();
         let raw = raw_pool(&db.url).await;
-        for ws in ["a", "b"] {
-            exec(
-                &raw,
-                &format!("INSERT INTO workspaces (id, created_at) VALUES ('{ws}', 1)"),
-            )
-            .await
-            .unwrap();
-        }
+        add_workspaces(&raw, &["a", "b"]).await;
         // A record from before the chains existed (migration 0002): no chain, no links.
         exec(&raw, "INSERT INTO audit_events (at, action, principal, outcome, request_id) VALUES (1, 'legacy', 'admin', 'ok', 'legacy-1')").await.unwrap();
         for (i, ws) in [Some("a"), Some("b"), None, Some("a")].iter().enumerate() {

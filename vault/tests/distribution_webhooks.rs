@@ -11,7 +11,8 @@
 mod common;
 
 use common::migrate::{
-    assert_nothing_left_invalid, count, exec, old_schema_posing_as_current, primary_key, run_newer,
+    add_workspaces, assert_nothing_left_invalid, count, exec, old_schema_posing_as_current,
+    primary_key, run_newer,
 };
 use nexus_protocol::SecretString;
 use nexus_vault::store::Store;
@@ -45,14 +46,7 @@ async fn webhook_rows_survive_the_key_change() {
         let sealer = test_vault();
         let old = Store::connect(&db.url, sealer.clone()).await.unwrap();
         let raw = raw_pool(&db.url).await;
-        for ws in ["a", "b"] {
-            exec(
-                &raw,
-                &format!("INSERT INTO workspaces (id, created_at) VALUES ('{ws}', 1)"),
-            )
-            .await
-            .unwrap();
-        }
+        add_workspaces(&raw, &["a", "b"]).await;
         let first = SecretString::new("whsec_first");
         let global = SecretString::new("whsec_global");
         endpoint(&old, "we_a", Some("a"), &first).await;

@@ -81,6 +81,19 @@ pub async fn exec(pool: &sqlx::AnyPool, sql: &str) -> Result<u64, sqlx::Error> {
         .map(|r| r.rows_affected())
 }
 
+/// The workspaces `ids`, as rows an older broker wrote (the tenant rows of an upgrade test need
+/// them).
+pub async fn add_workspaces(pool: &sqlx::AnyPool, ids: &[&str]) {
+    for ws in ids {
+        exec(
+            pool,
+            &format!("INSERT INTO workspaces (id, created_at) VALUES ('{ws}', 1)"),
+        )
+        .await
+        .unwrap();
+    }
+}
+
 /// The first column of the first row, as an integer (a `COUNT(*)`).
 pub async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
