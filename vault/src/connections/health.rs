@@ -94,6 +94,7 @@ pub(crate) async fn record(
     store
         .write_health(
             conn,
+            &row.workspace_id,
             &row.id,
             next.health,
             next.consecutive_failures,
@@ -106,7 +107,7 @@ pub(crate) async fn record(
             Outcome::Success => None,
             Outcome::Transient(e) | Outcome::Rejected(e) => Some(e),
         };
-        events::emit(store, conn, &row.id, kind, error).await?;
+        events::emit(store, conn, &row.workspace_id, &row.id, kind, error).await?;
     }
     Ok(next)
 }
@@ -122,7 +123,7 @@ pub(crate) async fn record_activation(
 ) -> Result<(), StoreError> {
     use nexus_protocol::ConnectionStatus as S;
     if matches!(before.status, S::Pending | S::Failed) {
-        record_created(store, conn, &before.id).await
+        record_created(store, conn, &before.workspace_id, &before.id).await
     } else {
         record(store, conn, before, Outcome::Success)
             .await
@@ -130,18 +131,35 @@ pub(crate) async fn record_activation(
     }
 }
 
-/// The one writer of `connection.created`: connection `id` has working credentials for the
+/// The one writer of `connection.created`: connection `id` of `workspace_id` has working credentials for the
 /// first time (activated above, or inserted `active` by `ConnectionService::create_connection`).
 /// Health starts `ok`, in the caller's transaction.
 pub(crate) async fn record_created(
     store: &Store,
     conn: &mut AnyConnection,
+    workspace_id: &str,
     id: &str,
 ) -> Result<(), StoreError> {
     store
-        .write_health(conn, id, ConnectionHealth::Ok, 0, None, Some(now_ms()))
+        .write_health(
+            conn,
+            workspace_id,
+            id,
+            ConnectionHealth::Ok,
+            0,
+            None,
+            Some(now_ms()),
+        )
         .await?;
-    events::emit(store, conn, id, ConnectionEventKind::Created, None).await?;
+    events::emit(
+        store,
+        conn,
+        workspace_id,
+        id,
+        ConnectionEventKind::Created,
+        None,
+    )
+    .await?;
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 
 //!
 //! The SQL is split by what it serves: [`lifecycle`] creates rows and moves their status,
-//! [`lookup`] reads them, [`refresh`] is the token write-back under the refresh lock.
+//! [`lookup`] reads them, [`refresh`] is the token write-back under the refresh lock. Every
+//! statement names its row by `(workspace_id, id)`, the key a sharded database routes by.
 
 mod lifecycle;
 mod lookup;
@@ -96,6 +97,21 @@ pub struct TokenSet {
     pub token_type: Option<String>,
     /// Scopes granted, when the provider says.
     pub scopes: Option<Vec<String>>,
+}
+
+/// A connection's key, `(workspace_id, id)`: what a background scan (keep-alive) carries to
+/// the row's own statements, so each of those stays on the row's shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnectionKey {
+    pub workspace_id: String,
+    pub id: String,
+}
+
+pub(crate) fn key_from(r: &sqlx::any::AnyRow) -> Result<ConnectionKey, StoreError> {
+    Ok(ConnectionKey {
+        workspace_id: r.try_get("workspace_id")?,
+        id: r.try_get("id")?,
+    })
 }
 
 /// A connection to create.

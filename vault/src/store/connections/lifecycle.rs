@@ -1,8 +1,6 @@
 //! Creating connection rows and moving their lifecycle status.
 
-use super::{
-    COLUMNS, ConnectionRow, NewConnection, OWNER_MCP_USER, aad, connection_from_row, scopes_json,
-};
+use super::{ConnectionRow, NewConnection, OWNER_MCP_USER, aad, scopes_json};
 use crate::store::{Store, StoreError, now_ms};
 use nexus_protocol::{ConnectionStatus, Credentials, SecretString};
 use sqlx::AnyConnection;
@@ -15,10 +13,11 @@ impl Store {
         &self,
         new: NewConnection<'_>,
     ) -> Result<ConnectionRow, StoreError> {
+        let workspace_id = new.workspace_id;
         let mut conn = self.pool.acquire().await?;
         let id = self.insert_connection_in(&mut conn, new).await?;
         drop(conn);
-        self.get_connection_by_id(&id).await
+        self.connection_in(workspace_id, &id).await
     }
 
     /// Insert inside the caller's transaction (so an event can be emitted with it); the new id.
@@ -64,18 +63,6 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         Ok(id)
-    }
-
-    /// A connection by id alone (ids are unique across workspaces).
-    pub(crate) async fn get_connection_by_id(&self, id: &str) -> Result<ConnectionRow, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connections WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| connection_from_row(&r))
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("connection `{id}`")))
     }
 
     /// Set the status (and the operator-facing reason). Revocation also drops the secrets.

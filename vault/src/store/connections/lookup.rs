@@ -6,6 +6,18 @@ use crate::store::{Store, StoreError};
 use sqlx::Row;
 
 impl Store {
+    /// [`Store::get_connection`] for callers that just wrote or claimed the row: `NotFound`
+    /// when it is gone.
+    pub(crate) async fn connection_in(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<ConnectionRow, StoreError> {
+        self.get_connection(workspace_id, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("connection `{id}`")))
+    }
+
     pub async fn get_connection(
         &self,
         workspace_id: &str,

@@ -56,7 +56,8 @@ impl Store {
         sqlx::query(
             "UPDATE connections SET access_token = $1, access_expires_at = $2, refresh_token = COALESCE($3, refresh_token), \
              token_type = COALESCE($4, token_type), scopes = COALESCE($5, scopes), status = 'active', last_error = NULL, \
-             version = version + 1, last_refresh_at = $6, updated_at = $6, next_keepalive_at = NULL WHERE id = $7",
+             version = version + 1, last_refresh_at = $6, updated_at = $6, next_keepalive_at = NULL \
+             WHERE workspace_id = $7 AND id = $8",
         )
         .bind(access)
         .bind(tokens.expires_at)
@@ -64,6 +65,7 @@ impl Store {
         .bind(tokens.token_type.clone())
         .bind(scopes)
         .bind(now)
+        .bind(&row.workspace_id)
         .bind(&row.id)
         .execute(&mut *conn)
         .await?;
@@ -84,10 +86,11 @@ impl Store {
         );
         sqlx::query(
             "UPDATE connections SET refresh_token = $1, version = version + 1, updated_at = $2, next_keepalive_at = NULL \
-             WHERE id = $3",
+             WHERE workspace_id = $3 AND id = $4",
         )
         .bind(sealed)
         .bind(now_ms())
+        .bind(&row.workspace_id)
         .bind(&row.id)
         .execute(&mut *conn)
         .await?;
@@ -98,12 +101,17 @@ impl Store {
     pub(crate) async fn mark_needs_reauth(
         &self,
         conn: &mut AnyConnection,
+        workspace_id: &str,
         id: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE connections SET status = 'needs_reauth', last_error = $1, updated_at = $2, version = version + 1 WHERE id = $3")
+        sqlx::query(
+            "UPDATE connections SET status = 'needs_reauth', last_error = $1, updated_at = $2, version = version + 1 \
+             WHERE workspace_id = $3 AND id = $4",
+        )
             .bind(reason)
             .bind(now_ms())
+            .bind(workspace_id)
             .bind(id)
             .execute(&mut *conn)
             .await?;
