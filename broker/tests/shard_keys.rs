@@ -100,7 +100,7 @@ async fn a_same_id_row_in_another_workspace_is_never_touched() {
             clock.load(std::sync::atomic::Ordering::SeqCst)
         }));
         let report = worker.tick().await.unwrap();
-        assert_eq!(report.refreshed, [id.clone()], "{report:?}");
+        assert_eq!(report.refreshed, std::slice::from_ref(&id), "{report:?}");
         let real = b
             .broker
             .store()

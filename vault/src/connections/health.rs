@@ -8,6 +8,7 @@
 
 use crate::events;
 use crate::store::connections::ConnectionRow;
+use crate::store::events::HealthWrite;
 use crate::store::{Store, StoreError, now_ms};
 use nexus_protocol::webhooks::{
     ConnectionEventKind, ConnectionHealth, EventError, RefreshErrorCode,
@@ -96,10 +97,12 @@ pub(crate) async fn record(
             conn,
             &row.workspace_id,
             &row.id,
-            next.health,
-            next.consecutive_failures,
-            error,
-            success_at,
+            HealthWrite {
+                health: next.health,
+                consecutive_failures: next.consecutive_failures,
+                error,
+                success_at,
+            },
         )
         .await?;
     if let Some(kind) = next.event {
@@ -145,10 +148,12 @@ pub(crate) async fn record_created(
             conn,
             workspace_id,
             id,
-            ConnectionHealth::Ok,
-            0,
-            None,
-            Some(now_ms()),
+            HealthWrite {
+                health: ConnectionHealth::Ok,
+                consecutive_failures: 0,
+                error: None,
+                success_at: Some(now_ms()),
+            },
         )
         .await?;
     events::emit(

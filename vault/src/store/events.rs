@@ -21,6 +21,15 @@ pub(crate) struct EventSubject {
     pub sequence: i64,
 }
 
+/// The health columns a refresh outcome writes. `success_at` is set on a successful refresh,
+/// `error` (code, at) on a failure; the other one is left as it was.
+pub(crate) struct HealthWrite<'a> {
+    pub health: ConnectionHealth,
+    pub consecutive_failures: i64,
+    pub error: Option<(&'a str, i64)>,
+    pub success_at: Option<i64>,
+}
+
 /// A stored event to write.
 pub(crate) struct NewEvent<'a> {
     pub id: &'a str,
@@ -109,18 +118,20 @@ impl Store {
         Ok(fanned)
     }
 
-    /// Write the refresh health of a connection. `success_at` is set on a successful refresh,
-    /// `error` (code, at) on a failure; the other one is left as it was.
+    /// Write the refresh health of connection `connection_id` of `workspace_id`.
     pub(crate) async fn write_health(
         &self,
         conn: &mut AnyConnection,
         workspace_id: &str,
         connection_id: &str,
-        health: ConnectionHealth,
-        consecutive_failures: i64,
-        error: Option<(&str, i64)>,
-        success_at: Option<i64>,
+        write: HealthWrite<'_>,
     ) -> Result<(), StoreError> {
+        let HealthWrite {
+            health,
+            consecutive_failures,
+            error,
+            success_at,
+        } = write;
         sqlx::query(
             "UPDATE connections SET health = $1, consecutive_failures = $2, \
              last_error_code = COALESCE($3, last_error_code), last_error_at = COALESCE($4, last_error_at), \
