@@ -13,17 +13,21 @@ use nexus_protocol::webhooks::{
 };
 use sqlx::AnyConnection;
 
-/// Record `kind` about connection `connection_id` in the caller's transaction `conn`, as the
-/// connection looks now (in that transaction). Returns the event id (`msg_…`), or `None` when
-/// the connection does not exist.
+/// Record `kind` about connection `connection_id` of `workspace_id` in the caller's transaction
+/// `conn`, as the connection looks now (in that transaction). Returns the event id (`msg_…`), or
+/// `None` when the connection does not exist.
 pub(crate) async fn emit(
     store: &Store,
     conn: &mut AnyConnection,
+    workspace_id: &str,
     connection_id: &str,
     kind: ConnectionEventKind,
     error: Option<EventError>,
 ) -> Result<Option<String>, StoreError> {
-    let Some(subject) = store.next_event_subject(conn, connection_id).await? else {
+    let Some(subject) = store
+        .next_event_subject(conn, workspace_id, connection_id)
+        .await?
+    else {
         return Ok(None);
     };
     let now = now_ms();

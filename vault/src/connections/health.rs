@@ -8,6 +8,7 @@
 
 use crate::events;
 use crate::store::connections::ConnectionRow;
+use crate::store::events::HealthWrite;
 use crate::store::{Store, StoreError, now_ms};
 use nexus_protocol::webhooks::{
     ConnectionEventKind, ConnectionHealth, EventError, RefreshErrorCode,
@@ -94,11 +95,14 @@ pub(crate) async fn record(
     store
         .write_health(
             conn,
+            &row.workspace_id,
             &row.id,
-            next.health,
-            next.consecutive_failures,
-            error,
-            success_at,
+            HealthWrite {
+                health: next.health,
+                consecutive_failures: next.consecutive_failures,
+                error,
+                success_at,
+            },
         )
         .await?;
     if let Some(kind) = next.event {
@@ -106,7 +110,7 @@ pub(crate) async fn record(
             Outcome::Success => None,
             Outcome::Transient(e) | Outcome::Rejected(e) => Some(e),
         };
-        events::emit(store, conn, &row.id, kind, error).await?;
+        events::emit(store, conn, &row.workspace_id, &row.id, kind, error).await?;
     }
     Ok(next)
 }
@@ -122,7 +126,7 @@ pub(crate) async fn record_activation(
 ) -> Result<(), StoreError> {
     use nexus_protocol::ConnectionStatus as S;
     if matches!(before.status, S::Pending | S::Failed) {
-        record_created(store, conn, &before.id).await
+        record_created(store, conn, &before.workspace_id, &before.id).await
     } else {
         record(store, conn, before, Outcome::Success)
             .await
@@ -130,18 +134,37 @@ pub(crate) async fn record_activation(
     }
 }
 
-/// The one writer of `connection.created`: connection `id` has working credentials for the
+/// The one writer of `connection.created`: connection `id` of `workspace_id` has working credentials for the
 /// first time (activated above, or inserted `active` by `ConnectionService::create_connection`).
 /// Health starts `ok`, in the caller's transaction.
 pub(crate) async fn record_created(
     store: &Store,
     conn: &mut AnyConnection,
+    workspace_id: &str,
     id: &str,
 ) -> Result<(), StoreError> {
     store
-        .write_health(conn, id, ConnectionHealth::Ok, 0, None, Some(now_ms()))
+        .write_health(
+            conn,
+            workspace_id,
+            id,
+            HealthWrite {
+                health: ConnectionHealth::Ok,
+                consecutive_failures: 0,
+                error: None,
+                success_at: Some(now_ms()),
+            },
+        )
         .await?;
-    events::emit(store, conn, id, ConnectionEventKind::Created, None).await?;
+    events::emit(
+        store,
+        conn,
+        workspace_id,
+        id,
+        ConnectionEventKind::Created,
+        None,
+    )
+    .await?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use super::ConnectionService;
 use super::refresh::Need;
 use crate::error::VaultError;
 use crate::providers::keep_alive::KeepAlive;
+use crate::store::connections::ConnectionKey;
 use crate::store::now_ms;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -92,9 +93,9 @@ impl KeepAliveWorker {
             let now = (self.clock)();
             let due = store.claim_keepalive(name, now, LEASE_MS, BATCH).await?;
             let outcomes: Vec<(String, bool)> = futures::stream::iter(due)
-                .map(|id| async move {
-                    let ok = self.refresh(&id).await;
-                    (id, ok)
+                .map(|key| async move {
+                    let ok = self.refresh(&key).await;
+                    (key.id, ok)
                 })
                 .buffer_unordered(PER_PROVIDER)
                 .collect()
@@ -116,9 +117,9 @@ impl KeepAliveWorker {
             .keepalive_unscheduled(provider, SCHEDULE_BATCH)
             .await?;
         let mut scheduled = 0;
-        for (id, last_used) in &unscheduled {
+        for (key, last_used) in &unscheduled {
             let due = policy.due_at(*last_used, rand::random::<f64>());
-            if store.schedule_keepalive(id, *last_used, due).await? {
+            if store.schedule_keepalive(key, *last_used, due).await? {
                 scheduled += 1;
             }
         }
@@ -126,10 +127,10 @@ impl KeepAliveWorker {
     }
 
     /// One keep-alive refresh; `true` when the connection has fresh tokens afterwards.
-    async fn refresh(&self, id: &str) -> bool {
+    async fn refresh(&self, key: &ConnectionKey) -> bool {
         let store = &self.connections.store;
         let result = async {
-            let row = store.get_connection_by_id(id).await?;
+            let row = store.connection_in(&key.workspace_id, &key.id).await?;
             let before = row.version;
             let after = self
                 .connections
@@ -143,14 +144,14 @@ impl KeepAliveWorker {
                     "the provider did not refresh the token",
                 ));
             }
-            store.record_keepalive(id, (self.clock)()).await?;
+            store.record_keepalive(key, (self.clock)()).await?;
             Ok::<_, VaultError>(())
         }
         .await;
         match result {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(connection = %id, error = %e, "keep-alive refresh failed");
+                tracing::warn!(connection = %key.id, error = %e, "keep-alive refresh failed");
                 false
             }
         }

@@ -96,13 +96,14 @@ impl ConnectionService {
         new: store::connections::NewConnection<'_>,
     ) -> Result<store::connections::ConnectionRow, VaultError> {
         let active = new.status == nexus_protocol::ConnectionStatus::Active;
+        let workspace_id = new.workspace_id;
         let mut tx = self.store.begin_locking().await?;
         let id = self.store.insert_connection_in(&mut tx, new).await?;
         if active {
-            health::record_created(&self.store, &mut tx, &id).await?;
+            health::record_created(&self.store, &mut tx, workspace_id, &id).await?;
         }
         tx.commit().await.map_err(store::StoreError::from)?;
-        Ok(self.store.get_connection_by_id(&id).await?)
+        Ok(self.store.connection_in(workspace_id, &id).await?)
     }
 }
 

@@ -163,7 +163,7 @@ impl RefreshEngine {
             Err(OAuthError::Rejected(code)) => {
                 let reason = format!("provider rejected the refresh token ({code})");
                 self.store
-                    .mark_needs_reauth(&mut tx, &locked.id, &reason)
+                    .mark_needs_reauth(&mut tx, &locked.workspace_id, &locked.id, &reason)
                     .await?;
                 let outcome = Outcome::Rejected(health::rejected(reason.clone()));
                 health::record(&self.store, &mut tx, &locked, outcome).await?;

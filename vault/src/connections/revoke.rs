@@ -101,6 +101,7 @@ impl ConnectionService {
         crate::events::emit(
             &self.store,
             &mut tx,
+            workspace_id,
             id,
             nexus_protocol::webhooks::ConnectionEventKind::Revoked,
             None,

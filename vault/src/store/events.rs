@@ -21,6 +21,15 @@ pub(crate) struct EventSubject {
     pub sequence: i64,
 }
 
+/// The health columns a refresh outcome writes. `success_at` is set on a successful refresh,
+/// `error` (code, at) on a failure; the other one is left as it was.
+pub(crate) struct HealthWrite<'a> {
+    pub health: ConnectionHealth,
+    pub consecutive_failures: i64,
+    pub error: Option<(&'a str, i64)>,
+    pub success_at: Option<i64>,
+}
+
 /// A stored event to write.
 pub(crate) struct NewEvent<'a> {
     pub id: &'a str,
@@ -34,16 +43,18 @@ pub(crate) struct NewEvent<'a> {
 
 impl Store {
     /// Increment the connection's `event_seq` and read the state the event describes. `None`
-    /// when the connection does not exist.
+    /// when the connection does not exist (in `workspace_id`).
     pub(crate) async fn next_event_subject(
         &self,
         conn: &mut AnyConnection,
+        workspace_id: &str,
         connection_id: &str,
     ) -> Result<Option<EventSubject>, StoreError> {
         let row = sqlx::query(
-            "UPDATE connections SET event_seq = event_seq + 1 WHERE id = $1 \
+            "UPDATE connections SET event_seq = event_seq + 1 WHERE workspace_id = $1 AND id = $2 \
              RETURNING workspace_id, provider_name, user_id, status, health, consecutive_failures, event_seq",
         )
+        .bind(workspace_id)
         .bind(connection_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -107,27 +118,31 @@ impl Store {
         Ok(fanned)
     }
 
-    /// Write the refresh health of a connection. `success_at` is set on a successful refresh,
-    /// `error` (code, at) on a failure; the other one is left as it was.
+    /// Write the refresh health of connection `connection_id` of `workspace_id`.
     pub(crate) async fn write_health(
         &self,
         conn: &mut AnyConnection,
+        workspace_id: &str,
         connection_id: &str,
-        health: ConnectionHealth,
-        consecutive_failures: i64,
-        error: Option<(&str, i64)>,
-        success_at: Option<i64>,
+        write: HealthWrite<'_>,
     ) -> Result<(), StoreError> {
+        let HealthWrite {
+            health,
+            consecutive_failures,
+            error,
+            success_at,
+        } = write;
         sqlx::query(
             "UPDATE connections SET health = $1, consecutive_failures = $2, \
              last_error_code = COALESCE($3, last_error_code), last_error_at = COALESCE($4, last_error_at), \
-             last_success_at = COALESCE($5, last_success_at) WHERE id = $6",
+             last_success_at = COALESCE($5, last_success_at) WHERE workspace_id = $6 AND id = $7",
         )
         .bind(health.as_str())
         .bind(consecutive_failures)
         .bind(error.map(|(code, _)| code))
         .bind(error.map(|(_, at)| at))
         .bind(success_at)
+        .bind(workspace_id)
         .bind(connection_id)
         .execute(&mut *conn)
         .await?;

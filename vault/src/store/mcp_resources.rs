@@ -1,6 +1,9 @@
 //! MCP resources: the remote MCP servers of a workspace that the authorization server mints
-//! tokens for. `resource_uri` is unique across workspaces (one issuer serves them all, and the
-//! resource names the workspace).
+//! tokens for. A `resource_uri` names one workspace across all of them (one issuer serves them
+//! all, and the resource names the workspace). That global rule lives in `mcp_resource_uris`
+//! (migrations 0046–0047), written in the same transaction as every insert and delete of a
+//! resource, so `mcp_resources` itself is unique only per workspace and can be distributed by
+//! `workspace_id` (docs/operators/scaling.md).
 
 use super::{Store, StoreError, is_unique_violation, now_ms, rfc3339};
 use nexus_protocol::oauth::McpResource;
@@ -63,7 +66,28 @@ fn resource_from(r: &sqlx::any::AnyRow) -> Result<ResourceRow, StoreError> {
 }
 
 impl Store {
+    /// Register a resource. `Conflict` when its URI is already registered (in any workspace);
+    /// then nothing is written.
     pub async fn insert_mcp_resource(&self, row: &ResourceRow) -> Result<(), StoreError> {
+        let conflict = |e: sqlx::Error| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("MCP resource {}", row.resource_uri))
+            } else {
+                e.into()
+            }
+        };
+        // The map first: a second workspace's claim on a URI fails on its key before any tenant
+        // row exists. A deferred SQLite transaction is enough, its first statement writes.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO mcp_resource_uris (resource_uri, workspace_id, resource_id) VALUES ($1, $2, $3)",
+        )
+        .bind(&row.resource_uri)
+        .bind(&row.workspace_id)
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict)?;
         sqlx::query(
             "INSERT INTO mcp_resources (id, workspace_id, resource_uri, name, scopes, default_scopes, \
              access_token_ttl_seconds, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -76,15 +100,36 @@ impl Store {
         .bind(json_list(&row.default_scopes))
         .bind(i64::try_from(row.access_token_ttl_seconds).unwrap_or(i64::MAX))
         .bind(row.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("MCP resource {}", row.resource_uri))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(conflict)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Delete a resource of `ws` (its grants go with it) and free its URI, in one transaction;
+    /// `NotFound` when it is not one of `ws`.
+    pub async fn delete_mcp_resource(&self, ws: &str, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let uri: Option<String> = sqlx::query_scalar(
+            "DELETE FROM mcp_resources WHERE workspace_id = $1 AND id = $2 RETURNING resource_uri",
+        )
+        .bind(ws)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(uri) = uri else {
+            return Err(StoreError::NotFound(format!("MCP resource {id}")));
+        };
+        sqlx::query(
+            "DELETE FROM mcp_resource_uris WHERE resource_uri = $1 AND workspace_id = $2 AND resource_id = $3",
+        )
+        .bind(&uri)
+        .bind(ws)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -98,15 +143,20 @@ impl Store {
         rows.iter().map(resource_from).collect()
     }
 
-    /// The resource registered under `uri` (already in normal form).
+    /// The resource registered under `uri` (already in normal form), in whichever workspace:
+    /// the map names the workspace, then the resource is read from that workspace's rows (two
+    /// single-shard reads on a sharded database instead of one that fans out).
     pub async fn mcp_resource_by_uri(&self, uri: &str) -> Result<Option<ResourceRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM mcp_resources WHERE resource_uri = $1"
-        )))
+        let workspace: Option<String> = sqlx::query_scalar(
+            "SELECT workspace_id FROM mcp_resource_uris WHERE resource_uri = $1",
+        )
         .bind(uri)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(resource_from).transpose()
+        match workspace {
+            Some(ws) => self.mcp_resource_by_uri_in(&ws, uri).await,
+            None => Ok(None),
+        }
     }
 
     /// The resource registered under `uri` in `workspace_id`: for callers that know the

@@ -79,11 +79,13 @@ impl Store {
 
     /// Flows abandoned for more than a day: their connections become `failed` and the pending
     /// rows go. (Expired rows are kept that long so a late callback still reads "expired".)
+    /// Matched on `(workspace_id, id)`: a join a sharded database keeps on each shard.
     async fn sweep_abandoned_flows(&self) -> Result<(), StoreError> {
         let cutoff = now_ms() - ABANDONED_AFTER_MS;
         sqlx::query(
             "UPDATE connections SET status = 'failed', last_error = 'authorization abandoned', updated_at = $1 \
-             WHERE status = 'pending' AND id IN (SELECT connection_id FROM pending_authorizations WHERE expires_at < $2)",
+             WHERE status = 'pending' AND (workspace_id, id) IN \
+             (SELECT workspace_id, connection_id FROM pending_authorizations WHERE expires_at < $2)",
         )
         .bind(now_ms())
         .bind(cutoff)

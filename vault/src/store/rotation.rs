@@ -8,12 +8,13 @@ use super::{Store, StoreError, now_ms};
 use crate::crypto::{Aad, sealed_key_id};
 use sqlx::Row;
 
-/// One sealed column and how its associated data is formed.
+/// One sealed column. `select` returns `id`, `ws` (the workspace in the AAD, `NULL` for `-`),
+/// `key_ws` (the row's `workspace_id` on a tenant table, else `NULL`) and `sealed`; `update`
+/// takes the new value, the id and the old value, and for a tenant table the workspace as `$4`,
+/// so each rewrite names its row by the key a sharded database routes by (the page scan itself
+/// is background work over every workspace).
 struct SealedColumn {
     table: &'static str,
-    id_column: &'static str,
-    /// Column holding the workspace that is part of the AAD, or `None` for `-`.
-    workspace_column: Option<&'static str>,
     column: &'static str,
     select: &'static str,
     update: &'static str,
@@ -24,75 +25,57 @@ const PAGE: i64 = 500;
 const COLUMNS: &[SealedColumn] = &[
     SealedColumn {
         table: "providers",
-        id_column: "id",
-        workspace_column: None,
         column: "client_secret",
-        select: "SELECT id, NULL AS ws, client_secret AS sealed FROM providers WHERE client_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        select: "SELECT id, NULL AS ws, NULL AS key_ws, client_secret AS sealed FROM providers WHERE client_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE providers SET client_secret = $1 WHERE id = $2 AND client_secret = $3",
     },
     SealedColumn {
         table: "connections",
-        id_column: "id",
-        workspace_column: Some("workspace_id"),
         column: "access_token",
-        select: "SELECT id, workspace_id AS ws, access_token AS sealed FROM connections WHERE access_token IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
-        update: "UPDATE connections SET access_token = $1 WHERE id = $2 AND access_token = $3",
+        select: "SELECT id, workspace_id AS ws, workspace_id AS key_ws, access_token AS sealed FROM connections WHERE access_token IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE connections SET access_token = $1 WHERE workspace_id = $4 AND id = $2 AND access_token = $3",
     },
     SealedColumn {
         table: "connections",
-        id_column: "id",
-        workspace_column: Some("workspace_id"),
         column: "refresh_token",
-        select: "SELECT id, workspace_id AS ws, refresh_token AS sealed FROM connections WHERE refresh_token IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
-        update: "UPDATE connections SET refresh_token = $1 WHERE id = $2 AND refresh_token = $3",
+        select: "SELECT id, workspace_id AS ws, workspace_id AS key_ws, refresh_token AS sealed FROM connections WHERE refresh_token IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE connections SET refresh_token = $1 WHERE workspace_id = $4 AND id = $2 AND refresh_token = $3",
     },
     SealedColumn {
         table: "connections",
-        id_column: "id",
-        workspace_column: Some("workspace_id"),
         column: "credentials",
-        select: "SELECT id, workspace_id AS ws, credentials AS sealed FROM connections WHERE credentials IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
-        update: "UPDATE connections SET credentials = $1 WHERE id = $2 AND credentials = $3",
+        select: "SELECT id, workspace_id AS ws, workspace_id AS key_ws, credentials AS sealed FROM connections WHERE credentials IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE connections SET credentials = $1 WHERE workspace_id = $4 AND id = $2 AND credentials = $3",
     },
     SealedColumn {
         table: "pending_authorizations",
-        id_column: "state_hash",
-        workspace_column: None,
         column: "code_verifier",
-        select: "SELECT state_hash AS id, NULL AS ws, code_verifier AS sealed FROM pending_authorizations WHERE code_verifier IS NOT NULL AND state_hash > $1 ORDER BY state_hash LIMIT $2",
-        update: "UPDATE pending_authorizations SET code_verifier = $1 WHERE state_hash = $2 AND code_verifier = $3",
+        select: "SELECT state_hash AS id, NULL AS ws, workspace_id AS key_ws, code_verifier AS sealed FROM pending_authorizations WHERE code_verifier IS NOT NULL AND state_hash > $1 ORDER BY state_hash LIMIT $2",
+        update: "UPDATE pending_authorizations SET code_verifier = $1 WHERE workspace_id = $4 AND state_hash = $2 AND code_verifier = $3",
     },
     SealedColumn {
         table: "webhook_endpoints",
-        id_column: "id",
-        workspace_column: None,
         column: "secret",
-        select: "SELECT id, NULL AS ws, secret AS sealed FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2",
+        select: "SELECT id, NULL AS ws, NULL AS key_ws, secret AS sealed FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3",
     },
     SealedColumn {
         table: "webhook_endpoints",
-        id_column: "id",
-        workspace_column: None,
         column: "previous_secret",
-        select: "SELECT id, NULL AS ws, previous_secret AS sealed FROM webhook_endpoints WHERE previous_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        select: "SELECT id, NULL AS ws, NULL AS key_ws, previous_secret AS sealed FROM webhook_endpoints WHERE previous_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE webhook_endpoints SET previous_secret = $1 WHERE id = $2 AND previous_secret = $3",
     },
     SealedColumn {
         table: "identity_providers",
-        id_column: "id",
-        workspace_column: Some("workspace_id"),
         column: "login_client_secret",
-        select: "SELECT id, workspace_id AS ws, login_client_secret AS sealed FROM identity_providers WHERE login_client_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
-        update: "UPDATE identity_providers SET login_client_secret = $1 WHERE id = $2 AND login_client_secret = $3",
+        select: "SELECT id, workspace_id AS ws, workspace_id AS key_ws, login_client_secret AS sealed FROM identity_providers WHERE login_client_secret IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE identity_providers SET login_client_secret = $1 WHERE workspace_id = $4 AND id = $2 AND login_client_secret = $3",
     },
     SealedColumn {
         table: "idp_login_flows",
-        id_column: "state_hash",
-        workspace_column: None,
         column: "sealed",
-        select: "SELECT state_hash AS id, NULL AS ws, sealed FROM idp_login_flows WHERE state_hash > $1 ORDER BY state_hash LIMIT $2",
-        update: "UPDATE idp_login_flows SET sealed = $1 WHERE state_hash = $2 AND sealed = $3",
+        select: "SELECT state_hash AS id, NULL AS ws, workspace_id AS key_ws, sealed FROM idp_login_flows WHERE state_hash > $1 ORDER BY state_hash LIMIT $2",
+        update: "UPDATE idp_login_flows SET sealed = $1 WHERE workspace_id = $4 AND state_hash = $2 AND sealed = $3",
     },
 ];
 
@@ -149,11 +132,11 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let id: String = row.try_get("id")?;
         let ws: Option<String> = row.try_get("ws")?;
+        let key_ws: Option<String> = row.try_get("key_ws")?;
         let sealed: Vec<u8> = row.try_get("sealed")?;
         if sealed_key_id(&sealed)? == active {
             return Ok(0);
         }
-        let _ = (col.id_column, col.workspace_column);
         let aad = Aad {
             table: col.table,
             workspace: ws.as_deref().unwrap_or("-"),
@@ -162,12 +145,14 @@ impl Store {
         };
         let plain = self.sealer.open(&sealed, &aad)?;
         let resealed = self.sealer.seal(&plain, &aad);
-        let done = sqlx::query(col.update)
+        let mut update = sqlx::query(col.update)
             .bind(resealed)
             .bind(&id)
-            .bind(sealed)
-            .execute(&self.pool)
-            .await?;
+            .bind(sealed);
+        if let Some(ws) = key_ws {
+            update = update.bind(ws);
+        }
+        let done = update.execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 }
