@@ -7,7 +7,7 @@
 //! (RFC 6749 §4.1.2: tokens issued from a replayed code must not stay usable). A replay that
 //! lands after the family is stored revokes it.
 
-use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyRow};
+use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyRow, FamilyStored};
 use nexus_vault::store::pending::state_hash;
 use nexus_vault::store::{Store, now_ms};
 use nexus_vault::testing::{all_dbs, raw_pool, store_for};
@@ -103,10 +103,14 @@ async fn a_replay_before_the_family_is_stored_refuses_the_family() {
             "{l}"
         );
         // The legitimate exchange now stores its family: refused, nothing written.
-        store
-            .create_token_family(&family("fam_a", &user), Some("code-a"), Some("rt-a"))
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .create_token_family(&family("fam_a", &user), Some("code-a"), Some("rt-a"))
+                .await
+                .unwrap(),
+            FamilyStored::CodeReplayed,
+            "{l}"
+        );
         assert_eq!(
             count(&pool, "SELECT COUNT(*) FROM oauth_token_families").await,
             0,
@@ -126,6 +130,31 @@ async fn a_replay_before_the_family_is_stored_refuses_the_family() {
             0,
             "{l}: the code names no family"
         );
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT COUNT(*) FROM oauth_authorization_codes WHERE replayed_at IS NOT NULL"
+            )
+            .await,
+            1,
+            "{l}: the code remembers the replay"
+        );
+        // Later replays still find nothing to revoke, and nothing ever gets linked.
+        assert!(
+            matches!(
+                store.redeem_authorization_code("code-a").await.unwrap(),
+                CodeRedemption::Reused(None)
+            ),
+            "{l}"
+        );
+        assert_eq!(
+            store
+                .create_token_family(&family("fam_a2", &user), Some("code-a"), None)
+                .await
+                .unwrap(),
+            FamilyStored::CodeReplayed,
+            "{l}"
+        );
     }
 }
 
@@ -143,10 +172,14 @@ async fn a_replay_after_the_family_is_stored_revokes_it() {
             ),
             "{l}"
         );
-        store
-            .create_token_family(&family("fam_b", &user), Some("code-b"), Some("rt-b"))
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .create_token_family(&family("fam_b", &user), Some("code-b"), Some("rt-b"))
+                .await
+                .unwrap(),
+            FamilyStored::Stored,
+            "{l}"
+        );
         assert!(
             matches!(
                 store.redeem_authorization_code("code-b").await.unwrap(),
