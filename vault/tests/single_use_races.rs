@@ -14,7 +14,9 @@
 use nexus_vault::store::bulk::BulkConnection;
 use nexus_vault::store::connections::TokenSet;
 use nexus_vault::store::oauth_assertions::AssertionUse;
-use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyRow, RefreshRotation};
+use nexus_vault::store::oauth_grants::{
+    CodeRedemption, CodeRow, FamilyRow, FamilyStored, RefreshRotation,
+};
 use nexus_vault::store::pending::state_hash;
 use nexus_vault::store::{Store, now_ms};
 use nexus_vault::testing::{all_dbs, raw_pool, store_for};
@@ -142,48 +144,104 @@ async fn one_code_is_redeemed_once() {
         }
         assert_eq!((fresh, reused), (1, CALLERS - 1), "{l}: single use");
 
-        // The winner stores its family while replays keep coming: the family is stored, every
-        // replay is refused, and the code ends up naming the family (so a later replay revokes it).
-        let results = race(&store, |s, i| async move {
-            if i == 0 {
-                s.create_token_family(
-                    &family("fam_code", &user_id_of(&s).await),
+        // The 23 losers replayed the code: the winner's family is refused, nothing stored.
+        assert_eq!(
+            store
+                .create_token_family(
+                    &family("fam_lost", &user),
                     Some("code-race"),
-                    Some("rt-code"),
+                    Some("rt-lost")
                 )
                 .await
-                .map(|()| None)
-            } else {
-                s.redeem_authorization_code("code-race").await.map(Some)
-            }
-        })
-        .await;
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(None) if i == 0 => {}
-                Ok(Some(CodeRedemption::Reused(_))) if i > 0 => {}
-                Ok(other) => panic!("{l}: caller {i}: unexpected {other:?}"),
-                Err(e) => panic!("{l}: caller {i} failed in the store: {e}"),
-            }
-        }
-        assert!(
-            matches!(
-                store.redeem_authorization_code("code-race").await.unwrap(),
-                CodeRedemption::Reused(Some(f)) if f == "fam_code"
-            ),
+                .unwrap(),
+            FamilyStored::CodeReplayed,
             "{l}"
         );
         assert_eq!(
             count(&pool, "SELECT COUNT(*) FROM oauth_token_families").await,
-            1,
-            "{l}: one family from one code"
+            0,
+            "{l}: no family from a replayed code"
+        );
+
+        // A code spent once; its winner stores the family while replays keep coming. Either
+        // the family was linked before every replay (each replay then names it and revokes it),
+        // or a replay came first and the family is refused with nothing stored. Never a live
+        // family from a code replayed before it, never a store error.
+        store
+            .insert_authorization_code("code-race-2", &code)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .redeem_authorization_code("code-race-2")
+                .await
+                .unwrap(),
+            CodeRedemption::Fresh(_)
+        ));
+        let results = race(&store, |s, i| {
+            let fam = family("fam_code", &user);
+            async move {
+                if i == 0 {
+                    s.create_token_family(&fam, Some("code-race-2"), Some("rt-code"))
+                        .await
+                        .map(Ok)
+                } else {
+                    s.redeem_authorization_code("code-race-2").await.map(Err)
+                }
+            }
+        })
+        .await;
+        let (mut stored, mut before, mut after) = (false, 0, 0);
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(Ok(FamilyStored::Stored)) if i == 0 => stored = true,
+                Ok(Ok(FamilyStored::CodeReplayed)) if i == 0 => {}
+                Ok(Err(CodeRedemption::Reused(None))) if i > 0 => before += 1,
+                Ok(Err(CodeRedemption::Reused(Some(f)))) if i > 0 && f == "fam_code" => after += 1,
+                Ok(other) => panic!("{l}: caller {i}: unexpected {other:?}"),
+                Err(e) => panic!("{l}: caller {i} failed in the store: {e}"),
+            }
+        }
+        let families = count(&pool, "SELECT COUNT(*) FROM oauth_token_families").await;
+        let tokens = count(&pool, "SELECT COUNT(*) FROM oauth_refresh_tokens").await;
+        if stored {
+            assert_eq!(
+                (before, after),
+                (0, CALLERS - 1),
+                "{l}: no replay before the link"
+            );
+            assert_eq!((families, tokens), (1, 1), "{l}");
+            let reason: Option<String> = sqlx::query(
+                "SELECT revoked_reason FROM oauth_token_families WHERE id = 'fam_code'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+            assert_eq!(
+                reason.as_deref(),
+                Some("code_reuse"),
+                "{l}: revoked by the replays"
+            );
+        } else {
+            assert!(before >= 1, "{l}: refused only after a replay");
+            assert_eq!(after, 0, "{l}: no family was ever linked");
+            assert_eq!((families, tokens), (0, 0), "{l}: nothing stored");
+        }
+        let later = store
+            .redeem_authorization_code("code-race-2")
+            .await
+            .unwrap();
+        assert!(
+            match later {
+                CodeRedemption::Reused(Some(f)) => stored && f == "fam_code",
+                CodeRedemption::Reused(None) => !stored,
+                _ => false,
+            },
+            "{l}: a later replay names the family exactly when it was stored"
         );
     }
-}
-
-/// The one user of the fixture (tasks get a `Store`, not the fixture's values).
-async fn user_id_of(store: &Store) -> String {
-    store.upsert_as_user(WS, ISSUER, "alice").await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -195,6 +253,7 @@ async fn one_refresh_token_rotates_once() {
         store
             .create_token_family(&family("fam_rt", &user), None, Some("rt-0"))
             .await
+            .map(|stored| assert_eq!(stored, FamilyStored::Stored))
             .unwrap();
 
         let outcomes = race(&store, |s, i| async move {
@@ -256,6 +315,7 @@ async fn one_refresh_token_rotates_once() {
             store
                 .create_token_family(&f, None, Some(&format!("ind-{i}-0")))
                 .await
+                .map(|stored| assert_eq!(stored, FamilyStored::Stored))
                 .unwrap();
         }
         let outcomes = race(&store, |s, i| async move {

@@ -3,7 +3,9 @@
 //! every use). Codes and refresh tokens are stored only as their SHA-256.
 //!
 //! Single use is enforced by the database: "mark used where not yet used" is one statement,
-//! so of two concurrent redemptions exactly one wins and the other sees a reuse.
+//! so of two concurrent redemptions exactly one wins and the other sees a reuse. A reuse marks
+//! the code replayed and revokes its family; a family is linked to its code only while the code
+//! is not marked, so a replay that lands between the spend and the family leaves no family.
 
 use super::mcp_resources::{json_list, list_from};
 use super::pending::state_hash as sha256_hex;
@@ -28,9 +30,20 @@ pub struct CodeRow {
 pub enum CodeRedemption {
     /// First use: the code is now spent.
     Fresh(CodeRow),
-    /// Already used; the family minted from it (to revoke), if any.
+    /// Already used: the code is now marked replayed, and the family minted from it, if any,
+    /// is revoked (reason `code_reuse`).
     Reused(Option<String>),
     Unknown,
+}
+
+/// What storing a family found.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub enum FamilyStored {
+    Stored,
+    /// The code it came from was replayed since it was spent (or is not in the family's
+    /// workspace, or has a family already): nothing is stored.
+    CodeReplayed,
 }
 
 #[derive(Debug, Clone)]
@@ -132,42 +145,74 @@ impl Store {
                 expires_at: r.try_get("expires_at")?,
             }));
         }
-        let used =
-            sqlx::query("SELECT family_id FROM oauth_authorization_codes WHERE code_hash = $1")
-                .bind(&hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match used {
-            Some(r) => CodeRedemption::Reused(r.try_get("family_id")?),
-            None => CodeRedemption::Unknown,
-        })
+        // Spent already (used_at is never cleared). The mark and the revocation are one
+        // transaction that begins with a write: the mark takes the code's row lock (PostgreSQL)
+        // or the write lock (SQLite), so it is ordered against `create_token_family`'s link.
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let replayed = sqlx::query(
+            "UPDATE oauth_authorization_codes SET replayed_at = COALESCE(replayed_at, $1) \
+             WHERE code_hash = $2 RETURNING workspace_id, family_id",
+        )
+        .bind(now)
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(replayed) = replayed else {
+            tx.rollback().await?;
+            return Ok(CodeRedemption::Unknown);
+        };
+        let family: Option<String> = replayed.try_get("family_id")?;
+        if let Some(family) = &family {
+            let workspace_id: String = replayed.try_get("workspace_id")?;
+            sqlx::query(
+                "UPDATE oauth_token_families SET revoked_at = $1, revoked_reason = 'code_reuse' \
+                 WHERE workspace_id = $2 AND id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(&workspace_id)
+            .bind(family)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(CodeRedemption::Reused(family))
     }
 
     /// Store a new family, remember it on the code it came from (so a replayed code revokes
-    /// it), and store its first refresh token, if any — in one transaction.
+    /// it), and store its first refresh token, if any — in one transaction. A code replayed
+    /// since it was spent gets no family: nothing is stored (`CodeReplayed`).
     pub async fn create_token_family(
         &self,
         f: &FamilyRow,
         from_code: Option<&str>,
         refresh_token: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<FamilyStored, StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_token_family(&mut tx, f).await?;
         if let Some(code) = from_code {
-            sqlx::query(
-                "UPDATE oauth_authorization_codes SET family_id = $1 WHERE workspace_id = $2 AND code_hash = $3",
+            // The link decides, in one statement: a replay that marked the code first makes it
+            // match nothing; a replay that comes later waits for this transaction (row lock on
+            // PostgreSQL, write lock on SQLite) and then finds the family to revoke.
+            let linked = sqlx::query(
+                "UPDATE oauth_authorization_codes SET family_id = $1 \
+                 WHERE workspace_id = $2 AND code_hash = $3 AND replayed_at IS NULL AND family_id IS NULL",
             )
             .bind(&f.id)
             .bind(&f.workspace_id)
             .bind(sha256_hex(code))
             .execute(&mut *tx)
             .await?;
+            if linked.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(FamilyStored::CodeReplayed);
+            }
         }
         if let Some(token) = refresh_token {
             insert_refresh_token(&mut tx, token, &f.workspace_id, &f.id, 0).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(FamilyStored::Stored)
     }
 
     /// A family by its key, (workspace_id, id), for callers that know the workspace (an

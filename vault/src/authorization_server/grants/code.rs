@@ -1,7 +1,8 @@
 //! `grant_type=authorization_code`: the code is spent first (single use, enforced by the
 //! database), then checked: same client, not expired, same redirect URI, PKCE verifier,
 //! same resource, and the client's agent (if bound) still enabled; the scopes are cut to the
-//! agent's. A code presented twice revokes what the first use minted (RFC 6749 §4.1.2).
+//! agent's. A code presented twice revokes what the first use minted (RFC 6749 §4.1.2); when
+//! the second use lands while the first is still being checked, the first mints nothing.
 
 use super::{Form, is_pkce_value, new_refresh_token, pkce_matches};
 use crate::authorization_server::access_token::NewAccessToken;
@@ -9,7 +10,7 @@ use crate::authorization_server::delegation::within_agent;
 use crate::authorization_server::{AuthorizationError, AuthorizationServerService, random_id};
 use crate::store::now_ms;
 use crate::store::oauth_clients::ClientRow;
-use crate::store::oauth_grants::{CodeRedemption, FamilyRow};
+use crate::store::oauth_grants::{CodeRedemption, FamilyRow, FamilyStored};
 use nexus_protocol::oauth::{
     GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, OAuthErrorCode, TokenResponse,
 };
@@ -34,11 +35,18 @@ impl AuthorizationServerService {
         let row = match self.store.redeem_authorization_code(code).await? {
             CodeRedemption::Fresh(row) => row,
             CodeRedemption::Reused(family) => {
-                if let Some(family) = family {
-                    self.store
-                        .revoke_token_family(&family, "code_reuse")
-                        .await?;
-                    tracing::warn!(family, "authorization code replayed: grant revoked");
+                // The store has marked the code and revoked its family, if there is one yet.
+                match family {
+                    Some(family) => {
+                        if let Err(e) = self
+                            .audit_family("oauth.code_reuse", &family, "denied")
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not write audit record");
+                        }
+                        tracing::warn!(family, "authorization code replayed: grant revoked");
+                    }
+                    None => tracing::warn!("authorization code replayed: no grant issued yet"),
                 }
                 return Err(bad());
             }
@@ -89,9 +97,17 @@ impl AuthorizationServerService {
             .iter()
             .any(|g| g == GRANT_REFRESH_TOKEN)
             .then(new_refresh_token);
-        self.store
+        match self
+            .store
             .create_token_family(&family, Some(code), refresh.as_deref())
-            .await?;
+            .await?
+        {
+            FamilyStored::Stored => {}
+            FamilyStored::CodeReplayed => {
+                tracing::warn!("authorization code replayed during its exchange: nothing issued");
+                return Err(bad());
+            }
+        }
         self.audit_grant(&family, GRANT_AUTHORIZATION_CODE, None)
             .await?;
         let access = self

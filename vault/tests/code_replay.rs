@@ -1,0 +1,203 @@
+//! An authorization code replayed while the legitimate exchange is still in flight, on a real
+//! SQLite file and a real PostgreSQL, driven step by step through the store (no timing).
+//!
+//! The token endpoint spends the code first and stores the grant (token family) only after its
+//! PKCE, resource and agent checks. A replay that lands between the two finds no family to
+//! revoke; the code must then remember the replay so that storing the family is refused
+//! (RFC 6749 §4.1.2: tokens issued from a replayed code must not stay usable). A replay that
+//! lands after the family is stored revokes it.
+
+use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyRow, FamilyStored};
+use nexus_vault::store::pending::state_hash;
+use nexus_vault::store::{Store, now_ms};
+use nexus_vault::testing::{all_dbs, raw_pool, store_for};
+use sqlx::Row;
+
+const WS: &str = "w1";
+const RESOURCE: &str = "r1";
+const FAR: i64 = 99_999_999_999_999;
+
+async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .try_get(0)
+        .unwrap()
+}
+
+/// A workspace, a resource, a user and one unspent code; a plain pool to look at the rows.
+async fn with_code(store: &Store, url: &str, code: &str) -> (sqlx::AnyPool, String) {
+    store
+        .insert_workspaces_bulk(&[WS.to_owned()])
+        .await
+        .unwrap();
+    let pool = raw_pool(url).await;
+    sqlx::query(
+        "INSERT INTO mcp_resources (id, workspace_id, resource_uri, name, scopes, default_scopes, \
+         access_token_ttl_seconds, created_at) VALUES ($1, $2, 'https://mcp.example/a', 'mcp', \
+         '[\"read\"]', '[\"read\"]', 600, 1)",
+    )
+    .bind(RESOURCE)
+    .bind(WS)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let user = store
+        .upsert_as_user(WS, "https://idp.example", "alice")
+        .await
+        .unwrap();
+    let row = CodeRow {
+        client_id: "c1".to_owned(),
+        redirect_uri: "http://127.0.0.1/cb".to_owned(),
+        code_challenge: "challenge".to_owned(),
+        resource_id: RESOURCE.to_owned(),
+        workspace_id: WS.to_owned(),
+        scopes: vec!["read".to_owned()],
+        user_id: user.clone(),
+        auth_time: 1,
+        expires_at: FAR,
+    };
+    store.insert_authorization_code(code, &row).await.unwrap();
+    (pool, user)
+}
+
+fn family(id: &str, user_id: &str) -> FamilyRow {
+    let now = now_ms();
+    FamilyRow {
+        id: id.to_owned(),
+        client_id: "c1".to_owned(),
+        user_id: user_id.to_owned(),
+        workspace_id: WS.to_owned(),
+        resource_id: RESOURCE.to_owned(),
+        scopes: vec!["read".to_owned()],
+        agent_id: None,
+        auth_time: 1,
+        last_used_at: now,
+        expires_at: FAR,
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_replay_before_the_family_is_stored_refuses_the_family() {
+    for db in all_dbs().await {
+        let l = db.label;
+        let store = store_for(&db).await;
+        let (pool, user) = with_code(&store, &db.url, "code-a").await;
+
+        // The legitimate client spends the code; its checks are still running.
+        assert!(
+            matches!(
+                store.redeem_authorization_code("code-a").await.unwrap(),
+                CodeRedemption::Fresh(_)
+            ),
+            "{l}"
+        );
+        // The stolen copy arrives: spent, no family yet.
+        assert!(
+            matches!(
+                store.redeem_authorization_code("code-a").await.unwrap(),
+                CodeRedemption::Reused(None)
+            ),
+            "{l}"
+        );
+        // The legitimate exchange now stores its family: refused, nothing written.
+        assert_eq!(
+            store
+                .create_token_family(&family("fam_a", &user), Some("code-a"), Some("rt-a"))
+                .await
+                .unwrap(),
+            FamilyStored::CodeReplayed,
+            "{l}"
+        );
+        assert_eq!(
+            count(&pool, "SELECT COUNT(*) FROM oauth_token_families").await,
+            0,
+            "{l}: no family from a replayed code"
+        );
+        let rt = format!(
+            "SELECT COUNT(*) FROM oauth_refresh_tokens WHERE token_hash = '{}'",
+            state_hash("rt-a")
+        );
+        assert_eq!(count(&pool, &rt).await, 0, "{l}: no refresh token stored");
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT COUNT(*) FROM oauth_authorization_codes WHERE family_id IS NOT NULL"
+            )
+            .await,
+            0,
+            "{l}: the code names no family"
+        );
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT COUNT(*) FROM oauth_authorization_codes WHERE replayed_at IS NOT NULL"
+            )
+            .await,
+            1,
+            "{l}: the code remembers the replay"
+        );
+        // Later replays still find nothing to revoke, and nothing ever gets linked.
+        assert!(
+            matches!(
+                store.redeem_authorization_code("code-a").await.unwrap(),
+                CodeRedemption::Reused(None)
+            ),
+            "{l}"
+        );
+        assert_eq!(
+            store
+                .create_token_family(&family("fam_a2", &user), Some("code-a"), None)
+                .await
+                .unwrap(),
+            FamilyStored::CodeReplayed,
+            "{l}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_replay_after_the_family_is_stored_revokes_it() {
+    for db in all_dbs().await {
+        let l = db.label;
+        let store = store_for(&db).await;
+        let (pool, user) = with_code(&store, &db.url, "code-b").await;
+
+        assert!(
+            matches!(
+                store.redeem_authorization_code("code-b").await.unwrap(),
+                CodeRedemption::Fresh(_)
+            ),
+            "{l}"
+        );
+        assert_eq!(
+            store
+                .create_token_family(&family("fam_b", &user), Some("code-b"), Some("rt-b"))
+                .await
+                .unwrap(),
+            FamilyStored::Stored,
+            "{l}"
+        );
+        assert!(
+            matches!(
+                store.redeem_authorization_code("code-b").await.unwrap(),
+                CodeRedemption::Reused(Some(f)) if f == "fam_b"
+            ),
+            "{l}"
+        );
+        let reason: Option<String> =
+            sqlx::query("SELECT revoked_reason FROM oauth_token_families WHERE id = 'fam_b'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .try_get(0)
+                .unwrap();
+        assert_eq!(
+            reason.as_deref(),
+            Some("code_reuse"),
+            "{l}: the replay revoked the family"
+        );
+    }
+}
