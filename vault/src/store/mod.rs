@@ -15,7 +15,6 @@ mod audit_checkpoint;
 mod audit_export;
 mod audit_head;
 mod audit_insert_sqlite;
-mod audit_pg;
 pub mod audit_prune;
 mod audit_rekey;
 pub mod browser_sessions;
