@@ -10,8 +10,9 @@
 //! cargo run --release -p nexus-broker --example bench_resolve -- [REQUESTS] [CONCURRENCY]
 //! ```
 //!
-//! `NEXUS_DATABASE_MAX_CONNECTIONS` sets the broker's pool size and `TOKIO_WORKER_THREADS` the
-//! runtime's workers (load client and broker share them), for sizing experiments.
+//! `NEXUS_DATABASE_MAX_CONNECTIONS` sets the broker's pool size,
+//! `NEXUS_DATABASE_LOOKUP_SLOTS` its lookup gate and `TOKIO_WORKER_THREADS` the runtime's
+//! workers (load client and broker share them), for sizing experiments.
 //!
 //! `bench_resolve floor [REQUESTS] [CONCURRENCY]` (PostgreSQL only) sends the same load to the
 //! floor of a durable cold resolve instead of the broker: the broker's lookup statement and a
@@ -90,6 +91,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         public_url: url.clone(),
         // Pool size experiments without a rebuild (the same variable `nexus serve` reads).
         database_max_connections: std::env::var("NEXUS_DATABASE_MAX_CONNECTIONS")
+            .ok()
+            .and_then(|n| n.parse().ok()),
+        database_lookup_slots: std::env::var("NEXUS_DATABASE_LOOKUP_SLOTS")
             .ok()
             .and_then(|n| n.parse().ok()),
         ..Default::default()

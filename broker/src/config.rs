@@ -46,6 +46,11 @@ pub struct BrokerConfig {
     /// Most database connections this process opens (`NEXUS_DATABASE_MAX_CONNECTIONS`);
     /// `None`: the store's default (see `docs/operators/scaling.md` for sizing).
     pub database_max_connections: Option<u32>,
+    /// Most connection lookups of the resolve path in flight at once
+    /// (`NEXUS_DATABASE_LOOKUP_SLOTS`); the others wait in the broker, not in the database.
+    /// `None`: 4 × cores, at least 8 (raise it for a database with a long round trip; see
+    /// `docs/operators/scaling.md`). Refreshes and audit writes never wait on it.
+    pub database_lookup_slots: Option<u32>,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client
     /// (`NEXUS_TRUSTED_PROXIES`, CIDR blocks); empty: the client is the TCP peer.
     pub trusted_proxies: nexus_protocol::forwarded::TrustedProxies,
@@ -73,6 +78,7 @@ impl Default for BrokerConfig {
             authorization_server: nexus_vault::AsConfig::default(),
             webhooks: WebhookConfig::default(),
             database_max_connections: None,
+            database_lookup_slots: None,
             trusted_proxies: Default::default(),
             keep_alive: true,
         }
@@ -154,14 +160,8 @@ impl BrokerConfig {
         }
         read_authorization_server(&mut config.authorization_server, &var)?;
         config.webhooks = webhook_config_from(&var)?;
-        if let Some(n) = var("NEXUS_DATABASE_MAX_CONNECTIONS") {
-            config.database_max_connections = Some(n.parse().ok().filter(|n| *n > 0).ok_or_else(
-                || ConfigError::Invalid {
-                    name: "NEXUS_DATABASE_MAX_CONNECTIONS",
-                    reason: "not a positive number".into(),
-                },
-            )?);
-        }
+        config.database_max_connections = positive(&var, "NEXUS_DATABASE_MAX_CONNECTIONS")?;
+        config.database_lookup_slots = positive(&var, "NEXUS_DATABASE_LOOKUP_SLOTS")?;
         Ok(config)
     }
 
@@ -182,12 +182,31 @@ impl BrokerConfig {
             authorization_server: self.authorization_server.clone(),
             webhooks: self.webhooks.clone(),
             database_max_connections: self.database_max_connections,
+            database_lookup_slots: self.database_lookup_slots,
         }
     }
 
     pub fn redirect_uri(&self) -> String {
         self.vault_config().redirect_uri()
     }
+}
+
+/// A positive whole number from `name`, if set.
+fn positive(
+    var: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<u32>, ConfigError> {
+    var(name)
+        .map(|n| {
+            n.parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid {
+                    name,
+                    reason: "not a positive number".into(),
+                })
+        })
+        .transpose()
 }
 
 /// `NEXUS_AS_ISSUER`, `NEXUS_AS_DCR` (`open`|`off`), `NEXUS_AS_CIMD_ALLOW_LOOPBACK` (`1`).

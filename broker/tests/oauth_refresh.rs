@@ -294,3 +294,56 @@ async fn many_connections_refresh_concurrently_on_sqlite() {
         started.elapsed()
     );
 }
+
+/// A refresh never holds a lookup slot (`NEXUS_DATABASE_LOOKUP_SLOTS`): with a single slot, a
+/// storm of resolves on PostgreSQL whose 4 connections all need a refresh sends the 4 refreshes
+/// to the provider together (observed there before any of them is answered), and the storm on
+/// one connection still refreshes it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_storm_never_waits_on_a_lookup_slot() {
+    let Some(server) = common::pg_server_url() else {
+        return;
+    };
+    let db_url = common::fresh_pg_url(&server).await;
+    let oauth = OAuthServer::start(OAuthServerOptions::default()).await;
+    let mut config = test_config(&db_url);
+    config.database_lookup_slots = Some(1);
+    let b = std::sync::Arc::new(TestBroker::start(config).await);
+    b.put_provider(testkit_provider(&oauth, "testprov")).await;
+    let workspaces: Vec<String> = (0..4).map(|i| format!("ws{i}")).collect();
+    for ws in &workspaces {
+        b.create_workspace(ws).await;
+        let (_, refresh) = oauth.issue_tokens_directly(["read"]);
+        b.import_refresh_token(ws, "testprov", &refresh).await;
+    }
+    // Each refresh is held at the provider long enough for all of them to arrive.
+    oauth.inject_failures((0..4).map(|_| Failure::Slow(Duration::from_secs(5))));
+    let storm: Vec<_> = (0..32)
+        .map(|i| {
+            let (b, ws) = (b.clone(), workspaces[i % 4].clone());
+            tokio::spawn(async move { b.resolve(&ws, "testprov", json!({})).await })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while oauth.stats().refresh_token_requests < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refreshes never all started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        storm.iter().all(|t| !t.is_finished()),
+        "the 4 refreshes were in flight together, none waiting for another's slot"
+    );
+    for task in storm {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let stats = oauth.stats();
+    assert_eq!(
+        stats.refresh_token_requests, 4,
+        "one refresh per connection"
+    );
+    assert_eq!(stats.refresh_accepted, 4);
+}

@@ -44,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         authorization_server: Default::default(),
         webhooks: Default::default(),
         database_max_connections: None,
+        database_lookup_slots: None,
     })
     .await?;
     let started = Instant::now();

@@ -37,6 +37,9 @@ pub struct VaultConfig {
     /// Most database connections in the pool; `None`: [`crate::store::Store::connect`]'s
     /// default.
     pub database_max_connections: Option<u32>,
+    /// Most resolve-path lookups in flight at once; `None`: 4 × cores, at least 8
+    /// ([`crate::connections::lookup_gate::LookupGate::default_size`]).
+    pub database_lookup_slots: Option<u32>,
 }
 
 impl VaultConfig {

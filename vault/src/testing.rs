@@ -97,6 +97,7 @@ pub fn vault_config(database_url: &str) -> crate::config::VaultConfig {
         authorization_server: Default::default(),
         webhooks: Default::default(),
         database_max_connections: None,
+        database_lookup_slots: None,
     }
 }
 

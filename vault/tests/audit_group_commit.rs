@@ -324,3 +324,59 @@ async fn batches_in_flight_and_single_appends_share_commits_in_order() {
         }
     }
 }
+
+/// Text the JSON batch of PostgreSQL (`audit_pg`) must carry unchanged: quotes, backslashes,
+/// control characters, escapes that look like JSON, non-ASCII; through the locking append (the
+/// chain's first batch) and the one-statement append after a known head (the second).
+#[tokio::test]
+async fn every_character_of_a_record_is_stored_as_sent() {
+    const ODD: [&str; 6] = [
+        "quote \" back\\slash \\u0041 \\n",
+        "line\nfeed\ttab\r\u{1}\u{1f}\u{7f}",
+        "é 日本 🦀 \u{2028}\u{2029} \u{feff}",
+        "{\"n\": 1, \"at\": 2} ', $1, ;--",
+        "",
+        " trailing space ",
+    ];
+    for db in all_dbs().await {
+        let store = store_for(&db).await;
+        for batch in 0..2 {
+            let targets: Vec<String> = ODD.iter().map(|s| format!("{batch}:{s}")).collect();
+            let events: Vec<AuditEvent<'_>> = targets
+                .iter()
+                .zip(ODD)
+                .map(|(target, odd)| AuditEvent {
+                    workspace_id: Some("w-odd"),
+                    action: "token.issued",
+                    target: Some(target),
+                    principal: odd,
+                    outcome: odd,
+                    request_id: None,
+                    detail: Some(odd),
+                })
+                .collect();
+            store.audit_all_required(&events).await.unwrap();
+        }
+        let verdict = store.verify_audit_chain(None).await.unwrap();
+        assert!(verdict.ok, "{}: {verdict:?}", db.label);
+        assert_eq!(verdict.checked, 2 * ODD.len() as u64, "{}", db.label);
+        let mut records = store
+            .query_audit(&AuditQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        records.sort_by_key(|r| r.id);
+        let sent: Vec<String> = (0..2)
+            .flat_map(|b| ODD.iter().map(move |s| format!("{b}:{s}")))
+            .collect();
+        let stored: Vec<String> = records.iter().map(|r| r.target.clone().unwrap()).collect();
+        assert_eq!(stored, sent, "{}: ids follow chain order", db.label);
+        for (r, odd) in records.iter().zip(ODD.iter().chain(ODD.iter())) {
+            assert_eq!(r.principal, *odd, "{}", db.label);
+            assert_eq!(r.outcome, *odd, "{}", db.label);
+            assert_eq!(r.detail.as_deref(), Some(*odd), "{}", db.label);
+        }
+    }
+}

@@ -1,11 +1,17 @@
 //! The resolve lookup (issue 20, cold path) on both databases: the connection and its provider
 //! come back from one query, the provider exactly as `get_provider` reads it, and the lookup
-//! still picks the same row (active first, newest first, never an MCP user's).
+//! still picks the same row (active first, newest first, never an MCP user's); and the gate
+//! that bounds how many of those lookups run at once (`NEXUS_DATABASE_LOOKUP_SLOTS`).
 
 use nexus_protocol::ConnectionStatus;
+use nexus_vault::connections::lookup_gate::{LookupGate, LookupGateStats};
 use nexus_vault::providers::ProviderInput;
 use nexus_vault::store::connections::NewConnection;
-use nexus_vault::testing::{all_dbs, store_for};
+use nexus_vault::testing::{all_dbs, pg_db, raw_pool, store_for, vault_config};
+use nexus_vault::{Caller, Vault};
+use sqlx::{Connection, Executor};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn the_connection_comes_with_its_provider_in_one_lookup() {
@@ -79,4 +85,141 @@ async fn the_connection_comes_with_its_provider_in_one_lookup() {
             "{l}"
         );
     }
+}
+
+/// Wait until `ready` holds (it is polled; the deadline only turns a hang into a failure).
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut ready: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "never reached: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_gate_holds_lookups_to_its_slots_and_a_cancelled_one_gives_its_slot_back() {
+    let gate = Arc::new(LookupGate::new(2));
+    // Every lookup blocks until the test lets it finish; `entered` says which ones started.
+    let finish = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..5)
+        .map(|i| {
+            let (gate, finish, entered) = (gate.clone(), finish.clone(), entered.clone());
+            tokio::spawn(async move {
+                gate.run(async {
+                    entered.lock().unwrap().push(i);
+                    finish.acquire().await.unwrap().forget();
+                })
+                .await
+            })
+        })
+        .collect();
+    let stats = |waiting, in_flight| LookupGateStats {
+        size: 2,
+        waiting,
+        in_flight,
+        high_water: 2,
+    };
+    let at = |waiting, in_flight| {
+        let gate = gate.clone();
+        move || {
+            let now = gate.stats();
+            async move { now == stats(waiting, in_flight) }
+        }
+    };
+    eventually("2 lookups in flight, 3 waiting", at(3, 2)).await;
+    assert_eq!(entered.lock().unwrap().len(), 2);
+
+    // A request cancelled during its lookup gives its slot to the next one in line.
+    let holder = entered.lock().unwrap()[0];
+    tasks[holder].abort();
+    eventually("the next lookup took the freed slot", at(2, 2)).await;
+    assert_eq!(entered.lock().unwrap().len(), 3);
+    // One cancelled while it waits leaves the queue.
+    let waiter = (0..5)
+        .find(|i| !entered.lock().unwrap().contains(i))
+        .unwrap();
+    tasks[waiter].abort();
+    eventually("the cancelled waiter left the queue", at(1, 2)).await;
+    assert_eq!(entered.lock().unwrap().len(), 3);
+
+    finish.add_permits(5);
+    for (i, task) in tasks.into_iter().enumerate() {
+        if i != holder && i != waiter {
+            task.await.unwrap();
+        }
+    }
+    assert_eq!(gate.stats(), stats(0, 0));
+    assert_eq!(entered.lock().unwrap().len(), 4);
+}
+
+/// Through the real resolve path: with the `connections` table locked by another transaction,
+/// lookups hang in PostgreSQL; with 2 slots, only 2 of 5 concurrent resolves reach it.
+#[tokio::test]
+async fn resolves_beyond_the_slots_wait_in_the_broker_not_in_postgres() {
+    let Some(db) = pg_db().await else { return };
+    let mut config = vault_config(&db.url);
+    config.database_lookup_slots = Some(2);
+    let vault = Arc::new(Vault::start(config).await.unwrap());
+    vault.store().create_workspace("w1", None).await.unwrap();
+    let mut lock = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    lock.execute("BEGIN").await.unwrap();
+    lock.execute("LOCK TABLE connections IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let resolves: Vec<_> = (0..5)
+        .map(|_| {
+            let vault = vault.clone();
+            tokio::spawn(async move {
+                let caller = Caller::admin(None);
+                vault
+                    .connections()
+                    .resolve("w1", "github", None, false, &caller)
+                    .await
+            })
+        })
+        .collect();
+    let watch = raw_pool(&db.url).await;
+    let blocked_in_pg = || {
+        let watch = watch.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&watch)
+            .await
+            .unwrap()
+        }
+    };
+    let gate = || vault.connections().lookup_gate().stats();
+    eventually(
+        "2 lookups blocked in PostgreSQL, 3 waiting for a slot",
+        || async {
+            let stats = gate();
+            stats.in_flight == 2 && stats.waiting == 3 && blocked_in_pg().await == 2
+        },
+    )
+    .await;
+    assert_eq!(
+        blocked_in_pg().await,
+        2,
+        "only the slots' lookups reach the database"
+    );
+
+    lock.execute("COMMIT").await.unwrap();
+    for resolve in resolves {
+        // No provider `github`: every resolve ends with its typed refusal, none hangs.
+        let refused = resolve.await.unwrap().unwrap_err();
+        assert_eq!(refused.code().to_string(), "provider_not_found");
+    }
+    let stats = gate();
+    assert_eq!(
+        (stats.in_flight, stats.waiting, stats.high_water),
+        (0, 0, 2)
+    );
 }

@@ -20,8 +20,11 @@ impl ConnectionService {
         caller: &Caller,
     ) -> Result<ResolveResponse, VaultError> {
         let found = self
-            .store
-            .find_user_connection(workspace_id, provider_name, user_id)
+            .lookups
+            .run(
+                self.store
+                    .find_user_connection(workspace_id, provider_name, user_id),
+            )
             .await
             .map(|row| row.map(|row| (row, None)));
         let detail = format!("mcp_user={user_id}");

@@ -20,6 +20,7 @@ pub mod health;
 mod import;
 pub mod keep_alive;
 pub mod links;
+pub mod lookup_gate;
 pub mod narrowing;
 pub mod page;
 pub mod refresh;
@@ -62,6 +63,8 @@ pub struct ConnectionService {
     public_url: String,
     redirect_uri: String,
     pending_lifetime: Duration,
+    /// Bounds the resolve path's concurrent lookups (`NEXUS_DATABASE_LOOKUP_SLOTS`).
+    lookups: lookup_gate::LookupGate,
 }
 
 impl ConnectionService {
@@ -82,7 +85,13 @@ impl ConnectionService {
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             redirect_uri: config.redirect_uri(),
             pending_lifetime: config.pending_lifetime,
+            lookups: lookup_gate::LookupGate::configured(config.database_lookup_slots),
         }
+    }
+
+    /// The gate of the resolve path's lookups (its size and what it has seen).
+    pub fn lookup_gate(&self) -> &lookup_gate::LookupGate {
+        &self.lookups
     }
 }
 

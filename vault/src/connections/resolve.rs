@@ -30,8 +30,8 @@ impl ConnectionService {
         caller: &Caller,
     ) -> Result<ResolveResponse, VaultError> {
         let found = self
-            .store
-            .find_connection_for(workspace_id, provider_name)
+            .lookups
+            .run(self.store.find_connection_for(workspace_id, provider_name))
             .await;
         self.resolve_found(
             workspace_id,
