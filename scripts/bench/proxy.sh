@@ -177,9 +177,14 @@ column -t "$WORK/rounds"
 awk 'NR > 1 {n = NR - 1; nd[n] = $5; nb[n] = $6; bd[n] = $7; a1[n] = $15; ab[n] = $16; a64[n] = $10 - $8; dc[n] = $17; bc[n] = $18; pc[n] = $19; growth[n] = ($22 - $21) / 1024}
      function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }; return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
      END {
-       r = median(nd, n); a = median(a1, n); g = median(growth, n)
+       r = median(nd, n); a = median(a1, n)
+       # Round 1 warms the gateway (pools, buffers, allocator pages): its growth is reported
+       # apart, and the goal is judged on the rounds after it.
+       first = growth[1]; w = 0; for (i = 2; i <= n; i++) warm[++w] = growth[i]
+       g = (w > 0) ? median(warm, w) : first
+       which = (w > 0) ? sprintf("rounds 2-%d, after the warm-up round", n) : "round 1 only, which includes the warm-up: run 2+ rounds"
        printf "median throughput nexus/direct: %.3f (goal >= 0.5: %s); nexus/bare: %.3f; bare/direct (the floor of any proxy here): %.3f\n", r, (r >= 0.5 ? "met" : "missed"), median(nb, n), median(bd, n)
        printf "median added p50 at 1 connection: nexus %.3f ms (goal < 0.3 ms: %s), bare forwarder %.3f ms; at %d connections: nexus %.3f ms (Little: follows throughput)\n", a, (a < 0.3 ? "met" : "missed"), median(ab, n), 64, median(a64, n)
        printf "median CPU per request (us): direct %.1f, bare %.1f, nexus %.1f (nexus - bare = the gateway+broker own cost: %.1f)\n", median(dc, n), median(bc, n), median(pc, n), median(pc, n) - median(bc, n)
-       printf "median gateway RSS growth during a proxied run: %.1f MiB (goal < 5 MiB: %s)\n", g, (g < 5 ? "met" : "missed")
+       printf "median gateway RSS growth during a proxied run (%s): %.1f MiB (goal < 5 MiB: %s); round 1 (warm-up): %.1f MiB\n", which, g, (g < 5 ? "met" : "missed"), first
      }' "$WORK/rounds"

@@ -75,24 +75,27 @@ pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// The upstream's headers as returned to the caller. An answer obtained with a credential may
-/// not be stored by a shared cache: `Cache-Control` absent or `public` becomes `private`.
-pub fn response_headers(upstream: &HeaderMap) -> HeaderMap {
-    let named = connection_named(upstream);
-    let mut out = HeaderMap::with_capacity(upstream.len());
-    for (name, value) in upstream {
-        if !dropped_both_ways(name, &named) {
-            out.append(name.clone(), value.clone());
-        }
+/// The upstream's headers as returned to the caller, filtered in place (the upstream's map is
+/// the answer's: nothing is copied when nothing is dropped). An answer obtained with a
+/// credential may not be stored by a shared cache: `Cache-Control` absent or `public` becomes
+/// `private`.
+pub fn strip_response_headers(headers: &mut HeaderMap) {
+    let named = connection_named(headers);
+    let dropped: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| dropped_both_ways(name, &named))
+        .cloned()
+        .collect();
+    for name in &dropped {
+        headers.remove(name);
     }
-    let public = out.get_all(header::CACHE_CONTROL).iter().any(|v| {
+    let public = headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
         v.to_str()
             .is_ok_and(|v| v.to_ascii_lowercase().contains("public"))
     });
-    if public || !out.contains_key(header::CACHE_CONTROL) {
-        out.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    if public || !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
     }
-    out
 }
 
 #[cfg(test)]
@@ -147,7 +150,7 @@ mod tests {
 
     #[test]
     fn response_drops_forged_gateway_headers_and_is_never_publicly_cacheable() {
-        let out = response_headers(&map(&[
+        let mut out = map(&[
             ("connection", "x-internal"),
             ("x-internal", "1"),
             ("nexus-error", "forged"),
@@ -155,11 +158,24 @@ mod tests {
             ("transfer-encoding", "chunked"),
             ("cache-control", "public, max-age=60"),
             ("content-type", "text/plain"),
-        ]));
-        let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, vec!["cache-control", "content-type"]);
+            ("x-kept", "1"),
+            ("x-kept", "2"),
+        ]);
+        strip_response_headers(&mut out);
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, vec!["cache-control", "content-type", "x-kept"]);
         assert_eq!(out["cache-control"], "private");
-        let kept = response_headers(&map(&[("cache-control", "no-store")]));
+        assert_eq!(
+            out.get_all("x-kept").iter().count(),
+            2,
+            "repeated values stay"
+        );
+        let mut kept = map(&[("cache-control", "no-store")]);
+        strip_response_headers(&mut kept);
         assert_eq!(kept["cache-control"], "no-store");
+        let mut none = map(&[("content-type", "text/plain")]);
+        strip_response_headers(&mut none);
+        assert_eq!(none["cache-control"], "private");
     }
 }

@@ -23,6 +23,7 @@ use crate::error::{ApiError, GatewayError};
 use nexus_protocol::ErrorCode;
 use nexus_protocol::proxy::ProxyConfig;
 use parking_lot::RwLock;
+use path::NormalPath;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -110,6 +111,10 @@ pub fn upstream_client(limits: &ProxyLimits) -> Result<reqwest::Client, GatewayE
 pub struct Target {
     pub origin: Arc<str>,
     pub base_path: Arc<str>,
+    /// `origin` parsed, when it is the base URL's (not an allowed host's): the call's URL is
+    /// this with its path and query set, so the host is not parsed again per call (reqwest's
+    /// parse of the whole URL, IDNA mapping included, was ~4 % of the gateway's CPU).
+    pub parsed_origin: Option<Arc<reqwest::Url>>,
 }
 
 /// A provider's base URL as [`Target::choose`] reads it: its scheme, its authority and its path.
@@ -120,6 +125,8 @@ struct Base {
     scheme: &'static str,
     origin: Arc<str>,
     base_path: Arc<str>,
+    /// `origin` as a URL (parsed from that text, so no user info, query or fragment).
+    parsed_origin: Arc<reqwest::Url>,
 }
 
 /// Parsed base URLs, by their text. A memo of a pure function of the text, so one per process
@@ -140,10 +147,13 @@ fn parse_base(api_base_url: &str) -> Option<Arc<Base>> {
         "https" => "https",
         _ => return None,
     };
+    let origin = format!("{scheme}://{}", authority_of(&url));
+    let parsed_origin = Arc::new(reqwest::Url::parse(&origin).ok()?);
     let base = Arc::new(Base {
         scheme,
-        origin: format!("{scheme}://{}", authority_of(&url)).into(),
+        origin: origin.into(),
         base_path: url.path().trim_end_matches('/').into(),
+        parsed_origin,
     });
     let mut bases = BASES.write();
     if bases.len() >= BASES_KEPT {
@@ -167,11 +177,14 @@ impl Target {
                 "the provider's api_base_url is not an http(s) URL",
             )
         })?;
-        let origin = match wanted_host {
-            None => base.origin.clone(),
+        let (origin, parsed_origin) = match wanted_host {
+            None => (base.origin.clone(), Some(base.parsed_origin.clone())),
             Some(wanted) => config
                 .and_then(|c| c.allowed_host(wanted))
-                .map(|host| format!("{}://{}", base.scheme, host.to_ascii_lowercase()).into())
+                .map(|host| {
+                    let origin = format!("{}://{}", base.scheme, host.to_ascii_lowercase());
+                    (origin.into(), None)
+                })
                 .ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::ProxyHostNotAllowed,
@@ -182,7 +195,39 @@ impl Target {
         Ok(Self {
             origin,
             base_path: base.base_path.clone(),
+            parsed_origin,
         })
+    }
+
+    /// The call's URL: `{origin}{base_path}/{path}[?{query}]` (`tail`: the raw path's length,
+    /// for the capacity). With the base URL's origin, its parsed form with the path and query
+    /// set: the same URL as parsing the whole text, since the normalised path and the checked
+    /// query hold no byte the parser would read differently (see
+    /// `setting_path_and_query_is_parsing_the_whole_url`); with an allowed host, the text parsed.
+    pub fn url(
+        &self,
+        path: &NormalPath,
+        query: Option<&str>,
+        tail: usize,
+    ) -> Result<reqwest::Url, ApiError> {
+        let mut text = String::with_capacity(
+            self.origin.len() + self.base_path.len() + tail + 2 + query.map_or(0, str::len),
+        );
+        let Some(origin) = &self.parsed_origin else {
+            text.push_str(&self.origin);
+            path.push_under(&mut text, &self.base_path);
+            if let Some(q) = query {
+                text.push('?');
+                text.push_str(q);
+            }
+            return reqwest::Url::parse(&text)
+                .map_err(|_| ApiError::bad_gateway("the upstream URL is not valid"));
+        };
+        path.push_under(&mut text, &self.base_path);
+        let mut url = reqwest::Url::clone(origin);
+        url.set_path(&text);
+        url.set_query(query);
+        Ok(url)
     }
 
     /// The host the audit record names (no scheme).
@@ -231,6 +276,41 @@ mod tests {
         assert_eq!(refused.body.error, ErrorCode::ProxyHostNotAllowed);
         let none = Target::choose("https://api.crm.example", None, Some("api.crm.example"));
         assert!(none.is_err(), "no allow-list: only the base");
+    }
+
+    /// The URL built from the parsed origin is the URL parsed from the whole text, for every
+    /// byte a normalised path or a checked query may hold.
+    #[test]
+    fn setting_path_and_query_is_parsing_the_whole_url() {
+        let cases = [
+            ("items/42", Some("x=1")),
+            ("", None),
+            ("a/", Some("")),
+            ("a%20b/%C3%A9/c%2Fd", Some("q=%20&r='x'&s=a+b")),
+            ("!$&'()*+,;=:@-._~/x", Some("a=b?c/d:@!$'()*+,;=")),
+            ("v1/me", Some("%41=%2f")),
+        ];
+        for base in [
+            "http://127.0.0.1:8080",
+            "https://user:pw@API.Example.com:443/v2/?k=1#f",
+            "http://[::1]:9/base",
+        ] {
+            let target = Target::choose(base, None, None).unwrap();
+            for (tail, query) in cases {
+                let path = path::normalise(&format!("/{tail}"), true).unwrap();
+                if let Some(q) = query {
+                    path::check_query(q).unwrap();
+                }
+                let built = target.url(&path, query, tail.len() + 1).unwrap();
+                let mut text = format!("{}{}", target.origin, path.under(&target.base_path));
+                if let Some(q) = query {
+                    text = format!("{text}?{q}");
+                }
+                let parsed = reqwest::Url::parse(&text).unwrap();
+                assert_eq!(built.as_str(), parsed.as_str(), "{base} {tail} {query:?}");
+                assert_eq!(built, parsed);
+            }
+        }
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub async fn proxy(
     if declared.is_some_and(|len| len > limits.max_body) {
         return Err(too_large(limits.max_body));
     }
-    let url = upstream_url(&target, &path, query, tail.len());
+    let url = target.url(&path, query, tail.len())?;
     let forwarded = headers::request_headers(&parts.headers);
     let strategy = first.strategy().map_err(strategy_error)?;
     let meter = Arc::new(RequestMeter::default());
@@ -139,11 +139,11 @@ pub async fn proxy(
         client: &gateway.inner.proxy_client,
         method: &method,
         url: &url,
-        forwarded: &forwarded,
+        incoming: &parts.headers,
         meter: &meter,
         limits: &limits,
     };
-    let mut response = call.send(&mut out_body, &token).await;
+    let mut response = call.send(&mut out_body, &token, Some(forwarded)).await;
     if let Ok(answer) = &response
         && nexus_sdk::policy::is_rejection(answer.status().as_u16())
     {
@@ -156,7 +156,7 @@ pub async fn proxy(
         if let OutBody::Whole(_) = out_body {
             facts.retried_401 = true;
             gateway.inner.metrics.proxy_retry(ProxyRetry::Unauthorized);
-            response = call.send(&mut out_body, &token).await;
+            response = call.send(&mut out_body, &token, None).await;
         }
     }
     if let Some(policy) = config.and_then(|c| c.retry_on_throttle.as_ref()) {
@@ -183,11 +183,11 @@ pub async fn proxy(
             tokio::time::sleep(wait).await;
             facts.throttle_retries += 1;
             gateway.inner.metrics.proxy_retry(ProxyRetry::Throttled);
-            response = call.send(&mut out_body, &token).await;
+            response = call.send(&mut out_body, &token, None).await;
         }
     }
     facts.bytes_in = meter.bytes();
-    let answer = match response {
+    let mut answer = match response {
         Ok(answer) => answer,
         Err(err) => {
             audit_slot.record(facts.finish(
@@ -201,7 +201,10 @@ pub async fn proxy(
     };
     facts.latency_ms = started.elapsed().as_millis() as u64;
     let status = answer.status();
-    let response_headers = headers::response_headers(answer.headers());
+    // The upstream's own map, filtered in place (the body does not read it: its length comes
+    // from the body's size hint).
+    let mut response_headers = std::mem::take(answer.headers_mut());
+    headers::strip_response_headers(&mut response_headers);
     let body = MeteredResponse::new(
         answer,
         limits_cap.max_response_body,
@@ -215,20 +218,6 @@ pub async fn proxy(
     *response.headers_mut() = response_headers;
     response.extensions_mut().insert(UpstreamAnswer);
     Ok(response)
-}
-
-/// `{origin}{base_path}/{path}[?{query}]`, in one allocation.
-fn upstream_url(target: &Target, path: &NormalPath, query: Option<&str>, tail: usize) -> String {
-    let query_len = query.map_or(0, |q| q.len() + 1);
-    let mut url =
-        String::with_capacity(target.origin.len() + target.base_path.len() + tail + 1 + query_len);
-    url.push_str(&target.origin);
-    path.push_under(&mut url, &target.base_path);
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    url
 }
 
 /// What the vault checks against the provider's `proxy.rules` for an agent session (API keys
@@ -320,23 +309,29 @@ async fn plan_body(
 struct Call<'a> {
     client: &'a reqwest::Client,
     method: &'a Method,
-    url: &'a str,
-    forwarded: &'a HeaderMap,
+    url: &'a reqwest::Url,
+    /// The caller's headers: a retry filters them again (the first send injects into the
+    /// filtered map it is given, so that map is not copied for a retry that rarely comes).
+    incoming: &'a HeaderMap,
     meter: &'a Arc<RequestMeter>,
     limits: &'a CallLimits,
 }
 
 impl Call<'_> {
-    /// Inject the credential and send once. The strategy sees the exact bytes of a whole body.
+    /// Inject the credential and send once, with `forwarded` (the caller's headers as
+    /// forwarded; `None`: filtered again). The strategy sees the exact bytes of a whole body
+    /// and the URL as it is sent.
     async fn send(
         &self,
         body: &mut OutBody,
         token: &CachedToken,
+        forwarded: Option<HeaderMap>,
     ) -> Result<reqwest::Response, ApiError> {
         let (method, url, limits) = (self.method, self.url, self.limits);
+        let mut headers = forwarded.unwrap_or_else(|| headers::request_headers(self.incoming));
         let strategy = token.strategy().map_err(strategy_error)?;
         let signed_headers = match strategy {
-            nexus_protocol::Strategy::AwsSigV4 { .. } => header_list(self.forwarded)?,
+            nexus_protocol::Strategy::AwsSigV4 { .. } => header_list(&headers)?,
             _ => Vec::new(),
         };
         let whole: &[u8] = match body {
@@ -345,13 +340,12 @@ impl Call<'_> {
         };
         let parts = RequestParts {
             method: method.as_str(),
-            url,
+            url: url.as_str(),
             headers: &signed_headers,
             body: whole,
         };
         let injection = nexus_sdk::apply(strategy, token.credentials(), &parts, chrono::Utc::now())
             .map_err(strategy_error)?;
-        let mut headers = self.forwarded.clone();
         injection
             .apply_to_header_map(&mut headers)
             .map_err(strategy_error)?;
@@ -366,9 +360,17 @@ impl Call<'_> {
                 ))
             }
         };
+        // Unchanged by the strategy (all but `query_param`): the URL already parsed.
+        let target = if injection.url == url.as_str() {
+            url.clone()
+        } else {
+            reqwest::Url::parse(&injection.url).map_err(|_| {
+                ApiError::bad_gateway("the credential cannot be injected: the URL is not valid")
+            })?
+        };
         let request = self
             .client
-            .request(method.clone(), injection.url.as_str())
+            .request(method.clone(), target)
             .headers(headers)
             .body(out)
             .send();

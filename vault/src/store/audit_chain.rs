@@ -58,10 +58,10 @@ pub fn sanitize_client_request_id(raw: Option<&str>) -> Option<String> {
     (!kept.is_empty()).then_some(kept)
 }
 
-/// A fresh server-side request id, unique per record (128 random bits).
-pub(super) fn server_request_id() -> String {
-    format!("req_{}", hex::encode(rand::random::<[u8; 16]>()))
-}
+/// Server request ids (time first: see the module).
+#[path = "audit_request_id.rs"]
+mod request_id;
+pub(super) use request_id::server_request_id;
 
 /// What a record's link covers besides the event: its chain, time and the two request ids.
 pub(super) struct Stamp<'a> {
@@ -430,6 +430,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     /// The links of records already stored were computed from `json!([...]).to_string()`: the
