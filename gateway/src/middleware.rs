@@ -122,19 +122,17 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = EdgeFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        // finalize, on the way in.
-        let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
-        request.extensions_mut().insert(request_id.clone());
         // observe, on the way in.
         let started = Instant::now();
-        let method = request.method().clone();
+        // finalize, on the way in.
+        let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
         let route = request.extensions().get::<MatchedPath>().cloned();
         // limits and deadline: the API's routes and the fallback, not proxy mode's.
         let config = &self.gateway.inner.config;
@@ -144,13 +142,31 @@ where
         } else {
             None
         };
+        if refused.is_none()
+            && let Some((response, workspace)) =
+                crate::warm_resolve::answer(&self.gateway, &request, started)
+        {
+            let method = request.method().clone();
+            observe(
+                &self.gateway,
+                started,
+                method,
+                route,
+                &request_id,
+                &response,
+                workspace,
+            );
+            return EdgeFuture::Ready(std::future::ready(Ok(finalize(response, request_id))));
+        }
+        request.extensions_mut().insert(request_id.clone());
+        let method = request.method().clone();
         let inner = match refused {
             None => Some(self.inner.call(request)),
             Some(_) => None,
         };
         let timeout = api.then_some(config.request_timeout);
         let gateway = self.gateway.clone();
-        Box::pin(async move {
+        EdgeFuture::Boxed(Box::pin(async move {
             let run = async move {
                 match (inner, refused) {
                     (Some(inner), _) => match timeout {
@@ -180,7 +196,25 @@ where
                 workspace,
             );
             Ok(finalize(response, request_id))
-        })
+        }))
+    }
+}
+
+/// [`Edge`]'s future: ready for a request answered on the way in ([`crate::warm_resolve`]),
+/// else the boxed rest of the request.
+pub enum EdgeFuture {
+    Ready(std::future::Ready<Result<Response, Infallible>>),
+    Boxed(Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>),
+}
+
+impl Future for EdgeFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(ready) => Pin::new(ready).poll(cx),
+            Self::Boxed(boxed) => boxed.as_mut().poll(cx),
+        }
     }
 }
 
