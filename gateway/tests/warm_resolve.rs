@@ -350,3 +350,34 @@ async fn a_key_revoked_while_cached_is_refused() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized");
 }
+
+#[tokio::test]
+async fn the_size_limits_refuse_warm_requests_too() {
+    let stack = Stack::start_with(|config| {
+        config.key_cache_ttl = Duration::from_secs(10);
+        config.token_cache_max_ttl = Duration::from_secs(300);
+        config.max_header_bytes = 4096;
+        config.max_body_bytes = 1024;
+    })
+    .await;
+    stack.broker.add_connection(WS, "static-api").await;
+    let (key, _) = stack.broker.new_key(WS).await;
+    let resolve = || {
+        stack
+            .http
+            .get(stack.url(&format!("/v1/resolve?{QUERY}")))
+            .bearer_auth(&key)
+    };
+    for _ in 0..2 {
+        assert_eq!(resolve().send().await.unwrap().status(), 200);
+    }
+    assert_eq!(warm_count(&stack.http, &stack.gateway_url).await, 1);
+
+    let padded = resolve().header("x-padding", "p".repeat(8192));
+    let (status, body) = common::status_and_json(padded.send().await.unwrap()).await;
+    common::assert_error(status, &body, 431, "payload_too_large");
+    let with_body = resolve().body(vec![b'x'; 2048]);
+    let (status, body) = common::status_and_json(with_body.send().await.unwrap()).await;
+    common::assert_error(status, &body, 413, "payload_too_large");
+    assert_eq!(warm_count(&stack.http, &stack.gateway_url).await, 1);
+}
