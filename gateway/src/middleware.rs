@@ -14,7 +14,7 @@ use crate::Gateway;
 use crate::error::{ApiError, PendingError};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::{ErrorBody, ErrorCode};
 use std::convert::Infallible;
@@ -24,6 +24,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// [`REQUEST_ID_HEADER`] as a name: looking a header up or inserting it by `&str` parses the
+/// name on every request.
+const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 /// Longest request id accepted from a caller; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -43,7 +46,7 @@ enum IdRepr {
 impl RequestId {
     /// The caller's id when it is 1–128 characters of `[A-Za-z0-9._:-]` (safe to log and echo).
     fn from_request(request: &Request) -> Option<Self> {
-        let value = request.headers().get(REQUEST_ID_HEADER)?;
+        let value = request.headers().get(&REQUEST_ID_NAME)?;
         let bytes = value.as_bytes();
         let well_formed = !bytes.is_empty()
             && bytes.len() <= MAX_REQUEST_ID_LEN
@@ -241,7 +244,7 @@ fn finalize(mut response: Response, request_id: RequestId) -> Response {
     }
     response
         .headers_mut()
-        .insert(REQUEST_ID_HEADER, request_id.into_header_value());
+        .insert(REQUEST_ID_NAME, request_id.into_header_value());
     response
 }
 
