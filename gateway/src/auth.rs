@@ -53,7 +53,7 @@ impl FromRequestParts<Gateway> for SharedCaller {
 
     async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, ApiError> {
         let key = api_key_str(&parts.headers)?;
-        let principal = match gateway.inner.keys.cached(key).await {
+        let principal = match gateway.inner.keys.cached(key) {
             Some(verdict) => verdict?,
             // Boxed: the broker call's future is large, and a warm request should not carry it.
             None => Box::pin(authenticate(parts, gateway, key)).await?,
@@ -126,7 +126,7 @@ pub fn api_key_from_headers(headers: &HeaderMap) -> Result<SecretString, ApiErro
 }
 
 /// [`api_key_from_headers`], borrowed from the headers (no copy of the secret to forget).
-fn api_key_str(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn api_key_str(headers: &HeaderMap) -> Result<&str, ApiError> {
     let bearer = single_header(headers, &header::AUTHORIZATION)?
         .map(bearer_token)
         .transpose()?;
@@ -213,12 +213,26 @@ impl KeyVerifier {
 
     /// The cached verdict on `key`, if any: `Some(Ok)` for a valid key, `Some(Err)` (401) for
     /// a refused one, `None` when the broker must be asked ([`KeyVerifier::verify`]).
-    pub async fn cached(&self, key: &str) -> Option<Result<Arc<Principal>, ApiError>> {
+    pub fn cached(&self, key: &str) -> Option<Result<Arc<Principal>, ApiError>> {
+        self.peek(key).map(|verdict| self.accept(verdict))
+    }
+
+    /// The cached verdict on `key` with nothing counted: `Some(None)` for a refused key, `None`
+    /// when the cache does not answer at once (not cached, or the lookup would wait on the
+    /// cache's upkeep). [`KeyVerifier::accept`] makes it the request's verdict.
+    pub(crate) fn peek(&self, key: &str) -> Option<Option<Arc<Principal>>> {
         let cache = self.cache.as_ref()?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let verdict = cache.get(&digest).await?;
+        crate::ready_now(cache.get(&digest))?
+    }
+
+    /// A verdict [`KeyVerifier::peek`] found, taken: counted as a hit, 401 for a refused key.
+    pub(crate) fn accept(
+        &self,
+        verdict: Option<Arc<Principal>>,
+    ) -> Result<Arc<Principal>, ApiError> {
         self.metrics.key_cache(true);
-        Some(verdict.ok_or_else(unknown_key))
+        verdict.ok_or_else(unknown_key)
     }
 
     /// `client`: who presented the key (recorded by the broker when it refuses the key). A

@@ -54,6 +54,10 @@ pub struct GatewayConfig {
     pub max_header_bytes: usize,
     /// Whole-request deadline (504 after). `NEXUS_GATEWAY_REQUEST_TIMEOUT_MS`.
     pub request_timeout: Duration,
+    /// Answer a warm `GET /v1/resolve` (API key and token both cached) in the middleware
+    /// ([`crate::warm_resolve`]); the answer is the same either way. `false` sends every
+    /// request through the router and handler: for tests and A/B measurements.
+    pub warm_resolve: bool,
     /// Deadline of one call to the broker (503 after). `NEXUS_GATEWAY_BROKER_TIMEOUT_MS`.
     pub broker_timeout: Duration,
     /// Deadline to open a TCP connection to the broker.
@@ -100,6 +104,7 @@ impl GatewayConfig {
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
+            warm_resolve: true,
             broker_timeout: Duration::from_secs(15),
             broker_connect_timeout: Duration::from_secs(2),
             public_url: None,

@@ -7,6 +7,7 @@
 //!
 //! Map of the crate (a request flows top to bottom):
 //! - [`middleware`]: request id, error envelopes, logs and metrics, size limits, deadline.
+//! - [`warm_resolve`]: a warm `GET /v1/resolve` answered in the middleware, without the handler.
 //! - [`access_log`]: the production JSON access log (a writer thread; never blocks a request).
 //! - [`routes`]: the handlers, one module per endpoint group, and the [`routes::router`].
 //! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached).
@@ -37,6 +38,7 @@ pub mod revocation_feed;
 pub mod routes;
 pub mod tls;
 pub mod token_cache;
+pub mod warm_resolve;
 
 pub use config::{ConfigError, GatewayConfig};
 pub use error::{ApiError, GatewayError};
@@ -158,6 +160,17 @@ impl Gateway {
 
     pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
+    }
+}
+
+/// Polls `future` once: its output when it is ready at once, `None` when it would wait (the
+/// future is dropped). For moka's lookups, which are `async` only because a lookup may also do
+/// the cache's upkeep; moka resumes an upkeep dropped midway on a later call.
+pub(crate) fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Metrics {
     token_cache_misses: AtomicU64,
     key_cache_hits: AtomicU64,
     key_cache_misses: AtomicU64,
+    /// Resolves answered by [`crate::warm_resolve`] (the rest went through the handler).
+    warm_resolves: AtomicU64,
     broker_errors: [AtomicU64; BrokerErrorKind::ALL.len()],
     proxy_retries: [AtomicU64; ProxyRetry::ALL.len()],
     /// Proxied calls that found the audit queue full and waited for a slot.
@@ -158,6 +160,10 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn warm_resolve(&self) {
+        self.warm_resolves.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn key_cache(&self, hit: bool) {
         let counter = if hit {
             &self.key_cache_hits
@@ -232,6 +238,11 @@ impl Metrics {
             );
         }
         for (name, help, counter) in [
+            (
+                "nexus_gateway_resolve_warm_path_total",
+                "Resolves answered from both caches in the middleware, without the handler.",
+                &self.warm_resolves,
+            ),
             (
                 "nexus_gateway_proxy_audit_queue_full_total",
                 "Proxied calls that found the audit queue full and waited for a slot.",

@@ -14,7 +14,7 @@ use crate::Gateway;
 use crate::error::{ApiError, PendingError};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::{ErrorBody, ErrorCode};
 use std::convert::Infallible;
@@ -24,6 +24,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// [`REQUEST_ID_HEADER`] as a name: looking a header up or inserting it by `&str` parses the
+/// name on every request.
+const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 /// Longest request id accepted from a caller; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -43,7 +46,7 @@ enum IdRepr {
 impl RequestId {
     /// The caller's id when it is 1–128 characters of `[A-Za-z0-9._:-]` (safe to log and echo).
     fn from_request(request: &Request) -> Option<Self> {
-        let value = request.headers().get(REQUEST_ID_HEADER)?;
+        let value = request.headers().get(&REQUEST_ID_NAME)?;
         let bytes = value.as_bytes();
         let well_formed = !bytes.is_empty()
             && bytes.len() <= MAX_REQUEST_ID_LEN
@@ -122,19 +125,17 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = EdgeFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        // finalize, on the way in.
-        let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
-        request.extensions_mut().insert(request_id.clone());
         // observe, on the way in.
         let started = Instant::now();
-        let method = request.method().clone();
+        // finalize, on the way in.
+        let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
         let route = request.extensions().get::<MatchedPath>().cloned();
         // limits and deadline: the API's routes and the fallback, not proxy mode's.
         let config = &self.gateway.inner.config;
@@ -144,13 +145,31 @@ where
         } else {
             None
         };
+        if refused.is_none()
+            && let Some((response, workspace)) =
+                crate::warm_resolve::answer(&self.gateway, &request, started)
+        {
+            let method = request.method().clone();
+            observe(
+                &self.gateway,
+                started,
+                method,
+                route,
+                &request_id,
+                &response,
+                workspace,
+            );
+            return EdgeFuture::Ready(std::future::ready(Ok(finalize(response, request_id))));
+        }
+        request.extensions_mut().insert(request_id.clone());
+        let method = request.method().clone();
         let inner = match refused {
             None => Some(self.inner.call(request)),
             Some(_) => None,
         };
         let timeout = api.then_some(config.request_timeout);
         let gateway = self.gateway.clone();
-        Box::pin(async move {
+        EdgeFuture::Boxed(Box::pin(async move {
             let run = async move {
                 match (inner, refused) {
                     (Some(inner), _) => match timeout {
@@ -180,7 +199,25 @@ where
                 workspace,
             );
             Ok(finalize(response, request_id))
-        })
+        }))
+    }
+}
+
+/// [`Edge`]'s future: ready for a request answered on the way in ([`crate::warm_resolve`]),
+/// else the boxed rest of the request.
+pub enum EdgeFuture {
+    Ready(std::future::Ready<Result<Response, Infallible>>),
+    Boxed(Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>),
+}
+
+impl Future for EdgeFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(ready) => Pin::new(ready).poll(cx),
+            Self::Boxed(boxed) => boxed.as_mut().poll(cx),
+        }
     }
 }
 
@@ -207,7 +244,7 @@ fn finalize(mut response: Response, request_id: RequestId) -> Response {
     }
     response
         .headers_mut()
-        .insert(REQUEST_ID_HEADER, request_id.into_header_value());
+        .insert(REQUEST_ID_NAME, request_id.into_header_value());
     response
 }
 

@@ -157,6 +157,10 @@ pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError>
 /// `application/x-www-form-urlencoded` decoding (`+` is a space) that refuses invalid UTF-8.
 /// Borrows when nothing is escaped (the common case).
 fn decode_component(raw: &str) -> Result<Cow<'_, str>, ApiError> {
+    // Nothing escaped (the usual case): `raw` is already the value, and already UTF-8.
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+        return Ok(Cow::Borrowed(raw));
+    }
     let not_utf8 = |_| ApiError::invalid_request("the query string is not valid UTF-8");
     if raw.contains('+') {
         let spaced = raw.replace('+', " ");

@@ -132,6 +132,12 @@ impl CachedToken {
     }
 }
 
+/// A cached token found by [`TokenCache::peek`], to be answered by [`TokenCache::serve`].
+pub(crate) struct Hit {
+    token: Arc<CachedToken>,
+    now: Instant,
+}
+
 /// Entries expire after their own `cache_for`.
 struct PerTokenExpiry;
 
@@ -214,20 +220,27 @@ impl TokenCache {
         args: &ResolveArgs<'_>,
         request_id: &str,
     ) -> Result<Bytes, ApiError> {
-        if let Some(cache) = &self.cache
-            && !args.force_refresh
-        {
-            let key = KeyStr::new(&args.workspace_id, &args.provider_name);
-            if let Some(token) = cache.get(key.as_str()).await {
-                let now = Instant::now();
-                if satisfies_min_ttl(&token, args.min_ttl, now) {
-                    self.metrics.token_cache(true);
-                    return token.body(now);
-                }
-            }
+        if let Some(hit) = self.peek(args, Instant::now()) {
+            return self.serve(hit);
         }
         // Boxed: the broker call's future is large, and a hit should not carry (and move) it.
         Box::pin(self.resolve_slow(principal, args, request_id)).await
+    }
+
+    /// A cached token for `args` that lives long enough as of `now`, with nothing counted yet;
+    /// `None` when only [`TokenCache::resolve`]'s slow path can answer (cache off, force_refresh,
+    /// not cached, too short-lived, or the lookup would wait on the cache's upkeep).
+    pub(crate) fn peek(&self, args: &ResolveArgs<'_>, now: Instant) -> Option<Hit> {
+        let cache = self.cache.as_ref().filter(|_| !args.force_refresh)?;
+        let key = KeyStr::new(&args.workspace_id, &args.provider_name);
+        let token = crate::ready_now(cache.get(key.as_str()))??;
+        satisfies_min_ttl(&token, args.min_ttl, now).then_some(Hit { token, now })
+    }
+
+    /// A [`TokenCache::peek`] hit, taken: counted, and rendered as of its `now`.
+    pub(crate) fn serve(&self, hit: Hit) -> Result<Bytes, ApiError> {
+        self.metrics.token_cache(true);
+        hit.token.body(hit.now)
     }
 
     async fn resolve_slow(

@@ -4,7 +4,7 @@ use crate::Gateway;
 use crate::auth::SharedCaller;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
-use crate::query::parse_resolve_args;
+use crate::query::{ResolveArgs, parse_resolve_args};
 use crate::routes::private_json_bytes;
 use axum::Extension;
 use axum::extract::State;
@@ -57,15 +57,25 @@ pub async fn resolve(
         ))
         .await;
     }
-    if args.workspace_id != principal.workspace_id() {
-        return Err(ApiError::forbidden(
-            "this API key does not belong to that workspace",
-        ));
-    }
+    check_workspace(&principal, &args)?;
     let response = gateway
         .inner
         .tokens
         .resolve(&principal, &args, request_id.as_str())
         .await?;
     Ok(private_json_bytes(response))
+}
+
+/// An API key resolves in its own workspace only (also the warm path's rule:
+/// [`crate::warm_resolve`]).
+pub(crate) fn check_workspace(
+    principal: &Principal,
+    args: &ResolveArgs<'_>,
+) -> Result<(), ApiError> {
+    if args.workspace_id != principal.workspace_id() {
+        return Err(ApiError::forbidden(
+            "this API key does not belong to that workspace",
+        ));
+    }
+    Ok(())
 }

@@ -1,0 +1,73 @@
+//! The warm `GET /v1/resolve`, answered where the request enters the middleware
+//! ([`crate::middleware::Edge`]) instead of through the handler.
+//!
+//! Why it exists: a resolve whose API key and token are both cached is the gateway's hottest
+//! request, and its own work (SHA-256 of the key, two cache lookups, the rate limit, the bytes
+//! of the answer) is a small part of what it cost in the handler: the request-id extension, the
+//! per-request timeout timer, the task-local workspace slot, axum's extractors and the boxed
+//! futures around them cost more (issue 20; `BENCHMARKS.md`). None of those is needed by an
+//! answer that cannot wait, so this path answers synchronously and the middleware returns a
+//! ready future.
+//!
+//! The rules are not copied: the key, the verdict, the workspace rule, the rate limit, the token
+//! and its rendering are the same functions the handler ([`crate::routes::resolve`]) and its
+//! extractor ([`crate::auth::SharedCaller`]) call. The order keeps the answers identical:
+//! everything that can decline (the key, the query, a cache that does not answer at once, a
+//! session, another workspace, a token too short-lived, `force_refresh`) is looked at before
+//! anything is counted or charged, so a declined request goes through the handler exactly as if
+//! this path did not exist (it costs one more SHA-256 and lookup). Once both caches answer, the
+//! request is this path's: the key cache hit is counted, the rate limit charged (429 with
+//! `Retry-After`, as the extractor answers), then the token hit counted and rendered.
+//!
+//! Revocation needs nothing here: the revocation feed empties the key and token caches, and a
+//! key the cache holds as refused is declined (the handler answers its 401).
+
+use crate::Gateway;
+use crate::access_log::Workspace;
+use crate::auth::api_key_str;
+use crate::query::parse_resolve_args;
+use crate::routes::{paths, private_json_bytes, resolve::check_workspace};
+use axum::extract::Request;
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use nexus_protocol::internal::Principal;
+use std::time::Instant;
+
+/// The answer to `request` and the caller's workspace (for the access line), or `None` when the
+/// handler must answer (see the module docs). `now` is when the request arrived.
+pub(crate) fn answer(
+    gateway: &Gateway,
+    request: &Request,
+    now: Instant,
+) -> Option<(Response, Workspace)> {
+    let inner = &gateway.inner;
+    if !inner.config.warm_resolve
+        || request.method() != Method::GET
+        || request.uri().path() != paths::RESOLVE
+    {
+        return None;
+    }
+    let key = api_key_str(request.headers()).ok()?;
+    let args = parse_resolve_args(request.uri().query()).ok()?;
+    let verdict = inner.keys.peek(key)?;
+    // Sessions are never in the key cache; matched anyway, since they resolve elsewhere.
+    let principal = verdict
+        .as_ref()
+        .filter(|p| matches!(***p, Principal::ApiKey { .. }))?;
+    check_workspace(principal, &args).ok()?;
+    let hit = inner.tokens.peek(&args, now)?;
+
+    // Taken: from here on, what the handler would do with the same verdict and token.
+    let principal = inner.keys.accept(verdict).ok()?;
+    let workspace = Workspace::new(principal.workspace_id());
+    let answer = inner
+        .rate_limiter
+        .check(&principal)
+        .and_then(|()| inner.tokens.serve(hit));
+    inner.metrics.warm_resolve();
+    let response = match answer {
+        Ok(bytes) => private_json_bytes(bytes),
+        Err(refused) => refused.into_response(),
+    };
+    Some((response, workspace))
+}
