@@ -7,46 +7,18 @@
 //! (RFC 6749 §4.1.2: tokens issued from a replayed code must not stay usable). A replay that
 //! lands after the family is stored revokes it.
 
-use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyRow, FamilyStored};
+mod common;
+
+use common::as_grants::{FAR, RESOURCE, WS, count, family, fixture};
+use nexus_vault::store::Store;
+use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyStored};
 use nexus_vault::store::pending::state_hash;
-use nexus_vault::store::{Store, now_ms};
-use nexus_vault::testing::{all_dbs, raw_pool, store_for};
+use nexus_vault::testing::{all_dbs, store_for};
 use sqlx::Row;
-
-const WS: &str = "w1";
-const RESOURCE: &str = "r1";
-const FAR: i64 = 99_999_999_999_999;
-
-async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .try_get(0)
-        .unwrap()
-}
 
 /// A workspace, a resource, a user and one unspent code; a plain pool to look at the rows.
 async fn with_code(store: &Store, url: &str, code: &str) -> (sqlx::AnyPool, String) {
-    store
-        .insert_workspaces_bulk(&[WS.to_owned()])
-        .await
-        .unwrap();
-    let pool = raw_pool(url).await;
-    sqlx::query(
-        "INSERT INTO mcp_resources (id, workspace_id, resource_uri, name, scopes, default_scopes, \
-         access_token_ttl_seconds, created_at) VALUES ($1, $2, 'https://mcp.example/a', 'mcp', \
-         '[\"read\"]', '[\"read\"]', 600, 1)",
-    )
-    .bind(RESOURCE)
-    .bind(WS)
-    .execute(&pool)
-    .await
-    .unwrap();
-    let user = store
-        .upsert_as_user(WS, "https://idp.example", "alice")
-        .await
-        .unwrap();
+    let (pool, user) = fixture(store, url).await;
     let row = CodeRow {
         client_id: "c1".to_owned(),
         redirect_uri: "http://127.0.0.1/cb".to_owned(),
@@ -60,23 +32,6 @@ async fn with_code(store: &Store, url: &str, code: &str) -> (sqlx::AnyPool, Stri
     };
     store.insert_authorization_code(code, &row).await.unwrap();
     (pool, user)
-}
-
-fn family(id: &str, user_id: &str) -> FamilyRow {
-    let now = now_ms();
-    FamilyRow {
-        id: id.to_owned(),
-        client_id: "c1".to_owned(),
-        user_id: user_id.to_owned(),
-        workspace_id: WS.to_owned(),
-        resource_id: RESOURCE.to_owned(),
-        scopes: vec!["read".to_owned()],
-        agent_id: None,
-        auth_time: 1,
-        last_used_at: now,
-        expires_at: FAR,
-        revoked_at: None,
-    }
 }
 
 #[tokio::test]

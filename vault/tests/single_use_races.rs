@@ -11,12 +11,13 @@
 //! busy timeout does not apply), and on PostgreSQL a read without `FOR UPDATE` lets two
 //! transactions spend the same row. Tasks start together behind a barrier; nothing sleeps.
 
+mod common;
+
+use common::as_grants::{FAR, ISSUER, RESOURCE, WS, count, family, fixture};
 use nexus_vault::store::bulk::BulkConnection;
 use nexus_vault::store::connections::TokenSet;
 use nexus_vault::store::oauth_assertions::AssertionUse;
-use nexus_vault::store::oauth_grants::{
-    CodeRedemption, CodeRow, FamilyRow, FamilyStored, RefreshRotation,
-};
+use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyStored, RefreshRotation};
 use nexus_vault::store::pending::state_hash;
 use nexus_vault::store::{Store, now_ms};
 use nexus_vault::testing::{all_dbs, raw_pool, store_for};
@@ -27,10 +28,6 @@ use tokio::sync::Barrier;
 
 /// More callers than the SQLite pool has connections (16), so some also queue for one.
 const CALLERS: usize = 24;
-const WS: &str = "w1";
-const RESOURCE: &str = "r1";
-const ISSUER: &str = "https://idp.example";
-const FAR: i64 = 99_999_999_999_999;
 
 /// Run `op(i)` for every `i < CALLERS`, all released at once; the results in order of `i`.
 async fn race<T, F, Fut>(store: &Store, op: F) -> Vec<T>
@@ -55,53 +52,6 @@ where
         out.push(task.await.expect("task panicked"));
     }
     out
-}
-
-async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .try_get(0)
-        .unwrap()
-}
-
-/// A workspace, a resource and (optionally) a user: what codes and families point at.
-async fn fixture(store: &Store, url: &str) -> (sqlx::AnyPool, String) {
-    store
-        .insert_workspaces_bulk(&[WS.to_owned()])
-        .await
-        .unwrap();
-    let pool = raw_pool(url).await;
-    sqlx::query(
-        "INSERT INTO mcp_resources (id, workspace_id, resource_uri, name, scopes, default_scopes, \
-         access_token_ttl_seconds, created_at) VALUES ($1, $2, 'https://mcp.example/a', 'mcp', \
-         '[\"read\"]', '[\"read\"]', 600, 1)",
-    )
-    .bind(RESOURCE)
-    .bind(WS)
-    .execute(&pool)
-    .await
-    .unwrap();
-    let user = store.upsert_as_user(WS, ISSUER, "alice").await.unwrap();
-    (pool, user)
-}
-
-fn family(id: &str, user_id: &str) -> FamilyRow {
-    let now = now_ms();
-    FamilyRow {
-        id: id.to_owned(),
-        client_id: "c1".to_owned(),
-        user_id: user_id.to_owned(),
-        workspace_id: WS.to_owned(),
-        resource_id: RESOURCE.to_owned(),
-        scopes: vec!["read".to_owned()],
-        agent_id: None,
-        auth_time: now / 1000,
-        last_used_at: now,
-        expires_at: FAR,
-        revoked_at: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
