@@ -66,7 +66,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
     let mut services = Services::new(listener_limits()?);
     services.spawn("broker", broker_listener, broker.router());
     services.on_stop(move || broker.close_event_streams());
-    services.spawn("gateway", gateway_listener, gateway.router());
+    services.spawn_gateway(gateway_listener, &gateway);
 
     let ready = async {
         wait_until_serving(&format!("{broker_url}/healthz"), STARTUP_DEADLINE).await?;

@@ -132,7 +132,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         let gateway = Gateway::new(config)
             .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
         eprintln!("nexus: gateway listening on {bound}");
-        services.spawn("gateway", listener, gateway.router());
+        services.spawn_gateway(listener, &gateway);
     }
     services.run_until_signal().await
 }

@@ -74,11 +74,29 @@ impl Services {
 
     /// Serve `router` on `listener` until [`Services::shutdown`], within the listener limits.
     pub fn spawn(&mut self, name: &str, listener: TcpListener, router: Router) {
+        self.spawn_with_front(name, listener, router, None);
+    }
+
+    /// Serve `gateway` on `listener` (as [`Services::spawn`]), its warm resolve answered by its
+    /// front before routing.
+    pub fn spawn_gateway(&mut self, listener: TcpListener, gateway: &nexus_gateway::Gateway) {
+        let front: listener::Front = Arc::new(gateway.front());
+        self.spawn_with_front("gateway", listener, gateway.router(), Some(front));
+    }
+
+    fn spawn_with_front(
+        &mut self,
+        name: &str,
+        listener: TcpListener,
+        router: Router,
+        front: Option<listener::Front>,
+    ) {
         let stop = self.stop.subscribe();
         let name = name.to_owned();
         let connections = self.connections.clone();
         self.tasks.spawn(async move {
-            let result = listener::serve(listener, router, connections, stop).await;
+            let result =
+                listener::serve_with_front(listener, router, front, connections, stop).await;
             (name, result)
         });
     }

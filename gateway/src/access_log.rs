@@ -65,12 +65,38 @@ impl std::fmt::Debug for AccessLog {
     }
 }
 
+/// The route template of a request, for its access line and metrics.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// As axum matched it (`MatchedPath` is an `Arc<str>` inside).
+    Matched(axum::extract::MatchedPath),
+    /// Answered before axum routed it ([`crate::Gateway::front`]): the template is known.
+    Known(&'static str),
+    /// No route matched.
+    Unmatched,
+}
+
+impl Route {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Known(path) => path,
+            Self::Unmatched => "unmatched",
+        }
+    }
+}
+
+impl From<Option<axum::extract::MatchedPath>> for Route {
+    fn from(matched: Option<axum::extract::MatchedPath>) -> Self {
+        matched.map_or(Self::Unmatched, Self::Matched)
+    }
+}
+
 /// One request, as the writer thread needs it. Built without allocating.
 pub struct Record {
     pub at: SystemTime,
     pub method: Method,
-    /// The route template (`axum::extract::MatchedPath` is an `Arc<str>` inside), or `None`.
-    pub route: Option<axum::extract::MatchedPath>,
+    pub route: Route,
     pub status: u16,
     pub latency_us: u64,
     pub request_id: Option<crate::middleware::RequestId>,
@@ -279,11 +305,7 @@ fn format_line_with(buf: &mut Vec<u8>, record: &Record, clock: &mut LineClock) {
     buf.extend_from_slice(b",\"method\":");
     json_string(buf, record.method.as_str().as_bytes());
     buf.extend_from_slice(b",\"route\":");
-    let route = record
-        .route
-        .as_ref()
-        .map_or("unmatched", axum::extract::MatchedPath::as_str);
-    json_string(buf, route.as_bytes());
+    json_string(buf, record.route.as_str().as_bytes());
     buf.extend_from_slice(b",\"status\":");
     decimal(buf, u64::from(record.status));
     buf.extend_from_slice(b",\"latency_us\":");
@@ -358,7 +380,7 @@ mod tests {
         let record = Record {
             at,
             method: Method::GET,
-            route: None,
+            route: Route::Unmatched,
             status: 403,
             latency_us: 18_446_744_073_709_551_615,
             request_id: Some(crate::middleware::RequestId::given(

@@ -7,7 +7,8 @@
 //!
 //! Map of the crate (a request flows top to bottom):
 //! - [`middleware`]: request id, error envelopes, logs and metrics, size limits, deadline.
-//! - [`warm_resolve`]: a warm `GET /v1/resolve` answered in the middleware, without the handler.
+//! - [`warm_resolve`]: a warm `GET /v1/resolve` answered without the handler: by the front
+//!   ([`Gateway::front`], before routing) or in the middleware.
 //! - [`access_log`]: the production JSON access log (a writer thread; never blocks a request).
 //! - [`routes`]: the handlers, one module per endpoint group, and the [`routes::router`].
 //! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached).
@@ -21,7 +22,7 @@
 //! - [`metrics`], [`openapi`], [`config`], [`error`].
 //!
 //! Embedding: `Gateway::new(GatewayConfig::from_env()?)?.router()` is an `axum::Router`; serve
-//! it with `axum::serve`.
+//! it with `axum::serve`, or with `nexus_listener::serve_with_front` and [`Gateway::front`].
 
 pub mod access_log;
 pub mod auth;
@@ -75,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) proxy_retry_waiters: tokio::sync::Semaphore,
     /// The broker's authorization-server advertisement (design 17 §2.1), reused 5 minutes.
     pub(crate) as_advertisement: routes::mcp::AdvertisementCache,
+    /// Set once [`Gateway::front`] is handed out: the warm path is then the front's alone.
+    pub(crate) fronted: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -139,6 +142,7 @@ impl Gateway {
             feed: feed.clone(),
             openapi_json,
             as_advertisement: Default::default(),
+            fronted: Default::default(),
         };
         let inner = Arc::new(inner);
         if inner.config.revocation_feed {
@@ -150,6 +154,25 @@ impl Gateway {
     /// The public API as an `axum::Router`, with every middleware applied.
     pub fn router(&self) -> axum::Router {
         routes::router(self.clone())
+    }
+
+    /// The front for `nexus_listener::serve_with_front`: answers a warm `GET /v1/resolve` from
+    /// the request's head, before routing (`warm_resolve`), with the same limits, request id,
+    /// access line, metrics and error envelope as the router's middleware. Once it is handed
+    /// out the middleware leaves warm requests to it: serve [`Gateway::router`] behind it.
+    pub fn front(
+        &self,
+    ) -> impl Fn(&http::Method, &http::Uri, &http::HeaderMap) -> Option<axum::response::Response>
+    + Send
+    + Sync
+    + 'static {
+        self.inner
+            .fronted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let gateway = self.clone();
+        move |method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap| {
+            middleware::front(&gateway, method, uri, headers)
+        }
     }
 
     /// Whether the broker's revocation stream is up (revocations arrive at once); when it is

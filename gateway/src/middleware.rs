@@ -11,15 +11,17 @@
 //! 4. deadline: the whole-request timeout (504); not on proxy routes (they have their own).
 
 use crate::Gateway;
+use crate::access_log::Route;
 use crate::error::{ApiError, PendingError};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::{ErrorBody, ErrorCode};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -45,8 +47,8 @@ enum IdRepr {
 
 impl RequestId {
     /// The caller's id when it is 1–128 characters of `[A-Za-z0-9._:-]` (safe to log and echo).
-    fn from_request(request: &Request) -> Option<Self> {
-        let value = request.headers().get(&REQUEST_ID_NAME)?;
+    fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let value = headers.get(&REQUEST_ID_NAME)?;
         let bytes = value.as_bytes();
         let well_formed = !bytes.is_empty()
             && bytes.len() <= MAX_REQUEST_ID_LEN
@@ -134,33 +136,32 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         // observe, on the way in.
         let started = Instant::now();
-        // finalize, on the way in.
-        let request_id = RequestId::from_request(&request).unwrap_or_else(RequestId::generate);
-        let route = request.extensions().get::<MatchedPath>().cloned();
+        let route = Route::from(request.extensions().get::<MatchedPath>().cloned());
         // limits and deadline: the API's routes and the fallback, not proxy mode's.
         let config = &self.gateway.inner.config;
-        let api = !route.as_ref().is_some_and(|r| is_proxy_route(r.as_str()));
+        let api = !is_proxy_route(route.as_str());
         let refused = if api {
-            enforce_limits(config, &request)
+            enforce_limits(config, request.headers())
         } else {
             None
         };
+        // With a front, a warm request never gets here unless the front declined it.
         if refused.is_none()
-            && let Some((response, workspace)) =
-                crate::warm_resolve::answer(&self.gateway, &request, started)
-        {
-            let method = request.method().clone();
-            observe(
+            && !self.gateway.inner.fronted.load(Ordering::Relaxed)
+            && let Some(response) = answer_warm(
                 &self.gateway,
+                request.method(),
+                request.uri(),
+                request.headers(),
                 started,
-                method,
-                route,
-                &request_id,
-                &response,
-                workspace,
-            );
-            return EdgeFuture::Ready(std::future::ready(Ok(finalize(response, request_id))));
+                route.clone(),
+            )
+        {
+            return EdgeFuture::Ready(std::future::ready(Ok(response)));
         }
+        // finalize, on the way in.
+        let request_id =
+            RequestId::from_headers(request.headers()).unwrap_or_else(RequestId::generate);
         request.extensions_mut().insert(request_id.clone());
         let method = request.method().clone();
         let inner = match refused {
@@ -201,6 +202,49 @@ where
             Ok(finalize(response, request_id))
         }))
     }
+}
+
+/// The front ([`crate::Gateway::front`]): what [`Edge`] does for a warm resolve, before the
+/// router: the limits (a refused request is declined, and the router's [`Edge`] refuses it),
+/// then [`answer_warm`].
+pub(crate) fn front(
+    gateway: &Gateway,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let started = Instant::now();
+    if enforce_limits(&gateway.inner.config, headers).is_some() {
+        return None;
+    }
+    // The warm path answers only this route, so this is the template axum would have matched.
+    let route = Route::Known(crate::routes::paths::RESOLVE);
+    answer_warm(gateway, method, uri, headers, started, route)
+}
+
+/// A warm resolve ([`crate::warm_resolve`]) answered, observed and finalized, or `None` for the
+/// router's path. The one place that does it, for [`Edge`] and for the front.
+fn answer_warm(
+    gateway: &Gateway,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    started: Instant,
+    route: Route,
+) -> Option<Response> {
+    let (response, workspace) =
+        crate::warm_resolve::answer(gateway, method, uri, headers, started)?;
+    let request_id = RequestId::from_headers(headers).unwrap_or_else(RequestId::generate);
+    observe(
+        gateway,
+        started,
+        method.clone(),
+        route,
+        &request_id,
+        &response,
+        workspace,
+    );
+    Some(finalize(response, request_id))
 }
 
 /// [`Edge`]'s future: ready for a request answered on the way in ([`crate::warm_resolve`]),
@@ -313,19 +357,18 @@ fn write_error_body(response: &mut Response, mut body: ErrorBody, request_id: &R
 fn observe(
     gateway: &Gateway,
     started: Instant,
-    method: axum::http::Method,
-    route: Option<MatchedPath>,
+    method: Method,
+    route: Route,
     request_id: &RequestId,
     response: &Response,
     workspace: crate::access_log::Workspace,
 ) {
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    gateway.inner.metrics.observe_request(
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        status,
-        elapsed,
-    );
+    gateway
+        .inner
+        .metrics
+        .observe_request(route.as_str(), status, elapsed);
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     // Route template only: query strings and headers (which carry keys) are never logged.
     if let Some(log) = &gateway.inner.config.access_log {
@@ -343,7 +386,7 @@ fn observe(
             target: "nexus_gateway::access",
             request_id = request_id.as_str(),
             method = %method,
-            route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            route = route.as_str(),
             status,
             latency_us,
             workspace = workspace.as_str(),
@@ -353,10 +396,9 @@ fn observe(
 }
 
 /// Header size (431) and declared body size (413): the refusal, or `None` to go on.
-fn enforce_limits(config: &crate::GatewayConfig, request: &Request) -> Option<Response> {
+fn enforce_limits(config: &crate::GatewayConfig, headers: &HeaderMap) -> Option<Response> {
     // Name, value and the ": " and CRLF around them, as on the wire.
-    let header_bytes: usize = request
-        .headers()
+    let header_bytes: usize = headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum();
@@ -370,8 +412,7 @@ fn enforce_limits(config: &crate::GatewayConfig, request: &Request) -> Option<Re
             .into_response(),
         );
     }
-    let declared_length = request
-        .headers()
+    let declared_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());

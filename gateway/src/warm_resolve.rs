@@ -1,5 +1,7 @@
-//! The warm `GET /v1/resolve`, answered where the request enters the middleware
-//! ([`crate::middleware::Edge`]) instead of through the handler.
+//! The warm `GET /v1/resolve`, answered from the request's head before the router
+//! ([`crate::Gateway::front`], served by `nexus_listener`), or where the request enters the
+//! middleware ([`crate::middleware::Edge`]) when the gateway is served without its front,
+//! instead of through the handler.
 //!
 //! Why it exists: a resolve whose API key and token are both cached is the gateway's hottest
 //! request, and its own work (SHA-256 of the key, two cache lookups, the rate limit, the bytes
@@ -27,28 +29,27 @@ use crate::access_log::Workspace;
 use crate::auth::api_key_str;
 use crate::query::parse_resolve_args;
 use crate::routes::{paths, private_json_bytes, resolve::check_workspace};
-use axum::extract::Request;
-use axum::http::Method;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use nexus_protocol::internal::Principal;
 use std::time::Instant;
 
-/// The answer to `request` and the caller's workspace (for the access line), or `None` when the
-/// handler must answer (see the module docs). `now` is when the request arrived.
+/// The answer to the request with this head and the caller's workspace (for the access line),
+/// or `None` when the handler must answer (see the module docs). `now` is when the request
+/// arrived.
 pub(crate) fn answer(
     gateway: &Gateway,
-    request: &Request,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
     now: Instant,
 ) -> Option<(Response, Workspace)> {
     let inner = &gateway.inner;
-    if !inner.config.warm_resolve
-        || request.method() != Method::GET
-        || request.uri().path() != paths::RESOLVE
-    {
+    if !inner.config.warm_resolve || method != Method::GET || uri.path() != paths::RESOLVE {
         return None;
     }
-    let key = api_key_str(request.headers()).ok()?;
-    let args = parse_resolve_args(request.uri().query()).ok()?;
+    let key = api_key_str(headers).ok()?;
+    let args = parse_resolve_args(uri.query()).ok()?;
     let verdict = inner.keys.peek(key)?;
     // Sessions are never in the key cache; matched anyway, since they resolve elsewhere.
     let principal = verdict

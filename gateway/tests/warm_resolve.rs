@@ -1,8 +1,10 @@
-//! The warm `GET /v1/resolve` answered in the middleware (`nexus_gateway::warm_resolve`) answers
-//! exactly as the handler does: the same status, headers, body, access line and metrics for the
-//! same requests, a caller's request id echoed, a rate-limited key refused with 429 and a revoked
-//! key refused with 401 while both caches are warm. Two real gateways (the warm path on and off)
-//! in front of real brokers (SQLite) on loopback.
+//! The warm `GET /v1/resolve` (`nexus_gateway::warm_resolve`), answered in the middleware
+//! (`axum::serve`) or by the gateway's front before routing (`nexus_listener`, as `nexus serve`
+//! serves it), answers exactly as the handler does: the same status, headers, body, access line
+//! and metrics for the same requests, a caller's request id echoed, a rate-limited key refused
+//! with 429 and a revoked key refused with 401 while both caches are warm. Real gateways (the
+//! warm path in the middleware, in the front, off) in front of real brokers (SQLite) on
+//! loopback.
 
 mod common;
 
@@ -44,19 +46,22 @@ struct Side {
 }
 
 impl Side {
-    async fn start(warm_resolve: bool) -> Self {
+    async fn start(served: Served) -> Self {
         let captured = Captured::default();
         let log = AccessLog::spawn(captured.clone(), 1024).unwrap();
         let handle = log.clone();
-        let stack = Stack::start_with(move |config| {
+        let adjust = move |config: &mut nexus_gateway::GatewayConfig| {
             config.access_log = Some(handle);
             config.key_cache_ttl = Duration::from_secs(10);
             config.token_cache_max_ttl = Duration::from_secs(300);
             config.rate_limit_per_second = 1;
             config.rate_limit_burst = 5;
-            config.warm_resolve = warm_resolve;
-        })
-        .await;
+            config.warm_resolve = served != Served::Handler;
+        };
+        let stack = match served {
+            Served::Front => Stack::start_fronted(adjust).await,
+            _ => Stack::start_with(adjust).await,
+        };
         let connection = stack.broker.add_connection(WS, "static-api").await;
         let (key, _) = stack.broker.new_key(WS).await;
         Self {
@@ -146,6 +151,17 @@ impl Side {
     }
 }
 
+/// Who answers a warm resolve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Served {
+    /// The middleware (`axum::serve`, no front).
+    Edge,
+    /// The front, before routing (`nexus_listener`, as `nexus serve`).
+    Front,
+    /// The handler: the warm path off.
+    Handler,
+}
+
 #[derive(Debug, PartialEq)]
 struct Answer {
     status: u16,
@@ -175,7 +191,7 @@ impl Answer {
 
 /// The same requests to both gateways: one cold, three warm (a caller's id, a generated one,
 /// the key in `X-API-Key`), then warm ones until the rate limit refuses.
-async fn run(side: &Side) -> (Vec<Answer>, Answer, Vec<Value>, Vec<String>, u64) {
+async fn run(side: &Side) -> Run {
     let mut answers = vec![side.resolve("authorization", None).await];
     answers[0].take_generated_id();
     answers.push(side.resolve("authorization", Some("probe-warm-1")).await);
@@ -212,13 +228,26 @@ async fn run(side: &Side) -> (Vec<Answer>, Answer, Vec<Value>, Vec<String>, u64)
 
 #[tokio::test]
 async fn the_warm_path_answers_as_the_handler_does() {
-    let (warm, handler) = tokio::join!(Side::start(true), Side::start(false));
-    let (warm_answers, warm_refused, warm_lines, warm_metrics, warm_count) = run(&warm).await;
-    let (answers, refused, lines, metrics, handler_count) = run(&handler).await;
+    let (edge, front, handler) = tokio::join!(
+        Side::start(Served::Edge),
+        Side::start(Served::Front),
+        Side::start(Served::Handler)
+    );
+    let by_handler = run(&handler).await;
+    assert_eq!(by_handler.4, 0, "the handler side has no warm path");
+    answers_as_the_handler(&edge, &by_handler).await;
+    answers_as_the_handler(&front, &by_handler).await;
+}
 
-    // Both caches were warm from the second request on, and only the warm side took its path.
-    assert_eq!(warm_count, 3, "warm resolves answered in the middleware");
-    assert_eq!(handler_count, 0);
+type Run = (Vec<Answer>, Answer, Vec<Value>, Vec<String>, u64);
+
+async fn answers_as_the_handler(warm: &Side, by_handler: &Run) {
+    let (warm_answers, warm_refused, warm_lines, warm_metrics, warm_count) = run(warm).await;
+    let (answers, refused, lines, metrics, _) = by_handler;
+    let (answers, refused, lines, metrics) = (&answers[..], refused, &lines[..], &metrics[..]);
+
+    // Both caches were warm from the second request on, and the warm side took its path.
+    assert_eq!(warm_count, 3, "warm resolves answered without the handler");
     assert_eq!(warm_answers, answers);
     let header = |answer: &Answer, name: &str| {
         answer
@@ -252,7 +281,7 @@ async fn the_warm_path_answers_as_the_handler_does() {
     }
 
     // The refusal: 429, Retry-After, the envelope with the caller's id; from the warm path.
-    assert_eq!(warm_refused, refused);
+    assert_eq!(&warm_refused, refused);
     assert_eq!(warm_refused.status, 429);
     assert_eq!(warm_refused.body["error"], "rate_limited");
     assert_eq!(warm_refused.body["request_id"], "probe-limit");
@@ -264,6 +293,12 @@ async fn the_warm_path_answers_as_the_handler_does() {
         "{warm_refused:?}"
     );
     let (_, warm_after) = warm.metrics().await;
+    // The writer thread may not have written the refusal's line yet when its answer arrived.
+    wait_until("the refusal's access line", || {
+        let text = warm.captured.0.lock().unwrap();
+        String::from_utf8_lossy(&text).contains("\"status\":429")
+    })
+    .await;
     let warm_lines = warm.access_lines(warm.log.written()).await;
     let resolves: Vec<&Value> = warm_lines
         .iter()
@@ -280,18 +315,23 @@ async fn the_warm_path_answers_as_the_handler_does() {
 }
 
 /// A gateway following the broker's revocation stream, with production cache settings.
-async fn gateway_with_feed(broker: &TestBroker) -> (Gateway, String) {
+async fn gateway_with_feed(broker: &TestBroker, served: Served) -> (Gateway, String) {
     let mut config = test_config(&broker.url);
     config.key_cache_ttl = Duration::from_secs(10);
     config.token_cache_max_ttl = Duration::from_secs(300);
     config.revocation_feed = true;
     let gateway = Gateway::new(config).expect("gateway config");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = gateway.router();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let url = if served == Served::Front {
+        common::serve_fronted(&gateway).await
+    } else {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = gateway.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        url
+    };
     wait_until("the revocation stream", || {
         gateway.revocation_feed_connected()
     })
@@ -317,8 +357,14 @@ async fn warm_count(http: &reqwest::Client, url: &str) -> u64 {
 
 #[tokio::test]
 async fn a_key_revoked_while_cached_is_refused() {
+    for served in [Served::Edge, Served::Front] {
+        a_key_revoked_while_cached_is_refused_by(served).await;
+    }
+}
+
+async fn a_key_revoked_while_cached_is_refused_by(served: Served) {
     let broker = TestBroker::start(INTERNAL_TOKEN).await;
-    let (_gateway, url) = gateway_with_feed(&broker).await;
+    let (_gateway, url) = gateway_with_feed(&broker, served).await;
     broker.add_connection(WS, "static-api").await;
     let (key, key_id) = broker.new_key(WS).await;
     let http = reqwest::Client::new();
@@ -353,13 +399,22 @@ async fn a_key_revoked_while_cached_is_refused() {
 
 #[tokio::test]
 async fn the_size_limits_refuse_warm_requests_too() {
-    let stack = Stack::start_with(|config| {
+    for served in [Served::Edge, Served::Front] {
+        the_size_limits_refuse_warm_requests_by(served).await;
+    }
+}
+
+async fn the_size_limits_refuse_warm_requests_by(served: Served) {
+    let adjust = |config: &mut nexus_gateway::GatewayConfig| {
         config.key_cache_ttl = Duration::from_secs(10);
         config.token_cache_max_ttl = Duration::from_secs(300);
         config.max_header_bytes = 4096;
         config.max_body_bytes = 1024;
-    })
-    .await;
+    };
+    let stack = match served {
+        Served::Front => Stack::start_fronted(adjust).await,
+        _ => Stack::start_with(adjust).await,
+    };
     stack.broker.add_connection(WS, "static-api").await;
     let (key, _) = stack.broker.new_key(WS).await;
     let resolve = || {

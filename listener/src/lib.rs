@@ -15,8 +15,13 @@
 //!   is busy, the new one is closed at once.
 //!
 //! Closing is done by dropping hyper's connection, which closes the socket: the client reads EOF.
+//!
+//! A server may pass a [`Front`] ([`serve_with_front`]): asked first about every request, from
+//! its head, it may answer before the router (the gateway's warm resolve); every limit above
+//! still applies to its answers.
 
 mod deadline;
+mod front;
 mod registry;
 
 use axum::Router;
@@ -33,6 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+pub use front::Front;
 pub use registry::Registry as Connections;
 
 /// A `NEXUS_HTTP_*` setting that cannot be used; the message names the variable and the rule,
@@ -164,6 +170,17 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     connections: Arc<Registry>,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    serve_with_front(listener, router, None, connections, stop).await
+}
+
+/// [`serve`], with `front` asked first about every request (see [`Front`]).
+pub async fn serve_with_front(
+    listener: TcpListener,
+    router: Router,
+    front: Option<Front>,
+    connections: Arc<Registry>,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
@@ -193,6 +210,7 @@ pub async fn serve(
             peer,
             conn,
             router.clone(),
+            front.clone(),
             connections.clone(),
             stop.clone(),
         ));
@@ -206,6 +224,7 @@ async fn serve_connection(
     peer: std::net::SocketAddr,
     conn: Arc<Conn>,
     router: Router,
+    front: Option<Front>,
     connections: Arc<Registry>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -217,15 +236,32 @@ async fn serve_connection(
     let body_timeout = connections.limits().body_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_flight = service_conn.begin_request();
-        // The peer address, as `axum::serve` would give it: per-source throttles (failed admin
-        // tokens) read it through `ConnectInfo`.
-        let mut request = request.map(Body::new);
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
-        let response = deadline::serve_request(router.clone(), request, body_timeout);
+        let response = match front
+            .as_ref()
+            .and_then(|front| front(request.method(), request.uri(), request.headers()))
+        {
+            // Answered from the head: the body (if any) is dropped unread, as a handler that
+            // does not read it would.
+            Some(answer) => Err(answer),
+            None => {
+                // The peer address, as `axum::serve` would give it: per-source throttles
+                // (failed admin tokens) read it through `ConnectInfo`.
+                let mut request = request.map(Body::new);
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                Ok(deadline::serve_request(
+                    router.clone(),
+                    request,
+                    body_timeout,
+                ))
+            }
+        };
         async move {
-            let response = response.await;
+            let response = match response {
+                Ok(routed) => routed.await,
+                Err(answered) => answered,
+            };
             // The request counts as in flight until its response body is dropped (sent).
             Ok::<_, std::convert::Infallible>(
                 response.map(|body| Body::new(deadline::Guarded::new(body, in_flight))),

@@ -60,12 +60,32 @@ impl Stack {
         adjust_broker: impl FnOnce(&mut nexus_broker::BrokerConfig),
         adjust: impl FnOnce(&mut GatewayConfig),
     ) -> Self {
+        Self::start_served(database_url, adjust_broker, adjust, false).await
+    }
+
+    /// A stack whose gateway is served as `nexus serve` serves it: by `nexus_listener`, with
+    /// the gateway's front.
+    pub async fn start_fronted(adjust: impl FnOnce(&mut GatewayConfig)) -> Self {
+        Self::start_served(None, |_| {}, adjust, true).await
+    }
+
+    async fn start_served(
+        database_url: Option<String>,
+        adjust_broker: impl FnOnce(&mut nexus_broker::BrokerConfig),
+        adjust: impl FnOnce(&mut GatewayConfig),
+        fronted: bool,
+    ) -> Self {
         let broker =
             broker::TestBroker::start_configured(INTERNAL_TOKEN, database_url, adjust_broker).await;
         let proxy = CountingProxy::start(&broker.url).await;
         let mut config = test_config(&proxy.url);
         adjust(&mut config);
-        let gateway_url = serve_gateway(config).await;
+        let gateway_url = if fronted {
+            let gateway = Gateway::new(config).expect("valid gateway config");
+            serve_fronted(&gateway).await
+        } else {
+            serve_gateway(config).await
+        };
         Self {
             gateway_url,
             proxy,
@@ -101,6 +121,26 @@ pub async fn serve_gateway(config: GatewayConfig) -> String {
     let router = gateway.router();
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{address}")
+}
+
+/// Serves `gateway` as `nexus serve` does (`nexus_listener`, default limits, the gateway's
+/// front) on an ephemeral loopback port; returns its base URL.
+pub async fn serve_fronted(gateway: &Gateway) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("local addr");
+    let front: nexus_listener::Front = std::sync::Arc::new(gateway.front());
+    let router = gateway.router();
+    let connections = nexus_listener::Connections::new(nexus_listener::Limits::default());
+    tokio::spawn(async move {
+        // Never asked to stop: the sender lives as long as the server.
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let _ =
+            nexus_listener::serve_with_front(listener, router, Some(front), connections, stopped)
+                .await;
     });
     format!("http://{address}")
 }
