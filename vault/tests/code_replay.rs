@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::as_grants::{FAR, RESOURCE, WS, count, family, fixture};
+use common::as_grants::{code_row, count, family, fixture};
 use nexus_vault::store::Store;
-use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyStored};
+use nexus_vault::store::oauth_grants::{CodeRedemption, FamilyStored};
 use nexus_vault::store::pending::state_hash;
 use nexus_vault::testing::{all_dbs, store_for};
 use sqlx::Row;
@@ -19,17 +19,7 @@ use sqlx::Row;
 /// A workspace, a resource, a user and one unspent code; a plain pool to look at the rows.
 async fn with_code(store: &Store, url: &str, code: &str) -> (sqlx::AnyPool, String) {
     let (pool, user) = fixture(store, url).await;
-    let row = CodeRow {
-        client_id: "c1".to_owned(),
-        redirect_uri: "http://127.0.0.1/cb".to_owned(),
-        code_challenge: "challenge".to_owned(),
-        resource_id: RESOURCE.to_owned(),
-        workspace_id: WS.to_owned(),
-        scopes: vec!["read".to_owned()],
-        user_id: user.clone(),
-        auth_time: 1,
-        expires_at: FAR,
-    };
+    let row = code_row(&user);
     store.insert_authorization_code(code, &row).await.unwrap();
     (pool, user)
 }

@@ -13,11 +13,11 @@
 
 mod common;
 
-use common::as_grants::{FAR, ISSUER, RESOURCE, WS, count, family, fixture};
+use common::as_grants::{ISSUER, code_row, count, family, fixture};
 use nexus_vault::store::bulk::BulkConnection;
 use nexus_vault::store::connections::TokenSet;
 use nexus_vault::store::oauth_assertions::AssertionUse;
-use nexus_vault::store::oauth_grants::{CodeRedemption, CodeRow, FamilyStored, RefreshRotation};
+use nexus_vault::store::oauth_grants::{CodeRedemption, FamilyStored, RefreshRotation};
 use nexus_vault::store::pending::state_hash;
 use nexus_vault::store::{Store, now_ms};
 use nexus_vault::testing::{all_dbs, raw_pool, store_for};
@@ -60,17 +60,7 @@ async fn one_code_is_redeemed_once() {
         let l = db.label;
         let store = store_for(&db).await;
         let (pool, user) = fixture(&store, &db.url).await;
-        let code = CodeRow {
-            client_id: "c1".to_owned(),
-            redirect_uri: "http://127.0.0.1/cb".to_owned(),
-            code_challenge: "challenge".to_owned(),
-            resource_id: RESOURCE.to_owned(),
-            workspace_id: WS.to_owned(),
-            scopes: vec!["read".to_owned()],
-            user_id: user.clone(),
-            auth_time: 1,
-            expires_at: FAR,
-        };
+        let code = code_row(&user);
         store
             .insert_authorization_code("code-race", &code)
             .await

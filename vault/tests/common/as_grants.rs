@@ -1,7 +1,7 @@
 //! Rows the authorization server's single-use tests stand on: a workspace, a resource, a user,
 //! token families, and a raw pool to count what was stored.
 
-use nexus_vault::store::oauth_grants::FamilyRow;
+use nexus_vault::store::oauth_grants::{CodeRow, FamilyRow};
 use nexus_vault::store::{Store, now_ms};
 use nexus_vault::testing::raw_pool;
 use sqlx::Row;
@@ -60,5 +60,20 @@ pub fn family(id: &str, user_id: &str) -> FamilyRow {
         last_used_at: now,
         expires_at: FAR,
         revoked_at: None,
+    }
+}
+
+/// An unspent authorization code of `user_id` for client `c1` on [`RESOURCE`].
+pub fn code_row(user_id: &str) -> CodeRow {
+    CodeRow {
+        client_id: "c1".to_owned(),
+        redirect_uri: "http://127.0.0.1/cb".to_owned(),
+        code_challenge: "challenge".to_owned(),
+        resource_id: RESOURCE.to_owned(),
+        workspace_id: WS.to_owned(),
+        scopes: vec!["read".to_owned()],
+        user_id: user_id.to_owned(),
+        auth_time: 1,
+        expires_at: FAR,
     }
 }
