@@ -4,29 +4,15 @@
 
 mod common;
 
+use common::Captured;
+
 use common::{Stack, wait_until};
 use nexus_gateway::access_log::AccessLog;
 use serde_json::Value;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const WS: &str = "acme";
-
-/// A sink that keeps what the writer thread writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A sink whose every write waits until the test opens the gate: a log pipe nobody reads.
 struct Stuck(std::sync::mpsc::Receiver<()>);

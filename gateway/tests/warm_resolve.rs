@@ -8,33 +8,18 @@
 
 mod common;
 
+use common::Captured;
+
 use common::broker::TestBroker;
 use common::{INTERNAL_TOKEN, Stack, test_config, wait_until};
 use nexus_gateway::Gateway;
 use nexus_gateway::access_log::AccessLog;
 use serde_json::Value;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 const WS: &str = "acme";
 const QUERY: &str = "workspace_id=acme&provider_name=static-api";
-
-/// A sink that keeps what the access-log writer thread writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A gateway with production cache settings, a tight rate limit and a captured access log.
 struct Side {
@@ -126,16 +111,7 @@ impl Side {
 
     /// The metrics that count (no latencies), and the warm path's own counter apart.
     async fn metrics(&self) -> (Vec<String>, u64) {
-        let text = self
-            .stack
-            .http
-            .get(self.stack.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&self.stack.http, &self.stack.gateway_url).await;
         let mut warm = None;
         let mut counted = Vec::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
@@ -339,16 +315,21 @@ async fn gateway_with_feed(broker: &TestBroker, served: Served) -> (Gateway, Str
     (gateway, url)
 }
 
-async fn warm_count(http: &reqwest::Client, url: &str) -> u64 {
-    let text = http
-        .get(format!("{url}/metrics"))
+/// The gateway's `/metrics` page.
+async fn metrics_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(format!("{url}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+async fn warm_count(http: &reqwest::Client, url: &str) -> u64 {
+    metrics_text(http, url)
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix("nexus_gateway_resolve_warm_path_total "))
         .expect("the warm path's counter")
         .parse()
