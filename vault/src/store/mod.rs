@@ -14,6 +14,7 @@ pub mod audit_chain;
 mod audit_checkpoint;
 mod audit_export;
 mod audit_head;
+mod audit_insert_pg;
 mod audit_insert_sqlite;
 pub mod audit_prune;
 mod audit_rekey;
