@@ -2,6 +2,9 @@
 # Start a throwaway PostgreSQL for tests: its own cluster under $NEXUS_PG_DIR (default
 # ./.ci/pg), trust auth, listening only on 127.0.0.1:$NEXUS_PG_PORT (default 55432).
 # Prints the connection URL on stdout. Safe to call twice: a running cluster is reused.
+# NEXUS_PG_STATEMENTS=1 (benchmarks only) preloads pg_stat_statements with planning tracked, to
+# count statements, plans and server time per request (`CREATE EXTENSION pg_stat_statements`
+# once, then read the view); it takes effect when the cluster starts.
 set -euo pipefail
 
 PG_DIR="${NEXUS_PG_DIR:-$PWD/.ci/pg}"
@@ -40,9 +43,13 @@ fi
 if [ ! -f "$PG_DIR/PG_VERSION" ]; then
   as_pg "$BIN/initdb" -D "$PG_DIR" -U postgres --auth=trust >/dev/null
 fi
+EXTRA=""
+if [ "${NEXUS_PG_STATEMENTS:-0}" = 1 ]; then
+  EXTRA=" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on"
+fi
 if ! as_pg "$BIN/pg_ctl" -D "$PG_DIR" status >/dev/null 2>&1; then
   as_pg "$BIN/pg_ctl" -D "$PG_DIR" -l "$PG_DIR/server.log" \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off$EXTRA" \
     -w start >/dev/null
 fi
 echo "postgres://postgres@127.0.0.1:$PG_PORT/postgres"

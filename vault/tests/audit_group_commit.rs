@@ -133,12 +133,13 @@ async fn an_append_returns_only_after_its_record_is_committed() {
 
 /// A batch (a gateway's proxied calls) goes through the same chain queues: every record once,
 /// each chain in the batch's order and verifiable, the call returning only once all of it is
-/// committed.
+/// committed. Each chain's share is longer than one PostgreSQL statement carries (512), so
+/// the records span statements of one transaction.
 #[tokio::test]
 async fn a_batch_is_committed_whole_in_order_on_each_chain() {
     for db in all_dbs().await {
         let store = store_for(&db).await;
-        let targets: Vec<String> = (0..600).map(|k| format!("b{k}")).collect();
+        let targets: Vec<String> = (0..1800).map(|k| format!("b{k}")).collect();
         let events: Vec<AuditEvent<'_>> = targets
             .iter()
             .enumerate()

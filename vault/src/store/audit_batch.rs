@@ -26,7 +26,6 @@ use super::audit_chain::{
     server_request_id,
 };
 use super::audit_head::KnownHeads;
-use super::bulk::placeholders;
 use super::{Backend, Store, StoreError, now_ms};
 use parking_lot::Mutex;
 use sqlx::Row;
@@ -41,11 +40,6 @@ const MAX_BATCH: usize = 256;
 /// Most records one transaction of bulk segments only writes: two or three gateway batches
 /// ([`nexus_protocol::proxy::MAX_AUDIT_BATCH`] each) in flight share one commit.
 const MAX_BULK_BATCH: usize = 2048;
-
-/// Rows per multi-row `INSERT` on PostgreSQL (16 parameters each, far below its 65,535 limit).
-/// Each row count is its own prepared statement, so this also bounds how many a connection
-/// keeps for audit appends (sqlx caches 100 per connection).
-pub(super) const INSERT_CHUNK: usize = 64;
 
 /// The queues of this process, one per chain with records waiting or being written.
 #[derive(Default)]
@@ -129,11 +123,11 @@ impl OwnedRecord {
 
 /// A record linked into its chain, ready to insert.
 pub(super) struct Linked<'a> {
-    record: &'a OwnedRecord,
-    at: i64,
-    request_id: String,
-    prev_hash: String,
-    hash: String,
+    pub(super) record: &'a OwnedRecord,
+    pub(super) at: i64,
+    pub(super) request_id: String,
+    pub(super) prev_hash: String,
+    pub(super) hash: String,
 }
 
 impl Store {
@@ -301,18 +295,32 @@ impl Store {
             .await?
             .try_get("last_hash")?;
         let (key_id, linked, head) = self.link_records(chain, prev, records);
-        let last_id = match self.backend {
-            Backend::Postgres => insert_pg(&mut tx, chain, &key_id, &linked).await?,
-            Backend::Sqlite => {
-                super::audit_insert_sqlite::insert(&mut tx, chain, &key_id, &linked).await?
+        match self.backend {
+            // The head row is locked: moving it from the hash just read cannot miss.
+            Backend::Postgres => {
+                for chunk in linked.chunks(super::audit_insert_pg::CHUNK) {
+                    if !super::audit_insert_pg::insert_after_head(&mut *tx, chain, &key_id, chunk)
+                        .await?
+                    {
+                        return Err(StoreError::Corrupt(format!(
+                            "the locked head of audit chain {chain} moved"
+                        )));
+                    }
+                }
             }
-        };
-        sqlx::query("UPDATE audit_chain_heads SET last_id = $1, last_hash = $2 WHERE chain = $3")
-            .bind(last_id)
-            .bind(&head)
-            .bind(chain)
-            .execute(&mut *tx)
-            .await?;
+            Backend::Sqlite => {
+                let last_id =
+                    super::audit_insert_sqlite::insert(&mut tx, chain, &key_id, &linked).await?;
+                sqlx::query(
+                    "UPDATE audit_chain_heads SET last_id = $1, last_hash = $2 WHERE chain = $3",
+                )
+                .bind(last_id)
+                .bind(&head)
+                .bind(chain)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(head)
     }
@@ -356,7 +364,6 @@ impl Store {
 
 pub(super) const COLUMNS: &str = "at, workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key";
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub(super) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 pub(super) fn bind_record<'q>(
@@ -382,41 +389,6 @@ pub(super) fn bind_record<'q>(
         .bind(chain)
         .bind(e.client_request_id.as_deref())
         .bind(key_id)
-}
-
-/// PostgreSQL: ids are drawn from the table's sequence first (in one statement) and given out
-/// in ascending order, so chain order and id order agree without relying on the order in which
-/// a multi-row `INSERT` evaluates its rows; then a few multi-row inserts write the batch.
-async fn insert_pg(
-    tx: &mut Tx,
-    chain: &str,
-    key_id: &str,
-    linked: &[Linked<'_>],
-) -> Result<i64, StoreError> {
-    let mut ids: Vec<i64> = sqlx::query(
-        "SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) AS id FROM generate_series(1, $1)",
-    )
-    .bind(linked.len() as i64)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|r| r.try_get::<i64, _>("id"))
-    .collect::<Result<_, _>>()?;
-    ids.sort_unstable();
-    for (chunk, chunk_ids) in linked.chunks(INSERT_CHUNK).zip(ids.chunks(INSERT_CHUNK)) {
-        let sql = format!(
-            "INSERT INTO audit_events (id, {COLUMNS}) VALUES {}",
-            placeholders(chunk.len(), 17)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (r, id) in chunk.iter().zip(chunk_ids) {
-            q = bind_record(q.bind(*id), r, chain, key_id);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    ids.last()
-        .copied()
-        .ok_or_else(|| StoreError::Corrupt("an audit batch drew no ids".into()))
 }
 
 /// How many queued segments (from the front) the next transaction writes: at least one (a

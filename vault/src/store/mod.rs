@@ -14,6 +14,7 @@ pub mod audit_chain;
 mod audit_checkpoint;
 mod audit_export;
 mod audit_head;
+mod audit_insert_pg;
 mod audit_insert_sqlite;
 pub mod audit_prune;
 mod audit_rekey;
@@ -41,7 +42,7 @@ pub mod workspaces;
 
 use crate::crypto::{CryptoError, Sealer};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,6 +95,9 @@ impl Backend {
     }
 }
 
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// The database plus the sealer that seals its secret columns. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -125,7 +129,20 @@ impl Store {
         let max_connections = max_connections.unwrap_or(default_size);
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(Duration::from_secs(30))
+            // sqlx pings every connection it hands out, by default: a round trip (and a wake-up
+            // of the server's backend) per query on a busy pool, where the connection was in use
+            // a moment ago. Only one idle for a while is pinged (a server restart or a dropped
+            // link shows up there); sqlx still pings each connection given back.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
         if backend == Backend::Sqlite {
             // One file shared by the pool's connections: wait for the write lock instead of
             // failing with SQLITE_BUSY, and let readers proceed during a write (WAL).

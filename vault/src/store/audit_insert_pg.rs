@@ -1,0 +1,186 @@
+//! PostgreSQL's audit insert: the linked records of a batch in one statement of one shape,
+//! whatever the batch's size.
+//!
+//! A multi-row `VALUES` list is a different statement for every row count (16 parameters a row):
+//! with 64 sizes over a pool of connections, nearly every batch met a statement its connection
+//! had not planned often enough to settle on a generic plan, and PostgreSQL planned a 1,000-
+//! parameter statement afresh each time (pg_stat_statements, session 9: 1,116 plans for 1,232
+//! batches, planning ~40 % of the statement's server time). Here each column travels as one
+//! array (`unnest`), so a connection prepares this statement once and reuses its plan.
+//!
+//! sqlx's `Any` driver binds no arrays, so each column is bound as the text form of a
+//! PostgreSQL array (`{"a","b\"c",NULL}`) and cast in the statement: every element is quoted,
+//! with `"` and `\` escaped, so the server reads back exactly the bytes sent.
+//!
+//! The statement also moves the chain's head from the hash the records link to (compare-and-
+//! set), and inserts only if that move happened: the known-head append ([`super::audit_head`])
+//! needs nothing else, and the locking append runs it after locking the head row.
+
+use super::StoreError;
+use super::audit_batch::Linked;
+use sqlx::{Any, Executor};
+
+/// Most records one statement carries (a longer batch is written as several, in order).
+pub(super) const CHUNK: usize = 512;
+
+/// `$1` new head, `$2` chain, `$3` the head the records link to, `$4` mac key id, `$5..` one
+/// array per record column ([`ARRAY_COLUMNS`], in that order). Ids are drawn from the table's
+/// sequence and matched to the records by rank, not by the order in which rows are evaluated,
+/// so chain order and id order agree (`walk_chain` reads a chain by id). The sequence is named
+/// (the one `BIGSERIAL` created in migration 0001) so the server resolves it once, when the
+/// statement is prepared; `pg_get_serial_sequence` would cost a catalog lookup per batch.
+const INSERT_AFTER_HEAD: &str = "\
+WITH v AS (SELECT * FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], \
+    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
+    $17::text[], $18::text[]) WITH ORDINALITY AS v(at, workspace_id, action, target, principal, \
+    outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, \
+    client_request_id, n)), \
+ids AS (SELECT nextval('audit_events_id_seq') AS id FROM v), \
+ranked AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ids), \
+head AS (UPDATE audit_chain_heads SET last_id = (SELECT max(id) FROM ids), last_hash = $1 \
+    WHERE chain = $2 AND last_hash = $3 RETURNING chain) \
+INSERT INTO audit_events (id, at, workspace_id, action, target, principal, outcome, request_id, \
+    detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key) \
+SELECT ranked.id, v.at, v.workspace_id, v.action, v.target, v.principal, v.outcome, \
+    v.request_id, v.detail, v.prev_hash, v.hash, v.agent_id, v.session_id, v.user_subject, $2, \
+    v.client_request_id, $4 \
+FROM v JOIN ranked ON ranked.n = v.n WHERE EXISTS (SELECT 1 FROM head)";
+
+/// The per-record columns bound as arrays, in the statement's order (`at` is the bigint one).
+#[cfg(test)]
+const ARRAY_COLUMNS: [&str; 14] = [
+    "at",
+    "workspace_id",
+    "action",
+    "target",
+    "principal",
+    "outcome",
+    "request_id",
+    "detail",
+    "prev_hash",
+    "hash",
+    "agent_id",
+    "session_id",
+    "user_subject",
+    "client_request_id",
+];
+
+/// Insert `linked` (one chain's records, linked one after the other from `linked[0].prev_hash`)
+/// and move `chain`'s head from that hash to the last record's, in one statement. `false`: the
+/// head was not that hash, nothing was written.
+pub(super) async fn insert_after_head<'e, E>(
+    exec: E,
+    chain: &str,
+    key_id: &str,
+    linked: &[Linked<'_>],
+) -> Result<bool, StoreError>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let (Some(first), Some(last)) = (linked.first(), linked.last()) else {
+        return Err(StoreError::Corrupt("an empty audit insert".into()));
+    };
+    let mut at = String::with_capacity(linked.len() * 15 + 2);
+    at.push('{');
+    for (i, r) in linked.iter().enumerate() {
+        if i > 0 {
+            at.push(',');
+        }
+        at.push_str(&r.at.to_string());
+    }
+    at.push('}');
+    let text = |f: for<'r> fn(&'r Linked<'_>) -> Option<&'r str>| text_array(linked.iter().map(f));
+    let written = sqlx::query(INSERT_AFTER_HEAD)
+        .bind(last.hash.as_str())
+        .bind(chain)
+        .bind(first.prev_hash.as_str())
+        .bind(key_id)
+        .bind(at)
+        .bind(text(|r| r.record.workspace_id.as_deref()))
+        .bind(text(|r| Some(r.record.action.as_ref())))
+        .bind(text(|r| r.record.target.as_deref()))
+        .bind(text(|r| Some(r.record.principal.as_str())))
+        .bind(text(|r| Some(r.record.outcome.as_str())))
+        .bind(text(|r| Some(r.request_id.as_str())))
+        .bind(text(|r| r.record.detail.as_deref()))
+        .bind(text(|r| Some(r.prev_hash.as_str())))
+        .bind(text(|r| Some(r.hash.as_str())))
+        .bind(text(|r| r.record.agent_id.as_deref()))
+        .bind(text(|r| r.record.session_id.as_deref()))
+        .bind(text(|r| r.record.user_subject.as_deref()))
+        .bind(text(|r| r.record.client_request_id.as_deref()))
+        .execute(exec)
+        .await?
+        .rows_affected();
+    match written {
+        0 => Ok(false),
+        n if n == linked.len() as u64 => Ok(true),
+        n => Err(StoreError::Corrupt(format!(
+            "an audit append wrote {n} of {} records",
+            linked.len()
+        ))),
+    }
+}
+
+/// The text form of a PostgreSQL `text[]` holding `values`: each element double-quoted with
+/// `"` and `\` escaped by a backslash (nothing else is special inside quotes), `NULL` bare.
+fn text_array<'a>(values: impl Iterator<Item = Option<&'a str>>) -> String {
+    let mut out = String::from("{");
+    for (i, value) in values.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let Some(value) = value else {
+            out.push_str("NULL");
+            continue;
+        };
+        out.push('"');
+        let mut rest = value;
+        while let Some(at) = rest.find(['"', '\\']) {
+            out.push_str(&rest[..at]);
+            out.push('\\');
+            out.push_str(&rest[at..=at]);
+            rest = &rest[at + 1..];
+        }
+        out.push_str(rest);
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elements_are_quoted_with_quotes_and_backslashes_escaped() {
+        let values = [
+            Some(""),
+            Some("plain"),
+            Some("a\"b\\c"),
+            None,
+            Some("NULL"),
+            Some(" {x,y} "),
+            Some("é😀\n"),
+        ];
+        assert_eq!(
+            text_array(values.into_iter()),
+            "{\"\",\"plain\",\"a\\\"b\\\\c\",NULL,\"NULL\",\" {x,y} \",\"é😀\n\"}"
+        );
+        assert_eq!(text_array(std::iter::empty()), "{}");
+    }
+
+    /// The statement names each array column once, in [`ARRAY_COLUMNS`]' order, and writes
+    /// every column of `audit_events` the other backends write.
+    #[test]
+    fn the_statement_unnests_one_array_per_record_column() {
+        let arrays = INSERT_AFTER_HEAD.matches("[]").count();
+        assert_eq!(arrays, ARRAY_COLUMNS.len());
+        let alias = ARRAY_COLUMNS.join(", ") + ", n)";
+        assert!(INSERT_AFTER_HEAD.contains(&alias), "{alias}");
+        for column in super::super::audit_batch::COLUMNS.split(", ") {
+            assert!(INSERT_AFTER_HEAD.contains(column), "{column}");
+        }
+    }
+}
