@@ -31,7 +31,16 @@ impl ConnectionService {
     ) -> Result<ResolveResponse, VaultError> {
         let found = self
             .lookups
-            .run(self.store.find_connection_for(workspace_id, provider_name))
+            .run(async {
+                match &self.pg_lookup {
+                    Some(pg) => pg.find_connection_for(workspace_id, provider_name).await,
+                    None => {
+                        self.store
+                            .find_connection_for(workspace_id, provider_name)
+                            .await
+                    }
+                }
+            })
             .await;
         self.resolve_found(
             workspace_id,

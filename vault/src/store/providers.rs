@@ -155,10 +155,14 @@ fn provider_from_row(r: &sqlx::any::AnyRow) -> Result<StoredProvider, StoreError
 
 /// A provider from the columns `{prefix}id`, `{prefix}spec`, `{prefix}has_secret`,
 /// `{prefix}created_at` and `{prefix}updated_at` of `r` (a prefix when joined with another table).
-pub(super) fn provider_from_columns(
-    r: &sqlx::any::AnyRow,
-    prefix: &str,
-) -> Result<StoredProvider, StoreError> {
+pub(super) fn provider_from_columns<R>(r: &R, prefix: &str) -> Result<StoredProvider, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let column = |name: &str| format!("{prefix}{name}");
     let spec: String = r.try_get(column("spec").as_str())?;
     let provider: Provider = serde_json::from_str(&spec)
