@@ -1,7 +1,7 @@
 //! Reading connection rows: by key, for a resolve, and in a workspace's listings.
 
 use super::{COLUMNS, ConnectionRow, connection_from_row};
-use crate::store::providers::{StoredProvider, provider_from_columns};
+use crate::store::providers::{ProviderColumns, StoredProvider, provider_from_columns};
 use crate::store::{Store, StoreError};
 use sqlx::Row;
 use std::sync::LazyLock;
@@ -133,7 +133,7 @@ where
     for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let provider = match r.try_get::<Option<String>, _>("p_id")? {
-        Some(_) => Some(provider_from_columns(r, "p_")?),
+        Some(_) => Some(provider_from_columns(r, &ProviderColumns::JOINED)?),
         None => None,
     };
     Ok((connection_from_row(r)?, provider))

@@ -11,17 +11,27 @@
 //! lookup that met the failure on a connection kept from before runs once more on a new one:
 //! a restarted server costs no failed resolve, as with the pool's ping, without a ping per use.
 
-use super::ConnectionRow;
-use super::lookup::{RESOLVE_LOOKUP, resolve_pair_from_row};
+use super::lookup::RESOLVE_LOOKUP;
+use super::{ConnectionRow, connection_from_row};
 use crate::store::StoreError;
-use crate::store::providers::StoredProvider;
+use crate::store::providers::{ProviderColumns, StoredProvider, provider_from_parts};
 use parking_lot::Mutex;
-use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::{Connection, Row};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Providers remembered at most (a global table of a few rows in practice); beyond it the
+/// memory starts over.
+const PROVIDERS_REMEMBERED: usize = 1024;
 
 /// As long as the pool waits for a connection (`store::Store::connect_sized`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a resolve lookup finds: the connection and its provider (`None`: the provider row is
+/// gone), shared rather than copied.
+pub(crate) type LookedUp = (ConnectionRow, Option<Arc<StoredProvider>>);
 
 /// The lookup's own connections: idle ones wait here between lookups.
 pub(crate) struct PgLookup {
@@ -29,6 +39,18 @@ pub(crate) struct PgLookup {
     idle: Mutex<Vec<PgConnection>>,
     /// Idle connections kept at most (the lookup slots); more are closed when given back.
     keep: usize,
+    /// The providers last read, by id, with the column values they were decoded from: a row
+    /// whose values are the same is the same provider, so its spec is not parsed again.
+    providers: Mutex<HashMap<String, Arc<DecodedProvider>>>,
+}
+
+/// A provider's column values and what they decode to.
+struct DecodedProvider {
+    spec: String,
+    has_secret: bool,
+    created_at: i64,
+    updated_at: i64,
+    decoded: Arc<StoredProvider>,
 }
 
 impl PgLookup {
@@ -41,6 +63,7 @@ impl PgLookup {
             options,
             idle: Mutex::new(Vec::new()),
             keep: keep.max(1),
+            providers: Mutex::default(),
         })
     }
 
@@ -49,7 +72,7 @@ impl PgLookup {
         &self,
         workspace_id: &str,
         provider_name: &str,
-    ) -> Result<Option<(ConnectionRow, Option<StoredProvider>)>, StoreError> {
+    ) -> Result<Option<LookedUp>, StoreError> {
         let kept = self.idle.lock().pop();
         let reused = kept.is_some();
         let mut conn = match kept {
@@ -66,9 +89,53 @@ impl PgLookup {
             Err(e) if below_sql(&e) => Err(e.into()),
             fetched => {
                 self.give_back(conn);
-                fetched?.as_ref().map(resolve_pair_from_row).transpose()
+                let Some(row) = fetched? else { return Ok(None) };
+                Ok(Some((connection_from_row(&row)?, self.provider_of(&row)?)))
             }
         }
+    }
+
+    /// The row's provider (`None`: the provider row is gone), decoded as
+    /// `provider_from_columns` does, or the one decoded before from the same values.
+    fn provider_of(&self, row: &PgRow) -> Result<Option<Arc<StoredProvider>>, StoreError> {
+        let columns = ProviderColumns::JOINED;
+        let Some(id) = row.try_get::<Option<String>, _>(columns.id)? else {
+            return Ok(None);
+        };
+        let spec: String = row.try_get(columns.spec)?;
+        let has_secret: bool = row.try_get(columns.has_secret)?;
+        let created_at: i64 = row.try_get(columns.created_at)?;
+        let updated_at: i64 = row.try_get(columns.updated_at)?;
+        if let Some(known) = self.providers.lock().get(&id)
+            && known.spec == spec
+            && known.has_secret == has_secret
+            && known.created_at == created_at
+            && known.updated_at == updated_at
+        {
+            return Ok(Some(known.decoded.clone()));
+        }
+        let decoded = Arc::new(provider_from_parts(
+            id.clone(),
+            &spec,
+            has_secret,
+            created_at,
+            updated_at,
+        )?);
+        let mut providers = self.providers.lock();
+        if providers.len() >= PROVIDERS_REMEMBERED {
+            providers.clear();
+        }
+        providers.insert(
+            id,
+            Arc::new(DecodedProvider {
+                spec,
+                has_secret,
+                created_at,
+                updated_at,
+                decoded: decoded.clone(),
+            }),
+        );
+        Ok(Some(decoded))
     }
 
     async fn connect(&self) -> Result<PgConnection, StoreError> {
