@@ -1,9 +1,10 @@
 //! The resolve lookup (issue 20, cold path) on both databases: the connection and its provider
 //! come back from one query, the provider exactly as `get_provider` reads it, and the lookup
 //! still picks the same row (active first, newest first, never an MCP user's); and the gate
-//! that bounds how many of those lookups run at once (`NEXUS_DATABASE_LOOKUP_SLOTS`).
+//! that bounds how many of those lookups run at once (`NEXUS_DATABASE_LOOKUP_SLOTS`); on
+//! PostgreSQL, the lookup's own connections and their recovery.
 
-use nexus_protocol::ConnectionStatus;
+use nexus_protocol::{ConnectionStatus, Credentials};
 use nexus_vault::connections::lookup_gate::{LookupGate, LookupGateStats};
 use nexus_vault::providers::ProviderInput;
 use nexus_vault::store::connections::NewConnection;
@@ -222,4 +223,65 @@ async fn resolves_beyond_the_slots_wait_in_the_broker_not_in_postgres() {
         (stats.in_flight, stats.waiting, stats.high_water),
         (0, 0, 2)
     );
+}
+
+/// On PostgreSQL the resolve lookup runs on connections of its own, kept between lookups
+/// without a ping: one the server closed meanwhile (a restart, an operator's terminate) is
+/// replaced and the resolve still answers, on both the store's pool and the lookup's side.
+#[tokio::test]
+async fn a_lookup_connection_the_server_closed_is_replaced_without_a_failed_resolve() {
+    let Some(db) = pg_db().await else { return };
+    let vault = Vault::start(vault_config(&db.url)).await.unwrap();
+    let store = vault.store();
+    store.create_workspace("w1", None).await.unwrap();
+    let input: ProviderInput = serde_json::from_value(serde_json::json!({
+        "name": "crm", "auth_type": "api_key"
+    }))
+    .unwrap();
+    let (provider, secret) = input.resolve().unwrap();
+    store
+        .upsert_provider(&provider, secret.as_ref(), false)
+        .await
+        .unwrap();
+    let mut creds = Credentials::default();
+    creds.insert("api_key", "k-123");
+    let row = store
+        .insert_connection(NewConnection {
+            workspace_id: "w1",
+            provider_name: "crm",
+            user_id: None,
+            status: ConnectionStatus::Active,
+            scopes: &[],
+            tokens: None,
+            credentials: Some(&creds),
+            bound_to_mcp_user: false,
+        })
+        .await
+        .unwrap();
+    let caller = Caller::admin(None);
+    let resolve = || {
+        vault
+            .connections()
+            .resolve("w1", "crm", None, false, &caller)
+    };
+    let first = resolve().await.unwrap();
+    assert_eq!(first.access_token.unwrap().expose(), "k-123");
+    assert_eq!(first.connection_id.as_deref(), Some(row.id.as_str()));
+
+    let watch = raw_pool(&db.url).await;
+    let terminated: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&watch)
+    .await
+    .unwrap();
+    assert!(terminated >= 2, "the pool's and the lookup's connections");
+    for _ in 0..3 {
+        let again = resolve()
+            .await
+            .expect("a resolve after the connections were closed");
+        assert_eq!(again.access_token.unwrap().expose(), "k-123");
+        assert_eq!(again.connection_id.as_deref(), Some(row.id.as_str()));
+    }
 }

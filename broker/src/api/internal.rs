@@ -2,7 +2,7 @@
 //! Bodies name a principal; the broker refuses (403) a body whose workspace is not the
 //! principal's.
 
-use super::{AppState, JsonBody, request_id, require_internal};
+use super::{AppState, JsonBody, RequestIdHeader, request_id, require_internal};
 use crate::error::ApiError;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -71,9 +71,18 @@ pub(super) fn caller(
     body_request_id: Option<String>,
     headers: &HeaderMap,
 ) -> Caller {
+    caller_with(principal, body_request_id, request_id(headers))
+}
+
+/// [`caller`] with the header's request id already read ([`RequestIdHeader`]).
+fn caller_with(
+    principal: &Principal,
+    body_request_id: Option<String>,
+    header_request_id: Option<String>,
+) -> Caller {
     Caller {
         principal: principal.audit_label(),
-        request_id: body_request_id.or_else(|| request_id(headers)),
+        request_id: body_request_id.or(header_request_id),
     }
 }
 
@@ -117,12 +126,12 @@ async fn verify_key(
 
 async fn resolve(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    RequestIdHeader(header_request_id): RequestIdHeader,
     JsonBody(req): JsonBody<InternalResolveRequest>,
 ) -> Result<Json<ResolveResponse>, ApiError> {
     if matches!(req.principal, Principal::Session { .. }) {
         // Agent sessions: scope check, narrowing and audit (nexus_vault::identity).
-        let caller = caller(&req.principal, req.request_id.clone(), &headers);
+        let caller = caller_with(&req.principal, req.request_id.clone(), header_request_id);
         return Ok(Json(
             s.vault
                 .identity()
@@ -131,7 +140,7 @@ async fn resolve(
         ));
     }
     authorize(&req.principal, &req.workspace_id)?;
-    let caller = caller(&req.principal, req.request_id.clone(), &headers);
+    let caller = caller_with(&req.principal, req.request_id.clone(), header_request_id);
     Ok(Json(
         s.vault
             .connections()

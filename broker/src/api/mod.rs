@@ -159,6 +159,19 @@ pub fn secret_matches(presented: &str, expected: &SecretString) -> bool {
     a.ct_eq(&b).into()
 }
 
+/// The caller's request id (`x-request-id`, see [`request_id`]) as an extractor: it reads the
+/// one header in place, where axum's `HeaderMap` extractor copies them all (per request, on the
+/// resolve path).
+pub struct RequestIdHeader(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestIdHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_id(&parts.headers)))
+    }
+}
+
 /// The caller's request id (`x-request-id`), if it is short and printable.
 pub fn request_id(headers: &HeaderMap) -> Option<String> {
     headers

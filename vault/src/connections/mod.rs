@@ -65,6 +65,8 @@ pub struct ConnectionService {
     pending_lifetime: Duration,
     /// Bounds the resolve path's concurrent lookups (`NEXUS_DATABASE_LOOKUP_SLOTS`).
     lookups: lookup_gate::LookupGate,
+    /// The lookup's own typed connections on PostgreSQL (`None`: the store's pool serves it).
+    pg_lookup: Option<store::connections::pg_lookup::PgLookup>,
 }
 
 impl ConnectionService {
@@ -75,6 +77,15 @@ impl ConnectionService {
         audit: AuditService,
     ) -> Self {
         let refresh = RefreshEngine::new(store.clone(), oauth.clone(), config.refresh_margin);
+        let lookups = lookup_gate::LookupGate::configured(config.database_lookup_slots);
+        let pg_lookup = (store.backend() == store::Backend::Postgres)
+            .then(|| {
+                store::connections::pg_lookup::PgLookup::for_url(
+                    &config.database_url,
+                    lookups.stats().size,
+                )
+            })
+            .flatten();
         Self {
             store,
             oauth,
@@ -85,7 +96,8 @@ impl ConnectionService {
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             redirect_uri: config.redirect_uri(),
             pending_lifetime: config.pending_lifetime,
-            lookups: lookup_gate::LookupGate::configured(config.database_lookup_slots),
+            pg_lookup,
+            lookups,
         }
     }
 

@@ -12,12 +12,14 @@ use crate::providers::{Provider, StoredProvider};
 use crate::store::StoreError;
 use crate::store::audit::AuditEvent;
 use crate::store::connections::ConnectionRow;
+use crate::store::connections::pg_lookup::LookedUp;
 use crate::store::{now_ms, rfc3339};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nexus_protocol::{
     CheckConnectionResponse, ConnectionStatus, Credentials, ResolveResponse, SecretString,
 };
+use std::sync::Arc;
 
 impl ConnectionService {
     /// `(workspace, provider)` → a credential and its strategy.
@@ -31,7 +33,16 @@ impl ConnectionService {
     ) -> Result<ResolveResponse, VaultError> {
         let found = self
             .lookups
-            .run(self.store.find_connection_for(workspace_id, provider_name))
+            .run(async {
+                match &self.pg_lookup {
+                    Some(pg) => pg.find_connection_for(workspace_id, provider_name).await,
+                    None => self
+                        .store
+                        .find_connection_for(workspace_id, provider_name)
+                        .await
+                        .map(|found| found.map(|(row, provider)| (row, provider.map(Arc::new)))),
+                }
+            })
             .await;
         self.resolve_found(
             workspace_id,
@@ -55,7 +66,7 @@ impl ConnectionService {
         &self,
         workspace_id: &str,
         provider_name: &str,
-        found: Result<Option<(ConnectionRow, Option<StoredProvider>)>, StoreError>,
+        found: Result<Option<LookedUp>, StoreError>,
         min_ttl: Option<u64>,
         force: bool,
         caller: &Caller,
@@ -146,7 +157,7 @@ impl ConnectionService {
     async fn resolve_row_with(
         &self,
         row: ConnectionRow,
-        provider: Option<StoredProvider>,
+        provider: Option<Arc<StoredProvider>>,
         min_ttl: Option<u64>,
         force: bool,
     ) -> Result<ResolveResponse, VaultError> {
@@ -155,7 +166,11 @@ impl ConnectionService {
         }
         let stored = match provider {
             Some(stored) => Some(stored),
-            None => self.store.get_provider(&row.provider_name).await?,
+            None => self
+                .store
+                .get_provider(&row.provider_name)
+                .await?
+                .map(Arc::new),
         };
         let stored = stored.ok_or_else(|| {
             VaultError::provider_not_found(format!(
@@ -163,9 +178,9 @@ impl ConnectionService {
                 row.provider_name
             ))
         })?;
-        let provider = stored.provider;
+        let provider = &stored.provider;
         if !provider.is_oauth2() {
-            return self.static_response(&row, &provider);
+            return self.static_response(&row, provider);
         }
         let need = if force {
             Need::Force
@@ -173,7 +188,7 @@ impl ConnectionService {
             self.refresh.need_for(min_ttl)
         };
         let row = self.refresh.ensure_fresh(row, need).await?;
-        self.oauth_response(&row, &provider)
+        self.oauth_response(&row, provider)
     }
 
     fn oauth_response(

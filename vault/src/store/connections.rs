@@ -8,6 +8,7 @@
 
 mod lifecycle;
 mod lookup;
+pub(crate) mod pg_lookup;
 mod refresh;
 
 use super::{Store, StoreError, rfc3339, stored_id};
@@ -182,7 +183,17 @@ fn scopes_json(scopes: &[String]) -> String {
     serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
 }
 
-pub(crate) fn connection_from_row(r: &sqlx::any::AnyRow) -> Result<ConnectionRow, StoreError> {
+/// One row's columns → [`ConnectionRow`], for any row type that decodes them: the `Any`
+/// driver's rows everywhere, and the typed PostgreSQL rows of the resolve lookup
+/// ([`pg_lookup`]), so the decoding exists once.
+pub(crate) fn connection_from_row<R>(r: &R) -> Result<ConnectionRow, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let status: String = r.try_get("status")?;
     let scopes: String = r.try_get("scopes")?;
     let health: String = r.try_get("health")?;

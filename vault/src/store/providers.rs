@@ -150,29 +150,77 @@ impl Store {
 }
 
 fn provider_from_row(r: &sqlx::any::AnyRow) -> Result<StoredProvider, StoreError> {
-    provider_from_columns(r, "")
+    provider_from_columns(r, &ProviderColumns::PLAIN)
 }
 
-/// A provider from the columns `{prefix}id`, `{prefix}spec`, `{prefix}has_secret`,
-/// `{prefix}created_at` and `{prefix}updated_at` of `r` (a prefix when joined with another table).
-pub(super) fn provider_from_columns(
-    r: &sqlx::any::AnyRow,
-    prefix: &str,
-) -> Result<StoredProvider, StoreError> {
-    let column = |name: &str| format!("{prefix}{name}");
-    let spec: String = r.try_get(column("spec").as_str())?;
-    let provider: Provider = serde_json::from_str(&spec)
-        .map_err(|e| StoreError::Corrupt(format!("provider spec: {e}")))?;
-    let has_secret: bool = match r.try_get::<bool, _>(column("has_secret").as_str()) {
+/// The names of a provider's columns in a row: the table's own, or aliased when joined with
+/// another table (`p_…`, the resolve lookup). Constants, so no name is built per row.
+pub(crate) struct ProviderColumns {
+    pub id: &'static str,
+    pub spec: &'static str,
+    pub has_secret: &'static str,
+    pub created_at: &'static str,
+    pub updated_at: &'static str,
+}
+
+impl ProviderColumns {
+    pub(crate) const PLAIN: Self = Self {
+        id: "id",
+        spec: "spec",
+        has_secret: "has_secret",
+        created_at: "created_at",
+        updated_at: "updated_at",
+    };
+    pub(crate) const JOINED: Self = Self {
+        id: "p_id",
+        spec: "p_spec",
+        has_secret: "p_has_secret",
+        created_at: "p_created_at",
+        updated_at: "p_updated_at",
+    };
+}
+
+/// A provider from its columns named by `columns` in `r`.
+pub(crate) fn provider_from_columns<R>(
+    r: &R,
+    columns: &ProviderColumns,
+) -> Result<StoredProvider, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let has_secret: bool = match r.try_get::<bool, _>(columns.has_secret) {
         Ok(b) => b,
         // SQLite reports the comparison as an integer.
-        Err(_) => r.try_get::<i64, _>(column("has_secret").as_str())? != 0,
+        Err(_) => r.try_get::<i64, _>(columns.has_secret)? != 0,
     };
+    provider_from_parts(
+        r.try_get(columns.id)?,
+        &r.try_get::<String, _>(columns.spec)?,
+        has_secret,
+        r.try_get(columns.created_at)?,
+        r.try_get(columns.updated_at)?,
+    )
+}
+
+/// A provider from its decoded column values.
+pub(crate) fn provider_from_parts(
+    id: String,
+    spec: &str,
+    has_client_secret: bool,
+    created_at: i64,
+    updated_at: i64,
+) -> Result<StoredProvider, StoreError> {
+    let provider: Provider = serde_json::from_str(spec)
+        .map_err(|e| StoreError::Corrupt(format!("provider spec: {e}")))?;
     Ok(StoredProvider {
-        id: r.try_get(column("id").as_str())?,
+        id,
         provider,
-        has_client_secret: has_secret,
-        created_at: rfc3339(r.try_get(column("created_at").as_str())?),
-        updated_at: rfc3339(r.try_get(column("updated_at").as_str())?),
+        has_client_secret,
+        created_at: rfc3339(created_at),
+        updated_at: rfc3339(updated_at),
     })
 }

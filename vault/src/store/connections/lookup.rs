@@ -1,9 +1,10 @@
 //! Reading connection rows: by key, for a resolve, and in a workspace's listings.
 
 use super::{COLUMNS, ConnectionRow, connection_from_row};
-use crate::store::providers::{StoredProvider, provider_from_columns};
+use crate::store::providers::{ProviderColumns, StoredProvider, provider_from_columns};
 use crate::store::{Store, StoreError};
 use sqlx::Row;
+use std::sync::LazyLock;
 
 impl Store {
     /// [`Store::get_connection`] for callers that just wrote or claimed the row: `NotFound`
@@ -43,28 +44,14 @@ impl Store {
         workspace_id: &str,
         provider_name: &str,
     ) -> Result<Option<(ConnectionRow, Option<StoredProvider>)>, StoreError> {
-        let columns = format!("c.{}", COLUMNS.replace(", ", ", c."));
-        let sql = format!(
-            "SELECT {columns}, p.id AS p_id, p.spec AS p_spec, p.client_secret IS NOT NULL AS p_has_secret, \
-             p.created_at AS p_created_at, p.updated_at AS p_updated_at \
-             FROM connections c LEFT JOIN providers p ON p.name = c.provider_name \
-             WHERE c.workspace_id = $1 AND c.provider_name = $2 AND c.status <> 'revoked' \
-             AND c.owner_kind IS NULL \
-             ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.updated_at DESC, c.id LIMIT 1"
-        );
-        let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(RESOLVE_LOOKUP.as_str()))
             .bind(workspace_id)
             .bind(provider_name)
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
-        let provider = match r.try_get::<Option<String>, _>("p_id")? {
-            Some(_) => Some(provider_from_columns(&r, "p_")?),
-            None => None,
-        };
-        Ok(Some((connection_from_row(&r)?, provider)))
+            .as_ref()
+            .map(resolve_pair_from_row)
+            .transpose()
     }
 
     /// A workspace's connections in keyset order `(created_at, id)`: those after `after`
@@ -116,4 +103,38 @@ impl Store {
             .await?;
         rows.iter().map(connection_from_row).collect()
     }
+}
+
+/// The statement of [`Store::find_connection_for`] (and of its typed PostgreSQL twin,
+/// `pg_lookup`), built once: the resolve path runs it on every request.
+pub(super) static RESOLVE_LOOKUP: LazyLock<String> = LazyLock::new(|| {
+    let columns = format!("c.{}", COLUMNS.replace(", ", ", c."));
+    format!(
+        "SELECT {columns}, p.id AS p_id, p.spec AS p_spec, p.client_secret IS NOT NULL AS p_has_secret, \
+         p.created_at AS p_created_at, p.updated_at AS p_updated_at \
+         FROM connections c LEFT JOIN providers p ON p.name = c.provider_name \
+         WHERE c.workspace_id = $1 AND c.provider_name = $2 AND c.status <> 'revoked' \
+         AND c.owner_kind IS NULL \
+         ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.updated_at DESC, c.id LIMIT 1"
+    )
+});
+
+/// A row of [`RESOLVE_LOOKUP`] → the connection and its provider (`None`: the provider row is
+/// gone), whichever driver read it.
+pub(super) fn resolve_pair_from_row<R>(
+    r: &R,
+) -> Result<(ConnectionRow, Option<StoredProvider>), StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let provider = match r.try_get::<Option<String>, _>("p_id")? {
+        Some(_) => Some(provider_from_columns(r, &ProviderColumns::JOINED)?),
+        None => None,
+    };
+    Ok((connection_from_row(r)?, provider))
 }
