@@ -363,7 +363,8 @@ fn observe(
     response: &Response,
     workspace: crate::access_log::Workspace,
 ) {
-    let elapsed = started.elapsed();
+    let ended = Instant::now();
+    let elapsed = ended.saturating_duration_since(started);
     let status = response.status().as_u16();
     gateway
         .inner
@@ -373,7 +374,7 @@ fn observe(
     // Route template only: query strings and headers (which carry keys) are never logged.
     if let Some(log) = &gateway.inner.config.access_log {
         log.log(crate::access_log::Record {
-            at: std::time::SystemTime::now(),
+            at: crate::access_log::wall_clock(ended),
             method,
             route,
             status,
