@@ -24,7 +24,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Lines waiting for the writer before requests start dropping theirs (~200 bytes each).
 pub const DEFAULT_CAPACITY: usize = 16_384;
@@ -42,6 +42,32 @@ const BATCH_BYTES: usize = 64 * 1024;
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 /// Longest workspace id (`WorkspaceId`: 63 characters); longer values are not logged.
 const WORKSPACE_CAP: usize = 64;
+/// How long [`wall_clock`] goes by the monotonic clock before it reads the system clock again.
+const WALL_CLOCK_RENEWAL: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// The system time at an instant, read at most once per [`WALL_CLOCK_RENEWAL`] per thread.
+    static WALL_ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+}
+
+/// The system time at `now` (a monotonic instant just read), for a request's access line,
+/// without a second clock read per request: each thread reads the system clock again once
+/// `WALL_CLOCK_RENEWAL` has passed since its last read, so a step of the system clock shows
+/// in the lines within that time, and between two reads the lines keep the monotonic clock's
+/// pace (an NTP slew of at most 500 ppm moves them by at most 50 µs).
+pub fn wall_clock(now: Instant) -> SystemTime {
+    WALL_ANCHOR.with(|anchor| {
+        if let Some((at, wall)) = anchor.get()
+            && let Some(since) = now.checked_duration_since(at)
+            && since < WALL_CLOCK_RENEWAL
+        {
+            return wall + since;
+        }
+        let wall = SystemTime::now();
+        anchor.set(Some((now, wall)));
+        wall
+    })
+}
 
 /// A handle to the writer thread. Cheap to clone; the thread ends when the last handle is
 /// dropped, after writing what is queued.
@@ -321,6 +347,15 @@ fn format_line_with(buf: &mut Vec<u8>, record: &Record, clock: &mut LineClock) {
 /// keeps a line parseable whatever a future caller passes.
 fn json_string(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.push(b'"');
+    // What is logged is nearly always plain: copied at once instead of byte by byte.
+    if bytes
+        .iter()
+        .all(|&b| matches!(b, 0x20..=0x7e) && b != b'"' && b != b'\\')
+    {
+        buf.extend_from_slice(bytes);
+        buf.push(b'"');
+        return;
+    }
     for &b in bytes {
         match b {
             b'"' => buf.extend_from_slice(b"\\\""),
@@ -342,11 +377,22 @@ mod tests {
 
     #[test]
     fn escapes_what_json_needs() {
-        let mut buf = Vec::new();
-        json_string(&mut buf, b"a\"b\\c\n\xff");
-        let text = String::from_utf8(buf).unwrap();
-        let parsed: String = serde_json::from_str(&text).unwrap();
+        let literal = |bytes: &[u8]| {
+            let mut buf = Vec::new();
+            json_string(&mut buf, bytes);
+            String::from_utf8(buf).unwrap()
+        };
+        let parsed: String = serde_json::from_str(&literal(b"a\"b\\c\n\xff")).unwrap();
         assert_eq!(parsed, "a\"b\\c\n\u{ff}");
+        // Each of them alone, in a plain string, is escaped too.
+        for (raw, escaped) in [
+            ("x\"", "\"x\\\"\""),
+            ("\\", "\"\\\\\""),
+            ("\n", "\"\\u000a\""),
+        ] {
+            assert_eq!(literal(raw.as_bytes()), escaped);
+        }
+        assert_eq!(literal(b"plain-id_1.2:3"), "\"plain-id_1.2:3\"");
     }
 
     #[test]
@@ -396,6 +442,27 @@ mod tests {
              \"request_id\":\"req-1\",\"method\":\"GET\",\"route\":\"unmatched\",\"status\":403,\
              \"latency_us\":18446744073709551615,\"workspace\":\"acme\"},\"target\":\"nexus_gateway::access\"}\n"
         );
+    }
+
+    #[test]
+    fn the_wall_clock_follows_the_system_clock() {
+        let before = SystemTime::now();
+        let start = Instant::now();
+        let first = wall_clock(start);
+        assert!(first >= before && first <= SystemTime::now());
+        // Within the renewal time: the anchor's system time plus the monotonic time since.
+        let later = start + Duration::from_millis(30);
+        assert_eq!(wall_clock(later), first + Duration::from_millis(30));
+        // Past it (or before the anchor): the system clock read again.
+        let after = start + WALL_CLOCK_RENEWAL * 2;
+        let renewed = wall_clock(after);
+        assert!(renewed >= first && renewed <= SystemTime::now());
+        assert_eq!(
+            wall_clock(after + Duration::from_millis(1)),
+            renewed + Duration::from_millis(1)
+        );
+        let read = wall_clock(start);
+        assert!(read >= renewed && read <= SystemTime::now());
     }
 
     #[test]

@@ -22,7 +22,8 @@ use nexus_protocol::SecretString;
 use nexus_protocol::internal::Principal;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Longest credential looked at; anything longer is refused without asking the broker. API
 /// keys are far shorter; agent session tokens (signed JWTs naming their scopes) need the room.
@@ -184,9 +185,22 @@ fn checked_key(value: &[u8]) -> Result<&str, ApiError> {
 /// Verifies keys at the broker, remembering answers briefly (see the module docs).
 pub struct KeyVerifier {
     broker: BrokerClient,
-    /// `None` when the cache is disabled. The value is `None` for a key the broker refused.
-    cache: Option<Cache<[u8; 32], Option<Arc<Principal>>>>,
+    /// `None` when the cache is disabled.
+    cache: Option<Cache<[u8; 32], Verdict>>,
+    ttl: Duration,
+    /// Changes whenever the cache forgets its verdicts ([`KeyVerifier::flush`]), so what a
+    /// connection remembered of a verdict ([`crate::caller_memo`]) is dropped with it.
+    generation: AtomicU64,
     metrics: Arc<Metrics>,
+}
+
+/// The broker's answer on a key, as cached.
+#[derive(Clone)]
+pub(crate) struct Verdict {
+    /// `None` for a key the broker refused.
+    pub(crate) principal: Option<Arc<Principal>>,
+    /// No later than when the cache forgets it (the cache's clock starts after the answer).
+    pub(crate) expires: Instant,
 }
 
 impl KeyVerifier {
@@ -200,39 +214,51 @@ impl KeyVerifier {
         Self {
             broker,
             cache,
+            ttl,
+            generation: AtomicU64::new(0),
             metrics,
         }
     }
 
     /// Forgets every verdict (a key was revoked, or revocations may have been missed).
     pub fn flush(&self) {
+        // Bumped on both sides of the invalidation: a request that read the generation before
+        // its lookup remembers a verdict only under a generation that has changed once this
+        // returns, whichever side of the invalidation its lookup fell on; and a request that
+        // sees the cache emptied sees the generation changed too.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate_all();
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Which flush the cache is at: read it before [`KeyVerifier::peek`], and a verdict found
+    /// is current while the generation stays the same (and until the verdict expires).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The cached verdict on `key`, if any: `Some(Ok)` for a valid key, `Some(Err)` (401) for
     /// a refused one, `None` when the broker must be asked ([`KeyVerifier::verify`]).
     pub fn cached(&self, key: &str) -> Option<Result<Arc<Principal>, ApiError>> {
-        self.peek(key).map(|verdict| self.accept(verdict))
+        self.peek(key).map(|verdict| self.accept(verdict.principal))
     }
 
-    /// The cached verdict on `key` with nothing counted: `Some(None)` for a refused key, `None`
-    /// when the cache does not answer at once (not cached, or the lookup would wait on the
-    /// cache's upkeep). [`KeyVerifier::accept`] makes it the request's verdict.
-    pub(crate) fn peek(&self, key: &str) -> Option<Option<Arc<Principal>>> {
+    /// The cached verdict on `key` with nothing counted; `None` when the cache does not answer
+    /// at once (not cached, or the lookup would wait on the cache's upkeep).
+    /// [`KeyVerifier::accept`] makes it the request's verdict.
+    pub(crate) fn peek(&self, key: &str) -> Option<Verdict> {
         let cache = self.cache.as_ref()?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         crate::ready_now(cache.get(&digest))?
     }
 
-    /// A verdict [`KeyVerifier::peek`] found, taken: counted as a hit, 401 for a refused key.
-    pub(crate) fn accept(
-        &self,
-        verdict: Option<Arc<Principal>>,
-    ) -> Result<Arc<Principal>, ApiError> {
+    /// A verdict's principal ([`KeyVerifier::peek`], or remembered from one), taken: counted
+    /// as a hit, 401 for a refused key.
+    pub(crate) fn accept<P>(&self, principal: Option<P>) -> Result<P, ApiError> {
         self.metrics.key_cache(true);
-        verdict.ok_or_else(unknown_key)
+        principal.ok_or_else(unknown_key)
     }
 
     /// `client`: who presented the key (recorded by the broker when it refuses the key). A
@@ -250,11 +276,16 @@ impl KeyVerifier {
                 let digest: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
                 let entry = cache
                     .entry_by_ref(&digest)
-                    .or_try_insert_with(self.ask_broker(key, client, request_id))
+                    .or_try_insert_with(async {
+                        let principal = self.ask_broker(key, client, request_id).await?;
+                        // Taken before the cache inserts it, so never after the cache's expiry.
+                        let expires = Instant::now() + self.ttl;
+                        Ok::<_, ApiError>(Verdict { principal, expires })
+                    })
                     .await
                     .map_err(|err| ApiError::clone(&err))?;
                 self.metrics.key_cache(!entry.is_fresh());
-                entry.into_value()
+                entry.into_value().principal
             }
         };
         verdict.ok_or_else(unknown_key)

@@ -11,7 +11,8 @@
 //!   ([`Gateway::front`], before routing) or in the middleware.
 //! - [`access_log`]: the production JSON access log (a writer thread; never blocks a request).
 //! - [`routes`]: the handlers, one module per endpoint group, and the [`routes::router`].
-//! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached).
+//! - [`auth`]: API key → [`nexus_protocol::internal::Principal`] (cached); `caller_memo`: the
+//!   verdict remembered per connection by the front.
 //! - [`rate_limit`]: per API key / per agent request rate, session creation per agent.
 //! - [`query`]: strict parsing of the resolve query and of ids.
 //! - [`token_cache`]: access tokens per (workspace, provider), single-flight.
@@ -27,6 +28,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod broker;
+mod caller_memo;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -51,6 +53,12 @@ use metrics::Metrics;
 use rate_limit::{RateLimiter, SessionCreationLimiter};
 use std::sync::Arc;
 use token_cache::TokenCache;
+
+/// The front of one connection ([`Gateway::front`]; `nexus_listener::ConnectionFront`).
+pub type ConnectionFront = Box<
+    dyn FnMut(&http::Method, &http::Uri, &http::HeaderMap) -> Option<axum::response::Response>
+        + Send,
+>;
 
 /// A configured gateway. Cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
@@ -156,22 +164,25 @@ impl Gateway {
         routes::router(self.clone())
     }
 
-    /// The front for `nexus_listener::serve_with_front`: answers a warm `GET /v1/resolve` from
-    /// the request's head, before routing (`warm_resolve`), with the same limits, request id,
-    /// access line, metrics and error envelope as the router's middleware. Once it is handed
-    /// out the middleware leaves warm requests to it: serve [`Gateway::router`] behind it.
-    pub fn front(
-        &self,
-    ) -> impl Fn(&http::Method, &http::Uri, &http::HeaderMap) -> Option<axum::response::Response>
-    + Send
-    + Sync
-    + 'static {
+    /// The front for `nexus_listener::serve_with_front` (a maker of one front per connection):
+    /// answers a warm `GET /v1/resolve` from the request's head, before routing
+    /// (`warm_resolve`), with the same limits, request id, access line, metrics and error
+    /// envelope as the router's middleware; each connection's front remembers its caller's
+    /// key verdict (`caller_memo`). Once it is handed out the middleware leaves warm requests
+    /// to it: serve [`Gateway::router`] behind it.
+    pub fn front(&self) -> impl Fn() -> ConnectionFront + Send + Sync + 'static {
         self.inner
             .fronted
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let gateway = self.clone();
-        move |method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap| {
-            middleware::front(&gateway, method, uri, headers)
+        move || {
+            let gateway = gateway.clone();
+            let mut memo = caller_memo::CallerMemo::per_connection();
+            Box::new(
+                move |method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap| {
+                    middleware::front(&gateway, method, uri, headers, &mut memo)
+                },
+            )
         }
     }
 

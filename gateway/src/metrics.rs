@@ -26,21 +26,17 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// How many independent copies of the per-route statistics are kept (see [`Metrics::shard`]).
-const ROUTE_SHARDS: usize = 8;
+/// How many independent copies of the per-request statistics are kept (see [`Metrics::shard`]).
+const SHARDS: usize = 8;
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Per-route statistics, one copy per shard, summed when rendered: every request updates
-    /// them, and one shared lock made the runtime's worker threads take turns (and bounce its
-    /// cache line) on every request.
-    routes: [RouteShard; ROUTE_SHARDS],
-    token_cache_hits: AtomicU64,
+    /// What every request (or every warm resolve) adds to, one copy per shard, summed when
+    /// rendered: one shared lock or counter made the runtime's worker threads take turns (and
+    /// bounce its cache line) on every request.
+    shards: [Shard; SHARDS],
     token_cache_misses: AtomicU64,
-    key_cache_hits: AtomicU64,
     key_cache_misses: AtomicU64,
-    /// Resolves answered by [`crate::warm_resolve`] (the rest went through the handler).
-    warm_resolves: AtomicU64,
     broker_errors: [AtomicU64; BrokerErrorKind::ALL.len()],
     proxy_retries: [AtomicU64; ProxyRetry::ALL.len()],
     /// Proxied calls that found the audit queue full and waited for a slot.
@@ -70,10 +66,23 @@ impl ProxyRetry {
     }
 }
 
-/// One shard's routes, on its own cache lines.
+/// One thread's copy, on cache lines of its own (the neighbouring shards are other threads').
 #[derive(Default)]
 #[repr(align(128))]
-struct RouteShard(Mutex<HashMap<String, RouteStats>>);
+struct Shard {
+    routes: Mutex<Routes>,
+    token_cache_hits: AtomicU64,
+    key_cache_hits: AtomicU64,
+    /// Resolves answered by [`crate::warm_resolve`] (the rest went through the handler).
+    warm_resolves: AtomicU64,
+}
+
+#[derive(Default)]
+struct Routes {
+    /// `/v1/resolve`'s, the hottest route, found without hashing its name.
+    resolve: RouteStats,
+    others: HashMap<String, RouteStats>,
+}
 
 #[derive(Default, Clone)]
 struct RouteStats {
@@ -127,21 +136,34 @@ impl RouteStats {
 impl Metrics {
     /// This thread's shard: threads are dealt shards in turn when they first record, so the
     /// runtime's few worker threads each get their own.
-    fn shard(&self) -> &RouteShard {
+    fn shard(&self) -> &Shard {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local! {
-            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % ROUTE_SHARDS;
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
         }
-        &self.routes[SHARD.with(|i| *i)]
+        &self.shards[SHARD.with(|i| *i)]
+    }
+
+    /// A counter of every shard, summed.
+    fn sum(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| counter(shard).load(Ordering::Relaxed))
+            .sum()
     }
 
     pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
-        let mut routes = self.shard().0.lock();
-        // Look up by &str first so the warm path does not allocate the key.
-        let stats = match routes.get_mut(route) {
-            Some(stats) => stats,
-            None => routes.entry(route.to_owned()).or_default(),
+        let mut routes = self.shard().routes.lock();
+        let routes = &mut *routes;
+        let stats = if route == crate::routes::paths::RESOLVE {
+            &mut routes.resolve
+        } else {
+            // Look up by &str first so a known route does not allocate the key.
+            match routes.others.get_mut(route) {
+                Some(stats) => stats,
+                None => routes.others.entry(route.to_owned()).or_default(),
+            }
         };
         *stats.by_status.entry(status).or_default() += 1;
         if let Some(i) = LATENCY_BUCKETS.iter().position(|&bound| seconds <= bound) {
@@ -153,7 +175,7 @@ impl Metrics {
 
     pub fn token_cache(&self, hit: bool) {
         let counter = if hit {
-            &self.token_cache_hits
+            &self.shard().token_cache_hits
         } else {
             &self.token_cache_misses
         };
@@ -161,12 +183,12 @@ impl Metrics {
     }
 
     pub fn warm_resolve(&self) {
-        self.warm_resolves.fetch_add(1, Ordering::Relaxed);
+        self.shard().warm_resolves.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn key_cache(&self, hit: bool) {
         let counter = if hit {
-            &self.key_cache_hits
+            &self.shard().key_cache_hits
         } else {
             &self.key_cache_misses
         };
@@ -205,15 +227,15 @@ impl Metrics {
             &mut out,
             "nexus_gateway_token_cache",
             "Access-token cache lookups",
-            &self.token_cache_hits,
-            &self.token_cache_misses,
+            self.sum(|shard| &shard.token_cache_hits),
+            self.token_cache_misses.load(Ordering::Relaxed),
         );
         render_counter_pair(
             &mut out,
             "nexus_gateway_key_cache",
             "API-key verification cache lookups",
-            &self.key_cache_hits,
-            &self.key_cache_misses,
+            self.sum(|shard| &shard.key_cache_hits),
+            self.key_cache_misses.load(Ordering::Relaxed),
         );
         out.push_str("# HELP nexus_gateway_broker_errors_total Failed calls to the broker.\n");
         out.push_str("# TYPE nexus_gateway_broker_errors_total counter\n");
@@ -237,26 +259,26 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
-        for (name, help, counter) in [
+        for (name, help, count) in [
             (
                 "nexus_gateway_resolve_warm_path_total",
                 "Resolves answered from both caches in the middleware, without the handler.",
-                &self.warm_resolves,
+                self.sum(|shard| &shard.warm_resolves),
             ),
             (
                 "nexus_gateway_proxy_audit_queue_full_total",
                 "Proxied calls that found the audit queue full and waited for a slot.",
-                &self.proxy_audit_waits,
+                self.proxy_audit_waits.load(Ordering::Relaxed),
             ),
             (
                 "nexus_gateway_proxy_audit_refused_total",
                 "Proxied calls refused (503) because the audit queue stayed full.",
-                &self.proxy_audit_refusals,
+                self.proxy_audit_refusals.load(Ordering::Relaxed),
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+            let _ = writeln!(out, "{name} {count}");
         }
         out
     }
@@ -264,12 +286,19 @@ impl Metrics {
     fn render_requests(&self, out: &mut String) {
         // The shards summed (a request recorded while this runs is in the next scrape).
         let mut routes: BTreeMap<String, RouteStats> = BTreeMap::new();
-        for shard in &self.routes {
-            for (name, stats) in shard.0.lock().iter() {
+        for shard in &self.shards {
+            let shard = shard.routes.lock();
+            let resolve = (shard.resolve.count > 0).then_some(&shard.resolve);
+            let resolve = resolve.map(|stats| (crate::routes::paths::RESOLVE, stats));
+            let others = shard
+                .others
+                .iter()
+                .map(|(name, stats)| (name.as_str(), stats));
+            for (name, stats) in resolve.into_iter().chain(others) {
                 match routes.get_mut(name) {
                     Some(sum) => sum.add(stats),
                     None => {
-                        routes.insert(name.clone(), stats.clone());
+                        routes.insert(name.to_owned(), stats.clone());
                     }
                 }
             }
@@ -320,21 +349,11 @@ impl Metrics {
     }
 }
 
-fn render_counter_pair(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    hits: &AtomicU64,
-    misses: &AtomicU64,
-) {
-    for (suffix, counter) in [("hits", hits), ("misses", misses)] {
+fn render_counter_pair(out: &mut String, name: &str, help: &str, hits: u64, misses: u64) {
+    for (suffix, count) in [("hits", hits), ("misses", misses)] {
         let _ = writeln!(out, "# HELP {name}_{suffix}_total {help} ({suffix}).");
         let _ = writeln!(out, "# TYPE {name}_{suffix}_total counter");
-        let _ = writeln!(
-            out,
-            "{name}_{suffix}_total {}",
-            counter.load(Ordering::Relaxed)
-        );
+        let _ = writeln!(out, "{name}_{suffix}_total {count}");
     }
 }
 
@@ -383,17 +402,20 @@ mod tests {
         let metrics = Metrics::default();
         // More threads than shards, so some share one and every shard is summed.
         std::thread::scope(|scope| {
-            for _ in 0..ROUTE_SHARDS + 3 {
+            for _ in 0..SHARDS + 3 {
                 scope.spawn(|| {
                     for _ in 0..100 {
                         metrics.observe_request("/v1/resolve", 200, Duration::from_micros(300));
                     }
                     metrics.observe_request("/healthz", 503, Duration::from_secs(2));
+                    metrics.key_cache(true);
+                    metrics.token_cache(true);
+                    metrics.warm_resolve();
                 });
             }
         });
         let text = metrics.render();
-        let threads = ROUTE_SHARDS + 3;
+        let threads = SHARDS + 3;
         assert!(text.contains(&format!(
             "nexus_gateway_requests_total{{route=\"/v1/resolve\",status=\"200\"}} {}\n",
             threads * 100
@@ -409,6 +431,16 @@ mod tests {
             "nexus_gateway_request_duration_seconds_count{{route=\"/v1/resolve\"}} {}\n",
             threads * 100
         )));
+        for counter in [
+            "nexus_gateway_key_cache_hits_total",
+            "nexus_gateway_token_cache_hits_total",
+            "nexus_gateway_resolve_warm_path_total",
+        ] {
+            assert!(
+                text.contains(&format!("\n{counter} {threads}\n")),
+                "{counter}"
+            );
+        }
     }
 
     #[test]

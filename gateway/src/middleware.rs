@@ -12,6 +12,7 @@
 
 use crate::Gateway;
 use crate::access_log::Route;
+use crate::caller_memo::CallerMemo;
 use crate::error::{ApiError, PendingError};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
@@ -155,6 +156,7 @@ where
                 request.headers(),
                 started,
                 route.clone(),
+                &mut CallerMemo::one_request(),
             )
         {
             return EdgeFuture::Ready(std::future::ready(Ok(response)));
@@ -204,22 +206,27 @@ where
     }
 }
 
-/// The front ([`crate::Gateway::front`]): what [`Edge`] does for a warm resolve, before the
-/// router: the limits (a refused request is declined, and the router's [`Edge`] refuses it),
-/// then [`answer_warm`].
+/// The front of one connection ([`crate::Gateway::front`]): what [`Edge`] does for a warm
+/// resolve, before the router: the limits (a refused request is declined, and the router's
+/// [`Edge`] refuses it), then [`answer_warm`] with the connection's memo. Any other request is
+/// declined first.
 pub(crate) fn front(
     gateway: &Gateway,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    memo: &mut CallerMemo,
 ) -> Option<Response> {
+    if !crate::warm_resolve::wants(gateway, method, uri) {
+        return None;
+    }
     let started = Instant::now();
     if enforce_limits(&gateway.inner.config, headers).is_some() {
         return None;
     }
     // The warm path answers only this route, so this is the template axum would have matched.
     let route = Route::Known(crate::routes::paths::RESOLVE);
-    answer_warm(gateway, method, uri, headers, started, route)
+    answer_warm(gateway, method, uri, headers, started, route, memo)
 }
 
 /// A warm resolve ([`crate::warm_resolve`]) answered, observed and finalized, or `None` for the
@@ -231,9 +238,10 @@ fn answer_warm(
     headers: &HeaderMap,
     started: Instant,
     route: Route,
+    memo: &mut CallerMemo,
 ) -> Option<Response> {
     let (response, workspace) =
-        crate::warm_resolve::answer(gateway, method, uri, headers, started)?;
+        crate::warm_resolve::answer(gateway, method, uri, headers, started, memo)?;
     let request_id = RequestId::from_headers(headers).unwrap_or_else(RequestId::generate);
     observe(
         gateway,
@@ -363,7 +371,8 @@ fn observe(
     response: &Response,
     workspace: crate::access_log::Workspace,
 ) {
-    let elapsed = started.elapsed();
+    let ended = Instant::now();
+    let elapsed = ended.saturating_duration_since(started);
     let status = response.status().as_u16();
     gateway
         .inner
@@ -373,7 +382,7 @@ fn observe(
     // Route template only: query strings and headers (which carry keys) are never logged.
     if let Some(log) = &gateway.inner.config.access_log {
         log.log(crate::access_log::Record {
-            at: std::time::SystemTime::now(),
+            at: crate::access_log::wall_clock(ended),
             method,
             route,
             status,

@@ -21,49 +21,53 @@
 //! request is this path's: the key cache hit is counted, the rate limit charged (429 with
 //! `Retry-After`, as the extractor answers), then the token hit counted and rendered.
 //!
-//! Revocation needs nothing here: the revocation feed empties the key and token caches, and a
-//! key the cache holds as refused is declined (the handler answers its 401).
+//! Revocation needs nothing here: the revocation feed empties the key and token caches (and a
+//! verdict remembered by the connection goes with them, [`crate::caller_memo`]), and a key the
+//! cache holds as refused is declined (the handler answers its 401).
 
 use crate::Gateway;
 use crate::access_log::Workspace;
 use crate::auth::api_key_str;
+use crate::caller_memo::CallerMemo;
 use crate::query::parse_resolve_args;
 use crate::routes::{paths, private_json_bytes, resolve::check_workspace};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use nexus_protocol::internal::Principal;
 use std::time::Instant;
+
+/// Whether a request with this method and URI is one this path may answer: what every other
+/// request is told at once, before any of the work done for a warm one (limits, clock).
+pub(crate) fn wants(gateway: &Gateway, method: &Method, uri: &Uri) -> bool {
+    gateway.inner.config.warm_resolve && method == Method::GET && uri.path() == paths::RESOLVE
+}
 
 /// The answer to the request with this head and the caller's workspace (for the access line),
 /// or `None` when the handler must answer (see the module docs). `now` is when the request
-/// arrived.
+/// arrived; `memo` finds the caller's key verdict ([`CallerMemo`]).
 pub(crate) fn answer(
     gateway: &Gateway,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     now: Instant,
+    memo: &mut CallerMemo,
 ) -> Option<(Response, Workspace)> {
     let inner = &gateway.inner;
-    if !inner.config.warm_resolve || method != Method::GET || uri.path() != paths::RESOLVE {
+    if !wants(gateway, method, uri) {
         return None;
     }
     let key = api_key_str(headers).ok()?;
     let args = parse_resolve_args(uri.query()).ok()?;
-    let verdict = inner.keys.peek(key)?;
-    // Sessions are never in the key cache; matched anyway, since they resolve elsewhere.
-    let principal = verdict
-        .as_ref()
-        .filter(|p| matches!(***p, Principal::ApiKey { .. }))?;
+    let principal = memo.caller(&inner.keys, key, now)?;
     check_workspace(principal, &args).ok()?;
     let hit = inner.tokens.peek(&args, now)?;
 
     // Taken: from here on, what the handler would do with the same verdict and token.
-    let principal = inner.keys.accept(verdict).ok()?;
+    let principal = inner.keys.accept(Some(principal)).ok()?;
     let workspace = Workspace::new(principal.workspace_id());
     let answer = inner
         .rate_limiter
-        .check(&principal)
+        .check(principal)
         .and_then(|()| inner.tokens.serve(hit));
     inner.metrics.warm_resolve();
     let response = match answer {

@@ -7,14 +7,22 @@
 //! read) and may answer at once. Everything the listener guarantees still holds for its answer:
 //! the connection's timeouts and caps, and the request counts as in flight until its response
 //! is sent.
+//!
+//! A front is made once per connection ([`Front`] is the factory), so it may remember what the
+//! connection's earlier requests established (the gateway remembers who the caller is): a
+//! kept-alive connection sends the same credentials again and again.
 
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use std::sync::Arc;
 
-/// The answer to a request from its head, or `None` to route it as usual. Called on the
-/// connection's task for every request: it must not block, and should decline cheaply.
-pub type Front = Arc<dyn Fn(&Method, &Uri, &HeaderMap) -> Option<Response> + Send + Sync>;
+/// The front of one connection: the answer to a request from its head, or `None` to route it
+/// as usual. Called on the connection's task for every request, one at a time: it must not
+/// block, and should decline cheaply.
+pub type ConnectionFront = Box<dyn FnMut(&Method, &Uri, &HeaderMap) -> Option<Response> + Send>;
+
+/// Makes the [`ConnectionFront`] of each accepted connection.
+pub type Front = Arc<dyn Fn() -> ConnectionFront + Send + Sync>;
 
 #[cfg(test)]
 mod tests {
@@ -50,12 +58,19 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = Router::new().route("/routed", axum::routing::get(|| async { "routed" }));
-        let front: Front = Arc::new(|method: &Method, uri: &Uri, _: &HeaderMap| {
-            match (method.as_str(), uri.path()) {
-                ("GET", "/front") => Some(Response::new(Body::from("front"))),
-                ("GET", "/endless") => Some(Response::new(Body::new(Endless))),
-                _ => None,
-            }
+        let front: Front = Arc::new(|| {
+            // What this connection's front answered so far.
+            let mut answered = 0;
+            Box::new(move |method: &Method, uri: &Uri, _: &HeaderMap| {
+                answered += 1;
+                match (method.as_str(), uri.path()) {
+                    ("GET", "/front") => {
+                        Some(Response::new(Body::from(format!("front {answered}"))))
+                    }
+                    ("GET", "/endless") => Some(Response::new(Body::new(Endless))),
+                    _ => None,
+                }
+            })
         });
         let connections = Connections::new(Limits {
             max_connections_per_ip: 1,
@@ -95,13 +110,54 @@ mod tests {
         let (addr, _stop) = start().await;
         let mut stream = TcpStream::connect(addr).await.unwrap();
         // One kept-alive connection: the front's answer, then the router's, then the front's.
-        assert!(get(&mut stream, "/front", "front").await.ends_with("front"));
+        assert!(
+            get(&mut stream, "/front", "front 1")
+                .await
+                .ends_with("front 1")
+        );
         assert!(
             get(&mut stream, "/routed", "routed")
                 .await
                 .ends_with("routed")
         );
-        assert!(get(&mut stream, "/front", "front").await.ends_with("front"));
+        // The same front saw all three requests.
+        assert!(
+            get(&mut stream, "/front", "front 3")
+                .await
+                .ends_with("front 3")
+        );
+    }
+
+    #[tokio::test]
+    async fn each_connection_has_a_front_of_its_own() {
+        let (addr, _stop) = start().await;
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            get(&mut first, "/front", "front 1")
+                .await
+                .ends_with("front 1")
+        );
+        assert!(
+            get(&mut first, "/front", "front 2")
+                .await
+                .ends_with("front 2")
+        );
+        drop(first);
+        // The cap of one connection per address: wait until the first one is released.
+        let mut second = loop {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let read = get(&mut stream, "/front", "front 1").await;
+            if !read.is_empty() {
+                assert!(read.ends_with("front 1"), "{read}");
+                break stream;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert!(
+            get(&mut second, "/front", "front 2")
+                .await
+                .ends_with("front 2")
+        );
     }
 
     #[tokio::test]

@@ -38,7 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub use front::Front;
+pub use front::{ConnectionFront, Front};
 pub use registry::Registry as Connections;
 
 /// A `NEXUS_HTTP_*` setting that cannot be used; the message names the variable and the rule,
@@ -234,12 +234,13 @@ async fn serve_connection(
     });
     let service_conn = conn.clone();
     let body_timeout = connections.limits().body_timeout;
+    // The service is called for one request at a time (HTTP/1.1), so the borrow never clashes.
+    let front = front.map(|make| std::cell::RefCell::new(make()));
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let in_flight = service_conn.begin_request();
-        let response = match front
-            .as_ref()
-            .and_then(|front| front(request.method(), request.uri(), request.headers()))
-        {
+        let response = match front.as_ref().and_then(|front| {
+            (front.borrow_mut())(request.method(), request.uri(), request.headers())
+        }) {
             // Answered from the head: the body (if any) is dropped unread, as a handler that
             // does not read it would.
             Some(answer) => Err(answer),
