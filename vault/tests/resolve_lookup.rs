@@ -227,7 +227,10 @@ async fn resolves_beyond_the_slots_wait_in_the_broker_not_in_postgres() {
 
 /// On PostgreSQL the resolve lookup runs on connections of its own, kept between lookups
 /// without a ping: one the server closed meanwhile (a restart, an operator's terminate) is
-/// replaced and the resolve still answers, on both the store's pool and the lookup's side.
+/// replaced and the resolve still answers. The store's pool pings only a connection idle for a
+/// second or more, so when *every* backend is closed at once, a resolve whose audit record met a
+/// dead pooled connection fails with the typed, retryable `upstream_unavailable` (its result
+/// withheld, nothing handed out), and the resolves after it answer again.
 #[tokio::test]
 async fn a_lookup_connection_the_server_closed_is_replaced_without_a_failed_resolve() {
     let Some(db) = pg_db().await else { return };
@@ -269,19 +272,73 @@ async fn a_lookup_connection_the_server_closed_is_replaced_without_a_failed_reso
     assert_eq!(first.connection_id.as_deref(), Some(row.id.as_str()));
 
     let watch = raw_pool(&db.url).await;
-    let terminated: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
-    )
-    .fetch_one(&watch)
-    .await
-    .unwrap();
-    assert!(terminated >= 2, "the pool's and the lookup's connections");
+    let terminate = |only_lookups: bool| {
+        let watch = watch.clone();
+        async move {
+            let filter = if only_lookups {
+                // A backend's last statement: the lookup's connections ran nothing else.
+                "AND query LIKE '%FROM connections c LEFT JOIN providers p%'"
+            } else {
+                ""
+            };
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() {filter}) t"
+            )))
+            .fetch_one(&watch)
+            .await
+            .unwrap()
+        }
+    };
+    // The lookup's backend shows its statement once the server has reported it (it may lag the
+    // answer by a moment).
+    let lookup_backends = || {
+        let watch = watch.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() \
+                 AND query LIKE '%FROM connections c LEFT JOIN providers p%'",
+            )
+            .fetch_one(&watch)
+            .await
+            .unwrap()
+                > 0
+        }
+    };
+    eventually("the lookup's connection is seen", lookup_backends).await;
+    assert!(terminate(true).await >= 1, "the lookup's connection");
     for _ in 0..3 {
         let again = resolve()
             .await
-            .expect("a resolve after the connections were closed");
+            .expect("a resolve after the lookup's connections were closed");
         assert_eq!(again.access_token.unwrap().expose(), "k-123");
         assert_eq!(again.connection_id.as_deref(), Some(row.id.as_str()));
     }
+
+    assert!(
+        terminate(false).await >= 2,
+        "the pool's and the lookup's connections"
+    );
+    // Each dead pooled connection can cost one resolve, typed and retryable; the pool holds few.
+    let mut answered_in_a_row = 0;
+    for _ in 0..20 {
+        match resolve().await {
+            Ok(again) => {
+                assert_eq!(again.access_token.unwrap().expose(), "k-123");
+                answered_in_a_row += 1;
+                if answered_in_a_row == 3 {
+                    break;
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.code().to_string(), "upstream_unavailable", "{e:?}");
+                answered_in_a_row = 0;
+            }
+        }
+    }
+    assert_eq!(
+        answered_in_a_row, 3,
+        "resolves answer again after the restart"
+    );
 }
