@@ -13,8 +13,9 @@
 //! with `"` and `\` escaped, so the server reads back exactly the bytes sent.
 //!
 //! The statement also moves the chain's head from the hash the records link to (compare-and-
-//! set), and inserts only if that move happened: the known-head append ([`super::audit_head`])
-//! needs nothing else, and the locking append runs it after locking the head row.
+//! set), and inserts only if that move happened: the append without a transaction
+//! ([`super::audit_head`]) needs nothing else, and the locking append runs it after locking the
+//! head row.
 
 use super::StoreError;
 use super::audit_batch::Linked;
