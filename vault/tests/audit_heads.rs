@@ -9,9 +9,13 @@ use nexus_vault::testing::{all_dbs, store_for};
 const CHAIN: &str = "w-raced";
 
 async fn append(store: &Store, target: &str) {
+    append_to(store, CHAIN, target).await
+}
+
+async fn append_to(store: &Store, workspace: &str, target: &str) {
     store
         .audit_required(AuditEvent {
-            workspace_id: Some(CHAIN),
+            workspace_id: Some(workspace),
             action: "token.issued",
             target: Some(target),
             principal: "api_key:k1",
@@ -77,6 +81,29 @@ async fn two_processes_racing_on_one_chain_never_fork_it() {
             "{}: chain order is id order",
             db.label
         );
+    }
+}
+
+/// Two processes append the very first record of a chain at the same moment, chain after
+/// chain: only one of them may create the chain's head row, the other must link after the
+/// record it wrote — with a creation that did not check for an existing row, both records would
+/// start the chain and it would fork.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_starting_one_chain_at_once_never_fork_it() {
+    const CHAINS: usize = 30;
+    for db in all_dbs().await {
+        let first = store_for(&db).await;
+        let second = Store::connect(&db.url, first.sealer().clone())
+            .await
+            .expect("second store");
+        for c in 0..CHAINS {
+            let ws = format!("w-new-{c}");
+            let (a, b) = (format!("a{c}"), format!("b{c}"));
+            tokio::join!(append_to(&first, &ws, &a), append_to(&second, &ws, &b));
+            let verdict = first.verify_audit_chain(Some(&ws)).await.unwrap();
+            assert!(verdict.ok, "{}: {ws}: {verdict:?}", db.label);
+            assert_eq!(verdict.checked, 2, "{}: {ws}", db.label);
+        }
     }
 }
 

@@ -13,13 +13,15 @@
 //! or after a lost race (another broker appended meanwhile) it is read without a lock, one
 //! autocommit `SELECT`. A read head may already be stale when the statement runs; the compare-
 //! and-set then writes nothing and the append reads again, [`ATTEMPTS`] times in all, before
-//! the locking append takes over (it also creates a chain's missing head row). So a chain is
-//! never forked: every committed batch links to the head it replaced. The records and the head
-//! are exactly what the locking append writes, so `nexus audit verify` and other processes see
-//! no difference.
+//! the locking append takes over. A chain with no head row yet (a workspace's first record
+//! ever) is started the same way: its records link to `''`, as after the head row the locking
+//! append creates, and the statement creates the row, unless another writer created it first
+//! (then nothing is written and the append reads again). So a chain is never forked: every
+//! committed batch links to the head it replaced. The records and the head are exactly what
+//! the locking append writes, so `nexus audit verify` and other processes see no difference.
 
 use super::audit_batch::OwnedRecord;
-use super::audit_insert_pg::{CHUNK, insert_after_head};
+use super::audit_insert_pg::{CHUNK, insert_after_head, insert_at_genesis};
 use super::{Store, StoreError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -72,8 +74,8 @@ impl KnownHeads {
 
 impl Store {
     /// Append as many of `records` as possible by compare-and-set on `chain`'s head, a chunk
-    /// per statement; returns the ones left for the locking append (all of them when the chain
-    /// has no head row yet, or the head kept moving under this process).
+    /// per statement; returns the ones left for the locking append (all of them when the head
+    /// kept moving under this process).
     pub(super) async fn append_by_compare_and_set<'r>(
         &self,
         chain: &str,
@@ -82,18 +84,24 @@ impl Store {
         let heads = &self.audit_writer.heads;
         let mut attempts = 0;
         while !records.is_empty() {
-            let prev = match heads.get(chain) {
-                Some(prev) => prev,
-                None if attempts < ATTEMPTS => match self.read_head(chain).await? {
-                    Some(prev) => prev,
-                    None => break,
-                },
-                None => break,
-            };
+            if attempts == ATTEMPTS {
+                break;
+            }
             attempts += 1;
+            // `None`: the chain has no head row yet.
+            let prev = match heads.get(chain) {
+                Some(prev) => Some(prev),
+                None => self.read_head(chain).await?,
+            };
             let (chunk, rest) = records.split_at(records.len().min(CHUNK));
-            let (key_id, linked, head) = self.link_records(chain, prev, chunk);
-            match insert_after_head(&self.pool, chain, &key_id, &linked).await {
+            let genesis = prev.is_none();
+            let (key_id, linked, head) = self.link_records(chain, prev.unwrap_or_default(), chunk);
+            let written = if genesis {
+                insert_at_genesis(&self.pool, chain, &key_id, &linked).await
+            } else {
+                insert_after_head(&self.pool, chain, &key_id, &linked).await
+            };
+            match written {
                 Ok(true) => {
                     heads.remember(chain, head);
                     records = rest;
