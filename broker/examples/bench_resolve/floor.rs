@@ -8,17 +8,23 @@
 //! the same `audit_events` table with its indexes) and answers the bytes the broker answered
 //! once the row is committed. No auth, no JSON parsing, no decryption, no hash chain (no head
 //! row), sqlx's typed PostgreSQL driver instead of `Any`, one prepared statement per query.
-//! Its pool has the broker's size (`NEXUS_DATABASE_MAX_CONNECTIONS`, else the broker's default).
+//!
+//! No pool either: sqlx's pool pings a connection when it hands it out and when it takes it
+//! back (two round trips more per query), which the broker's lookup no longer pays
+//! (`vault/src/store/connections/pg_lookup.rs`). So, like the broker, lookups pass the lookup
+//! gate (`NEXUS_DATABASE_LOOKUP_SLOTS`, else its default), each takes a connection of its own
+//! from a stack of idle ones (a new one when the stack is empty: at most one per slot) and puts
+//! it back without a ping; the audit writer keeps one connection.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use std::sync::Arc;
+use nexus_vault::connections::lookup_gate::LookupGate;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
-/// The broker's default pool size (`BrokerConfig::database_max_connections` unset).
-const DEFAULT_POOL: u32 = 32;
 /// The broker's cap of records per group commit holding a single append.
 const MAX_BATCH: usize = 256;
 
@@ -26,7 +32,10 @@ type BoxError = Box<dyn std::error::Error>;
 type Ack = oneshot::Sender<Result<(), String>>;
 
 struct Floor {
-    pool: PgPool,
+    options: PgConnectOptions,
+    gate: LookupGate,
+    /// Lookup connections between two lookups.
+    idle: Mutex<Vec<PgConnection>>,
     lookup: String,
     audit: mpsc::UnboundedSender<Ack>,
     answer: Bytes,
@@ -35,14 +44,8 @@ struct Floor {
 /// Serve the floor route `POST /internal/v1/resolve` on a new loopback listener; returns its
 /// base URL. `answer` is the body the broker gave for the same request.
 pub async fn start(database_url: &str, answer: Bytes) -> Result<String, BoxError> {
-    let size = std::env::var("NEXUS_DATABASE_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_POOL);
-    let pool = PgPoolOptions::new()
-        .max_connections(size)
-        .connect(database_url)
-        .await?;
+    let options: PgConnectOptions = database_url.parse()?;
+    let writer = PgConnection::connect_with(&options).await?;
     // The broker's statement (`Store::find_connection_for`), columns and all.
     let lookup =
         "SELECT c.*, p.id AS p_id, p.spec AS p_spec, p.client_secret IS NOT NULL AS p_has_secret, \
@@ -53,9 +56,15 @@ pub async fn start(database_url: &str, answer: Bytes) -> Result<String, BoxError
          ORDER BY CASE WHEN c.status = 'active' THEN 0 ELSE 1 END, c.updated_at DESC, c.id LIMIT 1"
             .to_owned();
     let (audit, queue) = mpsc::unbounded_channel();
-    tokio::spawn(write_audit(pool.clone(), queue));
+    tokio::spawn(write_audit(writer, queue));
     let state = Arc::new(Floor {
-        pool,
+        options,
+        gate: LookupGate::configured(
+            std::env::var("NEXUS_DATABASE_LOOKUP_SLOTS")
+                .ok()
+                .and_then(|n| n.parse().ok()),
+        ),
+        idle: Mutex::default(),
         lookup,
         audit,
         answer,
@@ -71,12 +80,26 @@ pub async fn start(database_url: &str, answer: Bytes) -> Result<String, BoxError
 
 async fn resolve(State(floor): State<Arc<Floor>>) -> Result<Bytes, axum::http::StatusCode> {
     const FAIL: axum::http::StatusCode = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-    sqlx::query(sqlx::AssertSqlSafe(floor.lookup.as_str()))
-        .bind("w1")
-        .bind("bench")
-        .fetch_one(&floor.pool)
-        .await
-        .map_err(|_| FAIL)?;
+    floor
+        .gate
+        .run(async {
+            let kept = floor.idle.lock().map_err(|_| FAIL)?.pop();
+            let mut conn = match kept {
+                Some(conn) => conn,
+                None => PgConnection::connect_with(&floor.options)
+                    .await
+                    .map_err(|_| FAIL)?,
+            };
+            sqlx::query(sqlx::AssertSqlSafe(floor.lookup.as_str()))
+                .bind("w1")
+                .bind("bench")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|_| FAIL)?;
+            floor.idle.lock().map_err(|_| FAIL)?.push(conn);
+            Ok::<(), axum::http::StatusCode>(())
+        })
+        .await?;
     let (done, committed) = oneshot::channel();
     floor.audit.send(done).map_err(|_| FAIL)?;
     match committed.await {
@@ -87,7 +110,7 @@ async fn resolve(State(floor): State<Arc<Floor>>) -> Result<Bytes, axum::http::S
 
 /// The group-commit writer: everything queued while the previous batch was written goes into
 /// the next one (the broker's cadence), one statement, then every waiter of it is released.
-async fn write_audit(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Ack>) {
+async fn write_audit(mut conn: PgConnection, mut queue: mpsc::UnboundedReceiver<Ack>) {
     let mut seq: i64 = 0;
     while let Some(first) = queue.recv().await {
         let mut waiters = vec![first];
@@ -114,7 +137,7 @@ async fn write_audit(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Ack>) {
         .bind(at)
         .bind(&ids)
         .bind(&hashes)
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());

@@ -249,13 +249,14 @@ impl Store {
         }
     }
 
-    /// Write `records` after the chain's head. PostgreSQL first tries the head this process
-    /// wrote last (one statement per chunk, no transaction: `audit_head`); when there is none,
-    /// or another writer moved the head meanwhile, the rest go through the locking transaction.
+    /// Write `records` after the chain's head. PostgreSQL first appends by compare-and-set on
+    /// the head this process wrote last or has just read (one statement per chunk, no
+    /// transaction: `audit_head`); when the chain has no head row yet, or the head kept moving,
+    /// the rest go through the locking transaction.
     async fn write_batch(&self, chain: &str, records: &[OwnedRecord]) -> Result<(), StoreError> {
         let mut rest = records;
         if self.backend == Backend::Postgres {
-            rest = self.append_after_known_head(chain, rest).await?;
+            rest = self.append_by_compare_and_set(chain, rest).await?;
             if rest.is_empty() {
                 return Ok(());
             }

@@ -13,8 +13,9 @@
 //! with `"` and `\` escaped, so the server reads back exactly the bytes sent.
 //!
 //! The statement also moves the chain's head from the hash the records link to (compare-and-
-//! set), and inserts only if that move happened: the known-head append ([`super::audit_head`])
-//! needs nothing else, and the locking append runs it after locking the head row.
+//! set), and inserts only if that move happened: the append without a transaction
+//! ([`super::audit_head`]) needs nothing else, and the locking append runs it after locking the
+//! head row.
 
 use super::StoreError;
 use super::audit_batch::Linked;
@@ -23,28 +24,51 @@ use sqlx::{Any, Executor};
 /// Most records one statement carries (a longer batch is written as several, in order).
 pub(super) const CHUNK: usize = 512;
 
-/// `$1` new head, `$2` chain, `$3` the head the records link to, `$4` mac key id, `$5..` one
-/// array per record column ([`ARRAY_COLUMNS`], in that order). Ids are drawn from the table's
-/// sequence and matched to the records by rank, not by the order in which rows are evaluated,
-/// so chain order and id order agree (`walk_chain` reads a chain by id). The sequence is named
-/// (the one `BIGSERIAL` created in migration 0001) so the server resolves it once, when the
-/// statement is prepared; `pg_get_serial_sequence` would cost a catalog lookup per batch.
-const INSERT_AFTER_HEAD: &str = "\
-WITH v AS (SELECT * FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], \
-    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
-    $17::text[], $18::text[]) WITH ORDINALITY AS v(at, workspace_id, action, target, principal, \
-    outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, \
-    client_request_id, n)), \
-ids AS (SELECT nextval('audit_events_id_seq') AS id FROM v), \
-ranked AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ids), \
-head AS (UPDATE audit_chain_heads SET last_id = (SELECT max(id) FROM ids), last_hash = $1 \
-    WHERE chain = $2 AND last_hash = $3 RETURNING chain) \
-INSERT INTO audit_events (id, at, workspace_id, action, target, principal, outcome, request_id, \
-    detail, prev_hash, hash, agent_id, session_id, user_subject, chain, client_request_id, mac_key) \
-SELECT ranked.id, v.at, v.workspace_id, v.action, v.target, v.principal, v.outcome, \
-    v.request_id, v.detail, v.prev_hash, v.hash, v.agent_id, v.session_id, v.user_subject, $2, \
-    v.client_request_id, $4 \
-FROM v JOIN ranked ON ranked.n = v.n WHERE EXISTS (SELECT 1 FROM head)";
+/// The statement, around `$head`: a CTE named `head` that moves or creates the chain's head
+/// row and returns a row only if it did. `$1` new head, `$2` chain, `$3` the head the records
+/// link to, `$4` mac key id, `$5..` one array per record column ([`ARRAY_COLUMNS`], in that
+/// order). Ids are drawn from the table's sequence and matched to the records by rank, not by
+/// the order in which rows are evaluated, so chain order and id order agree (`walk_chain` reads
+/// a chain by id). The sequence is named (the one `BIGSERIAL` created in migration 0001) so the
+/// server resolves it once, when the statement is prepared; `pg_get_serial_sequence` would cost
+/// a catalog lookup per batch.
+macro_rules! insert_with_head {
+    ($head:literal) => {
+        concat!(
+            "WITH v AS (SELECT * FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], \
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+             $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY AS v(at, \
+             workspace_id, action, target, principal, outcome, request_id, detail, prev_hash, \
+             hash, agent_id, session_id, user_subject, client_request_id, n)), \
+             ids AS (SELECT nextval('audit_events_id_seq') AS id FROM v), \
+             ranked AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ids), ",
+            $head,
+            " INSERT INTO audit_events (id, at, workspace_id, action, target, principal, \
+             outcome, request_id, detail, prev_hash, hash, agent_id, session_id, user_subject, \
+             chain, client_request_id, mac_key) \
+             SELECT ranked.id, v.at, v.workspace_id, v.action, v.target, v.principal, \
+             v.outcome, v.request_id, v.detail, v.prev_hash, v.hash, v.agent_id, v.session_id, \
+             v.user_subject, $2, v.client_request_id, $4 \
+             FROM v JOIN ranked ON ranked.n = v.n WHERE EXISTS (SELECT 1 FROM head)"
+        )
+    };
+}
+
+/// Moves the head row from `$3` (compare-and-set: the row's lock is waited for and the
+/// condition re-checked on the row another writer left).
+const INSERT_AFTER_HEAD: &str = insert_with_head!(
+    "head AS (UPDATE audit_chain_heads SET last_id = (SELECT max(id) FROM ids), last_hash = $1 \
+     WHERE chain = $2 AND last_hash = $3 RETURNING chain)"
+);
+
+/// Creates the head row of a chain that has none (its first records link to `''`, as the
+/// locking append's new head row does); when another writer created it first (the primary
+/// key's conflict, waited for if uncommitted), nothing is written.
+const INSERT_AT_GENESIS: &str = insert_with_head!(
+    "head AS (INSERT INTO audit_chain_heads (chain, last_id, last_hash) \
+     SELECT $2, max(id), $1 FROM ids WHERE $3::text = '' \
+     ON CONFLICT (chain) DO NOTHING RETURNING chain)"
+);
 
 /// The per-record columns bound as arrays, in the statement's order (`at` is the bigint one).
 #[cfg(test)]
@@ -77,6 +101,33 @@ pub(super) async fn insert_after_head<'e, E>(
 where
     E: Executor<'e, Database = Any>,
 {
+    insert(INSERT_AFTER_HEAD, exec, chain, key_id, linked).await
+}
+
+/// [`insert_after_head`] for a chain without a head row: creates it at the last record's hash
+/// (`linked` starts from `''`). `false`: another writer created it first, nothing was written.
+pub(super) async fn insert_at_genesis<'e, E>(
+    exec: E,
+    chain: &str,
+    key_id: &str,
+    linked: &[Linked<'_>],
+) -> Result<bool, StoreError>
+where
+    E: Executor<'e, Database = Any>,
+{
+    insert(INSERT_AT_GENESIS, exec, chain, key_id, linked).await
+}
+
+async fn insert<'e, E>(
+    statement: &'static str,
+    exec: E,
+    chain: &str,
+    key_id: &str,
+    linked: &[Linked<'_>],
+) -> Result<bool, StoreError>
+where
+    E: Executor<'e, Database = Any>,
+{
     let (Some(first), Some(last)) = (linked.first(), linked.last()) else {
         return Err(StoreError::Corrupt("an empty audit insert".into()));
     };
@@ -90,7 +141,7 @@ where
     }
     at.push('}');
     let text = |f: for<'r> fn(&'r Linked<'_>) -> Option<&'r str>| text_array(linked.iter().map(f));
-    let written = sqlx::query(INSERT_AFTER_HEAD)
+    let written = sqlx::query(statement)
         .bind(last.hash.as_str())
         .bind(chain)
         .bind(first.prev_hash.as_str())
@@ -175,12 +226,14 @@ mod tests {
     /// every column of `audit_events` the other backends write.
     #[test]
     fn the_statement_unnests_one_array_per_record_column() {
-        let arrays = INSERT_AFTER_HEAD.matches("[]").count();
-        assert_eq!(arrays, ARRAY_COLUMNS.len());
-        let alias = ARRAY_COLUMNS.join(", ") + ", n)";
-        assert!(INSERT_AFTER_HEAD.contains(&alias), "{alias}");
-        for column in super::super::audit_batch::COLUMNS.split(", ") {
-            assert!(INSERT_AFTER_HEAD.contains(column), "{column}");
+        for statement in [INSERT_AFTER_HEAD, INSERT_AT_GENESIS] {
+            let arrays = statement.matches("[]").count();
+            assert_eq!(arrays, ARRAY_COLUMNS.len());
+            let alias = ARRAY_COLUMNS.join(", ") + ", n)";
+            assert!(statement.contains(&alias), "{alias}");
+            for column in super::super::audit_batch::COLUMNS.split(", ") {
+                assert!(statement.contains(column), "{column}");
+            }
         }
     }
 }
