@@ -111,6 +111,23 @@ pub async fn store_for(db: &TestDb) -> Store {
         .unwrap_or_else(|e| panic!("{}: connect: {e}", db.label))
 }
 
+/// Append one `token.issued` record by API key `k1` on `target` to `workspace`'s chain, and wait
+/// until it is durable (the audit tests' unit of work).
+pub async fn append_issued(store: &Store, workspace: &str, target: &str) {
+    store
+        .audit_required(crate::store::audit::AuditEvent {
+            workspace_id: Some(workspace),
+            action: "token.issued",
+            target: Some(target),
+            principal: "api_key:k1",
+            outcome: "ok",
+            request_id: None,
+            detail: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("append {target}: {e}"));
+}
+
 /// A plain pool on the database, to look at (or tamper with) what the store wrote.
 pub async fn raw_pool(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();

@@ -3,28 +3,13 @@
 //! without a lock and links after it; two processes racing on one chain never fork it.
 
 use nexus_vault::store::Store;
-use nexus_vault::store::audit::{AuditEvent, AuditQuery};
-use nexus_vault::testing::{all_dbs, store_for};
+use nexus_vault::store::audit::AuditQuery;
+use nexus_vault::testing::{all_dbs, append_issued, store_for};
 
 const CHAIN: &str = "w-raced";
 
 async fn append(store: &Store, target: &str) {
-    append_to(store, CHAIN, target).await
-}
-
-async fn append_to(store: &Store, workspace: &str, target: &str) {
-    store
-        .audit_required(AuditEvent {
-            workspace_id: Some(workspace),
-            action: "token.issued",
-            target: Some(target),
-            principal: "api_key:k1",
-            outcome: "ok",
-            request_id: None,
-            detail: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("append {target}: {e}"));
+    append_issued(store, CHAIN, target).await
 }
 
 /// The chain's records, oldest first, as (id, target).
@@ -99,7 +84,10 @@ async fn two_processes_starting_one_chain_at_once_never_fork_it() {
         for c in 0..CHAINS {
             let ws = format!("w-new-{c}");
             let (a, b) = (format!("a{c}"), format!("b{c}"));
-            tokio::join!(append_to(&first, &ws, &a), append_to(&second, &ws, &b));
+            tokio::join!(
+                append_issued(&first, &ws, &a),
+                append_issued(&second, &ws, &b)
+            );
             let verdict = first.verify_audit_chain(Some(&ws)).await.unwrap();
             assert!(verdict.ok, "{}: {ws}: {verdict:?}", db.label);
             assert_eq!(verdict.checked, 2, "{}: {ws}", db.label);

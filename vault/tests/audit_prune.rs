@@ -7,24 +7,8 @@
 use nexus_protocol::audit::{AuditPruneRequest, ChainHead};
 use nexus_vault::audit::prune;
 use nexus_vault::store::Store;
-use nexus_vault::store::audit::AuditEvent;
-use nexus_vault::testing::{all_dbs, raw_pool, store_for};
+use nexus_vault::testing::{all_dbs, append_issued, raw_pool, store_for};
 use sqlx::Row;
-
-async fn record(store: &Store, ws: &str, target: &str) {
-    store
-        .audit_required(AuditEvent {
-            workspace_id: Some(ws),
-            action: "token.issued",
-            target: Some(target),
-            principal: "api_key:k1",
-            outcome: "ok",
-            request_id: None,
-            detail: None,
-        })
-        .await
-        .unwrap();
-}
 
 async fn heads(store: &Store) -> Vec<ChainHead> {
     let (heads, ok) = store.audit_chain_heads().await.unwrap();
@@ -55,12 +39,12 @@ async fn prune_then_verify_passes_and_tampering_with_what_remains_still_fails() 
         let label = db.label;
         let store = store_for(&db).await;
         for i in 0..5 {
-            record(&store, "a", &format!("old-{i}")).await;
-            record(&store, "b", &format!("old-{i}")).await;
+            append_issued(&store, "a", &format!("old-{i}")).await;
+            append_issued(&store, "b", &format!("old-{i}")).await;
         }
         let checkpoint = heads(&store).await;
         for i in 0..3 {
-            record(&store, "a", &format!("new-{i}")).await;
+            append_issued(&store, "a", &format!("new-{i}")).await;
         }
         let report = prune(&store, &request(&checkpoint)).await.unwrap();
         let a = report.chains.iter().find(|c| c.chain == "ws:a").unwrap();
@@ -118,11 +102,11 @@ async fn a_moved_or_deleted_anchor_fails_verify() {
         let label = db.label;
         let store = store_for(&db).await;
         for i in 0..4 {
-            record(&store, "a", &i.to_string()).await;
+            append_issued(&store, "a", &i.to_string()).await;
         }
         let checkpoint = heads(&store).await;
-        record(&store, "a", "kept-1").await;
-        record(&store, "a", "kept-2").await;
+        append_issued(&store, "a", "kept-1").await;
+        append_issued(&store, "a", "kept-2").await;
         prune(&store, &request(&checkpoint)).await.unwrap();
         let pool = raw_pool(&db.url).await;
 
@@ -169,8 +153,8 @@ async fn a_prune_the_log_does_not_support_deletes_nothing() {
         let label = db.label;
         let store = store_for(&db).await;
         for i in 0..4 {
-            record(&store, "a", &i.to_string()).await;
-            record(&store, "b", &i.to_string()).await;
+            append_issued(&store, "a", &i.to_string()).await;
+            append_issued(&store, "b", &i.to_string()).await;
         }
         let checkpoint = heads(&store).await;
 
@@ -211,7 +195,7 @@ async fn a_prune_the_log_does_not_support_deletes_nothing() {
         assert!(prune(&store, &none).await.is_err(), "{label}");
 
         // A checkpoint older than the cut cannot be pruned to, nor checked against.
-        record(&store, "a", "later").await;
+        append_issued(&store, "a", "later").await;
         let (newer, _) = store.audit_chain_heads().await.unwrap();
         let newer_a: Vec<ChainHead> = newer.into_iter().filter(|h| h.chain == "ws:a").collect();
         prune(&store, &request(&newer_a)).await.unwrap();
