@@ -7,6 +7,7 @@
 use nexus_protocol::{ConnectionStatus, Credentials};
 use nexus_vault::connections::lookup_gate::{LookupGate, LookupGateStats};
 use nexus_vault::providers::ProviderInput;
+use nexus_vault::store::Store;
 use nexus_vault::store::connections::NewConnection;
 use nexus_vault::testing::{all_dbs, pg_db, raw_pool, store_for, vault_config};
 use nexus_vault::{Caller, Vault};
@@ -14,21 +15,29 @@ use sqlx::{Connection, Executor};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Store the provider `spec` describes, as the admin API would.
+async fn put_provider(store: &Store, spec: serde_json::Value) {
+    let input: ProviderInput = serde_json::from_value(spec).unwrap();
+    let (provider, secret) = input.resolve().unwrap();
+    store
+        .upsert_provider(&provider, secret.as_ref(), false)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn the_connection_comes_with_its_provider_in_one_lookup() {
     for db in all_dbs().await {
         let store = store_for(&db).await;
         let l = db.label;
         store.create_workspace("w1", None).await.unwrap();
-        let input: ProviderInput = serde_json::from_value(serde_json::json!({
-            "name": "github", "catalog": "github", "client_id": "cid", "client_secret": "s3cret"
-        }))
-        .unwrap();
-        let (provider, secret) = input.resolve().unwrap();
-        store
-            .upsert_provider(&provider, secret.as_ref(), false)
-            .await
-            .unwrap();
+        put_provider(
+            &store,
+            serde_json::json!({
+                "name": "github", "catalog": "github", "client_id": "cid", "client_secret": "s3cret"
+            }),
+        )
+        .await;
         let connect = |status, bound| NewConnection {
             workspace_id: "w1",
             provider_name: "github",
@@ -237,15 +246,11 @@ async fn a_lookup_connection_the_server_closed_is_replaced_without_a_failed_reso
     let vault = Vault::start(vault_config(&db.url)).await.unwrap();
     let store = vault.store();
     store.create_workspace("w1", None).await.unwrap();
-    let input: ProviderInput = serde_json::from_value(serde_json::json!({
-        "name": "crm", "auth_type": "api_key"
-    }))
-    .unwrap();
-    let (provider, secret) = input.resolve().unwrap();
-    store
-        .upsert_provider(&provider, secret.as_ref(), false)
-        .await
-        .unwrap();
+    put_provider(
+        store,
+        serde_json::json!({ "name": "crm", "auth_type": "api_key" }),
+    )
+    .await;
     let mut creds = Credentials::default();
     creds.insert("api_key", "k-123");
     let row = store
