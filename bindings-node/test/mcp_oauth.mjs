@@ -152,6 +152,7 @@ export function tracingFetch(log) {
     const response = await fetch(input, init);
     log.push({
       url,
+      method: init.method ?? (input instanceof Request ? input.method : 'GET'),
       status: response.status,
       bearer: headers.get('authorization')?.replace(/^Bearer /, ''),
       grantType: form?.get('grant_type') ?? undefined,
