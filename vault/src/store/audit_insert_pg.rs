@@ -8,9 +8,7 @@
 //! batches, planning ~40 % of the statement's server time). Here each column travels as one
 //! array (`unnest`), so a connection prepares this statement once and reuses its plan.
 //!
-//! sqlx's `Any` driver binds no arrays, so each column is bound as the text form of a
-//! PostgreSQL array (`{"a","b\"c",NULL}`) and cast in the statement: every element is quoted,
-//! with `"` and `\` escaped, so the server reads back exactly the bytes sent.
+//! The arrays are bound as text ([`super::pg_array`]) and cast in the statement.
 //!
 //! The statement also moves the chain's head from the hash the records link to (compare-and-
 //! set), and inserts only if that move happened: the append without a transaction
@@ -19,6 +17,7 @@
 
 use super::StoreError;
 use super::audit_batch::Linked;
+use super::pg_array::{bigint_array, text_array};
 use sqlx::{Any, Executor};
 
 /// Most records one statement carries (a longer batch is written as several, in order).
@@ -131,15 +130,7 @@ where
     let (Some(first), Some(last)) = (linked.first(), linked.last()) else {
         return Err(StoreError::Corrupt("an empty audit insert".into()));
     };
-    let mut at = String::with_capacity(linked.len() * 15 + 2);
-    at.push('{');
-    for (i, r) in linked.iter().enumerate() {
-        if i > 0 {
-            at.push(',');
-        }
-        at.push_str(&r.at.to_string());
-    }
-    at.push('}');
+    let at = bigint_array(linked.iter().map(|r| r.at));
     let text = |f: for<'r> fn(&'r Linked<'_>) -> Option<&'r str>| text_array(linked.iter().map(f));
     let written = sqlx::query(statement)
         .bind(last.hash.as_str())
@@ -173,54 +164,9 @@ where
     }
 }
 
-/// The text form of a PostgreSQL `text[]` holding `values`: each element double-quoted with
-/// `"` and `\` escaped by a backslash (nothing else is special inside quotes), `NULL` bare.
-fn text_array<'a>(values: impl Iterator<Item = Option<&'a str>>) -> String {
-    let mut out = String::from("{");
-    for (i, value) in values.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let Some(value) = value else {
-            out.push_str("NULL");
-            continue;
-        };
-        out.push('"');
-        let mut rest = value;
-        while let Some(at) = rest.find(['"', '\\']) {
-            out.push_str(&rest[..at]);
-            out.push('\\');
-            out.push_str(&rest[at..=at]);
-            rest = &rest[at + 1..];
-        }
-        out.push_str(rest);
-        out.push('"');
-    }
-    out.push('}');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn elements_are_quoted_with_quotes_and_backslashes_escaped() {
-        let values = [
-            Some(""),
-            Some("plain"),
-            Some("a\"b\\c"),
-            None,
-            Some("NULL"),
-            Some(" {x,y} "),
-            Some("é😀\n"),
-        ];
-        assert_eq!(
-            text_array(values.into_iter()),
-            "{\"\",\"plain\",\"a\\\"b\\\\c\",NULL,\"NULL\",\" {x,y} \",\"é😀\n\"}"
-        );
-        assert_eq!(text_array(std::iter::empty()), "{}");
-    }
 
     /// The statement names each array column once, in [`ARRAY_COLUMNS`]' order, and writes
     /// every column of `audit_events` the other backends write.

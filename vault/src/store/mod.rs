@@ -33,6 +33,7 @@ pub mod oauth_assertions;
 pub mod oauth_clients;
 pub mod oauth_grants;
 pub mod pending;
+mod pg_array;
 pub mod providers;
 pub mod rotation;
 pub mod signing_keys;
