@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, TestBroker, all_dbs, raw_pool, test_config, testkit_provider};
+use common::{
+    ADMIN_TOKEN, TestBroker, all_dbs, raw_pool, test_config, testkit_provider, usage_rows,
+};
 use nexus_testkit::{Failure, OAuthServer, OAuthServerOptions};
 use serde_json::json;
 
@@ -72,13 +74,7 @@ async fn the_console_shows_health_typed_errors_and_who_used_each_connection() {
             assert_eq!(status, 200, "{body}");
         }
         let pool = raw_pool(&db.url).await;
-        let usage: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT principal, last_used_at FROM connection_usage WHERE connection_id = $1",
-        )
-        .bind(&healthy)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let usage = usage_rows(&pool, &healthy, 1).await;
         assert_eq!(usage.len(), 1, "{}: {usage:?}", db.label);
         assert_eq!(usage[0].0, "api_key:k1");
 

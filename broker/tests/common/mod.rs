@@ -168,3 +168,24 @@ impl TestBroker {
         body["id"].as_str().expect("connection id").to_owned()
     }
 }
+
+/// The `connection_usage` rows of connection `id` (principal, last used), once there are
+/// `expected` of them. Usage is written after the resolve has answered (a group commit of
+/// its own, `vault/src/connections/usage.rs`), so it is polled; the deadline only turns a hang
+/// into a failure.
+pub async fn usage_rows(pool: &sqlx::AnyPool, id: &str, expected: usize) -> Vec<(String, i64)> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT principal, last_used_at FROM connection_usage WHERE connection_id = $1",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .expect("usage rows");
+        if rows.len() >= expected || tokio::time::Instant::now() >= deadline {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

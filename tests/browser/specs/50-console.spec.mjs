@@ -56,7 +56,13 @@ test('console sign-in, filters and pagination', async () => {
     const healthy = await page.locator('tbody tr[data-id] td[data-col="health"]').allInnerTexts();
     assert.ok(healthy.length >= expected.length, `${healthy.length} rows`);
     assert.ok(healthy.every((h) => h === 'ok'), healthy.join());
-    const usedBy = await page.locator('tbody tr[data-id] td[data-col="used-by"]').allInnerTexts();
+    // Usage is written just after the resolve has answered (a group commit of its own, not
+    // awaited by the resolve): reload until it shows; the deadline only turns a hang into a failure.
+    let usedBy = [];
+    for (const deadline = Date.now() + 20_000; ; await page.reload()) {
+      usedBy = await page.locator('tbody tr[data-id] td[data-col="used-by"]').allInnerTexts();
+      if (usedBy.some((u) => u.startsWith('api_key:')) || Date.now() > deadline) break;
+    }
     assert.ok(usedBy.some((u) => u.startsWith('api_key:')), usedBy.join());
     const headings = await page.locator('thead th').allInnerTexts();
     for (const h of ['Status', 'Health', 'Last refresh', 'Last error', 'Access expires', 'Keep-alive', 'Used by (7 days)']) {

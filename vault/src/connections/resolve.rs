@@ -82,8 +82,7 @@ impl ConnectionService {
                 .await
                 .map_err(|e| self.with_reauth_url_for(e, workspace_id, &id))?;
             self.usage
-                .touch(&self.store, workspace_id, &id, &caller.principal)
-                .await;
+                .touch(&self.store, workspace_id, &id, &caller.principal);
             Ok(resolved)
         }
         .await;
@@ -118,8 +117,7 @@ impl ConnectionService {
             let row = self.workspace_connection(workspace_id, id).await?;
             let resolved = self.resolve_row(row, None, force).await?;
             self.usage
-                .touch(&self.store, workspace_id, id, &caller.principal)
-                .await;
+                .touch(&self.store, workspace_id, id, &caller.principal);
             Ok(resolved)
         }
         .await;

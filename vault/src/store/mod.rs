@@ -228,6 +228,16 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// True when a database error is a foreign-key violation (both backends).
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
+        }
+        _ => false,
+    }
+}
+
 /// True when a database error is a unique-constraint violation (both backends).
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
