@@ -2,9 +2,9 @@
 //! its locking append): a process that does not know the head, or knows a stale one, reads it
 //! without a lock and links after it; two processes racing on one chain never fork it.
 
-use nexus_vault::store::Store;
 use nexus_vault::store::audit::AuditQuery;
-use nexus_vault::testing::{all_dbs, append_issued, store_for};
+use nexus_vault::store::{AuditHeadStats, Store};
+use nexus_vault::testing::{TestDb, all_dbs, append_issued, pg_db, raw_pool, store_for};
 
 const CHAIN: &str = "w-raced";
 
@@ -122,4 +122,156 @@ async fn processes_that_never_wrote_a_chain_append_after_its_real_head() {
         let targets: Vec<_> = records(&first).await.into_iter().map(|(_, t)| t).collect();
         assert_eq!(targets, expected, "{}", db.label);
     }
+}
+
+/// What a store's appends by compare-and-set cost since `before` (PostgreSQL; all zero on
+/// SQLite, which appends under its database lock).
+fn since(store: &Store, before: AuditHeadStats) -> (u64, u64, u64) {
+    let now = store.audit_head_stats();
+    (
+        now.head_reads - before.head_reads,
+        now.statements - before.statements,
+        now.locked - before.locked,
+    )
+}
+
+/// (head reads, statements, locked appends) a PostgreSQL store is expected to spend; SQLite
+/// spends none of them.
+fn expected(db: &TestDb, pg: (u64, u64, u64)) -> (u64, u64, u64) {
+    if db.label == "postgres" {
+        pg
+    } else {
+        (0, 0, 0)
+    }
+}
+
+/// A store started on a database with chains loads their heads: its first append to such a
+/// chain, and to a chain that had no head row, is one statement each, without reading the head
+/// first (before the load, each cost a read and a statement).
+#[tokio::test]
+async fn a_store_started_on_existing_chains_appends_with_one_statement_each() {
+    for db in all_dbs().await {
+        let first = store_for(&db).await;
+        append_issued(&first, "w-old", "o0").await;
+        append_issued(&first, "w-old", "o1").await;
+        let restarted = Store::connect(&db.url, first.sealer().clone())
+            .await
+            .expect("restarted store");
+        let before = restarted.audit_head_stats();
+        append_issued(&restarted, "w-old", "o2").await;
+        append_issued(&restarted, "w-fresh", "f0").await;
+        assert_eq!(
+            since(&restarted, before),
+            expected(&db, (0, 2, 0)),
+            "{}",
+            db.label
+        );
+        for (chain, checked) in [("w-old", 3), ("w-fresh", 1)] {
+            let verdict = first.verify_audit_chain(Some(chain)).await.unwrap();
+            assert!(verdict.ok, "{}: {chain}: {verdict:?}", db.label);
+            assert_eq!(verdict.checked, checked, "{}: {chain}", db.label);
+        }
+    }
+}
+
+/// A chain another process starts after this store loaded the heads looks like one without a
+/// head row: this store's genesis statement must write nothing, and its append must then read
+/// the real head and link after the other process's records — one read, two statements, no
+/// lock. Taking the lost genesis for a success would drop the record; trying genesis again
+/// without reading would end in the locking append.
+#[tokio::test]
+async fn a_chain_started_elsewhere_after_the_load_is_read_and_linked_after() {
+    for db in all_dbs().await {
+        let late = store_for(&db).await;
+        let other = Store::connect(&db.url, late.sealer().clone())
+            .await
+            .expect("other store");
+        append(&other, "other0").await;
+        append(&other, "other1").await;
+        let before = late.audit_head_stats();
+        append(&late, "late0").await;
+        assert_eq!(
+            since(&late, before),
+            expected(&db, (1, 2, 0)),
+            "{}",
+            db.label
+        );
+        let verdict = late.verify_audit_chain(Some(CHAIN)).await.unwrap();
+        assert!(verdict.ok, "{}: {verdict:?}", db.label);
+        assert_eq!(verdict.checked, 3, "{}", db.label);
+        let targets: Vec<_> = records(&late).await.into_iter().map(|(_, t)| t).collect();
+        assert_eq!(targets, ["other0", "other1", "late0"], "{}", db.label);
+    }
+}
+
+/// A chain this store forgot after losing a race (its head moved under it) is read before the
+/// next statement, never taken for a chain without a head row, even though the store loaded
+/// every head at start-up; once linked, its head is known again.
+#[tokio::test]
+async fn a_chain_forgotten_after_a_lost_race_is_read_not_started() {
+    for db in all_dbs().await {
+        let first = store_for(&db).await;
+        append(&first, "a0").await;
+        let second = Store::connect(&db.url, first.sealer().clone())
+            .await
+            .expect("second store");
+        append(&second, "b0").await;
+        let before = first.audit_head_stats();
+        append(&first, "a1").await;
+        assert_eq!(
+            since(&first, before),
+            expected(&db, (1, 2, 0)),
+            "{}",
+            db.label
+        );
+        let before = first.audit_head_stats();
+        append(&first, "a2").await;
+        assert_eq!(
+            since(&first, before),
+            expected(&db, (0, 1, 0)),
+            "{}",
+            db.label
+        );
+        let verdict = first.verify_audit_chain(Some(CHAIN)).await.unwrap();
+        assert!(verdict.ok, "{}: {verdict:?}", db.label);
+        let targets: Vec<_> = records(&first).await.into_iter().map(|(_, t)| t).collect();
+        assert_eq!(targets, ["a0", "b0", "a1", "a2"], "{}", db.label);
+    }
+}
+
+/// With more head rows than a process remembers, the load is partial: a chain not loaded may
+/// have a head row, so its first append reads first (and links after the real head).
+#[tokio::test]
+async fn a_load_of_more_heads_than_remembered_reads_chains_it_did_not_load() {
+    let Some(db) = pg_db().await else { return };
+    let first = store_for(&db).await;
+    append(&first, "r0").await;
+    // Head rows of chains without records, past the bound of 65,536 remembered chains.
+    let raw = raw_pool(&db.url).await;
+    sqlx::query(
+        "INSERT INTO audit_chain_heads (chain, last_id, last_hash) \
+         SELECT 'w-filler-' || n, 0, 'f' || n FROM generate_series(1, 65536) AS n",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    let restarted = Store::connect(&db.url, first.sealer().clone())
+        .await
+        .expect("restarted store");
+    // Whether the scan left out this chain or another of the 65,537 is not said: read or not,
+    // its append is one compare-and-set after the real head.
+    let before = restarted.audit_head_stats();
+    append(&restarted, "r1").await;
+    let (reads, statements, locked) = since(&restarted, before);
+    assert!(
+        reads <= 1 && (statements, locked) == (1, 0),
+        "{reads} {statements} {locked}"
+    );
+    // A chain without a head row is not taken for one: the load was partial.
+    let before = restarted.audit_head_stats();
+    append_issued(&restarted, "w-unseen", "u0").await;
+    assert_eq!(since(&restarted, before), (1, 1, 0));
+    let verdict = first.verify_audit_chain(Some(CHAIN)).await.unwrap();
+    assert!(verdict.ok, "{verdict:?}");
+    assert_eq!(verdict.checked, 2);
 }

@@ -14,6 +14,8 @@ pub mod audit_chain;
 mod audit_checkpoint;
 mod audit_export;
 mod audit_head;
+#[cfg(feature = "testing")]
+pub use audit_head::AuditHeadStats;
 mod audit_insert_pg;
 mod audit_insert_sqlite;
 pub mod audit_prune;
@@ -164,6 +166,11 @@ impl Store {
             audit_writer: Arc::default(),
         };
         store.migrate().await?;
+        // Audit heads (session 10): a chain's first append in this process is then one
+        // statement, not a read and a statement (see `audit_head`). SQLite locks instead.
+        if backend == Backend::Postgres {
+            store.preload_audit_heads().await;
+        }
         Ok(store)
     }
 
