@@ -166,7 +166,7 @@ impl Store {
             audit_writer: Arc::default(),
         };
         store.migrate().await?;
-        // Audit heads (session 10): a chain's first append in this process is then one
+        // Audit heads: a chain's first append in this process is then one
         // statement, not a read and a statement (see `audit_head`). SQLite locks instead.
         if backend == Backend::Postgres {
             store.preload_audit_heads().await;
