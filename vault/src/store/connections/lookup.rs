@@ -138,3 +138,41 @@ where
     };
     Ok((connection_from_row(r)?, provider))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RESOLVE_LOOKUP;
+
+    /// The planner uses `connections_resolve` (migration 0050) for the resolve's lookup only
+    /// while the index's expression and predicate are the query's, so a change to one of them
+    /// must be made to the other (on both backends): this test says so before a benchmark does.
+    #[test]
+    fn the_resolve_index_follows_the_lookup_word_for_word() {
+        let unqualified = RESOLVE_LOOKUP.replace("c.", "");
+        for migration in [
+            include_str!("../../../migrations/postgres/0050_connections_resolve.sql"),
+            include_str!("../../../migrations/sqlite/0050_connections_resolve.sql"),
+        ] {
+            let index = migration
+                .lines()
+                .find(|l| l.starts_with("CREATE INDEX"))
+                .expect("the index");
+            let (_, columns) = index.split_once(" ON connections (").expect("columns");
+            let (columns, predicate) = columns.split_once(") WHERE ").expect("predicate");
+            let predicate = predicate.trim_end_matches(';');
+            let order = columns
+                .replacen("workspace_id, provider_name, (", "", 1)
+                .replacen("), updated_at", ", updated_at", 1);
+            assert!(
+                unqualified.contains(&format!("ORDER BY {order} LIMIT 1")),
+                "{order}"
+            );
+            assert!(
+                unqualified.contains(&format!(
+                    "WHERE workspace_id = $1 AND provider_name = $2 AND {predicate} "
+                )),
+                "{predicate}"
+            );
+        }
+    }
+}
