@@ -31,8 +31,11 @@ const REMEMBERED: usize = 10_000;
 /// Uses waiting for the writer before new ones are dropped (~100 bytes each).
 const MAX_QUEUED: usize = 100_000;
 /// How often the writer writes what was queued: the console's "used by" is a 7-day view, so
-/// a fifth of a second of delay costs nothing and turns thousands of writes into one.
-const PACE: Duration = Duration::from_millis(200);
+/// a second of delay costs nothing and turns thousands of writes into a few statements. Larger
+/// batches are also cheaper per use (rows sorted by key meet the same index pages): at 1M
+/// connections a 1 s pace gave resolve p99 1.11–1.18× the 1k case, 200 ms 1.17–1.42×, 50 ms
+/// 1.32–1.38× (BENCHMARKS.md, session 10).
+const PACE: Duration = Duration::from_secs(1);
 /// Most uses one statement carries; a longer queue is written as several.
 const CHUNK: usize = 1_000;
 
