@@ -29,6 +29,19 @@ async fn records(store: &Store) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// The chain verifies and holds exactly `expected` (targets, oldest first).
+async fn assert_chain_holds(store: &Store, db: &TestDb, expected: &[String]) {
+    let verdict = store.verify_audit_chain(Some(CHAIN)).await.unwrap();
+    assert!(verdict.ok, "{}: {verdict:?}", db.label);
+    assert_eq!(verdict.checked, expected.len() as u64, "{}", db.label);
+    let targets: Vec<_> = records(store).await.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(targets, expected, "{}", db.label);
+}
+
+fn owned<const N: usize>(targets: [&str; N]) -> Vec<String> {
+    targets.map(String::from).to_vec()
+}
+
 /// Two processes on one database append to one chain at the same moment, round after round:
 /// every round one of them links to a head the other has just replaced. Its compare-and-set
 /// must fail, and it must append after the real head instead — with a compare that did not
@@ -116,11 +129,7 @@ async fn processes_that_never_wrote_a_chain_append_after_its_real_head() {
         }
         append(&first, "s6").await;
         expected.push("s6".into());
-        let verdict = first.verify_audit_chain(Some(CHAIN)).await.unwrap();
-        assert!(verdict.ok, "{}: {verdict:?}", db.label);
-        assert_eq!(verdict.checked, expected.len() as u64, "{}", db.label);
-        let targets: Vec<_> = records(&first).await.into_iter().map(|(_, t)| t).collect();
-        assert_eq!(targets, expected, "{}", db.label);
+        assert_chain_holds(&first, &db, &expected).await;
     }
 }
 
@@ -143,6 +152,18 @@ fn expected(db: &TestDb, pg: (u64, u64, u64)) -> (u64, u64, u64) {
     } else {
         (0, 0, 0)
     }
+}
+
+/// Append `target` and check what it cost ([`expected`]).
+async fn append_costing(store: &Store, db: &TestDb, target: &str, pg: (u64, u64, u64)) {
+    let before = store.audit_head_stats();
+    append(store, target).await;
+    assert_eq!(
+        since(store, before),
+        expected(db, pg),
+        "{}: {target}",
+        db.label
+    );
 }
 
 /// A store started on a database with chains loads their heads: its first append to such a
@@ -188,19 +209,8 @@ async fn a_chain_started_elsewhere_after_the_load_is_read_and_linked_after() {
             .expect("other store");
         append(&other, "other0").await;
         append(&other, "other1").await;
-        let before = late.audit_head_stats();
-        append(&late, "late0").await;
-        assert_eq!(
-            since(&late, before),
-            expected(&db, (1, 2, 0)),
-            "{}",
-            db.label
-        );
-        let verdict = late.verify_audit_chain(Some(CHAIN)).await.unwrap();
-        assert!(verdict.ok, "{}: {verdict:?}", db.label);
-        assert_eq!(verdict.checked, 3, "{}", db.label);
-        let targets: Vec<_> = records(&late).await.into_iter().map(|(_, t)| t).collect();
-        assert_eq!(targets, ["other0", "other1", "late0"], "{}", db.label);
+        append_costing(&late, &db, "late0", (1, 2, 0)).await;
+        assert_chain_holds(&late, &db, &owned(["other0", "other1", "late0"])).await;
     }
 }
 
@@ -216,26 +226,9 @@ async fn a_chain_forgotten_after_a_lost_race_is_read_not_started() {
             .await
             .expect("second store");
         append(&second, "b0").await;
-        let before = first.audit_head_stats();
-        append(&first, "a1").await;
-        assert_eq!(
-            since(&first, before),
-            expected(&db, (1, 2, 0)),
-            "{}",
-            db.label
-        );
-        let before = first.audit_head_stats();
-        append(&first, "a2").await;
-        assert_eq!(
-            since(&first, before),
-            expected(&db, (0, 1, 0)),
-            "{}",
-            db.label
-        );
-        let verdict = first.verify_audit_chain(Some(CHAIN)).await.unwrap();
-        assert!(verdict.ok, "{}: {verdict:?}", db.label);
-        let targets: Vec<_> = records(&first).await.into_iter().map(|(_, t)| t).collect();
-        assert_eq!(targets, ["a0", "b0", "a1", "a2"], "{}", db.label);
+        append_costing(&first, &db, "a1", (1, 2, 0)).await;
+        append_costing(&first, &db, "a2", (0, 1, 0)).await;
+        assert_chain_holds(&first, &db, &owned(["a0", "b0", "a1", "a2"])).await;
     }
 }
 
