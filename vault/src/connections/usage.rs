@@ -32,9 +32,9 @@ const REMEMBERED: usize = 10_000;
 const MAX_QUEUED: usize = 100_000;
 /// How often the writer writes what was queued: the console's "used by" is a 7-day view, so
 /// a second of delay costs nothing and turns thousands of writes into a few statements. Larger
-/// batches are also cheaper per use (rows sorted by key meet the same index pages): at 1M
-/// connections a 1 s pace gave resolve p99 1.11–1.18× the 1k case, 200 ms 1.17–1.42×, 50 ms
-/// 1.32–1.38× (BENCHMARKS.md, session 10).
+/// batches are also cheaper per use (rows sorted by key meet the same index pages): of the
+/// paces tried at 1M connections, 50 ms gave the worst resolve ratios to the 1k case and 1 s
+/// the best p50 (BENCHMARKS.md, session 10).
 const PACE: Duration = Duration::from_secs(1);
 /// Most uses one statement carries; a longer queue is written as several.
 const CHUNK: usize = 1_000;
