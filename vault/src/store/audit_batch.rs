@@ -300,7 +300,8 @@ impl Store {
             // The head row is locked: moving it from the hash just read cannot miss.
             Backend::Postgres => {
                 for chunk in linked.chunks(super::audit_insert_pg::CHUNK) {
-                    if !super::audit_insert_pg::insert_after_head(&mut *tx, chain, &key_id, chunk)
+                    let after = super::audit_insert_pg::HeadMove::After;
+                    if !super::audit_insert_pg::insert(after, &mut *tx, chain, &key_id, chunk)
                         .await?
                     {
                         return Err(StoreError::Corrupt(format!(

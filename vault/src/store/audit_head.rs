@@ -28,7 +28,7 @@
 //! that statement write nothing, and the chain is then read like any forgotten one.
 
 use super::audit_batch::OwnedRecord;
-use super::audit_insert_pg::{CHUNK, insert_after_head, insert_at_genesis};
+use super::audit_insert_pg::{CHUNK, HeadMove, insert};
 use super::{Store, StoreError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -184,14 +184,13 @@ impl Store {
                 Known::Unknown => self.read_head(chain).await?,
             };
             let (chunk, rest) = records.split_at(records.len().min(CHUNK));
-            let genesis = prev.is_none();
+            let head_move = match prev {
+                Some(_) => HeadMove::After,
+                None => HeadMove::Genesis,
+            };
             let (key_id, linked, head) = self.link_records(chain, prev.unwrap_or_default(), chunk);
             heads.counts.statements.fetch_add(1, Relaxed);
-            let written = if genesis {
-                insert_at_genesis(&self.pool, chain, &key_id, &linked).await
-            } else {
-                insert_after_head(&self.pool, chain, &key_id, &linked).await
-            };
+            let written = insert(head_move, &self.pool, chain, &key_id, &linked).await;
             match written {
                 Ok(true) => {
                     heads.remember(chain, head);

@@ -88,37 +88,22 @@ const ARRAY_COLUMNS: [&str; 14] = [
     "client_request_id",
 ];
 
+/// How the statement moves the chain's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeadMove {
+    /// From the hash `linked[0].prev_hash` to the last record's (compare-and-set). Nothing is
+    /// written when the head was not that hash.
+    After,
+    /// A chain without a head row: the row is created at the last record's hash (`linked`
+    /// starts from `''`). Nothing is written when another writer created it first.
+    Genesis,
+}
+
 /// Insert `linked` (one chain's records, linked one after the other from `linked[0].prev_hash`)
-/// and move `chain`'s head from that hash to the last record's, in one statement. `false`: the
-/// head was not that hash, nothing was written.
-pub(super) async fn insert_after_head<'e, E>(
-    exec: E,
-    chain: &str,
-    key_id: &str,
-    linked: &[Linked<'_>],
-) -> Result<bool, StoreError>
-where
-    E: Executor<'e, Database = Any>,
-{
-    insert(INSERT_AFTER_HEAD, exec, chain, key_id, linked).await
-}
-
-/// [`insert_after_head`] for a chain without a head row: creates it at the last record's hash
-/// (`linked` starts from `''`). `false`: another writer created it first, nothing was written.
-pub(super) async fn insert_at_genesis<'e, E>(
-    exec: E,
-    chain: &str,
-    key_id: &str,
-    linked: &[Linked<'_>],
-) -> Result<bool, StoreError>
-where
-    E: Executor<'e, Database = Any>,
-{
-    insert(INSERT_AT_GENESIS, exec, chain, key_id, linked).await
-}
-
-async fn insert<'e, E>(
-    statement: &'static str,
+/// and move `chain`'s head as `head` says, in one statement. `false`: the head was not where
+/// the records expected it, nothing was written.
+pub(super) async fn insert<'e, E>(
+    head: HeadMove,
     exec: E,
     chain: &str,
     key_id: &str,
@@ -132,6 +117,10 @@ where
     };
     let at = bigint_array(linked.iter().map(|r| r.at));
     let text = |f: for<'r> fn(&'r Linked<'_>) -> Option<&'r str>| text_array(linked.iter().map(f));
+    let statement = match head {
+        HeadMove::After => INSERT_AFTER_HEAD,
+        HeadMove::Genesis => INSERT_AT_GENESIS,
+    };
     let written = sqlx::query(statement)
         .bind(last.hash.as_str())
         .bind(chain)
