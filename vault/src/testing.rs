@@ -111,6 +111,14 @@ pub async fn store_for(db: &TestDb) -> Store {
         .unwrap_or_else(|e| panic!("{}: connect: {e}", db.label))
 }
 
+/// Another store on `db` with `store`'s key: a second broker process, or the same one restarted
+/// (nothing of `store`'s memory, such as the audit heads it knows, carries over).
+pub async fn another_process(store: &Store, db: &TestDb) -> Store {
+    Store::connect(&db.url, store.sealer().clone())
+        .await
+        .unwrap_or_else(|e| panic!("{}: another process: {e}", db.label))
+}
+
 /// Append one `token.issued` record by API key `k1` on `target` to `workspace`'s chain, and wait
 /// until it is durable (the audit tests' unit of work).
 pub async fn append_issued(store: &Store, workspace: &str, target: &str) {

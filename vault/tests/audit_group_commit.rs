@@ -4,7 +4,7 @@
 
 use nexus_vault::store::Store;
 use nexus_vault::store::audit::{AuditEvent, AuditQuery};
-use nexus_vault::testing::{all_dbs, store_for};
+use nexus_vault::testing::{all_dbs, another_process, store_for};
 use std::collections::HashMap;
 
 const TASKS: usize = 24;
@@ -36,9 +36,7 @@ async fn concurrent_appends_from_two_processes_keep_every_chain_exact() {
     for db in all_dbs().await {
         let first = store_for(&db).await;
         // A second pool with its own writer queues: another broker process on the same database.
-        let second = Store::connect(&db.url, first.sealer().clone())
-            .await
-            .expect("second store");
+        let second = another_process(&first, &db).await;
         let tasks: Vec<_> = (0..TASKS)
             .map(|t| {
                 let store = if t % 2 == 0 { &first } else { &second };
@@ -191,9 +189,7 @@ async fn a_batch_is_committed_whole_in_order_on_each_chain() {
 async fn appends_after_another_process_moved_the_head_link_after_the_real_head() {
     for db in all_dbs().await {
         let first = store_for(&db).await;
-        let second = Store::connect(&db.url, first.sealer().clone())
-            .await
-            .expect("second store");
+        let second = another_process(&first, &db).await;
         // first, first (after its own head), second (moves it), first (stale), first, second…
         let order = [0, 0, 1, 0, 0, 1, 1, 0, 1, 0];
         for (k, who) in order.iter().enumerate() {

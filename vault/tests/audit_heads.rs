@@ -4,7 +4,9 @@
 
 use nexus_vault::store::audit::AuditQuery;
 use nexus_vault::store::{AuditHeadStats, Store};
-use nexus_vault::testing::{TestDb, all_dbs, append_issued, pg_db, raw_pool, store_for};
+use nexus_vault::testing::{
+    TestDb, all_dbs, another_process, append_issued, pg_db, raw_pool, store_for,
+};
 
 const CHAIN: &str = "w-raced";
 
@@ -52,9 +54,7 @@ async fn two_processes_racing_on_one_chain_never_fork_it() {
     const ROUNDS: usize = 60;
     for db in all_dbs().await {
         let first = store_for(&db).await;
-        let second = Store::connect(&db.url, first.sealer().clone())
-            .await
-            .expect("second store");
+        let second = another_process(&first, &db).await;
         for round in 0..ROUNDS {
             let (a, b) = (format!("a{round}"), format!("b{round}"));
             tokio::join!(append(&first, &a), append(&second, &b));
@@ -91,9 +91,7 @@ async fn two_processes_starting_one_chain_at_once_never_fork_it() {
     const CHAINS: usize = 30;
     for db in all_dbs().await {
         let first = store_for(&db).await;
-        let second = Store::connect(&db.url, first.sealer().clone())
-            .await
-            .expect("second store");
+        let second = another_process(&first, &db).await;
         for c in 0..CHAINS {
             let ws = format!("w-new-{c}");
             let (a, b) = (format!("a{c}"), format!("b{c}"));
@@ -120,9 +118,7 @@ async fn processes_that_never_wrote_a_chain_append_after_its_real_head() {
         let mut expected = vec!["s0".to_owned(), "s1".to_owned()];
         for k in 2..6 {
             // A fresh process each time: nothing remembered.
-            let restarted = Store::connect(&db.url, first.sealer().clone())
-                .await
-                .expect("restarted store");
+            let restarted = another_process(&first, &db).await;
             let target = format!("s{k}");
             append(&restarted, &target).await;
             expected.push(target);
@@ -175,9 +171,7 @@ async fn a_store_started_on_existing_chains_appends_with_one_statement_each() {
         let first = store_for(&db).await;
         append_issued(&first, "w-old", "o0").await;
         append_issued(&first, "w-old", "o1").await;
-        let restarted = Store::connect(&db.url, first.sealer().clone())
-            .await
-            .expect("restarted store");
+        let restarted = another_process(&first, &db).await;
         let before = restarted.audit_head_stats();
         append_issued(&restarted, "w-old", "o2").await;
         append_issued(&restarted, "w-fresh", "f0").await;
@@ -204,9 +198,7 @@ async fn a_store_started_on_existing_chains_appends_with_one_statement_each() {
 async fn a_chain_started_elsewhere_after_the_load_is_read_and_linked_after() {
     for db in all_dbs().await {
         let late = store_for(&db).await;
-        let other = Store::connect(&db.url, late.sealer().clone())
-            .await
-            .expect("other store");
+        let other = another_process(&late, &db).await;
         append(&other, "other0").await;
         append(&other, "other1").await;
         append_costing(&late, &db, "late0", (1, 2, 0)).await;
@@ -222,9 +214,7 @@ async fn a_chain_forgotten_after_a_lost_race_is_read_not_started() {
     for db in all_dbs().await {
         let first = store_for(&db).await;
         append(&first, "a0").await;
-        let second = Store::connect(&db.url, first.sealer().clone())
-            .await
-            .expect("second store");
+        let second = another_process(&first, &db).await;
         append(&second, "b0").await;
         append_costing(&first, &db, "a1", (1, 2, 0)).await;
         append_costing(&first, &db, "a2", (0, 1, 0)).await;
@@ -248,9 +238,7 @@ async fn a_load_of_more_heads_than_remembered_reads_chains_it_did_not_load() {
     .execute(&raw)
     .await
     .unwrap();
-    let restarted = Store::connect(&db.url, first.sealer().clone())
-        .await
-        .expect("restarted store");
+    let restarted = another_process(&first, &db).await;
     // Whether the scan left out this chain or another of the 65,537 is not said: read or not,
     // its append is one compare-and-set after the real head.
     let before = restarted.audit_head_stats();
