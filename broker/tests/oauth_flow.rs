@@ -222,9 +222,8 @@ async fn a_connect_flow_that_cannot_start_leaves_nothing_behind() {
     let b = TestBroker::start(test_config(&db.url)).await;
     b.create_workspace("w1").await;
     // Discovery only, at an address where nothing listens.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let closed = nexus_testkit::RefusingPort::new();
+    let dead = closed.http_url();
     b.put_provider(json!({"name": "gone", "client_id": "c", "issuer": dead}))
         .await;
     let (status, e) = TestBroker::send(

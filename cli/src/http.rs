@@ -308,11 +308,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_port_is_unreachable() {
-        // Bind then drop a listener: the port is (almost certainly) closed right after.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        let c = ApiClient::broker_admin(format!("http://{addr}"), "t".into()).unwrap();
+        let closed = nexus_testkit::RefusingPort::new();
+        let c = ApiClient::broker_admin(closed.http_url(), "t".into()).unwrap();
         let err = c.get("/admin/v1/providers", &[]).await.unwrap_err();
         assert_eq!(err.exit_code(), 3, "{err}");
     }

@@ -153,10 +153,8 @@ fn a_missing_admin_token_is_a_config_error_that_names_it() {
 #[test]
 fn an_unreachable_broker_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refusing = nexus_testkit::RefusingPort::new();
+    let closed = refusing.addr();
     let mut cmd = nexus(tmp.path());
     cmd.args(["providers", "list"])
         .env("NEXUS_BROKER_URL", format!("http://{closed}"))

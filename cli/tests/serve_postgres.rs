@@ -97,10 +97,8 @@ fn serve_all_on_postgres_with_a_config_file() {
 #[test]
 fn an_unreachable_database_is_a_config_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refusing = nexus_testkit::RefusingPort::new();
+    let closed = refusing.addr();
     let mut cmd = nexus(tmp.path());
     cmd.args(["serve", "broker", "--broker-addr", "127.0.0.1:0"])
         .env(

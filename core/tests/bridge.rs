@@ -7,7 +7,7 @@ use nexus_sdk::bridge::{
     backoff_bounds,
 };
 use nexus_sdk::{ClientOptions, NexusClient, RetryPolicy, TokenCache};
-use nexus_testkit::{WsServer, WsServerOptions};
+use nexus_testkit::{RefusingPort, WsServer, WsServerOptions};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,12 +179,10 @@ async fn random_drops_are_followed_by_reconnects() {
 
 #[tokio::test]
 async fn backoff_delays_grow_within_the_configured_bounds() {
-    // Nothing listens on this port: every attempt fails right away.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let dead_url = format!("ws://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    // Nothing listens on this port: every attempt fails right away. The port stays reserved
+    // until the test ends, so no other test's server can be handed it meanwhile.
+    let closed = RefusingPort::new();
+    let dead_url = closed.ws_url();
     let server = WsServer::start().await;
     let sleeper = Arc::new(RecordingSleeper::default());
     let (handler, _events) = handler();

@@ -276,11 +276,8 @@ async fn a_garbage_success_body_is_a_typed_invalid_response() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_typed_error() {
-    // Bind, read the port, close: nothing listens there any more.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    let mut options = nexus_sdk::ClientOptions::new(format!("http://127.0.0.1:{port}"), API_KEY);
+    let closed = nexus_testkit::RefusingPort::new();
+    let mut options = nexus_sdk::ClientOptions::new(closed.http_url(), API_KEY);
     options.retry.initial_backoff = Duration::from_millis(1);
     let client = NexusClient::new(options).expect("client");
     let error = client

@@ -277,9 +277,8 @@ async fn transport_errors_to_the_upstream_do_not_leak_a_query_key() {
         json!({"strategy": {"type": "query_param"}, "credentials": {"api_key": SECRET}}),
     )])
     .await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let dead = listener.local_addr().expect("addr");
-    drop(listener);
+    let closed = nexus_testkit::RefusingPort::new();
+    let dead = closed.addr();
     let request = FetchRequest {
         method: "GET".into(),
         url: format!("http://{dead}/data"),

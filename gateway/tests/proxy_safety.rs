@@ -283,9 +283,8 @@ async fn gateway_failures_are_typed_and_marked() {
     assert_eq!(body["error"], "upstream_timeout");
 
     // Nothing listening: 502 upstream_unavailable.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}/api", closed.local_addr().unwrap());
-    drop(closed);
+    let closed = nexus_testkit::RefusingPort::new();
+    let dead = format!("{}/api", closed.http_url());
     let provider = json!({"name": "dead", "auth_type": "api_key", "api_base_url": dead,
         "strategy": {"type": "header", "config": {"header_name": "X-K"}}});
     p.add_provider(provider).await;

@@ -186,11 +186,8 @@ async fn broker_outage_is_503_and_readiness_follows_the_broker() {
     assert_eq!(status, 200, "{body}");
 
     // A gateway pointed at a closed port: the broker is unreachable.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
-    let gateway = common::serve_gateway(common::test_config(&format!("http://{closed}"))).await;
+    let closed = nexus_testkit::RefusingPort::new();
+    let gateway = common::serve_gateway(common::test_config(&closed.http_url())).await;
     let http = reqwest::Client::new();
     let (status, body) =
         status_and_json(http.get(format!("{gateway}/readyz")).send().await.unwrap()).await;

@@ -38,6 +38,7 @@ pub mod echo;
 pub mod forward;
 pub mod oauth;
 pub mod recording;
+mod refusing;
 mod serve;
 pub mod webhooks;
 pub mod ws;
@@ -49,6 +50,7 @@ pub use oauth::{
     OAuthServerOptions, OAuthStats, TokenRequestRecord, WaitTimeout, pkce_s256,
 };
 pub use recording::{RawRequest, RecordingUpstream, Reply};
+pub use refusing::RefusingPort;
 pub use serve::LOOPBACK_ANY_PORT;
 pub use webhooks::{Received, ReceiverLog, ReceiverMode, WebhookReceiver};
 pub use ws::{WsAttempt, WsClose, WsServer, WsServerOptions};
