@@ -81,6 +81,12 @@ impl Broker {
         self.state.revocations.close_streams();
     }
 
+    /// Write what this process still holds for the database (the uses queued for the
+    /// console's "used by"). Call it after the last request has drained, before exiting.
+    pub async fn flush(&self) {
+        self.state.vault.connections().flush_usage().await;
+    }
+
     /// The store, for tests and tools that inspect the database.
     pub fn store(&self) -> &Store {
         self.state.vault.store()

@@ -75,7 +75,14 @@ async fn resolves_answer_while_usage_cannot_be_written_and_every_use_lands_after
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // ...so the next four uses queue behind it and go out together, in one statement.
+    // A flush (a graceful stop) now has nothing queued but a write in flight: it must wait
+    // for that write instead of returning, or the process would exit before w0's use lands.
+    let mut flush = std::pin::pin!(b.broker.flush());
+    assert!(
+        futures::poll!(&mut flush).is_pending(),
+        "the flush returned while the writer's statement was still waiting"
+    );
+    // ...and the next four uses queue behind it and go out together, in one statement.
     for w in 1..5 {
         resolve(w).await;
     }
@@ -88,8 +95,12 @@ async fn resolves_answer_while_usage_cannot_be_written_and_every_use_lands_after
         .unwrap();
     lock.commit().await.unwrap();
 
+    // Once the flush returns, every use queued before it is in the table: no waiting.
+    tokio::time::timeout(HANG, flush)
+        .await
+        .expect("the flush ends once the table is unlocked");
     for w in [0, 1, 3, 4] {
-        let rows = usage_rows(&pool, &ids[w], 1).await;
+        let rows = usage_rows(&pool, &ids[w], 0).await;
         assert_eq!(rows.len(), 1, "w{w}: {rows:?}");
         assert_eq!(rows[0].0, "api_key:k1", "w{w}");
     }

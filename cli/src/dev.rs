@@ -64,8 +64,7 @@ pub async fn run(home_dir: &Path, args: DevArgs) -> CliResult<()> {
         .map_err(|e| CliError::config(format!("cannot start the gateway: {e}")))?;
 
     let mut services = Services::new(listener_limits()?);
-    services.spawn("broker", broker_listener, broker.router());
-    services.on_stop(move || broker.close_event_streams());
+    services.spawn_broker(broker_listener, &broker);
     services.spawn_gateway(gateway_listener, &gateway);
 
     let ready = async {

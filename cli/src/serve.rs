@@ -101,8 +101,7 @@ pub async fn run(args: ServeArgs) -> CliResult<()> {
         let broker = Broker::start(config).await.map_err(broker_start_error)?;
         eprintln!("nexus: broker listening on {bound}");
         local_broker_url = Some(local_url(bound));
-        services.spawn("broker", listener, broker.router());
-        services.on_stop(move || broker.close_event_streams());
+        services.spawn_broker(listener, &broker);
     }
     if run_gateway {
         let addr = listen_addr(

@@ -15,6 +15,8 @@ use tokio::task::JoinSet;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the broker gets, once requests have drained, to write what it still holds.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bind `addr` for `service` ("gateway"/"broker"); `flag` names the option that changes it.
 pub async fn bind(addr: SocketAddr, service: &str, flag: &str) -> CliResult<TcpListener> {
@@ -60,6 +62,8 @@ pub struct Services {
     stop: watch::Sender<bool>,
     /// The connections of every listener (they share the descriptor limit).
     connections: Arc<Connections>,
+    /// The broker of this process, flushed once its requests have drained.
+    broker: Option<nexus_broker::Broker>,
 }
 
 impl Services {
@@ -69,6 +73,7 @@ impl Services {
             tasks: JoinSet::new(),
             stop,
             connections: Connections::new(limits),
+            broker: None,
         }
     }
 
@@ -82,6 +87,16 @@ impl Services {
     pub fn spawn_gateway(&mut self, listener: TcpListener, gateway: &nexus_gateway::Gateway) {
         let front: listener::Front = Arc::new(gateway.front());
         self.spawn_with_front("gateway", listener, gateway.router(), Some(front));
+    }
+
+    /// Serve `broker` on `listener` (as [`Services::spawn`]). A stop ends the gateways'
+    /// revocation streams first (they never finish on their own) and, once requests have
+    /// drained, lets the broker write what it still holds (usage not yet recorded).
+    pub fn spawn_broker(&mut self, listener: TcpListener, broker: &nexus_broker::Broker) {
+        self.spawn("broker", listener, broker.router());
+        let streams = broker.clone();
+        self.on_stop(move || streams.close_event_streams());
+        self.broker = Some(broker.clone());
     }
 
     fn spawn_with_front(
@@ -139,6 +154,15 @@ impl Services {
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
             eprintln!("nexus: requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
             self.tasks.abort_all();
+        }
+        if let Some(broker) = self.broker.take()
+            && tokio::time::timeout(FLUSH_TIMEOUT, broker.flush())
+                .await
+                .is_err()
+        {
+            eprintln!(
+                "nexus: the broker's last usage records were not written within {FLUSH_TIMEOUT:?}; stopping anyway"
+            );
         }
     }
 }

@@ -227,6 +227,50 @@ fn sigint_stops_the_stack_cleanly() {
     assert!(status.success(), "{status}\n{}", stack.log_text());
 }
 
+#[test]
+fn a_clean_stop_writes_the_uses_still_queued() {
+    // The broker records who used a connection (the console's "used by") up to a second after
+    // the resolve, in batches. A SIGTERM right after a resolve must not lose that use: the
+    // stop writes what is queued once requests have drained.
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let mut stack = DevStack::start(&home);
+    apply_provider(&stack, tmp.path(), "used");
+    assert_ok(
+        &import_api_key(&stack, "used", "sk_test_used_0123456789"),
+        "import",
+    );
+    let (status, body) = resolve_http(
+        stack.get("NEXUS_GATEWAY_URL"),
+        stack.get("NEXUS_API_KEY"),
+        "dev",
+        "used",
+    );
+    assert_eq!(status, 200, "{body}");
+    let status = stack.stop_with("TERM");
+    assert!(status.success(), "{status}\n{}", stack.log_text());
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let uses: Vec<(String, String)> = rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", home.join("nexus.db").display());
+        let db = sqlx::AnyPool::connect(&url).await.expect("open nexus.db");
+        sqlx::query_as(
+            "SELECT u.workspace_id, c.provider_name FROM connection_usage u \
+             JOIN connections c ON c.workspace_id = u.workspace_id AND c.id = u.connection_id",
+        )
+        .fetch_all(&db)
+        .await
+        .expect("read connection_usage")
+    });
+    assert_eq!(
+        uses,
+        vec![("dev".to_owned(), "used".to_owned())],
+        "the resolve's use was written before exit\n{}",
+        stack.log_text()
+    );
+}
+
 fn apply_provider(stack: &DevStack, dir: &std::path::Path, name: &str) {
     let file = write_api_key_provider(dir, name);
     let mut apply = stack.nexus();

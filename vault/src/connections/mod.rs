@@ -105,6 +105,13 @@ impl ConnectionService {
     pub fn lookup_gate(&self) -> &lookup_gate::LookupGate {
         &self.lookups
     }
+
+    /// Write the uses still queued for the console's "used by" (they are otherwise written
+    /// within a second). Call it when no more resolves will come: a graceful stop then loses
+    /// none.
+    pub async fn flush_usage(&self) {
+        self.usage.flush(&self.store).await;
+    }
 }
 
 impl ConnectionService {

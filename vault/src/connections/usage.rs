@@ -13,9 +13,10 @@
 //!   the load, and no resolve waits on them.
 //!
 //! What this gives up: a use shows on the console up to a [`PACE`] (and one write) after its
-//! resolve answered, and uses queued when the process exits are not written. A queue longer
-//! than [`MAX_QUEUED`] (the database is down or far behind) drops new uses, counted in the
-//! warning logged once the writer gets through again.
+//! resolve answered. A graceful stop writes what is still queued ([`UsageRecorder::flush`],
+//! called by `nexus serve` and `nexus dev` once the last request has drained); a crash loses
+//! at most a pace of uses. A queue longer than [`MAX_QUEUED`] (the database is down or far
+//! behind) drops new uses, counted in the warning logged once the writer gets through again.
 
 use crate::store::usage::Use;
 use crate::store::{Store, StoreError, is_foreign_key_violation, now_ms};
@@ -43,7 +44,15 @@ const CHUNK: usize = 1_000;
 type UseKey = (String, String, String);
 
 #[derive(Default, Clone)]
-pub(crate) struct UsageRecorder(Arc<Mutex<State>>);
+pub(crate) struct UsageRecorder {
+    state: Arc<Mutex<State>>,
+    /// Held while taken uses are being written, so that a flush waits for a write in flight
+    /// instead of returning before it has landed.
+    writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Uses taken from the queue for one write, and the uses dropped since the last warning.
+type Taken = (HashMap<UseKey, i64>, u64);
 
 #[derive(Default)]
 struct State {
@@ -62,7 +71,7 @@ impl UsageRecorder {
     pub(crate) fn touch(&self, store: &Store, workspace_id: &str, id: &str, principal: &str) {
         let now = now_ms();
         let start_writer = {
-            let mut state = self.0.lock();
+            let mut state = self.state.lock();
             let pair = (id.to_owned(), principal.to_owned());
             if state
                 .queued_at
@@ -95,43 +104,67 @@ impl UsageRecorder {
     async fn write_queued(self, store: Store) {
         loop {
             tokio::time::sleep(PACE).await;
-            let (queued, dropped) = {
-                let mut state = self.0.lock();
-                if state.queue.is_empty() {
-                    state.writing = false;
-                    return;
-                }
-                (
-                    std::mem::take(&mut state.queue),
-                    std::mem::take(&mut state.dropped),
-                )
+            let _writing = self.writes.lock().await;
+            let Some(taken) = self.take(true) else {
+                return;
             };
-            if dropped > 0 {
-                tracing::warn!(
-                    dropped,
-                    "connection usage: the queue was full, some uses were not recorded"
-                );
+            self.write_taken(&store, taken).await;
+        }
+    }
+
+    /// Write what is queued now, after any write in flight. A graceful stop calls this once
+    /// the last request has drained, so the uses of the last pace are not lost. A running
+    /// writer finds the queue empty afterwards and stops.
+    pub(crate) async fn flush(&self, store: &Store) {
+        let _writing = self.writes.lock().await;
+        if let Some(taken) = self.take(false) {
+            self.write_taken(store, taken).await;
+        }
+    }
+
+    /// Take the queue and the dropped count; `None` if nothing is queued. `writer_stops`: the
+    /// writer task calls this, and an empty queue ends it (marked under the same lock).
+    fn take(&self, writer_stops: bool) -> Option<Taken> {
+        let mut state = self.state.lock();
+        if state.queue.is_empty() {
+            if writer_stops {
+                state.writing = false;
             }
-            let mut uses: Vec<Use> = queued
-                .into_iter()
-                .map(|((workspace_id, connection_id, principal), at)| Use {
-                    workspace_id,
-                    connection_id,
-                    principal,
-                    at,
-                })
-                .collect();
-            // One order for every writer, so batches of two brokers lock rows in the same order.
-            uses.sort_unstable_by(|a, b| {
-                (&a.workspace_id, &a.connection_id, &a.principal).cmp(&(
-                    &b.workspace_id,
-                    &b.connection_id,
-                    &b.principal,
-                ))
-            });
-            for chunk in uses.chunks(CHUNK) {
-                self.write(&store, chunk).await;
-            }
+            return None;
+        }
+        Some((
+            std::mem::take(&mut state.queue),
+            std::mem::take(&mut state.dropped),
+        ))
+    }
+
+    /// Write taken uses in key order, [`CHUNK`] per statement.
+    async fn write_taken(&self, store: &Store, (queued, dropped): Taken) {
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "connection usage: the queue was full, some uses were not recorded"
+            );
+        }
+        let mut uses: Vec<Use> = queued
+            .into_iter()
+            .map(|((workspace_id, connection_id, principal), at)| Use {
+                workspace_id,
+                connection_id,
+                principal,
+                at,
+            })
+            .collect();
+        // One order for every writer, so batches of two brokers lock rows in the same order.
+        uses.sort_unstable_by(|a, b| {
+            (&a.workspace_id, &a.connection_id, &a.principal).cmp(&(
+                &b.workspace_id,
+                &b.connection_id,
+                &b.principal,
+            ))
+        });
+        for chunk in uses.chunks(CHUNK) {
+            self.write(store, chunk).await;
         }
     }
 
@@ -168,7 +201,7 @@ impl UsageRecorder {
     }
 
     fn forget<'u>(&self, uses: impl Iterator<Item = &'u Use>) {
-        let mut state = self.0.lock();
+        let mut state = self.state.lock();
         for u in uses {
             state
                 .queued_at
