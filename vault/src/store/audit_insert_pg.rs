@@ -55,7 +55,7 @@ macro_rules! insert_with_head {
 
 /// Moves the head row from `$3` (compare-and-set: the row's lock is waited for and the
 /// condition re-checked on the row another writer left).
-const INSERT_AFTER_HEAD: &str = insert_with_head!(
+pub(super) const INSERT_AFTER_HEAD: &str = insert_with_head!(
     "head AS (UPDATE audit_chain_heads SET last_id = (SELECT max(id) FROM ids), last_hash = $1 \
      WHERE chain = $2 AND last_hash = $3 RETURNING chain)"
 );
@@ -63,7 +63,7 @@ const INSERT_AFTER_HEAD: &str = insert_with_head!(
 /// Creates the head row of a chain that has none (its first records link to `''`, as the
 /// locking append's new head row does); when another writer created it first (the primary
 /// key's conflict, waited for if uncommitted), nothing is written.
-const INSERT_AT_GENESIS: &str = insert_with_head!(
+pub(super) const INSERT_AT_GENESIS: &str = insert_with_head!(
     "head AS (INSERT INTO audit_chain_heads (chain, last_id, last_hash) \
      SELECT $2, max(id), $1 FROM ids WHERE $3::text = '' \
      ON CONFLICT (chain) DO NOTHING RETURNING chain)"

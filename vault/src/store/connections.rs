@@ -7,7 +7,7 @@
 //! statement names its row by `(workspace_id, id)`, the key a sharded database routes by.
 
 mod lifecycle;
-mod lookup;
+pub(super) mod lookup;
 pub(crate) mod pg_lookup;
 mod refresh;
 

@@ -254,3 +254,26 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// The resolve path's PostgreSQL statements whose text the store builds, by name, exactly as
+/// the broker sends them. `scripts/bench/explain-hot-queries.sh` prints their plans through
+/// the `hot_statements` example, so the plans in the docs are of these statements and not of
+/// copies that drift (the script's copies of the audit insert had).
+#[cfg(feature = "testing")]
+pub fn hot_statements_pg() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "resolve_lookup",
+            connections::lookup::RESOLVE_LOOKUP.clone(),
+        ),
+        (
+            "audit_append_after_head",
+            audit_insert_pg::INSERT_AFTER_HEAD.to_owned(),
+        ),
+        (
+            "audit_append_at_genesis",
+            audit_insert_pg::INSERT_AT_GENESIS.to_owned(),
+        ),
+        ("usage_record", usage::RECORD_PG.to_owned()),
+    ]
+}

@@ -17,7 +17,7 @@ pub(crate) struct Use {
 /// One statement for any number of uses (arrays, [`super::pg_array`]). Rows are locked in the
 /// order given: the recorder sorts them, so two brokers writing overlapping batches cannot
 /// deadlock.
-const RECORD_PG: &str = "INSERT INTO connection_usage (workspace_id, connection_id, principal, last_used_at) \
+pub(super) const RECORD_PG: &str = "INSERT INTO connection_usage (workspace_id, connection_id, principal, last_used_at) \
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
      ON CONFLICT (workspace_id, connection_id, principal) \
      DO UPDATE SET last_used_at = GREATEST(connection_usage.last_used_at, excluded.last_used_at)";

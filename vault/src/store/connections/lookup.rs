@@ -107,7 +107,7 @@ impl Store {
 
 /// The statement of [`Store::find_connection_for`] (and of its typed PostgreSQL twin,
 /// `pg_lookup`), built once: the resolve path runs it on every request.
-pub(super) static RESOLVE_LOOKUP: LazyLock<String> = LazyLock::new(|| {
+pub(in crate::store) static RESOLVE_LOOKUP: LazyLock<String> = LazyLock::new(|| {
     let columns = format!("c.{}", COLUMNS.replace(", ", ", c."));
     format!(
         "SELECT {columns}, p.id AS p_id, p.spec AS p_spec, p.client_secret IS NOT NULL AS p_has_secret, \
