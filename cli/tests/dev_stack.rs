@@ -30,12 +30,7 @@ fn the_dev_key_resolves_an_imported_credential_over_http() {
         "import never echoes the secret"
     );
 
-    let (status, body) = resolve_http(
-        stack.get("NEXUS_GATEWAY_URL"),
-        stack.get("NEXUS_API_KEY"),
-        "dev",
-        "example",
-    );
+    let (status, body) = stack.resolve("example");
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["credentials"]["api_key"], secret,
@@ -87,12 +82,7 @@ fn restart_keeps_keys_tokens_and_data() {
     }
     // The secret was sealed with the master key of the first run; reading it back proves the
     // same key (and the same database) is in use.
-    let (status, body) = resolve_http(
-        second.get("NEXUS_GATEWAY_URL"),
-        second.get("NEXUS_API_KEY"),
-        "dev",
-        "kept",
-    );
+    let (status, body) = second.resolve("kept");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["credentials"]["api_key"], secret);
 }
@@ -232,20 +222,8 @@ fn a_clean_stop_writes_the_uses_still_queued() {
     // The broker records who used a connection (the console's "used by") up to a second after
     // the resolve, in batches. A SIGTERM right after a resolve must not lose that use: the
     // stop writes what is queued once requests have drained.
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let mut stack = DevStack::start(&home);
-    apply_provider(&stack, tmp.path(), "used");
-    assert_ok(
-        &import_api_key(&stack, "used", "sk_test_used_0123456789"),
-        "import",
-    );
-    let (status, body) = resolve_http(
-        stack.get("NEXUS_GATEWAY_URL"),
-        stack.get("NEXUS_API_KEY"),
-        "dev",
-        "used",
-    );
+    let (_tmp, home, mut stack) = stack_with_api_key("used", "sk_test_used_0123456789");
+    let (status, body) = stack.resolve("used");
     assert_eq!(status, 200, "{body}");
     let status = stack.stop_with("TERM");
     assert!(status.success(), "{status}\n{}", stack.log_text());
@@ -271,6 +249,20 @@ fn a_clean_stop_writes_the_uses_still_queued() {
     );
 }
 
+/// A dev stack in a fresh home (kept while the first value lives) with `provider` applied and
+/// `secret` imported as its API key in workspace `dev`.
+fn stack_with_api_key(
+    provider: &str,
+    secret: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, DevStack) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let stack = DevStack::start(&home);
+    apply_provider(&stack, tmp.path(), provider);
+    assert_ok(&import_api_key(&stack, provider, secret), "import");
+    (tmp, home, stack)
+}
+
 fn apply_provider(stack: &DevStack, dir: &std::path::Path, name: &str) {
     let file = write_api_key_provider(dir, name);
     let mut apply = stack.nexus();
@@ -280,12 +272,8 @@ fn apply_provider(stack: &DevStack, dir: &std::path::Path, name: &str) {
 
 #[test]
 fn key_rotation_keeps_secrets_readable_across_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let mut stack = DevStack::start(&home);
-    apply_provider(&stack, tmp.path(), "rotating");
     let secret = "sk_test_rotation_0123456789abcdef";
-    assert_ok(&import_api_key(&stack, "rotating", secret), "import");
+    let (_tmp, home, mut stack) = stack_with_api_key("rotating", secret);
 
     let mut rotate = stack.nexus();
     rotate.args(["--json", "keys", "rotate"]);
@@ -300,12 +288,7 @@ fn key_rotation_keeps_secrets_readable_across_a_restart() {
         & 0o777;
     assert_eq!(mode, 0o600, "the rotated keyring stays private");
 
-    let (status, body) = resolve_http(
-        stack.get("NEXUS_GATEWAY_URL"),
-        stack.get("NEXUS_API_KEY"),
-        "dev",
-        "rotating",
-    );
+    let (status, body) = stack.resolve("rotating");
     assert_eq!(
         (status, &body["credentials"]["api_key"]),
         (200, &serde_json::json!(secret)),
@@ -315,12 +298,7 @@ fn key_rotation_keeps_secrets_readable_across_a_restart() {
     // The new key was written to the home's keyring: a restart can still open every secret.
     assert!(stack.stop_with("TERM").success());
     let stack = DevStack::start(&home);
-    let (status, body) = resolve_http(
-        stack.get("NEXUS_GATEWAY_URL"),
-        stack.get("NEXUS_API_KEY"),
-        "dev",
-        "rotating",
-    );
+    let (status, body) = stack.resolve("rotating");
     assert_eq!(status, 200, "{body}\n{}", stack.log_text());
     assert_eq!(body["credentials"]["api_key"], secret);
 }
@@ -442,12 +420,7 @@ fn secrets_never_reach_the_log_even_at_debug_level() {
     apply_provider(&stack, tmp.path(), "logged");
     let secret = "sk_test_never_logged_0123456789";
     assert_ok(&import_api_key(&stack, "logged", secret), "import");
-    let (status, _) = resolve_http(
-        stack.get("NEXUS_GATEWAY_URL"),
-        stack.get("NEXUS_API_KEY"),
-        "dev",
-        "logged",
-    );
+    let (status, _) = stack.resolve("logged");
     assert_eq!(status, 200);
     let mut create = stack.nexus();
     create.args(["api-keys", "create", "--workspace", "dev"]);

@@ -154,6 +154,17 @@ impl DevStack {
             .unwrap_or_else(|| panic!("dev.env has no {key}"))
     }
 
+    /// `GET /v1/resolve` of `provider` in workspace `dev` through this stack's gateway, with its
+    /// dev API key: (status, JSON body).
+    pub fn resolve(&self, provider: &str) -> (u16, serde_json::Value) {
+        resolve_http(
+            self.get("NEXUS_GATEWAY_URL"),
+            self.get("NEXUS_API_KEY"),
+            "dev",
+            provider,
+        )
+    }
+
     /// A `nexus` command aimed at this stack through its home (dev.env), like a user would run it.
     pub fn nexus(&self) -> Command {
         nexus(&self.home)
