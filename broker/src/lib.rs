@@ -25,6 +25,10 @@ use nexus_vault::Vault;
 use std::sync::Arc;
 use store::Store;
 
+/// How long a stopping broker waits, once its requests have drained, to write what it still
+/// holds ([`Broker::flush`]).
+pub const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running broker: connected, migrated, keys loaded. Serve `router()`; clone freely.
 #[derive(Clone)]
 pub struct Broker {
@@ -82,9 +86,13 @@ impl Broker {
     }
 
     /// Write what this process still holds for the database (the uses queued for the
-    /// console's "used by"). Call it after the last request has drained, before exiting.
-    pub async fn flush(&self) {
-        self.state.vault.connections().flush_usage().await;
+    /// console's "used by"), within [`FLUSH_LIMIT`]. Call it after the last request has
+    /// drained, before exiting. `false`: the limit passed first (the database is down or far
+    /// behind) and what was left is lost.
+    pub async fn flush(&self) -> bool {
+        tokio::time::timeout(FLUSH_LIMIT, self.state.vault.connections().flush_usage())
+            .await
+            .is_ok()
     }
 
     /// The store, for tests and tools that inspect the database.

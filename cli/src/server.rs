@@ -15,8 +15,6 @@ use tokio::task::JoinSet;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the broker gets, once requests have drained, to write what it still holds.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bind `addr` for `service` ("gateway"/"broker"); `flag` names the option that changes it.
 pub async fn bind(addr: SocketAddr, service: &str, flag: &str) -> CliResult<TcpListener> {
@@ -130,7 +128,7 @@ impl Services {
     /// Run until SIGINT/SIGTERM, or until a service stops on its own (an error).
     pub async fn run_until_signal(mut self) -> CliResult<()> {
         let outcome = tokio::select! {
-            signal = shutdown_signal() => {
+            signal = listener::shutdown_signal() => {
                 match signal {
                     Ok(name) => eprintln!("nexus: {name} received, shutting down"),
                     Err(e) => eprintln!("nexus: cannot listen for signals ({e}), shutting down"),
@@ -154,27 +152,18 @@ impl Services {
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
             eprintln!("nexus: requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
             self.tasks.abort_all();
+            // Aborted requests end at their next await; wait for that, so none of them can
+            // queue a use after the flush below has taken the queue.
+            while self.tasks.join_next().await.is_some() {}
         }
         if let Some(broker) = self.broker.take()
-            && tokio::time::timeout(FLUSH_TIMEOUT, broker.flush())
-                .await
-                .is_err()
+            && !broker.flush().await
         {
             eprintln!(
-                "nexus: the broker's last usage records were not written within {FLUSH_TIMEOUT:?}; stopping anyway"
+                "nexus: the broker's last usage records were not written within {:?}; stopping anyway",
+                nexus_broker::FLUSH_LIMIT
             );
         }
-    }
-}
-
-/// Resolves with the signal's name on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        _ = int.recv() => Ok("SIGINT"),
     }
 }
 

@@ -165,6 +165,19 @@ fn raise_descriptor_limit() -> Option<usize> {
     usize::try_from(limit.rlim_cur).ok()
 }
 
+/// Resolves with the signal's name on SIGTERM (what service managers and container runtimes
+/// send to stop a process) or SIGINT (Ctrl-C). Every server process stops on these two, then
+/// drains: without a SIGTERM handler the process would die at once, mid-request.
+pub async fn shutdown_signal() -> io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => Ok("SIGTERM"),
+        _ = int.recv() => Ok("SIGINT"),
+    }
+}
+
 /// Serve `router` on `listener` until `stop` turns true, then let open requests finish.
 pub async fn serve(
     listener: TcpListener,

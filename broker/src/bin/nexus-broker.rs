@@ -4,6 +4,9 @@
 //! prints one line `nexus-broker listening on <addr>` to stderr. `nexus-broker --openapi` prints
 //! the admin API's OpenAPI document on stdout and exits.
 //!
+//! SIGTERM or SIGINT stops it: it stops accepting, lets open requests finish, writes the usage
+//! records it still queues, and exits 0.
+//!
 //! It serves on the same hardened listener as `nexus serve` (`nexus-listener`: header, idle and
 //! body timeouts, connection caps, all `NEXUS_HTTP_*` settings): the broker's port must not be
 //! the one a flood of idle connections can exhaust.
@@ -64,10 +67,21 @@ async fn run() -> Result<(), String> {
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => return result.map_err(|e| e.to_string()),
-        _ = tokio::signal::ctrl_c() => {}
+        signal = nexus_listener::shutdown_signal() => match signal {
+            Ok(name) => eprintln!("nexus-broker: {name} received, shutting down"),
+            Err(e) => eprintln!("nexus-broker: cannot listen for signals ({e}), shutting down"),
+        },
     }
     // End the gateways' event streams first: they would otherwise hold the drain up.
     broker.close_event_streams();
     let _ = stop.send(true);
-    serving.await.map_err(|e| e.to_string())
+    let served = serving.await.map_err(|e| e.to_string());
+    // Every request has ended: write what the broker still holds (queued usage).
+    if !broker.flush().await {
+        eprintln!(
+            "nexus-broker: the last usage records were not written within {:?}",
+            nexus_broker::FLUSH_LIMIT
+        );
+    }
+    served
 }

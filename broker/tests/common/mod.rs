@@ -4,6 +4,7 @@
 
 use nexus_broker::crypto::{Keyring, MasterKey};
 
+pub mod process;
 pub mod webhooks;
 
 /// Fresh databases (SQLite, and PostgreSQL when configured). Each test file uses some of them.

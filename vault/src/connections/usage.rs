@@ -14,8 +14,9 @@
 //!
 //! What this gives up: a use shows on the console up to a [`PACE`] (and one write) after its
 //! resolve answered. A graceful stop writes what is still queued ([`UsageRecorder::flush`],
-//! called by `nexus serve` and `nexus dev` once the last request has drained); a crash loses
-//! at most a pace of uses. A queue longer than [`MAX_QUEUED`] (the database is down or far
+//! called by `nexus serve`, `nexus dev` and `nexus-broker` once the last request has drained);
+//! a crash loses what is queued (the last pace of uses, more while the database is slow) and
+//! the write in flight. A queue longer than [`MAX_QUEUED`] (the database is down or far
 //! behind) drops new uses, counted in the warning logged once the writer gets through again.
 
 use crate::store::usage::Use;
