@@ -4,7 +4,7 @@
 # database (vault example `seed`; see docs/operators/scaling.md). The statements the store
 # builds (the resolve lookup, the audit append, the usage write) are taken from the store
 # itself through the vault example `hot_statements`, so these plans are of what the broker
-# sends; the simple key lookups are written out below. Writes nothing that stays: the write
+# sends; the simple key lookups are written out below, with the store's column list. Writes nothing that stays: the write
 # statements run inside transactions that are rolled back.
 #
 #   scripts/bench/explain-hot-queries.sh postgres://postgres@127.0.0.1:55432/DB
@@ -31,7 +31,7 @@ USAGE_RECORD="$(statement usage_record)"
 # A seeded workspace/provider pair and one of its connections.
 read -r WS PROVIDER ID < <(psql "$URL" -Atq -F ' ' -c \
   "SELECT workspace_id, provider_name, id FROM connections ORDER BY workspace_id DESC, id LIMIT 1")
-COLUMNS="id, workspace_id, provider_name, user_id, status, scopes, access_token, access_expires_at, refresh_token, credentials, token_type, version, last_refresh_at, last_error, created_at, updated_at"
+COLUMNS="$(statement connection_columns)"
 echo "database: $(psql "$URL" -Atq -c "SELECT count(*) || ' connections, ' || (SELECT count(*) FROM workspaces) || ' workspaces' FROM connections")"
 echo "workspace $WS, provider $PROVIDER, connection $ID"
 # 16 records of one audit batch, one array per column in the statement's order (at, workspace,

@@ -1,5 +1,6 @@
 //! Prints the resolve path's PostgreSQL statements as the store builds them, one per line:
-//! `NAME<TAB>SQL`. Read by `scripts/bench/explain-hot-queries.sh`, which prepares and
+//! `NAME<TAB>SQL`, then `connection_columns<TAB>` and the columns the statements on one
+//! connection row select. Read by `scripts/bench/explain-hot-queries.sh`, which prepares and
 //! EXPLAINs each one on a seeded database.
 //!
 //!     cargo run -q -p nexus-vault --example hot_statements
@@ -14,5 +15,10 @@ fn main() -> std::io::Result<()> {
         assert!(!sql.contains('\n') && !sql.contains('\t'), "{name}");
         writeln!(out, "{name}\t{sql}")?;
     }
+    writeln!(
+        out,
+        "connection_columns\t{}",
+        nexus_vault::store::connection_columns()
+    )?;
     Ok(())
 }

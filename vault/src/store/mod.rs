@@ -277,3 +277,10 @@ pub fn hot_statements_pg() -> Vec<(&'static str, String)> {
         ("usage_record", usage::RECORD_PG.to_owned()),
     ]
 }
+
+/// The columns every statement on one connection row selects (`get_connection`,
+/// `lock_connection`, the admin listing), for the same script.
+#[cfg(feature = "testing")]
+pub fn connection_columns() -> &'static str {
+    connections::COLUMNS
+}
