@@ -27,7 +27,7 @@ use store::Store;
 
 /// How long a stopping broker waits, once its requests have drained, to write what it still
 /// holds ([`Broker::flush`]).
-pub const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A running broker: connected, migrated, keys loaded. Serve `router()`; clone freely.
 #[derive(Clone)]
@@ -87,12 +87,16 @@ impl Broker {
 
     /// Write what this process still holds for the database (the uses queued for the
     /// console's "used by"), within [`FLUSH_LIMIT`]. Call it after the last request has
-    /// drained, before exiting. `false`: the limit passed first (the database is down or far
-    /// behind) and what was left is lost.
-    pub async fn flush(&self) -> bool {
-        tokio::time::timeout(FLUSH_LIMIT, self.state.vault.connections().flush_usage())
-            .await
-            .is_ok()
+    /// drained, before exiting. When the limit passes first (the database is down or far
+    /// behind), what was left is lost, with a warning.
+    pub async fn flush(&self) {
+        let flush = self.state.vault.connections().flush_usage();
+        if tokio::time::timeout(FLUSH_LIMIT, flush).await.is_err() {
+            tracing::warn!(
+                limit = ?FLUSH_LIMIT,
+                "stopping: the last connection usage records were not written in time"
+            );
+        }
     }
 
     /// The store, for tests and tools that inspect the database.

@@ -4,8 +4,8 @@
 # database (vault example `seed`; see docs/operators/scaling.md). The statements the store
 # builds (the resolve lookup, the audit append, the usage write) are taken from the store
 # itself through the vault example `hot_statements`, so these plans are of what the broker
-# sends; the simple key lookups are written out below, with the store's column list. Writes nothing that stays: the write
-# statements run inside transactions that are rolled back.
+# sends; the simple key lookups are written out below, with the store's column list. Writes
+# nothing that stays: the write statements run inside transactions that are rolled back.
 #
 #   scripts/bench/explain-hot-queries.sh postgres://postgres@127.0.0.1:55432/DB
 #
